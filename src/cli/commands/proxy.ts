@@ -1,0 +1,106 @@
+import { guard, logLevelOf, parseCommandArgs, UsageError } from '../args.js';
+import { validateConfig } from '../../control/config-schema.js';
+import { createFramerRegistry } from '../../framing/builtins.js';
+import { createLogger } from '../../core/log.js';
+import { Switchyard } from '../../control/switchyard.js';
+import { AdminServer } from '../../control/admin/server.js';
+import { formatAddress } from '../../core/address.js';
+import { serveUntilSignal } from '../serve.js';
+
+const USAGE = `Usage: switchyard proxy --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
+                        [--framing NAME] [--udp] [--admin HOST:PORT] [--connect-timeout 5s]
+                        [--idle-timeout 0] [--max-connections N] [--drain-timeout 10s] [--log-level LEVEL]
+
+A one-line proxy. Several --upstream options are balanced round robin. Addresses: HOST:PORT, [IPv6]:PORT,
+or unix:/path (TCP only).
+
+Options:
+  -l, --listen ADDR          where to accept clients
+  -u, --upstream ADDR        an upstream endpoint (repeatable: round robin)
+  -f, --framing NAME         framer for both directions (passthrough, line, delimiter, length-prefixed,
+                             netstring, cobs, fixed); default passthrough
+      --udp                  proxy UDP datagrams (per-client flows) instead of TCP
+      --admin ADDR           also serve the admin API (e.g. 127.0.0.1:9901)
+      --admin-token TOKEN    require this bearer token on the admin API (or env SWITCHYARD_ADMIN_TOKEN)
+      --connect-timeout D    upstream connect timeout (default 5s)
+      --idle-timeout D       close connections idle this long (default 0 = never)
+      --max-connections N    most simultaneous client connections (default 10000)
+      --drain-timeout D      on SIGINT/SIGTERM, let connections finish this long (default 10s)
+      --log-level L          trace|debug|info|warn|error|fatal|silent
+  -h, --help                 this help
+`;
+
+export function proxyCommand(argv: string[]): Promise<number> {
+  return guard(USAGE, async () => {
+    const { values } = parseCommandArgs(argv, {
+      listen: { type: 'string', short: 'l' },
+      upstream: { type: 'string', short: 'u', multiple: true },
+      framing: { type: 'string', short: 'f' },
+      udp: { type: 'boolean' },
+      admin: { type: 'string' },
+      'admin-token': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+    });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (!values.listen) throw new UsageError('missing --listen HOST:PORT');
+    if (!values.upstream || values.upstream.length === 0) throw new UsageError('missing --upstream HOST:PORT');
+    const listener: Record<string, unknown> = {
+      id: 'proxy',
+      transport: values.udp ? 'udp' : 'tcp',
+      listen: values.listen,
+    };
+    if (values.framing) listener['framing'] = values.framing;
+    if (values['idle-timeout']) listener['idleTimeout'] = values['idle-timeout'];
+    if (values['max-connections']) listener['maxConnections'] = Number(values['max-connections']);
+    const cluster: Record<string, unknown> = { id: 'upstream', endpoints: values.upstream };
+    if (values['connect-timeout']) cluster['connectTimeout'] = values['connect-timeout'];
+    const raw: Record<string, unknown> = {
+      listeners: [listener],
+      clusters: [cluster],
+      routes: [{ id: 'default', listener: 'proxy', cluster: 'upstream' }],
+    };
+    if (values['drain-timeout']) raw['shutdown'] = { drainTimeout: values['drain-timeout'] };
+    if (values.admin) raw['admin'] = { listen: values.admin, ...(values['admin-token'] ? { token: values['admin-token'] } : {}) };
+    const framers = createFramerRegistry();
+    const result = validateConfig(raw, framers);
+    if (!result.ok) {
+      const lines = result.errors.map((e) => `  ${cliPath(e.path)}: ${e.message}`);
+      throw new UsageError(`invalid options:\n${lines.join('\n')}`);
+    }
+    const config = result.config;
+    const logger = createLogger({ level: logLevelOf(values['log-level']) });
+    const yard = await Switchyard.start(config, { logger, framers });
+    let admin: AdminServer | undefined;
+    try {
+      if (config.admin) admin = await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token });
+    } catch (err) {
+      await yard.close();
+      throw err;
+    }
+    const l = yard.listeners.get('proxy')!;
+    process.stdout.write(
+      `switchyard proxy: ${l.address ? formatAddress(l.address) : values.listen} -> ${values.upstream.join(', ')}` +
+        `${values.udp ? ' (udp)' : ''}${values.framing ? ` framing=${values.framing}` : ''}${admin ? `; admin ${admin.url}` : ''}\n`,
+    );
+    return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
+  });
+}
+
+/** Map config paths back to the flags they came from, so errors name what the user typed. */
+function cliPath(path: string): string {
+  return path
+    .replace(/^listeners\[0\]\.listen/, '--listen')
+    .replace(/^clusters\[0\]\.endpoints\[(\d+)\]/, (_m, i: string) => `--upstream #${Number(i) + 1}`)
+    .replace(/^listeners\[0\]\.framing.*/, '--framing')
+    .replace(/^admin\.listen/, '--admin')
+    .replace(/^clusters\[0\]\.connectTimeout/, '--connect-timeout')
+    .replace(/^listeners\[0\]\.idleTimeout/, '--idle-timeout')
+    .replace(/^listeners\[0\]\.maxConnections/, '--max-connections')
+    .replace(/^shutdown\.drainTimeout/, '--drain-timeout');
+}

@@ -1,0 +1,56 @@
+import { guard, logLevelOf, parseCommandArgs, UsageError } from '../args.js';
+import { loadConfigFile } from '../../control/config-loader.js';
+import { createFramerRegistry } from '../../framing/builtins.js';
+import { createLogger } from '../../core/log.js';
+import { Switchyard } from '../../control/switchyard.js';
+import { AdminServer } from '../../control/admin/server.js';
+import { formatAddress } from '../../core/address.js';
+import { serveUntilSignal } from '../serve.js';
+
+const USAGE = `Usage: switchyard run -c FILE [--log-level LEVEL]
+
+Run the proxy described by a YAML or JSON config file (see docs/configuration.md). Starts clusters, routes,
+listeners and (when configured) the admin API; SIGINT/SIGTERM drain live connections for shutdown.drainTimeout,
+then close. A second signal closes at once.
+
+Options:
+  -c, --config FILE   the config file (.yaml, .yml or .json)
+      --log-level L   trace|debug|info|warn|error|fatal|silent (overrides log.level)
+  -h, --help          this help
+`;
+
+export function runCommand(argv: string[]): Promise<number> {
+  return guard(USAGE, async () => {
+    const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' } });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (!values.config) throw new UsageError('missing -c FILE');
+    const framers = createFramerRegistry();
+    let config;
+    try {
+      config = await loadConfigFile(values.config, framers);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SWY_CONFIG_INVALID') {
+        process.stderr.write(`${(err as Error).message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+    const logger = createLogger({ level: logLevelOf(values['log-level'], config.log.level) });
+    const yard = await Switchyard.start(config, { logger, framers });
+    let admin: AdminServer | undefined;
+    try {
+      if (config.admin) admin = await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token });
+    } catch (err) {
+      await yard.close();
+      throw err;
+    }
+    for (const l of yard.listeners.values()) {
+      process.stdout.write(`listener ${l.id}: ${l.address ? formatAddress(l.address) : '?'} (${l.config.transport})\n`);
+    }
+    if (admin) process.stdout.write(`admin API: ${admin.url || formatAddress(admin.address!)}\n`);
+    return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
+  });
+}

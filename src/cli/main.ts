@@ -1,0 +1,47 @@
+import { runCommand } from './commands/run.js';
+import { validateCommand } from './commands/validate.js';
+import { proxyCommand } from './commands/proxy.js';
+import { demoCommand } from './commands/demo.js';
+import { VERSION } from '../version.js';
+
+const USAGE = `switchyard ${VERSION} — a programmable, protocol-aware network proxy
+
+Usage: switchyard <command> [options]
+
+Commands:
+  run -c FILE        run the proxy from a YAML or JSON config file
+  validate -c FILE   check a config file; exit 0 when valid, 1 with the errors otherwise
+  proxy              a one-line proxy: --listen HOST:PORT --upstream HOST:PORT [--upstream ...]
+  demo               start a built-in backend, a proxy in front of it and the admin API, and show what to try
+
+Run 'switchyard <command> --help' for a command's options.
+Docs: https://github.com/ (see docs/ in the package): configuration.md, admin-api.md, framing.md
+`;
+
+export type CommandFn = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, CommandFn> = {
+  run: runCommand,
+  validate: validateCommand,
+  proxy: proxyCommand,
+  demo: demoCommand,
+};
+
+/** CLI entry point; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd === undefined ? 1 : 0;
+  }
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const fn = COMMANDS[cmd];
+  if (!fn) {
+    process.stderr.write(`switchyard: unknown command '${cmd}'\n\n${USAGE}`);
+    return 2;
+  }
+  return fn(rest);
+}

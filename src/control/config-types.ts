@@ -1,0 +1,128 @@
+/**
+ * The validated, normalised configuration (what `loadConfig` returns after schema validation and defaults).
+ * The zod schema in config-schema.ts produces exactly these types; the runtime consumes only these.
+ * Durations are milliseconds, sizes bytes (the schema accepts "5s", "64KiB" etc. and normalises them).
+ */
+
+/** A parsed address: TCP host+port (IPv4, IPv6 without brackets, or hostname) or a Unix socket path. */
+export type Address =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string };
+
+/** Framing for one connection: a framer name plus its options, per direction. */
+export interface FramerSpec {
+  type: string;
+  options: Record<string, unknown>;
+}
+
+export interface FramingConfig {
+  /** Framer for bytes client → upstream. */
+  toUpstream: FramerSpec;
+  /** Framer for bytes upstream → client. */
+  toDownstream: FramerSpec;
+}
+
+export interface ServerTlsConfig {
+  /** PEM file paths (read at build time). */
+  cert: string;
+  key: string;
+  /** Extra certificates per SNI server name: { "api.example.com": { cert, key } }. */
+  sni: Record<string, { cert: string; key: string }>;
+  /** CA bundle used to verify client certificates. */
+  ca?: string | undefined;
+  /** Ask clients for a certificate. */
+  requestClientCert: boolean;
+  /** With requestClientCert: reject clients without a valid certificate (default true). */
+  rejectUnauthorized: boolean;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
+  alpn: string[];
+}
+
+export interface ClientTlsConfig {
+  /** CA bundle file; default: Node's root store. */
+  ca?: string | undefined;
+  /** Server name for SNI and certificate verification; default: the endpoint host. */
+  servername?: string | undefined;
+  /** Verify the upstream certificate (default true). */
+  rejectUnauthorized: boolean;
+  /** Client certificate (mutual TLS). */
+  cert?: string | undefined;
+  key?: string | undefined;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
+  alpn: string[];
+}
+
+export interface SocketOptions {
+  noDelay: boolean;
+  /** TCP keep-alive initial delay in ms; 0 disables. */
+  keepAlive: number;
+}
+
+export interface UdpOptions {
+  /** A flow (one client address) expires after this long without a datagram either way. */
+  flowIdleTimeout: number;
+  /** Most tracked flows; the least recently active is evicted (and counted) beyond it. */
+  maxFlows: number;
+  /** Largest datagram accepted (up to 65507 for IPv4). */
+  maxDatagramSize: number;
+}
+
+export interface ListenerConfig {
+  id: string;
+  /** 'tcp' covers TCP and Unix sockets; 'udp' datagrams with flow tracking. */
+  transport: 'tcp' | 'udp';
+  listen: Address;
+  /** Terminate TLS at the listener (tcp only). */
+  tls?: ServerTlsConfig | undefined;
+  framing: FramingConfig;
+  /** Most simultaneous client connections; further ones are closed at once and counted. 0 = unlimited. */
+  maxConnections: number;
+  /** Close a connection idle (no bytes either way) for this long; 0 disables. */
+  idleTimeout: number;
+  /** Listen backlog. */
+  backlog: number;
+  socket: SocketOptions;
+  udp: UdpOptions;
+}
+
+export interface EndpointConfig {
+  address: Address;
+  /** Relative weight for the balancer (round robin repeats an endpoint `weight` times per cycle). */
+  weight: number;
+}
+
+export interface ClusterConfig {
+  id: string;
+  endpoints: EndpointConfig[];
+  balancer: 'round_robin' | 'random' | 'least_connections';
+  /** Give up connecting to an endpoint after this many ms. */
+  connectTimeout: number;
+  /** Originate TLS to the endpoints. */
+  tls?: ClientTlsConfig | undefined;
+  socket: SocketOptions;
+}
+
+export interface RouteConfig {
+  id: string;
+  /** Listener id the route applies to. */
+  listener: string;
+  /** Cluster id that receives the traffic. */
+  cluster: string;
+}
+
+export interface AdminConfig {
+  listen: Address;
+  /** Bearer token required on every admin call when set (also from env SWITCHYARD_ADMIN_TOKEN). */
+  token?: string | undefined;
+}
+
+export interface SwitchyardConfig {
+  /** Optional admin API; absent = no admin server. */
+  admin?: AdminConfig | undefined;
+  log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  /** On SIGINT/SIGTERM: stop accepting, wait up to drainTimeout ms for live connections, then close them. */
+  shutdown: { drainTimeout: number };
+  listeners: ListenerConfig[];
+  clusters: ClusterConfig[];
+  routes: RouteConfig[];
+}

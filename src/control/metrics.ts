@@ -1,0 +1,91 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TrafficStats } from '../core/stats.js';
+
+export interface StatsSource {
+  /** e.g. 'listener', 'cluster', 'route' */
+  kind: string;
+  entries(): Iterable<{ id: string; stats: TrafficStats; state: string }>;
+}
+
+/**
+ * Prometheus metrics, read from the live stats objects at scrape time (nothing on the hot path).
+ * One registry per Switchyard instance so several proxies can live in one process (tests).
+ */
+export function createMetricsRegistry(sources: readonly StatsSource[], options: { defaultMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'switchyard_process_' });
+
+  const each = (fn: (kind: string, id: string, s: TrafficStats, state: string) => void): void => {
+    for (const src of sources) for (const e of src.entries()) fn(src.kind, e.id, e.stats, e.state);
+  };
+
+  new Gauge({
+    name: 'switchyard_connections_active',
+    help: 'Connections (UDP: flows) open now, per run-time object.',
+    labelNames: ['kind', 'id'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((kind, id, s) => this.set({ kind, id }, s.active));
+    },
+  });
+  new Counter({
+    name: 'switchyard_connections_total',
+    help: 'Connections (UDP: flows) accepted since start, per run-time object.',
+    labelNames: ['kind', 'id'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((kind, id, s) => this.inc({ kind, id }, s.total));
+    },
+  });
+  new Counter({
+    name: 'switchyard_bytes_total',
+    help: 'Bytes forwarded, by direction (to_upstream = client to server).',
+    labelNames: ['kind', 'id', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((kind, id, s) => {
+        this.inc({ kind, id, direction: 'to_upstream' }, s.bytesToUpstream);
+        this.inc({ kind, id, direction: 'to_downstream' }, s.bytesToDownstream);
+      });
+    },
+  });
+  new Counter({
+    name: 'switchyard_frames_total',
+    help: 'Frames decoded, by direction (framed listeners only).',
+    labelNames: ['kind', 'id', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((kind, id, s) => {
+        this.inc({ kind, id, direction: 'to_upstream' }, s.framesToUpstream);
+        this.inc({ kind, id, direction: 'to_downstream' }, s.framesToDownstream);
+      });
+    },
+  });
+  new Counter({
+    name: 'switchyard_errors_total',
+    help: 'Errors by stable code (SWY_* or a system code such as ECONNRESET).',
+    labelNames: ['kind', 'id', 'code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((kind, id, s) => {
+        for (const [code, n] of s.errors) this.inc({ kind, id, code }, n);
+      });
+    },
+  });
+  new Gauge({
+    name: 'switchyard_object_up',
+    help: '1 when the run-time object is started, else 0.',
+    labelNames: ['kind', 'id', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      each((kind, id, _s, state) => this.set({ kind, id, state }, state === 'started' ? 1 : 0));
+    },
+  });
+  return registry;
+}

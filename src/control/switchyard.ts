@@ -1,0 +1,166 @@
+import type { Registry } from 'prom-client';
+import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from './config-types.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import type { RuntimeObject } from '../core/lifecycle.js';
+import type { TrafficStats } from '../core/stats.js';
+import type { FramerRegistry } from '../framing/registry.js';
+import { createFramerRegistry } from '../framing/builtins.js';
+import { Cluster } from '../upstream/cluster.js';
+import { Route, RouteTable } from '../routing/director.js';
+import { TcpListener, type StopOptions } from '../listeners/tcp.js';
+import { UdpListenerObject } from '../listeners/udp-listener.js';
+import type { HandlerFactory } from '../pipeline/handler.js';
+import { createMetricsRegistry } from './metrics.js';
+
+/** What every listener run-time object offers, whatever its transport. */
+export interface ProxyListener extends RuntimeObject<ListenerConfig> {
+  readonly stats: TrafficStats;
+  readonly address: import('./config-types.js').Address | undefined;
+  start(): Promise<void>;
+  stop(options?: StopOptions): Promise<void>;
+}
+
+export interface SwitchyardOptions {
+  logger?: Logger;
+  framers?: FramerRegistry;
+  /** Handler factories applied to every TCP session (for embedding: custom frame handlers). */
+  handlers?: readonly HandlerFactory[];
+  /** Collect Node process metrics too (default true). */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * The proxy's run-time: clusters, routes and listeners as run-time objects (the Crossbar model) that can be
+ * added, inspected and removed while traffic flows. Library users start one in-process; the CLI wraps it.
+ */
+export class Switchyard {
+  readonly logger: Logger;
+  readonly framers: FramerRegistry;
+  readonly listeners = new Map<string, ProxyListener>();
+  readonly clusters = new Map<string, Cluster>();
+  readonly routes = new Map<string, Route>();
+  readonly metrics: Registry;
+  readonly #table = new RouteTable();
+  readonly #handlers: readonly HandlerFactory[];
+
+  constructor(options: SwitchyardOptions = {}) {
+    this.logger = options.logger ?? silentLogger();
+    this.framers = options.framers ?? createFramerRegistry();
+    this.#handlers = options.handlers ?? [];
+    const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
+      kind,
+      entries: () => map.values(),
+    });
+    this.metrics = createMetricsRegistry(
+      [source('listener', this.listeners), source('route', this.routes), source('cluster', this.clusters)],
+      { defaultMetrics: options.defaultMetrics ?? true },
+    );
+  }
+
+  /** Build and start everything a validated config describes: clusters, then routes, then listeners. */
+  static async start(config: SwitchyardConfig, options: SwitchyardOptions = {}): Promise<Switchyard> {
+    const yard = new Switchyard(options);
+    try {
+      for (const c of config.clusters) await yard.addCluster(c);
+      for (const r of config.routes) await yard.addRoute(r);
+      for (const l of config.listeners) await yard.addListener(l);
+    } catch (err) {
+      await yard.close({ drainTimeout: 0 });
+      throw err;
+    }
+    return yard;
+  }
+
+  #publish(): void {
+    this.#table.publish(this.routes.values(), this.clusters);
+  }
+
+  async addCluster(config: ClusterConfig): Promise<Cluster> {
+    if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
+    const cluster = new Cluster(config);
+    cluster.start();
+    this.clusters.set(config.id, cluster);
+    this.#publish();
+    return cluster;
+  }
+
+  async removeCluster(id: string): Promise<Cluster> {
+    const cluster = this.clusters.get(id);
+    if (!cluster) throw notFound('cluster', id);
+    const users = [...this.routes.values()].filter((r) => r.config.cluster === id).map((r) => r.id);
+    if (users.length > 0) {
+      throw new SwitchyardError(ErrorCodes.CONFLICT, `cluster '${id}' is used by route(s) ${users.join(', ')}; delete them first`);
+    }
+    cluster.stop();
+    this.clusters.delete(id);
+    this.#publish();
+    return cluster;
+  }
+
+  async addRoute(config: RouteConfig): Promise<Route> {
+    if (this.routes.has(config.id)) throw conflict('route', config.id);
+    if (!this.clusters.has(config.cluster)) {
+      throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': cluster '${config.cluster}' does not exist`);
+    }
+    const existing = [...this.routes.values()].find((r) => r.config.listener === config.listener);
+    if (existing) {
+      throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${config.listener}' already has route '${existing.id}' (one route per listener for now)`);
+    }
+    const route = new Route(config);
+    route.start();
+    this.routes.set(config.id, route);
+    this.#publish();
+    return route;
+  }
+
+  async removeRoute(id: string): Promise<Route> {
+    const route = this.routes.get(id);
+    if (!route) throw notFound('route', id);
+    route.stop();
+    this.routes.delete(id);
+    this.#publish();
+    return route;
+  }
+
+  async addListener(config: ListenerConfig): Promise<ProxyListener> {
+    if (this.listeners.has(config.id)) throw conflict('listener', config.id);
+    const deps = { director: this.#table, framers: this.framers, logger: this.logger, handlers: this.#handlers };
+    const listener: ProxyListener = config.transport === 'udp' ? new UdpListenerObject(config, deps) : new TcpListener(config, deps);
+    this.listeners.set(config.id, listener);
+    try {
+      await listener.start();
+    } catch (err) {
+      this.listeners.delete(config.id);
+      throw err;
+    }
+    return listener;
+  }
+
+  async removeListener(id: string, options: StopOptions = {}): Promise<ProxyListener> {
+    const listener = this.listeners.get(id);
+    if (!listener) throw notFound('listener', id);
+    await listener.stop(options);
+    this.listeners.delete(id);
+    return listener;
+  }
+
+  /** Graceful shutdown: stop accepting everywhere, drain up to drainTimeout ms, close the rest. */
+  async close(options: StopOptions = {}): Promise<void> {
+    await Promise.all([...this.listeners.values()].map((l) => l.stop(options)));
+    this.listeners.clear();
+    for (const r of this.routes.values()) r.stop();
+    for (const c of this.clusters.values()) c.stop();
+    this.routes.clear();
+    this.clusters.clear();
+    this.#publish();
+  }
+}
+
+function conflict(kind: string, id: string): SwitchyardError {
+  return new SwitchyardError(ErrorCodes.CONFLICT, `${kind} '${id}' already exists`);
+}
+
+function notFound(kind: string, id: string): SwitchyardError {
+  return new SwitchyardError(ErrorCodes.NOT_FOUND, `${kind} '${id}' not found`);
+}

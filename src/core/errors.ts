@@ -1,0 +1,75 @@
+/**
+ * Typed errors with stable codes. Code checks `err.code`, never `instanceof`:
+ * errors cross module (and sometimes realm) boundaries.
+ */
+export const ErrorCodes = {
+  // framing
+  FRAME_TOO_LARGE: 'SWY_FRAME_TOO_LARGE',
+  FRAME_MALFORMED: 'SWY_FRAME_MALFORMED',
+  FRAME_TRUNCATED: 'SWY_FRAME_TRUNCATED',
+  BUFFER_OVERFLOW: 'SWY_BUFFER_OVERFLOW',
+  // upstream
+  UPSTREAM_REFUSED: 'SWY_UPSTREAM_REFUSED',
+  UPSTREAM_UNREACHABLE: 'SWY_UPSTREAM_UNREACHABLE',
+  UPSTREAM_TIMEOUT: 'SWY_UPSTREAM_TIMEOUT',
+  UPSTREAM_RESET: 'SWY_UPSTREAM_RESET',
+  UPSTREAM_TLS: 'SWY_UPSTREAM_TLS',
+  UPSTREAM_ERROR: 'SWY_UPSTREAM_ERROR',
+  NO_UPSTREAM: 'SWY_NO_UPSTREAM',
+  // client side
+  CLIENT_RESET: 'SWY_CLIENT_RESET',
+  CLIENT_ERROR: 'SWY_CLIENT_ERROR',
+  IDLE_TIMEOUT: 'SWY_IDLE_TIMEOUT',
+  MAX_CONNECTIONS: 'SWY_MAX_CONNECTIONS',
+  SHUTDOWN: 'SWY_SHUTDOWN',
+  // udp
+  FLOW_EVICTED: 'SWY_FLOW_EVICTED',
+  // control plane
+  CONFIG_INVALID: 'SWY_CONFIG_INVALID',
+  BAD_REQUEST: 'SWY_BAD_REQUEST',
+  NOT_FOUND: 'SWY_NOT_FOUND',
+  CONFLICT: 'SWY_CONFLICT',
+  UNAUTHORIZED: 'SWY_UNAUTHORIZED',
+  LISTEN_FAILED: 'SWY_LISTEN_FAILED',
+  INTERNAL: 'SWY_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class SwitchyardError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SwitchyardError';
+    this.code = code;
+    this.details = options?.details;
+  }
+}
+
+/** True when `err` carries the given switchyard error code. */
+export function hasCode(err: unknown, code: ErrorCode): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
+
+/** The stable code of any error: a switchyard code, a Node system code (ECONNRESET...), or SWY_INTERNAL. */
+export function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.length > 0) return code;
+  }
+  return ErrorCodes.INTERNAL;
+}
+
+/** Map a socket error raised while connecting to an upstream to a typed switchyard error. */
+export function upstreamConnectError(err: NodeJS.ErrnoException, target: string): SwitchyardError {
+  const sys = err.code ?? 'UNKNOWN';
+  let code: ErrorCode = ErrorCodes.UPSTREAM_ERROR;
+  if (sys === 'ECONNREFUSED' || sys === 'ENOENT') code = ErrorCodes.UPSTREAM_REFUSED;
+  else if (['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL'].includes(sys)) code = ErrorCodes.UPSTREAM_UNREACHABLE;
+  else if (sys === 'ETIMEDOUT') code = ErrorCodes.UPSTREAM_TIMEOUT;
+  else if (sys === 'ECONNRESET') code = ErrorCodes.UPSTREAM_RESET;
+  else if (sys.startsWith('ERR_TLS') || sys.startsWith('ERR_SSL') || sys.includes('CERT')) code = ErrorCodes.UPSTREAM_TLS;
+  return new SwitchyardError(code, `upstream ${target}: ${err.message}`, { cause: err, details: { syscode: sys, target } });
+}

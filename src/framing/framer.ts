@@ -1,0 +1,62 @@
+/**
+ * The Framer contract. A framer is a pure, synchronous state machine for ONE direction of ONE connection:
+ * bytes in, frames out (decode), and frames in, bytes out (encode). It does no I/O.
+ *
+ * Decoding is pull-based so a caller can switch framers between any two frames (Tendril's FrameSwitch,
+ * Netty's handlerRemoved): `push()` bytes, call `next()` until it returns `null`, and at a switch point call
+ * `takeBuffered()` to move the bytes read but not yet framed into the next framer.
+ *
+ * Errors are `SwitchyardError`s with codes SWY_FRAME_TOO_LARGE, SWY_FRAME_MALFORMED, SWY_FRAME_TRUNCATED or
+ * SWY_BUFFER_OVERFLOW. After a decode error the framer is unusable; the owner closes that connection only.
+ */
+export type Frame = Buffer;
+
+export interface FrameDecoder {
+  /** Append received bytes. Throws SWY_BUFFER_OVERFLOW when more than `maxBufferedBytes` would be held. */
+  push(chunk: Buffer): void;
+  /** The next complete frame, or `null` when more bytes are needed. Throws a typed framing error. */
+  next(): Frame | null;
+  /**
+   * Signal end of input. Afterwards `next()` drains the remaining complete frames; if bytes of an incomplete
+   * frame are left it throws SWY_FRAME_TRUNCATED (framers whose format allows it may emit a final frame instead).
+   */
+  end(): void;
+  /** Remove and return every byte pushed but not yet returned as a frame (for switching framers mid-stream). */
+  takeBuffered(): Buffer;
+  /** Number of bytes pushed but not yet returned in a frame. */
+  readonly bufferedBytes: number;
+}
+
+export interface FrameEncoder {
+  /** The wire bytes for one frame. Throws SWY_FRAME_TOO_LARGE / SWY_FRAME_MALFORMED when it cannot be encoded. */
+  encode(frame: Frame): Buffer;
+}
+
+export interface Framer extends FrameDecoder, FrameEncoder {
+  /** Registry name, e.g. 'line'. */
+  readonly name: string;
+  /** True when decode and encode are both the identity on bytes (lets the session skip framing work). */
+  readonly passthrough: boolean;
+}
+
+/** Common limits every framer accepts. */
+export interface FramerLimits {
+  /** Largest frame (payload, as the framer defines it) accepted or produced. */
+  maxFrameSize?: number;
+  /** Most bytes a decoder may hold while waiting for a frame to complete. Defaults to maxFrameSize + framing overhead. */
+  maxBufferedBytes?: number;
+}
+
+/** Built once at config time from validated options; creates one fresh Framer per connection direction. */
+export interface FramerFactory {
+  readonly name: string;
+  create(): Framer;
+}
+
+/** Convenience: decode a chunk fully (push + drain next()). */
+export function decodeAll(framer: FrameDecoder, chunk: Buffer): Frame[] {
+  framer.push(chunk);
+  const out: Frame[] = [];
+  for (let f = framer.next(); f !== null; f = framer.next()) out.push(f);
+  return out;
+}

@@ -1,0 +1,31 @@
+// Public library API: everything the CLI does, usable in-process.
+export { Switchyard, type SwitchyardOptions, type ProxyListener } from './control/switchyard.js';
+export { AdminServer, type AdminServerOptions } from './control/admin/server.js';
+export { loadConfigFile, parseConfigText } from './control/config-loader.js';
+export { validateConfig, buildConfigSchema } from './control/config-schema.js';
+export type * from './control/config-types.js';
+export { createMetricsRegistry } from './control/metrics.js';
+
+export { SwitchyardError, ErrorCodes, hasCode, errorCode, type ErrorCode } from './core/errors.js';
+export { TrafficStats } from './core/stats.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from './core/log.js';
+export { parseAddress, formatAddress } from './core/address.js';
+export { parseDuration, parseSize } from './core/units.js';
+export type { ObjectState, ObjectKind, RuntimeObject } from './core/lifecycle.js';
+export { buildServerTlsOptions, buildClientTlsOptions } from './core/tls.js';
+
+export type { Frame, Framer, FramerFactory, FrameDecoder, FrameEncoder, FramerLimits } from './framing/framer.js';
+export { decodeAll } from './framing/framer.js';
+export { FramerRegistry, type FramerPlugin } from './framing/registry.js';
+export { createFramerRegistry, registerBuiltinFramers } from './framing/builtins.js';
+
+export type { FrameHandler, HandlerFactory, Verdict, Direction, SessionContext } from './pipeline/handler.js';
+export { CONTINUE } from './pipeline/handler.js';
+export { Session, type SessionOptions, type UpstreamConnector } from './session/session.js';
+export { TcpListener, type StopOptions } from './listeners/tcp.js';
+export { Cluster } from './upstream/cluster.js';
+export { connectUpstream } from './upstream/connector.js';
+export { Route, RouteTable, type Director, type Destination } from './routing/director.js';
+
+export * from './net/index.js';
+export * from './listeners/udp.js';

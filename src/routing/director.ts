@@ -1,0 +1,62 @@
+import type { RouteConfig } from '../control/config-types.js';
+import type { Cluster } from '../upstream/cluster.js';
+import { Lifecycle, type RuntimeObject } from '../core/lifecycle.js';
+import { TrafficStats } from '../core/stats.js';
+
+/** A route: listener → cluster (attribute matching arrives with the protocol modules). */
+export class Route implements RuntimeObject<RouteConfig> {
+  readonly kind = 'route' as const;
+  readonly id: string;
+  readonly config: RouteConfig;
+  readonly stats = new TrafficStats();
+  readonly #life = new Lifecycle();
+
+  constructor(config: RouteConfig) {
+    this.id = config.id;
+    this.config = config;
+  }
+  get state() { return this.#life.state; }
+  get startedAt() { return this.#life.startedAt; }
+  get stoppedAt() { return this.#life.stoppedAt; }
+  start(): void {
+    this.#life.starting();
+    this.#life.started();
+  }
+  stop(): void {
+    this.#life.stopping();
+    this.#life.stopped();
+  }
+  toJSON(): Record<string, unknown> {
+    return { id: this.id, kind: this.kind, ...this.#life.toJSON(), config: this.config, stats: this.stats.toJSON() };
+  }
+}
+
+export interface Destination {
+  route: Route;
+  cluster: Cluster;
+}
+
+/** Resolves where a new session goes. Reads an immutable snapshot that the control plane swaps whole. */
+export interface Director {
+  resolve(listenerId: string): Destination | undefined;
+}
+
+/** The route table: an immutable map listener id → destination, replaced (never mutated) on every change. */
+export class RouteTable implements Director {
+  #snapshot: ReadonlyMap<string, Destination> = new Map();
+
+  resolve(listenerId: string): Destination | undefined {
+    return this.#snapshot.get(listenerId);
+  }
+
+  /** Rebuild from the started routes and clusters. */
+  publish(routes: Iterable<Route>, clusters: ReadonlyMap<string, Cluster>): void {
+    const next = new Map<string, Destination>();
+    for (const route of routes) {
+      if (route.state !== 'started') continue;
+      const cluster = clusters.get(route.config.cluster);
+      if (cluster && cluster.state === 'started') next.set(route.config.listener, { route, cluster });
+    }
+    this.#snapshot = next;
+  }
+}

@@ -1,0 +1,393 @@
+import type { Socket } from 'node:net';
+import type { Framer, FramerFactory } from '../framing/framer.js';
+import type { HandlerFactory, SessionContext, Direction } from '../pipeline/handler.js';
+import { HandlerChain, type ChainResult } from '../pipeline/chain.js';
+import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
+import type { TrafficStats } from '../core/stats.js';
+import type { Logger } from '../core/log.js';
+
+/**
+ * The director's answer for a new session: how to open the upstream stream. Any net.Socket-compatible duplex
+ * works, so a fan-out stream (one client → N upstreams) or a shared, merged stream (N clients → one upstream)
+ * plugs in here without the session knowing.
+ */
+export type UpstreamConnector = (signal: AbortSignal) => Promise<Socket>;
+
+export interface SessionFraming {
+  toUpstream: FramerFactory;
+  toDownstream: FramerFactory;
+}
+
+export interface SessionOptions {
+  id: number;
+  listenerId: string;
+  /** Accepted client socket, paused (the listener uses pauseOnConnect) so nothing is read before the upstream is up. */
+  client: Socket;
+  connect: UpstreamConnector;
+  /** Omit (or use passthrough framers with no handlers) for the zero-copy byte path. */
+  framing?: SessionFraming | undefined;
+  handlers?: readonly HandlerFactory[] | undefined;
+  /** ms of silence in both directions before the session is closed; 0 = never. */
+  idleTimeout: number;
+  /** Every stats object this session counts into (listener, route, cluster). */
+  stats: readonly TrafficStats[];
+  logger: Logger;
+  onClose?: (session: Session) => void;
+}
+
+/**
+ * One proxied client connection: wiring only. Owns the client socket, the upstream socket, the framers of each
+ * direction and the per-session handler chain. Knows nothing about protocols or faults.
+ *
+ * Semantics: byte-exact; backpressure both ways (a side whose writes are buffered pauses the other side's reads);
+ * a FIN is forwarded as a FIN while the other direction keeps flowing; an RST is forwarded as an RST.
+ */
+export class Session {
+  readonly id: number;
+  readonly client: Socket;
+  upstream: Socket | undefined;
+  readonly #opts: SessionOptions;
+  readonly #abort = new AbortController();
+  readonly #stats: readonly TrafficStats[];
+  #closed = false;
+  #openSockets = 1;
+  #lastActivity = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #decodeUp: Framer | undefined;
+  #decodeDown: Framer | undefined;
+  #chain: HandlerChain | undefined;
+  #busy: Record<Direction, boolean> = { toUpstream: false, toDownstream: false };
+  #eofPending: Record<Direction, boolean> = { toUpstream: false, toDownstream: false };
+  #resolveClosed!: () => void;
+  /** Resolves when both sockets are closed. */
+  readonly closed: Promise<void> = new Promise((r) => (this.#resolveClosed = r));
+  readonly context: SessionContext;
+
+  constructor(opts: SessionOptions) {
+    this.id = opts.id;
+    this.client = opts.client;
+    this.#opts = opts;
+    this.#stats = opts.stats;
+    for (const s of this.#stats) {
+      s.active++;
+      s.total++;
+    }
+    this.context = {
+      sessionId: opts.id,
+      listenerId: opts.listenerId,
+      remoteAddress: opts.client.remoteAddress,
+      remotePort: opts.client.remotePort,
+      logger: opts.logger,
+      signal: this.#abort.signal,
+    };
+    const client = opts.client;
+    client.on('error', (err) => this.#onSocketError('client', err));
+    client.on('close', () => this.#onSocketClose());
+    if (opts.idleTimeout > 0) this.#armIdle(opts.idleTimeout);
+  }
+
+  /** Connect upstream and start forwarding. Never rejects: failures close the client and are counted. */
+  async start(): Promise<void> {
+    let upstream: Socket;
+    try {
+      upstream = await this.#opts.connect(this.#abort.signal);
+    } catch (err) {
+      if (this.#closed) return;
+      this.#countError(err);
+      this.#opts.logger.warn({ session: this.id, code: errorCode(err), err: (err as Error).message }, 'upstream connect failed; closing client');
+      this.client.destroy();
+      return;
+    }
+    if (this.#closed || this.client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    this.upstream = upstream;
+    this.#openSockets++;
+    upstream.on('error', (err) => this.#onSocketError('upstream', err));
+    upstream.on('close', () => this.#onSocketClose());
+    this.#wire(upstream);
+  }
+
+  #wire(upstream: Socket): void {
+    const client = this.client;
+    const framing = this.#opts.framing;
+    const handlers = this.#opts.handlers ?? [];
+    const needsFraming = handlers.length > 0 || (framing !== undefined && (!isPassthrough(framing.toUpstream) || !isPassthrough(framing.toDownstream)));
+    if (needsFraming) {
+      this.#decodeUp = (framing?.toUpstream ?? PASSTHROUGH).create();
+      this.#decodeDown = (framing?.toDownstream ?? PASSTHROUGH).create();
+      this.#chain = new HandlerChain(handlers.map((h) => h.create(this.context)), this.context);
+      client.on('data', (chunk: Buffer) => this.#onFramedData('toUpstream', chunk));
+      upstream.on('data', (chunk: Buffer) => this.#onFramedData('toDownstream', chunk));
+      client.on('end', () => this.#onFramedEnd('toUpstream'));
+      upstream.on('end', () => this.#onFramedEnd('toDownstream'));
+    } else {
+      const stats = this.#stats;
+      const track = this.#opts.idleTimeout > 0;
+      client.on('data', (chunk: Buffer) => {
+        for (let i = 0; i < stats.length; i++) stats[i]!.bytesToUpstream += chunk.length;
+        if (track) this.#lastActivity = Date.now();
+        if (!upstream.write(chunk)) client.pause();
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        for (let i = 0; i < stats.length; i++) stats[i]!.bytesToDownstream += chunk.length;
+        if (track) this.#lastActivity = Date.now();
+        if (!client.write(chunk)) upstream.pause();
+      });
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
+    }
+    upstream.on('drain', () => {
+      if (!this.#busy.toUpstream) client.resume();
+    });
+    client.on('drain', () => {
+      if (!this.#busy.toDownstream) upstream.resume();
+    });
+    client.resume();
+  }
+
+  // ---- framed path -------------------------------------------------------------------------------------
+
+  #onFramedData(dir: Direction, chunk: Buffer): void {
+    if (this.#opts.idleTimeout > 0) this.#lastActivity = Date.now();
+    const stats = this.#stats;
+    for (let i = 0; i < stats.length; i++) {
+      if (dir === 'toUpstream') stats[i]!.bytesToUpstream += chunk.length;
+      else stats[i]!.bytesToDownstream += chunk.length;
+    }
+    const decoder = dir === 'toUpstream' ? this.#decodeUp! : this.#decodeDown!;
+    try {
+      decoder.push(chunk);
+    } catch (err) {
+      this.#fail(err, dir);
+      return;
+    }
+    if (!this.#busy[dir]) this.#pump(dir);
+  }
+
+  #onFramedEnd(dir: Direction): void {
+    const decoder = dir === 'toUpstream' ? this.#decodeUp! : this.#decodeDown!;
+    try {
+      decoder.end();
+    } catch (err) {
+      this.#fail(err, dir);
+      return;
+    }
+    this.#eofPending[dir] = true;
+    if (!this.#busy[dir]) this.#pump(dir);
+  }
+
+  /** Pull frames from the decoder and push them through the chain, keeping order across async handlers. */
+  #pump(dir: Direction): void {
+    const decoder = dir === 'toUpstream' ? this.#decodeUp! : this.#decodeDown!;
+    const source = dir === 'toUpstream' ? this.client : this.upstream!;
+    const out: Buffer[] = [];
+    const back: Buffer[] = [];
+    try {
+      for (let frame = decoder.next(); frame !== null; frame = decoder.next()) {
+        const stats = this.#stats;
+        for (let i = 0; i < stats.length; i++) {
+          if (dir === 'toUpstream') stats[i]!.framesToUpstream++;
+          else stats[i]!.framesToDownstream++;
+        }
+        const result = this.#chain!.length === 0 ? undefined : this.#chain!.run(frame, dir);
+        if (result === undefined) {
+          out.push(this.#encoderFor(dir).encode(frame));
+          continue;
+        }
+        if (result instanceof Promise) {
+          this.#flush(dir, out, back);
+          this.#busy[dir] = true;
+          source.pause();
+          result.then(
+            (r) => {
+              this.#busy[dir] = false;
+              if (this.#closed) return;
+              const o: Buffer[] = [];
+              const b: Buffer[] = [];
+              if (this.#applyResult(dir, r, o, b)) {
+                this.#flush(dir, o, b);
+                this.#pump(dir);
+              }
+            },
+            (err: unknown) => {
+              this.#busy[dir] = false;
+              this.#fail(err, dir);
+            },
+          );
+          return;
+        }
+        if (!this.#applyResult(dir, result, out, back)) {
+          this.#flush(dir, out, back);
+          return;
+        }
+      }
+    } catch (err) {
+      this.#flush(dir, out, back);
+      this.#fail(err, dir);
+      return;
+    }
+    const writable = this.#flush(dir, out, back);
+    if (this.#eofPending[dir]) {
+      this.#eofPending[dir] = false;
+      (dir === 'toUpstream' ? this.upstream! : this.client).end();
+    } else if (writable && source.isPaused() && !this.#closed) {
+      source.resume();
+    }
+  }
+
+  /** Returns false when the session was closed by the result. */
+  #applyResult(dir: Direction, r: ChainResult, out: Buffer[], back: Buffer[]): boolean {
+    const enc = this.#encoderFor(dir);
+    for (const f of r.forward) out.push(enc.encode(f));
+    if (r.reply.length > 0) {
+      const renc = this.#encoderFor(dir === 'toUpstream' ? 'toDownstream' : 'toUpstream');
+      for (const f of r.reply) back.push(renc.encode(f));
+    }
+    if (r.error) {
+      this.#flush(dir, out, back);
+      this.#fail(r.error, dir, false);
+      return false;
+    }
+    return true;
+  }
+
+  #encoderFor(dir: Direction): Framer {
+    return dir === 'toUpstream' ? this.#decodeUp! : this.#decodeDown!;
+  }
+
+  /** Write collected output; pause the source if the destination is full. Returns true if not backpressured. */
+  #flush(dir: Direction, out: Buffer[], back: Buffer[]): boolean {
+    const dest = dir === 'toUpstream' ? this.upstream! : this.client;
+    const source = dir === 'toUpstream' ? this.client : this.upstream!;
+    let ok = true;
+    if (out.length > 0 && !dest.destroyed) {
+      ok = dest.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+      out.length = 0;
+    }
+    if (back.length > 0 && !source.destroyed) {
+      if (!source.write(back.length === 1 ? back[0]! : Buffer.concat(back))) ok = false;
+      back.length = 0;
+    }
+    if (!ok) source.pause();
+    return ok;
+  }
+
+  /** A framing/handler error: count it, and close this session only. */
+  #fail(err: unknown, dir: Direction, count = true): void {
+    if (this.#closed) return;
+    if (count) this.#countError(err);
+    this.#opts.logger.warn({ session: this.id, direction: dir, code: errorCode(err), err: (err as Error).message }, 'closing session');
+    this.destroy();
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------------
+
+  #onSocketError(side: 'client' | 'upstream', err: NodeJS.ErrnoException): void {
+    const other = side === 'client' ? this.upstream : this.client;
+    const reset = err.code === 'ECONNRESET';
+    const code = reset ? (side === 'client' ? ErrorCodes.CLIENT_RESET : ErrorCodes.UPSTREAM_RESET) : side === 'client' ? ErrorCodes.CLIENT_ERROR : ErrorCodes.UPSTREAM_ERROR;
+    for (const s of this.#stats) s.error(code);
+    this.#opts.logger.debug({ session: this.id, side, code, syscode: err.code }, reset ? 'peer reset; resetting the other side' : 'socket error');
+    // An RST (or any abnormal end) on one side becomes an RST on the other.
+    if (other && !other.destroyed) other.resetAndDestroy();
+    if (side === 'client') this.#abort.abort();
+  }
+
+  #onSocketClose(): void {
+    this.#openSockets--;
+    if (this.#openSockets === 0 || (this.upstream === undefined && this.client.destroyed)) this.#finish();
+    else if (this.client.destroyed && this.upstream && !this.upstream.destroyed && this.upstream.readableEnded === false && this.client.readableEnded === false) {
+      // Client vanished without FIN or RST (destroyed locally): nothing more can reach it.
+      this.upstream.destroy();
+    }
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#abort.abort();
+    this.#chain?.close();
+    for (const s of this.#stats) s.active--;
+    this.#resolveClosed();
+    this.#opts.onClose?.(this);
+  }
+
+  #armIdle(ms: number): void {
+    this.#lastActivity = Date.now();
+    const check = (): void => {
+      const idle = Date.now() - this.#lastActivity;
+      if (idle >= ms) {
+        for (const s of this.#stats) s.error(ErrorCodes.IDLE_TIMEOUT);
+        this.#opts.logger.debug({ session: this.id, idleMs: idle }, 'idle timeout');
+        this.destroy();
+      } else {
+        this.#idleTimer = setTimeout(check, ms - idle).unref();
+      }
+    };
+    this.#idleTimer = setTimeout(check, ms).unref();
+  }
+
+  #countError(err: unknown): void {
+    const code = errorCode(err);
+    for (const s of this.#stats) s.error(code);
+  }
+
+  /** Close both sides now. */
+  destroy(): void {
+    this.#abort.abort();
+    this.client.destroy();
+    this.upstream?.destroy();
+    if (!this.upstream) this.#finish();
+  }
+
+  /** Shutdown helper: FIN both sides, let buffered bytes flush. */
+  end(): void {
+    this.client.end();
+    this.upstream?.end();
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+}
+
+function isPassthrough(f: FramerFactory): boolean {
+  return f.name === 'passthrough';
+}
+
+const PASSTHROUGH: FramerFactory = {
+  name: 'passthrough',
+  create(): Framer {
+    let pending: Buffer[] = [];
+    let ended = false;
+    return {
+      name: 'passthrough',
+      passthrough: true,
+      push(chunk: Buffer) {
+        if (chunk.length > 0) pending.push(chunk);
+      },
+      next() {
+        return pending.shift() ?? null;
+      },
+      end() {
+        ended = true;
+      },
+      takeBuffered() {
+        const b = Buffer.concat(pending);
+        pending = [];
+        return b;
+      },
+      get bufferedBytes() {
+        return ended ? 0 : pending.reduce((n, b) => n + b.length, 0);
+      },
+      encode(frame: Buffer) {
+        return frame;
+      },
+    };
+  },
+};
+
+export { SwitchyardError };

@@ -1,0 +1,67 @@
+import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
+import type { Address, SocketOptions } from '../control/config-types.js';
+import { ErrorCodes, SwitchyardError, upstreamConnectError } from '../core/errors.js';
+
+export interface ConnectOptions {
+  /** Give up after this many ms (SWY_UPSTREAM_TIMEOUT). */
+  connectTimeout: number;
+  socket: SocketOptions;
+  /** Originate TLS with these options (already built; servername etc. included). */
+  tls?: tls.ConnectionOptions | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export function describeAddress(a: Address): string {
+  return a.kind === 'unix' ? `unix:${a.path}` : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/**
+ * Open one upstream stream. Resolves once connected (after the TLS handshake when originating TLS); rejects
+ * with a typed error: SWY_UPSTREAM_REFUSED, _UNREACHABLE, _TIMEOUT, _RESET, _TLS or _ERROR.
+ * The socket is half-open capable, so FINs can be forwarded one direction at a time.
+ */
+export function connectUpstream(address: Address, opts: ConnectOptions): Promise<Socket> {
+  const target = describeAddress(address);
+  return new Promise<Socket>((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      reject(new SwitchyardError(ErrorCodes.SHUTDOWN, `connect to ${target} aborted`));
+      return;
+    }
+    const base = address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port };
+    let socket: Socket;
+    if (opts.tls) {
+      // tls.connect accepts allowHalfOpen (documented; missing from @types/node).
+      socket = tls.connect({ ...opts.tls, ...base, allowHalfOpen: true } as unknown as tls.ConnectionOptions);
+    } else {
+      socket = net.connect({ ...base, allowHalfOpen: true, noDelay: opts.socket.noDelay } as net.NetConnectOpts);
+    }
+    let settled = false;
+    const cleanup = (): void => {
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      socket.removeListener('error', onError);
+    };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      if (settled) return;
+      cleanup();
+      socket.destroy();
+      reject(err instanceof SwitchyardError ? err : upstreamConnectError(err, target));
+    };
+    const onAbort = (): void => onError(new SwitchyardError(ErrorCodes.SHUTDOWN, `connect to ${target} aborted`) as unknown as NodeJS.ErrnoException);
+    const timer = setTimeout(() => {
+      onError(new SwitchyardError(ErrorCodes.UPSTREAM_TIMEOUT, `upstream ${target}: connect timeout after ${opts.connectTimeout} ms`, { details: { target } }) as unknown as NodeJS.ErrnoException);
+    }, opts.connectTimeout);
+    timer.unref();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', onError);
+    socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
+      if (settled) return;
+      cleanup();
+      if (opts.tls) socket.setNoDelay(opts.socket.noDelay);
+      if (opts.socket.keepAlive > 0) socket.setKeepAlive(true, opts.socket.keepAlive);
+      resolve(socket);
+    });
+  });
+}
