@@ -41,8 +41,11 @@ export function didYouMean(input: string, candidates: Iterable<string>): string 
   let bestDistance = Infinity;
   for (const candidate of candidates) {
     if (candidate === input) continue;
-    const d = editDistance(needle, normalise(candidate));
-    const limit = Math.max(2, Math.floor(Math.max(needle.length, candidate.length) / 3));
+    const other = normalise(candidate);
+    const limit = Math.max(2, Math.floor(Math.max(needle.length, other.length) / 3));
+    // The distance is at least the difference in length: skip hopeless (and huge) inputs without the O(n·m) work.
+    if (Math.abs(needle.length - other.length) > limit) continue;
+    const d = editDistance(needle, other);
     if (d <= limit && d < Math.max(needle.length, 1) && d < bestDistance) {
       best = candidate;
       bestDistance = d;

@@ -9,7 +9,7 @@ import { createFramerRegistry } from '../framing/builtins.js';
 import { Cluster } from '../upstream/cluster.js';
 import { Route, RouteTable } from '../routing/director.js';
 import { TcpListener, type StopOptions } from '../listeners/tcp.js';
-import { UdpListenerObject } from '../listeners/udp-listener.js';
+import { UdpListenerObject } from '../listeners/udp-runtime.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import { createMetricsRegistry } from './metrics.js';
 

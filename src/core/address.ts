@@ -33,7 +33,7 @@ function fail(message: string, input: string): never {
 }
 
 function quote(text: string): string {
-  return JSON.stringify(text);
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 97)}...` : text);
 }
 
 function parsePort(portText: string, input: string, role: 'listen' | 'connect'): number {
@@ -84,8 +84,8 @@ export function parseAddress(text: string, options: ParseAddressOptions = {}): A
   const portText = input.slice(colon + 1);
   if (host.includes(':')) {
     // Several colons and no brackets: an IPv6 address written bare.
-    const bare = isIPv6(input) ? input : host;
-    fail(`IPv6 addresses need brackets: expected "[${bare}]:PORT", got ${quote(text)}`, text);
+    const example = isIPv6(host) && /^\d+$/.test(portText) ? `[${host}]:${portText}` : `[${isIPv6(input) ? input : host}]:PORT`;
+    fail(`IPv6 addresses need brackets, e.g. "${example}", got ${quote(text)}`, text);
   }
   if (host === '') {
     fail(`missing host in ${quote(text)}: use 0.0.0.0:${portText} (all IPv4 interfaces), [::]:${portText} (all interfaces) or 127.0.0.1:${portText}`, text);

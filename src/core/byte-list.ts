@@ -174,13 +174,15 @@ export class ByteList {
   }
 
   /**
-   * Remove and return the rest of the first chunk (as it was appended, minus what was consumed of it); an empty
+   * Remove and return the rest of the first chunk (the appended Buffer itself when none of it was consumed); an empty
    * Buffer when the list is empty. Lets chunk-preserving decoders (passthrough) hand chunks on untouched.
    */
   consumeChunk(): Buffer {
     if (this.len === 0) return EMPTY;
     const first = this.chunks[this.head]!;
-    return this.consume(first.length - this.offset);
+    if (this.offset !== 0) return this.consume(first.length - this.offset);
+    this.advance(first.length);
+    return first; // the very Buffer that was appended
   }
 
   /** Discard the first `n` bytes. */

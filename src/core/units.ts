@@ -30,7 +30,7 @@ const SIZE_UNITS: Record<string, number> = {
 const NUMBER_WITH_UNIT = /^(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)$/;
 
 function got(input: unknown): string {
-  if (typeof input === 'string') return JSON.stringify(input);
+  if (typeof input === 'string') return JSON.stringify(input.length > 60 ? `${input.slice(0, 57)}...` : input);
   if (typeof input === 'number') return String(input);
   return input === null ? 'null' : typeof input;
 }

@@ -109,9 +109,13 @@ export class LineFramer implements Framer {
     if (this.mode === 'any' && this.suffix === LF_BUF && frame.length > 0 && frame[frame.length - 1] === CR) {
       throw malformed("line: cannot encode a frame ending in '\\r' with encodeDelimiter 'lf' (it would read as '\\r\\n')");
     }
-    const out = Buffer.allocUnsafe(frame.length + this.suffix.length);
-    frame.copy(out, 0);
-    this.suffix.copy(out, frame.length);
+    const n = frame.length;
+    const out = Buffer.allocUnsafe(n + this.suffix.length);
+    out.set(frame, 0); // TypedArray#set: no native-binding call, much faster than copy() for short lines
+    if (this.suffix === CRLF_BUF) {
+      out[n] = CR;
+      out[n + 1] = LF;
+    } else out[n] = LF;
     return out;
   }
 

@@ -10,7 +10,7 @@ import { ErrorCodes, errorCode, upstreamConnectError } from '../core/errors.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { UdpFlow, UdpFlowQueueLimits } from './udp-flow.js';
 import type { FlowCloseReason, UdpFlowStats, UdpRemote } from './udp-flow-table.js';
-import { UdpListener, type UdpBoundAddress } from './udp-listener.js';
+import { UdpListener, type UdpBoundAddress } from './udp-flow-listener.js';
 import { applyBufferSizes, closeSocket, flowBufferSize, literalUdpEndpoint, resolveUdpEndpoint, type UdpEndpoint } from './udp-socket.js';
 
 /** The subset of a pino logger the proxy uses. */
@@ -23,8 +23,12 @@ export interface UdpProxyOptions {
   id: string;
   listen: Address;
   udp: UdpOptions;
-  /** Called once per new flow; the flow keeps that upstream for its whole life (balancing lives in the caller). */
-  pickUpstream: () => Address;
+  /**
+   * Called once per new flow; the flow keeps that upstream for its whole life (balancing lives in the caller).
+   * May return extra stats (route, cluster) that this flow's traffic is counted into as well. A throw closes the
+   * flow and counts its SWY_* code, else SWY_NO_UPSTREAM.
+   */
+  pickUpstream: () => Address | UdpUpstreamChoice;
   /** Counted into: active/total = flows, bytes and datagrams (as frames) each way, errors by code. */
   stats: TrafficStats;
   logger?: UdpProxyLogger | undefined;
@@ -40,6 +44,12 @@ export interface UdpProxyOptions {
   maxPendingSends?: number | undefined;
 }
 
+/** An upstream plus extra stats to count the flow into (besides the proxy's own). */
+export interface UdpUpstreamChoice {
+  address: Address;
+  stats?: readonly TrafficStats[] | undefined;
+}
+
 const DEFAULT_MAX_PENDING_SENDS = 1024;
 
 /** One flow's upstream side: its connected socket and the pump from the flow to it. */
@@ -52,6 +62,8 @@ class UpstreamLink {
     private readonly ctx: ProxyContext,
     readonly flow: UdpFlow,
     readonly target: Address,
+    /** Every stats object this flow counts into (the proxy's first). */
+    readonly stats: readonly TrafficStats[],
   ) {}
 
   start(): void {
@@ -105,7 +117,7 @@ class UpstreamLink {
 
   private forward(socket: dgram.Socket, datagram: Buffer): void {
     if (socket.getSendQueueCount() >= this.ctx.maxPendingSends) {
-      this.ctx.error(ErrorCodes.BUFFER_OVERFLOW, { remote: this.flow.remote }, 'udp upstream send queue full, datagram dropped');
+      this.ctx.error(this.stats, ErrorCodes.BUFFER_OVERFLOW, { remote: this.flow.remote }, 'udp upstream send queue full, datagram dropped');
       return;
     }
     try {
@@ -114,8 +126,10 @@ class UpstreamLink {
           this.onSocketError(err);
           return;
         }
-        this.ctx.stats.bytesToUpstream += datagram.length;
-        this.ctx.stats.framesToUpstream++;
+        for (const s of this.stats) {
+          s.bytesToUpstream += datagram.length;
+          s.framesToUpstream++;
+        }
       });
     } catch (err) {
       this.onSocketError(err);
@@ -127,8 +141,10 @@ class UpstreamLink {
     // flow.send() checks maxDatagramSize and counts SWY_FRAME_TOO_LARGE / SWY_BUFFER_OVERFLOW itself.
     this.flow.send(msg).then(
       () => {
-        this.ctx.stats.bytesToDownstream += msg.length;
-        this.ctx.stats.framesToDownstream++;
+        for (const s of this.stats) {
+          s.bytesToDownstream += msg.length;
+          s.framesToDownstream++;
+        }
       },
       (err: unknown) => this.ctx.logger?.debug({ proxy: this.proxy.id, remote: this.flow.remote, code: errorCode(err) }, 'udp reply not delivered'),
     );
@@ -138,13 +154,13 @@ class UpstreamLink {
   private onSocketError(err: unknown): void {
     if (this.closed) return;
     const code = upstreamConnectError(err as NodeJS.ErrnoException, this.targetName()).code;
-    this.ctx.error(code, { remote: this.flow.remote, upstream: this.targetName(), syscode: errorCode(err) }, 'udp upstream error');
+    this.ctx.error(this.stats, code, { remote: this.flow.remote, upstream: this.targetName(), syscode: errorCode(err) }, 'udp upstream error');
   }
 
   /** A failure that leaves the flow without an upstream: count it and close the flow. */
   private fail(err: unknown, code: string): void {
     if (this.closed) return;
-    this.ctx.error(code, { remote: this.flow.remote, upstream: this.targetName(), err: String(err) }, 'udp upstream failed, closing flow');
+    this.ctx.error(this.stats, code, { remote: this.flow.remote, upstream: this.targetName(), err: String(err) }, 'udp upstream failed, closing flow');
     this.flow.close();
   }
 
@@ -155,12 +171,11 @@ class UpstreamLink {
 
 /** What links share with their proxy. */
 interface ProxyContext {
-  readonly stats: TrafficStats;
   readonly logger: UdpProxyLogger | undefined;
   readonly maxDatagramSize: number;
   readonly maxPendingSends: number;
-  /** Count an error into stats, log it (debug unless told), tell onError. */
-  error(code: string, obj: object, msg: string, level?: 'warn' | 'debug'): void;
+  /** Count an error into each stats, log it (debug unless told), tell onError. */
+  error(stats: readonly TrafficStats[], code: string, obj: object, msg: string, level?: 'warn' | 'debug'): void;
   track(closing: Promise<void>): void;
 }
 
@@ -185,8 +200,10 @@ export class UdpProxy {
       onFlow: (flow) => proxy.onFlow(flow),
       onFlowClose: (flow, reason) => proxy.onFlowClose(flow, reason),
       onError: (code, flow) => {
-        const level = flow === undefined ? 'warn' : 'debug';
-        proxy.ctx.error(code, { remote: flow?.remote }, 'udp datagram dropped or failed', level);
+        const stats = (flow && proxy.links.get(flow)?.stats) ?? [proxy.stats];
+        // Datagram drops are per-datagram events (debug); anything else hit the socket itself (warn).
+        const drop = code === ErrorCodes.FRAME_TOO_LARGE || code === ErrorCodes.BUFFER_OVERFLOW || flow !== undefined;
+        proxy.ctx.error(stats, code, { remote: flow?.remote }, 'udp datagram dropped or failed', drop ? 'debug' : 'warn');
       },
     });
     options.logger?.debug({ proxy: options.id, address: proxy.listener.address() }, 'udp proxy listening');
@@ -197,16 +214,15 @@ export class UdpProxy {
     this.id = options.id;
     this.stats = options.stats;
     this.options = options;
-    const { stats, logger, onError } = options;
+    const { logger, onError } = options;
     const id = options.id;
     const closingSockets = this.closingSockets;
     this.ctx = {
-      stats,
       logger,
       maxDatagramSize: options.udp.maxDatagramSize,
       maxPendingSends: Math.max(1, options.maxPendingSends ?? DEFAULT_MAX_PENDING_SENDS),
-      error(code: string, obj: object, msg: string, level: 'warn' | 'debug' = 'debug'): void {
-        stats.error(code);
+      error(list: readonly TrafficStats[], code: string, obj: object, msg: string, level: 'warn' | 'debug' = 'debug'): void {
+        for (const s of list) s.error(code);
         logger?.[level]({ proxy: id, code, ...obj }, msg);
         onError?.(code);
       },
@@ -246,17 +262,23 @@ export class UdpProxy {
   private onFlow(flow: UdpFlow): void {
     this.stats.active++;
     this.stats.total++;
-    let target: Address;
+    let choice: Address | UdpUpstreamChoice;
     try {
-      target = this.options.pickUpstream();
+      choice = this.options.pickUpstream();
     } catch (err) {
       const sys = errorCode(err);
       const code = sys.startsWith('SWY_') && sys !== ErrorCodes.INTERNAL ? sys : ErrorCodes.NO_UPSTREAM;
-      this.ctx.error(code, { remote: flow.remote, err: String(err) }, 'udp proxy: no upstream for flow');
+      this.ctx.error([this.stats], code, { remote: flow.remote, err: String(err) }, 'udp proxy: no upstream for flow');
       flow.close();
       return;
     }
-    const link = new UpstreamLink(this, this.ctx, flow, target);
+    const target = 'address' in choice ? choice.address : choice;
+    const extra = 'address' in choice ? (choice.stats ?? []) : [];
+    for (const s of extra) {
+      s.active++;
+      s.total++;
+    }
+    const link = new UpstreamLink(this, this.ctx, flow, target, [this.stats, ...extra]);
     this.links.set(flow, link);
     this.options.logger?.debug({ proxy: this.id, remote: flow.remote, upstream: target }, 'udp flow opened');
     this.options.onFlowOpen?.({ remote: flow.remote, upstream: target });
@@ -264,9 +286,10 @@ export class UdpProxy {
   }
 
   private onFlowClose(flow: UdpFlow, reason: FlowCloseReason): void {
-    this.stats.active--;
-    if (reason === 'evicted') this.ctx.error(ErrorCodes.FLOW_EVICTED, { remote: flow.remote }, 'udp flow evicted (maxFlows)');
     const link = this.links.get(flow);
+    const stats = link?.stats ?? [this.stats];
+    for (const s of stats) s.active--;
+    if (reason === 'evicted') this.ctx.error(stats, ErrorCodes.FLOW_EVICTED, { remote: flow.remote }, 'udp flow evicted (maxFlows)');
     if (link !== undefined) {
       this.links.delete(flow);
       link.close();

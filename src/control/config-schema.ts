@@ -1,0 +1,688 @@
+/**
+ * The configuration schema (zod v4). `buildConfigSchema(registry)` turns user-friendly input (addresses as
+ * strings, "5s", "64KiB", `framing: line`, ...) into the normalised types of config-types.ts, with defaults.
+ * Framer plugins contribute their option schemas through the FramerRegistry passed in.
+ *
+ * Every object is strict (unknown keys are errors, with a did-you-mean). `validateConfig` reports ALL issues,
+ * each with a path like `listeners[0].framing.toUpstream.maxLength` and a message saying what was expected and
+ * what was found. Keys and defaults are documented in docs/configuration.md: keep the two in step.
+ */
+import { z } from 'zod';
+import type { FramerRegistry } from '../framing/registry.js';
+import type {
+  AdminConfig,
+  Address,
+  ClientTlsConfig,
+  ClusterConfig,
+  EndpointConfig,
+  FramerSpec,
+  FramingConfig,
+  ListenerConfig,
+  RouteConfig,
+  SwitchyardConfig,
+} from './config-types.js';
+import { ADDRESS_FORMS, parseAddress } from '../core/address.js';
+import { DURATION_FORMS, SIZE_FORMS, parseDuration, parseSize } from '../core/units.js';
+import { suggestionSuffix } from './did-you-mean.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Issues
+
+/** What kind of problem an issue is; `message` is the human text. */
+export type ConfigIssueCode = 'syntax' | 'env' | 'unknown_key' | 'invalid' | 'reference' | 'duplicate';
+
+export interface ConfigIssue {
+  /** `listeners[0].framing.toUpstream.maxLength`; '' for the document itself (syntax errors, wrong root type). */
+  path: string;
+  /** The same path as keys and indexes. */
+  segments: Array<string | number>;
+  /** What was expected and what was found. */
+  message: string;
+  code: ConfigIssueCode;
+  /** 1-based position in the source text, when the loader could locate it. */
+  line?: number;
+  column?: number;
+}
+
+export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: ConfigIssue[] };
+export type ConfigValidationResult = { ok: true; config: SwitchyardConfig } | { ok: false; errors: ConfigIssue[] };
+
+/** `listeners[0].tls.sni["api.example.com"].cert` */
+export function formatPath(segments: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of segments) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (typeof seg === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(String(seg))}]`;
+  }
+  return out;
+}
+
+/** A short description of a found value: `"8080"`, `12`, `null`, `a list`, `an object`, `nothing`. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'an object';
+  return typeof value;
+}
+
+const EXPECTED_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  object: 'an object',
+  array: 'a list',
+  record: 'an object',
+  null: 'null',
+  bigint: 'an integer',
+  date: 'a date',
+};
+
+function plural(n: number | bigint, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function sizeOf(input: unknown): string {
+  if (Array.isArray(input)) return plural(input.length, 'item');
+  if (typeof input === 'string') return plural(input.length, 'character');
+  return describeValue(input);
+}
+
+/**
+ * Messages for zod's own issues (used for every parse, including framer plugins' option schemas).
+ * Unknown keys produce one line per key, in `keys` order; zodIssuesToConfigIssues splits them again.
+ */
+export const configErrorMap: z.core.$ZodErrorMap = (iss) => {
+  const input: unknown = iss.input;
+  switch (iss.code) {
+    case 'invalid_type': {
+      const expected = EXPECTED_NAMES[iss.expected] ?? iss.expected;
+      return input === undefined ? `missing (expected ${expected})` : `expected ${expected}, got ${describeValue(input)}`;
+    }
+    case 'unrecognized_keys': {
+      const def = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def;
+      const known = def?.shape ? Object.keys(def.shape) : [];
+      return iss.keys.map((k) => `unknown key${suggestionSuffix(k, known)}`).join('\n');
+    }
+    case 'invalid_value': {
+      const values = iss.values.map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v)));
+      const hint = typeof input === 'string' ? suggestionSuffix(input, iss.values.filter((v): v is string => typeof v === 'string')) : '';
+      const expected = values.length === 1 ? values[0] : `one of ${values.join(', ')}`;
+      return `expected ${expected}, got ${describeValue(input)}${hint}`;
+    }
+    case 'too_small': {
+      const op = iss.inclusive === false ? '>' : '>=';
+      if (iss.origin === 'array') return `expected at least ${plural(iss.minimum, 'item')}, got ${sizeOf(input)}`;
+      if (iss.origin === 'string') return `expected at least ${plural(iss.minimum, 'character')}, got ${describeValue(input)}`;
+      return `expected a number ${op} ${iss.minimum}, got ${describeValue(input)}`;
+    }
+    case 'too_big': {
+      const op = iss.inclusive === false ? '<' : '<=';
+      if (iss.origin === 'array') return `expected at most ${plural(iss.maximum, 'item')}, got ${sizeOf(input)}`;
+      if (iss.origin === 'string') return `expected at most ${plural(iss.maximum, 'character')}, got ${sizeOf(input)}`;
+      return `expected a number ${op} ${iss.maximum}, got ${describeValue(input)}`;
+    }
+    case 'invalid_format':
+      return `expected ${iss.format}${iss.pattern ? ` matching ${iss.pattern}` : ''}, got ${describeValue(input)}`;
+    case 'not_multiple_of':
+      return `expected a multiple of ${iss.divisor}, got ${describeValue(input)}`;
+    case 'invalid_union':
+      return `got ${describeValue(input)}, which matches none of the allowed forms`;
+    default:
+      return undefined;
+  }
+};
+
+/** zod issues → ConfigIssues (one per unknown key), paths prefixed by `prefix`, duplicates removed. */
+export function zodIssuesToConfigIssues(issues: readonly z.core.$ZodIssue[], prefix: ReadonlyArray<string | number> = []): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  const seen = new Set<string>();
+  const push = (segments: Array<string | number>, message: string, code: ConfigIssueCode): void => {
+    const path = formatPath(segments);
+    const key = `${path}\0${message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ path, segments, message, code });
+  };
+  for (const iss of issues) {
+    const segments = [...prefix, ...iss.path.map((p) => (typeof p === 'number' ? p : String(p)))];
+    if (iss.code === 'unrecognized_keys') {
+      const lines = iss.message.split('\n');
+      iss.keys.forEach((k, i) => push([...segments, k], lines.length === iss.keys.length ? lines[i]! : 'unknown key', 'unknown_key'));
+      continue;
+    }
+    const tagged = iss.code === 'custom' ? (iss.params as { code?: unknown } | undefined)?.code : undefined;
+    push(segments, iss.message, typeof tagged === 'string' ? (tagged as ConfigIssueCode) : 'invalid');
+  }
+  return out;
+}
+
+/**
+ * One issue per line: `  listeners[0].listen: expected ..., got "8080" (at good.yaml:4:13)`.
+ * Issues without a path (syntax errors) read `  good.yaml:4:13: message`.
+ */
+export function formatConfigIssue(issue: ConfigIssue, source?: string): string {
+  const where = issue.line === undefined ? source : `${source ?? 'line'}${source === undefined ? ' ' : ':'}${issue.line}:${issue.column ?? 1}`;
+  if (issue.path === '') return where === undefined ? issue.message : `${where}: ${issue.message}`;
+  return issue.line === undefined ? `${issue.path}: ${issue.message}` : `${issue.path}: ${issue.message} (at ${where})`;
+}
+
+/** The SwitchyardError(SWY_CONFIG_INVALID) for a list of issues: a header, then one issue per line. */
+export function configError(issues: ConfigIssue[], what = 'configuration', source?: string): SwitchyardError {
+  const header = `invalid ${what}${source === undefined ? '' : ` in ${source}`} (${issues.length} ${issues.length === 1 ? 'issue' : 'issues'}):`;
+  const lines = issues.map((i) => `  ${formatConfigIssue(i, source)}`);
+  return new SwitchyardError(ErrorCodes.CONFIG_INVALID, [header, ...lines].join('\n'), {
+    details: { issues, ...(source === undefined ? {} : { source }) },
+  });
+}
+
+/** Parse with the config error messages; ok → the normalised value, else every issue. */
+export function validateWith<T>(schema: z.ZodType<T>, raw: unknown): ValidationResult<T> {
+  const r = schema.safeParse(raw, { error: configErrorMap });
+  return r.success ? { ok: true, value: r.data } : { ok: false, errors: zodIssuesToConfigIssues(r.error.issues) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Field helpers: each accepts the friendly forms and says what it expected when it fails.
+
+type Ctx = z.core.$RefinementCtx<unknown>;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function addIssue(ctx: Ctx, message: string, path: Array<string | number> = [], code?: ConfigIssueCode): void {
+  ctx.addIssue({ code: 'custom', message, path, ...(code ? { params: { code } } : {}) });
+}
+
+/** Re-raise issues of a nested safeParse in the current context (paths relative to the current value). */
+function forwardIssues(ctx: Ctx, issues: readonly z.core.$ZodIssue[], prefix: Array<string | number> = [], messagePrefix = ''): void {
+  for (const iss of issues) {
+    const message = messagePrefix === '' ? iss.message : iss.message.split('\n').map((l) => messagePrefix + l).join('\n');
+    ctx.addIssue({ ...iss, path: [...prefix, ...iss.path], message } as z.core.$ZodRawIssue);
+  }
+}
+
+/** A field parsed by hand: `parse` throws an Error whose message is the whole complaint. */
+function field<T>(expected: string, parse: (v: unknown) => T): z.ZodType<T> {
+  return z.unknown().transform((v, ctx): T => {
+    if (v === undefined) {
+      addIssue(ctx, `missing (expected ${expected})`);
+      return z.NEVER;
+    }
+    try {
+      return parse(v);
+    } catch (err) {
+      addIssue(ctx, messageOf(err));
+      return z.NEVER;
+    }
+  });
+}
+
+function invalid(expected: string, v: unknown): never {
+  throw new Error(`expected ${expected}, got ${describeValue(v)}`);
+}
+
+function text(expected: string): z.ZodType<string> {
+  return field(expected, (v) => (typeof v === 'string' && v.length > 0 ? v : invalid(expected, v)));
+}
+
+function oneOf<const V extends string>(values: readonly V[], hints: Record<string, string> = {}): z.ZodType<V> {
+  const expected = `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`;
+  return field(expected, (v) => {
+    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as V;
+    const hint = typeof v === 'string' ? (hints[v] ?? suggestionSuffix(v, values)) : '';
+    throw new Error(`expected ${expected}, got ${describeValue(v)}${hint}`);
+  });
+}
+
+/** Integers; digit strings are accepted too (handy with ${ENV} substitution). */
+function int(min: number, max: number = Number.MAX_SAFE_INTEGER): z.ZodType<number> {
+  const expected = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer ${min}-${max}`;
+  return field(expected, (v) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    return Number.isSafeInteger(n) && n >= min && n <= max ? n : invalid(expected, v);
+  });
+}
+
+/** true/false; the strings "true"/"false" are accepted too. */
+function bool(): z.ZodType<boolean> {
+  return field('true or false', (v) => {
+    if (typeof v === 'boolean') return v;
+    if (v === 'true' || v === 'false') return v === 'true';
+    return invalid('true or false', v);
+  });
+}
+
+function duration(minMs = 0): z.ZodType<number> {
+  return field(DURATION_FORMS, (v) => {
+    if (typeof v !== 'string' && typeof v !== 'number') invalid(DURATION_FORMS, v);
+    const ms = parseDuration(v);
+    if (ms < minMs) throw new Error(`expected a duration of at least ${minMs}ms, got ${describeValue(v)}`);
+    return ms;
+  });
+}
+
+function size(min: number, max: number = Number.MAX_SAFE_INTEGER): z.ZodType<number> {
+  return field(SIZE_FORMS, (v) => {
+    if (typeof v !== 'string' && typeof v !== 'number') invalid(SIZE_FORMS, v);
+    const bytes = parseSize(v);
+    if (bytes < min || bytes > max) throw new Error(`expected a size of ${min}-${max} bytes, got ${describeValue(v)}`);
+    return bytes;
+  });
+}
+
+function address(role: 'listen' | 'connect'): z.ZodType<Address> {
+  return field(ADDRESS_FORMS, (v) => (typeof v === 'string' ? parseAddress(v, { role }) : invalid(ADDRESS_FORMS, v)));
+}
+
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const ID_EXPECTED = 'an id of letters, digits, "_", "." and "-", starting with a letter or digit';
+
+function id(): z.ZodType<string> {
+  return field(ID_EXPECTED, (v) => (typeof v === 'string' && ID_PATTERN.test(v) && v.length <= 128 ? v : invalid(ID_EXPECTED, v)));
+}
+
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+function strings(expected: string): z.ZodType<string[]> {
+  return z.array(text(expected)).default(() => []);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Shared blocks
+
+const socketSchema = z
+  .strictObject({
+    noDelay: bool().default(true),
+    keepAlive: duration().default(0),
+  })
+  .prefault({});
+
+const udpSchema = z
+  .strictObject({
+    flowIdleTimeout: duration(1).default(60_000),
+    maxFlows: int(1).default(10_000),
+    maxDatagramSize: size(1, 65_535).default(65_507),
+  })
+  .prefault({});
+
+const serverTlsSchema = z.strictObject({
+  cert: text('a PEM certificate file path'),
+  key: text('a PEM private key file path'),
+  sni: z
+    .record(z.string(), z.strictObject({ cert: text('a PEM certificate file path'), key: text('a PEM private key file path') }))
+    .default(() => ({})),
+  ca: text('a PEM CA bundle file path').optional(),
+  requestClientCert: bool().default(false),
+  rejectUnauthorized: bool().default(true),
+  minVersion: oneOf(TLS_VERSIONS).optional(),
+  alpn: strings('a protocol name like "h2"'),
+});
+
+const clientTlsObject = z
+  .strictObject({
+    ca: text('a PEM CA bundle file path').optional(),
+    servername: text('a server name').optional(),
+    rejectUnauthorized: bool().default(true),
+    cert: text('a PEM certificate file path').optional(),
+    key: text('a PEM private key file path').optional(),
+    minVersion: oneOf(TLS_VERSIONS).optional(),
+    alpn: strings('a protocol name like "h2"'),
+  })
+  .superRefine((t, ctx) => {
+    if (t.cert !== undefined && t.key === undefined) addIssue(ctx, 'missing (a client certificate needs its key)', ['key']);
+    if (t.key !== undefined && t.cert === undefined) addIssue(ctx, 'missing (a client key needs its certificate)', ['cert']);
+  });
+
+/** `tls: true` = verify with defaults, `tls: false` = plain, or an object of options. */
+const clientTlsSchema: z.ZodType<ClientTlsConfig | undefined> = z.unknown().transform((v, ctx): ClientTlsConfig | undefined => {
+  if (v === undefined || v === false) return undefined;
+  const r = clientTlsObject.safeParse(v === true ? {} : v, { error: configErrorMap });
+  if (r.success) return r.data;
+  if (!isPlainObject(v)) {
+    addIssue(ctx, `expected true, false or an object of TLS options, got ${describeValue(v)}`);
+    return z.NEVER;
+  }
+  forwardIssues(ctx, r.error.issues);
+  return z.NEVER;
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Framing
+
+const FRAMING_FORMS = 'a framer name like "line", {type: "line", ...options} or {toUpstream: ..., toDownstream: ...}';
+
+/**
+ * Plugins' option schemas want real numbers and booleans; a value from `${ENV}` substitution is a string.
+ * Where the schema complained that a string should be a number/boolean and the string is exactly one, return a
+ * copy with those values converted (else undefined), so "1024" and "true" work everywhere, as in our own fields.
+ */
+function coerceScalarStrings(options: Record<string, unknown>, issues: readonly z.core.$ZodIssue[]): Record<string, unknown> | undefined {
+  let copy: Record<string, unknown> | undefined;
+  for (const iss of issues) {
+    if (iss.code !== 'invalid_type' || iss.path.length !== 1) continue;
+    const key = String(iss.path[0]);
+    const v = options[key];
+    if (typeof v !== 'string') continue;
+    let converted: number | boolean | undefined;
+    if ((iss.expected === 'number' || iss.expected === 'int') && /^-?\d+(\.\d+)?$/.test(v.trim())) converted = Number(v);
+    else if (iss.expected === 'boolean' && (v === 'true' || v === 'false')) converted = v === 'true';
+    if (converted === undefined) continue;
+    copy ??= { ...options };
+    copy[key] = converted;
+  }
+  return copy;
+}
+
+function parseFramerSpec(v: unknown, registry: FramerRegistry, ctx: Ctx, path: Array<string | number>): FramerSpec | undefined {
+  const known = registry.names();
+  const knownList = known.length > 0 ? known.join(', ') : '(none registered)';
+  let type: unknown;
+  let options: Record<string, unknown> = {};
+  let typePath = path;
+  if (typeof v === 'string') {
+    type = v;
+  } else if (isPlainObject(v)) {
+    const { type: t, ...rest } = v;
+    type = t;
+    options = rest;
+    typePath = [...path, 'type'];
+  } else {
+    addIssue(ctx, `expected ${FRAMING_FORMS}, got ${describeValue(v)}`, path);
+    return undefined;
+  }
+  if (typeof type !== 'string') {
+    const found = type === undefined ? 'missing' : `got ${describeValue(type)}`;
+    addIssue(ctx, `${found} (expected a framer name: ${knownList})`, typePath);
+    return undefined;
+  }
+  const plugin = registry.get(type);
+  if (!plugin) {
+    addIssue(ctx, `unknown framer ${JSON.stringify(type)}${suggestionSuffix(type, known)}; known framers: ${knownList}`, typePath);
+    return undefined;
+  }
+  let r = plugin.optionsSchema.safeParse(options, { error: configErrorMap });
+  if (!r.success) {
+    const coerced = coerceScalarStrings(options, r.error.issues);
+    if (coerced !== undefined) r = plugin.optionsSchema.safeParse(coerced, { error: configErrorMap });
+  }
+  if (!r.success) {
+    // A bare name cannot carry options: say which ones the framer needs.
+    if (typeof v === 'string') {
+      for (const i of zodIssuesToConfigIssues(r.error.issues)) {
+        const where = i.path === '' ? '' : `${i.path}: `;
+        addIssue(ctx, `framer "${type}" needs options, write {type: "${type}", ...}: ${where}${i.message}`, path);
+      }
+    } else {
+      forwardIssues(ctx, r.error.issues, path);
+    }
+    return undefined;
+  }
+  return { type, options: r.data as Record<string, unknown> };
+}
+
+/** The `framing` key of a listener (default: passthrough both ways). See docs/framing.md for framer options. */
+export function framingSchema(registry: FramerRegistry): z.ZodType<FramingConfig> {
+  const DIRECTIONS = ['toUpstream', 'toDownstream'];
+  return z
+    .unknown()
+    .transform((v, ctx): FramingConfig => {
+      if (isPlainObject(v) && !('type' in v)) {
+        const extra = Object.keys(v).filter((k) => !DIRECTIONS.includes(k));
+        const directional = 'toUpstream' in v || 'toDownstream' in v;
+        for (const k of extra) {
+          addIssue(ctx, `unknown key${suggestionSuffix(k, [...DIRECTIONS, 'type'])}`, [k], 'unknown_key');
+        }
+        if (!directional) {
+          addIssue(ctx, `missing "type" (expected ${FRAMING_FORMS})`, ['type']);
+          return z.NEVER;
+        }
+        const up = parseFramerSpec(v.toUpstream ?? 'passthrough', registry, ctx, ['toUpstream']);
+        const down = parseFramerSpec(v.toDownstream ?? 'passthrough', registry, ctx, ['toDownstream']);
+        return up && down && extra.length === 0 ? { toUpstream: up, toDownstream: down } : z.NEVER;
+      }
+      if (isPlainObject(v)) {
+        for (const k of DIRECTIONS) {
+          if (k in v) addIssue(ctx, 'use either "type" (the same framer both ways) or "toUpstream"/"toDownstream", not both', [k]);
+        }
+        if (DIRECTIONS.some((k) => k in v)) return z.NEVER;
+      }
+      const spec = parseFramerSpec(v, registry, ctx, []);
+      if (!spec) return z.NEVER;
+      return { toUpstream: spec, toDownstream: { type: spec.type, options: { ...spec.options } } };
+    })
+    .prefault('passthrough');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Listeners, clusters, routes, admin
+
+function get(v: unknown, key: string): unknown {
+  return isPlainObject(v) ? v[key] : undefined;
+}
+
+/** One listener (also the body of the admin API's POST /listeners). */
+export function listenerSchema(registry: FramerRegistry): z.ZodType<ListenerConfig> {
+  return z
+    .strictObject({
+      id: id(),
+      transport: oneOf(['tcp', 'udp'], { unix: ' (a Unix socket listener is transport "tcp" with listen: unix:/path)' }).default('tcp'),
+      listen: address('listen'),
+      tls: serverTlsSchema.optional(),
+      framing: framingSchema(registry),
+      maxConnections: int(0).default(10_000),
+      idleTimeout: duration().default(0),
+      backlog: int(0, 65_535).default(511),
+      socket: socketSchema,
+      udp: udpSchema,
+    })
+    .superRefine(
+      (l, ctx) => {
+        // Runs even when other fields failed (so every issue is reported): the value may be partial.
+        if (get(l, 'transport') !== 'udp') return;
+        if (get(get(l, 'listen'), 'kind') === 'unix') addIssue(ctx, 'a unix socket needs transport "tcp", not "udp"', ['listen']);
+        if (get(l, 'tls') !== undefined) addIssue(ctx, 'TLS needs transport "tcp", not "udp"', ['tls']);
+      },
+      { when: () => true },
+    );
+}
+
+const endpointObject = z.strictObject({
+  address: address('connect'),
+  weight: int(1, 10_000).default(1),
+});
+
+/** An endpoint: `"10.0.0.1:6379"` or `{address: "10.0.0.1:6379", weight: 2}`. */
+const endpointSchema: z.ZodType<EndpointConfig> = z.unknown().transform((v, ctx): EndpointConfig => {
+  if (typeof v === 'string') {
+    try {
+      return { address: parseAddress(v, { role: 'connect' }), weight: 1 };
+    } catch (err) {
+      addIssue(ctx, messageOf(err));
+      return z.NEVER;
+    }
+  }
+  if (!isPlainObject(v)) {
+    addIssue(ctx, `expected an address (${ADDRESS_FORMS}) or {address, weight}, got ${describeValue(v)}`);
+    return z.NEVER;
+  }
+  const r = endpointObject.safeParse(v, { error: configErrorMap });
+  if (r.success) return r.data;
+  forwardIssues(ctx, r.error.issues);
+  return z.NEVER;
+});
+
+/** One cluster (also the body of the admin API's POST /clusters). */
+export const clusterSchema: z.ZodType<ClusterConfig> = z.strictObject({
+  id: id(),
+  endpoints: z.array(endpointSchema).min(1),
+  balancer: oneOf(['round_robin', 'random', 'least_connections']).default('round_robin'),
+  connectTimeout: duration(1).default(5_000),
+  tls: clientTlsSchema.optional(),
+  socket: socketSchema,
+});
+
+/** One route (also the body of the admin API's POST /routes). References are checked by the whole config. */
+export const routeSchema: z.ZodType<RouteConfig> = z.strictObject({
+  id: id(),
+  listener: text('a listener id'),
+  cluster: text('a cluster id'),
+});
+
+export const ADMIN_DEFAULT_LISTEN = '127.0.0.1:9901';
+
+export function adminSchema(env: Record<string, string | undefined> = process.env): z.ZodType<AdminConfig> {
+  return z
+    .strictObject({
+      listen: address('listen').default(() => parseAddress(ADMIN_DEFAULT_LISTEN)),
+      token: text('a token (omit the key for no token)').optional(),
+    })
+    .transform((a): AdminConfig => {
+      const fromEnv = env.SWITCHYARD_ADMIN_TOKEN;
+      const token = a.token ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
+      return token === undefined ? { listen: a.listen } : { listen: a.listen, token };
+    });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The whole document
+
+export interface ConfigSchemaOptions {
+  /** Environment for admin.token's fallback (SWITCHYARD_ADMIN_TOKEN). Default: process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** The schema of a whole config file; plugins contribute through `registry`. */
+export function buildConfigSchema(registry: FramerRegistry, options: ConfigSchemaOptions = {}): z.ZodType<SwitchyardConfig> {
+  return z
+    .strictObject({
+      admin: adminSchema(options.env ?? process.env).optional(),
+      log: z.strictObject({ level: oneOf(LOG_LEVELS).default('info') }).prefault({}),
+      shutdown: z.strictObject({ drainTimeout: duration().default(10_000) }).prefault({}),
+      listeners: z.array(listenerSchema(registry)).default(() => []),
+      clusters: z.array(clusterSchema).default(() => []),
+      routes: z.array(routeSchema).default(() => []),
+    })
+    .superRefine(
+      (cfg, ctx) => {
+        for (const issue of crossReferenceIssues(cfg)) addIssue(ctx, issue.message, issue.segments, issue.code);
+      },
+      { when: () => true },
+    );
+}
+
+/**
+ * Checks between objects: unique ids per kind, routes naming existing listeners and clusters, one route per
+ * listener, and UDP listeners only routed to plain (non-TLS, non-unix) clusters. Defensive: works on partial
+ * or raw input, skipping whatever is not yet well-formed.
+ */
+export function crossReferenceIssues(cfg: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const push = (segments: Array<string | number>, message: string, code: ConfigIssueCode): void => {
+    issues.push({ path: formatPath(segments), segments, message, code });
+  };
+  const list = (key: string): unknown[] => {
+    const v = get(cfg, key);
+    return Array.isArray(v) ? v : [];
+  };
+  const index = (kind: 'listeners' | 'clusters' | 'routes', noun: string): Map<string, number> => {
+    const ids = new Map<string, number>();
+    list(kind).forEach((item, i) => {
+      const itemId = get(item, 'id');
+      if (typeof itemId !== 'string') return;
+      const first = ids.get(itemId);
+      if (first === undefined) ids.set(itemId, i);
+      else push([kind, i, 'id'], `duplicate ${noun} id ${JSON.stringify(itemId)} (also ${kind}[${first}])`, 'duplicate');
+    });
+    return ids;
+  };
+  const listeners = index('listeners', 'listener');
+  const clusters = index('clusters', 'cluster');
+  index('routes', 'route');
+
+  const unknownRef = (noun: string, ref: string, ids: Map<string, number>): string => {
+    const known = [...ids.keys()];
+    const tail = known.length === 0 ? `no ${noun}s are defined` : `known: ${known.join(', ')}`;
+    return `no ${noun} with id ${JSON.stringify(ref)}${suggestionSuffix(ref, known)}; ${tail}`;
+  };
+
+  const routeOf = new Map<string, number>();
+  list('routes').forEach((route, i) => {
+    const listenerRef = get(route, 'listener');
+    const clusterRef = get(route, 'cluster');
+    const li = typeof listenerRef === 'string' ? listeners.get(listenerRef) : undefined;
+    const ci = typeof clusterRef === 'string' ? clusters.get(clusterRef) : undefined;
+    if (typeof listenerRef === 'string') {
+      if (li === undefined) push(['routes', i, 'listener'], unknownRef('listener', listenerRef, listeners), 'reference');
+      const earlier = routeOf.get(listenerRef);
+      if (earlier !== undefined) {
+        push(['routes', i, 'listener'], `listener ${JSON.stringify(listenerRef)} already has a route (routes[${earlier}]); one route per listener is supported for now`, 'duplicate');
+      } else {
+        routeOf.set(listenerRef, i);
+      }
+    }
+    if (typeof clusterRef === 'string' && ci === undefined) {
+      push(['routes', i, 'cluster'], unknownRef('cluster', clusterRef, clusters), 'reference');
+    }
+    if (li === undefined || ci === undefined) return;
+    const listener = list('listeners')[li];
+    const cluster = list('clusters')[ci];
+    if (get(listener, 'transport') !== 'udp') return;
+    const endpoints = get(cluster, 'endpoints');
+    const unixAt = Array.isArray(endpoints) ? endpoints.findIndex((e) => get(get(e, 'address'), 'kind') === 'unix') : -1;
+    if (unixAt >= 0) {
+      push(['routes', i, 'cluster'], `udp listener ${JSON.stringify(listenerRef)} cannot send to unix socket clusters[${ci}].endpoints[${unixAt}]`, 'reference');
+    }
+    if (get(cluster, 'tls') !== undefined) {
+      push(['routes', i, 'cluster'], `udp listener ${JSON.stringify(listenerRef)} cannot use TLS cluster ${JSON.stringify(clusterRef)}`, 'reference');
+    }
+  });
+  return issues;
+}
+
+/** Validate a parsed document: `{ok: true, config}` with defaults applied, or every issue found. */
+export function validateConfig(raw: unknown, registry: FramerRegistry, options: ConfigSchemaOptions = {}): ConfigValidationResult {
+  const r = validateWith(buildConfigSchema(registry, options), raw);
+  return r.ok ? { ok: true, config: r.value } : { ok: false, errors: r.errors };
+}
+
+/**
+ * Validate one object for the admin API (POST bodies): same validation and defaults as in a config file, minus
+ * the checks between objects. Throws SwitchyardError(SWY_CONFIG_INVALID) with `details.issues`.
+ */
+export function parseObjectConfig(kind: 'listener', body: unknown, registry: FramerRegistry): ListenerConfig;
+export function parseObjectConfig(kind: 'cluster', body: unknown, registry?: FramerRegistry): ClusterConfig;
+export function parseObjectConfig(kind: 'route', body: unknown, registry?: FramerRegistry): RouteConfig;
+export function parseObjectConfig(
+  kind: 'listener' | 'cluster' | 'route',
+  body: unknown,
+  registry?: FramerRegistry,
+): ListenerConfig | ClusterConfig | RouteConfig;
+export function parseObjectConfig(
+  kind: 'listener' | 'cluster' | 'route',
+  body: unknown,
+  registry?: FramerRegistry,
+): ListenerConfig | ClusterConfig | RouteConfig {
+  let schema: z.ZodType<ListenerConfig | ClusterConfig | RouteConfig>;
+  if (kind === 'listener') {
+    if (!registry) throw new TypeError('parseObjectConfig: a listener needs the framer registry');
+    schema = listenerSchema(registry);
+  } else {
+    schema = kind === 'cluster' ? clusterSchema : routeSchema;
+  }
+  const r = validateWith(schema, body);
+  if (!r.ok) throw configError(r.errors, kind);
+  return r.value;
+}

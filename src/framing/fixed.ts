@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { ByteList } from '../core/byte-list.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import type { Frame, Framer, FramerFactory } from './framer.js';
+import type { FramerPlugin } from './registry.js';
+
+/** Room for one full socket read on top of the largest incomplete frame. */
+const READ_HEADROOM = 64 * 1024;
+
+export const fixedOptionsSchema = z
+  .strictObject({
+    /** Bytes per frame. */
+    size: z.number().int().positive(),
+    /** Most bytes held while waiting for a frame to complete. Default: size + 64 KiB. */
+    maxBufferedBytes: z.number().int().positive().optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.maxBufferedBytes !== undefined && o.maxBufferedBytes < o.size) {
+      ctx.addIssue({ code: 'custom', path: ['maxBufferedBytes'], message: `must be at least size (${o.size})` });
+    }
+  });
+export type FixedOptions = z.output<typeof fixedOptionsSchema>;
+
+/** Frames of exactly `size` bytes. Bytes left at end of input are SWY_FRAME_TRUNCATED. */
+export class FixedFramer implements Framer {
+  readonly name = 'fixed';
+  readonly passthrough = false;
+  private readonly buf: ByteList;
+  private readonly size: number;
+  private ended = false;
+  private failure: unknown;
+
+  constructor(options: FixedOptions) {
+    if (!Number.isInteger(options.size) || options.size < 1) {
+      throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `fixed: size must be a positive integer, got ${options.size}`);
+    }
+    this.size = options.size;
+    this.buf = new ByteList({ limit: options.maxBufferedBytes ?? options.size + READ_HEADROOM });
+  }
+
+  get bufferedBytes(): number {
+    return this.buf.length;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.ended) throw new SwitchyardError(ErrorCodes.INTERNAL, 'fixed: push() after end()');
+    try {
+      this.buf.append(chunk);
+    } catch (err) {
+      this.failure = err;
+      throw err;
+    }
+  }
+
+  next(): Frame | null {
+    if (this.failure !== undefined) throw this.failure;
+    const held = this.buf.length;
+    if (held >= this.size) return this.buf.consume(this.size);
+    if (this.ended && held > 0) {
+      this.failure = new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `fixed: input ended inside a frame (${held} of ${this.size} bytes)`, {
+        details: { framer: 'fixed', buffered: held, expected: this.size },
+      });
+      throw this.failure;
+    }
+    return null;
+  }
+
+  end(): void {
+    this.ended = true;
+  }
+
+  takeBuffered(): Buffer {
+    return this.buf.consumeAll();
+  }
+
+  encode(frame: Frame): Buffer {
+    if (frame.length === this.size) return frame;
+    const code = frame.length > this.size ? ErrorCodes.FRAME_TOO_LARGE : ErrorCodes.FRAME_MALFORMED;
+    throw new SwitchyardError(code, `fixed: a frame must be exactly ${this.size} bytes, got ${frame.length}`, {
+      details: { framer: 'fixed', length: frame.length, size: this.size },
+    });
+  }
+}
+
+export const fixedFramerPlugin: FramerPlugin<FixedOptions> = {
+  name: 'fixed',
+  description: 'Frames of a fixed number of bytes.',
+  optionsSchema: fixedOptionsSchema,
+  factory(options: FixedOptions): FramerFactory {
+    return { name: 'fixed', create: () => new FixedFramer(options) };
+  },
+};

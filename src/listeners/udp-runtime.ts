@@ -1,0 +1,77 @@
+import type { Address, ListenerConfig } from '../control/config-types.js';
+import { Lifecycle, type RuntimeObject } from '../core/lifecycle.js';
+import { TrafficStats } from '../core/stats.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import { UdpProxy } from './udp-proxy.js';
+import type { ListenerDeps, StopOptions } from './tcp.js';
+
+/** A UDP listener as a run-time object: a UdpProxy whose flows are routed through the route table. */
+export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
+  readonly kind = 'listener' as const;
+  readonly id: string;
+  readonly config: ListenerConfig;
+  readonly stats = new TrafficStats();
+  readonly #life = new Lifecycle();
+  readonly #deps: ListenerDeps;
+  #proxy: UdpProxy | undefined;
+  #bound: Address | undefined;
+
+  constructor(config: ListenerConfig, deps: ListenerDeps) {
+    this.id = config.id;
+    this.config = config;
+    this.#deps = deps;
+  }
+
+  get state() { return this.#life.state; }
+  get startedAt() { return this.#life.startedAt; }
+  get stoppedAt() { return this.#life.stoppedAt; }
+  get address(): Address | undefined {
+    return this.#bound;
+  }
+
+  async start(): Promise<void> {
+    this.#life.starting();
+    try {
+      this.#proxy = await UdpProxy.start({
+        id: this.id,
+        listen: this.config.listen,
+        udp: this.config.udp,
+        stats: this.stats,
+        logger: this.#deps.logger,
+        pickUpstream: () => {
+          const target = this.#deps.director.resolve(this.id);
+          if (!target) throw new SwitchyardError(ErrorCodes.NO_UPSTREAM, `no route for listener '${this.id}'`);
+          return { address: target.cluster.pickAddress(), stats: [target.route.stats, target.cluster.stats] };
+        },
+      });
+      const a = this.#proxy.address();
+      this.#bound = { kind: 'tcp', host: a.address, port: a.port };
+      this.#life.started();
+      this.#deps.logger.info({ listener: this.id, address: this.#bound, transport: 'udp' }, 'listener started');
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      this.#life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
+      throw err;
+    }
+  }
+
+  /** UDP has no connections to drain: flows are closed at once. */
+  async stop(_options: StopOptions = {}): Promise<void> {
+    if (this.#life.state === 'stopped' || this.#life.state === 'stopping') return;
+    this.#life.stopping();
+    await this.#proxy?.close();
+    this.#life.stopped();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      kind: this.kind,
+      ...this.#life.toJSON(),
+      address: this.#bound ?? null,
+      config: this.config,
+      stats: this.stats.toJSON(),
+      flows: this.#proxy?.flowStats() ?? null,
+    };
+  }
+}

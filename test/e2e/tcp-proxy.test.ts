@@ -1,0 +1,292 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { startServer, startEchoServer, connect, readAll, closeOutcome, pseudoRandomChunks, writeChunks, hashAll, freePort, eventually } from '../helpers/net.js';
+import { startProxy } from '../helpers/yard.js';
+
+describe('TCP data path', () => {
+  test('forwards bytes exactly in both directions at once (32 MiB each way)', async () => {
+    // The server hashes what it receives and, concurrently, sends its own stream.
+    const size = 32 * 1024 * 1024;
+    let serverGot: Promise<{ sha256: string; bytes: number }> | undefined;
+    let serverSent: Promise<string> | undefined;
+    const upstream = await startServer((s) => {
+      serverGot = hashAll(s);
+      serverSent = writeChunks(s, pseudoRandomChunks(size, 2));
+    });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      const clientGot = hashAll(client);
+      const clientSent = await writeChunks(client, pseudoRandomChunks(size, 1));
+      const got = await clientGot;
+      await eventually(() => serverGot !== undefined, 'server connection');
+      const up = await serverGot!;
+      assert.equal(up.bytes, size);
+      assert.equal(up.sha256, clientSent);
+      assert.equal(got.bytes, size);
+      assert.equal(got.sha256, await serverSent!);
+      const stats = yard.listeners.get('l1')!.stats;
+      await eventually(() => stats.active === 0, 'session closed');
+      assert.equal(stats.bytesToUpstream, size);
+      assert.equal(stats.bytesToDownstream, size);
+      assert.equal(stats.total, 1);
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('half-close: the client FIN reaches the server, whose answer still reaches the client', async () => {
+    const upstream = await startServer(async (s) => {
+      const got = await readAll(s); // completes only on the forwarded FIN
+      s.end(`got:${got.toString()}`);
+    });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      client.end('abc');
+      assert.equal((await readAll(client)).toString(), 'got:abc');
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('half-close the other way: server FIN first, client keeps sending', async () => {
+    let serverGot: Promise<Buffer> | undefined;
+    const upstream = await startServer((s) => {
+      s.end('hello'); // the server is done talking but keeps listening
+      serverGot = readAll(s);
+    });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      assert.equal((await readAll(client)).toString(), 'hello');
+      client.end('late data');
+      assert.equal((await serverGot!).toString(), 'late data');
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('an RST from the server becomes an RST to the client', async () => {
+    const upstream = await startServer((s) => {
+      s.once('data', () => s.resetAndDestroy());
+    });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      const outcome = closeOutcome(client);
+      client.write('trigger');
+      const err = await outcome;
+      assert.equal(err?.code, 'ECONNRESET');
+      await eventually(() => (yard.listeners.get('l1')!.stats.errors.get('SWY_UPSTREAM_RESET') ?? 0) === 1, 'reset counted');
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('an RST from the client becomes an RST to the server', async () => {
+    let serverOutcome: Promise<NodeJS.ErrnoException | undefined> | undefined;
+    const upstream = await startServer((s) => {
+      serverOutcome = closeOutcome(s);
+      s.write('ready');
+    });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      await once(client, 'data'); // the upstream connection exists
+      client.resetAndDestroy();
+      const err = await serverOutcome!;
+      assert.equal(err?.code, 'ECONNRESET');
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('upstream refused: the client is closed promptly and the error is counted', async () => {
+    const dead = await freePort();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${dead}`] });
+    try {
+      const client = await connect(port);
+      const data = await readAll(client); // EOF, not a hang
+      assert.equal(data.length, 0);
+      const stats = yard.listeners.get('l1')!.stats;
+      await eventually(() => stats.errors.get('SWY_UPSTREAM_REFUSED') === 1, 'refusal counted');
+      assert.equal(yard.clusters.get('c1')!.stats.errors.get('SWY_UPSTREAM_REFUSED'), 1);
+      await eventually(() => stats.active === 0, 'session gone');
+    } finally {
+      await yard.close();
+    }
+  });
+
+  test('upstream connect timeout closes the client and counts SWY_UPSTREAM_TIMEOUT', async (t) => {
+    // A listener whose accept queue is full drops SYNs, so connecting hangs: a real connect timeout on loopback.
+    const py = spawn('python3', ['-c', 'import socket,time,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => py.kill());
+    const [line] = (await once(py.stdout!, 'data')) as [Buffer];
+    const port0 = Number(line.toString().trim());
+    const fillers: net.Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect({ port: port0, host: '127.0.0.1' });
+      s.on('error', () => undefined);
+      fillers.push(s);
+    }
+    t.after(() => fillers.forEach((s) => s.destroy()));
+    await new Promise((r) => setTimeout(r, 100));
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${port0}`], cluster: { connectTimeout: '300ms' } });
+    try {
+      const client = await connect(port);
+      const started = Date.now();
+      await readAll(client);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 250, `closed after ${elapsed} ms, before the connect timeout`);
+      assert.equal(yard.listeners.get('l1')!.stats.errors.get('SWY_UPSTREAM_TIMEOUT'), 1);
+    } finally {
+      await yard.close();
+    }
+  });
+
+  test('idle timeout closes silent connections and counts SWY_IDLE_TIMEOUT', async () => {
+    const upstream = await startEchoServer();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`], listener: { idleTimeout: '200ms' } });
+    try {
+      const client = await connect(port);
+      client.write('ping');
+      const [echo] = (await once(client, 'data')) as [Buffer];
+      assert.equal(echo.toString(), 'ping');
+      await readAll(client); // then silence → closed by the proxy
+      assert.equal(yard.listeners.get('l1')!.stats.errors.get('SWY_IDLE_TIMEOUT'), 1);
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('max connections: extra clients are closed and counted, existing ones keep working', async () => {
+    const upstream = await startEchoServer();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`], listener: { maxConnections: 2 } });
+    try {
+      const a = await connect(port);
+      const b = await connect(port);
+      a.write('a');
+      await once(a, 'data');
+      b.write('b');
+      await once(b, 'data');
+      const c = await connect(port);
+      await readAll(c).catch(() => Buffer.alloc(0));
+      await eventually(() => yard.listeners.get('l1')!.stats.errors.get('SWY_MAX_CONNECTIONS') === 1, 'drop counted');
+      a.write('still');
+      const [again] = (await once(a, 'data')) as [Buffer];
+      assert.equal(again.toString(), 'still');
+      a.destroy();
+      b.destroy();
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('IPv6 loopback on both sides', async () => {
+    const upstream = await startEchoServer('::1');
+    const { yard, port } = await startProxy({ upstreams: [`[::1]:${upstream.port}`], listen: '[::1]:0' });
+    try {
+      const client = await connect(port, '::1');
+      client.end('over ipv6');
+      assert.equal((await readAll(client)).toString(), 'over ipv6');
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('Unix domain sockets on both sides', async () => {
+    const dir = os.tmpdir();
+    const upPath = path.join(dir, `swy-up-${process.pid}.sock`);
+    const proxyPath = path.join(dir, `swy-proxy-${process.pid}.sock`);
+    const upstream = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+    upstream.listen(upPath);
+    await once(upstream, 'listening');
+    const { yard } = await startProxy({ upstreams: [`unix:${upPath}`], listen: `unix:${proxyPath}` });
+    try {
+      const client = net.connect({ path: proxyPath, allowHalfOpen: true });
+      await once(client, 'connect');
+      client.end('over unix');
+      assert.equal((await readAll(client)).toString(), 'over unix');
+    } finally {
+      await yard.close();
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
+  });
+
+  test('round robin over a cluster of two endpoints', async () => {
+    const a = await startServer((s) => s.end('A'));
+    const b = await startServer((s) => s.end('B'));
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`] });
+    try {
+      const seen: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const c = await connect(port);
+        c.end();
+        seen.push((await readAll(c)).toString());
+      }
+      assert.deepEqual(seen, ['A', 'B', 'A', 'B']);
+    } finally {
+      await yard.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('graceful stop: live connections finish within the drain deadline, new ones are refused', async () => {
+    const upstream = await startEchoServer();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      client.write('before');
+      await once(client, 'data');
+      const stopping = yard.removeListener('l1', { drainTimeout: 5000 });
+      await eventually(() => yard.listeners.get('l1')?.state === 'stopping', 'stopping');
+      // new connections are refused…
+      await assert.rejects(connect(port), /ECONNREFUSED/);
+      // …while the live one still works, and finishing it ends the drain early.
+      client.write('during');
+      const [during] = (await once(client, 'data')) as [Buffer];
+      assert.equal(during.toString(), 'during');
+      client.end();
+      await readAll(client);
+      const l = await stopping;
+      assert.equal(l.state, 'stopped');
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('graceful stop closes connections still open at the drain deadline', async () => {
+    const upstream = await startEchoServer();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      client.write('x');
+      await once(client, 'data');
+      const eof = readAll(client); // the proxy closes its side: the client sees EOF
+      const t0 = Date.now();
+      await yard.removeListener('l1', { drainTimeout: 200 });
+      await eof;
+      assert.ok(Date.now() - t0 >= 180);
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+});
+

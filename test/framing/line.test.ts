@@ -1,0 +1,182 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createFramerRegistry } from '../../src/framing/builtins.js';
+import { LineFramer, lineOptionsSchema } from '../../src/framing/line.js';
+import { ErrorCodes } from '../../src/core/errors.js';
+import { bytes, codeOf, decodeChunks, drain, framerConformance, hexAll } from '../conformance/framer-suite.js';
+
+const registry = createFramerRegistry();
+const make = (options: Record<string, unknown> = {}) => () => registry.build('line', options).create();
+const LF = 0x0a;
+const CR = 0x0d;
+/** Bytes from a small alphabet so CR, LF and NUL show up often. */
+const raw = fc.array(fc.constantFrom(0x61, 0x62, CR, LF, 0x00, 0xff), { maxLength: 24 }).map((a) => Buffer.from(a));
+const noLf = raw.map((b) => Buffer.from([...b].filter((x) => x !== LF)));
+const dropTrailingCr = (b: Buffer): Buffer => {
+  let n = b.length;
+  while (n > 0 && b[n - 1] === CR) n--;
+  return b.subarray(0, n);
+};
+const noLfNoTrailingCr = noLf.map(dropTrailingCr);
+const noCrlf = raw.map((b) => Buffer.from(b.toString('latin1').replaceAll('\r\n', '\n'), 'latin1'));
+
+framerConformance({
+  name: 'line (default: any, strip, encode lf)',
+  create: make(),
+  frame: noLfNoTrailingCr,
+  vectors: [
+    { name: 'mixed ends, empty line, lone CR', input: bytes('a\nb\r\n\nc\r\r\nx\ry\n'), frames: [bytes('a'), bytes('b'), bytes(''), bytes('c\r'), bytes('x\ry')] },
+    { name: 'only empty lines', input: bytes('\n\r\n\n'), frames: [bytes(''), bytes(''), bytes('')] },
+  ],
+  oversize: [],
+  truncated: [
+    { name: 'unterminated line', input: bytes('abc') },
+    { name: 'line then partial', input: bytes('a\r\nbc\r'), frames: [bytes('a')] },
+  ],
+});
+
+framerConformance({
+  name: 'line (maxLength 8)',
+  create: make({ maxLength: 8 }),
+  frame: noLfNoTrailingCr.map((b) => dropTrailingCr(b.subarray(0, 8))),
+  vectors: [{ name: 'exactly maxLength with CRLF', input: bytes('12345678\r\n12345678\n'), frames: [bytes('12345678'), bytes('12345678')] }],
+  oversize: [
+    { name: 'terminated line of 9', input: bytes('ok\n123456789\n') },
+    { name: 'no line end yet, 9 bytes', input: bytes('123456789') },
+    { name: '8 bytes + CR + data', input: bytes('12345678\rx') },
+  ],
+  truncated: [{ name: '8 bytes + CR (may still become CRLF)', input: bytes('12345678\r') }],
+});
+
+framerConformance({ name: 'line (any, encode crlf)', create: make({ encodeDelimiter: 'crlf' }), frame: noLf });
+framerConformance({ name: 'line (lf)', create: make({ delimiter: 'lf' }), frame: noLf, vectors: [{ name: 'CR is data', input: bytes('a\r\n\r\n'), frames: [bytes('a\r'), bytes('\r')] }] });
+framerConformance({
+  name: 'line (crlf)',
+  create: make({ delimiter: 'crlf', maxLength: 8 }),
+  frame: noCrlf.map((b) => b.subarray(0, 8)).filter((b) => !b.toString('latin1').includes('\r\n')),
+  vectors: [{ name: 'lone LF and CR are data', input: bytes('a\nb\r\n\r\r\n\n\r\n'), frames: [bytes('a\nb'), bytes('\r'), bytes('\n')] }],
+  oversize: [{ name: 'lone LFs count toward the length', input: bytes('\n\n\n\n\n\n\n\n\n') }],
+  truncated: [{ name: 'ends with lone LF', input: bytes('ab\n') }],
+});
+framerConformance({
+  name: 'line (any, keep delimiter)',
+  create: make({ stripDelimiter: false }),
+  frame: fc.tuple(noLfNoTrailingCr, fc.constantFrom('\n', '\r\n')).map(([b, d]) => Buffer.concat([b, bytes(d)])),
+  vectors: [{ name: 'frames keep their ends', input: bytes('a\nb\r\n\n'), frames: [bytes('a\n'), bytes('b\r\n'), bytes('\n')] }],
+});
+framerConformance({
+  name: 'line (crlf, keep delimiter)',
+  create: make({ delimiter: 'crlf', stripDelimiter: false }),
+  frame: noCrlf.filter((b) => !b.toString('latin1').includes('\r\n')).map((b) => Buffer.concat([b, bytes('\r\n')])).filter((b) => b.indexOf('\r\n') === b.length - 2),
+});
+
+describe('line framer specifics', () => {
+  test('CRLF split across chunks', () => {
+    const f = make()();
+    f.push(bytes('hello\r'));
+    assert.equal(f.next(), null);
+    f.push(bytes('\nworld\r'));
+    assert.deepEqual(hexAll(drain(f)), hexAll([bytes('hello')]));
+    f.push(bytes('\n'));
+    assert.deepEqual(hexAll(drain(f)), hexAll([bytes('world')]));
+  });
+
+  test('empty line is an empty frame (Tendril crashes here)', () => {
+    assert.deepEqual(hexAll(decodeChunks(make()(), [bytes('\r\n')])), ['']);
+    assert.deepEqual(hexAll(decodeChunks(make({ delimiter: 'crlf' })(), [bytes('\r\n\r\n')])), ['', '']);
+  });
+
+  test('oversize is detected as soon as known, before the line end', () => {
+    const f = make({ maxLength: 4 })();
+    f.push(bytes('abcd'));
+    assert.equal(f.next(), null);
+    f.push(bytes('\r'));
+    assert.equal(f.next(), null, 'CR may still be part of CRLF');
+    f.push(bytes('e'));
+    assert.equal(codeOf(() => f.next()), ErrorCodes.FRAME_TOO_LARGE);
+  });
+
+  test('encode appends the delimiter and rejects frames it cannot represent', () => {
+    assert.equal(make()().encode(bytes('hi')).toString(), 'hi\n');
+    assert.equal(make({ encodeDelimiter: 'crlf' })().encode(bytes('hi')).toString(), 'hi\r\n');
+    assert.equal(make({ delimiter: 'crlf' })().encode(bytes('a\nb')).toString(), 'a\nb\r\n');
+    assert.equal(codeOf(() => make()().encode(bytes('a\nb'))), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(codeOf(() => make()().encode(bytes('a\r'))), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(codeOf(() => make({ delimiter: 'crlf' })().encode(bytes('a\r\nb'))), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(codeOf(() => make({ maxLength: 3 })().encode(bytes('abcd'))), ErrorCodes.FRAME_TOO_LARGE);
+  });
+
+  test('stripDelimiter false: encode is the identity on a whole line, else malformed', () => {
+    const f = make({ stripDelimiter: false })();
+    const line = bytes('x\r\n');
+    assert.equal(f.encode(line), line);
+    assert.equal(codeOf(() => f.encode(bytes('x'))), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(codeOf(() => f.encode(bytes('x\ny\n'))), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(make({ delimiter: 'lf', stripDelimiter: false })().encode(bytes('x\r\n')).toString(), 'x\r\n');
+  });
+
+  test('a proxy using line framing with stripDelimiter false is byte-exact', () => {
+    const input = bytes('GET\r\nmixed\nends\r\n\r\n\n');
+    const dec = make({ stripDelimiter: false })();
+    const enc = make({ stripDelimiter: false })();
+    const out = Buffer.concat(decodeChunks(dec, [input]).map((fr) => enc.encode(fr)));
+    assert.equal(out.toString('latin1'), input.toString('latin1'));
+  });
+
+  test('maxBufferedBytes guard: SWY_BUFFER_OVERFLOW on push when the caller does not drain', () => {
+    const f = make({ maxLength: 4, maxBufferedBytes: 10 })();
+    f.push(bytes('a\nb\nc\n'));
+    assert.equal(codeOf(() => f.push(bytes('d\ne\nf\n'))), ErrorCodes.BUFFER_OVERFLOW);
+    assert.equal(codeOf(() => f.next()), ErrorCodes.BUFFER_OVERFLOW, 'sticky');
+  });
+
+  test('options: defaults, strictness, impossible combinations', () => {
+    const o = lineOptionsSchema.parse({});
+    assert.deepEqual(o, { delimiter: 'any', stripDelimiter: true, maxLength: 65536 });
+    assert.throws(() => registry.build('line', { delimter: 'lf' }), /delimter|Unrecognized/);
+    assert.throws(() => registry.build('line', { delimiter: 'crlf', encodeDelimiter: 'lf' }), /encodeDelimiter/);
+    assert.throws(() => registry.build('line', { delimiter: 'lf', encodeDelimiter: 'crlf' }), /encodeDelimiter/);
+    assert.throws(() => registry.build('line', { maxLength: 10, maxBufferedBytes: 11 }), /maxBufferedBytes/);
+    assert.throws(() => registry.build('line', { maxLength: 0 }), /maxLength/);
+    assert.ok(new LineFramer() instanceof LineFramer);
+  });
+
+  test('many 100-byte lines in large chunks stay linear', () => {
+    const line = Buffer.alloc(100, 0x61);
+    line[99] = LF;
+    const chunk = Buffer.concat(Array.from({ length: 655 }, () => line));
+    const f = make()();
+    let frames = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 200; i++) {
+      f.push(chunk);
+      for (let fr = f.next(); fr !== null; fr = f.next()) frames++;
+    }
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    assert.equal(frames, 655 * 200);
+    assert.ok(ms < 2000, `decoding 13 MB took ${ms} ms`);
+  });
+});
+
+describe('switching framers mid-stream (the SMTP DATA example from docs/framing.md)', () => {
+  test('command lines, then a dot-terminated body, then lines again, all in one chunk', () => {
+    const lines = registry.build('line', { delimiter: 'crlf' }).create();
+    const body = registry.build('delimiter', { delimiters: ['\r\n.\r\n'] }).create();
+    const wire = bytes('MAIL FROM:<a@x>\r\nDATA\r\nSubject: hi\r\n\r\nline 1\r\n.\r\nQUIT\r\n');
+    const seen: string[] = [];
+    lines.push(wire);
+    for (let f = lines.next(); f !== null; f = lines.next()) {
+      seen.push(f.toString());
+      if (f.toString() === 'DATA') break; // switch point: the rest belongs to the body framer
+    }
+    body.push(lines.takeBuffered());
+    const message = body.next();
+    assert.ok(message);
+    seen.push(`<body ${JSON.stringify(message.toString())}>`);
+    lines.push(body.takeBuffered());
+    lines.end();
+    for (let f = lines.next(); f !== null; f = lines.next()) seen.push(f.toString());
+    assert.deepEqual(seen, ['MAIL FROM:<a@x>', 'DATA', '<body "Subject: hi\\r\\n\\r\\nline 1">', 'QUIT']);
+  });
+});
