@@ -6,14 +6,22 @@ export class UsageError extends Error {}
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** parseArgs with friendly errors; every command gets --help and --log-level. */
-export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+export interface ParsedArgs {
+  values: {
+    help?: boolean | undefined;
+    'log-level'?: string | undefined;
+    [key: string]: string | boolean | string[] | undefined;
+  };
+}
+
+export function parseCommandArgs(argv: string[], options: NonNullable<ParseArgsConfig['options']>): ParsedArgs {
   try {
     return parseArgs({
       args: argv,
       options: { ...options, help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' } },
       allowPositionals: false,
       strict: true,
-    });
+    }) as ParsedArgs;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -40,4 +48,14 @@ export async function guard(usage: string, body: () => Promise<number>): Promise
     process.stderr.write(`error${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}\n`);
     return 1;
   }
+}
+
+/** A string option's value (parseArgs guarantees the type declared for the option). */
+export function str(value: string | boolean | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A repeatable string option's values. */
+export function strs(value: string | boolean | string[] | undefined): string[] {
+  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
 }

@@ -70,6 +70,6 @@ export function upstreamConnectError(err: NodeJS.ErrnoException, target: string)
   else if (['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL'].includes(sys)) code = ErrorCodes.UPSTREAM_UNREACHABLE;
   else if (sys === 'ETIMEDOUT') code = ErrorCodes.UPSTREAM_TIMEOUT;
   else if (sys === 'ECONNRESET') code = ErrorCodes.UPSTREAM_RESET;
-  else if (sys.startsWith('ERR_TLS') || sys.startsWith('ERR_SSL') || sys.includes('CERT')) code = ErrorCodes.UPSTREAM_TLS;
+  else if (/^ERR_(TLS|SSL)|CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME|ALTNAME/.test(sys)) code = ErrorCodes.UPSTREAM_TLS;
   return new SwitchyardError(code, `upstream ${target}: ${err.message}`, { cause: err, details: { syscode: sys, target } });
 }

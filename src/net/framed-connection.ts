@@ -1,21 +1,20 @@
 /**
  * FramedConnection: a stream socket (TCP, Unix, TLS) seen as frames, in the spirit of Tendril's connection API.
  *
- * Receive path (pull-based, bounded): the socket's chunks wait in a read-ahead list; when the consumer asks for a
- * frame, the receive framer is drained with `next()` and fed one chunk at a time only when it has no complete
- * frame. The socket is paused while `readHighWaterMark` bytes wait, so a slow consumer stalls the peer through
- * TCP flow control instead of growing a queue. A framer switch (`setFramers`) moves the bytes read but not framed
- * into the new framer (takeBuffered), so frames after the switch point in the same chunk go to the new framer.
+ * Receive path (frame-receiver.ts): pull-based and bounded; the socket is paused while `readHighWaterMark` bytes
+ * wait, so a slow consumer stalls the peer through TCP flow control instead of growing a queue. A framer switch
+ * (`setFramers`) moves the bytes read but not framed into the new framer (takeBuffered), so frames after the
+ * switch point in the same chunk go to the new framer.
  *
  * Send path: `send()` encodes and writes, returning false when the socket's send buffer is full (then
  * `await drained()`); `write()` does both.
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ByteList } from '../core/byte-list.js';
 import { formatAddress } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Frame, Framer } from '../framing/framer.js';
+import { FrameReceiver } from './frame-receiver.js';
 import { clientHandshake, serverHandshake } from './tls-handshake.js';
 import {
   applySocketOptions,
@@ -35,7 +34,6 @@ import {
 const DEFAULT_READ_HWM = 64 * 1024;
 const DEFAULT_TLS_TIMEOUT = 30_000;
 const DEFAULT_CLOSE_TIMEOUT = 30_000;
-const DONE = Symbol('done');
 
 interface Waiter<T> {
   resolve(value: T): void;
@@ -63,25 +61,12 @@ export class FramedConnection implements AsyncIterable<Frame> {
   #socket: net.Socket;
   #raw: net.Socket;
   readonly #host: string | undefined;
-  #recv: Framer;
+  readonly #rx: FrameReceiver;
   #send: Framer;
-  readonly #pending = new ByteList();
-  readonly #hwm: number;
-  readonly #readers: Waiter<Frame | null>[] = [];
   readonly #drainWaiters: Waiter<void>[] = [];
   #flushWaiters: (() => void)[] = [];
   #writesInFlight = 0;
-  /** The peer's FIN was seen (everything before it is in #pending). */
-  #eof = false;
-  /** `#recv.end()` was called. */
-  #recvEnded = false;
   #socketClosed = false;
-  /** A socket error: thrown to readers after the frames received before it. */
-  #readError: Error | undefined;
-  /** A framing error or destroy(err): thrown to readers at once, for good. */
-  #fatal: unknown;
-  /** close()/destroy() was called: no more frames; input is discarded. */
-  #stopped = false;
   #ended = false;
   #upgrading = false;
   #closeError: Error | undefined;
@@ -94,8 +79,11 @@ export class FramedConnection implements AsyncIterable<Frame> {
     const parent = (socket as unknown as { _parent?: unknown })._parent;
     this.#raw = init.raw ?? (parent instanceof net.Socket ? parent : socket);
     this.#host = init.host;
-    this.#hwm = init.readHighWaterMark ?? DEFAULT_READ_HWM;
-    this.#recv = resolveFramer(init.framers?.recv);
+    this.#rx = new FrameReceiver(resolveFramer(init.framers?.recv), init.readHighWaterMark ?? DEFAULT_READ_HWM, {
+      pause: () => this.#socket.pause(),
+      resume: () => this.#socket.resume(),
+      isPaused: () => this.#socket.isPaused(),
+    });
     this.#send = resolveFramer(init.framers?.send);
     this.localAddress = socketAddress(this.#raw, 'local', init.unixPath === undefined ? undefined : init.side === 'server' ? init.unixPath : '');
     this.remoteAddress = socketAddress(this.#raw, 'remote', init.unixPath === undefined ? undefined : init.side === 'client' ? init.unixPath : '');
@@ -113,10 +101,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
 
   /** The next frame, or `null` at the end of input. Rejects with a typed framing error or the socket error. */
   read(): Promise<Frame | null> {
-    return new Promise((resolve, reject) => {
-      this.#readers.push({ resolve, reject });
-      this.#pump();
-    });
+    return this.#rx.read();
   }
 
   /**
@@ -137,7 +122,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
 
   /** The current framers. */
   get framers(): { send: Framer; recv: Framer } {
-    return { send: this.#send, recv: this.#recv };
+    return { send: this.#send, recv: this.#rx.framer };
   }
 
   /**
@@ -146,24 +131,12 @@ export class FramedConnection implements AsyncIterable<Frame> {
    */
   setFramers(framers: FramerPair): void {
     if (framers.send !== undefined) this.#send = resolveFramer(framers.send);
-    if (framers.recv === undefined) return;
-    const next = resolveFramer(framers.recv);
-    if (next === this.#recv) return;
-    const rest = this.#recv.takeBuffered();
-    this.#recv = next;
-    this.#recvEnded = false;
-    try {
-      if (rest.length > 0) next.push(rest);
-    } catch (err) {
-      this.#failRead(err);
-      throw err;
-    }
-    this.#pump();
+    if (framers.recv !== undefined) this.#rx.setFramer(resolveFramer(framers.recv));
   }
 
   /** Bytes received but not yet returned as frames (read-ahead plus the receive framer's buffer). */
   get bufferedBytes(): number {
-    return this.#pending.length + this.#recv.bufferedBytes;
+    return this.#rx.bufferedBytes;
   }
 
   // ---- sending ---------------------------------------------------------------------------------------------------
@@ -216,7 +189,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
    */
   async close(options: { timeout?: number } = {}): Promise<void> {
     if (!this.#socketClosed && !this.#socket.destroyed) {
-      this.#stop();
+      this.#rx.stop();
       if (this.#upgrading) {
         this.destroy();
       } else {
@@ -235,17 +208,17 @@ export class FramedConnection implements AsyncIterable<Frame> {
   /** Close at once (queued outgoing bytes are dropped). Readers get `err`, or the end of input without one. */
   destroy(err?: Error): void {
     if (err !== undefined) {
-      this.#fatal ??= err;
       this.#closeError ??= err;
+      this.#rx.fail(err);
     }
-    this.#stop();
+    this.#rx.stop();
     this.#socket.destroy();
     if (this.#raw !== this.#socket) this.#raw.destroy();
   }
 
   /** Abort with a TCP RST (the peer sees ECONNRESET). Unix sockets have no RST: they are simply destroyed. */
   resetAndDestroy(): void {
-    this.#stop();
+    this.#rx.stop();
     const raw = this.#raw;
     if (!raw.destroyed) {
       try {
@@ -263,6 +236,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
   }
 
   get stats(): ConnectionStats {
+    this.#stats.framesIn = this.#rx.framesIn;
     return this.#stats;
   }
 
@@ -288,10 +262,10 @@ export class FramedConnection implements AsyncIterable<Frame> {
     const role = options.role ?? this.side;
     if (this.encrypted) throw streamError('ERR_INVALID_STATE', 'startTls(): the connection is already TLS');
     if (this.#upgrading) throw streamError('ERR_INVALID_STATE', 'startTls() is already in progress');
-    if (this.#fatal !== undefined) throw this.#fatal;
-    if (this.#socketClosed || this.#stopped || this.#socket.destroyed) throw streamError('ERR_STREAM_DESTROYED', 'startTls() on a closed connection');
+    if (this.#rx.fatal !== undefined) throw this.#rx.fatal;
+    if (this.#socketClosed || this.#rx.stopped || this.#socket.destroyed) throw streamError('ERR_STREAM_DESTROYED', 'startTls() on a closed connection');
     if (this.#ended) throw streamError('ERR_STREAM_WRITE_AFTER_END', 'startTls() after end()');
-    if (this.#eof || this.#readError) throw streamError('ERR_INVALID_STATE', 'startTls(): the peer has already closed its side');
+    if (this.#rx.eof || this.#rx.readError) throw streamError('ERR_INVALID_STATE', 'startTls(): the peer has already closed its side');
     const unread = this.bufferedBytes;
     if (unread > 0 && options.unread === 'error') {
       throw new SwitchyardError(
@@ -302,6 +276,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
     }
     const raw = this.#socket;
     this.#upgrading = true;
+    this.#rx.hold(true);
     raw.pause();
     // Keep 'error' and 'close' on the raw socket until TLS takes over; stop taking data from it.
     raw.off('data', this.#onData);
@@ -313,7 +288,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
       if (this.#socketClosed || raw.destroyed) throw this.#closedError();
       this.#onDrain(); // the send buffer is empty now
       // Unread bytes were sent by the peer after the switch point: they are TLS bytes (or an injection TLS rejects).
-      const rest = this.#takeUnread();
+      const rest = this.#rx.takeUnread();
       if (rest.length > 0) raw.unshift(rest);
       const ctx = {
         host: this.#host,
@@ -330,12 +305,13 @@ export class FramedConnection implements AsyncIterable<Frame> {
       this.#socket = sock;
       this.#upgrading = false;
       this.#attach(sock);
-      this.#pump();
+      this.#rx.hold(false);
     } catch (err) {
       this.#upgrading = false;
-      this.#fatal ??= err;
       this.#closeError ??= err as Error;
-      this.#stop();
+      this.#rx.fail(err);
+      this.#rx.stop();
+      this.#rx.hold(false);
       raw.destroy();
       throw err;
     }
@@ -353,26 +329,19 @@ export class FramedConnection implements AsyncIterable<Frame> {
 
   readonly #onData = (chunk: Buffer): void => {
     this.#stats.bytesIn += chunk.length;
-    if (this.#stopped) return; // closing: discard
-    this.#pending.append(chunk);
-    if (this.#pending.length >= this.#hwm) this.#socket.pause();
-    if (this.#readers.length > 0) this.#pump();
+    this.#rx.data(chunk);
   };
 
-  readonly #onEnd = (): void => {
-    this.#eof = true;
-    this.#pump();
-  };
+  readonly #onEnd = (): void => this.#rx.end();
 
   readonly #onError = (err: Error): void => {
-    this.#readError ??= err;
     this.#closeError ??= err;
-    this.#pump();
+    this.#rx.error(err);
   };
 
   readonly #onClose = (): void => {
     this.#socketClosed = true;
-    this.#pump();
+    this.#rx.closed();
     const err = this.#closedError();
     for (const w of this.#drainWaiters.splice(0)) w.reject(err);
     this.#resolveFlush();
@@ -399,69 +368,5 @@ export class FramedConnection implements AsyncIterable<Frame> {
 
   #closedError(): Error {
     return this.#closeError ?? streamError('ERR_STREAM_DESTROYED', 'the connection is closed');
-  }
-
-  #takeUnread(): Buffer {
-    const framed = this.#recv.takeBuffered();
-    const ahead = this.#pending.consumeAll();
-    if (framed.length === 0) return ahead;
-    return ahead.length === 0 ? framed : Buffer.concat([framed, ahead]);
-  }
-
-  /** Stop delivering frames: readers get the end (or #fatal), unread input is dropped. */
-  #stop(): void {
-    this.#stopped = true;
-    this.#pending.consumeAll();
-    this.#pump();
-  }
-
-  #failRead(err: unknown): void {
-    this.#fatal ??= err;
-    if (!this.#socketClosed) this.#socket.pause();
-    for (const r of this.#readers.splice(0)) r.reject(err);
-  }
-
-  /** Serve waiting readers from buffered bytes; resume the socket when more are needed and there is room. */
-  #pump(): void {
-    while (this.#readers.length > 0) {
-      let item: Frame | null | typeof DONE;
-      try {
-        item = this.#pull();
-      } catch (err) {
-        this.#failRead(err);
-        return;
-      }
-      if (item === null) break;
-      this.#readers.shift()!.resolve(item === DONE ? null : item);
-    }
-    if (!this.#upgrading && this.#fatal === undefined && !this.#socketClosed && this.#pending.length < this.#hwm && this.#socket.isPaused()) {
-      this.#socket.resume();
-    }
-  }
-
-  /** One frame, DONE at the end of input, or null when more bytes are needed. Throws framing/socket errors. */
-  #pull(): Frame | null | typeof DONE {
-    for (;;) {
-      if (this.#fatal !== undefined) throw this.#fatal;
-      if (this.#stopped) return DONE;
-      if (this.#upgrading) return null;
-      const frame = this.#recv.next();
-      if (frame !== null) {
-        this.#stats.framesIn++;
-        return frame;
-      }
-      if (this.#pending.length > 0) {
-        this.#recv.push(this.#pending.consumeChunk());
-        continue;
-      }
-      if (this.#readError) throw this.#readError;
-      if (this.#eof) {
-        if (this.#recvEnded) return DONE;
-        this.#recvEnded = true;
-        this.#recv.end();
-        continue;
-      }
-      return this.#socketClosed ? DONE : null;
-    }
   }
 }

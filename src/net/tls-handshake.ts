@@ -84,7 +84,11 @@ function guarded<T>(
     }
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
     if (ctx.timeout > 0) timer = setTimeout(() => fail(timeoutError(role, ctx.timeout, ctx.target)), ctx.timeout);
-    cleanup = start(ok, fail);
+    try {
+      cleanup = start(ok, fail);
+    } catch (err) {
+      fail(err);
+    }
     if (done) cleanup();
   });
 }

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { Framer, FramerFactory } from '../framing/framer.js';
 import type { HandlerFactory, SessionContext, Direction } from '../pipeline/handler.js';
 import { HandlerChain, type ChainResult } from '../pipeline/chain.js';
-import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
+import { ErrorCodes, errorCode } from '../core/errors.js';
+import { PassthroughFramer } from '../framing/passthrough.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 
@@ -193,7 +194,7 @@ export class Session {
         }
         const result = this.#chain!.length === 0 ? undefined : this.#chain!.run(frame, dir);
         if (result === undefined) {
-          out.push(this.#encoderFor(dir).encode(frame));
+          encodeInto(this.#encoderFor(dir), frame, out);
           continue;
         }
         if (result instanceof Promise) {
@@ -240,10 +241,10 @@ export class Session {
   /** Returns false when the session was closed by the result. */
   #applyResult(dir: Direction, r: ChainResult, out: Buffer[], back: Buffer[]): boolean {
     const enc = this.#encoderFor(dir);
-    for (const f of r.forward) out.push(enc.encode(f));
+    for (const f of r.forward) encodeInto(enc, f, out);
     if (r.reply.length > 0) {
       const renc = this.#encoderFor(dir === 'toUpstream' ? 'toDownstream' : 'toUpstream');
-      for (const f of r.reply) back.push(renc.encode(f));
+      for (const f of r.reply) encodeInto(renc, f, back);
     }
     if (r.error) {
       this.#flush(dir, out, back);
@@ -358,36 +359,11 @@ function isPassthrough(f: FramerFactory): boolean {
   return f.name === 'passthrough';
 }
 
-const PASSTHROUGH: FramerFactory = {
-  name: 'passthrough',
-  create(): Framer {
-    let pending: Buffer[] = [];
-    let ended = false;
-    return {
-      name: 'passthrough',
-      passthrough: true,
-      push(chunk: Buffer) {
-        if (chunk.length > 0) pending.push(chunk);
-      },
-      next() {
-        return pending.shift() ?? null;
-      },
-      end() {
-        ended = true;
-      },
-      takeBuffered() {
-        const b = Buffer.concat(pending);
-        pending = [];
-        return b;
-      },
-      get bufferedBytes() {
-        return ended ? 0 : pending.reduce((n, b) => n + b.length, 0);
-      },
-      encode(frame: Buffer) {
-        return frame;
-      },
-    };
-  },
-};
+const PASSTHROUGH: FramerFactory = { name: 'passthrough', create: () => new PassthroughFramer() };
 
-export { SwitchyardError };
+/** Append a frame's wire bytes, without an intermediate copy when the framer offers encodeTo. */
+function encodeInto(framer: Framer, frame: Buffer, out: Buffer[]): void {
+  const f = framer as Framer & { encodeTo?: (frame: Buffer, out: Buffer[]) => void };
+  if (f.encodeTo) f.encodeTo(frame, out);
+  else out.push(framer.encode(frame));
+}

@@ -214,6 +214,26 @@ describe('FramedConnection over TCP', () => {
     }
   });
 
+  test('switching the send framer changes how later frames are encoded', async () => {
+    const server = await listenFramed({ framers: { send: line } }, async (conn) => {
+      conn.send('framed');
+      conn.setFramers({ send: registry.build('passthrough', {}) });
+      conn.send('raw|');
+      conn.setFramers({ send: registry.build('netstring', {}) });
+      await conn.write('ns');
+      await conn.close();
+    });
+    const raw = await rawConnect(portOf(server));
+    try {
+      const chunks: Buffer[] = [];
+      for await (const c of raw) chunks.push(c as Buffer);
+      assert.equal(Buffer.concat(chunks).toString(), 'framed\nraw|2:ns,');
+    } finally {
+      raw.destroy();
+      await server.close();
+    }
+  });
+
   test('a framing error is thrown to the reader; the connection can still answer before closing', async () => {
     const tight = registry.build('line', { maxLength: 8 });
     const errors: unknown[] = [];

@@ -1,4 +1,4 @@
-import { guard, logLevelOf, parseCommandArgs, UsageError } from '../args.js';
+import { guard, logLevelOf, parseCommandArgs, strs, UsageError } from '../args.js';
 import { validateConfig } from '../../control/config-schema.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
@@ -49,7 +49,8 @@ export function proxyCommand(argv: string[]): Promise<number> {
       return 0;
     }
     if (!values.listen) throw new UsageError('missing --listen HOST:PORT');
-    if (!values.upstream || values.upstream.length === 0) throw new UsageError('missing --upstream HOST:PORT');
+    const upstreams = strs(values.upstream);
+    if (upstreams.length === 0) throw new UsageError('missing --upstream HOST:PORT');
     const listener: Record<string, unknown> = {
       id: 'proxy',
       transport: values.udp ? 'udp' : 'tcp',
@@ -58,7 +59,7 @@ export function proxyCommand(argv: string[]): Promise<number> {
     if (values.framing) listener['framing'] = values.framing;
     if (values['idle-timeout']) listener['idleTimeout'] = values['idle-timeout'];
     if (values['max-connections']) listener['maxConnections'] = Number(values['max-connections']);
-    const cluster: Record<string, unknown> = { id: 'upstream', endpoints: values.upstream };
+    const cluster: Record<string, unknown> = { id: 'upstream', endpoints: upstreams };
     if (values['connect-timeout']) cluster['connectTimeout'] = values['connect-timeout'];
     const raw: Record<string, unknown> = {
       listeners: [listener],
@@ -85,7 +86,7 @@ export function proxyCommand(argv: string[]): Promise<number> {
     }
     const l = yard.listeners.get('proxy')!;
     process.stdout.write(
-      `switchyard proxy: ${l.address ? formatAddress(l.address) : values.listen} -> ${values.upstream.join(', ')}` +
+      `switchyard proxy: ${l.address ? formatAddress(l.address) : values.listen} -> ${upstreams.join(', ')}` +
         `${values.udp ? ' (udp)' : ''}${values.framing ? ` framing=${values.framing}` : ''}${admin ? `; admin ${admin.url}` : ''}\n`,
     );
     return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);

@@ -1,4 +1,4 @@
-import { guard, logLevelOf, parseCommandArgs, UsageError } from '../args.js';
+import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
 import { loadConfigFile } from '../../control/config-loader.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
@@ -26,11 +26,12 @@ export function runCommand(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (!values.config) throw new UsageError('missing -c FILE');
+    const file = str(values.config);
+    if (!file) throw new UsageError('missing -c FILE');
     const framers = createFramerRegistry();
     let config;
     try {
-      config = await loadConfigFile(values.config, framers);
+      config = await loadConfigFile(file, framers);
     } catch (err) {
       if ((err as { code?: string }).code === 'SWY_CONFIG_INVALID') {
         process.stderr.write(`${(err as Error).message}\n`);

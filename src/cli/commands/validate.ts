@@ -1,4 +1,4 @@
-import { guard, parseCommandArgs, UsageError } from '../args.js';
+import { guard, parseCommandArgs, str, UsageError } from '../args.js';
 import { loadConfigFile } from '../../control/config-loader.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 
@@ -20,11 +20,12 @@ export function validateCommand(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (!values.config) throw new UsageError('missing -c FILE');
+    const file = str(values.config);
+    if (!file) throw new UsageError('missing -c FILE');
     try {
-      const config = await loadConfigFile(values.config, createFramerRegistry());
+      const config = await loadConfigFile(file, createFramerRegistry());
       process.stdout.write(
-        `${values.config}: valid (${config.listeners.length} listener(s), ${config.clusters.length} cluster(s), ${config.routes.length} route(s)${config.admin ? ', admin API' : ''})\n`,
+        `${file}: valid (${config.listeners.length} listener(s), ${config.clusters.length} cluster(s), ${config.routes.length} route(s)${config.admin ? ', admin API' : ''})\n`,
       );
       return 0;
     } catch (err) {
