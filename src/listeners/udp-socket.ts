@@ -115,11 +115,18 @@ export function applyBufferSizes(socket: dgram.Socket, size: number): void {
   }
 }
 
-/** Close a dgram socket; resolves on its 'close' event (at once when it was closed already). */
+/**
+ * Close a dgram socket. The fd is released at once, but dgram emits 'close' on the next tick while libuv
+ * finishes closing the handle in its close phase; two check-phase turns later the handle is gone from the event
+ * loop too (no longer in `process.getActiveResourcesInfo()`), and only then does this resolve.
+ */
 export function closeSocket(socket: dgram.Socket): Promise<void> {
   return new Promise((resolve) => {
+    const done = (): void => {
+      setImmediate(() => setImmediate(resolve));
+    };
     try {
-      socket.close(() => resolve());
+      socket.close(done);
     } catch {
       // ERR_SOCKET_DGRAM_NOT_RUNNING: already closed
       resolve();

@@ -92,8 +92,9 @@ class Peer {
     return items[n - 1]!.msg;
   }
 
+  /** Resolves once the handle left the event loop (dgram's 'close' comes before libuv's close phase). */
   close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    return new Promise((resolve) => this.socket.close(() => setImmediate(() => setImmediate(resolve))));
   }
 }
 
@@ -367,6 +368,7 @@ describe('UdpProxy', () => {
     const before = udpHandles();
     const stats = new TrafficStats();
     const proxy = await UdpProxy.start({ id: 'closing', listen: tcpAddr(V4, 0), udp: udp({ flowIdleTimeout: 60_000 }), stats, pickUpstream: () => tcpAddr(V4, up.port) });
+    t.after(() => proxy.close());
     const port = proxy.address().port;
     for (const c of clients) {
       await c.send('x', port);
@@ -389,8 +391,8 @@ describe('UdpProxy', () => {
     });
     await new Promise<void>((resolve) => again.close(() => resolve()));
     const second = await UdpProxy.start({ id: 'again', listen: tcpAddr(V4, port), udp: udp(), stats: new TrafficStats(), pickUpstream: () => tcpAddr(V4, up.port) });
+    t.after(() => second.close());
     assert.equal(second.address().port, port);
-    await second.close();
   });
 
   it('fails to start on a port in use with SWY_LISTEN_FAILED, and refuses Unix addresses', async (t) => {
