@@ -248,7 +248,7 @@ export class Session {
     }
     if (r.error) {
       this.#flush(dir, out, back);
-      this.#fail(r.error, dir, false);
+      this.#fail(r.error, dir);
       return false;
     }
     return true;
