@@ -1,6 +1,25 @@
 import type { Logger } from '../core/log.js';
-import type { Switchyard } from '../control/switchyard.js';
-import type { AdminServer } from '../control/admin/server.js';
+import { Switchyard } from '../control/switchyard.js';
+import { AdminServer } from '../control/admin/server.js';
+import type { SwitchyardConfig } from '../control/config-types.js';
+import type { FramerRegistry } from '../framing/registry.js';
+
+export interface Running {
+  yard: Switchyard;
+  admin: AdminServer | undefined;
+}
+
+/** Start the runtime and, when configured, the admin API (closing the runtime again if the admin API fails). */
+export async function startAll(config: SwitchyardConfig, framers: FramerRegistry, logger: Logger): Promise<Running> {
+  const yard = await Switchyard.start(config, { logger, framers });
+  try {
+    const admin = config.admin ? await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token }) : undefined;
+    return { yard, admin };
+  } catch (err) {
+    await yard.close();
+    throw err;
+  }
+}
 
 /**
  * Keep a running proxy alive until SIGINT/SIGTERM, then shut down gracefully: stop accepting, let live

@@ -1,15 +1,13 @@
 import { z } from 'zod';
-import { ByteList } from '../core/byte-list.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { Frame, Framer, FramerFactory } from './framer.js';
+import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
+import type { Frame, FramerFactory } from './framer.js';
 import type { FramerPlugin } from './registry.js';
 
 const LF = 0x0a;
 const CR = 0x0d;
 const LF_BUF = Buffer.from('\n');
 const CRLF_BUF = Buffer.from('\r\n');
-/** Room for one full socket read on top of the largest incomplete frame. */
-const READ_HEADROOM = 64 * 1024;
 
 export const lineOptionsSchema = z
   .strictObject({
@@ -41,60 +39,27 @@ export type LineOptions = z.output<typeof lineOptionsSchema>;
  * Lines ended by `\n`, `\r\n` or either (Netty LineBasedFrameDecoder). An empty line is an empty frame; a lone
  * `\r` is data; a line longer than maxLength fails as soon as that is known, before its end arrives.
  */
-export class LineFramer implements Framer {
+export class LineFramer extends BufferedFramer {
   readonly name = 'line';
   readonly passthrough = false;
-  private readonly buf: ByteList;
   private readonly mode: LineOptions['delimiter'];
   private readonly strip: boolean;
   private readonly maxLength: number;
   private readonly suffix: Buffer;
   /** Bytes from the head already known to hold no line end. */
   private scanned = 0;
-  private ended = false;
-  private failure: unknown;
 
   constructor(options: LineOptions = lineOptionsSchema.parse({})) {
+    super(options.maxBufferedBytes ?? options.maxLength + 2 + READ_HEADROOM);
     this.mode = options.delimiter;
     this.strip = options.stripDelimiter;
     this.maxLength = options.maxLength;
     const enc = options.encodeDelimiter ?? (options.delimiter === 'crlf' ? 'crlf' : 'lf');
     this.suffix = enc === 'crlf' ? CRLF_BUF : LF_BUF;
-    this.buf = new ByteList({ limit: options.maxBufferedBytes ?? options.maxLength + 2 + READ_HEADROOM });
   }
 
-  get bufferedBytes(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.ended) throw new SwitchyardError(ErrorCodes.INTERNAL, 'line: push() after end()');
-    try {
-      this.buf.append(chunk);
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
-    try {
-      return this.decode();
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  end(): void {
-    this.ended = true;
-  }
-
-  takeBuffered(): Buffer {
+  protected override resetDecodeState(): void {
     this.scanned = 0;
-    return this.buf.consumeAll();
   }
 
   encode(frame: Frame): Buffer {
@@ -102,13 +67,7 @@ export class LineFramer implements Framer {
       this.checkWholeLine(frame);
       return frame;
     }
-    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
-    if (this.mode === 'crlf' ? frame.indexOf(CRLF_BUF) >= 0 : frame.indexOf(LF) >= 0) {
-      throw malformed('line: cannot encode a frame that contains a line end');
-    }
-    if (this.mode === 'any' && this.suffix === LF_BUF && frame.length > 0 && frame[frame.length - 1] === CR) {
-      throw malformed("line: cannot encode a frame ending in '\\r' with encodeDelimiter 'lf' (it would read as '\\r\\n')");
-    }
+    this.checkStrippedLine(frame);
     const n = frame.length;
     const out = Buffer.allocUnsafe(n + this.suffix.length);
     out.set(frame, 0); // TypedArray#set: no native-binding call, much faster than copy() for short lines
@@ -119,7 +78,18 @@ export class LineFramer implements Framer {
     return out;
   }
 
-  private decode(): Frame | null {
+  /** Zero-copy: the frame itself, then (when stripping) the shared line-end constant. */
+  encodeTo(frame: Frame, out: Buffer[]): void {
+    if (!this.strip) {
+      this.checkWholeLine(frame);
+      out.push(frame);
+      return;
+    }
+    this.checkStrippedLine(frame);
+    out.push(frame, this.suffix);
+  }
+
+  protected decodeOne(): Frame | null {
     const buf = this.buf;
     for (;;) {
       const lf = buf.indexOf(LF, this.scanned);
@@ -152,6 +122,17 @@ export class LineFramer implements Framer {
       });
     }
     return null;
+  }
+
+  /** With stripDelimiter true, a frame must fit maxLength, hold no line end, and not read back differently. */
+  private checkStrippedLine(frame: Buffer): void {
+    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
+    if (this.mode === 'crlf' ? frame.indexOf(CRLF_BUF) >= 0 : frame.indexOf(LF) >= 0) {
+      throw malformed('line: cannot encode a frame that contains a line end');
+    }
+    if (this.mode === 'any' && this.suffix === LF_BUF && frame.length > 0 && frame[frame.length - 1] === CR) {
+      throw malformed("line: cannot encode a frame ending in '\\r' with encodeDelimiter 'lf' (it would read as '\\r\\n')");
+    }
   }
 
   /** With stripDelimiter false, a frame must be exactly one line including its end. */

@@ -32,11 +32,9 @@ export function validateUdpOptions(udp: UdpOptions): void {
   if (!Number.isSafeInteger(udp.maxFlows) || udp.maxFlows < 1) {
     throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `udp.maxFlows: expected an integer >= 1, got ${udp.maxFlows}`);
   }
-  if (!Number.isSafeInteger(udp.maxDatagramSize) || udp.maxDatagramSize < 1 || udp.maxDatagramSize > MAX_UDP_PAYLOAD_IPV6) {
-    throw new SwitchyardError(
-      ErrorCodes.CONFIG_INVALID,
-      `udp.maxDatagramSize: expected an integer in [1, ${MAX_UDP_PAYLOAD_IPV6}], got ${udp.maxDatagramSize}`,
-    );
+  // Up to 65535 like the config schema; above the protocol maxima (65507 IPv4, 65527 IPv6) it changes nothing.
+  if (!Number.isSafeInteger(udp.maxDatagramSize) || udp.maxDatagramSize < 1 || udp.maxDatagramSize > 65535) {
+    throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `udp.maxDatagramSize: expected an integer in [1, 65535], got ${udp.maxDatagramSize}`);
   }
 }
 

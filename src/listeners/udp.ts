@@ -12,4 +12,4 @@ export { UdpProxy } from './udp-proxy.js';
 export type { UdpProxyLogger, UdpProxyOptions } from './udp-proxy.js';
 export { MAX_UDP_PAYLOAD_IPV4, MAX_UDP_PAYLOAD_IPV6, validateUdpOptions } from './udp-socket.js';
 export type { UdpUpstreamChoice } from './udp-proxy.js';
-export { UdpListenerObject } from './udp-listener.js';
+export { UdpListenerObject } from './udp-runtime.js';

@@ -153,7 +153,7 @@ describe('UdpListener', () => {
     const ended = signal<FlowCloseReason>();
     let flow: UdpFlow | undefined;
     const listener = await bind(t, {
-      udp: udp({ flowIdleTimeout: 60 }),
+      udp: udp({ flowIdleTimeout: 100 }),
       onFlow: async (f) => {
         flow = f;
         for await (const d of f) await f.send(d);

@@ -4,10 +4,8 @@ import { guard, logLevelOf, parseCommandArgs } from '../args.js';
 import { validateConfig } from '../../control/config-schema.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
-import { Switchyard } from '../../control/switchyard.js';
-import { AdminServer } from '../../control/admin/server.js';
 import { formatAddress } from '../../core/address.js';
-import { serveUntilSignal } from '../serve.js';
+import { serveUntilSignal, startAll } from '../serve.js';
 
 const USAGE = `Usage: switchyard demo [--listen HOST:PORT] [--admin HOST:PORT] [--once] [--log-level LEVEL]
 
@@ -81,15 +79,15 @@ export function demoCommand(argv: string[]): Promise<number> {
     );
     if (!result.ok) throw new Error(result.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
     const logger = createLogger({ level: logLevelOf(values['log-level'], 'warn') });
-    let yard: Switchyard;
-    let admin: AdminServer;
+    let running;
     try {
-      yard = await Switchyard.start(result.config, { logger, framers });
-      admin = await AdminServer.start(yard, { listen: result.config.admin!.listen });
+      running = await startAll(result.config, framers, logger);
     } catch (err) {
       backend.close();
       throw err;
     }
+    const { yard } = running;
+    const admin = running.admin!;
     const listener = yard.listeners.get('demo')!;
     const addr = listener.address!;
     const host = addr.kind === 'tcp' ? addr.host : '127.0.0.1';

@@ -2,10 +2,8 @@ import { guard, logLevelOf, parseCommandArgs, strs, UsageError } from '../args.j
 import { validateConfig } from '../../control/config-schema.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
-import { Switchyard } from '../../control/switchyard.js';
-import { AdminServer } from '../../control/admin/server.js';
 import { formatAddress } from '../../core/address.js';
-import { serveUntilSignal } from '../serve.js';
+import { serveUntilSignal, startAll } from '../serve.js';
 
 const USAGE = `Usage: switchyard proxy --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
                         [--framing NAME] [--udp] [--admin HOST:PORT] [--connect-timeout 5s]
@@ -76,14 +74,7 @@ export function proxyCommand(argv: string[]): Promise<number> {
     }
     const config = result.config;
     const logger = createLogger({ level: logLevelOf(values['log-level']) });
-    const yard = await Switchyard.start(config, { logger, framers });
-    let admin: AdminServer | undefined;
-    try {
-      if (config.admin) admin = await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token });
-    } catch (err) {
-      await yard.close();
-      throw err;
-    }
+    const { yard, admin } = await startAll(config, framers, logger);
     const l = yard.listeners.get('proxy')!;
     process.stdout.write(
       `switchyard proxy: ${l.address ? formatAddress(l.address) : values.listen} -> ${upstreams.join(', ')}` +

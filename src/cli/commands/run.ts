@@ -2,10 +2,8 @@ import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js
 import { loadConfigFile } from '../../control/config-loader.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
-import { Switchyard } from '../../control/switchyard.js';
-import { AdminServer } from '../../control/admin/server.js';
 import { formatAddress } from '../../core/address.js';
-import { serveUntilSignal } from '../serve.js';
+import { serveUntilSignal, startAll } from '../serve.js';
 
 const USAGE = `Usage: switchyard run -c FILE [--log-level LEVEL]
 
@@ -40,14 +38,7 @@ export function runCommand(argv: string[]): Promise<number> {
       throw err;
     }
     const logger = createLogger({ level: logLevelOf(values['log-level'], config.log.level) });
-    const yard = await Switchyard.start(config, { logger, framers });
-    let admin: AdminServer | undefined;
-    try {
-      if (config.admin) admin = await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token });
-    } catch (err) {
-      await yard.close();
-      throw err;
-    }
+    const { yard, admin } = await startAll(config, framers, logger);
     for (const l of yard.listeners.values()) {
       process.stdout.write(`listener ${l.id}: ${l.address ? formatAddress(l.address) : '?'} (${l.config.transport})\n`);
     }
