@@ -1,6 +1,11 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TrafficStats } from '../core/stats.js';
 
+export interface UdpFlowSource {
+  id: string;
+  flowStats(): { flowsExpired: number; flowsEvicted: number } | undefined;
+}
+
 export interface StatsSource {
   /** e.g. 'listener', 'cluster', 'route' */
   kind: string;
@@ -11,9 +16,12 @@ export interface StatsSource {
  * Prometheus metrics, read from the live stats objects at scrape time (nothing on the hot path).
  * One registry per Switchyard instance so several proxies can live in one process (tests).
  */
-export function createMetricsRegistry(sources: readonly StatsSource[], options: { defaultMetrics?: boolean } = {}): Registry {
+export function createMetricsRegistry(
+  sources: readonly StatsSource[],
+  options: { defaultMetrics?: boolean; udpFlows?: () => Iterable<UdpFlowSource> } = {},
+): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'switchyard_process_' });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
 
   const each = (fn: (kind: string, id: string, s: TrafficStats, state: string) => void): void => {
     for (const src of sources) for (const e of src.entries()) fn(src.kind, e.id, e.stats, e.state);
@@ -54,7 +62,7 @@ export function createMetricsRegistry(sources: readonly StatsSource[], options: 
   });
   new Counter({
     name: 'switchyard_frames_total',
-    help: 'Frames decoded, by direction (framed listeners only).',
+    help: 'Frames decoded, by direction (framed TCP listeners; datagrams on UDP listeners).',
     labelNames: ['kind', 'id', 'direction'],
     registers: [registry],
     collect() {
@@ -87,5 +95,23 @@ export function createMetricsRegistry(sources: readonly StatsSource[], options: 
       each((kind, id, _s, state) => this.set({ kind, id, state }, state === 'started' ? 1 : 0));
     },
   });
+  const udpFlows = options.udpFlows;
+  if (udpFlows) {
+    new Counter({
+      name: 'switchyard_udp_flows_closed_total',
+      help: 'UDP flows removed from the flow table, by reason (idle = expired after flowIdleTimeout, evicted = table full).',
+      labelNames: ['id', 'reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const l of udpFlows()) {
+          const f = l.flowStats();
+          if (!f) continue;
+          this.inc({ id: l.id, reason: 'idle' }, f.flowsExpired);
+          this.inc({ id: l.id, reason: 'evicted' }, f.flowsEvicted);
+        }
+      },
+    });
+  }
   return registry;
 }

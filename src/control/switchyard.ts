@@ -54,7 +54,10 @@ export class Switchyard {
     });
     this.metrics = createMetricsRegistry(
       [source('listener', this.listeners), source('route', this.routes), source('cluster', this.clusters)],
-      { defaultMetrics: options.defaultMetrics ?? true },
+      {
+        defaultMetrics: options.defaultMetrics ?? true,
+        udpFlows: () => [...this.listeners.values()].filter((l): l is UdpListenerObject => l instanceof UdpListenerObject),
+      },
     );
   }
 

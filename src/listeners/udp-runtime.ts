@@ -3,6 +3,7 @@ import { Lifecycle, type RuntimeObject } from '../core/lifecycle.js';
 import { TrafficStats } from '../core/stats.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { UdpProxy } from './udp-proxy.js';
+import type { UdpFlowStats } from './udp-flow-table.js';
 import type { ListenerDeps, StopOptions } from './tcp.js';
 
 /** A UDP listener as a run-time object: a UdpProxy whose flows are routed through the route table. */
@@ -15,6 +16,8 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
   readonly #deps: ListenerDeps;
   #proxy: UdpProxy | undefined;
   #bound: Address | undefined;
+  /** Flow counters survive stop(), so a stopped listener still reports what it did. */
+  #lastFlows: UdpFlowStats | undefined;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     this.id = config.id;
@@ -60,7 +63,14 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
     if (this.#life.state === 'stopped' || this.#life.state === 'stopping') return;
     this.#life.stopping();
     await this.#proxy?.close();
+    this.#lastFlows = this.#proxy?.flowStats();
+    this.#proxy = undefined;
     this.#life.stopped();
+  }
+
+  /** Flow-table counters: active, total, expired (idle), evicted (table full). */
+  flowStats(): UdpFlowStats | undefined {
+    return this.#proxy?.flowStats() ?? this.#lastFlows;
   }
 
   toJSON(): Record<string, unknown> {
@@ -71,7 +81,7 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
       address: this.#bound ?? null,
       config: this.config,
       stats: this.stats.toJSON(),
-      flows: this.#proxy?.flowStats() ?? null,
+      flows: this.flowStats() ?? null,
     };
   }
 }

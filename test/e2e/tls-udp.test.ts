@@ -68,7 +68,7 @@ describe('UDP through the proxy', () => {
     server.bind(0, '127.0.0.1');
     await once(server, 'listening');
     const yard = await startYard({
-      listeners: [{ id: 'u', transport: 'udp', listen: '127.0.0.1:0', udp: { flowIdleTimeout: '5s' } }],
+      listeners: [{ id: 'u', transport: 'udp', listen: '127.0.0.1:0', udp: { flowIdleTimeout: '300ms' } }],
       clusters: [{ id: 'c', endpoints: [`127.0.0.1:${server.address().port}`] }],
       routes: [{ id: 'r', listener: 'u', cluster: 'c' }],
     });
@@ -95,6 +95,12 @@ describe('UDP through the proxy', () => {
       const stats = yard.listeners.get('u')!.stats;
       assert.equal(stats.total, 3);
       assert.equal(yard.routes.get('r')!.stats.total, 3);
+      // idle flows expire and are reported as such
+      const listener = yard.listeners.get('u') as unknown as { flowStats(): { flowsExpired: number } };
+      await eventually(() => listener.flowStats().flowsExpired === 3, 'flows expired');
+      const metrics = await yard.metrics.metrics();
+      assert.match(metrics, /switchyard_udp_flows_closed_total\{id="u",reason="idle"\} 3/);
+      assert.match(metrics, /switchyard_connections_active\{kind="listener",id="u"\} 0/);
     } finally {
       for (const c of clients) c.close();
       await yard.close();
