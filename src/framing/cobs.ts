@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { ByteList } from '../core/byte-list.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { Frame, Framer, FramerFactory } from './framer.js';
+import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
+import type { Frame, FramerFactory } from './framer.js';
 import type { FramerPlugin } from './registry.js';
-
-/** Room for one full socket read on top of the largest incomplete frame. */
-const READ_HEADROOM = 64 * 1024;
 
 /** Longest COBS encoding (without the 0x00 terminator) of a payload of `n` bytes. */
 export function cobsMaxEncodedLength(n: number): number {
@@ -78,55 +75,23 @@ export function cobsDecode(block: Buffer): Buffer {
  * Consistent Overhead Byte Stuffing with a 0x00 frame terminator (standard COBS, no zero-pair elimination).
  * Unlike Tendril it validates: a code byte that overruns its block, or an empty block, is SWY_FRAME_MALFORMED.
  */
-export class CobsFramer implements Framer {
+export class CobsFramer extends BufferedFramer {
   readonly name = 'cobs';
   readonly passthrough = false;
-  private readonly buf: ByteList;
   private readonly maxLength: number;
   private readonly maxEncoded: number;
   /** Bytes from the head already known to hold no terminator. */
   private scanned = 0;
-  private ended = false;
-  private failure: unknown;
 
   constructor(options: CobsOptions = cobsOptionsSchema.parse({})) {
+    const maxEncoded = cobsMaxEncodedLength(options.maxLength);
+    super(options.maxBufferedBytes ?? maxEncoded + 1 + READ_HEADROOM);
     this.maxLength = options.maxLength;
-    this.maxEncoded = cobsMaxEncodedLength(options.maxLength);
-    this.buf = new ByteList({ limit: options.maxBufferedBytes ?? this.maxEncoded + 1 + READ_HEADROOM });
+    this.maxEncoded = maxEncoded;
   }
 
-  get bufferedBytes(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.ended) throw new SwitchyardError(ErrorCodes.INTERNAL, 'cobs: push() after end()');
-    try {
-      this.buf.append(chunk);
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
-    try {
-      return this.decode();
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  end(): void {
-    this.ended = true;
-  }
-
-  takeBuffered(): Buffer {
+  protected override resetDecodeState(): void {
     this.scanned = 0;
-    return this.buf.consumeAll();
   }
 
   encode(frame: Frame): Buffer {
@@ -134,7 +99,7 @@ export class CobsFramer implements Framer {
     return cobsEncode(frame);
   }
 
-  private decode(): Frame | null {
+  protected decodeOne(): Frame | null {
     const buf = this.buf;
     const zero = buf.indexOf(0, this.scanned);
     if (zero < 0) {

@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { ByteList } from '../core/byte-list.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { Frame, Framer, FramerFactory } from './framer.js';
+import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
+import type { Frame, FramerFactory } from './framer.js';
 import type { FramerPlugin } from './registry.js';
-
-/** Room for one full socket read on top of the largest incomplete frame. */
-const READ_HEADROOM = 64 * 1024;
 const HEX = /^\s*(?:[0-9a-fA-F]{2}\s*)+$/;
 
 /** A delimiter: a non-empty UTF-8 string, or `{ hex: "0d0a" }` for arbitrary bytes (whitespace between pairs allowed). */
@@ -51,10 +48,9 @@ export type DelimiterOptions = z.output<typeof delimiterOptionsSchema>;
  * shortest frame wins. Each delimiter remembers where its next occurrence is (or how far it searched), so many
  * frames in one chunk cost one pass per delimiter, not one per frame.
  */
-export class DelimiterFramer implements Framer {
+export class DelimiterFramer extends BufferedFramer {
   readonly name = 'delimiter';
   readonly passthrough = false;
-  private readonly buf: ByteList;
   private readonly delims: Buffer[];
   private readonly longest: number;
   private readonly strip: boolean;
@@ -65,71 +61,71 @@ export class DelimiterFramer implements Framer {
   private readonly found: number[];
   /** Per delimiter: absolute position from which a search must resume when `found` is -1. */
   private readonly searchFrom: number[];
-  private ended = false;
-  private failure: unknown;
 
   constructor(options: DelimiterOptions) {
-    this.delims = options.delimiters.map(delimiterBytes);
-    if (this.delims.length === 0 || this.delims.some((d) => d.length === 0)) {
+    const delims = options.delimiters.map(delimiterBytes);
+    if (delims.length === 0 || delims.some((d) => d.length === 0)) {
       throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, 'delimiter: need one or more non-empty delimiters');
     }
-    this.longest = Math.max(...this.delims.map((d) => d.length));
+    const longest = Math.max(...delims.map((d) => d.length));
+    super(options.maxBufferedBytes ?? options.maxLength + longest + READ_HEADROOM);
+    this.delims = delims;
+    this.longest = longest;
     this.strip = options.stripDelimiter;
     this.maxLength = options.maxLength;
     this.found = this.delims.map(() => -1);
     this.searchFrom = this.delims.map(() => 0);
-    this.buf = new ByteList({ limit: options.maxBufferedBytes ?? options.maxLength + this.longest + READ_HEADROOM });
   }
 
-  get bufferedBytes(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.ended) throw new SwitchyardError(ErrorCodes.INTERNAL, 'delimiter: push() after end()');
-    try {
-      this.buf.append(chunk);
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
-    try {
-      return this.decode();
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  end(): void {
-    this.ended = true;
-  }
-
-  takeBuffered(): Buffer {
+  protected override resetDecodeState(): void {
     this.abs += this.buf.length;
     this.found.fill(-1);
     this.searchFrom.fill(0);
-    return this.buf.consumeAll();
   }
 
   encode(frame: Frame): Buffer {
-    if (this.strip) {
-      if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
-      const d0 = this.delims[0]!;
-      const out = Buffer.allocUnsafe(frame.length + d0.length);
-      frame.copy(out, 0);
-      d0.copy(out, frame.length);
-      for (const d of this.delims) {
-        const at = out.indexOf(d);
-        if (at >= 0 && at < frame.length) throw malformed('delimiter: cannot encode a frame that contains (part of) a delimiter');
-      }
-      return out;
+    if (!this.strip) return this.checkRecord(frame);
+    this.checkStripped(frame);
+    const d0 = this.delims[0]!;
+    const out = Buffer.allocUnsafe(frame.length + d0.length);
+    frame.copy(out, 0);
+    d0.copy(out, frame.length);
+    return out;
+  }
+
+  /** Zero-copy: the frame itself, then (when stripping) the first delimiter. */
+  encodeTo(frame: Frame, out: Buffer[]): void {
+    if (!this.strip) out.push(this.checkRecord(frame));
+    else {
+      this.checkStripped(frame);
+      out.push(frame, this.delims[0]!);
     }
+  }
+
+  /** With stripDelimiter true: within maxLength, and no delimiter starts inside the frame followed by the first one. */
+  private checkStripped(frame: Buffer): void {
+    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
+    for (const d of this.delims) {
+      if (this.startsInside(frame, d)) throw malformed('delimiter: cannot encode a frame that contains (part of) a delimiter');
+    }
+  }
+
+  /** True when `d` occurs in `frame` + the first delimiter at a position inside `frame`. */
+  private startsInside(frame: Buffer, d: Buffer): boolean {
+    if (frame.indexOf(d) >= 0) return true;
+    const n = frame.length;
+    const d0 = this.delims[0]!;
+    // occurrences straddling the end of the frame: start p in (n - d.length, n), ending within frame + d0
+    for (let p = Math.max(0, n - d.length + 1); p < n && p + d.length <= n + d0.length; p++) {
+      let k = 0;
+      while (k < d.length && (p + k < n ? frame[p + k] : d0[p + k - n]) === d[k]) k++;
+      if (k === d.length) return true;
+    }
+    return false;
+  }
+
+  /** With stripDelimiter false: the frame must be exactly one record ending in its delimiter (returned as is). */
+  private checkRecord(frame: Buffer): Buffer {
     let best = -1;
     let bestLen = 0;
     for (const d of this.delims) {
@@ -146,7 +142,7 @@ export class DelimiterFramer implements Framer {
     return frame;
   }
 
-  private decode(): Frame | null {
+  protected decodeOne(): Frame | null {
     const buf = this.buf;
     const head = this.abs;
     const held = buf.length;

@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { ByteList } from '../core/byte-list.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { Frame, Framer, FramerFactory } from './framer.js';
+import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
+import type { Frame, FramerFactory } from './framer.js';
 import type { FramerPlugin } from './registry.js';
-
-/** Room for one full socket read on top of the largest incomplete frame. */
-const READ_HEADROOM = 64 * 1024;
 
 export const fixedOptionsSchema = z
   .strictObject({
@@ -22,56 +19,28 @@ export const fixedOptionsSchema = z
 export type FixedOptions = z.output<typeof fixedOptionsSchema>;
 
 /** Frames of exactly `size` bytes. Bytes left at end of input are SWY_FRAME_TRUNCATED. */
-export class FixedFramer implements Framer {
+export class FixedFramer extends BufferedFramer {
   readonly name = 'fixed';
   readonly passthrough = false;
-  private readonly buf: ByteList;
   private readonly size: number;
-  private ended = false;
-  private failure: unknown;
 
   constructor(options: FixedOptions) {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `fixed: size must be a positive integer, got ${options.size}`);
     }
+    super(options.maxBufferedBytes ?? options.size + READ_HEADROOM);
     this.size = options.size;
-    this.buf = new ByteList({ limit: options.maxBufferedBytes ?? options.size + READ_HEADROOM });
   }
 
-  get bufferedBytes(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.ended) throw new SwitchyardError(ErrorCodes.INTERNAL, 'fixed: push() after end()');
-    try {
-      this.buf.append(chunk);
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
+  protected decodeOne(): Frame | null {
     const held = this.buf.length;
     if (held >= this.size) return this.buf.consume(this.size);
     if (this.ended && held > 0) {
-      this.failure = new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `fixed: input ended inside a frame (${held} of ${this.size} bytes)`, {
+      throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `fixed: input ended inside a frame (${held} of ${this.size} bytes)`, {
         details: { framer: 'fixed', buffered: held, expected: this.size },
       });
-      throw this.failure;
     }
     return null;
-  }
-
-  end(): void {
-    this.ended = true;
-  }
-
-  takeBuffered(): Buffer {
-    return this.buf.consumeAll();
   }
 
   encode(frame: Frame): Buffer {

@@ -30,6 +30,16 @@ export interface FrameDecoder {
 export interface FrameEncoder {
   /** The wire bytes for one frame. Throws SWY_FRAME_TOO_LARGE / SWY_FRAME_MALFORMED when it cannot be encoded. */
   encode(frame: Frame): Buffer;
+  /**
+   * Optional, for writers that gather several frames into one write: append the wire bytes for `frame` to `out` as
+   * one or more Buffers whose concatenation equals `encode(frame)`, without copying where possible (the frame
+   * itself plus a shared constant delimiter, a small header plus the frame, …). Same checks and errors as `encode`;
+   * when it throws, nothing has been appended. The appended Buffers may be `frame` itself, views of it, or
+   * constants shared by every framer: treat them as read-only, and do not modify `frame` until they are written.
+   * Callers fall back to `out.push(encode(frame))` when it is absent; a framer whose `encode` already returns the
+   * frame itself, or must build new bytes anyway (cobs), gains nothing from it.
+   */
+  encodeTo?(frame: Frame, out: Buffer[]): void;
 }
 
 export interface Framer extends FrameDecoder, FrameEncoder {
@@ -39,11 +49,17 @@ export interface Framer extends FrameDecoder, FrameEncoder {
   readonly passthrough: boolean;
 }
 
-/** Common limits every framer accepts. */
+/**
+ * The limit every framer accepts. The largest frame is not a common option: each framer names its own limit in its
+ * own terms (line, delimiter, netstring, cobs: `maxLength`; length-prefixed: `maxFrameLength`; fixed: `size`).
+ */
 export interface FramerLimits {
-  /** Largest frame (payload, as the framer defines it) accepted or produced. */
-  maxFrameSize?: number;
-  /** Most bytes a decoder may hold while waiting for a frame to complete. Defaults to maxFrameSize + framing overhead. */
+  /**
+   * Most bytes a decoder may hold while waiting for a frame to complete; `push()` beyond it throws
+   * SWY_BUFFER_OVERFLOW. Default: the framer's frame limit (plus its framing overhead: delimiter, header digits, …)
+   * plus 64 KiB read headroom, so one socket read can be pushed on top of a nearly complete largest frame
+   * (passthrough, which has no frame limit: 16 MiB).
+   */
   maxBufferedBytes?: number;
 }
 

@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { ByteList } from '../core/byte-list.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { Frame, Framer, FramerFactory } from './framer.js';
+import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
+import type { Frame, FramerFactory } from './framer.js';
 import type { FramerPlugin } from './registry.js';
-
-/** Room for one full socket read on top of the largest incomplete frame. */
-const READ_HEADROOM = 64 * 1024;
 const INT64_SIGN = 1n << 63n;
 
 /** Largest raw value a length field of `len` bytes can carry (8 bytes: a signed long, as in Netty). */
@@ -67,10 +64,9 @@ export function lengthPrefixedProblems(o: LengthPrefixedOptions): { path: keyof 
  * its header and encode sets its length field (returning the frame itself when it is already right). Other strip
  * values lose bytes on decode that encode cannot restore: encode throws SWY_CONFIG_INVALID.
  */
-export class LengthPrefixedFramer implements Framer {
+export class LengthPrefixedFramer extends BufferedFramer {
   readonly name = 'length-prefixed';
   readonly passthrough = false;
-  private readonly buf: ByteList;
   private readonly fieldOffset: number;
   private readonly fieldLength: 1 | 2 | 3 | 4 | 8;
   private readonly little: boolean;
@@ -81,12 +77,11 @@ export class LengthPrefixedFramer implements Framer {
   private readonly encodeMode: 'prepend' | 'rewrite' | 'none';
   /** Whole length of the frame whose header was read, or -1. */
   private pending = -1;
-  private ended = false;
-  private failure: unknown;
 
   constructor(options: LengthPrefixedOptions = lengthPrefixedOptionsSchema.parse({})) {
     const problem = lengthPrefixedProblems(options)[0];
     if (problem) throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `length-prefixed: ${problem.path}: ${problem.message}`);
+    super(options.maxBufferedBytes ?? options.maxFrameLength + READ_HEADROOM);
     this.fieldOffset = options.lengthFieldOffset;
     this.fieldLength = options.lengthFieldLength;
     this.little = options.byteOrder === 'little';
@@ -95,41 +90,10 @@ export class LengthPrefixedFramer implements Framer {
     this.maxFrameLength = options.maxFrameLength;
     this.endOffset = this.fieldOffset + this.fieldLength;
     this.encodeMode = this.strip === this.endOffset ? 'prepend' : this.strip === 0 ? 'rewrite' : 'none';
-    this.buf = new ByteList({ limit: options.maxBufferedBytes ?? options.maxFrameLength + READ_HEADROOM });
   }
 
-  get bufferedBytes(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.ended) throw new SwitchyardError(ErrorCodes.INTERNAL, 'length-prefixed: push() after end()');
-    try {
-      this.buf.append(chunk);
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
-    try {
-      return this.decode();
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  end(): void {
-    this.ended = true;
-  }
-
-  takeBuffered(): Buffer {
+  protected override resetDecodeState(): void {
     this.pending = -1;
-    return this.buf.consumeAll();
   }
 
   encode(frame: Frame): Buffer {
@@ -142,23 +106,42 @@ export class LengthPrefixedFramer implements Framer {
       return out;
     }
     if (this.encodeMode === 'rewrite') {
-      if (frame.length < this.endOffset) {
-        throw malformed(`length-prefixed: a frame must hold its ${this.endOffset}-byte header, got ${frame.length} bytes`);
-      }
-      const raw = this.rawFor(frame.length);
+      const raw = this.rawForKept(frame);
       if (this.readField(frame) === raw) return frame;
       const out = Buffer.from(frame);
       this.writeField(out, raw);
       return out;
     }
-    throw new SwitchyardError(
-      ErrorCodes.CONFIG_INVALID,
-      `length-prefixed: cannot encode with initialBytesToStrip=${this.strip}; encoding needs 0 (frames keep their header) ` +
-        `or ${this.endOffset} (lengthFieldOffset + lengthFieldLength: header stripped)`,
-    );
+    throw this.cannotEncode();
   }
 
-  private decode(): Frame | null {
+  /**
+   * Header stripped: a new header, then the frame itself. Header kept: the frame itself when its length field is
+   * right, else a copy of just the header with the field rewritten, then the rest of the frame (never modified).
+   */
+  encodeTo(frame: Frame, out: Buffer[]): void {
+    if (this.encodeMode === 'prepend') {
+      const raw = this.rawFor(this.endOffset + frame.length);
+      const header = Buffer.allocUnsafe(this.endOffset).fill(0, 0, this.fieldOffset);
+      this.writeField(header, raw);
+      out.push(header, frame);
+      return;
+    }
+    if (this.encodeMode === 'rewrite') {
+      const raw = this.rawForKept(frame);
+      if (this.readField(frame) === raw) {
+        out.push(frame);
+        return;
+      }
+      const header = Buffer.from(frame.subarray(0, this.endOffset));
+      this.writeField(header, raw);
+      out.push(header, frame.subarray(this.endOffset));
+      return;
+    }
+    throw this.cannotEncode();
+  }
+
+  protected decodeOne(): Frame | null {
     const buf = this.buf;
     let frameLength = this.pending;
     if (frameLength < 0) {
@@ -204,6 +187,22 @@ export class LengthPrefixedFramer implements Framer {
       );
     }
     return null;
+  }
+
+  /** The length field value for a frame that carries its header (encode mode 'rewrite'). */
+  private rawForKept(frame: Buffer): number {
+    if (frame.length < this.endOffset) {
+      throw malformed(`length-prefixed: a frame must hold its ${this.endOffset}-byte header, got ${frame.length} bytes`);
+    }
+    return this.rawFor(frame.length);
+  }
+
+  private cannotEncode(): SwitchyardError {
+    return new SwitchyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `length-prefixed: cannot encode with initialBytesToStrip=${this.strip}; encoding needs 0 (frames keep their header) ` +
+        `or ${this.endOffset} (lengthFieldOffset + lengthFieldLength: header stripped)`,
+    );
   }
 
   /** The length field value for a whole frame of `frameLength` bytes; throws when it cannot be represented. */

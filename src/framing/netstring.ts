@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { ByteList } from '../core/byte-list.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { Frame, Framer, FramerFactory } from './framer.js';
+import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
+import type { Frame, FramerFactory } from './framer.js';
 import type { FramerPlugin } from './registry.js';
 
-/** Room for one full socket read on top of the largest incomplete frame. */
-const READ_HEADROOM = 64 * 1024;
 const COLON = 0x3a;
 const COMMA = 0x2c;
+const COMMA_BUF = Buffer.from(',');
 const ZERO = 0x30;
 const NINE = 0x39;
 
@@ -35,54 +34,21 @@ export type NetstringOptions = z.output<typeof netstringOptionsSchema>;
  * djb netstrings: `<decimal length>:<payload>,`. The length has no leading zeros (except "0" itself) and is
  * rejected as soon as its digits exceed maxLength; a missing ':' or ',' is SWY_FRAME_MALFORMED.
  */
-export class NetstringFramer implements Framer {
+export class NetstringFramer extends BufferedFramer {
   readonly name = 'netstring';
   readonly passthrough = false;
-  private readonly buf: ByteList;
   private readonly maxLength: number;
   /** Parsed header of the frame at the head: payload length and header length (digits + ':'), or -1. */
   private payloadLen = -1;
   private headerLen = 0;
-  private ended = false;
-  private failure: unknown;
 
   constructor(options: NetstringOptions = netstringOptionsSchema.parse({})) {
+    super(options.maxBufferedBytes ?? options.maxLength + overhead(options.maxLength) + READ_HEADROOM);
     this.maxLength = options.maxLength;
-    this.buf = new ByteList({ limit: options.maxBufferedBytes ?? options.maxLength + overhead(options.maxLength) + READ_HEADROOM });
   }
 
-  get bufferedBytes(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.ended) throw new SwitchyardError(ErrorCodes.INTERNAL, 'netstring: push() after end()');
-    try {
-      this.buf.append(chunk);
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
-    try {
-      return this.decode();
-    } catch (err) {
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  end(): void {
-    this.ended = true;
-  }
-
-  takeBuffered(): Buffer {
+  protected override resetDecodeState(): void {
     this.payloadLen = -1;
-    return this.buf.consumeAll();
   }
 
   encode(frame: Frame): Buffer {
@@ -95,7 +61,13 @@ export class NetstringFramer implements Framer {
     return out;
   }
 
-  private decode(): Frame | null {
+  /** The payload is not copied: a small header Buffer, the frame itself, a shared ','. */
+  encodeTo(frame: Frame, out: Buffer[]): void {
+    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
+    out.push(Buffer.from(`${frame.length}:`, 'latin1'), frame, COMMA_BUF);
+  }
+
+  protected decodeOne(): Frame | null {
     const buf = this.buf;
     if (this.payloadLen < 0 && !this.readHeader()) return this.waitForMore();
     const commaAt = this.headerLen + this.payloadLen;

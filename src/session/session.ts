@@ -363,7 +363,6 @@ const PASSTHROUGH: FramerFactory = { name: 'passthrough', create: () => new Pass
 
 /** Append a frame's wire bytes, without an intermediate copy when the framer offers encodeTo. */
 function encodeInto(framer: Framer, frame: Buffer, out: Buffer[]): void {
-  const f = framer as Framer & { encodeTo?: (frame: Buffer, out: Buffer[]) => void };
-  if (f.encodeTo) f.encodeTo(frame, out);
+  if (framer.encodeTo) framer.encodeTo(frame, out);
   else out.push(framer.encode(frame));
 }

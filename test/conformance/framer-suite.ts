@@ -6,7 +6,9 @@
  * It checks whole input, every 2-piece split and byte-by-byte input, many frames per chunk, encode∘decode = identity
  * (property-based, across random chunk splits), oversize → SWY_FRAME_TOO_LARGE before end of input (fail fast),
  * malformed → the expected code, truncated at EOF → SWY_FRAME_TRUNCATED, errors are sticky, garbage input only raises
- * typed framing errors, and takeBuffered() hands exactly the unconsumed rest to another framer mid-stream (and back).
+ * typed framing errors, takeBuffered() hands exactly the unconsumed rest to another framer mid-stream (and back), and
+ * (when the framer has the optional encodeTo) encodeTo appends exactly encode's bytes, and agrees with encode on
+ * which frames it rejects.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,6 +108,33 @@ export function codeOf(fn: () => unknown): string | undefined {
 }
 
 const splitsArb = fc.array(fc.nat({ max: 1 << 16 }), { maxLength: 8 });
+/** Any bytes, often framing bytes (NUL, LF, CR, ',', ':', digits, 0xff), for frames encode may reject. */
+const anyFrameArb = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+  fc.array(fc.constantFrom(0x00, 0x0a, 0x0d, 0x2c, 0x3a, 0x30, 0x31, 0x3b, 0x61, 0xff), { maxLength: 20 }).map((a) => Buffer.from(a)),
+);
+
+/** What encode and encodeTo did with one frame: the bytes, or the error code (and for encodeTo, its Buffers). */
+function outcomes(framer: Framer, frame: Buffer): { encode: string; encodeTo: string; parts: Buffer[] } {
+  let encode: string;
+  try {
+    encode = hex(framer.encode(frame));
+  } catch (err) {
+    encode = `error ${(err as { code?: string }).code ?? String(err)}`;
+  }
+  const sentinel = Buffer.from('sentinel');
+  const out: Buffer[] = [sentinel];
+  let encodeTo: string;
+  try {
+    framer.encodeTo!(frame, out);
+    encodeTo = hex(Buffer.concat(out.slice(1)));
+  } catch (err) {
+    encodeTo = `error ${(err as { code?: string }).code ?? String(err)}`;
+    assert.equal(out.length, 1, 'encodeTo appends nothing when it throws');
+  }
+  assert.equal(out[0], sentinel, 'encodeTo only appends');
+  return { encode, encodeTo, parts: out.slice(1) };
+}
 
 export function framerConformance(spec: FramerSuiteSpec): void {
   const numRuns = spec.numRuns ?? 150;
@@ -192,6 +221,42 @@ export function framerConformance(spec: FramerSuiteSpec): void {
           assert.deepEqual(hexAll(decodeChunks(f, byteByByte(encodeAll(f, frames)))), hexAll(frames));
         }),
         { numRuns: Math.ceil(numRuns / 3) },
+      );
+    });
+
+    test('encodeTo: Buffer.concat of what it appends = encode(frame), for valid frames (property)', () => {
+      const f = spec.create();
+      if (typeof f.encodeTo !== 'function') return; // optional: callers fall back to encode
+      fc.assert(
+        fc.property(framesArb, (frames) => {
+          const out: Buffer[] = [];
+          for (const fr of frames) {
+            const before = hex(fr);
+            const { encode, encodeTo, parts } = outcomes(f, fr);
+            assert.ok(!encode.startsWith('error'), `encode accepts a valid frame: ${encode}`);
+            assert.equal(encodeTo, encode);
+            assert.ok(parts.length >= 1 && parts.every((p) => Buffer.isBuffer(p)), 'one or more Buffers');
+            assert.equal(hex(fr), before, 'the frame is not modified');
+            f.encodeTo!(fr, out);
+          }
+          // a batch gathered by encodeTo decodes back to the frames, like encode's output
+          assert.equal(hex(Buffer.concat(out)), hex(encodeAll(f, frames)));
+        }),
+        { numRuns },
+      );
+    });
+
+    test('encodeTo accepts and rejects exactly what encode does, with the same code (property)', () => {
+      const f = spec.create();
+      if (typeof f.encodeTo !== 'function') return;
+      fc.assert(
+        fc.property(fc.oneof(spec.frame, anyFrameArb), (fr) => {
+          const before = hex(fr);
+          const { encode, encodeTo } = outcomes(f, fr);
+          assert.equal(encodeTo, encode);
+          assert.equal(hex(fr), before, 'the frame is not modified');
+        }),
+        { numRuns },
       );
     });
 

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { delimiterBytes } from '../../src/framing/delimiter.js';
 import { ErrorCodes } from '../../src/core/errors.js';
-import { bytes, codeOf, decodeChunks, drain, framerConformance, hexAll } from '../conformance/framer-suite.js';
+import { bytes, codeOf, decodeChunks, drain, framerConformance, hex, hexAll } from '../conformance/framer-suite.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown>) => () => registry.build('delimiter', options).create();
@@ -95,6 +95,41 @@ describe('delimiter framer specifics', () => {
     assert.equal(f.encode(bytes('a\r')).toString(), 'a\r\r\n', "'a\\r' then '\\r\\n' decodes back to 'a\\r'");
     const g = make({ delimiters: ['\n', '\r\n'] })();
     assert.equal(codeOf(() => g.encode(bytes('a\r'))), ErrorCodes.FRAME_MALFORMED, "'a\\r' + '\\n' would decode as 'a'");
+  });
+
+  test('strip encode rejects exactly the frames where a delimiter starts inside frame + first delimiter (property)', () => {
+    const lists = [['\r\n', '\n'], ['\n', '\r\n'], ['ab', 'ba', 'aab'], ['\r\n\r\n', '||'], ['aa']];
+    fc.assert(
+      fc.property(fc.constantFrom(...lists), alphabet(0x61, 0x62, 0x0d, 0x0a, 0x7c), (list, frame) => {
+        const f = make({ delimiters: list })();
+        const delims = list.map((d) => bytes(d));
+        const wire = Buffer.concat([frame, delims[0]!]);
+        const reject = delims.some((d) => {
+          const at = wire.indexOf(d);
+          return at >= 0 && at < frame.length;
+        });
+        assert.equal(codeOf(() => f.encode(frame)), reject ? ErrorCodes.FRAME_MALFORMED : undefined);
+        if (!reject) assert.equal(hex(f.encode(frame)), hex(wire));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('encodeTo is zero-copy: the frame itself, then the first delimiter', () => {
+    const f = make({ delimiters: ['\r\n', '\n'] })();
+    const frame = bytes('hi');
+    const out: Buffer[] = [];
+    f.encodeTo!(frame, out);
+    assert.equal(out.length, 2);
+    assert.equal(out[0], frame);
+    assert.equal(Buffer.concat(out).toString(), 'hi\r\n');
+    assert.equal(codeOf(() => make({ delimiters: ['\n', '\r\n'] })().encodeTo!(bytes('a\r'), out)), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(out.length, 2, 'nothing appended on error');
+    const rec = bytes('abc;');
+    const kept: Buffer[] = [];
+    make({ delimiters: [';'], stripDelimiter: false })().encodeTo!(rec, kept);
+    assert.deepEqual(kept, [rec]);
+    assert.equal(kept[0], rec);
   });
 
   test('keep-delimiter encode is the identity for exactly one record', () => {

@@ -135,6 +135,32 @@ describe('length-prefixed specifics', () => {
     assert.equal(codeOf(() => f.encode(bytes([0]))), ErrorCodes.FRAME_MALFORMED, 'shorter than the header');
   });
 
+  test('encodeTo: a small header then the frame itself; header kept: the frame itself, or a rewritten header + the rest', () => {
+    const out: Buffer[] = [];
+    const payload = bytes('abc');
+    make({ lengthFieldOffset: 1, lengthFieldLength: 2, lengthAdjustment: -3, initialBytesToStrip: 3 })().encodeTo!(payload, out);
+    assert.equal(out.length, 2);
+    assert.equal(hex(out[0]!), hex(bytes([0x00, 0x00, 0x06])));
+    assert.equal(out[1], payload, 'the payload is not copied');
+    const kept = make({ lengthFieldLength: 2 })();
+    const ok = bytes([0, 3], 'abc');
+    const same: Buffer[] = [];
+    kept.encodeTo!(ok, same);
+    assert.deepEqual(same, [ok]);
+    assert.equal(same[0], ok, 'same Buffer');
+    const wrong = bytes([0, 9], 'abc');
+    const fixed: Buffer[] = [];
+    kept.encodeTo!(wrong, fixed);
+    assert.equal(hex(Buffer.concat(fixed)), hex(ok));
+    assert.equal(fixed.length, 2);
+    assert.equal(fixed[1]!.buffer, wrong.buffer, 'the rest is a view of the frame');
+    assert.equal(hex(wrong), hex(bytes([0, 9], 'abc')), 'input untouched');
+    const failed: Buffer[] = [];
+    assert.equal(codeOf(() => kept.encodeTo!(bytes([0]), failed)), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(codeOf(() => make({ lengthFieldOffset: 1, lengthFieldLength: 2, initialBytesToStrip: 1 })().encodeTo!(bytes('x'), failed)), ErrorCodes.CONFIG_INVALID);
+    assert.equal(failed.length, 0, 'nothing appended on error');
+  });
+
   test('encode errors: too large for the field or maxFrameLength, too short for the adjustment, unencodable strip', () => {
     assert.equal(codeOf(() => make({ lengthFieldLength: 1, initialBytesToStrip: 1 })().encode(Buffer.alloc(256))), ErrorCodes.FRAME_TOO_LARGE);
     assert.equal(codeOf(() => make({ maxFrameLength: 10, initialBytesToStrip: 4 })().encode(Buffer.alloc(7))), ErrorCodes.FRAME_TOO_LARGE);

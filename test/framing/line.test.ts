@@ -107,6 +107,33 @@ describe('line framer specifics', () => {
     assert.equal(codeOf(() => make({ maxLength: 3 })().encode(bytes('abcd'))), ErrorCodes.FRAME_TOO_LARGE);
   });
 
+  test('encodeTo is zero-copy: the frame itself, then a line end shared by every framer', () => {
+    const f = make()();
+    const frame = bytes('hello');
+    const out: Buffer[] = [];
+    f.encodeTo!(frame, out);
+    f.encodeTo!(bytes('x'), out);
+    assert.equal(out.length, 4);
+    assert.equal(out[0], frame, 'the frame Buffer itself');
+    assert.equal(out[1], out[3], 'one shared delimiter constant');
+    const other: Buffer[] = [];
+    make()().encodeTo!(bytes(''), other);
+    assert.equal(other[1], out[1], 'shared across framer instances');
+    assert.equal(Buffer.concat(out).toString(), 'hello\nx\n');
+    const crlf: Buffer[] = [];
+    make({ delimiter: 'crlf' })().encodeTo!(frame, crlf);
+    assert.equal(Buffer.concat(crlf).toString(), 'hello\r\n');
+    const keep = bytes('x\r\n');
+    const kept: Buffer[] = [];
+    make({ stripDelimiter: false })().encodeTo!(keep, kept);
+    assert.equal(kept.length, 1);
+    assert.equal(kept[0], keep);
+    const failed: Buffer[] = [];
+    assert.equal(codeOf(() => make()().encodeTo!(bytes('a\nb'), failed)), ErrorCodes.FRAME_MALFORMED);
+    assert.equal(codeOf(() => make({ maxLength: 3 })().encodeTo!(bytes('abcd'), failed)), ErrorCodes.FRAME_TOO_LARGE);
+    assert.equal(failed.length, 0, 'nothing appended on error');
+  });
+
   test('stripDelimiter false: encode is the identity on a whole line, else malformed', () => {
     const f = make({ stripDelimiter: false })();
     const line = bytes('x\r\n');

@@ -51,6 +51,17 @@ describe('netstring specifics', () => {
     assert.equal(codeOf(() => make({ maxLength: 2 })().encode(bytes('abc'))), ErrorCodes.FRAME_TOO_LARGE);
   });
 
+  test('encodeTo does not copy the payload: header, the frame itself, ","', () => {
+    const payload = bytes('hello world!');
+    const out: Buffer[] = [];
+    make()().encodeTo!(payload, out);
+    assert.equal(out.length, 3);
+    assert.equal(out[1], payload);
+    assert.equal(Buffer.concat(out).toString(), '12:hello world!,');
+    assert.equal(codeOf(() => make({ maxLength: 2 })().encodeTo!(bytes('abc'), out)), ErrorCodes.FRAME_TOO_LARGE);
+    assert.equal(out.length, 3, 'nothing appended on error');
+  });
+
   test('the length is rejected as soon as its digits exceed maxLength', () => {
     const f = make({ maxLength: 99 })();
     f.push(bytes('10'));

@@ -30,6 +30,10 @@ describe('passthrough specifics', () => {
     assert.equal(frames[0], a);
     assert.equal(frames[1], b);
     assert.equal(f.encode(a), a);
+    const out: Buffer[] = [];
+    f.encodeTo!(a, out);
+    assert.deepEqual(out, [a]);
+    assert.equal(out[0], a, 'encodeTo appends the frame itself');
   });
 
   test('end() with nothing held is clean (no truncation for raw bytes)', () => {
