@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Framer, FramerFactory } from '../framing/framer.js';
 import type { HandlerFactory, SessionContext, Direction } from '../pipeline/handler.js';
 import { HandlerChain, type ChainResult } from '../pipeline/chain.js';
@@ -12,7 +13,13 @@ import type { Logger } from '../core/log.js';
  * works, so a fan-out stream (one client → N upstreams) or a shared, merged stream (N clients → one upstream)
  * plugs in here without the session knowing.
  */
-export type UpstreamConnector = (signal: AbortSignal) => Promise<Socket>;
+export type UpstreamConnector = (signal: AbortSignal) => Promise<UpstreamStream>;
+
+/**
+ * What the session needs of an upstream: a duplex stream (half-open capable) that can also be reset. A
+ * net.Socket or tls.TLSSocket is one; so is a fan-out or merged stream built by the replication layer.
+ */
+export type UpstreamStream = Duplex & { resetAndDestroy(): unknown };
 
 export interface SessionFraming {
   toUpstream: FramerFactory;
@@ -46,7 +53,7 @@ export interface SessionOptions {
 export class Session {
   readonly id: number;
   readonly client: Socket;
-  upstream: Socket | undefined;
+  upstream: UpstreamStream | undefined;
   readonly #opts: SessionOptions;
   readonly #abort = new AbortController();
   readonly #stats: readonly TrafficStats[];
@@ -89,7 +96,7 @@ export class Session {
 
   /** Connect upstream and start forwarding. Never rejects: failures close the client and are counted. */
   async start(): Promise<void> {
-    let upstream: Socket;
+    let upstream: UpstreamStream;
     try {
       upstream = await this.#opts.connect(this.#abort.signal);
     } catch (err) {
@@ -110,7 +117,7 @@ export class Session {
     this.#wire(upstream);
   }
 
-  #wire(upstream: Socket): void {
+  #wire(upstream: UpstreamStream): void {
     const client = this.client;
     const framing = this.#opts.framing;
     const handlers = this.#opts.handlers ?? [];
