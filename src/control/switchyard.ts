@@ -144,7 +144,8 @@ export class Switchyard {
     const listener = this.listeners.get(id);
     if (!listener) throw notFound('listener', id);
     await listener.stop(options);
-    this.listeners.delete(id);
+    // Only forget it if the map still holds this very listener (a concurrent DELETE + POST may have replaced it).
+    if (this.listeners.get(id) === listener) this.listeners.delete(id);
     return listener;
   }
 

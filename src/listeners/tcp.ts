@@ -39,6 +39,7 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
   readonly #framing: SessionFraming | undefined;
   #server: Server | undefined;
   #bound: Address | undefined;
+  #stopping: Promise<void> | undefined;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     this.id = config.id;
@@ -97,6 +98,8 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       this.#life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
+      // Bad TLS material is a configuration error (400), not a bind failure (409).
+      if (e.code === ErrorCodes.CONFIG_INVALID) throw err;
       throw new SwitchyardError(ErrorCodes.LISTEN_FAILED, `listener '${this.id}': ${e.message}`, { cause: err, details: { syscode: e.code } });
     }
   }
@@ -133,8 +136,14 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
   }
 
   /** Stop accepting; let live sessions finish for up to drainTimeout ms; then close what is left. */
-  async stop(options: StopOptions = {}): Promise<void> {
-    if (this.#life.state === 'stopped' || this.#life.state === 'stopping') return;
+  stop(options: StopOptions = {}): Promise<void> {
+    // A second stop while draining waits for the first one (it does not return early).
+    this.#stopping ??= this.#stop(options);
+    return this.#stopping;
+  }
+
+  async #stop(options: StopOptions): Promise<void> {
+    if (this.#life.state === 'stopped') return;
     this.#life.stopping();
     const server = this.#server;
     const closedServer = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();

@@ -59,8 +59,15 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
   }
 
   /** UDP has no connections to drain: flows are closed at once. */
-  async stop(_options: StopOptions = {}): Promise<void> {
-    if (this.#life.state === 'stopped' || this.#life.state === 'stopping') return;
+  #stopping: Promise<void> | undefined;
+
+  stop(_options: StopOptions = {}): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#life.state === 'stopped') return;
     this.#life.stopping();
     await this.#proxy?.close();
     this.#lastFlows = this.#proxy?.flowStats();

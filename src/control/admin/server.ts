@@ -106,7 +106,12 @@ export class AdminServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.#authorize(req);
     const url = new URL(req.url ?? '/', 'http://admin');
-    const parts = url.pathname.split('/').filter((p) => p.length > 0).map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = url.pathname.split('/').filter((p) => p.length > 0).map(decodeURIComponent);
+    } catch {
+      throw new HttpError(400, ErrorCodes.BAD_REQUEST, `malformed percent-encoding in path: ${url.pathname}`);
+    }
     const method = req.method ?? 'GET';
 
     if (url.pathname === '/healthz') {
@@ -212,7 +217,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
-  if (type && !/^application\/json\b/i.test(type)) {
+  // `curl -d` sends application/x-www-form-urlencoded and fetch() with a string body text/plain: both carry the
+  // JSON as is, so accept them; refuse only types that say the body is something else (YAML, multipart, ...).
+  if (type && !/^(application\/([\w.+-]+\+)?json|text\/plain|application\/x-www-form-urlencoded)\s*(;|$)/i.test(type)) {
     throw new HttpError(415, ErrorCodes.BAD_REQUEST, `expected content-type application/json, got ${type}`);
   }
   const chunks: Buffer[] = [];
