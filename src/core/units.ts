@@ -7,7 +7,10 @@
  * Sizes → bytes: a number (bytes) or a string `<number><unit>` with unit B, KB, MB, GB, TB (powers of 1000)
  * or KiB, MiB, GiB, TiB (powers of 1024); units are case-insensitive ("64kib"), a bare "512" is bytes.
  * The result must be a whole number of bytes.
+ *
+ * `sizeOption()` is the zod schema of a size field (the config's own sizes and the framers' size options).
  */
+import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from './errors.js';
 
 export const DURATION_FORMS = 'a duration like "500ms", "5s", "2m", "1h" or a number of milliseconds';
@@ -73,6 +76,42 @@ export function parseSize(input: string | number): number {
   if (!Number.isInteger(bytes)) fail(`size ${got(input)} is not a whole number of bytes`, input);
   if (!Number.isSafeInteger(bytes)) fail(`size ${got(input)} is too large`, input);
   return bytes;
+}
+
+/** A found value as config messages show it: `"64KB0"`, `12`, `null`, `true`, `a list`, `an object`. */
+function describeInput(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 77)}...` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'an object' : typeof v;
+}
+
+/**
+ * A zod schema for a size field: a non-negative integer (bytes) or a size string ("64KiB", "1MB", "512"), output in
+ * bytes, between `min` and `max` inclusive. Failures are custom issues with the config's message style
+ * (`expected a size like ..., got "64KB0"`, `expected a size of at least 1 byte, got 0`, `missing (expected a size
+ * like ...)`), so they read the same in config files (which add the path) and in `FramerRegistry.build`. Use
+ * `.default(bytes)` / `.optional()` as with any schema.
+ */
+export function sizeOption(min = 0, max: number = Number.MAX_SAFE_INTEGER): z.ZodType<number> {
+  return z.unknown().transform((v, ctx): number => {
+    const fail = (message: string): never => {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    };
+    if (v === undefined) return fail(`missing (expected ${SIZE_FORMS})`);
+    if (typeof v !== 'string' && typeof v !== 'number') return fail(`expected ${SIZE_FORMS}, got ${describeInput(v)}`);
+    let bytes: number;
+    try {
+      bytes = parseSize(v);
+    } catch (err) {
+      return fail(err instanceof Error ? err.message : String(err));
+    }
+    if (bytes >= min && bytes <= max) return bytes;
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min} ${min === 1 ? 'byte' : 'bytes'}` : `${min}-${max} bytes`;
+    return fail(`expected a size of ${range}, got ${describeInput(v)}`);
+  });
 }
 
 /** "1.5s", "250ms", "2m", "1h" — a compact human form for logs and the admin API. */

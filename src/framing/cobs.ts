@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
 import type { Frame, FramerFactory } from './framer.js';
@@ -12,9 +13,9 @@ export function cobsMaxEncodedLength(n: number): number {
 export const cobsOptionsSchema = z
   .strictObject({
     /** Longest decoded payload. */
-    maxLength: z.number().int().positive().default(64 * 1024),
+    maxLength: sizeOption(1).default(64 * 1024),
     /** Most bytes held while waiting for a frame to complete. Default: longest encoding + 1 + 64 KiB. */
-    maxBufferedBytes: z.number().int().positive().optional(),
+    maxBufferedBytes: sizeOption(1).optional(),
   })
   .superRefine((o, ctx) => {
     const least = cobsMaxEncodedLength(o.maxLength) + 1;

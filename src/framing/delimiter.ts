@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
 import type { Frame, FramerFactory } from './framer.js';
@@ -24,9 +25,9 @@ export const delimiterOptionsSchema = z
     /** Frames exclude their delimiter (encode appends the first one) or include it (encode is the identity). */
     stripDelimiter: z.boolean().default(true),
     /** Longest frame, excluding its delimiter. */
-    maxLength: z.number().int().positive().default(64 * 1024),
+    maxLength: sizeOption(1).default(64 * 1024),
     /** Most bytes held while waiting for a frame to complete. Default: maxLength + longest delimiter + 64 KiB. */
-    maxBufferedBytes: z.number().int().positive().optional(),
+    maxBufferedBytes: sizeOption(1).optional(),
   })
   .superRefine((o, ctx) => {
     const seen = new Set<string>();

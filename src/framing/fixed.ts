@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
 import type { Frame, FramerFactory } from './framer.js';
@@ -7,9 +8,9 @@ import type { FramerPlugin } from './registry.js';
 export const fixedOptionsSchema = z
   .strictObject({
     /** Bytes per frame. */
-    size: z.number().int().positive(),
+    size: sizeOption(1),
     /** Most bytes held while waiting for a frame to complete. Default: size + 64 KiB. */
-    maxBufferedBytes: z.number().int().positive().optional(),
+    maxBufferedBytes: sizeOption(1).optional(),
   })
   .superRefine((o, ctx) => {
     if (o.maxBufferedBytes !== undefined && o.maxBufferedBytes < o.size) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
 import type { Frame, FramerFactory } from './framer.js';
@@ -22,9 +23,9 @@ export const lengthPrefixedOptionsSchema = z
     /** Bytes removed from the start of each decoded frame (lengthFieldOffset + lengthFieldLength drops the header). */
     initialBytesToStrip: z.number().int().min(0).default(0),
     /** Largest whole frame on the wire, header included (Netty semantics). */
-    maxFrameLength: z.number().int().positive().default(16 * 1024 * 1024),
+    maxFrameLength: sizeOption(1).default(16 * 1024 * 1024),
     /** Most bytes held while waiting for a frame to complete. Default: maxFrameLength + 64 KiB. */
-    maxBufferedBytes: z.number().int().positive().optional(),
+    maxBufferedBytes: sizeOption(1).optional(),
   })
   .superRefine((o, ctx) => {
     for (const p of lengthPrefixedProblems(o)) ctx.addIssue({ code: 'custom', path: [p.path], message: p.message });

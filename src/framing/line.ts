@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
 import type { Frame, FramerFactory } from './framer.js';
@@ -18,9 +19,9 @@ export const lineOptionsSchema = z
     /** What encode appends when stripDelimiter is true. Default: 'crlf' for delimiter 'crlf', else 'lf'. */
     encodeDelimiter: z.enum(['lf', 'crlf']).optional(),
     /** Longest line, excluding its delimiter. */
-    maxLength: z.number().int().positive().default(64 * 1024),
+    maxLength: sizeOption(1).default(64 * 1024),
     /** Most bytes held while waiting for a line to complete. Default: maxLength + 2 + 64 KiB. */
-    maxBufferedBytes: z.number().int().positive().optional(),
+    maxBufferedBytes: sizeOption(1).optional(),
   })
   .superRefine((o, ctx) => {
     if (o.delimiter === 'crlf' && o.encodeDelimiter === 'lf') {

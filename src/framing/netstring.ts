@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from './buffered-framer.js';
 import type { Frame, FramerFactory } from './framer.js';
@@ -18,9 +19,9 @@ function overhead(maxLength: number): number {
 export const netstringOptionsSchema = z
   .strictObject({
     /** Longest payload. Also bounds the number of length digits accepted. */
-    maxLength: z.number().int().positive().default(1024 * 1024),
+    maxLength: sizeOption(1).default(1024 * 1024),
     /** Most bytes held while waiting for a netstring to complete. Default: maxLength + overhead + 64 KiB. */
-    maxBufferedBytes: z.number().int().positive().optional(),
+    maxBufferedBytes: sizeOption(1).optional(),
   })
   .superRefine((o, ctx) => {
     const least = o.maxLength + overhead(o.maxLength);

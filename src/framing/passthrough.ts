@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
 import { BufferedFramer } from './buffered-framer.js';
 import type { Frame, FramerFactory } from './framer.js';
 import type { FramerPlugin } from './registry.js';
 
 export const passthroughOptionsSchema = z.strictObject({
   /** Most bytes held in chunks pushed but not yet taken with next(). */
-  maxBufferedBytes: z.number().int().positive().default(16 * 1024 * 1024),
+  maxBufferedBytes: sizeOption(1).default(16 * 1024 * 1024),
 });
 export type PassthroughOptions = z.output<typeof passthroughOptionsSchema>;
 

@@ -242,3 +242,30 @@ test('the YAML examples in docs/configuration.md are valid (with the built-in fr
     assert.ok(r.ok, r.ok ? '' : `${text}\n${r.errors.map((e) => `${e.path}: ${e.message}`).join('\n')}`);
   }
 });
+
+test('framer size options accept "64KiB"-style sizes in YAML (built-in framers), errors keep path and position', async () => {
+  const { createFramerRegistry } = await import('../../src/framing/builtins.js');
+  const framers = createFramerRegistry();
+  const listener = (framing: string): string => `listeners:\n  - id: l\n    listen: 127.0.0.1:0\n    framing: ${framing}\n`;
+  const ok = validateConfigText(listener('{ type: line, maxLength: 64KiB, maxBufferedBytes: 1MiB }'), 'yaml', framers);
+  assert.ok(ok.ok, ok.ok ? '' : ok.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+  assert.deepEqual(ok.config.listeners[0]!.framing.toUpstream.options, {
+    delimiter: 'any',
+    stripDelimiter: true,
+    maxLength: 65_536,
+    maxBufferedBytes: 1_048_576,
+  });
+  const fromEnv = validateConfigText(listener('{ type: netstring, maxLength: "${NS_MAX}" }'), 'yaml', framers, { env: { NS_MAX: '2MB' } });
+  assert.ok(fromEnv.ok);
+  assert.equal(fromEnv.config.listeners[0]!.framing.toDownstream.options['maxLength'], 2_000_000);
+
+  const bad = validateConfigText(listener('{ toUpstream: { type: length-prefixed, maxFrameLength: 16MB0 } }'), 'yaml', framers);
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.errors.map((e) => [e.path, e.message, e.line]), [
+    [
+      'listeners[0].framing.toUpstream.maxFrameLength',
+      'expected a size like "512", "64KiB", "1MiB", "10MB" or a number of bytes, got "16MB0"',
+      4,
+    ],
+  ]);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, formatSize, parseDuration, parseSize } from '../../src/core/units.js';
+import { SIZE_FORMS, formatDuration, formatSize, parseDuration, parseSize, sizeOption } from '../../src/core/units.js';
 import { ErrorCodes, hasCode } from '../../src/core/errors.js';
 
 function rejects(fn: () => unknown, message: string | RegExp): void {
@@ -74,4 +74,29 @@ test('formatting round-trips', () => {
   assert.equal(formatDuration(120_000), '2m');
   assert.equal(formatSize(65_536), '64KiB');
   assert.equal(formatSize(10_000_000), '10MB');
+});
+
+test('sizeOption: numbers or size strings → bytes, config-style messages', () => {
+  const messages = (schema: ReturnType<typeof sizeOption>, v: unknown): string[] => {
+    const r = schema.safeParse(v);
+    return r.success ? [] : r.error.issues.map((i) => i.message);
+  };
+  const any = sizeOption();
+  assert.equal(any.parse('64KiB'), 65_536);
+  assert.equal(any.parse('10MB'), 10_000_000);
+  assert.equal(any.parse('512'), 512);
+  assert.equal(any.parse(4096), 4096);
+  assert.equal(any.parse(0), 0);
+  assert.deepEqual(messages(any, 'lots'), [`expected ${SIZE_FORMS}, got "lots"`]);
+  assert.deepEqual(messages(any, 1.5), [`expected ${SIZE_FORMS} (a whole number >= 0), got 1.5`]);
+  assert.deepEqual(messages(any, '1.3B'), ['size "1.3B" is not a whole number of bytes']);
+  assert.deepEqual(messages(any, true), [`expected ${SIZE_FORMS}, got true`]);
+  assert.deepEqual(messages(any, { a: 1 }), [`expected ${SIZE_FORMS}, got an object`]);
+  assert.deepEqual(messages(any, undefined), [`missing (expected ${SIZE_FORMS})`]);
+  assert.deepEqual(messages(sizeOption(1), '0B'), ['expected a size of at least 1 byte, got "0B"']);
+  assert.deepEqual(messages(sizeOption(2), 1), ['expected a size of at least 2 bytes, got 1']);
+  assert.deepEqual(messages(sizeOption(1, 65_535), '64KiB'), ['expected a size of 1-65535 bytes, got "64KiB"']);
+  assert.equal(sizeOption(1, 65_535).parse('4KiB'), 4096);
+  assert.equal(sizeOption(1).default(7).parse(undefined), 7);
+  assert.equal(sizeOption(1).optional().parse(undefined), undefined);
 });

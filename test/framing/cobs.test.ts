@@ -2,9 +2,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
-import { cobsDecode, cobsEncode, cobsMaxEncodedLength } from '../../src/framing/cobs.js';
+import { cobsDecode, cobsEncode, cobsMaxEncodedLength, cobsOptionsSchema } from '../../src/framing/cobs.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { bytes, codeOf, decodeChunks, framerConformance, hex, hexAll } from '../conformance/framer-suite.js';
+import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown> = {}) => () => registry.build('cobs', options).create();
@@ -85,5 +86,20 @@ describe('cobs specifics', () => {
   test('overrun is malformed, not silently shortened', () => {
     assert.equal(codeOf(() => cobsDecode(bytes([0x03, 0x11]))), ErrorCodes.FRAME_MALFORMED);
     assert.equal(codeOf(() => make({ maxLength: 3 })().encode(bytes('abcd'))), ErrorCodes.FRAME_TOO_LARGE);
+  });
+});
+
+test('cobs: maxLength and maxBufferedBytes accept size strings like "64KiB"', () => {
+  assert.deepEqual(cobsOptionsSchema.parse({ maxLength: '1KiB', maxBufferedBytes: '64KiB' }), { maxLength: 1024, maxBufferedBytes: 65_536 });
+  const f = make({ maxLength: '1KiB' })();
+  const payload = Buffer.alloc(1024, 0x61);
+  assert.deepEqual(decodeChunks(f, [cobsEncode(payload)], false).map((c) => c.length), [1024]);
+  assert.equal(codeOf(() => make({ maxLength: '1KiB' })().encode(Buffer.alloc(1025, 0x61))), ErrorCodes.FRAME_TOO_LARGE);
+  const least = cobsMaxEncodedLength(1024) + 1;
+  assert.throws(() => registry.build('cobs', { maxLength: '1KiB', maxBufferedBytes: '1KiB' }), {
+    message: `framer 'cobs'.maxBufferedBytes: must hold the longest encoded frame (${least} bytes)`,
+  });
+  assert.throws(() => registry.build('cobs', { maxLength: -1 }), {
+    message: `framer 'cobs'.maxLength: expected ${SIZE_FORMS} (a whole number >= 0), got -1`,
   });
 });

@@ -5,6 +5,7 @@ import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { delimiterBytes } from '../../src/framing/delimiter.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { bytes, codeOf, decodeChunks, drain, framerConformance, hex, hexAll } from '../conformance/framer-suite.js';
+import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown>) => () => registry.build('delimiter', options).create();
@@ -154,4 +155,17 @@ describe('delimiter framer specifics', () => {
     assert.throws(() => registry.build('delimiter', { delimiters: ['ab'], maxLength: 10, maxBufferedBytes: 11 }), /maxBufferedBytes/);
     assert.throws(() => registry.build('delimiter', { delimiters: [';'], bogus: 1 }), /bogus|Unrecognized/);
   });
+});
+
+test('delimiter: maxLength and maxBufferedBytes accept size strings like "64KiB"', () => {
+  const f = make({ delimiters: [';'], maxLength: '1KB', maxBufferedBytes: '2KB' })();
+  assert.deepEqual(decodeChunks(f, [Buffer.concat([Buffer.alloc(1000, 0x61), bytes(';')])], false).map((d) => d.length), [1000]);
+  assert.equal(codeOf(() => decodeChunks(f, [Buffer.alloc(1001, 0x61)], false)), ErrorCodes.FRAME_TOO_LARGE, 'no delimiter within 1KB');
+  assert.throws(() => registry.build('delimiter', { delimiters: [';'], maxLength: 'lots' }), {
+    message: `framer 'delimiter'.maxLength: expected ${SIZE_FORMS}, got "lots"`,
+  });
+  assert.throws(() => registry.build('delimiter', { delimiters: [';'], maxBufferedBytes: true }), {
+    message: `framer 'delimiter'.maxBufferedBytes: expected ${SIZE_FORMS}, got true`,
+  });
+  assert.throws(() => registry.build('delimiter', { delimiters: ['ab'], maxLength: '1KiB', maxBufferedBytes: '1KiB' }), /maxBufferedBytes/);
 });

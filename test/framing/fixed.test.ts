@@ -2,9 +2,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
-import { FixedFramer } from '../../src/framing/fixed.js';
+import { FixedFramer, fixedOptionsSchema } from '../../src/framing/fixed.js';
 import { ErrorCodes } from '../../src/core/errors.js';
-import { bytes, codeOf, framerConformance } from '../conformance/framer-suite.js';
+import { bytes, codeOf, decodeChunks, framerConformance, hexAll } from '../conformance/framer-suite.js';
+import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown>) => () => registry.build('fixed', options).create();
@@ -35,4 +36,13 @@ describe('fixed specifics', () => {
     assert.throws(() => registry.build('fixed', { size: 10, maxBufferedBytes: 9 }), /maxBufferedBytes/);
     assert.throws(() => new FixedFramer({ size: 0 }), /size/);
   });
+});
+
+test('fixed: size and maxBufferedBytes accept size strings like "64KiB"', () => {
+  assert.deepEqual(fixedOptionsSchema.parse({ size: '4B', maxBufferedBytes: '64KiB' }), { size: 4, maxBufferedBytes: 65_536 });
+  assert.deepEqual(hexAll(decodeChunks(make({ size: '2B' })(), [bytes('abcd')])), ['6162', '6364']);
+  assert.equal(make({ size: '1KiB' })().encode(Buffer.alloc(1024)).length, 1024);
+  assert.throws(() => registry.build('fixed', {}), { message: `framer 'fixed'.size: missing (expected ${SIZE_FORMS})` });
+  assert.throws(() => registry.build('fixed', { size: 'four' }), { message: `framer 'fixed'.size: expected ${SIZE_FORMS}, got "four"` });
+  assert.throws(() => registry.build('fixed', { size: '1KiB', maxBufferedBytes: '1KB' }), /maxBufferedBytes: must be at least size \(1024\)/);
 });

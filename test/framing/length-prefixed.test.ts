@@ -6,6 +6,7 @@ import { LengthPrefixedFramer, lengthPrefixedOptionsSchema } from '../../src/fra
 import { LineFramer } from '../../src/framing/line.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { bytes, codeOf, decodeChunks, framerConformance, hex, hexAll } from '../conformance/framer-suite.js';
+import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown> = {}) => () => registry.build('length-prefixed', options).create();
@@ -184,4 +185,19 @@ describe('length-prefixed specifics', () => {
     assert.throws(() => registry.build('length-prefixed', { lengthIncludesHeader: true }), /lengthIncludesHeader|Unrecognized/);
     assert.throws(() => new LengthPrefixedFramer({ ...lengthPrefixedOptionsSchema.parse({}), maxFrameLength: 2 }), /lengthFieldOffset/);
   });
+});
+
+test('length-prefixed: maxFrameLength and maxBufferedBytes accept size strings like "64KiB"', () => {
+  const o = lengthPrefixedOptionsSchema.parse({ maxFrameLength: '1MiB', maxBufferedBytes: '2MiB' });
+  assert.equal(o.maxFrameLength, 1_048_576);
+  assert.equal(o.maxBufferedBytes, 2_097_152);
+  const f = make({ lengthFieldLength: 2, maxFrameLength: '1KiB' })();
+  assert.deepEqual(hexAll(decodeChunks(f, [bytes([0x00, 0x02], 'hi')], false)), ['0002' + '6869']);
+  const g = make({ lengthFieldLength: 2, maxFrameLength: '1KiB' })();
+  g.push(bytes([0x03, 0xff])); // 2 + 1023 = 1025 > 1024
+  assert.equal(codeOf(() => g.next()), ErrorCodes.FRAME_TOO_LARGE);
+  assert.throws(() => registry.build('length-prefixed', { maxFrameLength: '16 megs' }), {
+    message: `framer 'length-prefixed'.maxFrameLength: expected ${SIZE_FORMS}, got "16 megs"`,
+  });
+  assert.throws(() => registry.build('length-prefixed', { maxFrameLength: '1KiB', maxBufferedBytes: '1KB' }), /maxBufferedBytes/);
 });

@@ -5,6 +5,7 @@ import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { LineFramer, lineOptionsSchema } from '../../src/framing/line.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { bytes, codeOf, decodeChunks, drain, framerConformance, hexAll } from '../conformance/framer-suite.js';
+import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown> = {}) => () => registry.build('line', options).create();
@@ -206,4 +207,19 @@ describe('switching framers mid-stream (the SMTP DATA example from docs/framing.
     for (let f = lines.next(); f !== null; f = lines.next()) seen.push(f.toString());
     assert.deepEqual(seen, ['MAIL FROM:<a@x>', 'DATA', '<body "Subject: hi\\r\\n\\r\\nline 1">', 'QUIT']);
   });
+});
+
+test('line: maxLength and maxBufferedBytes accept size strings like "64KiB"', () => {
+  assert.deepEqual(lineOptionsSchema.parse({ maxLength: '64KiB', maxBufferedBytes: '1MiB' }), {
+    delimiter: 'any',
+    stripDelimiter: true,
+    maxLength: 65_536,
+    maxBufferedBytes: 1_048_576,
+  });
+  const f = make({ maxLength: '1KiB' })();
+  assert.deepEqual(decodeChunks(f, [Buffer.concat([Buffer.alloc(1024, 0x61), bytes('\n')])], false).map((l) => l.length), [1024]);
+  assert.equal(codeOf(() => decodeChunks(f, [Buffer.concat([Buffer.alloc(1025, 0x61), bytes('\n')])], false)), ErrorCodes.FRAME_TOO_LARGE);
+  assert.throws(() => registry.build('line', { maxLength: '64 KiBs' }), { message: `framer 'line'.maxLength: expected ${SIZE_FORMS}, got "64 KiBs"` });
+  assert.throws(() => registry.build('line', { maxLength: '0B' }), { message: `framer 'line'.maxLength: expected a size of at least 1 byte, got "0B"` });
+  assert.throws(() => registry.build('line', { maxLength: '1KiB', maxBufferedBytes: '1KiB' }), /maxBufferedBytes: must be at least maxLength \+ 2 \(1026\)/);
 });

@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { bytes, codeOf, decodeChunks, framerConformance, hexAll } from '../conformance/framer-suite.js';
+import { netstringOptionsSchema } from '../../src/framing/netstring.js';
+import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown> = {}) => () => registry.build('netstring', options).create();
@@ -80,4 +82,15 @@ describe('netstring specifics', () => {
     registry.build('netstring', { maxLength: 100, maxBufferedBytes: 105 });
     assert.throws(() => registry.build('netstring', { max: 1 }), /max|Unrecognized/);
   });
+});
+
+test('netstring: maxLength and maxBufferedBytes accept size strings like "64KiB"', () => {
+  assert.deepEqual(netstringOptionsSchema.parse({ maxLength: '1MB', maxBufferedBytes: '2MB' }), { maxLength: 1_000_000, maxBufferedBytes: 2_000_000 });
+  const f = make({ maxLength: '1KB' })();
+  assert.deepEqual(decodeChunks(f, [bytes('1000:', Buffer.alloc(1000, 0x61), ',')], false).map((n) => n.length), [1000]);
+  const g = make({ maxLength: '1KB' })();
+  g.push(bytes('1001:'));
+  assert.equal(codeOf(() => g.next()), ErrorCodes.FRAME_TOO_LARGE);
+  assert.throws(() => registry.build('netstring', { maxLength: '1.5B' }), { message: `framer 'netstring'.maxLength: size "1.5B" is not a whole number of bytes` });
+  assert.throws(() => registry.build('netstring', { maxLength: '100B', maxBufferedBytes: '104B' }), /maxBufferedBytes/);
 });

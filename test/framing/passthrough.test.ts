@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { bytes, codeOf, drain, framerConformance } from '../conformance/framer-suite.js';
+import { passthroughOptionsSchema } from '../../src/framing/passthrough.js';
+import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown> = {}) => () => registry.build('passthrough', options).create();
@@ -48,5 +50,19 @@ describe('passthrough specifics', () => {
     const f = make({ maxBufferedBytes: 4 })();
     f.push(bytes('abc'));
     assert.equal(codeOf(() => f.push(bytes('de'))), ErrorCodes.BUFFER_OVERFLOW);
+  });
+});
+
+test('passthrough: maxBufferedBytes accepts size strings like "64KiB"', () => {
+  assert.deepEqual(passthroughOptionsSchema.parse({ maxBufferedBytes: '1MiB' }), { maxBufferedBytes: 1_048_576 });
+  assert.deepEqual(passthroughOptionsSchema.parse({}), { maxBufferedBytes: 16 * 1024 * 1024 });
+  const f = make({ maxBufferedBytes: '4B' })();
+  f.push(bytes('abc'));
+  assert.equal(codeOf(() => f.push(bytes('de'))), ErrorCodes.BUFFER_OVERFLOW);
+  assert.throws(() => registry.build('passthrough', { maxBufferedBytes: '0' }), {
+    message: `framer 'passthrough'.maxBufferedBytes: expected a size of at least 1 byte, got "0"`,
+  });
+  assert.throws(() => registry.build('passthrough', { maxBufferedBytes: [1] }), {
+    message: `framer 'passthrough'.maxBufferedBytes: expected ${SIZE_FORMS}, got a list`,
   });
 });
