@@ -10,7 +10,7 @@ export { SwitchyardError, ErrorCodes, hasCode, errorCode, type ErrorCode } from 
 export { TrafficStats } from './core/stats.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './core/log.js';
 export { parseAddress, formatAddress } from './core/address.js';
-export { parseDuration, parseSize } from './core/units.js';
+export { parseDuration, parseSize, sizeOption } from './core/units.js';
 export type { ObjectState, ObjectKind, RuntimeObject } from './core/lifecycle.js';
 export { buildServerTlsOptions, buildClientTlsOptions } from './core/tls.js';
 
