@@ -30,6 +30,7 @@ const { values: opts } = parseArgs({
     repeat: { type: 'string' },
     out: { type: 'string' },
     'no-wait-quiet': { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h' },
   },
   allowPositionals: false,
@@ -41,6 +42,7 @@ if (opts.help) {
   --modes    modes to run (default: all; switchyard modes are skipped when it is not built)
   --repeat   trials per figure (the median is reported; default 3, quick 1)
   --out      results JSON (default bench/results/latest.json)
+  --node-flags "F"  extra node flags for the switchyard processes (e.g. "--initial-heap-size=64")
   --no-wait-quiet  do not wait for other processes to go quiet before each trial (and do not retry noisy trials)
 `);
   process.exit(0);
@@ -57,11 +59,11 @@ const outFile = path.resolve(opts.out ?? path.join(here, 'results', 'latest.json
 /** Sizes and bounds. Every loop is bounded by count and by time. */
 const CFG = quick
   ? {
-      throughput: { totalBytes: 64 * MiB, warmupBytes: 8 * MiB, lineLen: 1024, timeMs: 3000 },
-      rr: { conns: 64, size: 64, timeMs: 1500, warmupMs: 300, maxRequests: 1_000_000 },
-      connrate: { concurrency: 32, size: 64, total: 2000, warmup: 200, timeMs: 1500 },
+      throughput: { totalBytes: 128 * MiB, warmupBytes: 8 * MiB, lineLen: 1024, timeMs: 3000 },
+      rr: { conns: 64, size: 64, timeMs: 1000, warmupMs: 300, maxRequests: 1_000_000 },
+      connrate: { concurrency: 32, size: 64, total: 3000, warmup: 300, timeMs: 1000 },
       line: { totalBytes: 32 * MiB, warmupBytes: 4 * MiB, lineLen: 100, timeMs: 3000 },
-      idle: { conns: 1000, parallel: 100, size: 64, settleMs: 500 },
+      idle: { conns: 1000, parallel: 100, size: 64, settleMs: 300 },
     }
   : {
       throughput: { totalBytes: 512 * MiB, warmupBytes: 32 * MiB, lineLen: 1024, timeMs: 10_000 },
@@ -107,6 +109,7 @@ function environment() {
     commit: sh('git rev-parse --short HEAD 2>/dev/null'),
     dirty: sh('git status --porcelain 2>/dev/null | wc -l') !== '0',
     argv: process.argv.slice(2),
+    switchyardNodeFlags: opts['node-flags'] || null,
     quick,
     repeat,
   };
@@ -122,7 +125,8 @@ async function startProxy(mode, upstreamPort) {
   if (mode === 'bare') {
     p = spawnProxy([path.join(here, 'pipe-proxy.js'), '--listen', listen, '--upstream', upstream], 'pipe-proxy', 'pipe-proxy:');
   } else {
-    const args = [path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', listen, '--upstream', upstream, '--log-level', 'warn', '--drain-timeout', '0'];
+    const flags = opts['node-flags'].split(/\s+/).filter(Boolean);
+    const args = [...flags, path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', listen, '--upstream', upstream, '--log-level', 'warn', '--drain-timeout', '0'];
     if (mode === 'line') args.push('--framing', 'line');
     p = spawnProxy(args, `switchyard(${mode})`, 'switchyard proxy:');
   }
@@ -435,7 +439,7 @@ async function main() {
 
   const out = [];
   out.push('');
-  out.push(`switchyard bench — node ${env.node}, nproc ${env.nproc}, ${env.cpu}, ${quick ? 'quick' : 'full'} run, median of ${repeat} trial(s)`);
+  out.push(`switchyard bench — node ${env.node}, nproc ${env.nproc}, ${env.cpu}, ${quick ? 'quick' : 'full'} run, median of ${repeat} trial(s)${opts['node-flags'] ? `; switchyard run with node ${opts['node-flags']}` : ''}`);
   out.push('Ratios are "at least as good" ratios: value/baseline when higher is better, baseline/value when lower is better.');
   out.push('');
   out.push(renderTable(rows));

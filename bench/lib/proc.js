@@ -1,6 +1,6 @@
 // Child-process bookkeeping for the benchmark: start, wait for readiness, read /proc, and always clean up.
 // Only processes started here are ever signalled, and only by their own PID.
-import { fork, spawn } from 'node:child_process';
+import { fork, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -227,4 +227,10 @@ export async function waitQuiet({ maxCores = 0.25, windowMs = 400, maxWaitMs = 3
     const waited = performance.now() - t0;
     if (busy < maxCores || waited >= maxWaitMs) return { busy, waitedMs: waited, quiet: busy < maxCores };
   }
+}
+
+/** Pin every thread of a process to `cpus` (taskset list syntax, e.g. "1" or "0-1"). Returns false if taskset failed. */
+export function pin(pid, cpus) {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { encoding: 'utf8' });
+  return r.status === 0;
 }

@@ -4,13 +4,15 @@
 // connection (all threads, from /proc/PID/task/*/schedstat).
 //
 // Usage: node bench/study/connrate.js [--variants pipe,raw,...] [--switchyard] [--repeat 5] [--total 20000]
-//          [--time 3000] [--concurrency 32] [--scenario connrate|rr] [--env-single-accept]
+//          [--sessions session,session-plain,session-line] [--lib] [--pin] [--prof-dir DIR]
+// --prof-dir: run every proxy with node --cpu-prof into DIR/<target>/ (summarize with bench/study/cpuprofile-top.js)
+//          [--time 3000] [--concurrency 32] [--scenario connrate|rr|bulk1|bulk8|line] [--single-accept]
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { coresBusy, cpuSeconds, forkHelper, freePort, installCleanup, machineCpu, spawnProxy, stop, waitQuiet } from '../lib/proc.js';
+import { coresBusy, cpuSeconds, forkHelper, freePort, installCleanup, machineCpu, pin, spawnProxy, stop, waitQuiet } from '../lib/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -24,9 +26,15 @@ const { values: o } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     scenario: { type: 'string', default: 'connrate' },
     'single-accept': { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
+    lib: { type: 'boolean', default: false },
+    sessions: { type: 'string', default: '' },
+    'prof-dir': { type: 'string' },
   },
 });
 const repeat = Number(o.repeat);
+/** node flags to profile a proxy process (--prof-dir). */
+const profFlags = (name) => (o['prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o['prof-dir'], name.replace(/[^\w.-]+/g, '_'))}`] : []);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (xs) => {
   const a = xs.filter(Number.isFinite).sort((p, q) => p - q);
@@ -70,7 +78,7 @@ async function main() {
       const names = o['single-accept'] && v === 'pipe' ? [v, `${v}+UV_TCP_SINGLE_ACCEPT`] : [v];
       for (const name of names) {
         const port = await freePort();
-        const args = [path.join(here, 'proxy-variants.js'), '--variant', v, '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`];
+        const args = [...profFlags(name), path.join(here, 'proxy-variants.js'), '--variant', v, '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`];
         if (name.includes('SINGLE_ACCEPT')) process.env.UV_TCP_SINGLE_ACCEPT = '1';
         const p = spawnProxy(args, name, 'proxy-variant');
         delete process.env.UV_TCP_SINGLE_ACCEPT;
@@ -82,42 +90,80 @@ async function main() {
     }
     if (o.switchyard) {
       const port = await freePort();
-      const p = spawnProxy([path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`, '--log-level', 'warn', '--drain-timeout', '0'], 'switchyard', 'switchyard proxy:');
+      const p = spawnProxy([...profFlags('switchyard'), path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`, '--log-level', 'warn', '--drain-timeout', '0'], 'switchyard', 'switchyard proxy:');
       procs.push(p);
       await p.ready;
       targets.push({ name: 'switchyard', port, pids: [p.pid] });
     }
+    for (const v of o.sessions.split(',').filter(Boolean)) {
+      const port = await freePort();
+      const p = spawnProxy([...profFlags(v), path.join(here, 'session-variants.js'), '--variant', v, '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`], v, 'proxy-variant');
+      procs.push(p);
+      await p.ready;
+      targets.push({ name: v, port, pids: [p.pid] });
+    }
+    if (o.lib) {
+      for (const nm of [false, true]) {
+        const port = await freePort();
+        const name = nm ? 'switchyard-lib-nometrics' : 'switchyard-lib';
+        const p = spawnProxy([path.join(here, 'switchyard-lib.js'), '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`, ...(nm ? ['--no-default-metrics'] : [])], name, 'switchyard proxy:');
+        procs.push(p);
+        await p.ready;
+        targets.push({ name, port, pids: [p.pid] });
+      }
+    }
+    // --pin: proxies on CPU 1; load and server on CPU 0 while a proxy is measured, on both CPUs for direct
+    const pinFor = (t) => {
+      if (!o.pin) return;
+      const proxied = t.pids.length > 0;
+      pin(server.pid, proxied ? '0' : '0-1');
+      pin(load.pid, proxied ? '0' : '0-1');
+      for (const p of t.pids) pin(p, '1');
+    };
     const total = Number(o.total);
     const time = Number(o.time);
     const conc = Number(o.concurrency);
     const rows = new Map(targets.map((t) => [t.name, []]));
-    // warm-up every target once
+    const MiB = 1048576;
+    const run = (port, warm = false) => {
+      switch (o.scenario) {
+        case 'rr':
+          return load.call('rr', { port, conns: 64, size: 64, timeMs: warm ? 500 : time, warmupMs: warm ? 200 : 300, maxRequests: 2e6 });
+        case 'connrate':
+          return load.call('connrate', { port, concurrency: conc, size: 64, total: warm ? 1000 : total, warmup: 0, timeMs: warm ? 2000 : time });
+        case 'bulk1':
+        case 'bulk8':
+          return load.call('bulk', { port, conns: o.scenario === 'bulk1' ? 1 : 8, totalBytes: (warm ? 32 : 512) * MiB, lineLen: 1024, timeMs: time });
+        case 'line':
+          return load.call('bulk', { port, conns: 1, totalBytes: (warm ? 16 : 256) * MiB, lineLen: 100, timeMs: time });
+        default:
+          throw new Error(`unknown scenario ${o.scenario}`);
+      }
+    };
     for (const t of targets) {
-      if (o.scenario === 'rr') await load.call('rr', { port: t.port, conns: 64, size: 64, timeMs: 500, warmupMs: 200, maxRequests: 1e6 });
-      else await load.call('connrate', { port: t.port, concurrency: conc, size: 64, total: 1000, warmup: 0, timeMs: 2000 });
+      pinFor(t);
+      await run(t.port, true); // warm-up every target once
     }
     for (let r = 0; r < repeat; r++) {
       for (const t of targets) {
         let row;
+        pinFor(t);
         for (let attempt = 1; attempt <= 3; attempt++) {
           await waitQuiet({ maxCores: 0.25, maxWaitMs: 30_000 });
           const before = { proxy: familyCpu(t.pids), server: cpuSeconds(server.pid), load: cpuSeconds(load.pid) };
           const m0 = machineCpu();
           const t0 = performance.now();
-          const res =
-            o.scenario === 'rr'
-              ? await load.call('rr', { port: t.port, conns: 64, size: 64, timeMs: time, warmupMs: 300, maxRequests: 2e6 })
-              : await load.call('connrate', { port: t.port, concurrency: conc, size: 64, total, warmup: 0, timeMs: time });
+          const res = await run(t.port);
           const wall = (performance.now() - t0) / 1000;
           const busy = coresBusy(m0, machineCpu(), os.availableParallelism());
-          const n = o.scenario === 'rr' ? res.requests : res.connections;
-          const rate = o.scenario === 'rr' ? res.reqPerSec : res.connPerSec;
+          const n = o.scenario === 'rr' ? res.requests : o.scenario === 'connrate' ? res.connections : res.bytes / 1048576;
+          const rate = o.scenario === 'rr' ? res.reqPerSec : o.scenario === 'connrate' ? res.connPerSec : res.mibPerSec;
           const used = { proxy: t.pids.length ? familyCpu(t.pids) - before.proxy : 0, server: cpuSeconds(server.pid) - before.server, load: cpuSeconds(load.pid) - before.load };
           const background = Math.max(0, busy - (used.proxy + used.server + used.load) / wall);
           row = {
             rate,
-            p50: res.latencyMs.p50,
-            p99: res.latencyMs.p99,
+            p50: res.latencyMs?.p50 ?? NaN,
+            p99: res.latencyMs?.p99 ?? NaN,
             proxyUs: t.pids.length ? (used.proxy * 1e6) / n : NaN,
             serverUs: (used.server * 1e6) / n,
             loadUs: (used.load * 1e6) / n,
@@ -129,13 +175,13 @@ async function main() {
           process.stderr.write(`  (background ${background.toFixed(2)} cores; retrying)\n`);
         }
         rows.get(t.name).push(row);
-        process.stderr.write(`  ${t.name.padEnd(28)} trial ${r + 1}: ${row.rate.toFixed(0)}/s p99 ${row.p99.toFixed(2)} ms; µs/${o.scenario === 'rr' ? 'req' : 'conn'} proxy ${row.proxyUs.toFixed(0)} server ${row.serverUs.toFixed(0)} load ${row.loadUs.toFixed(0)}; cores busy ${row.busy.toFixed(2)} bg ${row.background.toFixed(2)}\n`);
+        process.stderr.write(`  ${t.name.padEnd(28)} trial ${r + 1}: ${row.rate.toFixed(0)}/s p99 ${row.p99.toFixed(2)} ms; µs/unit proxy ${row.proxyUs.toFixed(0)} server ${row.serverUs.toFixed(0)} load ${row.loadUs.toFixed(0)}; cores busy ${row.busy.toFixed(2)} bg ${row.background.toFixed(2)}\n`);
       }
     }
-    const unit = o.scenario === 'rr' ? 'req' : 'conn';
+    const unit = o.scenario === 'rr' ? 'req' : o.scenario === 'connrate' ? 'conn' : 'MiB';
     const direct = median(rows.get('direct').map((x) => x.rate));
     const bare = rows.has('pipe') ? median(rows.get('pipe').map((x) => x.rate)) : NaN;
-    console.log(`\n${o.scenario}: concurrency ${o.scenario === 'rr' ? 64 : conc}, median of ${repeat} trials (node ${process.version}, nproc ${os.availableParallelism()})`);
+    console.log(`\n${o.scenario}: ${o.scenario === 'connrate' ? `concurrency ${conc}` : o.scenario === 'rr' ? 'concurrency 64' : ''}, median of ${repeat} trials (node ${process.version}, nproc ${os.availableParallelism()})`);
     console.log(`| target | ${unit}/s | ×direct | ×pipe | p50 ms | p99 ms | proxy CPU µs/${unit} | server µs/${unit} | load µs/${unit} | total µs/${unit} | cores busy | background | errors |`);
     console.log('|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const [name, rs] of rows) {

@@ -2,8 +2,10 @@
 // the session's decode → encode → concat costs, and what cheaper shapes of the same work would cost.
 // Needs the build (dist/). Usage: node --expose-gc bench/study/line-path.js [--mib 256] [--line 100] [--chunk 65536]
 //
-//   session   what src/session/session.ts #pump/#flush do with no handlers: push, next() per frame, 3 stats
-//             counters per frame, out.push(encode(frame)) (a new Buffer + 2 copies per frame), Buffer.concat(out)
+//   encode    the session path before encodeTo: push, next() per frame, 3 stats counters per frame,
+//             out.push(encode(frame)) (a new Buffer + copies per frame), Buffer.concat(out)
+//   encodeTo  the session path with the framer's encodeTo (src/session/session.ts encodeInto): out.push(frame, '\n')
+//             per frame (re-validating each frame), then Buffer.concat(out) (one copy)
 //   batch     same decode; frames collected, then ONE output Buffer of Σ(len + 1) filled with frame + '\n'
 //             (encode's re-validation of a frame this framer just decoded is skipped; counters added once per batch)
 //   forward   no per-frame objects at all: the complete lines of a chunk are validated in place (max length, and
@@ -38,7 +40,7 @@ function* stream() {
 
 const stats = [{ frames: 0 }, { frames: 0 }, { frames: 0 }];
 
-function session() {
+function sessionPath(useEncodeTo) {
   const f = new LineFramer(opts);
   let outBytes = 0;
   for (const chunk of stream()) {
@@ -46,7 +48,8 @@ function session() {
     const out = [];
     for (let frame = f.next(); frame !== null; frame = f.next()) {
       for (let i = 0; i < stats.length; i++) stats[i].frames++;
-      out.push(f.encode(frame));
+      if (useEncodeTo) f.encodeTo(frame, out);
+      else out.push(f.encode(frame));
     }
     if (out.length > 0) outBytes += (out.length === 1 ? out[0] : Buffer.concat(out)).length;
   }
@@ -108,7 +111,7 @@ function forward() {
   return outBytes;
 }
 
-const VARIANTS = { session, batch, forward };
+const VARIANTS = { encode: () => sessionPath(false), ...(typeof LineFramer.prototype.encodeTo === 'function' ? { encodeTo: () => sessionPath(true) } : {}), batch, forward };
 const results = {};
 for (let round = 0; round < 3; round++) {
   for (const [name, fn] of Object.entries(VARIANTS)) {

@@ -28,6 +28,18 @@ const [lhost, lport] = split(arg('--listen'));
 let [uhost, uport] = split(arg('--upstream'));
 if (variant === 'pipe-localhost') uhost = 'localhost';
 const poolSize = Number(arg('--pool', '32'));
+// --ballast MB: keep this many MB of small live objects on the JS heap (a bigger application's heap, e.g. the
+// config schemas and libraries switchyard loads), to see what heap size alone does to GC on the data path
+const ballast = [];
+for (let i = 0, n = Number(arg('--ballast', '0')) * 1024 * 16; i < n; i++) ballast.push({ a: i, b: String(i), c: [i] });
+globalThis.__ballast = ballast;
+// --load-switchyard: import (and do not use) the modules a switchyard proxy process loads, to separate the cost of
+// the process's heap from the cost of its data-path code
+if (process.argv.includes('--load-switchyard')) {
+  for (const m of ['session/session.js', 'core/log.js', 'upstream/connector.js', 'framing/builtins.js', 'control/config-schema.js']) {
+    await import(new URL(`../../dist/${m}`, import.meta.url).href);
+  }
+}
 
 function pipeHandler(noDelay) {
   return (client) => {
