@@ -8,7 +8,7 @@
 // Modes: direct (load → server), bare (→ pipe-proxy → server), passthrough and line (→ switchyard → server).
 // See docs/benchmarks.md for what each scenario measures.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,6 +117,13 @@ function environment() {
 
 // ---- proxies ------------------------------------------------------------------------------------------------
 
+/** The node flags on bin/switchyard.js's `#!/usr/bin/env -S node ...` line. */
+function binShebangFlags() {
+  const first = readFileSync(path.join(root, 'bin', 'switchyard.js'), 'utf8').split('\n', 1)[0];
+  const m = /^#!\S*env -S node\s*(.*)$/.exec(first);
+  return m ? m[1].split(/\s+/).filter(Boolean) : [];
+}
+
 async function startProxy(mode, upstreamPort) {
   const port = await freePort();
   const listen = `127.0.0.1:${port}`;
@@ -125,7 +132,8 @@ async function startProxy(mode, upstreamPort) {
   if (mode === 'bare') {
     p = spawnProxy([path.join(here, 'pipe-proxy.js'), '--listen', listen, '--upstream', upstream], 'pipe-proxy', 'pipe-proxy:');
   } else {
-    const flags = opts['node-flags'].split(/\s+/).filter(Boolean);
+    // Run the bin exactly as a user's shell would: with the node flags of its shebang line.
+    const flags = [...binShebangFlags(), ...opts['node-flags'].split(/\s+/).filter(Boolean)];
     const args = [...flags, path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', listen, '--upstream', upstream, '--log-level', 'warn', '--drain-timeout', '0'];
     if (mode === 'line') args.push('--framing', 'line');
     p = spawnProxy(args, `switchyard(${mode})`, 'switchyard proxy:');

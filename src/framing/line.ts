@@ -49,6 +49,13 @@ export class LineFramer extends BufferedFramer {
   private readonly suffix: Buffer;
   /** Bytes from the head already known to hold no line end. */
   private scanned = 0;
+  /**
+   * The last frame decoded and its exact wire bytes (frame + line end), when re-encoding it would give those very
+   * bytes. encodeTo of that same frame object then appends the received bytes as they are: no checks, no copy,
+   * and a view adjacent to its neighbours, which the session coalesces into one write.
+   */
+  private lastFrame: Buffer | undefined;
+  private lastRaw: Buffer | undefined;
 
   constructor(options: LineOptions = lineOptionsSchema.parse({})) {
     super(options.maxBufferedBytes ?? options.maxLength + 2 + READ_HEADROOM);
@@ -81,6 +88,11 @@ export class LineFramer extends BufferedFramer {
 
   /** Zero-copy: the frame itself, then (when stripping) the shared line-end constant. */
   encodeTo(frame: Frame, out: Buffer[]): void {
+    if (frame === this.lastFrame) {
+      out.push(this.lastRaw!);
+      this.lastFrame = this.lastRaw = undefined;
+      return;
+    }
     if (!this.strip) {
       this.checkWholeLine(frame);
       out.push(frame);
@@ -106,7 +118,20 @@ export class LineFramer extends BufferedFramer {
       }
       if (content > this.maxLength) throw this.tooLarge(content, 'decode');
       this.scanned = 0;
-      if (!this.strip) return buf.consume(lf + 1);
+      if (!this.strip) {
+        const line = buf.consume(lf + 1);
+        this.lastFrame = this.lastRaw = line;
+        return line;
+      }
+      if (delimLen === this.suffix.length) {
+        // The received line end is the one encode would write: keep the raw line for encodeTo.
+        const raw = buf.consume(lf + 1);
+        const frame = raw.subarray(0, content);
+        this.lastFrame = frame;
+        this.lastRaw = raw;
+        return frame;
+      }
+      this.lastFrame = this.lastRaw = undefined;
       const frame = buf.consume(content);
       buf.skip(delimLen);
       return frame;

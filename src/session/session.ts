@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Framer, FramerFactory } from '../framing/framer.js';
 import type { HandlerFactory, SessionContext, Direction } from '../pipeline/handler.js';
 import { HandlerChain, type ChainResult } from '../pipeline/chain.js';
-import { ErrorCodes, errorCode } from '../core/errors.js';
+import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import { PassthroughFramer } from '../framing/passthrough.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
@@ -55,7 +55,10 @@ export class Session {
   readonly client: Socket;
   upstream: UpstreamStream | undefined;
   readonly #opts: SessionOptions;
-  readonly #abort = new AbortController();
+  /** Created at start for the connect; aborted only when someone may still listen (a pending connect, a handler). */
+  #abort: AbortController | undefined;
+  #connecting = false;
+  #signalShared = false;
   readonly #stats: readonly TrafficStats[];
   #closed = false;
   #openSockets = 1;
@@ -66,9 +69,8 @@ export class Session {
   #chain: HandlerChain | undefined;
   #busy: Record<Direction, boolean> = { toUpstream: false, toDownstream: false };
   #eofPending: Record<Direction, boolean> = { toUpstream: false, toDownstream: false };
-  #resolveClosed!: () => void;
-  /** Resolves when both sockets are closed. */
-  readonly closed: Promise<void> = new Promise((r) => (this.#resolveClosed = r));
+  #closedPromise: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
   readonly context: SessionContext;
 
   constructor(opts: SessionOptions) {
@@ -80,13 +82,22 @@ export class Session {
       s.active++;
       s.total++;
     }
+    // Lazy: getpeername and the abort signal cost per connection; most sessions never ask for them.
+    const self = this;
     this.context = {
       sessionId: opts.id,
       listenerId: opts.listenerId,
-      remoteAddress: opts.client.remoteAddress,
-      remotePort: opts.client.remotePort,
+      get remoteAddress() {
+        return opts.client.remoteAddress;
+      },
+      get remotePort() {
+        return opts.client.remotePort;
+      },
       logger: opts.logger,
-      signal: this.#abort.signal,
+      get signal() {
+        self.#signalShared = true;
+        return self.#signal();
+      },
     };
     const client = opts.client;
     client.on('error', (err) => this.#onSocketError('client', err));
@@ -97,15 +108,18 @@ export class Session {
   /** Connect upstream and start forwarding. Never rejects: failures close the client and are counted. */
   async start(): Promise<void> {
     let upstream: UpstreamStream;
+    this.#connecting = true;
     try {
-      upstream = await this.#opts.connect(this.#abort.signal);
+      upstream = await this.#opts.connect(this.#signal());
     } catch (err) {
+      this.#connecting = false;
       if (this.#closed) return;
       this.#countError(err);
       this.#opts.logger.warn({ session: this.id, code: errorCode(err), err: (err as Error).message }, 'upstream connect failed; closing client');
       this.client.destroy();
       return;
     }
+    this.#connecting = false;
     if (this.#closed || this.client.destroyed) {
       upstream.destroy();
       return;
@@ -271,11 +285,11 @@ export class Session {
     const source = dir === 'toUpstream' ? this.client : this.upstream!;
     let ok = true;
     if (out.length > 0 && !dest.destroyed) {
-      ok = dest.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+      ok = writeGathered(dest, out);
       out.length = 0;
     }
     if (back.length > 0 && !source.destroyed) {
-      if (!source.write(back.length === 1 ? back[0]! : Buffer.concat(back))) ok = false;
+      if (!writeGathered(source, back)) ok = false;
       back.length = 0;
     }
     if (!ok) source.pause();
@@ -300,7 +314,7 @@ export class Session {
     this.#opts.logger.debug({ session: this.id, side, code, syscode: err.code }, reset ? 'peer reset; resetting the other side' : 'socket error');
     // An RST (or any abnormal end) on one side becomes an RST on the other.
     if (other && !other.destroyed) other.resetAndDestroy();
-    if (side === 'client') this.#abort.abort();
+    if (side === 'client') this.#abortNow();
   }
 
   #onSocketClose(): void {
@@ -316,10 +330,10 @@ export class Session {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#abort.abort();
+    this.#abortNow();
     this.#chain?.close();
     for (const s of this.#stats) s.active--;
-    this.#resolveClosed();
+    this.#resolveClosed?.();
     this.#opts.onClose?.(this);
   }
 
@@ -343,9 +357,26 @@ export class Session {
     for (const s of this.#stats) s.error(code);
   }
 
+  #signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  /** Abort pending work, but only when something may be listening (a connect in flight, or a handler). */
+  #abortNow(): void {
+    if (this.#abort && !this.#abort.signal.aborted && (this.#connecting || this.#signalShared)) this.#abort.abort(SESSION_ENDED);
+  }
+
+  /** Resolves when both sockets are closed. */
+  get closed(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closedPromise ??= new Promise<void>((r) => (this.#resolveClosed = r));
+    return this.#closedPromise;
+  }
+
   /** Close both sides now. */
   destroy(): void {
-    this.#abort.abort();
+    this.#abortNow();
     this.client.destroy();
     this.upstream?.destroy();
     if (!this.upstream) this.#finish();
@@ -366,10 +397,43 @@ function isPassthrough(f: FramerFactory): boolean {
   return f.name === 'passthrough';
 }
 
+/** One preallocated abort reason: abort() without a reason builds a DOMException per call. */
+const SESSION_ENDED = new SwitchyardError(ErrorCodes.SHUTDOWN, 'session ended');
+
 const PASSTHROUGH: FramerFactory = { name: 'passthrough', create: () => new PassthroughFramer() };
 
 /** Append a frame's wire bytes, without an intermediate copy when the framer offers encodeTo. */
 function encodeInto(framer: Framer, frame: Buffer, out: Buffer[]): void {
   if (framer.encodeTo) framer.encodeTo(frame, out);
   else out.push(framer.encode(frame));
+}
+
+/**
+ * Write frames' wire bytes with as few copies as possible: views that are adjacent in one received chunk are
+ * joined into one view (a chunk of re-encoded lines is written as the chunk itself); a few runs go out as one
+ * corked writev; many small pieces are concatenated once.
+ */
+function writeGathered(dest: UpstreamStream | Socket, parts: Buffer[]): boolean {
+  if (parts.length === 1) return dest.write(parts[0]!);
+  const runs: Buffer[] = [];
+  let cur = parts[0]!;
+  let curLen = cur.length;
+  for (let i = 1; i < parts.length; i++) {
+    const b = parts[i]!;
+    if (b.buffer === cur.buffer && cur.byteOffset + curLen === b.byteOffset) {
+      curLen += b.length;
+    } else {
+      runs.push(curLen === cur.length ? cur : Buffer.from(cur.buffer, cur.byteOffset, curLen));
+      cur = b;
+      curLen = b.length;
+    }
+  }
+  runs.push(curLen === cur.length ? cur : Buffer.from(cur.buffer, cur.byteOffset, curLen));
+  if (runs.length === 1) return dest.write(runs[0]!);
+  if (runs.length > 8) return dest.write(Buffer.concat(runs));
+  dest.cork();
+  let ok = true;
+  for (const r of runs) ok = dest.write(r);
+  dest.uncork();
+  return ok;
 }

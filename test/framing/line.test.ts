@@ -223,3 +223,30 @@ test('line: maxLength and maxBufferedBytes accept size strings like "64KiB"', ()
   assert.throws(() => registry.build('line', { maxLength: '0B' }), { message: `framer 'line'.maxLength: expected a size of at least 1 byte, got "0B"` });
   assert.throws(() => registry.build('line', { maxLength: '1KiB', maxBufferedBytes: '1KiB' }), /maxBufferedBytes: must be at least maxLength \+ 2 \(1026\)/);
 });
+
+test('encodeTo of a frame the framer just decoded appends the received bytes themselves (zero copy)', () => {
+  for (const [opts, input] of [
+    [{}, 'one\ntwo\n\nthree\n'],
+    [{ delimiter: 'crlf' as const }, 'one\r\ntwo\r\n'],
+    [{ stripDelimiter: false }, 'one\r\ntwo\n'],
+  ] as const) {
+    const f = new LineFramer(lineOptionsSchema.parse(opts));
+    const chunk = Buffer.from(input);
+    f.push(chunk);
+    const out: Buffer[] = [];
+    for (let frame = f.next(); frame !== null; frame = f.next()) f.encodeTo(frame, out);
+    assert.equal(Buffer.concat(out).toString(), input);
+    for (const b of out) assert.equal(b.buffer, chunk.buffer, 'a view of the received chunk');
+  }
+  // A different line end than encode writes is re-encoded, not passed through.
+  const f = new LineFramer(lineOptionsSchema.parse({}));
+  f.push(Buffer.from('crlf\r\n'));
+  const out: Buffer[] = [];
+  f.encodeTo(f.next()!, out);
+  assert.equal(Buffer.concat(out).toString(), 'crlf\n');
+  // A frame that was not just decoded (e.g. rewritten by a handler) is checked and encoded normally.
+  const g = new LineFramer(lineOptionsSchema.parse({}));
+  g.push(Buffer.from('a\n'));
+  g.next();
+  assert.throws(() => g.encodeTo(Buffer.from('x\ny'), []), { code: ErrorCodes.FRAME_MALFORMED });
+});
