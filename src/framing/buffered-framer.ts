@@ -44,6 +44,11 @@ export abstract class BufferedFramer implements Framer {
   /** Forget per-frame decode state (scan positions, a parsed header): the held bytes are about to be taken. */
   protected resetDecodeState(): void {}
 
+  /** True once a decode error was latched (later calls rethrow it). */
+  protected get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** True once `end()` was called. */
   protected get ended(): boolean {
     return this.inputEnded;

@@ -49,13 +49,6 @@ export class LineFramer extends BufferedFramer {
   private readonly suffix: Buffer;
   /** Bytes from the head already known to hold no line end. */
   private scanned = 0;
-  /**
-   * The last frame decoded and its exact wire bytes (frame + line end), when re-encoding it would give those very
-   * bytes. encodeTo of that same frame object then appends the received bytes as they are: no checks, no copy,
-   * and a view adjacent to its neighbours, which the session coalesces into one write.
-   */
-  private lastFrame: Buffer | undefined;
-  private lastRaw: Buffer | undefined;
 
   constructor(options: LineOptions = lineOptionsSchema.parse({})) {
     super(options.maxBufferedBytes ?? options.maxLength + 2 + READ_HEADROOM);
@@ -88,11 +81,6 @@ export class LineFramer extends BufferedFramer {
 
   /** Zero-copy: the frame itself, then (when stripping) the shared line-end constant. */
   encodeTo(frame: Frame, out: Buffer[]): void {
-    if (frame === this.lastFrame) {
-      out.push(this.lastRaw!);
-      this.lastFrame = this.lastRaw = undefined;
-      return;
-    }
     if (!this.strip) {
       this.checkWholeLine(frame);
       out.push(frame);
@@ -100,6 +88,38 @@ export class LineFramer extends BufferedFramer {
     }
     this.checkStrippedLine(frame);
     out.push(frame, this.suffix);
+  }
+
+  /**
+   * Forward complete lines as received when decode + encode would reproduce them byte for byte (see
+   * RawForwarder): one indexOf per line, no per-line objects. Stops before a line that is too long or whose line
+   * end encode would rewrite (e.g. CRLF received, LF encoded); next() deals with that one.
+   */
+  forwardRaw(out: Buffer[]): number {
+    if (this.failed) return 0;
+    const buf = this.buf;
+    const crlfSuffix = this.suffix.length === 2;
+    let lineStart = 0;
+    let from = 0;
+    let lines = 0;
+    for (;;) {
+      const lf = buf.indexOf(LF, from);
+      if (lf < 0) break;
+      const hasCR = this.mode !== 'lf' && lf > lineStart && buf.byteAt(lf - 1) === CR;
+      if (this.mode === 'crlf' && !hasCR) {
+        from = lf + 1; // a lone LF is data inside the line
+        continue;
+      }
+      const content = (hasCR ? lf - 1 : lf) - lineStart;
+      if (content > this.maxLength) break;
+      if (this.strip && hasCR !== crlfSuffix) break; // encode would write the other line end
+      lines++;
+      lineStart = from = lf + 1;
+    }
+    if (lineStart === 0) return 0;
+    this.scanned = 0;
+    out.push(buf.consume(lineStart));
+    return lines;
   }
 
   protected decodeOne(): Frame | null {
@@ -118,20 +138,7 @@ export class LineFramer extends BufferedFramer {
       }
       if (content > this.maxLength) throw this.tooLarge(content, 'decode');
       this.scanned = 0;
-      if (!this.strip) {
-        const line = buf.consume(lf + 1);
-        this.lastFrame = this.lastRaw = line;
-        return line;
-      }
-      if (delimLen === this.suffix.length) {
-        // The received line end is the one encode would write: keep the raw line for encodeTo.
-        const raw = buf.consume(lf + 1);
-        const frame = raw.subarray(0, content);
-        this.lastFrame = frame;
-        this.lastRaw = raw;
-        return frame;
-      }
-      this.lastFrame = this.lastRaw = undefined;
+      if (!this.strip) return buf.consume(lf + 1);
       const frame = buf.consume(content);
       buf.skip(delimLen);
       return frame;

@@ -206,13 +206,17 @@ export class Session {
     const source = dir === 'toUpstream' ? this.client : this.upstream!;
     const out: Buffer[] = [];
     const back: Buffer[] = [];
+    // With no handlers, frames that re-encode to their received bytes are forwarded as those bytes, in bulk.
+    const raw = this.#chain!.length === 0 && decoder.forwardRaw !== undefined;
     try {
-      for (let frame = decoder.next(); frame !== null; frame = decoder.next()) {
-        const stats = this.#stats;
-        for (let i = 0; i < stats.length; i++) {
-          if (dir === 'toUpstream') stats[i]!.framesToUpstream++;
-          else stats[i]!.framesToDownstream++;
+      for (;;) {
+        if (raw) {
+          const n = decoder.forwardRaw!(out);
+          if (n > 0) this.#countFrames(dir, n);
         }
+        const frame = decoder.next();
+        if (frame === null) break;
+        this.#countFrames(dir, 1);
         const result = this.#chain!.length === 0 ? undefined : this.#chain!.run(frame, dir);
         if (result === undefined) {
           encodeInto(this.#encoderFor(dir), frame, out);
@@ -256,6 +260,14 @@ export class Session {
       (dir === 'toUpstream' ? this.upstream! : this.client).end();
     } else if (writable && source.isPaused() && !this.#closed) {
       source.resume();
+    }
+  }
+
+  #countFrames(dir: Direction, n: number): void {
+    const stats = this.#stats;
+    for (let i = 0; i < stats.length; i++) {
+      if (dir === 'toUpstream') stats[i]!.framesToUpstream += n;
+      else stats[i]!.framesToDownstream += n;
     }
   }
 

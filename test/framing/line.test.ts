@@ -224,29 +224,58 @@ test('line: maxLength and maxBufferedBytes accept size strings like "64KiB"', ()
   assert.throws(() => registry.build('line', { maxLength: '1KiB', maxBufferedBytes: '1KiB' }), /maxBufferedBytes: must be at least maxLength \+ 2 \(1026\)/);
 });
 
-test('encodeTo of a frame the framer just decoded appends the received bytes themselves (zero copy)', () => {
-  for (const [opts, input] of [
-    [{}, 'one\ntwo\n\nthree\n'],
-    [{ delimiter: 'crlf' as const }, 'one\r\ntwo\r\n'],
-    [{ stripDelimiter: false }, 'one\r\ntwo\n'],
-  ] as const) {
+test('forwardRaw forwards complete lines as received when re-encoding would not change them', () => {
+  const cases: Array<[Record<string, unknown>, string, string, number, string[]]> = [
+    // options, input, forwarded bytes, forwarded count, frames left for next()
+    [{}, 'one\ntwo\n\npartial', 'one\ntwo\n\n', 3, []],
+    [{}, 'a\nb\r\nc\n', 'a\n', 1, ['b', 'c']], // CRLF would be re-encoded as LF: next() takes over
+    [{ delimiter: 'crlf' }, 'x\ny\r\nz\r\n', 'x\ny\r\nz\r\n', 2, []], // a lone LF is data in crlf mode
+    [{ stripDelimiter: false }, 'one\r\ntwo\n', 'one\r\ntwo\n', 2, []],
+    [{ delimiter: 'lf' }, 'cr\r\n', 'cr\r\n', 1, []], // in lf mode the CR is content, re-encoded as is
+    [{ maxLength: 3 }, 'ok\ntoolong\n', 'ok\n', 1, []],
+  ];
+  for (const [opts, input, forwarded, count, rest] of cases) {
     const f = new LineFramer(lineOptionsSchema.parse(opts));
     const chunk = Buffer.from(input);
     f.push(chunk);
     const out: Buffer[] = [];
-    for (let frame = f.next(); frame !== null; frame = f.next()) f.encodeTo(frame, out);
-    assert.equal(Buffer.concat(out).toString(), input);
-    for (const b of out) assert.equal(b.buffer, chunk.buffer, 'a view of the received chunk');
+    assert.equal(f.forwardRaw(out), count, `${JSON.stringify(opts)} ${JSON.stringify(input)}`);
+    assert.equal(Buffer.concat(out).toString(), forwarded);
+    if (out.length > 0) assert.equal(out[0]!.buffer, chunk.buffer, 'zero copy: a view of the received chunk');
+    if ((opts as { maxLength?: number }).maxLength === 3) {
+      assert.throws(() => f.next(), { code: ErrorCodes.FRAME_TOO_LARGE }); // the long line is next()'s to reject
+      continue;
+    }
+    const left: string[] = [];
+    for (let fr = f.next(); fr !== null; fr = f.next()) left.push(fr.toString());
+    assert.deepEqual(left, rest);
   }
-  // A different line end than encode writes is re-encoded, not passed through.
-  const f = new LineFramer(lineOptionsSchema.parse({}));
-  f.push(Buffer.from('crlf\r\n'));
-  const out: Buffer[] = [];
-  f.encodeTo(f.next()!, out);
-  assert.equal(Buffer.concat(out).toString(), 'crlf\n');
-  // A frame that was not just decoded (e.g. rewritten by a handler) is checked and encoded normally.
-  const g = new LineFramer(lineOptionsSchema.parse({}));
-  g.push(Buffer.from('a\n'));
-  g.next();
-  assert.throws(() => g.encodeTo(Buffer.from('x\ny'), []), { code: ErrorCodes.FRAME_MALFORMED });
+});
+
+test('forwardRaw plus next() reproduces decode-then-encode for arbitrary line input', () => {
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom('a', 'b', '\r', '\n', '\r\n'), { maxLength: 60 }), fc.constantFrom('lf', 'crlf', 'any'), fc.boolean(), (parts, delimiter, strip) => {
+      const input = Buffer.from(parts.join(''));
+      const opts = lineOptionsSchema.parse({ delimiter, stripDelimiter: strip });
+      // both paths must give the same bytes, or fail with the same error code
+      const outcome = (fast: boolean): Buffer | string => {
+        const f = new LineFramer(opts);
+        f.push(input);
+        const out: Buffer[] = [];
+        try {
+          for (;;) {
+            if (fast) f.forwardRaw(out);
+            const fr = f.next();
+            if (fr === null) break;
+            out.push(f.encode(fr));
+          }
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+        return Buffer.concat(out);
+      };
+      assert.deepEqual(outcome(true), outcome(false));
+    }),
+    { numRuns: 300 },
+  );
 });
