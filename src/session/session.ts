@@ -71,7 +71,7 @@ export class Session {
   #eofPending: Record<Direction, boolean> = { toUpstream: false, toDownstream: false };
   #closedPromise: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
-  readonly context: SessionContext;
+  #context: SessionContext | undefined;
 
   constructor(opts: SessionOptions) {
     this.id = opts.id;
@@ -82,23 +82,6 @@ export class Session {
       s.active++;
       s.total++;
     }
-    // Lazy: getpeername and the abort signal cost per connection; most sessions never ask for them.
-    const self = this;
-    this.context = {
-      sessionId: opts.id,
-      listenerId: opts.listenerId,
-      get remoteAddress() {
-        return opts.client.remoteAddress;
-      },
-      get remotePort() {
-        return opts.client.remotePort;
-      },
-      logger: opts.logger,
-      get signal() {
-        self.#signalShared = true;
-        return self.#signal();
-      },
-    };
     const client = opts.client;
     client.on('error', (err) => this.#onSocketError('client', err));
     client.on('close', () => this.#onSocketClose());
@@ -367,6 +350,26 @@ export class Session {
   #countError(err: unknown): void {
     const code = errorCode(err);
     for (const s of this.#stats) s.error(code);
+  }
+
+  /** Per-session facts for handlers; built on first use (most passthrough sessions never need it). */
+  get context(): SessionContext {
+    if (this.#context) return this.#context;
+    const opts = this.#opts;
+    const client = opts.client;
+    const self = this;
+    this.#context = {
+      sessionId: opts.id,
+      listenerId: opts.listenerId,
+      remoteAddress: client.remoteAddress,
+      remotePort: client.remotePort,
+      logger: opts.logger,
+      get signal() {
+        self.#signalShared = true;
+        return self.#signal();
+      },
+    };
+    return this.#context;
   }
 
   #signal(): AbortSignal {
