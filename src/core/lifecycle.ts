@@ -1,3 +1,5 @@
+import { TrafficStats } from './stats.js';
+
 /** Run-time object states (the Crossbar model). */
 export type ObjectState = 'created' | 'starting' | 'started' | 'failed' | 'stopping' | 'stopped';
 
@@ -50,5 +52,41 @@ export class Lifecycle {
       stoppedAt: this.stoppedAt?.toISOString() ?? null,
       ...(this.failure ? { failure: this.failure } : {}),
     };
+  }
+}
+
+/**
+ * The shared body of every run-time object: id, config, live stats and the lifecycle, with the JSON view the admin
+ * API serves. Subclasses add their kind, start/stop and any extra JSON fields.
+ */
+export abstract class RuntimeBase<C extends { id: string }> implements RuntimeObject<C> {
+  abstract readonly kind: ObjectKind;
+  readonly id: string;
+  readonly config: C;
+  readonly stats = new TrafficStats();
+  protected readonly life = new Lifecycle();
+
+  constructor(config: C) {
+    this.id = config.id;
+    this.config = config;
+  }
+
+  get state(): ObjectState {
+    return this.life.state;
+  }
+  get startedAt(): Date | undefined {
+    return this.life.startedAt;
+  }
+  get stoppedAt(): Date | undefined {
+    return this.life.stoppedAt;
+  }
+
+  /** id, kind, state, timestamps (and failure), config and stats; `extra` fields go before config and stats. */
+  protected json(extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return { id: this.id, kind: this.kind, ...this.life.toJSON(), ...extra, config: this.config, stats: this.stats.toJSON() };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return this.json();
   }
 }

@@ -2,8 +2,7 @@ import net, { type Server, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { unlink } from 'node:fs/promises';
 import type { Address, ListenerConfig } from '../control/config-types.js';
-import { Lifecycle, type RuntimeObject } from '../core/lifecycle.js';
-import { TrafficStats } from '../core/stats.js';
+import { RuntimeBase } from '../core/lifecycle.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { buildServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
@@ -28,13 +27,9 @@ export interface StopOptions {
 let nextSessionId = 1;
 
 /** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session. */
-export class TcpListener implements RuntimeObject<ListenerConfig> {
+export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly kind = 'listener' as const;
-  readonly id: string;
-  readonly config: ListenerConfig;
-  readonly stats = new TrafficStats();
   readonly sessions = new Set<Session>();
-  readonly #life = new Lifecycle();
   readonly #deps: ListenerDeps;
   readonly #framing: SessionFraming | undefined;
   #server: Server | undefined;
@@ -42,8 +37,7 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
   #stopping: Promise<void> | undefined;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
-    this.id = config.id;
-    this.config = config;
+    super(config);
     this.#deps = deps;
     const f = config.framing;
     const passthrough = f.toUpstream.type === 'passthrough' && f.toDownstream.type === 'passthrough';
@@ -53,17 +47,13 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
       : { toUpstream: deps.framers.build(f.toUpstream.type, f.toUpstream.options), toDownstream: deps.framers.build(f.toDownstream.type, f.toDownstream.options) };
   }
 
-  get state() { return this.#life.state; }
-  get startedAt() { return this.#life.startedAt; }
-  get stoppedAt() { return this.#life.stoppedAt; }
-
   /** The bound address (the real port when configured with port 0). */
   get address(): Address | undefined {
     return this.#bound;
   }
 
   async start(): Promise<void> {
-    this.#life.starting();
+    this.life.starting();
     const cfg = this.config;
     try {
       const common = { allowHalfOpen: true, pauseOnConnect: true, noDelay: cfg.socket.noDelay } as const;
@@ -93,11 +83,11 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
       this.#server = server;
       const a = server.address();
       this.#bound = typeof a === 'string' || a === null ? cfg.listen : { kind: 'tcp', host: a.address, port: a.port };
-      this.#life.started();
+      this.life.started();
       this.#deps.logger.info({ listener: this.id, address: this.#bound }, 'listener started');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      this.#life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
+      this.life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
       // Bad TLS material is a configuration error (400), not a bind failure (409).
       if (e.code === ErrorCodes.CONFIG_INVALID) throw err;
       throw new SwitchyardError(ErrorCodes.LISTEN_FAILED, `listener '${this.id}': ${e.message}`, { cause: err, details: { syscode: e.code } });
@@ -105,7 +95,7 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
   }
 
   #accept(socket: Socket): void {
-    if (this.#life.state !== 'started') {
+    if (this.life.state !== 'started') {
       socket.destroy();
       return;
     }
@@ -143,8 +133,8 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
   }
 
   async #stop(options: StopOptions): Promise<void> {
-    if (this.#life.state === 'stopped') return;
-    this.#life.stopping();
+    if (this.life.state === 'stopped') return;
+    this.life.stopping();
     const server = this.#server;
     const closedServer = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     const drain = options.drainTimeout ?? 0;
@@ -162,18 +152,12 @@ export class TcpListener implements RuntimeObject<ListenerConfig> {
     await Promise.all(left.map((s) => s.closed));
     await closedServer;
     this.#server = undefined;
-    this.#life.stopped();
+    this.life.stopped();
     this.#deps.logger.info({ listener: this.id }, 'listener stopped');
   }
 
-  toJSON(): Record<string, unknown> {
-    return {
-      id: this.id,
-      kind: this.kind,
-      ...this.#life.toJSON(),
-      address: this.#bound ?? null,
-      config: this.config,
-      stats: this.stats.toJSON(),
-    };
+  override toJSON(): Record<string, unknown> {
+    return this.json({ address: this.#bound ?? null });
   }
+
 }

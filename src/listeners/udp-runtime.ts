@@ -1,18 +1,13 @@
 import type { Address, ListenerConfig } from '../control/config-types.js';
-import { Lifecycle, type RuntimeObject } from '../core/lifecycle.js';
-import { TrafficStats } from '../core/stats.js';
+import { RuntimeBase } from '../core/lifecycle.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { UdpProxy } from './udp-proxy.js';
 import type { UdpFlowStats } from './udp-flow-table.js';
 import type { ListenerDeps, StopOptions } from './tcp.js';
 
 /** A UDP listener as a run-time object: a UdpProxy whose flows are routed through the route table. */
-export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
+export class UdpListenerObject extends RuntimeBase<ListenerConfig> {
   readonly kind = 'listener' as const;
-  readonly id: string;
-  readonly config: ListenerConfig;
-  readonly stats = new TrafficStats();
-  readonly #life = new Lifecycle();
   readonly #deps: ListenerDeps;
   #proxy: UdpProxy | undefined;
   #bound: Address | undefined;
@@ -20,20 +15,16 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
   #lastFlows: UdpFlowStats | undefined;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
-    this.id = config.id;
-    this.config = config;
+    super(config);
     this.#deps = deps;
   }
 
-  get state() { return this.#life.state; }
-  get startedAt() { return this.#life.startedAt; }
-  get stoppedAt() { return this.#life.stoppedAt; }
   get address(): Address | undefined {
     return this.#bound;
   }
 
   async start(): Promise<void> {
-    this.#life.starting();
+    this.life.starting();
     try {
       this.#proxy = await UdpProxy.start({
         id: this.id,
@@ -49,11 +40,11 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
       });
       const a = this.#proxy.address();
       this.#bound = { kind: 'tcp', host: a.address, port: a.port };
-      this.#life.started();
+      this.life.started();
       this.#deps.logger.info({ listener: this.id, address: this.#bound, transport: 'udp' }, 'listener started');
     } catch (err) {
       const e = err as { code?: string; message: string };
-      this.#life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
+      this.life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
       throw err;
     }
   }
@@ -67,12 +58,12 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
   }
 
   async #stop(): Promise<void> {
-    if (this.#life.state === 'stopped') return;
-    this.#life.stopping();
+    if (this.life.state === 'stopped') return;
+    this.life.stopping();
     await this.#proxy?.close();
     this.#lastFlows = this.#proxy?.flowStats();
     this.#proxy = undefined;
-    this.#life.stopped();
+    this.life.stopped();
   }
 
   /** Flow-table counters: active, total, expired (idle), evicted (table full). */
@@ -80,15 +71,8 @@ export class UdpListenerObject implements RuntimeObject<ListenerConfig> {
     return this.#proxy?.flowStats() ?? this.#lastFlows;
   }
 
-  toJSON(): Record<string, unknown> {
-    return {
-      id: this.id,
-      kind: this.kind,
-      ...this.#life.toJSON(),
-      address: this.#bound ?? null,
-      config: this.config,
-      stats: this.stats.toJSON(),
-      flows: this.flowStats() ?? null,
-    };
+  override toJSON(): Record<string, unknown> {
+    return this.json({ address: this.#bound ?? null, flows: this.flowStats() ?? null });
   }
+
 }

@@ -1,33 +1,18 @@
 import type { RouteConfig } from '../control/config-types.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { Lifecycle, type RuntimeObject } from '../core/lifecycle.js';
-import { TrafficStats } from '../core/stats.js';
+import { RuntimeBase } from '../core/lifecycle.js';
 
 /** A route: listener → cluster (attribute matching arrives with the protocol modules). */
-export class Route implements RuntimeObject<RouteConfig> {
+export class Route extends RuntimeBase<RouteConfig> {
   readonly kind = 'route' as const;
-  readonly id: string;
-  readonly config: RouteConfig;
-  readonly stats = new TrafficStats();
-  readonly #life = new Lifecycle();
 
-  constructor(config: RouteConfig) {
-    this.id = config.id;
-    this.config = config;
-  }
-  get state() { return this.#life.state; }
-  get startedAt() { return this.#life.startedAt; }
-  get stoppedAt() { return this.#life.stoppedAt; }
   start(): void {
-    this.#life.starting();
-    this.#life.started();
+    this.life.starting();
+    this.life.started();
   }
   stop(): void {
-    this.#life.stopping();
-    this.#life.stopped();
-  }
-  toJSON(): Record<string, unknown> {
-    return { id: this.id, kind: this.kind, ...this.#life.toJSON(), config: this.config, stats: this.stats.toJSON() };
+    this.life.stopping();
+    this.life.stopped();
   }
 }
 

@@ -1,8 +1,7 @@
 import type { Socket } from 'node:net';
 import type tls from 'node:tls';
 import type { Address, ClusterConfig } from '../control/config-types.js';
-import { Lifecycle, type RuntimeObject } from '../core/lifecycle.js';
-import { TrafficStats } from '../core/stats.js';
+import { RuntimeBase } from '../core/lifecycle.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { buildClientTlsOptions } from '../core/tls.js';
 import { createPicker, type EndpointState, type Picker } from './balancer.js';
@@ -12,30 +11,21 @@ import { connectUpstream, describeAddress } from './connector.js';
  * A cluster: endpoints + a balancer. Publishes an immutable picker (swapped whole on change). Hands out
  * connected upstream sockets; it never holds sockets itself beyond counting them.
  */
-export class Cluster implements RuntimeObject<ClusterConfig> {
+export class Cluster extends RuntimeBase<ClusterConfig> {
   readonly kind = 'cluster' as const;
-  readonly id: string;
-  readonly config: ClusterConfig;
-  readonly stats = new TrafficStats();
-  readonly #life = new Lifecycle();
   readonly endpoints: readonly EndpointState[];
   #picker: Picker;
   #tlsByHost = new Map<string, tls.ConnectionOptions>();
 
   constructor(config: ClusterConfig) {
-    this.id = config.id;
-    this.config = config;
+    super(config);
     this.endpoints = config.endpoints.map((e) => ({ config: e, key: describeAddress(e.address), active: 0 }));
     this.#picker = createPicker(config.balancer, this.endpoints);
   }
 
-  get state() { return this.#life.state; }
-  get startedAt() { return this.#life.startedAt; }
-  get stoppedAt() { return this.#life.stoppedAt; }
-
   /** Validate what can only be checked at run time (TLS files) and start handing out connections. */
   start(): void {
-    this.#life.starting();
+    this.life.starting();
     try {
       const tlsCfg = this.config.tls;
       if (tlsCfg) {
@@ -44,16 +34,16 @@ export class Cluster implements RuntimeObject<ClusterConfig> {
           if (!this.#tlsByHost.has(host)) this.#tlsByHost.set(host, buildClientTlsOptions(tlsCfg, host));
         }
       }
-      this.#life.started();
+      this.life.started();
     } catch (err) {
-      this.#life.failed((err as { code?: string }).code ?? ErrorCodes.INTERNAL, (err as Error).message);
+      this.life.failed((err as { code?: string }).code ?? ErrorCodes.INTERNAL, (err as Error).message);
       throw err;
     }
   }
 
   stop(): void {
-    this.#life.stopping();
-    this.#life.stopped();
+    this.life.stopping();
+    this.life.stopped();
   }
 
   /** Next endpoint address (for transports that connect themselves, e.g. UDP flows). */
@@ -63,8 +53,8 @@ export class Cluster implements RuntimeObject<ClusterConfig> {
   }
 
   #pick(): EndpointState {
-    if (this.#life.state !== 'started') {
-      throw new SwitchyardError(ErrorCodes.NO_UPSTREAM, `cluster '${this.id}' is ${this.#life.state}`);
+    if (this.life.state !== 'started') {
+      throw new SwitchyardError(ErrorCodes.NO_UPSTREAM, `cluster '${this.id}' is ${this.life.state}`);
     }
     const e = this.#picker.pick();
     if (!e) throw new SwitchyardError(ErrorCodes.NO_UPSTREAM, `cluster '${this.id}' has no endpoints`);
@@ -87,14 +77,8 @@ export class Cluster implements RuntimeObject<ClusterConfig> {
     return socket;
   }
 
-  toJSON(): Record<string, unknown> {
-    return {
-      id: this.id,
-      kind: this.kind,
-      ...this.#life.toJSON(),
-      config: this.config,
-      endpoints: this.endpoints.map((e) => ({ address: e.key, weight: e.config.weight, active: e.active })),
-      stats: this.stats.toJSON(),
-    };
+  override toJSON(): Record<string, unknown> {
+    return this.json({ endpoints: this.endpoints.map((e) => ({ address: e.key, weight: e.config.weight, active: e.active })) });
   }
+
 }
