@@ -13,7 +13,7 @@ import type { Logger } from '../core/log.js';
  * works, so a fan-out stream (one client → N upstreams) or a shared, merged stream (N clients → one upstream)
  * plugs in here without the session knowing.
  */
-export type UpstreamConnector = (signal: AbortSignal) => Promise<UpstreamStream>;
+export type UpstreamConnector = (signal?: AbortSignal) => Promise<UpstreamStream>;
 
 /**
  * What the session needs of an upstream: a duplex stream (half-open capable) that can also be reset. A
@@ -93,7 +93,9 @@ export class Session {
     let upstream: UpstreamStream;
     this.#connecting = true;
     try {
-      upstream = await this.#opts.connect(this.#signal());
+      // No AbortSignal is made just for the connect (creating one costs ~3 µs per connection in Node 20): if the
+      // client leaves meanwhile, the upstream is destroyed as soon as the attempt settles (below).
+      upstream = await this.#opts.connect(this.#abort?.signal);
     } catch (err) {
       this.#connecting = false;
       if (this.#closed) return;

@@ -62,7 +62,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
   }
 
   /** Connect to the next endpoint; tracks the endpoint's active connection count. */
-  async connect(signal: AbortSignal): Promise<Socket> {
+  async connect(signal?: AbortSignal): Promise<Socket> {
     // Errors are counted by the caller (the session counts into listener, route and cluster stats alike).
     const e = this.#pick();
     const addr = e.config.address;
