@@ -12,6 +12,7 @@ import { createFramerRegistry } from '../../src/framing/builtins.js';
 import type { Switchyard } from '../../src/control/switchyard.js';
 import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';
 import { startProxy } from '../helpers/yard.js';
+import { startAdminStack, stopAdminStack, LOOPBACK, type AdminStack } from '../helpers/admin.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -22,8 +23,6 @@ interface Reply {
   /** Parsed JSON body (undefined for an empty body). */
   body: any;
 }
-
-const LOOPBACK = { kind: 'tcp', host: '127.0.0.1', port: 0 } as const;
 
 async function startAdmin(yard: Switchyard, token?: string): Promise<AdminServer> {
   return AdminServer.start(yard, { listen: LOOPBACK, token });
@@ -94,23 +93,19 @@ function portOf(obj: { address?: { kind: string; port?: number } | null }): numb
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('admin API: inspecting run-time objects', () => {
+  let stack: AdminStack;
   let echo: TestServer;
   let yard: Switchyard;
   let port: number;
   let admin: AdminServer;
 
   before(async () => {
-    echo = await startEchoServer();
-    ({ yard, port } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`] }));
-    admin = await startAdmin(yard);
+    stack = await startAdminStack();
+    ({ echo, yard, port, admin } = stack);
     assert.equal((await echoThrough(port, 'hello switchyard')).toString(), 'hello switchyard');
     await eventually(() => yard.listeners.get('l1')!.stats.active === 0, 'session closed');
   });
-  after(async () => {
-    await admin.close();
-    await yard.close();
-    await echo.close();
-  });
+  after(() => stopAdminStack(stack));
 
   test('the admin API binds to loopback', () => {
     assert.deepEqual(admin.address?.kind, 'tcp');
@@ -190,21 +185,17 @@ describe('admin API: inspecting run-time objects', () => {
 });
 
 describe('admin API: creating objects with POST', () => {
+  let stack: AdminStack;
   let echo: TestServer;
   let yard: Switchyard;
   let port: number;
   let admin: AdminServer;
 
   before(async () => {
-    echo = await startEchoServer();
-    ({ yard, port } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`] }));
-    admin = await startAdmin(yard);
+    stack = await startAdminStack();
+    ({ echo, yard, port, admin } = stack);
   });
-  after(async () => {
-    await admin.close();
-    await yard.close();
-    await echo.close();
-  });
+  after(() => stopAdminStack(stack));
 
   test('POST a cluster, a route and a listener (as a user writes them) → 201, then traffic flows', async () => {
     // Addresses and durations as strings, defaults left out: the same shapes as in a config file.
@@ -318,21 +309,17 @@ describe('admin API: creating objects with POST', () => {
 });
 
 describe('admin API: deleting objects', () => {
+  let stack: AdminStack;
   let echo: TestServer;
   let yard: Switchyard;
   let port: number;
   let admin: AdminServer;
 
   before(async () => {
-    echo = await startEchoServer();
-    ({ yard, port } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`] }));
-    admin = await startAdmin(yard);
+    stack = await startAdminStack();
+    ({ echo, yard, port, admin } = stack);
   });
-  after(async () => {
-    await admin.close();
-    await yard.close();
-    await echo.close();
-  });
+  after(() => stopAdminStack(stack));
 
   test('bad ?drain=abc → 400 and the listener keeps running', async () => {
     assertError(await call(admin, 'DELETE', '/api/v1/listeners/l1?drain=abc'), 400, 'SWY_BAD_REQUEST', /drain: expected a duration/);
@@ -457,20 +444,15 @@ describe('admin API: deleting objects', () => {
 });
 
 describe('admin API: HTTP protocol details', () => {
-  let echo: TestServer;
+  let stack: AdminStack;
   let yard: Switchyard;
   let admin: AdminServer;
 
   before(async () => {
-    echo = await startEchoServer();
-    ({ yard } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`] }));
-    admin = await startAdmin(yard);
+    stack = await startAdminStack();
+    ({ yard, admin } = stack);
   });
-  after(async () => {
-    await admin.close();
-    await yard.close();
-    await echo.close();
-  });
+  after(() => stopAdminStack(stack));
 
   test('GET /healthz → 200 {"status":"ok"}', async () => {
     const r = await call(admin, 'GET', '/healthz');
@@ -513,20 +495,15 @@ describe('admin API: HTTP protocol details', () => {
 
 describe('admin API: bearer token', () => {
   const TOKEN = 's3cret-token';
-  let echo: TestServer;
+  let stack: AdminStack;
   let yard: Switchyard;
   let admin: AdminServer;
 
   before(async () => {
-    echo = await startEchoServer();
-    ({ yard } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`] }));
-    admin = await startAdmin(yard, TOKEN);
+    stack = await startAdminStack(TOKEN);
+    ({ yard, admin } = stack);
   });
-  after(async () => {
-    await admin.close();
-    await yard.close();
-    await echo.close();
-  });
+  after(() => stopAdminStack(stack));
 
   for (const path of ['/healthz', '/metrics', '/api/v1/listeners', '/api/v1/listeners/l1', '/no/such/path']) {
     test(`${path}: no token → 401 with WWW-Authenticate, wrong token → 401, right token → through`, async () => {

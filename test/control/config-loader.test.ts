@@ -2,9 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
-import { FramerRegistry, type FramerPlugin } from '../../src/framing/registry.js';
-import type { FramerFactory } from '../../src/framing/framer.js';
+import { testRegistry } from '../helpers/config-registry.js';
 import {
   formatFromPath,
   loadConfigFile,
@@ -18,31 +16,6 @@ import type { SwitchyardConfig } from '../../src/control/config-types.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/config/${name}`, import.meta.url));
 
-function testRegistry(): FramerRegistry {
-  const factory = (name: string): FramerFactory => ({
-    name,
-    create() {
-      throw new Error('not used in config tests');
-    },
-  });
-  const plugin = <O extends Record<string, unknown>>(name: string, optionsSchema: z.ZodType<O>): FramerPlugin<O> => ({
-    name,
-    description: name,
-    optionsSchema,
-    factory: () => factory(name),
-  });
-  return new FramerRegistry()
-    .register(plugin('passthrough', z.strictObject({})))
-    .register(
-      plugin(
-        'line',
-        z.strictObject({
-          delimiter: z.enum(['lf', 'crlf', 'any']).default('any'),
-          maxLength: z.number().int().positive().default(65536),
-        }),
-      ),
-    );
-}
 
 const registry = testRegistry();
 

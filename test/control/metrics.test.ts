@@ -10,6 +10,7 @@ import { createMetricsRegistry } from '../../src/control/metrics.js';
 import { TrafficStats } from '../../src/core/stats.js';
 import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';
 import { startProxy } from '../helpers/yard.js';
+import { startAdminStack, stopAdminStack, LOOPBACK, type AdminStack } from '../helpers/admin.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -71,7 +72,6 @@ async function scrape(admin: AdminServer): Promise<Scrape & { contentType: strin
   return { ...parseMetrics(await res.text()), contentType: res.headers.get('content-type') ?? '' };
 }
 
-const LOOPBACK = { kind: 'tcp', host: '127.0.0.1', port: 0 } as const;
 const KINDS = [
   ['listener', 'l1'],
   ['route', 'r1'],
@@ -81,21 +81,17 @@ const KINDS = [
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('GET /metrics after real traffic', () => {
+  let stack: AdminStack;
   let echo: TestServer;
   let yard: Switchyard;
   let port: number;
   let admin: AdminServer;
 
   before(async () => {
-    echo = await startEchoServer();
-    ({ yard, port } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`] }));
-    admin = await AdminServer.start(yard, { listen: LOOPBACK });
+    stack = await startAdminStack();
+    ({ echo, yard, port, admin } = stack);
   });
-  after(async () => {
-    await admin.close();
-    await yard.close();
-    await echo.close();
-  });
+  after(() => stopAdminStack(stack));
 
   test('is Prometheus text, every metric prefixed switchyard_, with HELP and TYPE', async () => {
     const s = await scrape(admin);
