@@ -1,0 +1,98 @@
+import type { z } from 'zod';
+import type { Framer } from '../framing/framer.js';
+
+/**
+ * Protocol modules (ARCHITECTURE §2): per connection, a *codec* — a request framer (client → server) and a response
+ * framer (server → client) sharing one state machine — that cuts the byte streams into wire-exact message frames,
+ * tells where each request and response starts and ends (request↔response pairing), exposes attributes for matching,
+ * and builds the protocol's own error reply. Faults and replication never branch on protocol names; they ask this.
+ *
+ * Frames are wire-exact slices: `encode(frame)` returns the frame unchanged, so a frame forwarded as received costs
+ * nothing, and a frame dropped or delayed never needs re-encoding.
+ */
+
+export type AttributeValue = string | number | boolean;
+export type Attributes = Readonly<Record<string, AttributeValue>>;
+
+/** Facts about the frame a {@link ProtocolFramer} returned last from `next()`. */
+export interface MessageInfo {
+  /** This frame starts a message: a request (client → server) or a response (server → client). */
+  readonly start: boolean;
+  /** This frame completes the message. A message that fits one frame has `start` and `end`. */
+  readonly end: boolean;
+  /**
+   * Server → client only: this message answers no request and does not consume a pending one (server greeting,
+   * RESP3 push / pub-sub message, PostgreSQL NotificationResponse / async ParameterStatus, HTTP 1xx interim).
+   */
+  readonly unsolicited?: boolean;
+  /**
+   * Client → server, on the `start` frame: how many responses this request gets (default 1; 0 = none, e.g.
+   * memcache `noreply`, PostgreSQL Terminate). A frame with `start: false, end: false` continues the current
+   * request/exchange (e.g. PostgreSQL SASL messages during authentication, HTTP body chunks).
+   */
+  readonly responses?: number;
+  /** On the `start` frame of a request: attributes for matching (see each module's docs). */
+  readonly attributes?: Attributes;
+  /**
+   * The codec stopped understanding the stream on purpose (TLS after SSLRequest, HTTP Upgrade / CONNECT tunnel):
+   * from this frame on, frames are opaque chunks with `start` and `end` both true and no pairing.
+   */
+  readonly opaque?: boolean;
+}
+
+/** A framer that also reports what it just returned. `encode` is the identity. */
+export interface ProtocolFramer extends Framer {
+  /** Info of the frame last returned by `next()`. Undefined before the first frame. */
+  readonly info: MessageInfo | undefined;
+}
+
+/** What the proxy wants to tell the client instead of the server's answer. */
+export interface ErrorReplyRequest {
+  /** Attributes of the request being answered, when known. */
+  readonly request?: Attributes | undefined;
+  /** Human-readable message, placed where the protocol carries one (HTTP body, RESP -ERR text, PG message). */
+  readonly message: string;
+  /**
+   * Protocol status where it has one: HTTP status (default 503), SMTP reply code (default 451), PostgreSQL SQLSTATE
+   * as a string (default '08006' connection_failure... modules document theirs), MySQL error number.
+   */
+  readonly status?: number | string | undefined;
+  /** The proxy will close the connection right after the reply (HTTP then sends `Connection: close`). */
+  readonly close?: boolean | undefined;
+}
+
+export interface ErrorReply {
+  /** Wire bytes, in order, to send to the client. */
+  readonly frames: readonly Buffer[];
+  /** True when the protocol requires closing after this reply (e.g. during a handshake, or HTTP with close). */
+  readonly close: boolean;
+}
+
+/** One connection's codec: the two framers share state (HEAD responses have no body; PG startup; MySQL seq ids). */
+export interface ProtocolCodec {
+  readonly toUpstream: ProtocolFramer;
+  readonly toDownstream: ProtocolFramer;
+  /**
+   * The protocol's error reply for the request currently being answered, built from the codec's state (MySQL
+   * sequence id and capabilities, PG transaction status, HTTP version/keep-alive). Undefined when the protocol has
+   * none (raw tcp): callers then fall back to closing the connection.
+   */
+  errorReply(request: ErrorReplyRequest): ErrorReply | undefined;
+}
+
+/** Built once at config time from validated options; creates one codec per connection. */
+export interface ProtocolCodecFactory {
+  readonly name: string;
+  create(): ProtocolCodec;
+}
+
+/** A protocol module as registered in the protocol registry. */
+export interface ProtocolModule<O extends Record<string, unknown> = Record<string, unknown>> {
+  readonly name: string;
+  readonly description: string;
+  /** Options accepted in config (`protocol: { type: http, ... }`); must give every field a default. */
+  readonly optionsSchema: z.ZodType<O>;
+  /** Attribute names this module reports on request start frames, with a one-line description each (for docs/CLI). */
+  readonly attributes: Readonly<Record<string, string>>;
+  factory(options: O): ProtocolCodecFactory;
+}
