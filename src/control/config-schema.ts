@@ -24,6 +24,7 @@ import type {
 import { ADDRESS_FORMS, parseAddress } from '../core/address.js';
 import { DURATION_FORMS, parseDuration, sizeOption } from '../core/units.js';
 import { suggestionSuffix } from './did-you-mean.js';
+import { defaultChaosRegistries, faultListSchema, protocolSchema, seedSchema, type ChaosRegistries } from './config-faults.js';
 import {
   type ConfigIssue,
   type ConfigIssueCode,
@@ -327,9 +328,11 @@ function get(v: unknown, key: string): unknown {
 }
 
 /** One listener (also the body of the admin API's POST /listeners). */
-export function listenerSchema(registry: FramerRegistry): z.ZodType<ListenerConfig> {
+export function listenerSchema(registry: FramerRegistry, chaos: ChaosRegistries = defaultChaosRegistries()): z.ZodType<ListenerConfig> {
   return z
     .strictObject({
+      protocol: protocolSchema(chaos.protocols).optional(),
+      faults: faultListSchema(chaos.faults).optional(),
       id: id(),
       transport: oneOf(['tcp', 'udp'], { unix: ' (a Unix socket listener is transport "tcp" with listen: unix:/path)' }).default('tcp'),
       listen: address('listen'),
@@ -347,6 +350,8 @@ export function listenerSchema(registry: FramerRegistry): z.ZodType<ListenerConf
         if (get(l, 'transport') !== 'udp') return;
         if (get(get(l, 'listen'), 'kind') === 'unix') addIssue(ctx, 'a unix socket needs transport "tcp", not "udp"', ['listen']);
         if (get(l, 'tls') !== undefined) addIssue(ctx, 'TLS needs transport "tcp", not "udp"', ['tls']);
+        if (get(l, 'protocol') !== undefined) addIssue(ctx, 'a protocol needs transport "tcp", not "udp"', ['protocol']);
+        if (get(l, 'faults') !== undefined) addIssue(ctx, 'faults need transport "tcp", not "udp"', ['faults']);
       },
       { when: () => true },
     );
@@ -388,11 +393,15 @@ export const clusterSchema: z.ZodType<ClusterConfig> = z.strictObject({
 });
 
 /** One route (also the body of the admin API's POST /routes). References are checked by the whole config. */
-export const routeSchema: z.ZodType<RouteConfig> = z.strictObject({
-  id: id(),
-  listener: text('a listener id'),
-  cluster: text('a cluster id'),
-});
+export function routeSchemaWith(chaos: ChaosRegistries = defaultChaosRegistries()): z.ZodType<RouteConfig> {
+  return z.strictObject({
+    id: id(),
+    listener: text('a listener id'),
+    cluster: text('a cluster id'),
+    faults: faultListSchema(chaos.faults).optional(),
+  });
+}
+export const routeSchema: z.ZodType<RouteConfig> = routeSchemaWith();
 
 export const ADMIN_DEFAULT_LISTEN = '127.0.0.1:9901';
 
@@ -415,6 +424,8 @@ export function adminSchema(env: Record<string, string | undefined> = process.en
 export interface ConfigSchemaOptions {
   /** Environment for admin.token's fallback (SWITCHYARD_ADMIN_TOKEN). Default: process.env. */
   env?: Record<string, string | undefined>;
+  /** Protocol and fault registries (default: the built-in ones). */
+  chaos?: ChaosRegistries;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -426,9 +437,10 @@ export function buildConfigSchema(registry: FramerRegistry, options: ConfigSchem
       admin: adminSchema(options.env ?? process.env).optional(),
       log: z.strictObject({ level: oneOf(LOG_LEVELS).default('info') }).prefault({}),
       shutdown: z.strictObject({ drainTimeout: duration().default(10_000) }).prefault({}),
-      listeners: z.array(listenerSchema(registry)).default(() => []),
+      seed: seedSchema.optional(),
+      listeners: z.array(listenerSchema(registry, options.chaos)).default(() => []),
       clusters: z.array(clusterSchema).default(() => []),
-      routes: z.array(routeSchema).default(() => []),
+      routes: z.array(routeSchemaWith(options.chaos)).default(() => []),
     })
     .superRefine(
       (cfg, ctx) => {

@@ -67,6 +67,12 @@ export interface UdpOptions {
   maxDatagramSize: number;
 }
 
+/** A listener's protocol module and its options (absent = raw TCP). */
+export interface ProtocolSpec {
+  type: string;
+  options: Record<string, unknown>;
+}
+
 export interface ListenerConfig {
   id: string;
   /** 'tcp' covers TCP and Unix sockets; 'udp' datagrams with flow tracking. */
@@ -83,6 +89,14 @@ export interface ListenerConfig {
   backlog: number;
   socket: SocketOptions;
   udp: UdpOptions;
+  /** Protocol module (http, redis, postgres, ...): request/response framing, matching, protocol error replies. */
+  protocol?: ProtocolSpec | undefined;
+  /**
+   * Faults applied to this listener's connections. When the key is present (even empty) every connection runs
+   * through the fault stage, so faults added later reach live connections; when absent, connections take the
+   * zero-copy path and faults added later apply to new connections only.
+   */
+  faults?: import('../faults/fault-set.js').FaultInput[] | undefined;
 }
 
 export interface EndpointConfig {
@@ -108,6 +122,8 @@ export interface RouteConfig {
   listener: string;
   /** Cluster id that receives the traffic. */
   cluster: string;
+  /** Faults for this route's traffic (added to its listener's faults while the route exists). */
+  faults?: import('../faults/fault-set.js').FaultInput[] | undefined;
 }
 
 export interface AdminConfig {
@@ -125,4 +141,6 @@ export interface SwitchyardConfig {
   listeners: ListenerConfig[];
   clusters: ClusterConfig[];
   routes: RouteConfig[];
+  /** Seed for every random draw of faults (reproducible runs); absent = random. */
+  seed?: number | undefined;
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FaultSet } from '../faults/fault-set.js';
 import type { TrafficStats } from '../core/stats.js';
 
 export interface UdpFlowSource {
@@ -18,7 +19,7 @@ export interface StatsSource {
  */
 export function createMetricsRegistry(
   sources: readonly StatsSource[],
-  options: { defaultMetrics?: boolean; udpFlows?: () => Iterable<UdpFlowSource> } = {},
+  options: { defaultMetrics?: boolean; udpFlows?: () => Iterable<UdpFlowSource>; faults?: () => Iterable<[string, FaultSet]> } = {},
 ): Registry {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
@@ -95,6 +96,21 @@ export function createMetricsRegistry(
       each((kind, id, _s, state) => this.set({ kind, id, state }, state === 'started' ? 1 : 0));
     },
   });
+  const faults = options.faults;
+  if (faults) {
+    new Counter({
+      name: 'switchyard_faults_injected_total',
+      help: 'Fault effects applied (per request/frame/connection as the fault counts them), by listener, fault, type and stream.',
+      labelNames: ['listener', 'fault', 'type', 'stream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [listener, set] of faults()) {
+          for (const f of set.list()) this.inc({ listener, fault: f.name, type: f.type, stream: f.stream }, f.injected);
+        }
+      },
+    });
+  }
   const udpFlows = options.udpFlows;
   if (udpFlows) {
     new Counter({

@@ -12,6 +12,11 @@ import { TcpListener, type StopOptions } from '../listeners/tcp.js';
 import { UdpListenerObject } from '../listeners/udp-runtime.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import { createMetricsRegistry } from './metrics.js';
+import { FaultSet } from '../faults/fault-set.js';
+import type { FaultRegistry } from '../faults/registry.js';
+import { RandomSource } from '../faults/random.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
+import { defaultChaosRegistries } from './config-faults.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
@@ -28,6 +33,12 @@ export interface SwitchyardOptions {
   handlers?: readonly HandlerFactory[];
   /** Collect Node process metrics too (default true). */
   defaultMetrics?: boolean;
+  /** Protocol modules (default: the built-in ones). */
+  protocols?: ProtocolRegistry;
+  /** Fault types (default: the built-in ones). */
+  faults?: FaultRegistry;
+  /** Seed for every random draw of faults; overrides the config's `seed`. */
+  seed?: number | undefined;
 }
 
 /**
@@ -43,11 +54,19 @@ export class Switchyard {
   readonly metrics: Registry;
   readonly #table = new RouteTable();
   readonly #handlers: readonly HandlerFactory[];
+  readonly protocols: ProtocolRegistry;
+  readonly faultTypes: FaultRegistry;
+  /** Live faults per listener id (route faults join their listener's set). */
+  readonly faultSets = new Map<string, FaultSet>();
+  random: RandomSource;
 
   constructor(options: SwitchyardOptions = {}) {
     this.logger = options.logger ?? silentLogger();
     this.framers = options.framers ?? createFramerRegistry();
     this.#handlers = options.handlers ?? [];
+    this.protocols = options.protocols ?? defaultChaosRegistries().protocols;
+    this.faultTypes = options.faults ?? defaultChaosRegistries().faults;
+    this.random = new RandomSource(options.seed);
     const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
       kind,
       entries: () => map.values(),
@@ -57,6 +76,7 @@ export class Switchyard {
       {
         defaultMetrics: options.defaultMetrics ?? true,
         udpFlows: () => [...this.listeners.values()].filter((l): l is UdpListenerObject => l instanceof UdpListenerObject),
+        faults: () => this.faultSets.entries(),
       },
     );
   }
@@ -64,6 +84,7 @@ export class Switchyard {
   /** Build and start everything a validated config describes: clusters, then routes, then listeners. */
   static async start(config: SwitchyardConfig, options: SwitchyardOptions = {}): Promise<Switchyard> {
     const yard = new Switchyard(options);
+    if (options.seed === undefined && config.seed !== undefined) yard.random = new RandomSource(config.seed);
     try {
       for (const c of config.clusters) await yard.addCluster(c);
       for (const r of config.routes) await yard.addRoute(r);
@@ -111,6 +132,16 @@ export class Switchyard {
       throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${config.listener}' already has route '${existing.id}' (one route per listener for now)`);
     }
     const route = new Route(config);
+    if (config.faults) {
+      const set = this.faultSet(config.listener);
+      const added: string[] = [];
+      try {
+        for (const f of config.faults) added.push(set.add(f, `route:${config.id}`).name);
+      } catch (err) {
+        for (const n of added) set.remove(n);
+        throw err;
+      }
+    }
     route.start();
     this.routes.set(config.id, route);
     this.#publish();
@@ -121,6 +152,7 @@ export class Switchyard {
     const route = this.routes.get(id);
     if (!route) throw notFound('route', id);
     route.stop();
+    this.faultSets.get(route.config.listener)?.clear(`route:${id}`);
     this.routes.delete(id);
     this.#publish();
     return route;
@@ -129,7 +161,14 @@ export class Switchyard {
   async addListener(config: ListenerConfig): Promise<ProxyListener> {
     if (this.listeners.has(config.id)) throw conflict('listener', config.id);
     const deps = { director: this.#table, framers: this.framers, logger: this.logger, handlers: this.#handlers };
-    const listener: ProxyListener = config.transport === 'udp' ? new UdpListenerObject(config, deps) : new TcpListener(config, deps);
+    let listener: ProxyListener;
+    if (config.transport === 'udp') listener = new UdpListenerObject(config, deps);
+    else {
+      const faults = this.faultSet(config.id);
+      faults.clear('listener');
+      for (const f of config.faults ?? []) faults.add(f, 'listener');
+      listener = new TcpListener(config, { ...deps, faults, random: this.random, protocols: this.protocols });
+    }
     this.listeners.set(config.id, listener);
     try {
       await listener.start();
@@ -140,10 +179,21 @@ export class Switchyard {
     return listener;
   }
 
+  /** The live fault set of a listener id (created on first use; route faults may arrive before the listener). */
+  faultSet(listenerId: string): FaultSet {
+    let set = this.faultSets.get(listenerId);
+    if (!set) {
+      set = new FaultSet(this.faultTypes);
+      this.faultSets.set(listenerId, set);
+    }
+    return set;
+  }
+
   async removeListener(id: string, options: StopOptions = {}): Promise<ProxyListener> {
     const listener = this.listeners.get(id);
     if (!listener) throw notFound('listener', id);
     await listener.stop(options);
+    this.faultSets.get(id)?.clear('listener');
     // Only forget it if the map still holds this very listener (a concurrent DELETE + POST may have replaced it).
     if (this.listeners.get(id) === listener) this.listeners.delete(id);
     return listener;

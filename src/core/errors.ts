@@ -22,6 +22,8 @@ export const ErrorCodes = {
   IDLE_TIMEOUT: 'SWY_IDLE_TIMEOUT',
   MAX_CONNECTIONS: 'SWY_MAX_CONNECTIONS',
   SHUTDOWN: 'SWY_SHUTDOWN',
+  // faults
+  FAULT_CLOSED: 'SWY_FAULT_CLOSED',
   // udp
   FLOW_EVICTED: 'SWY_FLOW_EVICTED',
   // control plane

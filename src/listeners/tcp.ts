@@ -8,8 +8,13 @@ import { buildServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { Session, type SessionFraming } from '../session/session.js';
+import { PassthroughFramer } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
+import type { FaultSet } from '../faults/fault-set.js';
+import { FaultHandlerFactory } from '../faults/engine.js';
+import type { RandomSource } from '../faults/random.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
 
 export interface ListenerDeps {
   director: Director;
@@ -17,6 +22,11 @@ export interface ListenerDeps {
   logger: Logger;
   /** Handler factories applied to every session (faults etc. plug in here). */
   handlers?: readonly HandlerFactory[];
+  /** The listener's live faults (with `random`): a fault stage is added to its sessions. */
+  faults?: FaultSet | undefined;
+  random?: RandomSource | undefined;
+  /** Needed when the config names a protocol. */
+  protocols?: ProtocolRegistry | undefined;
 }
 
 export interface StopOptions {
@@ -25,6 +35,8 @@ export interface StopOptions {
 }
 
 let nextSessionId = 1;
+
+const PASSTHROUGH_FACTORY = { name: 'passthrough', create: () => new PassthroughFramer() };
 
 /** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session. */
 export class TcpListener extends RuntimeBase<ListenerConfig> {
@@ -35,6 +47,10 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   #server: Server | undefined;
   #bound: Address | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #faultStage: FaultHandlerFactory | undefined;
+  readonly #withFaults: readonly HandlerFactory[];
+  #down = false;
+  #downChange: Promise<void> = Promise.resolve();
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     super(config);
@@ -42,9 +58,70 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     const f = config.framing;
     const passthrough = f.toUpstream.type === 'passthrough' && f.toDownstream.type === 'passthrough';
     // Build framer factories once, at config time (bad options fail here, not per connection).
-    this.#framing = passthrough
+    const framers = passthrough
       ? undefined
       : { toUpstream: deps.framers.build(f.toUpstream.type, f.toUpstream.options), toDownstream: deps.framers.build(f.toDownstream.type, f.toDownstream.options) };
+    if (config.protocol) {
+      if (!deps.protocols) throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `listener '${config.id}': protocol '${config.protocol.type}' needs a protocol registry`);
+      const codec = deps.protocols.build(config.protocol.type, config.protocol.options);
+      this.#framing = { toUpstream: PASSTHROUGH_FACTORY, toDownstream: PASSTHROUGH_FACTORY, codec };
+    } else {
+      this.#framing = framers;
+    }
+    const handlers = deps.handlers ?? [];
+    if (deps.faults && deps.random) {
+      this.#faultStage = new FaultHandlerFactory({ set: deps.faults, random: deps.random });
+      this.#withFaults = [...handlers, this.#faultStage];
+      deps.faults.onChange(() => this.#syncDown());
+    } else {
+      this.#withFaults = handlers;
+    }
+  }
+
+  /** The listener's live faults (undefined when it was built without a fault stage). */
+  get faults(): FaultSet | undefined {
+    return this.#deps.faults;
+  }
+
+  /** True while a `down` fault holds the listener closed. */
+  get down(): boolean {
+    return this.#down;
+  }
+
+  /** Handlers for a new session: the fault stage when faults exist (or the config asked for it). */
+  #handlers(): readonly HandlerFactory[] | undefined {
+    const faults = this.#deps.faults;
+    if (this.#faultStage && (this.config.faults !== undefined || (faults !== undefined && faults.size > 0))) return this.#withFaults;
+    return this.#deps.handlers;
+  }
+
+  /** Follow the fault set's `down` state: close the socket and live sessions, or listen again. */
+  #syncDown(): void {
+    this.#downChange = this.#downChange.then(async () => {
+      const want = this.#deps.faults?.down ?? false;
+      if (want === this.#down || this.life.state !== 'started') return;
+      this.#down = want;
+      if (want) {
+        const server = this.#server;
+        this.#server = undefined;
+        for (const s of [...this.sessions]) s.destroy();
+        if (server) await new Promise<void>((r) => server.close(() => r()));
+        this.#deps.logger.info({ listener: this.id }, 'listener down (fault)');
+      } else {
+        try {
+          await this.#listen(this.#bound ?? this.config.listen);
+          this.#deps.logger.info({ listener: this.id }, 'listener up again');
+        } catch (err) {
+          this.life.failed(ErrorCodes.LISTEN_FAILED, (err as Error).message);
+          this.#deps.logger.error({ listener: this.id, err }, 'listener could not listen again after down');
+        }
+      }
+    });
+  }
+
+  /** Resolves once the last down/up change has been applied. */
+  settled(): Promise<void> {
+    return this.#downChange;
   }
 
   /** The bound address (the real port when configured with port 0). */
@@ -54,8 +131,28 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
 
   async start(): Promise<void> {
     this.life.starting();
-    const cfg = this.config;
     try {
+      if (this.#deps.faults?.down) {
+        // Created down (Toxiproxy's enabled: false): no socket until the fault goes.
+        this.#down = true;
+        this.life.started();
+        return;
+      }
+      await this.#listen(this.config.listen);
+      this.life.started();
+      this.#deps.logger.info({ listener: this.id, address: this.#bound }, 'listener started');
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      this.life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
+      // Bad TLS material is a configuration error (400), not a bind failure (409).
+      if (e.code === ErrorCodes.CONFIG_INVALID) throw err;
+      throw new SwitchyardError(ErrorCodes.LISTEN_FAILED, `listener '${this.id}': ${e.message}`, { cause: err, details: { syscode: e.code } });
+    }
+  }
+
+  async #listen(address: Address): Promise<void> {
+    const cfg = this.config;
+    {
       const common = { allowHalfOpen: true, pauseOnConnect: true, noDelay: cfg.socket.noDelay } as const;
       const server = cfg.tls ? tls.createServer({ ...buildServerTlsOptions(cfg.tls), ...common }) : net.createServer(common);
       if (cfg.maxConnections > 0) server.maxConnections = cfg.maxConnections;
@@ -71,10 +168,10 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         });
       }
       server.on('error', (err) => this.#deps.logger.error({ listener: this.id, err }, 'listener error'));
-      if (cfg.listen.kind === 'unix') await unlink(cfg.listen.path).catch(() => undefined);
+      if (address.kind === 'unix') await unlink(address.path).catch(() => undefined);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        const opts = cfg.listen.kind === 'unix' ? { path: cfg.listen.path, backlog: cfg.backlog } : { host: cfg.listen.host, port: cfg.listen.port, backlog: cfg.backlog, ipv6Only: cfg.listen.host.includes(':') };
+        const opts = address.kind === 'unix' ? { path: address.path, backlog: cfg.backlog } : { host: address.host, port: address.port, backlog: cfg.backlog, ipv6Only: address.host.includes(':') };
         server.listen(opts, () => {
           server.removeListener('error', reject);
           resolve();
@@ -82,15 +179,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       });
       this.#server = server;
       const a = server.address();
-      this.#bound = typeof a === 'string' || a === null ? cfg.listen : { kind: 'tcp', host: a.address, port: a.port };
-      this.life.started();
-      this.#deps.logger.info({ listener: this.id, address: this.#bound }, 'listener started');
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      this.life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
-      // Bad TLS material is a configuration error (400), not a bind failure (409).
-      if (e.code === ErrorCodes.CONFIG_INVALID) throw err;
-      throw new SwitchyardError(ErrorCodes.LISTEN_FAILED, `listener '${this.id}': ${e.message}`, { cause: err, details: { syscode: e.code } });
+      this.#bound = typeof a === 'string' || a === null ? address : { kind: 'tcp', host: a.address, port: a.port };
     }
   }
 
@@ -115,7 +204,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       client: socket,
       connect: (signal) => target.cluster.connect(signal),
       framing: this.#framing,
-      handlers: this.#deps.handlers,
+      handlers: this.#handlers(),
       idleTimeout: this.config.idleTimeout,
       stats: [this.stats, target.route.stats, target.cluster.stats],
       logger: this.#deps.logger,
@@ -157,7 +246,11 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   }
 
   override toJSON(): Record<string, unknown> {
-    return this.json({ address: this.#bound ?? null });
+    return this.json({
+      address: this.#bound ?? null,
+      ...(this.config.protocol ? { protocol: this.config.protocol.type } : {}),
+      ...(this.#deps.faults ? { down: this.#down, faults: this.#deps.faults.list().map((f) => f.toJSON()) } : {}),
+    });
   }
 
 }

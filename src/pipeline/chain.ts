@@ -1,6 +1,7 @@
 import type { Frame } from '../framing/framer.js';
 import type { Direction, FrameHandler, SessionContext, Verdict } from './handler.js';
 import type { SwitchyardError } from '../core/errors.js';
+import type { MessageInfo } from '../protocols/protocol.js';
 
 /** Result of running one frame through the whole chain. */
 export interface ChainResult {
@@ -29,13 +30,34 @@ export class HandlerChain {
     return this.#handlers.length;
   }
 
-  run(frame: Frame, direction: Direction): ChainResult | Promise<ChainResult> {
+  run(frame: Frame, direction: Direction, info?: MessageInfo): ChainResult | Promise<ChainResult> {
     const result: ChainResult = { forward: [], reply: [] };
-    const order = direction === 'toUpstream' ? this.#handlers : [...this.#handlers].reverse();
-    return this.#step(order, 0, [frame], direction, result);
+    const order = direction === 'toUpstream' ? this.#handlers : this.#reversed;
+    return this.#step(order, 0, [frame], direction, result, info);
   }
 
-  #step(order: readonly FrameHandler[], index: number, frames: readonly Frame[], direction: Direction, result: ChainResult): ChainResult | Promise<ChainResult> {
+  get #reversed(): readonly FrameHandler[] {
+    this.#rev ??= [...this.#handlers].reverse();
+    return this.#rev;
+  }
+  #rev: readonly FrameHandler[] | undefined;
+
+  /**
+   * End of stream in `direction`: every handler's onEnd, in the direction's order; resolves when all settled.
+   * Returns undefined when nothing has to be waited for.
+   */
+  end(direction: Direction): Promise<void> | undefined {
+    const order = direction === 'toUpstream' ? this.#handlers : this.#reversed;
+    let pending: Promise<void>[] | undefined;
+    for (const h of order) {
+      const r = h.onEnd?.(direction, this.#ctx);
+      if (r instanceof Promise) (pending ??= []).push(r);
+    }
+    return pending ? Promise.all(pending).then(() => undefined) : undefined;
+  }
+
+  /** `info` describes the frame while it is still the single, unchanged frame the framer returned. */
+  #step(order: readonly FrameHandler[], index: number, frames: readonly Frame[], direction: Direction, result: ChainResult, info: MessageInfo | undefined): ChainResult | Promise<ChainResult> {
     if (index === order.length) {
       for (const f of frames) result.forward.push(f);
       return result;
@@ -43,18 +65,18 @@ export class HandlerChain {
     const handler = order[index]!;
     let next: Frame[] = [];
     for (let i = 0; i < frames.length; i++) {
-      const verdict = handler.onFrame(frames[i]!, direction, this.#ctx);
+      const verdict = handler.onFrame(frames[i]!, direction, this.#ctx, info);
       if (verdict instanceof Promise) {
-        return this.#stepAsync(order, index, frames, i, verdict, next, direction, result);
+        return this.#stepAsync(order, index, frames, i, verdict, next, direction, result, info);
       }
       if (this.#apply(verdict, frames[i]!, next, result)) return result;
     }
-    return this.#step(order, index + 1, next, direction, result);
+    return this.#step(order, index + 1, next, direction, result, sameFrame(next, frames) ? info : undefined);
   }
 
   async #stepAsync(
     order: readonly FrameHandler[], index: number, frames: readonly Frame[], i: number,
-    pending: Promise<Verdict>, next: Frame[], direction: Direction, result: ChainResult,
+    pending: Promise<Verdict>, next: Frame[], direction: Direction, result: ChainResult, info: MessageInfo | undefined,
   ): Promise<ChainResult> {
     const handler = order[index]!;
     let verdict = await pending;
@@ -62,9 +84,9 @@ export class HandlerChain {
       if (this.#apply(verdict, frames[i]!, next, result)) return result;
       i++;
       if (i >= frames.length) break;
-      verdict = await handler.onFrame(frames[i]!, direction, this.#ctx);
+      verdict = await handler.onFrame(frames[i]!, direction, this.#ctx, info);
     }
-    return this.#step(order, index + 1, next, direction, result);
+    return this.#step(order, index + 1, next, direction, result, sameFrame(next, frames) ? info : undefined);
   }
 
   /** Returns true when processing must stop (close). */
@@ -94,4 +116,9 @@ export class HandlerChain {
       }
     }
   }
+}
+
+/** The handler passed the single frame on unchanged, so its protocol info still applies. */
+function sameFrame(next: readonly Frame[], frames: readonly Frame[]): boolean {
+  return next.length === 1 && frames.length === 1 && next[0] === frames[0];
 }

@@ -1,6 +1,7 @@
 import type { Frame } from '../framing/framer.js';
 import type { SwitchyardError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import type { MessageInfo, ProtocolCodec } from '../protocols/protocol.js';
 
 /** toUpstream = client → server; toDownstream = server → client. */
 export type Direction = 'toUpstream' | 'toDownstream';
@@ -29,6 +30,30 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Aborted when the session ends; pass it to every async operation. */
   readonly signal: AbortSignal;
+  /** Writing and closing outside a verdict (delayed frames, injected replies): see {@link SessionIO}. */
+  readonly io: SessionIO;
+  /** The connection's protocol codec when the listener speaks a protocol (pairing, error replies). */
+  readonly codec: ProtocolCodec | undefined;
+}
+
+/**
+ * What a handler may do to the session on its own schedule (a fault delaying frames, a timer closing the
+ * connection). Writes are encoded with the direction's framer and kept in order with the frames the session
+ * forwards itself.
+ */
+export interface SessionIO {
+  /** Write frames toward the direction's destination. Returns false when that destination is full (then await `drained`). */
+  write(direction: Direction, frames: readonly Frame[]): boolean;
+  /** Resolves when the direction's destination can take more (at once when it can, or when the session ended). */
+  drained(direction: Direction): Promise<void>;
+  /** Forward end-of-stream (FIN) toward the direction's destination. */
+  end(direction: Direction): void;
+  /** Close both sides with an RST. */
+  reset(): void;
+  /** Close both sides now; `error` is counted and logged. */
+  close(error?: SwitchyardError): void;
+  /** True once the session has ended. */
+  readonly closed: boolean;
 }
 
 /**
@@ -38,7 +63,13 @@ export interface SessionContext {
  * is kept.
  */
 export interface FrameHandler {
-  onFrame(frame: Frame, direction: Direction, ctx: SessionContext): Verdict | Promise<Verdict>;
+  /** `info` is the protocol framer's facts about this frame (undefined on plain framers). */
+  onFrame(frame: Frame, direction: Direction, ctx: SessionContext, info?: MessageInfo): Verdict | Promise<Verdict>;
+  /**
+   * End of stream arrived in `direction`, after its last frame went through onFrame. A returned promise holds the
+   * FIN back until it settles (a fault still delivering delayed frames, slow_close).
+   */
+  onEnd?(direction: Direction, ctx: SessionContext): void | Promise<void>;
   /** Called once when the session ends. */
   onClose?(ctx: SessionContext): void;
 }

@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Framer, FramerFactory } from '../framing/framer.js';
-import type { HandlerFactory, SessionContext, Direction } from '../pipeline/handler.js';
+import type { HandlerFactory, SessionContext, Direction, SessionIO } from '../pipeline/handler.js';
+import type { Frame } from '../framing/framer.js';
+import type { ProtocolCodec, ProtocolCodecFactory, ProtocolFramer } from '../protocols/protocol.js';
 import { HandlerChain, type ChainResult } from '../pipeline/chain.js';
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import { PassthroughFramer } from '../framing/passthrough.js';
@@ -24,6 +26,8 @@ export type UpstreamStream = Duplex & { resetAndDestroy(): unknown };
 export interface SessionFraming {
   toUpstream: FramerFactory;
   toDownstream: FramerFactory;
+  /** A protocol codec: when set, both directions' framers come from one codec per connection (and win over the two above). */
+  codec?: ProtocolCodecFactory | undefined;
 }
 
 export interface SessionOptions {
@@ -67,6 +71,12 @@ export class Session {
   #decodeUp: Framer | undefined;
   #decodeDown: Framer | undefined;
   #chain: HandlerChain | undefined;
+  #codec: ProtocolCodec | undefined;
+  /** Encoded bytes waiting to be written, keyed by the direction they travel (toUpstream = to the upstream). */
+  readonly #out: Record<Direction, Buffer[]> = { toUpstream: [], toDownstream: [] };
+  /** >0 while a pump is collecting output (writes are then flushed once, at its end). */
+  #pumping = 0;
+  #io: SessionIO | undefined;
   #busy: Record<Direction, boolean> = { toUpstream: false, toDownstream: false };
   #eofPending: Record<Direction, boolean> = { toUpstream: false, toDownstream: false };
   #closedPromise: Promise<void> | undefined;
@@ -121,9 +131,15 @@ export class Session {
     const framing = this.#opts.framing;
     const handlers = this.#opts.handlers ?? [];
     const needsFraming = handlers.length > 0 || (framing !== undefined && (!isPassthrough(framing.toUpstream) || !isPassthrough(framing.toDownstream)));
-    if (needsFraming) {
-      this.#decodeUp = (framing?.toUpstream ?? PASSTHROUGH).create();
-      this.#decodeDown = (framing?.toDownstream ?? PASSTHROUGH).create();
+    if (needsFraming || framing?.codec !== undefined) {
+      if (framing?.codec) {
+        const codec = (this.#codec = framing.codec.create());
+        this.#decodeUp = codec.toUpstream;
+        this.#decodeDown = codec.toDownstream;
+      } else {
+        this.#decodeUp = (framing?.toUpstream ?? PASSTHROUGH).create();
+        this.#decodeDown = (framing?.toDownstream ?? PASSTHROUGH).create();
+      }
       this.#chain = new HandlerChain(handlers.map((h) => h.create(this.context)), this.context);
       client.on('data', (chunk: Buffer) => this.#onFramedData('toUpstream', chunk));
       upstream.on('data', (chunk: Buffer) => this.#onFramedData('toDownstream', chunk));
@@ -189,10 +205,12 @@ export class Session {
   #pump(dir: Direction): void {
     const decoder = dir === 'toUpstream' ? this.#decodeUp! : this.#decodeDown!;
     const source = dir === 'toUpstream' ? this.client : this.upstream!;
-    const out: Buffer[] = [];
-    const back: Buffer[] = [];
+    const chain = this.#chain!;
+    const out = this.#out[dir];
+    const protocol = this.#codec !== undefined;
     // With no handlers, frames that re-encode to their received bytes are forwarded as those bytes, in bulk.
-    const raw = this.#chain!.length === 0 && decoder.forwardRaw !== undefined;
+    const raw = chain.length === 0 && decoder.forwardRaw !== undefined;
+    this.#pumping++;
     try {
       for (;;) {
         if (raw) {
@@ -202,23 +220,25 @@ export class Session {
         const frame = decoder.next();
         if (frame === null) break;
         this.#countFrames(dir, 1);
-        const result = this.#chain!.length === 0 ? undefined : this.#chain!.run(frame, dir);
+        const result = chain.length === 0 ? undefined : chain.run(frame, dir, protocol ? (decoder as ProtocolFramer).info : undefined);
         if (result === undefined) {
           encodeInto(this.#encoderFor(dir), frame, out);
           continue;
         }
         if (result instanceof Promise) {
-          this.#flush(dir, out, back);
+          this.#pumping--;
+          this.#flush(dir);
           this.#busy[dir] = true;
           source.pause();
           result.then(
             (r) => {
               this.#busy[dir] = false;
               if (this.#closed) return;
-              const o: Buffer[] = [];
-              const b: Buffer[] = [];
-              if (this.#applyResult(dir, r, o, b)) {
-                this.#flush(dir, o, b);
+              this.#pumping++;
+              const ok = this.#applyResult(dir, r);
+              this.#pumping--;
+              if (ok) {
+                this.#flush(dir);
                 this.#pump(dir);
               }
             },
@@ -229,23 +249,46 @@ export class Session {
           );
           return;
         }
-        if (!this.#applyResult(dir, result, out, back)) {
-          this.#flush(dir, out, back);
+        if (!this.#applyResult(dir, result)) {
+          this.#pumping--;
           return;
         }
       }
     } catch (err) {
-      this.#flush(dir, out, back);
+      this.#pumping--;
+      this.#flush(dir);
       this.#fail(err, dir);
       return;
     }
-    const writable = this.#flush(dir, out, back);
+    this.#pumping--;
+    const writable = this.#flush(dir);
     if (this.#eofPending[dir]) {
       this.#eofPending[dir] = false;
-      (dir === 'toUpstream' ? this.upstream! : this.client).end();
+      const waiting = chain.length === 0 ? undefined : chain.end(dir);
+      if (waiting === undefined) this.#endToward(dir);
+      else {
+        this.#busy[dir] = true;
+        waiting.then(
+          () => {
+            this.#busy[dir] = false;
+            if (!this.#closed) this.#endToward(dir);
+          },
+          (err: unknown) => {
+            this.#busy[dir] = false;
+            this.#fail(err, dir);
+          },
+        );
+      }
     } else if (writable && source.isPaused() && !this.#closed) {
       source.resume();
     }
+  }
+
+  /** FIN toward the direction's destination, after anything still queued for it. */
+  #endToward(dir: Direction): void {
+    this.#flush(dir);
+    const dest = dir === 'toUpstream' ? this.upstream : this.client;
+    if (dest && !dest.destroyed) dest.end();
   }
 
   #countFrames(dir: Direction, n: number): void {
@@ -257,15 +300,17 @@ export class Session {
   }
 
   /** Returns false when the session was closed by the result. */
-  #applyResult(dir: Direction, r: ChainResult, out: Buffer[], back: Buffer[]): boolean {
+  #applyResult(dir: Direction, r: ChainResult): boolean {
     const enc = this.#encoderFor(dir);
+    const out = this.#out[dir];
     for (const f of r.forward) encodeInto(enc, f, out);
     if (r.reply.length > 0) {
-      const renc = this.#encoderFor(dir === 'toUpstream' ? 'toDownstream' : 'toUpstream');
-      for (const f of r.reply) encodeInto(renc, f, back);
+      const back = opposite(dir);
+      const renc = this.#encoderFor(back);
+      for (const f of r.reply) encodeInto(renc, f, this.#out[back]);
     }
     if (r.error) {
-      this.#flush(dir, out, back);
+      this.#flush(dir);
       this.#fail(r.error, dir);
       return false;
     }
@@ -276,20 +321,28 @@ export class Session {
     return dir === 'toUpstream' ? this.#decodeUp! : this.#decodeDown!;
   }
 
-  /** Write collected output; pause the source if the destination is full. Returns true if not backpressured. */
-  #flush(dir: Direction, out: Buffer[], back: Buffer[]): boolean {
-    const dest = dir === 'toUpstream' ? this.upstream! : this.client;
-    const source = dir === 'toUpstream' ? this.client : this.upstream!;
-    let ok = true;
-    if (out.length > 0 && !dest.destroyed) {
-      ok = writeGathered(dest, out);
+  /**
+   * Write collected output (both ways: a pump of `dir` may also have queued replies to its source); pause the
+   * source of a direction whose destination is full. Returns true if `dir`'s destination is not backpressured.
+   */
+  #flush(dir: Direction): boolean {
+    if (this.#pumping > 0) return true;
+    const ok = this.#write('toUpstream');
+    const okDown = this.#write('toDownstream');
+    return dir === 'toUpstream' ? ok : okDown;
+  }
+
+  #write(dir: Direction): boolean {
+    const out = this.#out[dir];
+    if (out.length === 0) return true;
+    const dest = dir === 'toUpstream' ? this.upstream : this.client;
+    if (!dest || dest.destroyed) {
       out.length = 0;
+      return true;
     }
-    if (back.length > 0 && !source.destroyed) {
-      if (!writeGathered(source, back)) ok = false;
-      back.length = 0;
-    }
-    if (!ok) source.pause();
+    const ok = writeGathered(dest, out);
+    out.length = 0;
+    if (!ok) (dir === 'toUpstream' ? this.client : this.upstream!).pause();
     return ok;
   }
 
@@ -370,8 +423,65 @@ export class Session {
         self.#signalShared = true;
         return self.#signal();
       },
+      get io() {
+        return self.#ioFacade();
+      },
+      get codec() {
+        return self.#codec;
+      },
     };
     return this.#context;
+  }
+
+  #ioFacade(): SessionIO {
+    if (this.#io) return this.#io;
+    const self = this;
+    this.#io = {
+      write(dir: Direction, frames: readonly Frame[]): boolean {
+        if (self.#closed) return true;
+        const enc = self.#encoderFor(dir);
+        const out = self.#out[dir];
+        for (const f of frames) encodeInto(enc, f, out);
+        if (self.#pumping > 0) return true;
+        return self.#write(dir);
+      },
+      drained(dir: Direction): Promise<void> {
+        const dest = dir === 'toUpstream' ? self.upstream : self.client;
+        if (self.#closed || !dest || dest.destroyed || !dest.writableNeedDrain) return Promise.resolve();
+        return new Promise<void>((resolve) => {
+          const done = (): void => {
+            dest.off('drain', done);
+            dest.off('close', done);
+            resolve();
+          };
+          dest.on('drain', done);
+          dest.on('close', done);
+        });
+      },
+      end(dir: Direction): void {
+        if (!self.#closed) self.#endToward(dir);
+      },
+      reset(): void {
+        if (self.#closed) return;
+        self.#abortNow();
+        self.client.resetAndDestroy();
+        if (self.upstream && !self.upstream.destroyed) self.upstream.resetAndDestroy();
+        if (!self.upstream) self.#finish();
+      },
+      close(error?: SwitchyardError): void {
+        if (self.#closed) return;
+        self.#flush('toUpstream');
+        if (error) {
+          self.#countError(error);
+          self.#opts.logger.debug({ session: self.id, code: errorCode(error), err: error.message }, 'handler closed the session');
+        }
+        self.#closeGracefully();
+      },
+      get closed() {
+        return self.#closed;
+      },
+    };
+    return this.#io;
   }
 
   #signal(): AbortSignal {
@@ -391,6 +501,24 @@ export class Session {
     return this.#closedPromise;
   }
 
+  /** Stop reading; let written bytes reach both peers (FIN), then close; destroy whatever lingers after 2 s. */
+  #closeGracefully(): void {
+    this.#abortNow();
+    for (const sock of [this.client, this.upstream]) {
+      if (!sock || sock.destroyed) continue;
+      sock.pause();
+      sock.removeAllListeners('data');
+      if (sock.writableLength === 0) {
+        sock.destroy();
+        continue;
+      }
+      sock.end();
+      sock.once('finish', () => sock.destroy());
+      setTimeout(() => sock.destroy(), 2000).unref();
+    }
+    if (!this.upstream) this.#finish();
+  }
+
   /** Close both sides now. */
   destroy(): void {
     this.#abortNow();
@@ -408,6 +536,10 @@ export class Session {
   get isClosed(): boolean {
     return this.#closed;
   }
+}
+
+function opposite(dir: Direction): Direction {
+  return dir === 'toUpstream' ? 'toDownstream' : 'toUpstream';
 }
 
 function isPassthrough(f: FramerFactory): boolean {

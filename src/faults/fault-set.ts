@@ -1,0 +1,225 @@
+import { z } from 'zod';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import type { FaultOptions, FaultPlugin, Scope, Stream } from './plugin.js';
+import type { FaultRegistry } from './registry.js';
+import { compileMatch, type MatchSpec, type Matcher } from './match.js';
+
+/** What a caller (config, admin API, Toxiproxy adapter, chaos CLI) gives to create a fault. */
+export interface FaultInput {
+  name?: string | undefined;
+  type: string;
+  stream?: string | undefined;
+  toxicity?: number | undefined;
+  scope?: Scope | undefined;
+  attributes?: Record<string, unknown> | undefined;
+  match?: MatchSpec | undefined;
+  /** Faults of one group are exclusive: per request at most one of them fires, `toxicity` being its share. */
+  group?: string | undefined;
+}
+
+/** A change to a live fault: attributes merge (missing keys keep their values), the rest replaces. */
+export interface FaultPatch {
+  attributes?: Record<string, unknown> | undefined;
+  toxicity?: number | undefined;
+  scope?: Scope | undefined;
+  match?: MatchSpec | null | undefined;
+}
+
+export const faultInputSchema = z.strictObject({
+  name: z.string().min(1).max(200).regex(/^[^/\s]+$/, 'no slashes or spaces').optional(),
+  type: z.string().min(1),
+  stream: z.string().optional(),
+  toxicity: z.number().min(0).max(1).optional(),
+  scope: z.enum(['connection', 'request']).optional(),
+  attributes: z.record(z.string(), z.unknown()).optional(),
+  match: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number(), z.boolean()]))])).optional(),
+  group: z.string().min(1).optional(),
+});
+
+/** One configured fault: the wrapper (name, direction, probability, scope, match) around a plugin's effect. */
+export class Fault {
+  readonly name: string;
+  readonly plugin: FaultPlugin;
+  readonly stream: Stream;
+  /** The stream as the client spelled it (Toxiproxy echoes `"UPSTREAM"` back as sent). */
+  readonly streamAsGiven: string;
+  readonly group: string | undefined;
+  readonly origin: string | undefined;
+  toxicity: number;
+  scope: Scope;
+  options: FaultOptions;
+  match: MatchSpec | undefined;
+  matcher: Matcher | undefined;
+  shared: unknown;
+  /** Bumped on every update; live connections rebuild this fault's state when it changes. */
+  generation = 0;
+  injected = 0;
+  readonly createdAt = new Date();
+
+  constructor(init: { name: string; plugin: FaultPlugin; stream: Stream; streamAsGiven: string; toxicity: number; scope: Scope; options: FaultOptions; match: MatchSpec | undefined; group: string | undefined; origin: string | undefined }) {
+    this.name = init.name;
+    this.plugin = init.plugin;
+    this.stream = init.stream;
+    this.streamAsGiven = init.streamAsGiven;
+    this.toxicity = init.toxicity;
+    this.scope = init.scope;
+    this.options = init.options;
+    this.match = init.match;
+    this.matcher = init.match ? compileMatch(init.match) : undefined;
+    this.group = init.group;
+    this.origin = init.origin;
+    this.shared = init.plugin.createShared?.(init.options);
+  }
+
+  get type(): string {
+    return this.plugin.type;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      type: this.type,
+      stream: this.streamAsGiven,
+      toxicity: this.toxicity,
+      scope: this.scope,
+      attributes: { ...this.options },
+      ...(this.match ? { match: this.match } : {}),
+      ...(this.group ? { group: this.group } : {}),
+      injected: this.injected,
+    };
+  }
+}
+
+export type FaultSetChange = { kind: 'added' | 'updated' | 'removed'; fault: Fault } | { kind: 'cleared' };
+
+/**
+ * The live faults of one listener. Mutations take effect on live connections at the next frame boundary: frames in
+ * flight finish their way through the old chain (delays cut short), nothing is dropped by a reconfiguration.
+ */
+export class FaultSet {
+  readonly #registry: FaultRegistry;
+  #faults: Fault[] = [];
+  #version = 0;
+  readonly #listeners = new Set<(change: FaultSetChange) => void>();
+
+  constructor(registry: FaultRegistry) {
+    this.#registry = registry;
+  }
+
+  get registry(): FaultRegistry {
+    return this.#registry;
+  }
+
+  /** Changes on every mutation; live connections compare it at frame boundaries. */
+  get version(): number {
+    return this.#version;
+  }
+
+  get size(): number {
+    return this.#faults.length;
+  }
+
+  /** Upstream faults first, then downstream, each in creation order (Toxiproxy's listing order). */
+  list(): Fault[] {
+    return [...this.#faults.filter((f) => f.stream === 'upstream'), ...this.#faults.filter((f) => f.stream === 'downstream')];
+  }
+
+  /** The faults of one direction, in chain order (creation order). */
+  chain(stream: Stream): readonly Fault[] {
+    return this.#faults.filter((f) => f.stream === stream && f.plugin.listenerEffect === undefined);
+  }
+
+  get(name: string): Fault | undefined {
+    return this.#faults.find((f) => f.name === name);
+  }
+
+  /** True when a listener-level `down` fault is present. */
+  get down(): boolean {
+    return this.#faults.some((f) => f.plugin.listenerEffect === 'down');
+  }
+
+  onChange(listener: (change: FaultSetChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Validate and add. Errors: SWY_BAD_REQUEST (unknown type, bad stream or attributes), SWY_CONFLICT (name taken). */
+  add(input: FaultInput, origin?: string): Fault {
+    const plugin = this.#registry.get(input.type);
+    if (!plugin) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `invalid fault type '${input.type}' (known: ${this.#registry.types().join(', ')})`, { details: { reason: 'invalid_type' } });
+    const streamAsGiven = input.stream ?? plugin.defaultStream;
+    const stream = parseStream(streamAsGiven);
+    const name = input.name ?? `${plugin.type}_${stream}`;
+    if (this.get(name)) throw new SwitchyardError(ErrorCodes.CONFLICT, `fault '${name}' already exists`, { details: { reason: 'exists' } });
+    const options = this.#registry.parseOptions(plugin, input.attributes ?? {});
+    const fault = new Fault({
+      name,
+      plugin,
+      stream,
+      streamAsGiven,
+      toxicity: checkToxicity(input.toxicity ?? 1),
+      scope: input.scope ?? plugin.defaultScope,
+      options,
+      match: input.match,
+      group: input.group,
+      origin,
+    });
+    this.#faults.push(fault);
+    this.#changed({ kind: 'added', fault });
+    return fault;
+  }
+
+  update(name: string, patch: FaultPatch): Fault {
+    const fault = this.#require(name);
+    if (patch.attributes !== undefined) fault.options = this.#registry.parseOptions(fault.plugin, { ...fault.options, ...patch.attributes });
+    if (patch.toxicity !== undefined) fault.toxicity = checkToxicity(patch.toxicity);
+    if (patch.scope !== undefined) fault.scope = patch.scope;
+    if (patch.match !== undefined) {
+      fault.match = patch.match ?? undefined;
+      fault.matcher = patch.match ? compileMatch(patch.match) : undefined;
+    }
+    fault.generation++;
+    this.#changed({ kind: 'updated', fault });
+    return fault;
+  }
+
+  remove(name: string): Fault {
+    const fault = this.#require(name);
+    this.#faults = this.#faults.filter((f) => f !== fault);
+    this.#changed({ kind: 'removed', fault });
+    return fault;
+  }
+
+  /** Remove every fault (optionally only those added with `origin`). */
+  clear(origin?: string): void {
+    if (origin !== undefined) {
+      for (const f of this.#faults.filter((x) => x.origin === origin)) this.remove(f.name);
+      return;
+    }
+    if (this.#faults.length === 0) return;
+    this.#faults = [];
+    this.#changed({ kind: 'cleared' });
+  }
+
+  #require(name: string): Fault {
+    const f = this.get(name);
+    if (!f) throw new SwitchyardError(ErrorCodes.NOT_FOUND, `fault '${name}' not found`, { details: { reason: 'not_found' } });
+    return f;
+  }
+
+  #changed(change: FaultSetChange): void {
+    this.#version++;
+    for (const l of this.#listeners) l(change);
+  }
+}
+
+export function parseStream(value: string): Stream {
+  const v = value.toLowerCase();
+  if (v === 'upstream' || v === 'downstream') return v;
+  throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `stream '${value}' is invalid, can be either upstream or downstream`, { details: { reason: 'invalid_stream' } });
+}
+
+function checkToxicity(t: number): number {
+  if (!Number.isFinite(t) || t < 0 || t > 1) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `toxicity must be a number from 0 to 1, got ${t}`, { details: { reason: 'invalid_toxicity' } });
+  return t;
+}

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import type { Attributes, ErrorReplyRequest, MessageInfo } from '../protocols/protocol.js';
+import type { Random } from './random.js';
+import type { Logger } from '../core/log.js';
+
+/** Toxiproxy's names: `upstream` = client → server, `downstream` = server → client. */
+export type Stream = 'upstream' | 'downstream';
+
+/** Per connection (Toxiproxy: one draw when the connection starts) or per request/frame (Vaurien). */
+export type Scope = 'connection' | 'request';
+
+/**
+ * One self-describing option of a fault (Vaurien's `options` mapping): the description and default are what the
+ * CLI flags (`--behavior-delay-sleep`), `GET /faults/types` and docs/faults.md show.
+ */
+export interface OptionSpec {
+  readonly description: string;
+  /** `integer` and `number` accept JSON numbers; `boolean` true/false; `string` text. */
+  readonly type: 'integer' | 'number' | 'boolean' | 'string';
+  readonly default: number | boolean | string | null;
+  readonly min?: number;
+  readonly max?: number;
+  readonly choices?: readonly (string | number)[];
+  /** The unit shown in docs, e.g. 'ms', 'µs', 'KB/s', 's', 'bytes'. */
+  readonly unit?: string;
+}
+
+export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
+export type FaultOptions = Readonly<Record<string, number | boolean | string | null>>;
+
+/** A frame on its way through a direction's fault chain. */
+export interface FaultChunk {
+  data: Buffer;
+  /** performance.now() when the frame arrived; delays are measured from here and advance it (delays stack, bursts do not). */
+  time: number;
+  /** Protocol facts of the frame (undefined on raw TCP: every chunk is then its own request). */
+  readonly info: MessageInfo | undefined;
+  /** Attributes of the request this frame belongs to (upstream) or answers (downstream). */
+  readonly request: Attributes | undefined;
+}
+
+/** What a fault may do with the connection, handed to each call. */
+export interface FaultIO {
+  /** Pass a chunk on to the next fault (and finally the wire). Await it: it resolves when the rest of the chain took it. */
+  push(chunk: FaultChunk): Promise<void> | void;
+  /**
+   * Answer the request this (upstream, start) chunk begins with the protocol's own error, in order with earlier
+   * responses; the request's remaining frames are dropped. Returns false when the protocol has no error reply (raw
+   * TCP) — the fault should then fall back (e.g. close).
+   */
+  replyError(request: ErrorReplyRequest): boolean;
+  /** Forward end-of-stream (FIN) to the next fault / the wire. */
+  end(): Promise<void> | void;
+  /** Close the connection now, both sides, with an RST. */
+  reset(): void;
+  /** Close the connection now, both sides (FIN, buffered bytes still flushed). */
+  close(reason: string): void;
+  /** Wait `ms`; resolves early when the fault is removed/updated or the connection ends (in-flight data then moves on). */
+  sleep(ms: number): Promise<void>;
+  /** Aborted when this fault instance is reconfigured or removed, or the connection ends. */
+  readonly signal: AbortSignal;
+  /** This connection's random stream for this fault and direction. */
+  readonly random: Random;
+  readonly logger: Logger;
+  /** Count one injection in `switchyard_faults_injected_total` (call once per effect applied). */
+  injected(): void;
+}
+
+/** A fault's per-connection, per-direction state and effect. Every method is optional: absent = pass through. */
+export interface FaultInstance {
+  /** The fault became active on this connection (at connection start, or when added to a live one). */
+  start?(io: FaultIO): void;
+  /** A frame arrived. Default: `io.push(chunk)`. */
+  chunk?(chunk: FaultChunk, io: FaultIO): Promise<void> | void;
+  /** End of stream arrived. Default: `io.end()`. */
+  end?(io: FaultIO): Promise<void> | void;
+  /** The fault was removed while this connection lives (Toxiproxy's timeout closes the connection here). */
+  removed?(io: FaultIO): void;
+}
+
+export interface FaultInstanceContext {
+  readonly stream: Stream;
+  readonly random: Random;
+  /** Per-fault state shared by every connection (counters such as `warmup`), from `createShared`. */
+  readonly shared: unknown;
+}
+
+/**
+ * A fault type: its options schema and its effect. Direction, probability, scope and matching live in the wrapper
+ * (`FaultSet`), so a fault file holds only what the fault does (Toxiproxy's one-file-per-toxic habit).
+ */
+export interface FaultPlugin {
+  readonly type: string;
+  readonly description: string;
+  readonly options: OptionSpecs;
+  /** Default probability scope when the config does not name one. */
+  readonly defaultScope: Scope;
+  /** Default direction (Toxiproxy: downstream). */
+  readonly defaultStream: Stream;
+  /** Listener-level effect instead of a per-connection one (`down`: the listener stops accepting). */
+  readonly listenerEffect?: 'down';
+  /** True when the fault never touches data (lets the engine keep the zero-cost path). */
+  readonly passive?: boolean;
+  createShared?(options: FaultOptions): unknown;
+  create(options: FaultOptions, ctx: FaultInstanceContext): FaultInstance;
+}
+
+/** A zod schema for a plugin's options: each option optional with its default; unknown keys rejected. */
+export function optionsSchema(specs: OptionSpecs): z.ZodType<FaultOptions> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    let t: z.ZodType;
+    if (spec.choices) {
+      t = z.union(spec.choices.map((c) => z.literal(c)) as unknown as [z.ZodLiteral, z.ZodLiteral]);
+    } else if (spec.type === 'boolean') {
+      t = z.boolean();
+    } else if (spec.type === 'string') {
+      t = z.string();
+    } else {
+      let n = spec.type === 'integer' ? z.number().int() : z.number();
+      if (spec.min !== undefined) n = n.min(spec.min);
+      if (spec.max !== undefined) n = n.max(spec.max);
+      t = n;
+    }
+    if (spec.default === null) t = t.nullable();
+    shape[name] = t.default(spec.default as never);
+  }
+  return z.strictObject(shape) as unknown as z.ZodType<FaultOptions>;
+}

@@ -1,0 +1,14 @@
+import { ProtocolRegistry } from './registry.js';
+import { httpProtocol } from './http/index.js';
+import { mysqlProtocol } from './mysql/index.js';
+
+/** Register the built-in protocol modules. `tcp` (raw bytes, no codec) is not a module: it is the absence of one. */
+export function registerBuiltinProtocols(registry: ProtocolRegistry): ProtocolRegistry {
+  registry.register(httpProtocol);
+  registry.register(mysqlProtocol);
+  return registry;
+}
+
+export function createProtocolRegistry(): ProtocolRegistry {
+  return registerBuiltinProtocols(new ProtocolRegistry());
+}

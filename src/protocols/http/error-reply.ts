@@ -1,0 +1,110 @@
+/**
+ * The HTTP error reply: a complete `text/plain` response the proxy sends instead of forwarding a request.
+ */
+import type { ErrorReply, ErrorReplyRequest } from '../protocol.js';
+import type { HttpConnectionState } from './codec.js';
+
+export const DEFAULT_ERROR_STATUS = 503;
+
+/** Reason phrases (IANA HTTP Status Code Registry, RFC 9110 wording). */
+export const REASON_PHRASES: Readonly<Record<number, string>> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  203: 'Non-Authoritative Information',
+  206: 'Partial Content',
+  207: 'Multi-Status',
+  208: 'Already Reported',
+  226: 'IM Used',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  305: 'Use Proxy',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  402: 'Payment Required',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  407: 'Proxy Authentication Required',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  418: "I'm a Teapot",
+  421: 'Misdirected Request',
+  422: 'Unprocessable Content',
+  423: 'Locked',
+  424: 'Failed Dependency',
+  425: 'Too Early',
+  426: 'Upgrade Required',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  451: 'Unavailable For Legal Reasons',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+  506: 'Variant Also Negotiates',
+  507: 'Insufficient Storage',
+  508: 'Loop Detected',
+  510: 'Not Extended',
+  511: 'Network Authentication Required',
+};
+
+/** The reason phrase for a status: registered phrase, else the class name ("Client Error", "Server Error", ...). */
+export function reasonPhrase(status: number): string {
+  const known = REASON_PHRASES[status];
+  if (known !== undefined) return known;
+  if (status >= 500) return 'Server Error';
+  if (status >= 400) return 'Client Error';
+  if (status >= 300) return 'Redirection';
+  return 'Success';
+}
+
+/**
+ * The status an error reply uses: an integer (or a string of digits) from 200 to 599 other than the bodyless 204,
+ * 205 and 304; anything else (missing, SQLSTATE-like strings, 1xx) gives 503.
+ */
+export function replyStatus(status: number | string | undefined): number {
+  const n = typeof status === 'number' ? status : typeof status === 'string' && /^\d{3}$/.test(status) ? Number(status) : NaN;
+  if (!Number.isInteger(n) || n < 200 || n > 599 || n === 204 || n === 205 || n === 304) return DEFAULT_ERROR_STATUS;
+  return n;
+}
+
+/**
+ * Build the reply for the request whose start frame was returned last, and forget that request (the server never
+ * sees it, so the response framer must not wait for its answer).
+ */
+export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyRequest): ErrorReply {
+  const req = state.last;
+  const status = replyStatus(request.status);
+  const body = Buffer.from(`${request.message}\n`, 'utf8');
+  // a client that sent `Expect: 100-continue` may or may not send the body after a final answer: only closing is safe
+  const close = request.close === true || !state.keepAlive || (req !== undefined && (!req.keepAlive || (req.expectContinue && !req.bodyDone)));
+  let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n`;
+  if (close) head += 'Connection: close\r\n';
+  else if (req !== undefined && req.minor === 0) head += 'Connection: keep-alive\r\n';
+  head += '\r\n';
+  const isHead = req?.method === 'HEAD';
+  const bytes = isHead ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
+  if (req !== undefined) {
+    state.drop(req);
+    state.last = undefined;
+  }
+  if (close) state.keepAlive = false;
+  return { frames: [bytes], close };
+}
