@@ -90,7 +90,7 @@ export class Fault {
   }
 }
 
-export type FaultSetChange = { kind: 'added' | 'updated' | 'removed'; fault: Fault } | { kind: 'cleared' };
+export type FaultSetChange = { kind: 'added' | 'updated' | 'removed'; fault: Fault } | { kind: 'cleared' | 'enabled' | 'disabled' };
 
 /**
  * The live faults of one listener. Mutations take effect on live connections at the next frame boundary: frames in
@@ -133,9 +133,22 @@ export class FaultSet {
     return this.#faults.find((f) => f.name === name);
   }
 
-  /** True when a listener-level `down` fault is present. */
+  /** True when the listener must be down: disabled (Toxiproxy `enabled: false`) or a `down` fault is present. */
   get down(): boolean {
-    return this.#faults.some((f) => f.plugin.listenerEffect === 'down');
+    return !this.#enabled || this.#faults.some((f) => f.plugin.listenerEffect === 'down');
+  }
+
+  #enabled = true;
+  /** Toxiproxy's `enabled`: false takes the listener down (refused connections, live ones closed) without a fault. */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  setEnabled(enabled: boolean): void {
+    if (enabled === this.#enabled) return;
+    this.#enabled = enabled;
+    this.#version++;
+    for (const l of this.#listeners) l({ kind: enabled ? 'enabled' : 'disabled' });
   }
 
   onChange(listener: (change: FaultSetChange) => void): () => void {
