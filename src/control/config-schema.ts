@@ -438,6 +438,8 @@ export function buildConfigSchema(registry: FramerRegistry, options: ConfigSchem
       log: z.strictObject({ level: oneOf(LOG_LEVELS).default('info') }).prefault({}),
       shutdown: z.strictObject({ drainTimeout: duration().default(10_000) }).prefault({}),
       seed: seedSchema.optional(),
+      toxiproxy: z.strictObject({ listen: address('listen').default(() => parseAddress('127.0.0.1:8474')) }).optional(),
+      plugins: z.strictObject({ faults: z.array(text('a module path')).default(() => []) }).optional(),
       listeners: z.array(listenerSchema(registry, options.chaos)).default(() => []),
       clusters: z.array(clusterSchema).default(() => []),
       routes: z.array(routeSchemaWith(options.chaos)).default(() => []),

@@ -143,4 +143,8 @@ export interface SwitchyardConfig {
   routes: RouteConfig[];
   /** Seed for every random draw of faults (reproducible runs); absent = random. */
   seed?: number | undefined;
+  /** Serve the Toxiproxy-compatible API next to the native one (docs/toxiproxy-compat.md). */
+  toxiproxy?: { listen: Address } | undefined;
+  /** Modules loaded before the config is validated: each exports a fault plugin (docs/faults.md). */
+  plugins?: { faults: string[] } | undefined;
 }
