@@ -14,6 +14,9 @@ import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Docum
 import type { FramerRegistry } from '../framing/registry.js';
 import type { SwitchyardConfig } from './config-types.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import { dirname } from 'node:path';
+import { defaultChaosRegistries, type ChaosRegistries } from './config-faults.js';
+import { loadFaultPlugins } from '../faults/plugin-loader.js';
 import {
   type ConfigIssue,
   type ConfigValidationResult,
@@ -30,6 +33,8 @@ export type ConfigFormat = 'yaml' | 'json';
 export interface LoadConfigOptions {
   /** Variables for `${NAME}` substitution and the SWITCHYARD_ADMIN_TOKEN fallback. Default: process.env. */
   env?: Record<string, string | undefined>;
+  /** Protocol and fault registries (default: the built-in ones; `plugins.faults` modules are loaded into it). */
+  chaos?: ChaosRegistries;
 }
 
 /** 'json' for .json, 'yaml' for everything else (.yaml, .yml, unknown: YAML reads JSON too). */
@@ -326,7 +331,7 @@ export function validateConfigText(
   const parsed = format === 'json' ? parseJson(text) : parseYaml(text);
   if (parsed.issues.length > 0 && parsed.value === undefined) return { ok: false, errors: parsed.issues };
   const substituted = substituteEnv(parsed.value ?? {}, env);
-  const result = validateConfig(substituted.value, registry, { env });
+  const result = validateConfig(substituted.value, registry, { env, ...(options.chaos ? { chaos: options.chaos } : {}) });
   const envPaths = new Set(substituted.issues.map((i) => i.path));
   const issues = [
     ...parsed.issues,
@@ -377,5 +382,12 @@ export async function loadConfigFile(path: string, registry: FramerRegistry, opt
     });
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  return parseConfigText(text, formatFromPath(path), registry, path, options);
+  const format = formatFromPath(path);
+  // Custom fault plugins must be registered before the faults that use them are validated.
+  const pre = format === 'json' ? parseJson(text) : parseYaml(text);
+  const plugins = (pre.value as { plugins?: { faults?: unknown } } | undefined)?.plugins?.faults;
+  if (Array.isArray(plugins) && plugins.every((p) => typeof p === 'string')) {
+    await loadFaultPlugins(plugins as string[], (options.chaos ?? defaultChaosRegistries()).faults, dirname(path));
+  }
+  return parseConfigText(text, format, registry, path, options);
 }

@@ -5,6 +5,7 @@ import { ErrorCodes, SwitchyardError, errorCode } from '../../core/errors.js';
 import type { Switchyard } from '../switchyard.js';
 import { parseDuration } from '../../core/units.js';
 import { parseObjectConfig } from '../config-schema.js';
+import { faultRoute } from './fault-routes.js';
 
 export interface AdminServerOptions {
   listen: Address;
@@ -126,6 +127,10 @@ export class AdminServer {
       res.writeHead(200, { 'content-type': this.#yard.metrics.contentType });
       res.end(body);
       return;
+    }
+    if (parts[0] === 'api' && parts[1] === 'v1') {
+      const answer = await faultRoute(this.#yard, method, parts, () => readJson(req), (methods) => allow(method, methods));
+      if (answer) return sendJson(res, answer.status, answer.body);
     }
     if (parts[0] !== 'api' || parts[1] !== 'v1' || parts.length < 3 || parts.length > 4) {
       throw new HttpError(404, ErrorCodes.NOT_FOUND, `no such endpoint: ${method} ${url.pathname}`);
