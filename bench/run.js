@@ -17,7 +17,7 @@ import { coresBusy, cpuSeconds, fdCount, forkHelper, freePort, installCleanup, m
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle'];
+const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http'];
 const ALL_MODES = ['direct', 'bare', 'passthrough', 'line'];
 const MODE_TITLE = { direct: 'direct', bare: 'bare pipe', passthrough: 'passthrough', line: 'line framing' };
 const MiB = 1024 * 1024;
@@ -467,6 +467,11 @@ async function main() {
   if (why) out.push('', `switchyard modes skipped: ${why}`);
   out.push('', `results: ${path.relative(process.cwd(), outFile)} (${fmt(doc.seconds, 0)} s)`);
   process.stdout.write(`${out.join('\n')}\n`);
+  if (only.includes('http') && !why) {
+    // The chaos scenario (HTTP request rate through faults and protocol mode) is its own script: bench/chaos.js.
+    const r = spawnSync(process.execPath, [path.join(here, 'chaos.js'), ...(quick ? ['--quick'] : []), '--repeat', String(repeat)], { stdio: 'inherit' });
+    if (r.status !== 0) process.exitCode = r.status ?? 1;
+  }
 }
 
 main().catch((err) => {

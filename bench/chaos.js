@@ -1,0 +1,253 @@
+// Chaos benchmark (issue 3): HTTP/1.1 keep-alive request rate and latency percentiles with 1 KiB requests and
+// 1 KiB responses, through: direct, switchyard raw passthrough, a chain of no-op faults, HTTP protocol mode, and a
+// latency 0 fault; plus Toxiproxy when a `toxiproxy-server` binary is on PATH. Figures are ratios of raw
+// passthrough measured in the same run.
+//
+// Processes (all on 127.0.0.1): this orchestrator; an upstream node:http server (child); the proxy under test
+// (child: bin/switchyard.js run -c <generated config>); the load generator (child: this file with --load).
+// Every loop is bounded in count and time.
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const HOST = '127.0.0.1';
+var BODY = Buffer.alloc(1024, 'x'); // var: used by the child roles dispatched below at module evaluation
+
+// ---- child roles --------------------------------------------------------------------------------------------
+
+if (process.argv[2] === '--upstream') {
+  const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    let n = 0;
+    req.on('data', (c) => (n += c.length));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY.length, 'x-got': String(n) });
+      res.end(BODY);
+    });
+  });
+  server.listen(0, HOST, () => process.send({ port: server.address().port }));
+  process.on('message', (m) => m === 'stop' && server.close(() => process.exit(0)));
+} else if (process.argv[2] === '--load') {
+  process.on('message', async (m) => {
+    if (m === 'stop') process.exit(0);
+    process.send(await load(m));
+  });
+  process.send({ ready: true });
+} else {
+  await main();
+}
+
+/** Keep-alive clients, one request in flight each; counts responses by Content-Length. */
+async function load({ port, conns, timeMs, warmupMs, maxRequests }) {
+  const req = Buffer.concat([Buffer.from(`POST /bench HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\nContent-Length: ${BODY.length}\r\n\r\n`), BODY]);
+  const samples = new Float64Array(maxRequests);
+  let count = 0;
+  let errors = 0;
+  let measuring = false;
+  let stopped = false;
+  const sockets = [];
+  const start = performance.now();
+  await new Promise((resolve) => {
+    setTimeout(() => (measuring = true), warmupMs);
+    const deadline = setTimeout(() => {
+      stopped = true;
+      resolve();
+    }, warmupMs + timeMs);
+    for (let i = 0; i < conns; i++) {
+      const s = net.connect({ host: HOST, port, noDelay: true });
+      sockets.push(s);
+      let buf = Buffer.alloc(0);
+      let sent = 0;
+      const send = () => {
+        if (stopped) return;
+        sent = performance.now();
+        s.write(req);
+      };
+      s.on('connect', send);
+      s.on('error', () => errors++);
+      s.on('data', (chunk) => {
+        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+        for (;;) {
+          const head = buf.indexOf('\r\n\r\n');
+          if (head < 0) return;
+          const m = /content-length: *(\d+)/i.exec(buf.subarray(0, head).toString('latin1'));
+          const total = head + 4 + (m ? Number(m[1]) : 0);
+          if (buf.length < total) return;
+          if (!buf.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 200')) errors++;
+          buf = buf.subarray(total);
+          if (measuring && !stopped && count < maxRequests) samples[count++] = performance.now() - sent;
+          if (count >= maxRequests) {
+            stopped = true;
+            clearTimeout(deadline);
+            resolve();
+          }
+          send();
+        }
+      });
+    }
+  });
+  const elapsed = performance.now() - start - warmupMs;
+  for (const s of sockets) s.destroy();
+  const a = samples.subarray(0, count).sort();
+  const at = (p) => (count ? a[Math.min(count - 1, Math.ceil((p / 100) * count) - 1)] : NaN);
+  return { rps: (count / elapsed) * 1000, p50: at(50), p99: at(99), count, errors };
+}
+
+// ---- orchestration ------------------------------------------------------------------------------------------
+
+function child(args, name) {
+  const c = fork(fileURLToPath(import.meta.url), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const first = new Promise((resolve, reject) => {
+    c.once('message', resolve);
+    c.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+  });
+  return { c, first };
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, HOST, () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function startSwitchyard(dir, name, listener, upstreamPort) {
+  const port = await freePort();
+  const cfg = {
+    log: { level: 'warn' },
+    listeners: [{ id: 'bench', listen: `${HOST}:${port}`, ...listener }],
+    clusters: [{ id: 'up', endpoints: [`${HOST}:${upstreamPort}`] }],
+    routes: [{ id: 'r', listener: 'bench', cluster: 'up' }],
+  };
+  const file = path.join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(cfg));
+  const proc = spawn(process.execPath, ['--initial-heap-size=64', path.join(root, 'bin', 'switchyard.js'), 'run', '-c', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${name}: switchyard did not start`)), 20_000);
+    proc.stdout.on('data', (d) => {
+      if (d.toString().includes('listener bench')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`${name}: switchyard exited with ${code}`)));
+  });
+  return { port, stop: () => stopProc(proc) };
+}
+
+async function startToxiproxy(upstreamPort) {
+  const which = spawnSync('sh', ['-c', 'command -v toxiproxy-server'], { encoding: 'utf8' });
+  if (which.status !== 0) return undefined;
+  const apiPort = await freePort();
+  const port = await freePort();
+  const proc = spawn(which.stdout.trim(), ['-host', HOST, '-port', String(apiPort)], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`http://${HOST}:${apiPort}/proxies`, { method: 'POST', body: JSON.stringify({ name: 'bench', listen: `${HOST}:${port}`, upstream: `${HOST}:${upstreamPort}` }) });
+      if (r.status === 201) return { port, stop: () => stopProc(proc) };
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stopProc(proc);
+  return undefined;
+}
+
+function stopProc(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+    proc.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    proc.kill('SIGTERM');
+  });
+}
+
+function median(xs) {
+  const a = [...xs].sort((x, y) => x - y);
+  return a[Math.floor(a.length / 2)];
+}
+
+async function main() {
+  const { values: opts } = parseArgs({ options: { quick: { type: 'boolean', default: false }, repeat: { type: 'string' }, out: { type: 'string' } }, allowPositionals: false });
+  const quick = opts.quick;
+  const repeat = opts.repeat ? Number(opts.repeat) : quick ? 1 : 3;
+  const cfg = quick ? { conns: 16, timeMs: 1500, warmupMs: 300, maxRequests: 500_000 } : { conns: 16, timeMs: 4000, warmupMs: 1000, maxRequests: 2_000_000 };
+  if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) {
+    process.stderr.write('bench/chaos: dist/ is missing; run `npm run build` (npm run bench does)\n');
+    process.exit(2);
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'swy-chaos-bench-'));
+  const upstream = child(['--upstream'], 'upstream');
+  const loader = child(['--load'], 'load');
+  const { port: upstreamPort } = await upstream.first;
+  await loader.first;
+  const runLoad = (port) =>
+    new Promise((resolve) => {
+      loader.c.once('message', resolve);
+      loader.c.send({ port, ...cfg });
+    });
+  const modes = [
+    ['direct', null],
+    ['raw passthrough', {}],
+    ['no-op fault chain (3)', { faults: [{ name: 'n1', type: 'noop' }, { name: 'n2', type: 'noop' }, { name: 'n3', type: 'noop' }] }],
+    ['HTTP protocol mode', { protocol: 'http', faults: [] }],
+    ['latency 0', { faults: [{ type: 'latency', attributes: { latency: 0 } }] }],
+    ['toxiproxy (no toxics)', 'toxiproxy'],
+  ];
+  const results = {};
+  try {
+    for (const [name, listener] of modes) {
+      let target;
+      if (listener === null) target = { port: upstreamPort, stop: async () => {} };
+      else if (listener === 'toxiproxy') {
+        target = await startToxiproxy(upstreamPort);
+        if (!target) {
+          results[name] = { skipped: 'no toxiproxy-server on PATH' };
+          continue;
+        }
+      } else target = await startSwitchyard(dir, name.replace(/\W+/g, '-'), listener, upstreamPort);
+      const trials = [];
+      try {
+        for (let i = 0; i < repeat; i++) trials.push(await runLoad(target.port));
+      } finally {
+        await target.stop();
+      }
+      results[name] = { rps: median(trials.map((t) => t.rps)), p50: median(trials.map((t) => t.p50)), p99: median(trials.map((t) => t.p99)), errors: trials.reduce((a, t) => a + t.errors, 0), trials };
+      process.stderr.write(`bench/chaos: ${name}: ${results[name].rps.toFixed(0)} req/s, p99 ${results[name].p99.toFixed(3)} ms\n`);
+    }
+  } finally {
+    loader.c.send('stop');
+    upstream.c.send('stop');
+  }
+  const base = results['raw passthrough'];
+  const targets = { 'no-op fault chain (3)': 0.9, 'HTTP protocol mode': 0.7 };
+  const rows = [['mode', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs raw', 'p99 vs raw', 'target', '']];
+  for (const [name, r] of Object.entries(results)) {
+    if (r.skipped) {
+      rows.push([name, '-', '-', '-', '-', '-', '', r.skipped]);
+      continue;
+    }
+    const rr = r.rps / base.rps;
+    const pr = base.p99 / r.p99;
+    const t = targets[name];
+    rows.push([name, r.rps.toFixed(0), r.p50.toFixed(3), r.p99.toFixed(3), rr.toFixed(2), pr.toFixed(2), t ? `≥ ${t}×` : '', t ? (rr >= t ? 'met' : 'NOT MET') : r.errors ? `${r.errors} errors` : '']);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const out = rows.map((r, j) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |${j === 0 ? `\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : ''}`);
+  process.stdout.write(`\nchaos bench — HTTP/1.1 keep-alive, ${cfg.conns} connections, 1 KiB request + 1 KiB response, median of ${repeat}; ratios vs raw passthrough (higher is better)\n${out.join('\n')}\n`);
+  const outFile = path.resolve(opts.out ?? path.join(here, 'results', 'chaos-latest.json'));
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify({ node: process.version, nproc: os.cpus().length, config: cfg, repeat, results }, null, 2)}\n`);
+}
