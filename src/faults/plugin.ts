@@ -15,7 +15,7 @@ export type Scope = 'connection' | 'request';
  */
 export interface OptionSpec {
   readonly description: string;
-  /** `integer` and `number` accept JSON numbers; `boolean` true/false; `string` text. */
+  /** `integer` and `number` accept JSON numbers; `boolean` true/false; `string` text (numbers are turned into text). */
   readonly type: 'integer' | 'number' | 'boolean' | 'string';
   readonly default: number | boolean | string | null;
   readonly min?: number;
@@ -115,7 +115,8 @@ export function optionsSchema(specs: OptionSpecs): z.ZodType<FaultOptions> {
     } else if (spec.type === 'boolean') {
       t = z.boolean();
     } else if (spec.type === 'string') {
-      t = z.string();
+      // Numbers are accepted where text is expected (an HTTP status given as 503 instead of "503").
+      t = z.union([z.string(), z.number().transform(String)]);
     } else {
       let n = spec.type === 'integer' ? z.number().int() : z.number();
       if (spec.min !== undefined) n = n.min(spec.min);

@@ -162,3 +162,41 @@ routes:
     await echo.close();
   }
 });
+
+test('docs/faults.md documents every built-in fault type and attribute', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { createFaultRegistry } = await import('../../src/faults/builtins.js');
+  const doc = readFileSync(new URL('../../docs/faults.md', import.meta.url), 'utf8');
+  for (const p of createFaultRegistry().plugins()) {
+    assert.ok(doc.includes(`### \`${p.type}\``), `docs/faults.md has a section for ${p.type}`);
+    for (const o of Object.keys(p.options)) assert.ok(doc.includes(`| \`${o}\` |`), `docs/faults.md lists ${p.type}.${o}`);
+  }
+});
+
+test('the custom fault example in docs/faults.md works as documented', async () => {
+  const { readFileSync } = await import('node:fs');
+  const http = await import('node:http');
+  const doc = readFileSync(new URL('../../docs/faults.md', import.meta.url), 'utf8');
+  const js = /```js\n([\s\S]*?)```/.exec(doc)![1]!;
+  const yaml = /```yaml\n(plugins:[\s\S]*?)```/.exec(doc)![1]!;
+  const dir = mkdtempSync(join(tmpdir(), 'swy-doc-plugin-'));
+  writeFileSync(join(dir, 'slow-headers.mjs'), js);
+  const server = http.createServer((_req, res) => res.end('hello from upstream'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    yaml.replace('127.0.0.1:8080', '127.0.0.1:0') + `clusters:\n  - id: app\n    endpoints: ["127.0.0.1:${port}"]\nroutes:\n  - { id: r, listener: web, cluster: app }\n`,
+  );
+  const yard = await Switchyard.start(await loadConfigFile(join(dir, 'config.yaml'), createFramerRegistry()), { defaultMetrics: false });
+  try {
+    const t0 = performance.now();
+    const res = await fetch(`http://127.0.0.1:${(yard.listeners.get('web')!.address as { port: number }).port}/`);
+    assert.equal(await res.text(), 'hello from upstream');
+    assert.ok(performance.now() - t0 >= 240, 'the first byte was held for `pause` ms');
+    assert.ok(yard.faultSet('web').get('slow_first_byte_downstream')!.injected >= 1);
+  } finally {
+    await yard.close();
+    server.close();
+  }
+});
