@@ -470,7 +470,10 @@ export class Session {
       },
       close(error?: SwitchyardError): void {
         if (self.#closed) return;
-        self.#flush('toUpstream');
+        // Write what is collected for both sides now, even inside a pump (its flush would come after the close and
+        // find the sockets destroyed: e.g. a server response followed by an injected reply that closes).
+        self.#write('toUpstream');
+        self.#write('toDownstream');
         if (error) {
           self.#countError(error);
           self.#opts.logger.debug({ session: self.id, code: errorCode(error), err: error.message }, 'handler closed the session');

@@ -9,7 +9,7 @@
 import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from '../../framing/buffered-framer.js';
 import type { Frame } from '../../framing/framer.js';
-import type { ErrorReply, ErrorReplyRequest, MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocol.js';
+import type { Attributes, ErrorReply, ErrorReplyRequest, MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocol.js';
 import { buildErrorReply } from './error-reply.js';
 import { CR, CRLFCRLF, HT, LF, SP, TCHAR, checkTrailerLine, malformed, parseRequestHead, parseResponseHead } from './head.js';
 
@@ -41,12 +41,19 @@ export class HttpConnectionState {
   readonly pending: PendingRequest[] = [];
   /** The request whose start frame the request framer returned last. */
   last: PendingRequest | undefined;
+  /**
+   * Request start attributes → their request: a fault stage may answer a request after the framer has moved on to
+   * later pipelined ones, and names it by the attributes object its start frame carried.
+   */
+  readonly byAttributes = new WeakMap<Attributes, PendingRequest>();
   /** An Upgrade/CONNECT request waiting for its answer: the request framer holds later bytes until it arrives. */
   switchWait: PendingRequest | undefined;
   /** Both directions are an opaque tunnel now. */
   opaque = false;
   /** The connection persists after the current exchanges (false once either side asked to close). */
   keepAlive = true;
+  /** The server asked to close (or sent a close-delimited body): no exchange after the current one. */
+  serverClose = false;
 
   /** Forget a request the server will never see (answered by the proxy's error reply). */
   drop(req: PendingRequest): void {
@@ -397,11 +404,9 @@ export class HttpRequestFramer extends HttpFramer {
     else if (f.contentLength > 0) end = false;
     if (!end) this.startBody(f.chunked, f.contentLength);
     else req.bodyDone = true;
-    this.info = {
-      start: true,
-      end,
-      attributes: { method: upper(method), path: r.path, query: r.query, host: f.host, version: r.minor === 1 ? '1.1' : '1.0' },
-    };
+    const attributes: Attributes = { method: upper(method), path: r.path, query: r.query, host: f.host, version: r.minor === 1 ? '1.1' : '1.0' };
+    this.state.byAttributes.set(attributes, req);
+    this.info = { start: true, end, attributes };
     return h;
   }
 }
@@ -459,7 +464,10 @@ export class HttpResponseFramer extends HttpFramer {
       this.info = RESP_WHOLE;
       return h;
     }
-    if (f.close || (r.minor === 0 && !f.keepAlive) || (req !== undefined && req.minor === 0 && !f.keepAlive)) state.keepAlive = false;
+    if (f.close || (r.minor === 0 && !f.keepAlive) || (req !== undefined && req.minor === 0 && !f.keepAlive)) {
+      state.keepAlive = false;
+      state.serverClose = true;
+    }
     let end = false;
     if (req?.method === 'HEAD' || status === 204 || status === 304) end = true;
     else if (f.hasTransferEncoding) {
@@ -476,6 +484,7 @@ export class HttpResponseFramer extends HttpFramer {
   private closeDelimited(): void {
     this.mode = Mode.Close;
     this.state.keepAlive = false;
+    this.state.serverClose = true;
   }
 }
 

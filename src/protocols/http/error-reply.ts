@@ -86,15 +86,20 @@ export function replyStatus(status: number | string | undefined): number {
 }
 
 /**
- * Build the reply for the request whose start frame was returned last, and forget that request (the server never
+ * Build the reply for the request named by `request.request` (the attributes of its start frame), else the one whose
+ * start frame was returned last, and forget that request (the server never
  * sees it, so the response framer must not wait for its answer).
  */
 export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyRequest): ErrorReply {
-  const req = state.last;
+  // The request named by its start attributes (pipelined requests may have been framed since), else the last one.
+  const req = (request.request !== undefined ? state.byAttributes.get(request.request) : undefined) ?? state.last;
   const status = replyStatus(request.status);
   const body = Buffer.from(`${request.message}\n`, 'utf8');
   // a client that sent `Expect: 100-continue` may or may not send the body after a final answer: only closing is safe
-  const close = request.close === true || !state.keepAlive || (req !== undefined && (!req.keepAlive || (req.expectContinue && !req.bodyDone)));
+  // a later pipelined request asking to close does not close before it is answered: only this request's own wish
+  // (or the server's) counts when the request is known
+  const close =
+    request.close === true || (req !== undefined ? !req.keepAlive || (req.expectContinue && !req.bodyDone) || state.serverClose : !state.keepAlive);
   let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n`;
   if (close) head += 'Connection: close\r\n';
   else if (req !== undefined && req.minor === 0) head += 'Connection: keep-alive\r\n';
@@ -103,7 +108,8 @@ export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyR
   const bytes = isHead ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
   if (req !== undefined) {
     state.drop(req);
-    state.last = undefined;
+    if (state.last === req) state.last = undefined;
+    if (request.request !== undefined) state.byAttributes.delete(request.request);
   }
   if (close) state.keepAlive = false;
   return { frames: [bytes], close };

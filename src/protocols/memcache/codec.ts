@@ -59,6 +59,8 @@ function isErrorLine(line: string): boolean {
 class MemcacheState {
   readonly queue: Pending[] = [];
   last: { entry: Pending | undefined; responses: number; replaced: boolean } | undefined;
+  /** Request start attributes → their record: a fault stage may answer a request after later pipelined ones were framed. */
+  readonly byAttributes = new WeakMap<Attributes, { entry: Pending | undefined; responses: number; replaced: boolean }>();
   /** `watch` was sent: the connection streams log lines from now on. */
   watchRequested = false;
   watchMode = false;
@@ -253,6 +255,7 @@ class MemcacheRequestFramer extends MemcacheFramerBase {
       responses > 0 || quiet ? { kind, command, quiet, opaque, ...(terminator ? { terminator } : {}), ...(dataPrefixes ? { dataPrefixes } : {}) } : undefined;
     if (entry) st.queue.push(entry);
     st.last = { entry, responses, replaced: false };
+    st.byAttributes.set(attributes as Attributes, st.last);
     return { start: true, end: false, responses, attributes: attributes as Attributes };
   }
 }
@@ -382,7 +385,8 @@ export class MemcacheCodec implements ProtocolCodec {
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
     const st = this.state;
-    const last = st.last;
+    // the request named by its start attributes (later ones may have been framed since), else the last one
+    const last = (request.request !== undefined ? st.byAttributes.get(request.request) : undefined) ?? st.last;
     let responses = 1;
     if (last !== undefined && !last.replaced) {
       last.replaced = true;

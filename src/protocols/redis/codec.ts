@@ -55,6 +55,8 @@ class RedisState {
   skipNext = false;
   inMulti = false;
   last: RequestRecord | undefined;
+  /** Request start attributes → their record: a fault stage may answer a request after later pipelined ones were framed. */
+  readonly byAttributes = new WeakMap<Attributes, RequestRecord>();
   // response side (what the server confirmed)
   monitorMode = false;
   resp3 = false;
@@ -313,6 +315,7 @@ class RedisRequestFramer extends RedisFramerBase {
       record.effects = this.effects();
     }
     const info: MessageInfo = { start: true, end, responses, attributes: attributes as Attributes };
+    st.byAttributes.set(info.attributes!, record);
     return info;
   }
 
@@ -666,7 +669,8 @@ export class RedisCodec implements ProtocolCodec {
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
     const st = this.state;
-    const last = st.last;
+    // the request named by its start attributes (later ones may have been framed since), else the last one
+    const last = (request.request !== undefined ? st.byAttributes.get(request.request) : undefined) ?? st.last;
     let responses = 1;
     if (last !== undefined && !last.replaced) {
       last.replaced = true;

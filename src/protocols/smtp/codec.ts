@@ -39,6 +39,8 @@ interface Pending {
 class SmtpState {
   readonly queue: Pending[] = [];
   last: { entry: Pending; replaced: boolean } | undefined;
+  /** Request start attributes → their record: a fault stage may answer a request after later pipelined ones were framed. */
+  readonly byAttributes = new WeakMap<Attributes, { entry: Pending; replaced: boolean }>();
   /** The first reply of a session is the greeting. */
   greeted = false;
   /** DATA was answered 354: the client's next bytes are the message body. */
@@ -198,6 +200,7 @@ class SmtpRequestFramer extends SmtpFramerBase {
     const entry: Pending = { command };
     this.state.queue.push(entry);
     this.state.last = { entry, replaced: false };
+    this.state.byAttributes.set(attributes, this.state.last);
     return { start: true, end: false, responses: 1, attributes };
   }
 
@@ -321,7 +324,8 @@ export class SmtpCodec implements ProtocolCodec {
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
     const st = this.state;
-    const last = st.last;
+    // the request named by its start attributes (later ones may have been framed since), else the last one
+    const last = (request.request !== undefined ? st.byAttributes.get(request.request) : undefined) ?? st.last;
     if (last !== undefined && !last.replaced) {
       last.replaced = true;
       const i = st.queue.lastIndexOf(last.entry);
