@@ -2,6 +2,8 @@ import { runCommand } from './commands/run.js';
 import { validateCommand } from './commands/validate.js';
 import { proxyCommand } from './commands/proxy.js';
 import { demoCommand } from './commands/demo.js';
+import { toxiproxyCommand } from './commands/toxiproxy.js';
+import { chaosCommand } from './commands/chaos.js';
 import { VERSION } from '../version.js';
 
 const USAGE = `switchyard ${VERSION} — a programmable, protocol-aware network proxy
@@ -13,6 +15,8 @@ Commands:
   validate -c FILE   check a config file; exit 0 when valid, 1 with the errors otherwise
   proxy              a one-line proxy: --listen HOST:PORT --upstream HOST:PORT [--upstream ...]
   demo               start a built-in backend, a proxy in front of it and the admin API, and show what to try
+  toxiproxy          a drop-in toxiproxy-server: the Toxiproxy HTTP API on --host/--port (default 127.0.0.1:8474)
+  chaos              a Vaurien-style chaos proxy: --proxy HOST:PORT --backend HOST:PORT --behavior 20:delay,10:error [--http HOST:PORT]
 
 Run 'switchyard <command> --help' for a command's options.
 Docs: https://github.com/ (see docs/ in the package): configuration.md, admin-api.md, framing.md
@@ -25,6 +29,8 @@ const COMMANDS: Record<string, CommandFn> = {
   validate: validateCommand,
   proxy: proxyCommand,
   demo: demoCommand,
+  toxiproxy: toxiproxyCommand,
+  chaos: chaosCommand,
 };
 
 /** CLI entry point; resolves to the process exit code. */

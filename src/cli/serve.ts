@@ -1,21 +1,39 @@
 import type { Logger } from '../core/log.js';
 import { Switchyard } from '../control/switchyard.js';
 import { AdminServer } from '../control/admin/server.js';
+import { ToxiproxyApi } from '../control/compat/toxiproxy.js';
 import type { SwitchyardConfig } from '../control/config-types.js';
 import type { FramerRegistry } from '../framing/registry.js';
 
 export interface Running {
   yard: Switchyard;
   admin: AdminServer | undefined;
+  /** The Toxiproxy-compatible API (config key `toxiproxy: {listen}`). */
+  toxiproxy?: ToxiproxyApi | undefined;
 }
 
-/** Start the runtime and, when configured, the admin API (closing the runtime again if the admin API fails). */
+/** Something started next to a yard that must stop with it. */
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/** Servers startAll started next to a yard (the Toxiproxy API): serveUntilSignal closes them too. */
+const companions = new WeakMap<Switchyard, Closable[]>();
+
+/**
+ * Start the runtime and, when configured, the admin API and the Toxiproxy API (closing what was started again if
+ * one of them fails).
+ */
 export async function startAll(config: SwitchyardConfig, framers: FramerRegistry, logger: Logger): Promise<Running> {
   const yard = await Switchyard.start(config, { logger, framers });
+  let admin: AdminServer | undefined;
   try {
-    const admin = config.admin ? await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token }) : undefined;
-    return { yard, admin };
+    admin = config.admin ? await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token }) : undefined;
+    const toxiproxy = config.toxiproxy ? await ToxiproxyApi.start(yard, { listen: config.toxiproxy.listen, logger }) : undefined;
+    if (toxiproxy) companions.set(yard, [toxiproxy]);
+    return { yard, admin, toxiproxy };
   } catch (err) {
+    await admin?.close();
     await yard.close();
     throw err;
   }
@@ -25,7 +43,7 @@ export async function startAll(config: SwitchyardConfig, framers: FramerRegistry
  * Keep a running proxy alive until SIGINT/SIGTERM, then shut down gracefully: stop accepting, let live
  * connections finish for up to drainTimeout ms, close the rest. A second signal closes everything at once.
  */
-export function serveUntilSignal(yard: Switchyard, admin: AdminServer | undefined, drainTimeout: number, logger: Logger): Promise<number> {
+export function serveUntilSignal(yard: Switchyard, admin: AdminServer | undefined, drainTimeout: number, logger: Logger, others: readonly Closable[] = []): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -39,6 +57,7 @@ export function serveUntilSignal(yard: Switchyard, admin: AdminServer | undefine
       void (async () => {
         await yard.close({ drainTimeout });
         await admin?.close();
+        for (const c of new Set([...others, ...(companions.get(yard) ?? [])])) await c.close();
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
         logger.info('stopped');

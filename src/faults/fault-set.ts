@@ -184,12 +184,16 @@ export class FaultSet {
 
   update(name: string, patch: FaultPatch): Fault {
     const fault = this.#require(name);
-    if (patch.attributes !== undefined) fault.options = this.#registry.parseOptions(fault.plugin, { ...fault.options, ...patch.attributes });
-    if (patch.toxicity !== undefined) fault.toxicity = checkToxicity(patch.toxicity);
+    // Validate everything before changing anything: a rejected update leaves the fault as it was.
+    const options = patch.attributes !== undefined ? this.#registry.parseOptions(fault.plugin, { ...fault.options, ...patch.attributes }) : fault.options;
+    const toxicity = patch.toxicity !== undefined ? checkToxicity(patch.toxicity) : fault.toxicity;
+    const matcher = patch.match ? compileMatch(patch.match) : undefined;
+    fault.options = options;
+    fault.toxicity = toxicity;
     if (patch.scope !== undefined) fault.scope = patch.scope;
     if (patch.match !== undefined) {
       fault.match = patch.match ?? undefined;
-      fault.matcher = patch.match ? compileMatch(patch.match) : undefined;
+      fault.matcher = matcher;
     }
     fault.generation++;
     this.#changed({ kind: 'updated', fault });

@@ -50,6 +50,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly #faultStage: FaultHandlerFactory | undefined;
   readonly #withFaults: readonly HandlerFactory[];
   #down = false;
+  #unsubscribe: (() => void) | undefined;
   #downChange: Promise<void> = Promise.resolve();
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
@@ -72,7 +73,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     if (deps.faults && deps.random) {
       this.#faultStage = new FaultHandlerFactory({ set: deps.faults, random: deps.random });
       this.#withFaults = [...handlers, this.#faultStage];
-      deps.faults.onChange(() => this.#syncDown());
+      this.#unsubscribe = deps.faults.onChange(() => this.#syncDown());
     } else {
       this.#withFaults = handlers;
     }
@@ -223,6 +224,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
 
   async #stop(options: StopOptions): Promise<void> {
     if (this.life.state === 'stopped') return;
+    this.#unsubscribe?.();
     this.life.stopping();
     const server = this.#server;
     const closedServer = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();

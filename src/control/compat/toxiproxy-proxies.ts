@@ -1,0 +1,450 @@
+/**
+ * The Toxiproxy model on top of a Switchyard: a proxy named N is a listener `N` (with a fault stage), a cluster
+ * `N.upstream` holding its one upstream and a route `N.route` between them; its toxics are the faults of
+ * `yard.faultSet(N)`. Everything Toxiproxy's API does to proxies and toxics lives here, with Toxiproxy's error
+ * messages and status codes (api.go, proxy.go, proxy_collection.go, toxic_collection.go).
+ */
+import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../config-types.js';
+import type { Switchyard } from '../switchyard.js';
+import type { FaultSet } from '../../faults/fault-set.js';
+import { parseStream } from '../../faults/fault-set.js';
+import { TOXIPROXY_TYPES } from '../../faults/builtins.js';
+import { formatAddress, parseAddress } from '../../core/address.js';
+import { parseObjectConfig, ID_PATTERN } from '../config-schema.js';
+import { TcpListener } from '../../listeners/tcp.js';
+import { Errors, ToxiproxyApiError, decodeBody, pickFields, parseJson, jsonKind, PROXY_FIELDS, toxicJson, type ProxyInput, type ProxyJson, type ToxicJson } from './toxiproxy-json.js';
+
+export { ToxiproxyApiError, Errors, decodeBody, decodeProxy, parseJson, toxicJson } from './toxiproxy-json.js';
+export type { ProxyInput, ProxyJson, ToxicJson } from './toxiproxy-json.js';
+
+/** Toxic types this API creates: Toxiproxy's (its `down` is the proxy's `enabled: false`, not a toxic). */
+export const TOXIC_TYPES: readonly string[] = TOXIPROXY_TYPES.filter((t) => t !== 'down');
+
+/** Where a proxy without `listen` binds (Toxiproxy: every interface). */
+export const DEFAULT_LISTEN = '127.0.0.1:0';
+
+/** Derived ids leave room for the `.upstream` / `.route` suffixes inside the 128-character id limit. */
+const MAX_NAME = 100;
+const ORIGIN = 'toxiproxy';
+
+interface ProxyEntry {
+  readonly name: string;
+  upstream: string;
+  /** The listen address as requested (port 0 = any). */
+  listen: Address;
+  /** The last address the listener was bound to (kept while disabled: the port is reused when enabled again). */
+  bound: Address | undefined;
+}
+
+/** The proxies of one Toxiproxy API (those created through it), kept as Switchyard run-time objects. */
+export class ToxiproxyCollection {
+  readonly yard: Switchyard;
+  readonly #proxies = new Map<string, ProxyEntry>();
+  /** Mutations of one proxy run one after the other; reads and other proxies never wait for them. */
+  readonly #queues = new Map<string, Promise<void>>();
+
+  constructor(yard: Switchyard) {
+    this.yard = yard;
+  }
+
+  #serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#queues.get(name) ?? Promise.resolve();
+    const run = prev.then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(name, tail);
+    void tail.then(() => {
+      if (this.#queues.get(name) === tail) this.#queues.delete(name);
+    });
+    return run;
+  }
+
+  /** Forget proxies whose listener was removed behind our back (native admin API); never during an operation. */
+  #prune(): void {
+    for (const name of [...this.#proxies.keys()]) {
+      if (this.yard.listeners.has(name) || this.#queues.has(name)) continue;
+      this.#proxies.delete(name);
+      void this.#dropObjects(name).catch(() => undefined);
+    }
+  }
+
+  names(): string[] {
+    this.#prune();
+    return [...this.#proxies.keys()];
+  }
+
+  #entry(name: string): ProxyEntry {
+    this.#prune();
+    const e = this.#proxies.get(name);
+    if (!e) throw Errors.proxyNotFound();
+    return e;
+  }
+
+  #set(name: string): FaultSet {
+    return this.yard.faultSet(name);
+  }
+
+  #listen(e: ProxyEntry): string {
+    const a = this.yard.listeners.get(e.name)?.address;
+    if (a) e.bound = a;
+    return formatAddress(e.bound ?? e.listen);
+  }
+
+  proxyJson(name: string): ProxyJson {
+    const e = this.#entry(name);
+    const set = this.#set(name);
+    return { name: e.name, listen: this.#listen(e), upstream: e.upstream, enabled: set.enabled, toxics: set.list().map(toxicJson) };
+  }
+
+  all(): Record<string, ProxyJson> {
+    const out: Record<string, ProxyJson> = {};
+    for (const name of this.names()) out[name] = this.proxyJson(name);
+    return out;
+  }
+
+  // ---- proxies --------------------------------------------------------------------------------------------------
+
+  /** POST /proxies: 201 with the proxy, 409 when the name is taken, 500 when it cannot listen. */
+  async create(input: ProxyInput): Promise<ProxyJson> {
+    const checked = this.#check(input, '');
+    return this.#serial(checked.name, async () => {
+      this.#prune();
+      if (this.#proxies.has(checked.name) || this.#takenByOthers(checked.name)) throw Errors.proxyExists();
+      await this.#start(checked.name, checked.listen, checked.upstream, checked.enabled);
+      return this.proxyJson(checked.name);
+    });
+  }
+
+  /** Validate a proxy's fields (Toxiproxy's checks, then ours: a usable id and parseable addresses). */
+  #check(input: ProxyInput, suffix: string): { name: string; listen: Address; upstream: string; enabled: boolean } {
+    if (!input.name) throw Errors.missing(`name${suffix}`);
+    if (!input.upstream) throw Errors.missing(`upstream${suffix}`);
+    const name = input.name;
+    if (!ID_PATTERN.test(name) || name.length > MAX_NAME) {
+      throw new ToxiproxyApiError(400, `invalid proxy name ${JSON.stringify(name)}${suffix}: switchyard uses it as a listener id, so it must be 1-${MAX_NAME} letters, digits, "_", "." or "-", starting with a letter or digit`);
+    }
+    const listen = this.#address(input.listen || DEFAULT_LISTEN, 'listen', suffix);
+    this.#address(input.upstream, 'upstream', suffix);
+    return { name, listen, upstream: input.upstream, enabled: input.enabled ?? true };
+  }
+
+  #address(text: string, field: 'listen' | 'upstream', suffix: string): Address {
+    let a: Address;
+    try {
+      a = parseAddress(text, { role: field === 'listen' ? 'listen' : 'connect' });
+    } catch (err) {
+      throw new ToxiproxyApiError(400, `invalid ${field}${suffix}: ${(err as Error).message}`);
+    }
+    if (a.kind !== 'tcp') throw new ToxiproxyApiError(400, `invalid ${field}${suffix}: ${JSON.stringify(text)} is a unix socket; Toxiproxy proxies are TCP (HOST:PORT)`);
+    return a;
+  }
+
+  #takenByOthers(name: string): boolean {
+    return this.yard.listeners.has(name) || this.yard.clusters.has(`${name}.upstream`) || this.yard.routes.has(`${name}.route`);
+  }
+
+  /** Create cluster, route and listener (rolled back on failure). The fault set (toxics) is left as it is. */
+  async #start(name: string, listen: Address, upstream: string, enabled: boolean): Promise<void> {
+    const set = this.#set(name);
+    const entry: ProxyEntry = { name, upstream, listen, bound: undefined };
+    set.setEnabled(enabled);
+    await this.#addUpstream(name, upstream);
+    try {
+      await this.#addListener(name, listen);
+    } catch (err) {
+      await this.#removeUpstream(name).catch(() => undefined);
+      set.setEnabled(true);
+      if (set.size === 0) this.yard.faultSets.delete(name);
+      throw err;
+    }
+    this.#proxies.set(name, entry);
+  }
+
+  async #addUpstream(name: string, upstream: string): Promise<void> {
+    const cluster = parseObjectConfig('cluster', { id: `${name}.upstream`, endpoints: [upstream] }) as ClusterConfig;
+    await this.yard.addCluster(cluster);
+    try {
+      await this.yard.addRoute(parseObjectConfig('route', { id: `${name}.route`, listener: name, cluster: cluster.id }) as RouteConfig);
+    } catch (err) {
+      await this.yard.removeCluster(cluster.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #removeUpstream(name: string): Promise<void> {
+    if (this.yard.routes.has(`${name}.route`)) await this.yard.removeRoute(`${name}.route`);
+    if (this.yard.clusters.has(`${name}.upstream`)) await this.yard.removeCluster(`${name}.upstream`);
+  }
+
+  async #addListener(name: string, listen: Address): Promise<void> {
+    // `faults: []` puts every connection through the fault stage, so toxics reach live connections.
+    const config = parseObjectConfig('listener', { id: name, listen: formatAddress(listen), faults: [] }, this.yard.framers) as ListenerConfig;
+    try {
+      await this.yard.addListener(config);
+    } catch (err) {
+      // Toxiproxy answers listen errors with 500 and the error text.
+      throw new ToxiproxyApiError(500, (err as Error).message);
+    }
+  }
+
+  async #dropObjects(name: string): Promise<void> {
+    if (this.yard.listeners.has(name)) await this.yard.removeListener(name, { drainTimeout: 0 });
+    await this.#removeUpstream(name);
+  }
+
+  /** Stop and forget a proxy, its toxics and its enabled state. */
+  async #destroy(name: string): Promise<void> {
+    this.#proxies.delete(name);
+    await this.#dropObjects(name);
+    const set = this.yard.faultSets.get(name);
+    if (set) {
+      set.clear();
+      set.setEnabled(true);
+      this.yard.faultSets.delete(name);
+    }
+  }
+
+  /** DELETE /proxies/{name}: 204; live connections closed, port freed. */
+  async remove(name: string): Promise<void> {
+    this.#entry(name);
+    await this.#serial(name, async () => {
+      if (!this.#proxies.has(name)) throw Errors.proxyNotFound();
+      await this.#destroy(name);
+    });
+  }
+
+  /**
+   * POST/PATCH /proxies/{name}: missing fields keep their values, `name` is ignored. A different listen or upstream
+   * restarts the proxy (live connections closed, toxics kept); `enabled` takes it down or up on the same port.
+   */
+  async update(name: string, input: ProxyInput): Promise<ProxyJson> {
+    this.#entry(name);
+    const listen = input.listen ? this.#address(input.listen, 'listen', '') : undefined;
+    if (input.upstream) this.#address(input.upstream, 'upstream', '');
+    return this.#serial(name, async () => {
+      const e = this.#proxies.get(name);
+      if (!e) throw Errors.proxyNotFound();
+      const set = this.#set(name);
+      const newListen = listen && !this.#sameListen(e, listen) ? listen : undefined;
+      const newUpstream = input.upstream && input.upstream !== e.upstream ? input.upstream : undefined;
+      if (newListen || newUpstream) {
+        await this.#restart(e, newListen, newUpstream, input.enabled ?? set.enabled);
+      } else if (input.enabled !== undefined) {
+        await this.#setEnabled(e, input.enabled);
+      }
+      return this.proxyJson(name);
+    });
+  }
+
+  /** Same listen: as requested, or where it is bound now (a client sending back what GET showed). */
+  #sameListen(e: ProxyEntry, listen: Address): boolean {
+    const text = formatAddress(listen);
+    return text === formatAddress(e.listen) || text === this.#listen(e);
+  }
+
+  async #restart(e: ProxyEntry, listen: Address | undefined, upstream: string | undefined, enabled: boolean): Promise<void> {
+    const set = this.#set(e.name);
+    this.#listen(e);
+    const oldUpstream = e.upstream;
+    // Re-listen on the bound port unless the listen address changes (an ephemeral port stays the same).
+    const oldListen = e.bound ?? e.listen;
+    if (this.yard.listeners.has(e.name)) await this.yard.removeListener(e.name, { drainTimeout: 0 });
+    if (upstream) {
+      await this.#removeUpstream(e.name);
+      try {
+        await this.#addUpstream(e.name, upstream);
+      } catch (err) {
+        await this.#addUpstream(e.name, oldUpstream).catch(() => undefined);
+        await this.#addListener(e.name, oldListen).catch(() => undefined);
+        throw err;
+      }
+      e.upstream = upstream;
+    }
+    set.setEnabled(enabled);
+    try {
+      await this.#addListener(e.name, listen ?? oldListen);
+    } catch (err) {
+      if (listen) {
+        // The new address cannot be bound: keep the proxy where it was.
+        await this.#addListener(e.name, oldListen).catch(() => undefined);
+      }
+      throw err;
+    }
+    if (listen) {
+      e.listen = listen;
+      e.bound = undefined;
+    }
+  }
+
+  /** Take the listener down or up and wait until that happened (connections refused / port listening). */
+  async #setEnabled(e: ProxyEntry, enabled: boolean): Promise<void> {
+    const set = this.#set(e.name);
+    this.#listen(e);
+    set.setEnabled(enabled);
+    const listener = this.yard.listeners.get(e.name);
+    if (listener instanceof TcpListener) await listener.settled();
+    if (!enabled) return;
+    const l = this.yard.listeners.get(e.name);
+    if (l && l.state === 'started') return;
+    // The listener could not listen again (port taken meanwhile) or is gone: build it afresh.
+    if (l) await this.yard.removeListener(e.name, { drainTimeout: 0 }).catch(() => undefined);
+    try {
+      await this.#addListener(e.name, e.bound ?? e.listen);
+    } catch (err) {
+      set.setEnabled(false);
+      throw err;
+    }
+  }
+
+  // ---- populate and reset ---------------------------------------------------------------------------------------
+
+  /**
+   * POST /populate: every entry is validated first (nothing is created on a validation error). Then, in order: the
+   * same name, listen and upstream → kept untouched (toxics, enabled); a different one → replaced (toxics lost);
+   * new → created. A run-time error stops there; the proxies handled so far are returned with it.
+   */
+  async populate(text: string): Promise<{ proxies: ProxyJson[]; error?: ToxiproxyApiError }> {
+    const value = parseJson(text);
+    const list = value === null ? [] : value;
+    if (!Array.isArray(list)) throw Errors.badBody(`json: cannot unmarshal ${jsonKind(list)} into Go value of type []toxiproxy.Proxy`);
+    const inputs = list.map((item, i) => {
+      if (item === null) return {} as ProxyInput;
+      if (typeof item !== 'object' || Array.isArray(item)) throw Errors.badBody(`json: cannot unmarshal ${jsonKind(item)} into Go value of type toxiproxy.Proxy (proxy ${i + 1})`);
+      return pickFields(item as Record<string, unknown>, PROXY_FIELDS, 'Proxy') as ProxyInput;
+    });
+    const checked = inputs.map((input, i) => this.#check(input, ` at proxy ${i + 1}`));
+    const done: ProxyJson[] = [];
+    for (const c of checked) {
+      try {
+        await this.#serial(c.name, async () => {
+          this.#prune();
+          const e = this.#proxies.get(c.name);
+          if (e && e.upstream === c.upstream && this.#sameListen(e, c.listen)) return;
+          if (e) await this.#destroy(c.name);
+          else if (this.#takenByOthers(c.name)) throw Errors.proxyExists();
+          await this.#start(c.name, c.listen, c.upstream, c.enabled);
+        });
+        done.push(this.proxyJson(c.name));
+      } catch (err) {
+        const error = err instanceof ToxiproxyApiError ? err : new ToxiproxyApiError(500, (err as Error).message);
+        return { proxies: done, error };
+      }
+    }
+    return { proxies: done };
+  }
+
+  /** POST /reset: every proxy enabled again, every toxic removed; proxies stay. */
+  async reset(): Promise<void> {
+    const errors: Error[] = [];
+    await Promise.all(
+      this.names().map((name) =>
+        this.#serial(name, async () => {
+          const e = this.#proxies.get(name);
+          if (!e) return;
+          this.#set(name).clear();
+          await this.#setEnabled(e, true);
+        }).catch((err: Error) => errors.push(err)),
+      ),
+    );
+    const first = errors[0];
+    if (first) throw first instanceof ToxiproxyApiError ? first : new ToxiproxyApiError(500, first.message);
+  }
+
+  // ---- toxics ---------------------------------------------------------------------------------------------------
+
+  toxics(proxy: string): ToxicJson[] {
+    this.#entry(proxy);
+    return this.#set(proxy).list().map(toxicJson);
+  }
+
+  toxic(proxy: string, name: string): ToxicJson {
+    this.#entry(proxy);
+    const f = this.#set(proxy).get(name);
+    if (!f) throw Errors.toxicNotFound();
+    return toxicJson(f);
+  }
+
+  /** POST /proxies/{p}/toxics — checks in Toxiproxy's order: body, stream, (name default), type, name taken, attributes. */
+  addToxic(proxy: string, text: string): ToxicJson {
+    this.#entry(proxy);
+    const body = decodeBody(text, { name: 'string', type: 'string', stream: 'string', toxicity: 'number', attributes: 'object' }, 'ToxicWrapper');
+    const stream = (body['stream'] as string | undefined) ?? 'downstream';
+    try {
+      parseStream(stream);
+    } catch {
+      throw Errors.invalidStream();
+    }
+    const type = (body['type'] as string | undefined) ?? '';
+    const name = (body['name'] as string | undefined) || `${type}_${stream}`;
+    const set = this.#set(proxy);
+    const plugin = set.registry.get(type);
+    if (!TOXIC_TYPES.includes(type) || !plugin) throw Errors.invalidType();
+    if (set.get(name)) throw Errors.toxicExists();
+    const toxicity = body['toxicity'] as number | undefined;
+    checkToxicity(toxicity);
+    const attributes = known(plugin.options, body['attributes'] as Record<string, unknown> | undefined);
+    try {
+      return toxicJson(set.add({ name, type, stream, toxicity, scope: 'connection', attributes }, ORIGIN));
+    } catch (err) {
+      throw faultError(err);
+    }
+  }
+
+  /** POST/PATCH /proxies/{p}/toxics/{t}: attributes merge, toxicity omitted keeps its value; type/stream/name ignored. */
+  updateToxic(proxy: string, name: string, text: string): ToxicJson {
+    this.#entry(proxy);
+    const set = this.#set(proxy);
+    const f = set.get(name);
+    if (!f) throw Errors.toxicNotFound();
+    const body = decodeBody(text, { toxicity: 'number', attributes: 'object' }, 'ToxicWrapper');
+    const toxicity = body['toxicity'] as number | undefined;
+    checkToxicity(toxicity);
+    const attributes = body['attributes'] === undefined ? undefined : known(f.plugin.options, body['attributes'] as Record<string, unknown>);
+    try {
+      return toxicJson(set.update(name, { attributes, toxicity }));
+    } catch (err) {
+      throw faultError(err);
+    }
+  }
+
+  removeToxic(proxy: string, name: string): void {
+    this.#entry(proxy);
+    const set = this.#set(proxy);
+    if (!set.get(name)) throw Errors.toxicNotFound();
+    set.remove(name);
+  }
+}
+
+/** Toxiproxy ignores attribute keys the toxic does not have (and `null` values); we drop them before validation. */
+function known(options: Readonly<Record<string, unknown>>, attrs: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!attrs) return {};
+  return Object.fromEntries(Object.entries(attrs).filter(([k, v]) => Object.hasOwn(options, k) && v !== null));
+}
+
+/** Unlike Toxiproxy (which accepts 5 or -1), toxicity is a probability from 0 to 1. */
+function checkToxicity(t: number | undefined): void {
+  if (t !== undefined && !(Number.isFinite(t) && t >= 0 && t <= 1)) {
+    throw new ToxiproxyApiError(400, `bad request body: toxicity must be a number from 0 to 1, got ${t}`);
+  }
+}
+
+function faultError(err: unknown): ToxiproxyApiError {
+  const e = err as { code?: string; message?: string; details?: { reason?: string } };
+  switch (e.details?.reason) {
+    case 'invalid_type':
+      return Errors.invalidType();
+    case 'invalid_stream':
+      return Errors.invalidStream();
+    case 'exists':
+      return Errors.toxicExists();
+    case 'not_found':
+      return Errors.toxicNotFound();
+    case 'invalid_attributes':
+    case 'invalid_toxicity':
+      return Errors.badBody(e.message ?? String(err));
+    default:
+      return new ToxiproxyApiError(e.code === 'SWY_BAD_REQUEST' ? 400 : 500, e.message ?? String(err));
+  }
+}
