@@ -29,3 +29,19 @@ export { Route, RouteTable, type Director, type Destination } from './routing/di
 
 export * from './net/index.js';
 export * from './listeners/udp.js';
+
+// Chaos: faults, protocol modules, compatibility APIs.
+export type { SessionIO } from './pipeline/handler.js';
+export type { FaultPlugin, FaultInstance, FaultIO, FaultChunk, FaultInstanceContext, OptionSpec, OptionSpecs, FaultOptions, Stream, Scope } from './faults/plugin.js';
+export { FaultSet, Fault, type FaultInput, type FaultPatch, type FaultSetChange } from './faults/fault-set.js';
+export { FaultRegistry } from './faults/registry.js';
+export { createFaultRegistry, registerBuiltinFaults, TOXIPROXY_TYPES, VAURIEN_BEHAVIORS } from './faults/builtins.js';
+export { FaultHandlerFactory } from './faults/engine.js';
+export { Random, RandomSource } from './faults/random.js';
+export { loadFaultPlugins } from './faults/plugin-loader.js';
+export type { MatchSpec, MatchValue } from './faults/match.js';
+export type { ProtocolModule, ProtocolCodec, ProtocolCodecFactory, ProtocolFramer, MessageInfo, Attributes, AttributeValue, ErrorReply, ErrorReplyRequest } from './protocols/protocol.js';
+export { ProtocolRegistry } from './protocols/registry.js';
+export { createProtocolRegistry, registerBuiltinProtocols } from './protocols/builtins.js';
+export { ToxiproxyApi } from './control/compat/toxiproxy.js';
+export { VaurienApi } from './control/compat/vaurien.js';
