@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Direction, FrameHandler, HandlerFactory, SessionContext, Verdict } from '../pipeline/handler.js';
+import { CONTINUE, type Direction, type FrameHandler, type HandlerFactory, type SessionContext, type Verdict } from '../pipeline/handler.js';
 import type { Attributes, ErrorReplyRequest, MessageInfo } from '../protocols/protocol.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Fault, FaultSet } from './fault-set.js';
@@ -83,9 +83,15 @@ class FaultSession implements FrameHandler {
   }
 
   /** A reply made up for a request: written now if no server response is owed before it, else queued behind. */
+  /** Replies waiting in `order` behind server responses. */
+  waitingReplies = 0;
+
   reply(frames: readonly Buffer[], close: boolean): void {
     if (this.order.length === 0) this.#writeReply(frames, close);
-    else this.order.push({ server: false, frames, close });
+    else {
+      this.order.push({ server: false, frames, close });
+      this.waitingReplies++;
+    }
   }
 
   /** A server response completed on the wire: pop it, then write replies that were waiting for it. */
@@ -93,6 +99,7 @@ class FaultSession implements FrameHandler {
     if (this.order[0]?.server) this.order.shift();
     while (this.order.length > 0 && !this.order[0]!.server) {
       const r = this.order.shift() as { frames: readonly Buffer[]; close: boolean };
+      this.waitingReplies--;
       this.#writeReply(r.frames, r.close);
     }
   }
@@ -135,6 +142,7 @@ class Link {
   #request: Attributes | undefined;
   #decisions = new Set<Fault>();
   #dropRest = false;
+  #passive = true;
   /** The frame being processed (for replyError). */
   #current: FaultChunk | undefined;
   readonly #random: Random;
@@ -170,6 +178,8 @@ class Link {
       }
     }
     this.#stages = next;
+    // Nothing to do to any frame: every fault is passive (noop, dummy) or lost its connection draw.
+    this.#passive = next.every((st) => st.fault.plugin.passive === true || (!st.drawn && st.fault.group === undefined));
     const removed = [...old.values()];
     for (const st of removed) st.controller.abort();
     for (const st of removed) {
@@ -229,6 +239,25 @@ class Link {
   // ---- input ----------------------------------------------------------------------------------------------
 
   accept(frame: Buffer, info: MessageInfo | undefined): Verdict | Promise<Verdict> {
+    if (this.#passive && !this.#running && this.#queue.length === 0 && !this.#dropRest && this.#version === this.#s.opts.set.version) {
+      // Fast path: no fault touches this frame; the session writes it. Keep the pairing books as #wire would.
+      if (info === undefined || info.opaque) return CONTINUE;
+      if (this.stream === 'upstream') {
+        if (info.start) {
+          const n = info.responses ?? 1;
+          for (let i = 0; i < n; i++) {
+            this.#s.awaiting.push(info.attributes);
+            this.#s.order.push(SERVER);
+          }
+        }
+        return CONTINUE;
+      }
+      if (this.#s.waitingReplies === 0) {
+        if (info.start && !info.unsolicited) this.#s.awaiting.shift();
+        if (info.end && !info.unsolicited && this.#s.order[0]?.server) this.#s.order.shift();
+        return CONTINUE;
+      }
+    }
     const chunk: FaultChunk = { data: frame, time: performance.now(), info, request: undefined };
     if (!this.#running && this.#queue.length === 0) {
       const r = this.#process(chunk);
