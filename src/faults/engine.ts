@@ -82,6 +82,15 @@ class FaultSession implements FrameHandler {
     this.down.dispose();
   }
 
+  /** A request's start frame went to the server: it is owed `responses` answers (default 1). */
+  requestSent(info: MessageInfo, attributes: Attributes | undefined): void {
+    const n = info.responses ?? 1;
+    for (let i = 0; i < n; i++) {
+      this.awaiting.push(attributes);
+      this.order.push(SERVER);
+    }
+  }
+
   /** A reply made up for a request: written now if no server response is owed before it, else queued behind. */
   /** Replies waiting in `order` behind server responses. */
   waitingReplies = 0;
@@ -243,13 +252,7 @@ class Link {
       // Fast path: no fault touches this frame; the session writes it. Keep the pairing books as #wire would.
       if (info === undefined || info.opaque) return CONTINUE;
       if (this.stream === 'upstream') {
-        if (info.start) {
-          const n = info.responses ?? 1;
-          for (let i = 0; i < n; i++) {
-            this.#s.awaiting.push(info.attributes);
-            this.#s.order.push(SERVER);
-          }
-        }
+        if (info.start) this.#s.requestSent(info, info.attributes);
         return CONTINUE;
       }
       if (this.#s.waitingReplies === 0) {
@@ -419,13 +422,7 @@ class Link {
     const ok = io.write(this.dir, [chunk.data]);
     if (info !== undefined && !info.opaque) {
       if (this.stream === 'upstream') {
-        if (info.start) {
-          const n = info.responses ?? 1;
-          for (let i = 0; i < n; i++) {
-            this.#s.awaiting.push(chunk.request);
-            this.#s.order.push(SERVER);
-          }
-        }
+        if (info.start) this.#s.requestSent(info, chunk.request);
       } else if (info.end && !info.unsolicited) {
         this.#s.responseDone();
       }
