@@ -24,6 +24,9 @@ import type {
 import { ADDRESS_FORMS, parseAddress } from '../core/address.js';
 import { DURATION_FORMS, parseDuration, sizeOption } from '../core/units.js';
 import { suggestionSuffix } from './did-you-mean.js';
+import { replicationSchemas } from './config-replication.js';
+import { type Ctx, addIssue, address, bool, duration, field, forwardIssues, id, int, invalid, isPlainObject, messageOf, oneOf, strings, text } from './config-fields.js';
+export { ID_PATTERN, address, bool, duration, field, id, int, invalid, isPlainObject, oneOf, strings, text } from './config-fields.js';
 import { defaultChaosRegistries, faultListSchema, protocolSchema, seedSchema, type ChaosRegistries } from './config-faults.js';
 import {
   type ConfigIssue,
@@ -52,107 +55,7 @@ export {
   zodIssuesToConfigIssues,
 } from './config-issues.js';
 
-// ---------------------------------------------------------------------------------------------------------------
-// Field helpers: each accepts the friendly forms and says what it expected when it fails.
-
-type Ctx = z.core.$RefinementCtx<unknown>;
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function addIssue(ctx: Ctx, message: string, path: Array<string | number> = [], code?: ConfigIssueCode): void {
-  ctx.addIssue({ code: 'custom', message, path, ...(code ? { params: { code } } : {}) });
-}
-
-/** Re-raise issues of a nested safeParse in the current context (paths relative to the current value). */
-function forwardIssues(ctx: Ctx, issues: readonly z.core.$ZodIssue[], prefix: Array<string | number> = [], messagePrefix = ''): void {
-  for (const iss of issues) {
-    const message = messagePrefix === '' ? iss.message : iss.message.split('\n').map((l) => messagePrefix + l).join('\n');
-    ctx.addIssue({ ...iss, path: [...prefix, ...iss.path], message } as z.core.$ZodRawIssue);
-  }
-}
-
-/** A field parsed by hand: `parse` throws an Error whose message is the whole complaint. */
-function field<T>(expected: string, parse: (v: unknown) => T): z.ZodType<T> {
-  return z.unknown().transform((v, ctx): T => {
-    if (v === undefined) {
-      addIssue(ctx, `missing (expected ${expected})`);
-      return z.NEVER;
-    }
-    try {
-      return parse(v);
-    } catch (err) {
-      addIssue(ctx, messageOf(err));
-      return z.NEVER;
-    }
-  });
-}
-
-function invalid(expected: string, v: unknown): never {
-  throw new Error(`expected ${expected}, got ${describeValue(v)}`);
-}
-
-function text(expected: string): z.ZodType<string> {
-  return field(expected, (v) => (typeof v === 'string' && v.length > 0 ? v : invalid(expected, v)));
-}
-
-function oneOf<const V extends string>(values: readonly V[], hints: Record<string, string> = {}): z.ZodType<V> {
-  const expected = `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`;
-  return field(expected, (v) => {
-    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as V;
-    const hint = typeof v === 'string' ? (hints[v] ?? suggestionSuffix(v, values)) : '';
-    throw new Error(`expected ${expected}, got ${describeValue(v)}${hint}`);
-  });
-}
-
-/** Integers; digit strings are accepted too (handy with ${ENV} substitution). */
-function int(min: number, max: number = Number.MAX_SAFE_INTEGER): z.ZodType<number> {
-  const expected = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer ${min}-${max}`;
-  return field(expected, (v) => {
-    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-    return Number.isSafeInteger(n) && n >= min && n <= max ? n : invalid(expected, v);
-  });
-}
-
-/** true/false; the strings "true"/"false" are accepted too. */
-function bool(): z.ZodType<boolean> {
-  return field('true or false', (v) => {
-    if (typeof v === 'boolean') return v;
-    if (v === 'true' || v === 'false') return v === 'true';
-    return invalid('true or false', v);
-  });
-}
-
-function duration(minMs = 0): z.ZodType<number> {
-  return field(DURATION_FORMS, (v) => {
-    if (typeof v !== 'string' && typeof v !== 'number') invalid(DURATION_FORMS, v);
-    const ms = parseDuration(v);
-    if (ms < minMs) throw new Error(`expected a duration of at least ${minMs}ms, got ${describeValue(v)}`);
-    return ms;
-  });
-}
-
-function address(role: 'listen' | 'connect'): z.ZodType<Address> {
-  return field(ADDRESS_FORMS, (v) => (typeof v === 'string' ? parseAddress(v, { role }) : invalid(ADDRESS_FORMS, v)));
-}
-
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const ID_EXPECTED = 'an id of letters, digits, "_", "." and "-", starting with a letter or digit';
-
-function id(): z.ZodType<string> {
-  return field(ID_EXPECTED, (v) => (typeof v === 'string' && ID_PATTERN.test(v) && v.length <= 128 ? v : invalid(ID_EXPECTED, v)));
-}
-
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
-
-function strings(expected: string): z.ZodType<string[]> {
-  return z.array(text(expected)).default(() => []);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared blocks
@@ -323,7 +226,7 @@ export function framingSchema(registry: FramerRegistry): z.ZodType<FramingConfig
 // ---------------------------------------------------------------------------------------------------------------
 // Listeners, clusters, routes, admin
 
-function get(v: unknown, key: string): unknown {
+export function get(v: unknown, key: string): unknown {
   return isPlainObject(v) ? v[key] : undefined;
 }
 
@@ -394,12 +297,40 @@ export const clusterSchema: z.ZodType<ClusterConfig> = z.strictObject({
 
 /** One route (also the body of the admin API's POST /routes). References are checked by the whole config. */
 export function routeSchemaWith(chaos: ChaosRegistries = defaultChaosRegistries()): z.ZodType<RouteConfig> {
-  return z.strictObject({
-    id: id(),
-    listener: text('a listener id'),
-    cluster: text('a cluster id'),
-    faults: faultListSchema(chaos.faults).optional(),
-  });
+  const rs = replicationSchemas();
+  return z
+    .strictObject({
+      id: id(),
+      listener: text('a listener id').optional(),
+      cluster: text('a cluster id').optional(),
+      faults: faultListSchema(chaos.faults).optional(),
+      replicate: rs.replicate.optional(),
+      merge: rs.merge.optional(),
+      mirror: rs.mirror.optional(),
+    })
+    .transform((r, ctx): RouteConfig => {
+      const need = (key: 'listener' | 'cluster', why: string): void => addIssue(ctx, `missing (expected a ${key} id${why})`, [key]);
+      const forbid = (key: string, why: string): void => addIssue(ctx, `not allowed ${why}`, [key]);
+      if (r.merge) {
+        if (r.listener !== undefined) forbid('listener', 'on a merge route (its listeners are merge.listeners)');
+        if (r.cluster === undefined) need('cluster', ': the backend the variants share');
+        if (r.replicate) forbid('replicate', 'together with merge');
+        if (r.mirror) forbid('mirror', 'together with merge');
+      } else {
+        if (r.listener === undefined) need('listener', '');
+        if (r.replicate) {
+          if (r.cluster !== undefined) forbid('cluster', 'on a replicate route (its destinations are replicate.variants)');
+          if (r.mirror) forbid('mirror', 'together with replicate');
+        } else if (r.cluster === undefined) need('cluster', ' (or replicate: { variants: [...] })');
+      }
+      const out: RouteConfig = { id: r.id, listener: r.listener ?? r.merge?.listeners[0] ?? '' };
+      if (r.cluster !== undefined) out.cluster = r.cluster;
+      if (r.faults !== undefined) out.faults = r.faults;
+      if (r.replicate) out.replicate = r.replicate;
+      if (r.merge) out.merge = r.merge;
+      if (r.mirror) out.mirror = r.mirror;
+      return out;
+    }) as unknown as z.ZodType<RouteConfig>;
 }
 export const routeSchema: z.ZodType<RouteConfig> = routeSchemaWith();
 
@@ -440,6 +371,7 @@ export function buildConfigSchema(registry: FramerRegistry, options: ConfigSchem
       seed: seedSchema.optional(),
       toxiproxy: z.strictObject({ listen: address('listen').default(() => parseAddress('127.0.0.1:8474')) }).optional(),
       plugins: z.strictObject({ faults: z.array(text('a module path')).default(() => []) }).optional(),
+      divergences: replicationSchemas().divergences.optional(),
       listeners: z.array(listenerSchema(registry, options.chaos)).default(() => []),
       clusters: z.array(clusterSchema).default(() => []),
       routes: z.array(routeSchemaWith(options.chaos)).default(() => []),

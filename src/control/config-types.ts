@@ -118,10 +118,16 @@ export interface ClusterConfig {
 
 export interface RouteConfig {
   id: string;
-  /** Listener id the route applies to. */
+  /** Listener id the route applies to (merge routes: their first listener). */
   listener: string;
-  /** Cluster id that receives the traffic. */
-  cluster: string;
+  /** Cluster id that receives the traffic (absent on replicate routes, whose variants are the destinations). */
+  cluster?: string | undefined;
+  /** Incoming N-variant execution: every request goes to every variant; answers are compared and voted on. */
+  replicate?: import('./config-replication.js').ReplicateConfig | undefined;
+  /** Outgoing merge: N variants' connections share one backend connection of `cluster`. */
+  merge?: import('./config-replication.js').MergeConfig | undefined;
+  /** Copy a share of requests to a shadow cluster (fire and forget, optionally compared). */
+  mirror?: import('./config-replication.js').MirrorConfig | undefined;
   /** Faults for this route's traffic (added to its listener's faults while the route exists). */
   faults?: import('../faults/fault-set.js').FaultInput[] | undefined;
 }
@@ -145,6 +151,8 @@ export interface SwitchyardConfig {
   seed?: number | undefined;
   /** Serve the Toxiproxy-compatible API next to the native one (docs/toxiproxy-compat.md). */
   toxiproxy?: { listen: Address } | undefined;
+  /** Divergence events of replicate/merge/mirror routes: ring size and optional JSONL file. */
+  divergences?: import('./config-replication.js').DivergencesConfig | undefined;
   /** Modules loaded before the config is validated: each exports a fault plugin (docs/faults.md). */
   plugins?: { faults: string[] } | undefined;
 }

@@ -1,5 +1,9 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FaultSet } from '../faults/fault-set.js';
+import type { Metric } from 'prom-client';
+import type { DivergenceLog } from '../replication/events.js';
+import { LATENCY_BUCKETS, type LatencyHistogram } from '../replication/latency.js';
+import type { Route } from '../routing/director.js';
 import type { TrafficStats } from '../core/stats.js';
 
 export interface UdpFlowSource {
@@ -19,7 +23,13 @@ export interface StatsSource {
  */
 export function createMetricsRegistry(
   sources: readonly StatsSource[],
-  options: { defaultMetrics?: boolean; udpFlows?: () => Iterable<UdpFlowSource>; faults?: () => Iterable<[string, FaultSet]> } = {},
+  options: {
+    defaultMetrics?: boolean;
+    udpFlows?: () => Iterable<UdpFlowSource>;
+    faults?: () => Iterable<[string, FaultSet]>;
+    divergences?: DivergenceLog;
+    engines?: () => Iterable<Route>;
+  } = {},
 ): Registry {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
@@ -111,6 +121,49 @@ export function createMetricsRegistry(
       },
     });
   }
+  const divergences = options.divergences;
+  if (divergences) {
+    new Counter({
+      name: 'switchyard_divergences_total',
+      help: 'Exchanges whose variants (or shadow) disagreed after normalisation, by route and decision (blocked, outvoted, reported).',
+      labelNames: ['route', 'decision'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [route, byDecision] of divergences.counts) for (const [decision, n] of byDecision) this.inc({ route, decision }, n);
+      },
+    });
+  }
+  const engines = options.engines;
+  if (engines) {
+    registry.registerMetric(
+      new HistogramFromCounters(
+        'switchyard_variant_response_seconds',
+        'Time from a request reaching a variant (replicate), the backend (merge) or the shadow (mirror) to its complete answer, by route and variant.',
+        () => {
+          const out: Array<{ labels: Record<string, string>; h: LatencyHistogram }> = [];
+          for (const r of engines()) for (const v of r.latencies()) out.push({ labels: { route: r.id, variant: v.variant }, h: v.histogram });
+          return out;
+        },
+      ) as unknown as Metric,
+    );
+    new Counter({
+      name: 'switchyard_mirror_requests_total',
+      help: 'Requests of mirror routes by result: mirrored (sent to the shadow), dropped (shadow queue full or shadow down), sampled_out (not in the fraction).',
+      labelNames: ['route', 'result'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of engines()) {
+          const m = r.mirrorStats;
+          if (!m) continue;
+          this.inc({ route: r.id, result: 'mirrored' }, m.mirrored);
+          this.inc({ route: r.id, result: 'dropped' }, m.dropped);
+          this.inc({ route: r.id, result: 'sampled_out' }, m.sampledOut);
+        }
+      },
+    });
+  }
   const udpFlows = options.udpFlows;
   if (udpFlows) {
     new Counter({
@@ -130,4 +183,30 @@ export function createMetricsRegistry(
     });
   }
   return registry;
+}
+
+/** A Prometheus histogram whose samples are plain counters kept on the data path (read at scrape time). */
+class HistogramFromCounters {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly source: () => Array<{ labels: Record<string, string>; h: LatencyHistogram }>,
+  ) {}
+  async get(): Promise<unknown> {
+    const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+    for (const { labels, h } of this.source()) {
+      let cumulative = 0;
+      LATENCY_BUCKETS.forEach((le, i) => {
+        cumulative += h.counts[i]!;
+        values.push({ value: cumulative, labels: { ...labels, le }, metricName: `${this.name}_bucket` });
+      });
+      values.push({ value: h.count, labels: { ...labels, le: '+Inf' }, metricName: `${this.name}_bucket` });
+      values.push({ value: h.sum, labels, metricName: `${this.name}_sum` });
+      values.push({ value: h.count, labels, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+  reset(): void {}
 }

@@ -7,7 +7,7 @@ import type { TrafficStats } from '../core/stats.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { createFramerRegistry } from '../framing/builtins.js';
 import { Cluster } from '../upstream/cluster.js';
-import { Route, RouteTable } from '../routing/director.js';
+import { Route, RouteTable, routeListeners } from '../routing/director.js';
 import { TcpListener, type StopOptions } from '../listeners/tcp.js';
 import { UdpListenerObject } from '../listeners/udp-runtime.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
@@ -17,6 +17,8 @@ import type { FaultRegistry } from '../faults/registry.js';
 import { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
 import { defaultChaosRegistries } from './config-faults.js';
+import { DivergenceLog } from '../replication/events.js';
+import { buildRouteEngine, routeClusterRefs } from '../replication/wiring.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
@@ -59,6 +61,8 @@ export class Switchyard {
   /** Live faults per listener id (route faults join their listener's set). */
   readonly faultSets = new Map<string, FaultSet>();
   random: RandomSource;
+  /** Divergence events of every replicate, merge and mirror route. */
+  readonly divergences: DivergenceLog;
 
   constructor(options: SwitchyardOptions = {}) {
     this.logger = options.logger ?? silentLogger();
@@ -67,6 +71,7 @@ export class Switchyard {
     this.protocols = options.protocols ?? defaultChaosRegistries().protocols;
     this.faultTypes = options.faults ?? defaultChaosRegistries().faults;
     this.random = new RandomSource(options.seed);
+    this.divergences = new DivergenceLog({ logger: this.logger });
     const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
       kind,
       entries: () => map.values(),
@@ -77,6 +82,8 @@ export class Switchyard {
         defaultMetrics: options.defaultMetrics ?? true,
         udpFlows: () => [...this.listeners.values()].filter((l): l is UdpListenerObject => l instanceof UdpListenerObject),
         faults: () => this.faultSets.entries(),
+        divergences: this.divergences,
+        engines: () => this.routes.values(),
       },
     );
   }
@@ -85,6 +92,7 @@ export class Switchyard {
   static async start(config: SwitchyardConfig, options: SwitchyardOptions = {}): Promise<Switchyard> {
     const yard = new Switchyard(options);
     if (options.seed === undefined && config.seed !== undefined) yard.random = new RandomSource(config.seed);
+    if (config.divergences) yard.configureDivergences(config.divergences);
     try {
       for (const c of config.clusters) await yard.addCluster(c);
       for (const r of config.routes) await yard.addRoute(r);
@@ -112,7 +120,7 @@ export class Switchyard {
   async removeCluster(id: string): Promise<Cluster> {
     const cluster = this.clusters.get(id);
     if (!cluster) throw notFound('cluster', id);
-    const users = [...this.routes.values()].filter((r) => r.config.cluster === id).map((r) => r.id);
+    const users = [...this.routes.values()].filter((r) => routeClusterRefs(r.config).includes(id)).map((r) => r.id);
     if (users.length > 0) {
       throw new SwitchyardError(ErrorCodes.CONFLICT, `cluster '${id}' is used by route(s) ${users.join(', ')}; delete them first`);
     }
@@ -124,14 +132,17 @@ export class Switchyard {
 
   async addRoute(config: RouteConfig): Promise<Route> {
     if (this.routes.has(config.id)) throw conflict('route', config.id);
-    if (!this.clusters.has(config.cluster)) {
-      throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': cluster '${config.cluster}' does not exist`);
+    for (const ref of routeClusterRefs(config)) {
+      if (!this.clusters.has(ref)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': cluster '${ref}' does not exist`);
     }
-    const existing = [...this.routes.values()].find((r) => r.config.listener === config.listener);
-    if (existing) {
-      throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${config.listener}' already has route '${existing.id}' (one route per listener for now)`);
+    for (const l of routeListeners(config)) {
+      const existing = [...this.routes.values()].find((r) => routeListeners(r.config).includes(l));
+      if (existing) {
+        throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${l}' already has route '${existing.id}' (one route per listener for now)`);
+      }
     }
     const route = new Route(config);
+    buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random });
     if (config.faults) {
       const set = this.faultSet(config.listener);
       const added: string[] = [];
@@ -179,6 +190,12 @@ export class Switchyard {
     return listener;
   }
 
+  /** Ring size and JSONL file of the divergence events. */
+  configureDivergences(config: import('./config-replication.js').DivergencesConfig): void {
+    this.divergences.resize(config.capacity);
+    if (config.file) this.divergences.openFile(config.file);
+  }
+
   /** The live fault set of a listener id (created on first use; route faults may arrive before the listener). */
   faultSet(listenerId: string): FaultSet {
     let set = this.faultSets.get(listenerId);
@@ -208,6 +225,7 @@ export class Switchyard {
     this.routes.clear();
     this.clusters.clear();
     this.#publish();
+    this.divergences.close();
   }
 }
 

@@ -11,6 +11,7 @@ import { Session, type SessionFraming } from '../session/session.js';
 import { PassthroughFramer } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
+import type { EngineSession } from '../replication/fan-out.js';
 import type { FaultSet } from '../faults/fault-set.js';
 import { FaultHandlerFactory } from '../faults/engine.js';
 import type { RandomSource } from '../faults/random.js';
@@ -41,7 +42,7 @@ const PASSTHROUGH_FACTORY = { name: 'passthrough', create: () => new Passthrough
 /** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session. */
 export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly kind = 'listener' as const;
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<Session | EngineSession>();
   readonly #deps: ListenerDeps;
   readonly #framing: SessionFraming | undefined;
   #server: Server | undefined;
@@ -199,15 +200,35 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       return;
     }
     if (this.config.socket.keepAlive > 0) socket.setKeepAlive(true, this.config.socket.keepAlive);
+    if (target.engine) {
+      const stats = target.cluster ? [this.stats, target.route.stats, target.cluster.stats] : [this.stats, target.route.stats];
+      const engineSession = target.engine.accept(socket, {
+        listenerId: this.id,
+        sessionId: nextSessionId++,
+        framing: this.#framing ?? { toUpstream: PASSTHROUGH_FACTORY, toDownstream: PASSTHROUGH_FACTORY },
+        protocol: this.config.protocol?.type ?? (this.#framing ? this.config.framing.toUpstream.type : 'tcp'),
+        stats,
+        logger: this.#deps.logger,
+        onClose: () => this.sessions.delete(engineSession),
+      });
+      this.sessions.add(engineSession);
+      return;
+    }
+    const cluster = target.cluster;
+    if (!cluster) {
+      socket.destroy();
+      return;
+    }
+    const handlers = this.#handlers();
     const session = new Session({
       id: nextSessionId++,
       listenerId: this.id,
       client: socket,
-      connect: (signal) => target.cluster.connect(signal),
+      connect: (signal) => cluster.connect(signal),
       framing: this.#framing,
-      handlers: this.#handlers(),
+      handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,
-      stats: [this.stats, target.route.stats, target.cluster.stats],
+      stats: [this.stats, target.route.stats, cluster.stats],
       logger: this.#deps.logger,
       onClose: (s) => this.sessions.delete(s),
     });

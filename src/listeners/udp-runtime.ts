@@ -34,8 +34,9 @@ export class UdpListenerObject extends RuntimeBase<ListenerConfig> {
         logger: this.#deps.logger,
         pickUpstream: () => {
           const target = this.#deps.director.resolve(this.id);
-          if (!target) throw new SwitchyardError(ErrorCodes.NO_UPSTREAM, `no route for listener '${this.id}'`);
-          return { address: target.cluster.pickAddress(), stats: [target.route.stats, target.cluster.stats] };
+          const cluster = target?.cluster;
+          if (!target || !cluster) throw new SwitchyardError(ErrorCodes.NO_UPSTREAM, `no route with a cluster for udp listener '${this.id}'`);
+          return { address: cluster.pickAddress(), stats: [target.route.stats, cluster.stats] };
         },
       });
       const a = this.#proxy.address();

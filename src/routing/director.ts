@@ -1,10 +1,42 @@
+import type { Socket } from 'node:net';
 import type { RouteConfig } from '../control/config-types.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { RuntimeBase } from '../core/lifecycle.js';
+import type { HandlerFactory } from '../pipeline/handler.js';
+import type { AcceptContext, EngineSession } from '../replication/fan-out.js';
+import type { LatencyHistogram } from '../replication/latency.js';
 
-/** A route: listener → cluster (attribute matching arrives with the protocol modules). */
+/** Something that takes over accepted connections itself instead of a one-to-one Session (replicate, merge). */
+export interface RouteEngine {
+  accept(socket: Socket, ctx: AcceptContext): EngineSession;
+  toJSON(): Record<string, unknown>;
+  close?(): void;
+  /** Per-variant answer times (metrics). */
+  latencies?(): Iterable<{ variant: string; histogram: LatencyHistogram }>;
+}
+
+/** Counters of a mirror route. */
+export interface MirrorStats {
+  mirrored: number;
+  dropped: number;
+  sampledOut: number;
+}
+
+/** A route: listener → cluster (or → an engine: N variants, a merge group). */
 export class Route extends RuntimeBase<RouteConfig> {
   readonly kind = 'route' as const;
+  /** Set for replicate and merge routes. */
+  engine: RouteEngine | undefined;
+  /** Extra per-session handlers of this route (mirror). */
+  handlers: readonly HandlerFactory[] = [];
+  mirrorStats: MirrorStats | undefined;
+  /** Latency histograms of the route's variants / backend / shadow. */
+  extraLatencies: Array<{ variant: string; histogram: LatencyHistogram }> = [];
+
+  latencies(): Iterable<{ variant: string; histogram: LatencyHistogram }> {
+    const fromEngine = this.engine?.latencies?.() ?? [];
+    return this.extraLatencies.length === 0 ? fromEngine : [...fromEngine, ...this.extraLatencies];
+  }
 
   start(): void {
     this.life.starting();
@@ -12,13 +44,25 @@ export class Route extends RuntimeBase<RouteConfig> {
   }
   stop(): void {
     this.life.stopping();
+    this.engine?.close?.();
     this.life.stopped();
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return this.engine ? this.json({ engine: this.engine.toJSON() }) : this.json({});
   }
 }
 
 export interface Destination {
   route: Route;
-  cluster: Cluster;
+  /** The destination cluster (absent on replicate routes). */
+  cluster: Cluster | undefined;
+  engine?: RouteEngine | undefined;
+}
+
+/** Listeners a route takes connections from (merge routes have one per variant). */
+export function routeListeners(config: RouteConfig): readonly string[] {
+  return config.merge ? config.merge.listeners : [config.listener];
 }
 
 /** Resolves where a new session goes. Reads an immutable snapshot that the control plane swaps whole. */
@@ -39,8 +83,9 @@ export class RouteTable implements Director {
     const next = new Map<string, Destination>();
     for (const route of routes) {
       if (route.state !== 'started') continue;
-      const cluster = clusters.get(route.config.cluster);
-      if (cluster && cluster.state === 'started') next.set(route.config.listener, { route, cluster });
+      const cluster = route.config.cluster === undefined ? undefined : clusters.get(route.config.cluster);
+      if (route.config.cluster !== undefined && (!cluster || cluster.state !== 'started')) continue;
+      for (const l of routeListeners(route.config)) next.set(l, { route, cluster, engine: route.engine });
     }
     this.#snapshot = next;
   }

@@ -5,6 +5,7 @@ import { ErrorCodes, SwitchyardError, errorCode } from '../../core/errors.js';
 import type { Switchyard } from '../switchyard.js';
 import { parseDuration } from '../../core/units.js';
 import { parseObjectConfig } from '../config-schema.js';
+import { replicationRoute, serveEvents } from './replication-routes.js';
 import { faultRoute } from './fault-routes.js';
 
 export interface AdminServerOptions {
@@ -128,7 +129,15 @@ export class AdminServer {
       res.end(body);
       return;
     }
+    if (parts[0] === 'api' && parts[1] === 'v1' && parts[2] === 'events' && parts.length === 3) {
+      allow(method, ['GET']);
+      const last = req.headers['last-event-id'];
+      serveEvents(this.#yard, url, res, typeof last === 'string' ? last : undefined);
+      return;
+    }
     if (parts[0] === 'api' && parts[1] === 'v1') {
+      const replicated = await replicationRoute(this.#yard, method, parts, url, (methods) => allow(method, methods));
+      if (replicated) return sendJson(res, replicated.status, replicated.body);
       const answer = await faultRoute(this.#yard, method, parts, () => readJson(req), (methods) => allow(method, methods));
       if (answer) return sendJson(res, answer.status, answer.body);
     }

@@ -86,7 +86,7 @@ export class VaurienApi {
   /** The backend new connections go to (`host:port`). */
   get backend(): string {
     const route = this.yard.routes.get(this.#routeId);
-    const cluster = route ? this.yard.clusters.get(route.config.cluster) : undefined;
+    const cluster = route ? this.yard.clusters.get(route.config.cluster ?? "") : undefined;
     const e = cluster?.config.endpoints[0];
     return e ? formatAddress(e.address) : '';
   }
@@ -100,7 +100,7 @@ export class VaurienApi {
       const address = parseAddress(text, { role: 'connect' });
       const route = this.yard.routes.get(this.#routeId);
       if (!route) throw new Error(`route '${this.#routeId}' is gone`);
-      const oldId = route.config.cluster;
+      const oldId = route.config.cluster ?? "";
       const old = this.yard.clusters.get(oldId);
       let id: string;
       do id = `backend-${++this.#clusters}`;

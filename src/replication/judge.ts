@@ -1,0 +1,118 @@
+import type { Frame } from '../framing/framer.js';
+import type { Attributes } from '../protocols/protocol.js';
+import type { Canon, Comparator } from './compare.js';
+import type { VariantStatus } from './events.js';
+import type { NoiseModel } from './noise.js';
+import type { Ballot, Policy } from './vote.js';
+
+export interface JudgeInput {
+  readonly comparator: Comparator;
+  readonly noise: NoiseModel;
+  /** Variants 0 and 1 are identical copies: their differences are noise (RDDR's filter pair). */
+  readonly filterPair: boolean;
+  readonly policy: Policy;
+  /** The request's wire frames (its start, for the endpoint key). */
+  readonly request: readonly Frame[];
+  /** Each variant's complete answer, or undefined when it gave none (status says why). */
+  readonly answers: readonly (readonly Frame[] | undefined)[];
+  readonly statuses?: readonly VariantStatus[];
+}
+
+export interface Judged {
+  readonly ballots: Ballot[];
+  readonly canons: (Canon | undefined)[];
+  /** Differing field paths, noise removed, against the reference answer (the served one, else the primary's). */
+  readonly fields: string[];
+  /** Every answer given is equal after normalisation and noise removal. */
+  readonly noDifference: boolean;
+  /** Paths ignored as noise for this exchange. */
+  readonly ignored: ReadonlySet<string>;
+  /** Readable diff of every differing variant against the reference. */
+  diff(names: readonly string[], served: number | undefined, statuses?: readonly VariantStatus[]): string;
+}
+
+/**
+ * Normalise N answers, apply the filter pair's noise (this exchange's and what was learned for the endpoint),
+ * and produce the ballots the policy votes on. Only called when the raw bytes were not all equal.
+ */
+export function judge(input: JudgeInput): Judged {
+  const cmp = input.comparator;
+  const canons = input.answers.map((a) => (a ? cmp.canonical(a, 'response') : undefined));
+  const ignore = new Set<string>();
+  if (input.filterPair) {
+    const endpoint = cmp.endpoint(input.request);
+    for (const p of input.noise.ignored(endpoint)) ignore.add(p);
+    const [c0, c1] = canons;
+    if (c0 && c1) {
+      const pair = cmp.diff(c0, c1).map((d) => d.path);
+      const raw = new Set<string>();
+      for (let i = 2; i < canons.length; i++) {
+        const c = canons[i];
+        if (c) for (const d of cmp.diff(c0, c)) raw.add(d.path);
+      }
+      input.noise.record(endpoint, pair, raw);
+      for (const p of pair) ignore.add(p);
+    }
+  }
+  const keys = canons.map((c) => (c ? (ignore.size > 0 ? cmp.digestWithout(c, ignore) : c.digest) : undefined));
+  const ballots: Ballot[] = keys.map((key) => ({ ok: key !== undefined, key }));
+  const given = keys.filter((k): k is string => k !== undefined);
+  const noDifference = given.every((k) => k === given[0]);
+  const reference = (served: number | undefined): number => {
+    if (served !== undefined) return served;
+    if (canons[0]) return 0;
+    const i = canons.findIndex((c) => c !== undefined);
+    return i < 0 ? 0 : i;
+  };
+  const fieldsFor = (ref: number): string[] => {
+    const out = new Set<string>();
+    const base = canons[ref];
+    if (!base) return [];
+    for (let i = 0; i < canons.length; i++) {
+      const c = canons[i];
+      if (i === ref || !c || keys[i] === keys[ref]) continue;
+      for (const d of cmp.diff(base, c, ignore)) out.add(d.path);
+    }
+    return [...out].sort();
+  };
+  return {
+    ballots,
+    canons,
+    ignored: ignore,
+    noDifference,
+    get fields() {
+      return fieldsFor(reference(undefined));
+    },
+    diff(names, served, statuses) {
+      const ref = reference(served);
+      const base = canons[ref];
+      const parts: string[] = [];
+      for (let i = 0; i < canons.length; i++) {
+        if (i === ref) continue;
+        const c = canons[i];
+        const name = names[i] ?? `#${i}`;
+        if (!c) {
+          parts.push(`${name}: no answer (${statuses?.[i] ?? input.statuses?.[i] ?? 'failed'})`);
+          continue;
+        }
+        if (!base || keys[i] === keys[ref]) continue;
+        parts.push(cmp.render(base, c, [names[ref] ?? `#${ref}`, name], ignore));
+      }
+      if (!base) parts.unshift(`${names[ref] ?? `#${ref}`}: no answer`);
+      return parts.join('\n');
+    },
+  };
+}
+
+/** The request part of a divergence event. */
+export function describeRequest(cmp: Comparator, request: readonly Frame[], attributes: Attributes | undefined): { summary: string; endpoint: string; attributes?: Attributes } {
+  let summary = '';
+  let endpoint = '*';
+  try {
+    summary = cmp.canonical(request, 'request').summary;
+    endpoint = cmp.endpoint(request);
+  } catch {
+    summary = request[0]?.subarray(0, 120).toString('latin1') ?? '';
+  }
+  return attributes ? { summary, endpoint, attributes } : { summary, endpoint };
+}

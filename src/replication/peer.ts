@@ -1,0 +1,137 @@
+import type { Socket } from 'node:net';
+import type { Frame, Framer, FramerFactory } from '../framing/framer.js';
+import type { MessageInfo, ProtocolCodec, ProtocolCodecFactory } from '../protocols/protocol.js';
+
+/** How a connection's bytes are cut: a protocol codec, or a framer per direction (line, length-prefixed, ...). */
+export interface PeerFraming {
+  readonly codec?: ProtocolCodecFactory | undefined;
+  readonly toUpstream: FramerFactory;
+  readonly toDownstream: FramerFactory;
+}
+
+/** A frame that is a whole message by itself (plain framers: one request frame gets one response frame). */
+export const WHOLE: MessageInfo = Object.freeze({ start: true, end: true });
+
+/**
+ * One socket of a replication engine with its framing, from the engine's point of view:
+ * - role `client` = a socket the proxy accepted (a client, or a variant calling a merged backend): we parse
+ *   requests from it and write responses to it;
+ * - role `server` = a socket the proxy opened (a variant, a backend, a shadow): we write requests, parse responses.
+ * With a protocol codec, everything we write is also fed through the codec's other framer so its shared state
+ * (HEAD responses, PostgreSQL startup and transaction status, MySQL sequence ids) stays right; frames are wire-exact.
+ * With plain framers, frames are payloads and writes are encoded.
+ */
+export class Peer {
+  readonly codec: ProtocolCodec | undefined;
+  readonly #parse: Framer;
+  readonly #writer: Framer;
+  readonly #track: boolean;
+  /** Bytes written so far (stats). */
+  bytesOut = 0;
+  bytesIn = 0;
+
+  constructor(
+    readonly role: 'client' | 'server',
+    framing: PeerFraming,
+    readonly socket: Socket,
+  ) {
+    if (framing.codec) {
+      const codec = framing.codec.create();
+      this.codec = codec;
+      this.#parse = role === 'client' ? codec.toUpstream : codec.toDownstream;
+      this.#writer = role === 'client' ? codec.toDownstream : codec.toUpstream;
+      this.#track = true;
+    } else {
+      this.#parse = (role === 'client' ? framing.toUpstream : framing.toDownstream).create();
+      this.#writer = (role === 'client' ? framing.toDownstream : framing.toUpstream).create();
+      this.#track = false;
+    }
+  }
+
+  /** True when frames carry no message boundaries (raw passthrough bytes). */
+  get unframed(): boolean {
+    return !this.codec && this.#parse.passthrough;
+  }
+
+  push(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.#parse.push(chunk);
+  }
+
+  /** End of input: the parser may release a final frame (HTTP body read until close) or throw SWY_FRAME_TRUNCATED. */
+  endInput(): void {
+    this.#parse.end();
+  }
+
+  /** Next parsed frame with its message info, or null. Throws the framer's typed error on garbage. */
+  next(): { frame: Frame; info: MessageInfo } | null {
+    const frame = this.#parse.next();
+    if (frame === null) return null;
+    const info = this.codec ? ((this.#parse as unknown as { info: MessageInfo | undefined }).info ?? WHOLE) : WHOLE;
+    return { frame, info };
+  }
+
+  /** Write frames (in order). Returns socket.write's answer for the last one. Throws a typed framing error if a frame cannot be encoded. */
+  write(frames: readonly Frame[]): boolean {
+    let ok = true;
+    if (this.#track) {
+      for (const f of frames) this.#trackOut(f);
+      for (const f of frames) {
+        this.bytesOut += f.length;
+        ok = this.socket.write(f);
+      }
+      return ok;
+    }
+    for (const f of frames) {
+      const bytes = this.#writer.encode(f);
+      this.bytesOut += bytes.length;
+      ok = this.socket.write(bytes);
+    }
+    return ok;
+  }
+
+  /** Feed bytes that go out through the tracking framer without writing them (already written by someone else). */
+  #trackOut(frame: Frame): void {
+    const w = this.#writer;
+    w.push(frame);
+    while (w.next() !== null) {
+      /* state only */
+    }
+  }
+
+  /** Wire bytes for raw writes that bypass framing (error replies built by the codec are already wire bytes). */
+  writeRaw(bytes: readonly Buffer[]): boolean {
+    let ok = true;
+    for (const b of bytes) {
+      if (this.#track) this.#trackOut(b);
+      this.bytesOut += b.length;
+      ok = this.socket.write(b);
+    }
+    return ok;
+  }
+}
+
+/** Compare two frame lists byte for byte without concatenating them. */
+export function sameBytes(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  let ia = 0;
+  let ib = 0;
+  let oa = 0;
+  let ob = 0;
+  for (;;) {
+    while (ia < a.length && oa >= a[ia]!.length) {
+      ia++;
+      oa = 0;
+    }
+    while (ib < b.length && ob >= b[ib]!.length) {
+      ib++;
+      ob = 0;
+    }
+    if (ia >= a.length || ib >= b.length) return ia >= a.length && ib >= b.length;
+    const fa = a[ia]!;
+    const fb = b[ib]!;
+    const n = Math.min(fa.length - oa, fb.length - ob);
+    if (fa.compare(fb, ob, ob + n, oa, oa + n) !== 0) return false;
+    oa += n;
+    ob += n;
+  }
+}

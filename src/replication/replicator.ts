@@ -1,0 +1,114 @@
+import type { Socket } from 'node:net';
+import type { Logger } from '../core/log.js';
+import type { ReplicateConfig } from '../control/config-replication.js';
+import type { RouteEngine } from '../routing/director.js';
+import type { Cluster } from '../upstream/cluster.js';
+import { buildComparator, type Comparator } from './compare.js';
+import type { DivergenceLog } from './events.js';
+import { ReplicaSession, type AcceptContext, type EngineSession, type ReplicaEnv, type ReplicateSettings, type VariantTarget } from './fan-out.js';
+import { LatencyHistogram } from './latency.js';
+import { NoiseModel } from './noise.js';
+
+export interface QuarantineEntry {
+  readonly since: string;
+  readonly reason: string;
+}
+
+/**
+ * The engine of a `replicate` route: holds the variants, the noise model learned from the filter pair, the
+ * quarantine set, and the comparators per protocol; each accepted connection becomes a ReplicaSession.
+ */
+export class Replicator implements RouteEngine, ReplicaEnv {
+  readonly route: string;
+  readonly settings: ReplicateSettings;
+  readonly variants: readonly VariantTarget[];
+  readonly log: DivergenceLog;
+  readonly noise: NoiseModel;
+  readonly #config: ReplicateConfig;
+  readonly #comparators = new Map<string, Comparator>();
+  readonly #quarantined = new Map<string, QuarantineEntry>();
+  readonly #logger: Logger;
+  readonly #sessions = new Set<EngineSession>();
+
+  constructor(route: string, config: ReplicateConfig, variants: readonly { name: string; cluster: Cluster }[], deps: { log: DivergenceLog; logger: Logger }) {
+    this.route = route;
+    this.#config = config;
+    this.settings = {
+      policy: config.policy,
+      timeout: config.timeout,
+      filterPair: config.filterPair,
+      quarantine: config.quarantine,
+      maxMessageBytes: config.maxMessageSize,
+      maxInFlight: config.maxInFlight,
+    };
+    this.variants = variants.map((v) => ({ name: v.name, cluster: v.cluster, latency: new LatencyHistogram() }));
+    this.log = deps.log;
+    this.#logger = deps.logger;
+    this.noise = new NoiseModel({ relative: config.noise.relative, absolute: config.noise.absolute });
+    // Validate the normalisation options now (bad masks fail the config, not the first request).
+    this.comparator('tcp');
+  }
+
+  comparator(protocol: string): Comparator {
+    let c = this.#comparators.get(protocol);
+    if (!c) {
+      c = buildComparator(protocol, this.#config.normalise);
+      this.#comparators.set(protocol, c);
+    }
+    return c;
+  }
+
+  isQuarantined(name: string): boolean {
+    return this.#quarantined.has(name);
+  }
+
+  quarantine(name: string, reason: string): void {
+    if (this.#quarantined.has(name)) return;
+    this.#quarantined.set(name, { since: new Date().toISOString(), reason });
+    this.#logger.warn({ route: this.route, variant: name, reason }, 'variant quarantined (out of the set until restored)');
+  }
+
+  /** Put a quarantined variant back; returns false when it was not quarantined. */
+  restore(name: string): boolean {
+    const was = this.#quarantined.delete(name);
+    if (was) this.#logger.info({ route: this.route, variant: name }, 'variant restored');
+    return was;
+  }
+
+  accept(socket: Socket, ctx: AcceptContext): EngineSession {
+    const session = new ReplicaSession(this, socket, {
+      ...ctx,
+      onClose: () => {
+        this.#sessions.delete(session);
+        ctx.onClose();
+      },
+    });
+    this.#sessions.add(session);
+    session.start();
+    return session;
+  }
+
+  variantsJSON(): Array<Record<string, unknown>> {
+    return this.variants.map((v, i) => ({
+      name: v.name,
+      role: i === 0 ? 'primary' : this.settings.filterPair && i === 1 ? 'filter-pair' : 'variant',
+      cluster: v.cluster.id,
+      endpoints: v.cluster.toJSON()['endpoints'],
+      state: this.#quarantined.has(v.name) ? 'quarantined' : 'active',
+      ...(this.#quarantined.has(v.name) ? { quarantine: this.#quarantined.get(v.name) } : {}),
+      latency: { count: v.latency.count, meanMs: v.latency.count === 0 ? null : Math.round((v.latency.sum / v.latency.count) * 1e5) / 100 },
+    }));
+  }
+
+  *latencies(): Iterable<{ variant: string; histogram: LatencyHistogram }> {
+    for (const v of this.variants) yield { variant: v.name, histogram: v.latency };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { mode: 'replicate', policy: this.settings.policy, sessions: this.#sessions.size, variants: this.variantsJSON() };
+  }
+
+  close(): void {
+    for (const s of [...this.#sessions]) s.destroy();
+  }
+}
