@@ -4,6 +4,7 @@ import { proxyCommand } from './commands/proxy.js';
 import { demoCommand } from './commands/demo.js';
 import { toxiproxyCommand } from './commands/toxiproxy.js';
 import { chaosCommand } from './commands/chaos.js';
+import { nvariantCommand } from './commands/nvariant.js';
 import { VERSION } from '../version.js';
 
 const USAGE = `switchyard ${VERSION} — a programmable, protocol-aware network proxy
@@ -17,6 +18,7 @@ Commands:
   demo               start a built-in backend, a proxy in front of it and the admin API, and show what to try
   toxiproxy          a drop-in toxiproxy-server: the Toxiproxy HTTP API on --host/--port (default 127.0.0.1:8474)
   chaos              a Vaurien-style chaos proxy: --proxy HOST:PORT --backend HOST:PORT --behavior 20:delay,10:error [--http HOST:PORT]
+  nvariant           N-variant execution: --listen HOST:PORT --variant HOST:PORT --variant ... [--policy unanimous|majority|primary]
 
 Run 'switchyard <command> --help' for a command's options.
 Docs: https://github.com/ (see docs/ in the package): configuration.md, admin-api.md, framing.md
@@ -31,6 +33,7 @@ const COMMANDS: Record<string, CommandFn> = {
   demo: demoCommand,
   toxiproxy: toxiproxyCommand,
   chaos: chaosCommand,
+  nvariant: nvariantCommand,
 };
 
 /** CLI entry point; resolves to the process exit code. */

@@ -1,7 +1,8 @@
 import type { Frame } from '../framing/framer.js';
 import type { SwitchyardError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { MessageInfo, ProtocolCodec } from '../protocols/protocol.js';
+import type { MessageInfo, ProtocolCodec, ProtocolCodecFactory } from '../protocols/protocol.js';
+import type { FramerFactory } from '../framing/framer.js';
 
 /** toUpstream = client → server; toDownstream = server → client. */
 export type Direction = 'toUpstream' | 'toDownstream';
@@ -34,6 +35,8 @@ export interface SessionContext {
   readonly io: SessionIO;
   /** The connection's protocol codec when the listener speaks a protocol (pairing, error replies). */
   readonly codec: ProtocolCodec | undefined;
+  /** How the listener frames connections (to open more connections framed alike: a mirror's shadow). Undefined = raw bytes. */
+  readonly framing?: { readonly codec?: ProtocolCodecFactory | undefined; readonly toUpstream: FramerFactory; readonly toDownstream: FramerFactory } | undefined;
 }
 
 /**

@@ -16,6 +16,8 @@ export interface JudgeInput {
   /** Each variant's complete answer, or undefined when it gave none (status says why). */
   readonly answers: readonly (readonly Frame[] | undefined)[];
   readonly statuses?: readonly VariantStatus[];
+  /** What the frames are: answers (replicate, mirror) or requests (merge). Default response. */
+  readonly kind?: 'request' | 'response';
 }
 
 export interface Judged {
@@ -37,7 +39,7 @@ export interface Judged {
  */
 export function judge(input: JudgeInput): Judged {
   const cmp = input.comparator;
-  const canons = input.answers.map((a) => (a ? cmp.canonical(a, 'response') : undefined));
+  const canons = input.answers.map((a) => (a ? cmp.canonical(a, input.kind ?? 'response') : undefined));
   const ignore = new Set<string>();
   if (input.filterPair) {
     const endpoint = cmp.endpoint(input.request);

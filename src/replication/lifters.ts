@@ -13,9 +13,10 @@
  *     object); {@link DEFAULT_IGNORED_HEADERS} plus `ignoreHeaders` are dropped; `compareHeaders: false` drops the
  *     `headers` key altogether. Obsolete folded lines are joined to the previous value. Trailers are not compared.
  *   - the body is framed by chunked transfer-encoding, else Content-Length, else the rest of the bytes (1xx, 204 and
- *     304 responses have none); interim 1xx responses before the final one are skipped. gzip / x-gzip / deflate / br
- *     content-encodings are decoded (bounded: over 64 MiB, or when decoding fails, the encoded bytes are compared
- *     and the tree gets `undecoded: "<coding>: <reason>"`).
+ *     304 responses have none, nor has a response that ends with its head: an answer to HEAD); interim 1xx
+ *     responses before the final one are skipped. gzip / x-gzip / deflate / br content-encodings are decoded
+ *     (bounded: over 64 MiB, or when decoding fails, the encoded bytes are compared and the tree gets
+ *     `undecoded: "<coding>: <reason>"`).
  *   - body: parsed JSON when the content-type contains "json" or the bytes parse as a JSON object/array; a string
  *     when the content-type is text/*, xml, html, javascript or form-urlencoded (and the bytes are valid UTF-8, or a
  *     latin1 charset is declared), or when the bytes are valid UTF-8 without NULs; else `{ base64 }` / `{ sha256,
@@ -183,7 +184,7 @@ export function invalidTree(reason: string, bytes: Buffer): MTree {
   return out;
 }
 
-/** Canonical (sorted-key) JSON; a local copy of compare.ts' canonicalJson (no import cycle). */
+/** Sorted-key JSON (keys by UTF-16 code units), for set ordering and non-string map keys. */
 function stable(t: MTree): string {
   if (t === null || typeof t !== 'object') return JSON.stringify(t) ?? 'null';
   if (Array.isArray(t)) return `[${t.map(stable).join(',')}]`;
@@ -377,7 +378,8 @@ function createHttpLifter(options: LifterOptions): ProtocolLifter {
     const te = h.get('transfer-encoding');
     const cl = h.get('content-length');
     const noBody = kind === 'response' && ((status >= 100 && status < 200) || status === 204 || status === 304);
-    if (noBody) raw = Buffer.alloc(0);
+    // 1xx/204/304 have no body; nor has an answer to HEAD, which the lifter recognises by nothing after the head
+    if (noBody || (kind === 'response' && head.bodyStart === buf.length)) raw = Buffer.alloc(0);
     else if (te !== undefined && /(^|,)\s*chunked\s*$/i.test(te)) raw = dechunk(buf, head.bodyStart);
     else if (cl !== undefined) {
       const values = new Set(cl.split(',').map((s) => s.trim()));

@@ -8,6 +8,8 @@ import type { Route } from '../routing/director.js';
 import { Cluster } from '../upstream/cluster.js';
 import type { DivergenceLog } from './events.js';
 import { Replicator } from './replicator.js';
+import { MirrorHandlerFactory } from './mirror.js';
+import { Merger } from './merge.js';
 
 export interface EngineDeps {
   readonly clusters: ReadonlyMap<string, Cluster>;
@@ -47,5 +49,27 @@ export function buildRouteEngine(route: Route, deps: EngineDeps): void {
       return { name: ref, cluster };
     });
     route.engine = new Replicator(config.id, config.replicate, variants, { log: deps.log, logger: deps.logger });
+  }
+  if (config.mirror) {
+    const shadow = deps.clusters.get(config.mirror.cluster);
+    if (!shadow) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': mirror cluster '${config.mirror.cluster}' does not exist`);
+    const rng = deps.random.stream(`mirror:${config.id}`);
+    const factory = new MirrorHandlerFactory({
+      route: config.id,
+      config: config.mirror,
+      shadow,
+      primaryName: config.cluster ?? 'primary',
+      log: deps.log,
+      logger: deps.logger,
+      random: () => rng.next(),
+    });
+    route.handlers = [factory];
+    route.mirrorStats = factory.stats;
+    route.extraLatencies = [{ variant: `${config.mirror.cluster} (shadow)`, histogram: factory.latency }];
+  }
+  if (config.merge) {
+    const backend = config.cluster === undefined ? undefined : deps.clusters.get(config.cluster);
+    if (!backend) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': merge backend cluster '${config.cluster ?? ''}' does not exist`);
+    route.engine = new Merger(config.id, config.merge, backend, { log: deps.log, logger: deps.logger });
   }
 }

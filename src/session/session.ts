@@ -429,6 +429,7 @@ export class Session {
       get codec() {
         return self.#codec;
       },
+      framing: opts.framing,
     };
     return this.#context;
   }
