@@ -7,6 +7,7 @@ import { buildComparator, type Comparator } from './compare.js';
 import type { DivergenceLog } from './events.js';
 import { ReplicaSession, type AcceptContext, type EngineSession, type ReplicaEnv, type ReplicateSettings, type VariantTarget } from './fan-out.js';
 import { LatencyHistogram } from './latency.js';
+import { StreamReplicaSession } from './stream.js';
 import { NoiseModel } from './noise.js';
 
 export interface QuarantineEntry {
@@ -76,7 +77,10 @@ export class Replicator implements RouteEngine, ReplicaEnv {
   }
 
   accept(socket: Socket, ctx: AcceptContext): EngineSession {
-    const session = new ReplicaSession(this, socket, {
+    // No framer and no protocol: no message boundaries; the answer streams are compared byte for byte.
+    const raw = !ctx.framing.codec && ctx.framing.toUpstream.name === 'passthrough';
+    const Kind = raw ? StreamReplicaSession : ReplicaSession;
+    const session = new Kind(this, socket, {
       ...ctx,
       onClose: () => {
         this.#sessions.delete(session);

@@ -11,7 +11,8 @@ describe('switchyard CLI commands', () => {
     const top = await runCli(['--help']);
     assert.equal(top.code, 0);
     assert.match(top.stdout, /Commands:/);
-    for (const cmd of ['run', 'validate', 'proxy', 'demo']) {
+    assert.match(top.stdout, /^ {2}nvariant +N-variant execution/m);
+    for (const cmd of ['run', 'validate', 'proxy', 'demo', 'nvariant']) {
       const r = await runCli([cmd, '--help']);
       assert.equal(r.code, 0, `${cmd} --help exit code`);
       assert.match(r.stdout, new RegExp(`Usage: switchyard ${cmd}`));
