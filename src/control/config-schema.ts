@@ -421,6 +421,27 @@ export function crossReferenceIssues(cfg: unknown): ConfigIssue[] {
 
   const routeOf = new Map<string, number>();
   list('routes').forEach((route, i) => {
+    const replicate = get(route, 'replicate');
+    const variants = get(replicate, 'variants');
+    if (Array.isArray(variants)) {
+      variants.forEach((v, j) => {
+        if (typeof v === 'string' && !v.includes(':') && !v.includes('/') && !clusters.has(v)) {
+          push(['routes', i, 'replicate', 'variants', j], `${unknownRef('cluster', v, clusters)} (a variant is a cluster id or an endpoint "host:port")`, 'reference');
+        }
+      });
+    }
+    const mirrorRef = get(get(route, 'mirror'), 'cluster');
+    if (typeof mirrorRef === 'string' && !clusters.has(mirrorRef)) push(['routes', i, 'mirror', 'cluster'], unknownRef('cluster', mirrorRef, clusters), 'reference');
+    const mergeListeners = get(get(route, 'merge'), 'listeners');
+    if (Array.isArray(mergeListeners)) {
+      mergeListeners.forEach((l, j) => {
+        if (typeof l !== 'string') return;
+        if (!listeners.has(l)) push(['routes', i, 'merge', 'listeners', j], unknownRef('listener', l, listeners), 'reference');
+        const earlier = routeOf.get(l);
+        if (earlier !== undefined) push(['routes', i, 'merge', 'listeners', j], `listener ${JSON.stringify(l)} already has a route (routes[${earlier}]); one route per listener is supported for now`, 'duplicate');
+        else routeOf.set(l, i);
+      });
+    }
     const listenerRef = get(route, 'listener');
     const clusterRef = get(route, 'cluster');
     const li = typeof listenerRef === 'string' ? listeners.get(listenerRef) : undefined;

@@ -230,6 +230,8 @@ export class ReplicaSession implements EngineSession {
     if (info.start || !ex) {
       const responses = info.responses ?? 1;
       ex = this.#newExchange(info.attributes);
+      // A variant quarantined while this connection is open leaves it now.
+      for (const v of this.#variants) if (!v.dead && this.#env.isQuarantined(v.target.name)) this.#kill(v, 'quarantined');
       if (responses > 0) {
         for (const slot of ex.slots) slot.left = responses;
         this.#exchanges.push(ex);
@@ -248,6 +250,7 @@ export class ReplicaSession implements EngineSession {
     const one = [frame];
     for (const v of this.#variants) {
       if (v.dead) continue;
+      v.target.cluster.stats.bytesToUpstream += frame.length;
       if (v.peer) v.peer.write(one);
       else v.queued.push(one);
     }
@@ -315,6 +318,7 @@ export class ReplicaSession implements EngineSession {
 
   #onVariantData(v: VariantConn, chunk: Buffer): void {
     const peer = v.peer!;
+    v.target.cluster.stats.bytesToDownstream += chunk.length;
     try {
       peer.push(chunk);
       for (let m = peer.next(); m !== null; m = peer.next()) this.#onResponseFrame(v, m.frame, m.info);
@@ -418,13 +422,14 @@ export class ReplicaSession implements EngineSession {
     const env = this.#env;
     const slots = ex.slots;
     // Fast path: every variant answered the very same bytes.
-    const first = slots[0]!;
-    let same = slots.every((s) => s.status === 'ok' && !s.uncompared);
-    for (let i = 1; same && i < slots.length; i++) same = sameBytes(first.frames, slots[i]!.frames);
+    const live = slots.filter((s) => s.status !== 'quarantined');
+    const first = live[0];
+    let same = first !== undefined && live.every((s) => s.status === 'ok' && !s.uncompared);
+    for (let i = 1; same && i < live.length; i++) same = sameBytes(first!.frames, live[i]!.frames);
     if (same) {
       if (!ex.decided) {
         ex.decided = true;
-        ex.serve = 0;
+        ex.serve = slots.indexOf(first!);
       }
       this.#flush();
       return;
@@ -438,7 +443,14 @@ export class ReplicaSession implements EngineSession {
       request: ex.request,
       answers: slots.map((s) => (s.status === 'ok' && !s.uncompared ? s.frames : undefined)),
     });
-    const t = tally(this.#policy, judged.ballots);
+    // Quarantined variants are out of the set: they neither vote nor count.
+    const active = slots.map((s, i) => (s.status === 'quarantined' ? -1 : i)).filter((i) => i >= 0);
+    const sub = tally(this.#policy === 'primary' && active[0] !== 0 ? 'majority' : this.#policy, active.map((i) => judged.ballots[i]!));
+    const t = {
+      serve: sub.serve === undefined ? undefined : active[sub.serve],
+      agreeing: new Set([...sub.agreeing].map((j) => active[j]!)),
+      unanimous: sub.unanimous,
+    };
     if (!ex.decided) {
       ex.decided = true;
       ex.serve = t.serve;
@@ -453,7 +465,7 @@ export class ReplicaSession implements EngineSession {
 
   #report(ex: Exchange, judged: Judged, served: number | undefined, agreeing: ReadonlySet<number>): void {
     const env = this.#env;
-    if (judged.noDifference && ex.slots.every((s) => s.status === 'ok')) return; // equal after normalisation
+    if (judged.noDifference && ex.slots.every((s) => s.status === 'ok' || s.status === 'quarantined')) return; // equal after normalisation
     const outcomes: VariantOutcome[] = ex.slots.map((s, i) => ({
       name: env.variants[i]!.name,
       status: s.status,

@@ -109,6 +109,11 @@ export class StreamReplicaSession implements EngineSession {
     if (this.#clientEnded) socket.end();
   }
 
+  /** Variants in the set (quarantined ones are out of it). */
+  #active(): number {
+    return this.#v.filter((v) => v.dead !== 'quarantined').length;
+  }
+
   #live(): StreamVariant[] {
     return this.#v.filter((v) => !v.dead);
   }
@@ -124,7 +129,7 @@ export class StreamReplicaSession implements EngineSession {
       this.#diverge(`${v.name}: ${status}`, [v.index], status);
       return;
     }
-    if (policy === 'majority' && this.#live().length < majorityOf(this.#v.length)) {
+    if (policy === 'majority' && this.#live().length < majorityOf(this.#active())) {
       this.#diverge(`${v.name}: ${status}; no majority left`, [v.index], status);
       return;
     }
@@ -216,7 +221,7 @@ export class StreamReplicaSession implements EngineSession {
     const largest = [...groups.values()].sort((a, b) => b.length - a.length)[0]!;
     const odd = live.filter((v) => !largest.includes(v));
     const detail = `streams differ at byte ${this.#forwarded + at}: ${live.map((v, i) => `${v.name}=${JSON.stringify(bufs[i]!.subarray(at, at + 40).toString('latin1'))}`).join(', ')}`;
-    if (this.#env.settings.policy === 'majority' && largest.length >= majorityOf(this.#v.length)) {
+    if (this.#env.settings.policy === 'majority' && largest.length >= majorityOf(this.#active())) {
       for (const v of odd) {
         v.reported = true;
         v.dead = 'ok';
