@@ -28,6 +28,10 @@ export interface NormaliseConfig {
 }
 
 export interface NoiseConfig {
+  /** The route's first N exchanges only teach the noise model: the primary's answer is served and differences are reported, not enforced. */
+  warmup: number;
+  /** Exchanges an endpoint needs before Diffy's rule may report a noise field as a signal. */
+  minSamples: number;
   /** Diffy's relative threshold (%): a field differing between variants is reported only when its rate exceeds the filter pair's noise rate by this much. */
   relative: number;
   /** Diffy's absolute threshold (% of the endpoint's exchanges). */
@@ -42,6 +46,8 @@ export interface ReplicateConfig {
   timeout: number;
   /** variants[0] and variants[1] are identical copies whose differences are learned as noise (RDDR's filter pair). */
   filterPair: boolean;
+  /** ms by which requests to variants[1] are staggered behind variants[0], so the filter pair sees time-dependent fields (millisecond timestamps) differ. */
+  filterPairDelay: number;
   /** majority: take an out-voted variant out of the set until restored through the admin API. */
   quarantine: boolean;
   /** Largest answer one variant may give one request (bytes). */
@@ -148,11 +154,14 @@ export function replicationSchemas(): ReplicationSchemas {
     policy: oneOf(POLICIES, { enforcing: ' (RDDR\'s enforcing mode is "unanimous")', vote: ' (did you mean "majority"?)' }).default('unanimous'),
     timeout: duration(1).default(5_000),
     filterPair: bool().default(false),
+    filterPairDelay: duration().default(2),
     quarantine: bool().default(false),
     maxMessageSize: sizeOption(1).default(32 * 1024 * 1024),
     maxInFlight: int(1, 100_000).default(64),
     normalise: normaliseSchema,
-    noise: z.strictObject({ relative: positive('a percentage >= 0').default(20), absolute: positive('a percentage >= 0').default(0.03) }).prefault({}),
+    noise: z
+      .strictObject({ warmup: int(0).default(0), minSamples: int(1).default(10), relative: positive('a percentage >= 0').default(20), absolute: positive('a percentage >= 0').default(0.03) })
+      .prefault({}),
   });
 
 
@@ -201,8 +210,7 @@ export function replicationSchemas(): ReplicationSchemas {
   });
 
   const divergencesSchema: z.ZodType<DivergencesConfig> = z
-    .strictObject({ capacity: int(1, 1_000_000).default(1000), file: text('a file path').optional() })
-    .prefault({});
+    .strictObject({ capacity: int(1, 1_000_000).default(1000), file: text('a file path').optional() });
   built = { normalise: normaliseSchema, replicate: replicateSchema, merge: mergeSchema, mirror: mirrorSchema, divergences: divergencesSchema };
   return built;
 }

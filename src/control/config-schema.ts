@@ -442,7 +442,8 @@ export function crossReferenceIssues(cfg: unknown): ConfigIssue[] {
         else routeOf.set(l, i);
       });
     }
-    const listenerRef = get(route, 'listener');
+    // Merge routes take their listeners from merge.listeners (checked above).
+    const listenerRef = Array.isArray(mergeListeners) ? undefined : get(route, 'listener');
     const clusterRef = get(route, 'cluster');
     const li = typeof listenerRef === 'string' ? listeners.get(listenerRef) : undefined;
     const ci = typeof clusterRef === 'string' ? clusters.get(clusterRef) : undefined;

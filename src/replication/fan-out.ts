@@ -36,6 +36,8 @@ export interface ReplicateSettings {
   /** ms a variant has to complete its answer after the request was sent. */
   readonly timeout: number;
   readonly filterPair: boolean;
+  /** ms requests to variant 1 (the filter pair's second copy) are held back. */
+  readonly filterPairDelay: number;
   readonly quarantine: boolean;
   /** Largest answer (bytes) one variant may give to one request. */
   readonly maxMessageBytes: number;
@@ -57,6 +59,8 @@ export interface ReplicaEnv {
   readonly log: DivergenceLog;
   readonly noise: NoiseModel;
   comparator(protocol: string): Comparator;
+  /** Counts one exchange; true while the route is still in its noise warm-up (serve the primary, only report). */
+  warmingUp(): boolean;
   isQuarantined(name: string): boolean;
   quarantine(name: string, reason: string): void;
 }
@@ -109,6 +113,9 @@ interface VariantConn {
   readonly awaiting: Exchange[];
   /** Undefined while usable; otherwise why it is not. */
   dead: VariantStatus | undefined;
+  /** Staggered variant (filter pair): frames waiting for their time, and the end of input after them. */
+  delayed: Array<{ at: number; frames: Frame[] | 'end' }> | undefined;
+  delayTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -138,7 +145,7 @@ export class ReplicaSession implements EngineSession {
     this.#policy = env.settings.policy;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.#client = new Peer('client', ctx.framing, socket);
-    this.#variants = env.variants.map((target, index) => ({ index, target, peer: undefined, socket: undefined, queued: [], awaiting: [], dead: undefined }));
+    this.#variants = env.variants.map((target, index) => ({ index, target, peer: undefined, socket: undefined, queued: [], awaiting: [], dead: undefined, delayed: index === 1 && env.settings.filterPairDelay > 0 ? [] : undefined, delayTimer: undefined }));
     for (const s of ctx.stats) {
       s.active++;
       s.total++;
@@ -201,7 +208,7 @@ export class ReplicaSession implements EngineSession {
     v.queued = [];
     try {
       for (const frames of queued) peer.write(frames);
-      if (this.#clientEnded && !this.#current) socket.end();
+      if (this.#clientEnded && !this.#current && !v.delayed) socket.end();
     } catch (err) {
       this.#fail(err, 'variant');
     }
@@ -251,7 +258,8 @@ export class ReplicaSession implements EngineSession {
     for (const v of this.#variants) {
       if (v.dead) continue;
       v.target.cluster.stats.bytesToUpstream += frame.length;
-      if (v.peer) v.peer.write(one);
+      if (v.delayed) this.#delay(v, one);
+      else if (v.peer) v.peer.write(one);
       else v.queued.push(one);
     }
     if (info.end) {
@@ -259,6 +267,36 @@ export class ReplicaSession implements EngineSession {
       ex.sentAt = performance.now();
       if (!ex.judged) this.#arm(ex);
     }
+  }
+
+  /** Hold frames for the staggered filter-pair copy; order is kept (FIFO, one timer). */
+  #delay(v: VariantConn, frames: Frame[] | 'end'): void {
+    v.delayed!.push({ at: performance.now() + this.#env.settings.filterPairDelay, frames });
+    if (!v.delayTimer) this.#armDelay(v);
+  }
+
+  #armDelay(v: VariantConn): void {
+    const head = v.delayed![0];
+    if (!head) return;
+    v.delayTimer = setTimeout(() => {
+      v.delayTimer = undefined;
+      const now = performance.now();
+      const q = v.delayed!;
+      while (q.length > 0 && q[0]!.at <= now + 0.5) {
+        const { frames } = q.shift()!;
+        if (v.dead) continue;
+        try {
+          if (frames === 'end') {
+            if (v.socket) v.socket.end();
+          } else if (v.peer) v.peer.write(frames);
+          else v.queued.push(frames);
+        } catch (err) {
+          this.#fail(err, 'variant');
+          return;
+        }
+      }
+      this.#armDelay(v);
+    }, Math.max(0, head.at - performance.now()));
   }
 
   #newExchange(attributes: Attributes | undefined): Exchange {
@@ -310,7 +348,11 @@ export class ReplicaSession implements EngineSession {
       this.#fail(err, 'client');
       return;
     }
-    for (const v of this.#variants) if (!v.dead && v.socket) v.socket.end();
+    for (const v of this.#variants) {
+      if (v.dead) continue;
+      if (v.delayed) this.#delay(v, 'end');
+      else v.socket?.end();
+    }
     this.#flush();
   }
 
@@ -417,6 +459,7 @@ export class ReplicaSession implements EngineSession {
 
   #judge(ex: Exchange): void {
     ex.judged = true;
+    const warming = this.#env.warmingUp();
     if (ex.timer) clearTimeout(ex.timer);
     ex.timer = undefined;
     const env = this.#env;
@@ -445,7 +488,8 @@ export class ReplicaSession implements EngineSession {
     });
     // Quarantined variants are out of the set: they neither vote nor count.
     const active = slots.map((s, i) => (s.status === 'quarantined' ? -1 : i)).filter((i) => i >= 0);
-    const sub = tally(this.#policy === 'primary' && active[0] !== 0 ? 'majority' : this.#policy, active.map((i) => judged.ballots[i]!));
+    const policy = warming && active[0] === 0 ? 'primary' : this.#policy === 'primary' && active[0] !== 0 ? 'majority' : this.#policy;
+    const sub = tally(policy, active.map((i) => judged.ballots[i]!));
     const t = {
       serve: sub.serve === undefined ? undefined : active[sub.serve],
       agreeing: new Set([...sub.agreeing].map((j) => active[j]!)),
@@ -459,11 +503,12 @@ export class ReplicaSession implements EngineSession {
         this.#block(ex, primaryFailed && slots[0]!.status === 'timeout' ? 504 : 502, primaryFailed ? 'the primary variant did not answer' : 'the variants disagreed');
       }
     }
-    if (!t.unanimous) this.#report(ex, judged, t.serve, t.agreeing);
+    if (!t.unanimous) this.#report(ex, judged, t.serve, t.agreeing, warming);
+    else if (judged.suspects.length > 0) this.#reportSuspects(ex, judged);
     this.#flush();
   }
 
-  #report(ex: Exchange, judged: Judged, served: number | undefined, agreeing: ReadonlySet<number>): void {
+  #report(ex: Exchange, judged: Judged, served: number | undefined, agreeing: ReadonlySet<number>, warming = false): void {
     const env = this.#env;
     if (judged.noDifference && ex.slots.every((s) => s.status === 'ok' || s.status === 'quarantined')) return; // equal after normalisation
     const outcomes: VariantOutcome[] = ex.slots.map((s, i) => ({
@@ -474,7 +519,7 @@ export class ReplicaSession implements EngineSession {
       latencyMs: s.latencyMs === undefined ? undefined : Math.round(s.latencyMs * 10) / 10,
       agreed: agreeing.has(i),
     }));
-    const decision = this.#policy === 'primary' ? 'reported' : served === undefined ? 'blocked' : 'outvoted';
+    const decision = this.#policy === 'primary' || (warming && served !== undefined) ? 'reported' : served === undefined ? 'blocked' : 'outvoted';
     env.log.record({
       ...(ex.eventId !== undefined ? { id: ex.eventId } : {}),
       route: env.route,
@@ -487,11 +532,35 @@ export class ReplicaSession implements EngineSession {
       fields: judged.fields,
       diff: judged.diff(outcomes.map((o) => o.name), served),
     });
-    if (this.#policy === 'majority' && served !== undefined && env.settings.quarantine) {
+    if (this.#policy === 'majority' && !warming && served !== undefined && env.settings.quarantine) {
       for (let i = 0; i < ex.slots.length; i++) {
         if (!agreeing.has(i) && ex.slots[i]!.status !== 'quarantined') env.quarantine(env.variants[i]!.name, `out-voted on ${ex.request.length > 0 ? 'a request' : 'an exchange'}`);
       }
     }
+  }
+
+  /** Everyone agreed once noise was set aside, but a noise field differs far more often than the filter pair's. */
+  #reportSuspects(ex: Exchange, judged: Judged): void {
+    const env = this.#env;
+    const cmp = env.comparator(this.#ctx.protocol);
+    const names = env.variants.map((v) => v.name);
+    const diffs: string[] = [];
+    for (let i = 1; i < judged.canons.length; i++) {
+      const a = judged.canons[0];
+      const b = judged.canons[i];
+      if (a && b) diffs.push(cmp.render(a, b, [names[0]!, names[i]!], new Set([...judged.ignored].filter((p) => !judged.suspects.includes(p)))));
+    }
+    env.log.record({
+      route: env.route,
+      mode: 'replicate',
+      policy: this.#policy,
+      decision: 'reported',
+      request: describeRequest(cmp, ex.request, ex.attributes),
+      variants: ex.slots.map((s, i) => ({ name: names[i]!, status: s.status, digest: judged.canons[i]?.digest, summary: judged.canons[i]?.summary, agreed: true })),
+      served: names[ex.serve ?? 0],
+      fields: [...judged.suspects].sort(),
+      diff: `noise fields that differ clearly more often between variants than within the filter pair:\n${diffs.join('\n')}`,
+    });
   }
 
   #block(ex: Exchange, status: number, why: string): void {
@@ -621,6 +690,7 @@ export class ReplicaSession implements EngineSession {
     this.#done = true;
     for (const ex of this.#exchanges) if (ex.timer) clearTimeout(ex.timer);
     for (const v of this.#variants) {
+      if (v.delayTimer) clearTimeout(v.delayTimer);
       for (const ex of v.awaiting) if (ex.timer) clearTimeout(ex.timer);
       if (v.socket && !v.socket.destroyed) v.socket.destroy();
     }

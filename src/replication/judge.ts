@@ -5,6 +5,9 @@ import type { VariantStatus } from './events.js';
 import type { NoiseModel } from './noise.js';
 import type { Ballot, Policy } from './vote.js';
 
+/** The noise model's key for what is learned across all endpoints. */
+export const ALL_ENDPOINTS = '*';
+
 export interface JudgeInput {
   readonly comparator: Comparator;
   readonly noise: NoiseModel;
@@ -29,6 +32,8 @@ export interface Judged {
   readonly noDifference: boolean;
   /** Paths ignored as noise for this exchange. */
   readonly ignored: ReadonlySet<string>;
+  /** Noise paths where the variants differ clearly more often than the filter pair (Diffy's rule): reported, not enforced. */
+  readonly suspects: readonly string[];
   /** Readable diff of every differing variant against the reference. */
   diff(names: readonly string[], served: number | undefined, statuses?: readonly VariantStatus[]): string;
 }
@@ -41,9 +46,15 @@ export function judge(input: JudgeInput): Judged {
   const cmp = input.comparator;
   const canons = input.answers.map((a) => (a ? cmp.canonical(a, input.kind ?? 'response') : undefined));
   const ignore = new Set<string>();
+  /** Learned-noise paths where the variants differ now and Diffy's rule says: more often than noise (report only). */
+  const suspects: string[] = [];
   if (input.filterPair) {
+    // RDDR: what the filter pair (two identical copies) ever differed on is noise for every variant — learned per
+    // endpoint and across endpoints (a timestamp every answer carries). Diffy's thresholds only decide which of those
+    // still get reported (never blocked): where the others differ clearly more often than the pair.
     const endpoint = cmp.endpoint(input.request);
-    for (const p of input.noise.ignored(endpoint)) ignore.add(p);
+    for (const p of input.noise.noisy(endpoint)) ignore.add(p);
+    for (const p of input.noise.noisy(ALL_ENDPOINTS)) ignore.add(p);
     const [c0, c1] = canons;
     if (c0 && c1) {
       const pair = cmp.diff(c0, c1).map((d) => d.path);
@@ -53,7 +64,9 @@ export function judge(input: JudgeInput): Judged {
         if (c) for (const d of cmp.diff(c0, c)) raw.add(d.path);
       }
       input.noise.record(endpoint, pair, raw);
+      input.noise.record(ALL_ENDPOINTS, pair, raw);
       for (const p of pair) ignore.add(p);
+      for (const p of raw) if (ignore.has(p) && !pair.includes(p) && input.noise.exceedsNoise(endpoint, p)) suspects.push(p);
     }
   }
   const keys = canons.map((c) => (c ? (ignore.size > 0 ? cmp.digestWithout(c, ignore) : c.digest) : undefined));
@@ -81,6 +94,7 @@ export function judge(input: JudgeInput): Judged {
     ballots,
     canons,
     ignored: ignore,
+    suspects,
     noDifference,
     get fields() {
       return fieldsFor(reference(undefined));

@@ -45,6 +45,8 @@ interface EndpointStats {
   fields: Map<string, FieldCounts>;
   /** ignored() result, dropped on record(). */
   ignored: ReadonlySet<string> | undefined;
+  /** noisy() result, dropped on record(). */
+  noisy: ReadonlySet<string> | undefined;
 }
 
 const EMPTY: ReadonlySet<string> = Object.freeze(new Set<string>()) as ReadonlySet<string>;
@@ -82,7 +84,7 @@ export class NoiseModel {
     let stats = this.#endpoints.get(endpoint);
     if (stats) this.#endpoints.delete(endpoint);
     else {
-      stats = { total: 0, fields: new Map(), ignored: undefined };
+      stats = { total: 0, fields: new Map(), ignored: undefined, noisy: undefined };
       while (this.#endpoints.size >= this.maxEndpoints) {
         const oldest = this.#endpoints.keys().next();
         if (oldest.done) break;
@@ -92,6 +94,7 @@ export class NoiseModel {
     this.#endpoints.set(endpoint, stats);
     stats.total++;
     stats.ignored = undefined;
+    stats.noisy = undefined;
     // a path listed twice in one exchange counts once
     for (const path of new Set(noise)) this.#field(stats, path).noise++;
     for (const path of new Set(raw)) this.#field(stats, path).raw++;
@@ -132,6 +135,27 @@ export class NoiseModel {
       stats.ignored = out.size === 0 ? EMPTY : out;
     }
     return stats.ignored;
+  }
+
+  /** Every path the filter pair has ever differed on for this endpoint (RDDR: their differences are ignored across
+   *  the entire set). Cached per endpoint until the next record(). */
+  noisy(endpoint: string): ReadonlySet<string> {
+    const stats = this.#endpoints.get(endpoint);
+    if (!stats) return EMPTY;
+    if (stats.noisy === undefined) {
+      const out = new Set<string>();
+      for (const [path, f] of stats.fields) if (f.noise > 0) out.add(path);
+      stats.noisy = out.size === 0 ? EMPTY : out;
+    }
+    return stats.noisy;
+  }
+
+  /** Diffy's rule on this endpoint's own counts, with at least `minSamples` exchanges seen: the other variants differ
+   *  at `path` clearly more often than the filter pair does. False when the endpoint has no counts for the path. */
+  exceedsNoise(endpoint: string, path: string): boolean {
+    const stats = this.#endpoints.get(endpoint);
+    const f = stats?.fields.get(path);
+    return stats !== undefined && f !== undefined && f.noise > 0 && this.#exceeds(stats.total, f);
   }
 
   /** True when a raw difference at `path` should be reported: the filter pair never differed there, or Diffy's rule

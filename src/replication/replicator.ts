@@ -38,6 +38,7 @@ export class Replicator implements RouteEngine, ReplicaEnv {
       policy: config.policy,
       timeout: config.timeout,
       filterPair: config.filterPair,
+      filterPairDelay: config.filterPair ? config.filterPairDelay : 0,
       quarantine: config.quarantine,
       maxMessageBytes: config.maxMessageSize,
       maxInFlight: config.maxInFlight,
@@ -45,7 +46,7 @@ export class Replicator implements RouteEngine, ReplicaEnv {
     this.variants = variants.map((v) => ({ name: v.name, cluster: v.cluster, latency: new LatencyHistogram() }));
     this.log = deps.log;
     this.#logger = deps.logger;
-    this.noise = new NoiseModel({ relative: config.noise.relative, absolute: config.noise.absolute });
+    this.noise = new NoiseModel({ relative: config.noise.relative, absolute: config.noise.absolute, minSamples: config.noise.minSamples });
     // Validate the normalisation options now (bad masks fail the config, not the first request).
     this.comparator('tcp');
   }
@@ -57,6 +58,12 @@ export class Replicator implements RouteEngine, ReplicaEnv {
       this.#comparators.set(protocol, c);
     }
     return c;
+  }
+
+  #exchanges = 0;
+
+  warmingUp(): boolean {
+    return ++this.#exchanges <= this.#config.noise.warmup;
   }
 
   isQuarantined(name: string): boolean {
