@@ -105,7 +105,11 @@ export class Merger implements RouteEngine {
 
   comparator(protocol: string): Comparator {
     let c = this.#comparators.get(protocol);
-    if (!c) this.#comparators.set(protocol, (c = buildComparator(protocol, this.config.normalise)));
+    if (!c) {
+      // Each variant reaches the merge on its own address, so an HTTP Host header naming it differs by design.
+      const n = this.config.normalise;
+      this.#comparators.set(protocol, (c = buildComparator(protocol, { ...n, ignoreHeaders: [...n.ignoreHeaders, 'host'] })));
+    }
     return c;
   }
 

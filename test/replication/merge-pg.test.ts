@@ -154,3 +154,86 @@ test('wrong password is refused by the proxy with PostgreSQL\'s error', async (t
     await yard.close();
   }
 });
+
+test('merge for redis: agreeing commands reach the server once, replies are replicated; a different command errors both', async (t) => {
+  // Redis
+  const redisUp = await new Promise<boolean>((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port: 6379 });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+  if (!redisUp) {
+    if (process.env['CI']) assert.fail('Redis is not reachable on 127.0.0.1:6379 (required in CI)');
+    t.skip('Redis is not reachable');
+    return;
+  }
+  const { Redis } = await import('ioredis');
+  const yard = await startYard({
+    listeners: [1, 2].map((i) => ({ id: `r${i}`, listen: '127.0.0.1:0', protocol: 'redis' })),
+    clusters: [{ id: 'redis', endpoints: ['127.0.0.1:6379'] }],
+    routes: [{ id: 'rm', cluster: 'redis', merge: { listeners: ['r1', 'r2'], timeout: '500ms' } }],
+  });
+  const key = `swy:merge:${randomBytes(4).toString('hex')}`;
+  const cs = [1, 2].map((i) => {
+    const a = yard.listeners.get(`r${i}`)!.address!;
+    const c = new Redis({ host: '127.0.0.1', port: a.kind === 'tcp' ? a.port : 0, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    return c;
+  });
+  const direct = new Redis({ host: '127.0.0.1', port: 6379 });
+  try {
+    const incr = await Promise.all(cs.map((c) => c.incr(key)));
+    assert.deepEqual(incr, [1, 1], 'INCR ran once on the real server; both variants see its reply');
+    assert.equal(await direct.get(key), '1');
+    const diverged = await Promise.all(cs.map((c, i) => c.set(key, i === 0 ? 'a' : 'b').then(() => undefined, (e: Error) => e)));
+    for (const e of diverged) assert.ok(e instanceof Error);
+    assert.equal(await direct.get(key), '1', 'the diverging SET never reached the server');
+    assert.equal(yard.divergences.list().at(-1)!.mode, 'merge');
+  } finally {
+    for (const c of cs) c.disconnect();
+    await direct.del(key);
+    direct.disconnect();
+    await yard.close();
+  }
+});
+
+test('merge for HTTP: two variants\' keep-alive clients share one backend connection; a differing request gets a 503 on both', async () => {
+  const { Client } = await import('undici');
+  const http = await import('node:http');
+  let hits = 0;
+  const backend = http.createServer((req, res) => {
+    hits++;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ hits, url: req.url }));
+    });
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  const bport = (backend.address() as net.AddressInfo).port;
+  const yard = await startYard({
+    listeners: [1, 2].map((i) => ({ id: `h${i}`, listen: '127.0.0.1:0', protocol: 'http' })),
+    clusters: [{ id: 'api', endpoints: [`127.0.0.1:${bport}`] }],
+    routes: [{ id: 'hm', cluster: 'api', merge: { listeners: ['h1', 'h2'], timeout: '500ms', normalise: { ignoreHeaders: ['x-trace'] } } }],
+  });
+  const clients = [1, 2].map((i) => {
+    const a = yard.listeners.get(`h${i}`)!.address!;
+    return new Client(`http://127.0.0.1:${a.kind === 'tcp' ? a.port : 0}`, { pipelining: 1 });
+  });
+  try {
+    for (const path of ['/a', '/b']) {
+      const rs = await Promise.all(clients.map((c, i) => c.request({ path, method: 'GET', headers: { 'x-trace': String(i) } })));
+      const bodies = await Promise.all(rs.map((r) => r.body.json()));
+      assert.deepEqual(bodies[0], bodies[1], 'both variants get the one answer');
+    }
+    assert.equal(hits, 2, 'each agreed request reached the backend once');
+    const rs = await Promise.all(clients.map((c, i) => c.request({ path: i === 0 ? '/x' : '/y', method: 'GET' }).then((r) => r.statusCode, () => 'closed')));
+    for (const r of rs) assert.ok(r === 503 || r === 'closed', String(r));
+    assert.equal(hits, 2);
+    assert.match(yard.divergences.list().at(-1)!.diff, /\/x|\/y/);
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    backend.close();
+    await yard.close();
+  }
+});
