@@ -45,3 +45,15 @@ export { ProtocolRegistry } from './protocols/registry.js';
 export { createProtocolRegistry, registerBuiltinProtocols } from './protocols/builtins.js';
 export { ToxiproxyApi } from './control/compat/toxiproxy.js';
 export { VaurienApi } from './control/compat/vaurien.js';
+
+// N-variant execution: replicate (incoming), merge (outgoing), mirror, divergence events.
+export { DivergenceLog, type DivergenceEvent, type DivergenceLogOptions, type Decision, type VariantOutcome, type VariantStatus } from './replication/events.js';
+export { Replicator, type QuarantineEntry } from './replication/replicator.js';
+export { Merger } from './replication/merge.js';
+export { MirrorHandlerFactory } from './replication/mirror.js';
+export { tally, majorityOf, POLICIES, type Policy, type Ballot, type Tally } from './replication/vote.js';
+export { buildComparator, canonicalJson, maskTree, unifiedDiff, type Comparator, type Canon, type Tree, type FieldDiff, type NormaliseOptions } from './replication/compare.js';
+export { NoiseModel, type NoiseThresholds } from './replication/noise.js';
+export { FrontendAuth, BackendAuth, PgMessageReader, type PgAuthMethod } from './protocols/postgres/auth.js';
+export type { ReplicateConfig, MergeConfig, MirrorConfig, NormaliseConfig, DivergencesConfig } from './control/config-replication.js';
+export type { RouteEngine } from './routing/director.js';
