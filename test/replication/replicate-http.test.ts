@@ -202,3 +202,89 @@ test('filter pair: random ids stop looking like divergences', async () => {
     await plain.yard.close();
   }
 });
+
+/** A "variant" that answers any request with fixed raw bytes. */
+async function rawVariant(bytes: string | Buffer): Promise<number> {
+  const server = net.createServer((s) => {
+    s.once('data', () => s.write(bytes));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  rawServers.push(server);
+  return (server.address() as net.AddressInfo).port;
+}
+const rawServers: net.Server[] = [];
+after(() => {
+  for (const s of rawServers) s.close();
+});
+
+test('a variant answering garbage, an oversized answer, or refusing the connection never crashes the proxy or leaks', async () => {
+  const good = [await service(), await service()];
+  services.push(...good);
+  const garbage = await rawVariant('\x00\x01NOT HTTP AT ALL secret-garbage\r\n\r\n');
+  const closedPort = await new Promise<number>((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const variants = (third: string) => [`127.0.0.1:${good[0]!.port}`, `127.0.0.1:${good[1]!.port}`, third];
+  for (const [third, status] of [[`127.0.0.1:${garbage}`, 'malformed'], [`127.0.0.1:${closedPort}`, 'refused']] as const) {
+    const yard = await startYard({
+      listeners: [{ id: 'front', listen: '127.0.0.1:0', protocol: 'http' }],
+      routes: [{ id: 'app', listener: 'front', replicate: { variants: variants(third), policy: 'unanimous', normalise: { ignoreHeaders: ['x-served-by'] } } }],
+    });
+    const a = yard.listeners.get('front')!.address!;
+    const url = `http://127.0.0.1:${a.kind === 'tcp' ? a.port : 0}`;
+    try {
+      const r = await request(`${url}/x`);
+      assert.equal(r.statusCode, 502);
+      assert.doesNotMatch(await r.body.text(), /garbage/);
+      const e = yard.divergences.list().at(-1)!;
+      assert.equal(e.variants[2]!.status, status);
+      // The proxy goes on serving.
+      const again = await request(`${url}/y`);
+      assert.equal(again.statusCode, 502);
+      await again.body.text();
+    } finally {
+      await yard.close();
+    }
+  }
+  // majority: the refused variant is out-voted; an oversized answer counts as diverging.
+  const yard = await startYard({
+    listeners: [{ id: 'front', listen: '127.0.0.1:0', protocol: 'http' }],
+    routes: [{ id: 'app', listener: 'front', replicate: { variants: variants(`127.0.0.1:${closedPort}`), policy: 'majority', maxMessageSize: '64KiB', normalise: { ignoreHeaders: ['x-served-by'] } } }],
+  });
+  const a = yard.listeners.get('front')!.address!;
+  const url = `http://127.0.0.1:${a.kind === 'tcp' ? a.port : 0}`;
+  try {
+    const r = await request(`${url}/hello`);
+    assert.equal(r.statusCode, 200);
+    await r.body.text();
+    assert.equal(yard.divergences.list().at(-1)!.decision, 'outvoted');
+    const big = await request(`${url}/big?n=${200 * 1024}`);
+    assert.equal(big.statusCode, 502, 'all three oversized or refused: no majority');
+    await big.body.text();
+    assert.equal(yard.divergences.list().at(-1)!.variants[0]!.status, 'oversized');
+  } finally {
+    await yard.close();
+  }
+});
+
+test('a malformed request gets a 400 from the proxy and reaches no variant', async () => {
+  const svc = await three(-1);
+  const { yard, url } = await yardFor(svc, { policy: 'unanimous' });
+  try {
+    const before = svc.map((s) => s.hits);
+    const sock = net.connect(Number(new URL(url).port), '127.0.0.1');
+    const got: Buffer[] = [];
+    sock.on('data', (c) => got.push(c));
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n');
+    await new Promise((r) => sock.on('close', r));
+    assert.match(Buffer.concat(got).toString(), /^HTTP\/1\.1 400 /);
+    assert.deepEqual(svc.map((s) => s.hits), before);
+  } finally {
+    await yard.close();
+  }
+});
