@@ -202,16 +202,21 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     if (this.config.socket.keepAlive > 0) socket.setKeepAlive(true, this.config.socket.keepAlive);
     if (target.engine) {
       const stats = target.cluster ? [this.stats, target.route.stats, target.cluster.stats] : [this.stats, target.route.stats];
-      const engineSession = target.engine.accept(socket, {
+      let engineSession: EngineSession | undefined;
+      let closedAtOnce = false;
+      engineSession = target.engine.accept(socket, {
         listenerId: this.id,
         sessionId: nextSessionId++,
         framing: this.#framing ?? { toUpstream: PASSTHROUGH_FACTORY, toDownstream: PASSTHROUGH_FACTORY },
         protocol: this.config.protocol?.type ?? (this.#framing ? this.config.framing.toUpstream.type : 'tcp'),
         stats,
         logger: this.#deps.logger,
-        onClose: () => this.sessions.delete(engineSession),
+        onClose: () => {
+          if (engineSession) this.sessions.delete(engineSession);
+          else closedAtOnce = true;
+        },
       });
-      this.sessions.add(engineSession);
+      if (!closedAtOnce) this.sessions.add(engineSession);
       return;
     }
     const cluster = target.cluster;

@@ -570,8 +570,12 @@ export class ReplicaSession implements EngineSession {
     ex.blockedMessage = `switchyard blocked this response: ${why} (divergence ${id})`;
   }
 
-  /** Write settled answers to the client, in request order. */
+  /** Write settled answers to the client, in request order (several answers leave in one writev). */
   #flush(): void {
+    this.#flushCorked();
+  }
+
+  #flushCorked(): void {
     while (!this.#done) {
       const ex = this.#exchanges[0];
       if (!ex) break;

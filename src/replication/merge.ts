@@ -132,7 +132,10 @@ export class Merger implements RouteEngine {
     }
     socket.on('data', (chunk: Buffer) => this.#onData(conn, chunk));
     socket.on('end', () => this.#onEnd(conn));
-    socket.on('error', () => conn.group?.fail(conn, 'reset') ?? conn.destroy());
+    socket.on('error', () => {
+      if (conn.group) conn.group.fail(conn, 'reset');
+      else conn.destroy();
+    });
     socket.on('close', () => {
       if (!conn.group) this.#unqueue(conn);
       conn.group?.fail(conn, 'closed');
