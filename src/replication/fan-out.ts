@@ -131,12 +131,15 @@ export class ReplicaSession implements EngineSession {
   readonly #variants: VariantConn[];
   readonly #exchanges: Exchange[] = [];
   #current: Exchange | undefined;
+  /** Request frames parsed from the current read, not yet written to the variants. */
+  #out: Frame[] = [];
   #seq = 0;
   #done = false;
   #resolveClosed!: () => void;
   #clientEnded = false;
   #closing = false;
   #held = false;
+  #primaryOut = false;
   readonly #policy: Policy;
 
   constructor(env: ReplicaEnv, socket: Socket, ctx: AcceptContext) {
@@ -222,6 +225,7 @@ export class ReplicaSession implements EngineSession {
     try {
       client.push(chunk);
       for (let m = client.next(); m !== null; m = client.next()) this.#onRequestFrame(m.frame, m.info);
+      this.#sendOut();
     } catch (err) {
       this.#fail(err, 'client');
       return;
@@ -254,14 +258,8 @@ export class ReplicaSession implements EngineSession {
     }
     if (ex.requestBytes < REQUEST_KEEP) ex.request.push(frame.length + ex.requestBytes > REQUEST_KEEP ? frame.subarray(0, REQUEST_KEEP - ex.requestBytes) : frame);
     ex.requestBytes += frame.length;
-    const one = [frame];
-    for (const v of this.#variants) {
-      if (v.dead) continue;
-      v.target.cluster.stats.bytesToUpstream += frame.length;
-      if (v.delayed) this.#delay(v, one);
-      else if (v.peer) v.peer.write(one);
-      else v.queued.push(one);
-    }
+    // Frames of one read go to each variant together (one write per variant per read), see #sendOut.
+    this.#out.push(frame);
     if (info.end) {
       this.#current = undefined;
       ex.sentAt = performance.now();
@@ -297,6 +295,22 @@ export class ReplicaSession implements EngineSession {
       }
       this.#armDelay(v);
     }, Math.max(0, head.at - performance.now()));
+  }
+
+  /** Write the request frames collected from one read to every variant: the primary first, one write each. */
+  #sendOut(): void {
+    const frames = this.#out;
+    if (frames.length === 0) return;
+    this.#out = [];
+    let bytes = 0;
+    for (const f of frames) bytes += f.length;
+    for (const v of this.#variants) {
+      if (v.dead) continue;
+      v.target.cluster.stats.bytesToUpstream += bytes;
+      if (v.delayed) this.#delay(v, frames);
+      else if (v.peer) v.peer.write(frames);
+      else v.queued.push(frames);
+    }
   }
 
   #newExchange(attributes: Attributes | undefined): Exchange {
@@ -344,6 +358,7 @@ export class ReplicaSession implements EngineSession {
     try {
       this.#client.endInput();
       for (let m = this.#client.next(); m !== null; m = this.#client.next()) this.#onRequestFrame(m.frame, m.info);
+      this.#sendOut();
     } catch (err) {
       this.#fail(err, 'client');
       return;
@@ -368,6 +383,11 @@ export class ReplicaSession implements EngineSession {
       this.#ctx.logger.debug({ route: this.#env.route, variant: v.target.name, err: (err as Error).message }, 'variant sent a malformed answer');
       this.#kill(v, 'malformed');
     }
+    // primary mode: what the primary sent in this read goes to the client in one write.
+    if (this.#primaryOut) {
+      this.#primaryOut = false;
+      this.#flush();
+    }
   }
 
   #onVariantEnd(v: VariantConn): void {
@@ -378,6 +398,10 @@ export class ReplicaSession implements EngineSession {
     } catch {
       this.#kill(v, 'malformed');
       return;
+    }
+    if (this.#primaryOut) {
+      this.#primaryOut = false;
+      this.#flush();
     }
     this.#kill(v, 'closed');
   }
@@ -416,7 +440,7 @@ export class ReplicaSession implements EngineSession {
       v.target.latency.observe(slot.latencyMs / 1000);
       this.#slotDone(ex);
     }
-    if (streaming && this.#exchanges[0] === ex) this.#flush();
+    if (streaming && this.#exchanges[0] === ex) this.#primaryOut = true;
   }
 
   #firstLive(): VariantConn | undefined {

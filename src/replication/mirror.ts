@@ -85,6 +85,7 @@ class MirrorHandler implements FrameHandler {
   #connecting: Promise<void> | undefined;
   #queued: Frame[] = [];
   #queuedBytes = 0;
+  #batch: Frame[] = [];
   /** The request being received is mirrored. */
   #mirroring = false;
   #current: Pair | undefined;
@@ -173,17 +174,26 @@ class MirrorHandler implements FrameHandler {
 
   #sendShadow(frame: Frame): void {
     if (this.#shadow) {
-      try {
-        this.#shadow.write([frame]);
-      } catch {
-        this.#resetShadow('malformed');
-      }
+      // Frames handed over in one go (one read of the client) reach the shadow in one write.
+      this.#batch.push(frame);
+      if (this.#batch.length === 1) queueMicrotask(this.#flushBatch);
       return;
     }
     this.#queued.push(frame);
     this.#queuedBytes += frame.length;
     this.#connecting ??= this.#connect();
   }
+
+  readonly #flushBatch = (): void => {
+    const frames = this.#batch;
+    this.#batch = [];
+    if (frames.length === 0 || !this.#shadow) return;
+    try {
+      this.#shadow.write(frames);
+    } catch {
+      this.#resetShadow('malformed');
+    }
+  };
 
   async #connect(): Promise<void> {
     const deps = this.#f.deps;
@@ -282,6 +292,7 @@ class MirrorHandler implements FrameHandler {
     this.#connecting = undefined;
     this.#queued = [];
     this.#queuedBytes = 0;
+    this.#batch = [];
     this.#mirroring = false;
     socket?.destroy();
     for (const pair of this.#awaitShadow.splice(0)) {
