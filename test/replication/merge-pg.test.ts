@@ -4,6 +4,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startYard } from '../helpers/yard.js';
+import { needService, reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/control/switchyard.js';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
@@ -11,11 +12,7 @@ const TABLE = `swy_merge_${randomBytes(4).toString('hex')}`;
 let available = false;
 
 before(async () => {
-  available = await new Promise<boolean>((resolve) => {
-    const s = net.connect({ host: PG.host, port: PG.port });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
+  available = await reachable(PG.host, PG.port);
   if (!available) return;
   const c = new pg.Client(PG);
   await c.connect();
@@ -31,12 +28,7 @@ after(async () => {
   await c.end();
 });
 
-function needPg(t: { skip(msg: string): void }): boolean {
-  if (available) return true;
-  if (process.env['CI']) assert.fail('PostgreSQL is not reachable on 127.0.0.1:5432 (required in CI)');
-  t.skip('PostgreSQL is not reachable on 127.0.0.1:5432');
-  return false;
-}
+const needPg = (t: { skip(msg: string): void }): boolean => needService(t, available, 'postgres');
 
 async function mergeYard(postgres: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<{ yard: Switchyard; ports: number[] }> {
   const yard = await startYard({
@@ -157,16 +149,7 @@ test('wrong password is refused by the proxy with PostgreSQL\'s error', async (t
 
 test('merge for redis: agreeing commands reach the server once, replies are replicated; a different command errors both', async (t) => {
   // Redis
-  const redisUp = await new Promise<boolean>((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port: 6379 });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-  if (!redisUp) {
-    if (process.env['CI']) assert.fail('Redis is not reachable on 127.0.0.1:6379 (required in CI)');
-    t.skip('Redis is not reachable');
-    return;
-  }
+  if (!needService(t, await reachable('127.0.0.1', 6379), 'redis')) return;
   const { Redis } = await import('ioredis');
   const yard = await startYard({
     listeners: [1, 2].map((i) => ({ id: `r${i}`, listen: '127.0.0.1:0', protocol: 'redis' })),

@@ -5,10 +5,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { startYard } from '../helpers/yard.js';
+import { needService, reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/control/switchyard.js';
 import { createSchema, dropSchema, startFastifyVariant, startFlawedVariant, startPlainVariant, type RunningVariant, type VariantOptions } from './fixtures/variants.js';
 
@@ -16,19 +16,10 @@ const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' }
 let available = false;
 
 before(async () => {
-  available = await new Promise<boolean>((resolve) => {
-    const s = net.connect({ host: PG.host, port: PG.port });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
+  available = await reachable(PG.host, PG.port);
 });
 
-function needPg(t: { skip(msg: string): void }): boolean {
-  if (available) return true;
-  if (process.env['CI']) assert.fail('PostgreSQL is not reachable on 127.0.0.1:5432 (required in CI)');
-  t.skip('PostgreSQL is not reachable on 127.0.0.1:5432');
-  return false;
-}
+const needPg = (t: { skip(msg: string): void }): boolean => needService(t, available, 'postgres');
 
 type Starter = (o: VariantOptions & { silentPath?: string }) => Promise<RunningVariant>;
 

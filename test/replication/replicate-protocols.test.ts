@@ -3,28 +3,20 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { startYard } from '../helpers/yard.js';
+import { needService, reachable } from '../helpers/services.js';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 let redisUp = false;
 const servers: net.Server[] = [];
 
 before(async () => {
-  redisUp = await new Promise<boolean>((resolve) => {
-    const s = net.connect(REDIS);
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
+  redisUp = await reachable(REDIS.host, REDIS.port);
 });
 after(() => {
   for (const s of servers) s.close();
 });
 
-function needRedis(t: { skip(msg: string): void }): boolean {
-  if (redisUp) return true;
-  if (process.env['CI']) assert.fail('Redis is not reachable on 127.0.0.1:6379 (required in CI)');
-  t.skip('Redis is not reachable on 127.0.0.1:6379');
-  return false;
-}
+const needRedis = (t: { skip(msg: string): void }): boolean => needService(t, redisUp, 'redis');
 
 /** A line service: answers each line with f(line). */
 async function lineService(f: (line: string) => string | undefined): Promise<number> {
