@@ -288,3 +288,52 @@ test('a malformed request gets a 400 from the proxy and reaches no variant', asy
     await yard.close();
   }
 });
+
+test('no leaks: a client leaving mid-request closes its variant connections; the listener forgets the session', async () => {
+  const svc = [await service(), await service(), await service({ silent: true })];
+  services.push(...svc);
+  const { yard, url } = await yardFor(svc, { policy: 'unanimous', timeout: '5s' });
+  try {
+    const port = Number(new URL(url).port);
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((r) => sock.on('connect', r));
+    sock.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
+    const listener = yard.listeners.get('front') as unknown as { sessions: Set<unknown> };
+    for (let i = 0; i < 100 && svc[2]!.hits === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(listener.sessions.size, 1);
+    const clusters = (yard.routes.get('app')!.engine as unknown as { variants: Array<{ cluster: { stats: { active: number } } }> }).variants;
+    assert.deepEqual(clusters.map((v) => v.cluster.stats.active), [1, 1, 1]);
+    sock.destroy();
+    for (let i = 0; i < 100 && listener.sessions.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(listener.sessions.size, 0);
+    for (let i = 0; i < 100 && clusters.some((v) => v.cluster.stats.active > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(clusters.map((v) => v.cluster.stats.active), [0, 0, 0]);
+    assert.equal((yard.listeners.get('front')!.stats as { active: number }).active, 0);
+  } finally {
+    await yard.close();
+  }
+});
+
+test('backpressure: a client that stops reading two pipelined 10 MiB answers gets both, later, without false timeouts', async () => {
+  const svc = await three(-1);
+  const { yard, url } = await yardFor(svc, { policy: 'unanimous', timeout: '1s' });
+  try {
+    const port = Number(new URL(url).port);
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise((r) => sock.on('connect', r));
+    const n = 10 * 1024 * 1024;
+    // The client stops reading for 2.5 s, well past the 1 s timeout: the proxy holds the variants instead of
+    // blaming them.
+    sock.pause();
+    sock.write(`GET /big?n=${n} HTTP/1.1\r\nHost: x\r\n\r\nGET /big?n=${n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 2500));
+    let bytes = 0;
+    sock.on('data', (c: Buffer) => (bytes += c.length));
+    sock.resume();
+    await new Promise((r) => sock.on('close', r));
+    assert.ok(bytes > 2 * n && bytes < 2 * n + 2000, `got ${bytes} bytes; ${JSON.stringify(yard.divergences.list().map((e) => e.variants))}`);
+    assert.equal(yard.divergences.list().length, 0, JSON.stringify(yard.divergences.list()[0]?.variants));
+  } finally {
+    await yard.close();
+  }
+});
