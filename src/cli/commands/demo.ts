@@ -155,14 +155,18 @@ export function demoCommand(argv: string[]): Promise<number> {
             { id: 'demo', listen, framing: { type: 'line', stripDelimiter: false } },
             { id: 'nvariant', listen: nvListen, protocol: 'http' },
           ],
-          clusters: [{ id: 'demo-backend', endpoints: [`127.0.0.1:${backendPort}`] }],
+          clusters: [
+            { id: 'demo-backend', endpoints: [`127.0.0.1:${backendPort}`] },
+            // The three variants, as clusters v1..v3 so events and diffs name them that way.
+            ...variants.map((v, i) => ({ id: `v${i + 1}`, endpoints: [`127.0.0.1:${(v.address() as net.AddressInfo).port}`] })),
+          ],
           routes: [
             { id: 'demo', listener: 'demo', cluster: 'demo-backend' },
             {
               id: 'accounts',
               listener: 'nvariant',
               replicate: {
-                variants: variants.map((v) => `127.0.0.1:${(v.address() as net.AddressInfo).port}`),
+                variants: variants.map((_, i) => `v${i + 1}`),
                 policy: 'unanimous',
                 timeout: '2s',
                 normalise: { ignoreHeaders: ['x-variant'] },

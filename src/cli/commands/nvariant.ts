@@ -104,8 +104,10 @@ export function nvariantConfig(opts: NvariantOptions, framers: FramerRegistry = 
   const listener: Record<string, unknown> = { id: LISTENER, transport: 'tcp', listen: opts.listen };
   if (protocol !== 'tcp') listener['protocol'] = protocol;
   if (opts.framing !== undefined) listener['framing'] = opts.framing;
+  // Each variant is a one-endpoint cluster named v1..vN, so events, diffs and metrics say "v3", not an address.
+  const clusters = opts.variants.map((address, i) => ({ id: `v${i + 1}`, endpoints: [address] }));
   const replicate: Record<string, unknown> = {
-    variants: opts.variants,
+    variants: clusters.map((c) => c.id),
     policy,
     timeout: opts.timeout ?? '5s',
     filterPair: opts.filterPair ?? false,
@@ -114,6 +116,7 @@ export function nvariantConfig(opts: NvariantOptions, framers: FramerRegistry = 
   };
   const raw: Record<string, unknown> = {
     listeners: [listener],
+    clusters,
     routes: [{ id: ROUTE, listener: LISTENER, replicate }],
     shutdown: { drainTimeout: '1s' },
   };
@@ -142,6 +145,7 @@ function cliPath(path: string): string {
     .replace(/^listeners\[0\]\.framing.*/, '--framing')
     .replace(/^listeners\[0\]\.protocol.*/, '--protocol')
     .replace(/^routes\[0\]\.replicate\.variants\[(\d+)\].*/, (_m, i: string) => `--variant #${Number(i) + 1}`)
+    .replace(/^clusters\[(\d+)\]\.endpoints.*/, (_m, i: string) => `--variant #${Number(i) + 1}`)
     .replace(/^routes\[0\]\.replicate\.variants.*/, '--variant')
     .replace(/^routes\[0\]\.replicate\.policy.*/, '--policy')
     .replace(/^routes\[0\]\.replicate\.timeout.*/, '--timeout')
@@ -251,7 +255,10 @@ export function nvariantCommand(argv: string[]): Promise<number> {
     const l = yard.listeners.get(LISTENER)!;
     const kind = opts.protocol !== undefined && opts.protocol !== 'tcp' ? `protocol ${opts.protocol}` : opts.framing !== undefined ? `raw tcp, framing ${opts.framing}` : 'raw tcp';
     const lines = [`switchyard nvariant: listening on ${l.address ? formatAddress(l.address) : opts.listen} (${kind})`];
-    replicate.variants.forEach((v, i) => lines.push(`  variant v${i + 1} ${v} (${variantRole(i, replicate.filterPair)})`));
+    replicate.variants.forEach((v, i) => {
+      const address = config.clusters.find((c) => c.id === v)?.endpoints[0]?.address;
+      lines.push(`  variant ${v} ${address ? formatAddress(address) : v} (${variantRole(i, replicate.filterPair)})`);
+    });
     lines.push(`  policy ${replicate.policy}: ${describePolicy(replicate.policy, replicate.quarantine)}; timeout ${opts.timeout ?? '5s'}`);
     if (config.divergences?.file) lines.push(`  events appended to ${config.divergences.file} (JSONL)`);
     if (admin) lines.push(`  admin ${admin.url} (divergences: GET ${admin.url}/api/v1/divergences, live: GET ${admin.url}/api/v1/events)`);
