@@ -86,7 +86,8 @@ interface Exchange {
   requestBytes: number;
   attributes: Attributes | undefined;
   sentAt: number;
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() by which every variant must have answered (set when the request was sent). */
+  deadline: number;
   /** The client-facing answer is settled (unanimous/majority: decided; primary: primary done). */
   decided: boolean;
   /** All slots done and compared. */
@@ -131,6 +132,9 @@ export class ReplicaSession implements EngineSession {
   readonly #variants: VariantConn[];
   readonly #exchanges: Exchange[] = [];
   #current: Exchange | undefined;
+  /** Exchanges sent and not yet judged, oldest first (for the session's one timeout timer). */
+  readonly #waiting: Exchange[] = [];
+  #timer: NodeJS.Timeout | undefined;
   /** Request frames parsed from the current read, not yet written to the variants. */
   #out: Frame[] = [];
   #seq = 0;
@@ -324,7 +328,7 @@ export class ReplicaSession implements EngineSession {
       requestBytes: 0,
       attributes,
       sentAt: performance.now(),
-      timer: undefined,
+      deadline: Infinity,
       decided: false,
       judged: false,
       serve: undefined,
@@ -335,22 +339,46 @@ export class ReplicaSession implements EngineSession {
     };
   }
 
+  /**
+   * One timer per session, not one per request: exchanges' deadlines grow in request order, so the timer only
+   * needs to wake up for the oldest exchange still being answered (#waiting, oldest first, judged ones skipped).
+   */
   #arm(ex: Exchange): void {
-    const timer = setTimeout(() => this.#onTimeout(ex), this.#env.settings.timeout);
-    ex.timer = timer;
+    ex.deadline = ex.sentAt + this.#env.settings.timeout;
+    const q = this.#waiting;
+    while (q.length > 0 && q[0]!.judged) q.shift();
+    q.push(ex);
+    if (!this.#timer) this.#schedule(ex.deadline);
   }
 
-  #onTimeout(ex: Exchange): void {
-    ex.timer = undefined;
-    if (ex.judged || this.#done) return;
+  #schedule(at: number): void {
+    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.#done) return;
+    const q = this.#waiting;
+    while (q.length > 0 && q[0]!.judged) q.shift();
+    if (q.length === 0) return;
+    const now = performance.now();
     if (this.#held) {
-      // The client is not reading: variants are paused by us, not slow. Wait again.
-      this.#arm(ex);
+      // The client is not reading: variants are paused by us, not slow. Their clocks start again.
+      for (const ex of q) ex.deadline = now + this.#env.settings.timeout;
+      this.#schedule(q[0]!.deadline);
       return;
     }
-    for (const v of this.#variants) {
-      if (!ex.slots[v.index]!.done) this.#kill(v, 'timeout');
+    // Timers fire on a millisecond clock: allow for it rather than waking up again for a fraction of one.
+    while (q.length > 0 && (q[0]!.judged || q[0]!.deadline <= now + 1)) {
+      const ex = q.shift()!;
+      if (ex.judged) continue;
+      for (const v of this.#variants) {
+        if (!ex.slots[v.index]!.done) this.#kill(v, 'timeout');
+      }
+      if (this.#done) return;
     }
+    while (q.length > 0 && q[0]!.judged) q.shift();
+    if (q.length > 0) this.#schedule(q[0]!.deadline);
   }
 
   #onClientEnd(): void {
@@ -484,8 +512,6 @@ export class ReplicaSession implements EngineSession {
   #judge(ex: Exchange): void {
     ex.judged = true;
     const warming = this.#env.warmingUp();
-    if (ex.timer) clearTimeout(ex.timer);
-    ex.timer = undefined;
     const env = this.#env;
     const slots = ex.slots;
     // Fast path: every variant answered the very same bytes.
@@ -716,10 +742,11 @@ export class ReplicaSession implements EngineSession {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    for (const ex of this.#exchanges) if (ex.timer) clearTimeout(ex.timer);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#waiting.length = 0;
     for (const v of this.#variants) {
       if (v.delayTimer) clearTimeout(v.delayTimer);
-      for (const ex of v.awaiting) if (ex.timer) clearTimeout(ex.timer);
       if (v.socket && !v.socket.destroyed) v.socket.destroy();
     }
     for (const s of this.#ctx.stats) s.active--;
