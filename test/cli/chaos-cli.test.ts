@@ -242,6 +242,8 @@ describe('switchyard chaos (CLI)', () => {
     const ca = new Client(origin);
     t.after(() => ca.destroy());
     await assert.rejects(ca.request({ method: 'GET', path: '/abort' }).then((r) => r.body.text()));
+    // The client may see the close before the upstream's handler has run: give the forwarded request a moment.
+    for (let i = 0; i < 100 && !up.requests.includes('/abort'); i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(up.requests.includes('/abort'), 'abort forwards the request first');
 
     // blackout: closed at once, nothing forwarded
