@@ -337,3 +337,46 @@ test('backpressure: a client that stops reading two pipelined 10 MiB answers get
     await yard.close();
   }
 });
+
+test('primary: the other variants get each request only once the primary has answered it (they never compete with it)', async () => {
+  const log: string[] = [];
+  const mk = async (name: string, delayMs: number): Promise<number> => {
+    const server = http.createServer((req, res) => {
+      log.push(`${name} got ${req.url}`);
+      req.resume();
+      req.on('end', () =>
+        setTimeout(() => {
+          log.push(`${name} answered ${req.url}`);
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end(`same ${req.url}`);
+        }, delayMs),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    services.push({ port: 0, server, hits: 0 });
+    return (server.address() as net.AddressInfo).port;
+  };
+  const ports = [await mk('p', 80), await mk('s1', 0), await mk('s2', 0)];
+  const yard = await startYard({
+    listeners: [{ id: 'front', listen: '127.0.0.1:0', protocol: 'http' }],
+    routes: [{ id: 'app', listener: 'front', replicate: { variants: ports.map((p) => `127.0.0.1:${p}`), policy: 'primary' } }],
+  });
+  const a = yard.listeners.get('front')!.address!;
+  const url = `http://127.0.0.1:${a.kind === 'tcp' ? a.port : 0}`;
+  try {
+    for (const path of ['/one', '/two']) {
+      const r = await request(`${url}${path}`);
+      assert.equal(await r.body.text(), `same ${path}`);
+    }
+    for (let i = 0; i < 100 && log.filter((l) => l.includes('answered')).length < 6; i++) await new Promise((r) => setTimeout(r, 10));
+    for (const path of ['/one', '/two']) {
+      const primaryAnswered = log.indexOf(`p answered ${path}`);
+      assert.ok(primaryAnswered >= 0);
+      assert.ok(log.indexOf(`s1 got ${path}`) > primaryAnswered, log.join('\n'));
+      assert.ok(log.indexOf(`s2 got ${path}`) > primaryAnswered, log.join('\n'));
+    }
+    assert.equal(yard.divergences.list().length, 0);
+  } finally {
+    await yard.close();
+  }
+});
