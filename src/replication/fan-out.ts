@@ -137,16 +137,6 @@ export class ReplicaSession implements EngineSession {
   #timer: NodeJS.Timeout | undefined;
   /** Request frames parsed from the current read, not yet written to the variants. */
   #out: Frame[] = [];
-  /** The exchange each frame of #out belongs to. */
-  #outEx: Exchange[] = [];
-  /**
-   * primary mode: requests for the other variants, held until the primary has answered them (Diffy's sequential
-   * multicast: the others never compete with the primary for the machine while it answers), oldest first.
-   */
-  readonly #deferred: Array<{ ex: Exchange; frames: Frame[] }> = [];
-  #deferredBytes = 0;
-  /** primary mode: the client's FIN, to pass on to the other variants once everything deferred went out. */
-  #endDeferred = false;
   #seq = 0;
   #done = false;
   #resolveClosed!: () => void;
@@ -274,7 +264,6 @@ export class ReplicaSession implements EngineSession {
     ex.requestBytes += frame.length;
     // Frames of one read go to each variant together (one write per variant per read), see #sendOut.
     this.#out.push(frame);
-    this.#outEx.push(ex);
     if (info.end) {
       this.#current = undefined;
       ex.sentAt = performance.now();
@@ -316,68 +305,15 @@ export class ReplicaSession implements EngineSession {
   #sendOut(): void {
     const frames = this.#out;
     if (frames.length === 0) return;
-    const owners = this.#outEx;
     this.#out = [];
-    this.#outEx = [];
-    const defer = this.#policy === 'primary' && this.#variants[0]!.dead === undefined;
-    for (const v of this.#variants) {
-      if (v.dead) continue;
-      if (defer && v.index !== 0) continue;
-      this.#writeVariant(v, frames);
-    }
-    if (!defer) return;
-    // Group the frames by exchange for the others; they go out as the primary answers.
-    for (let i = 0; i < frames.length; i++) {
-      const last = this.#deferred.at(-1);
-      if (last && last.ex === owners[i]) last.frames.push(frames[i]!);
-      else this.#deferred.push({ ex: owners[i]!, frames: [frames[i]!] });
-      this.#deferredBytes += frames[i]!.length;
-    }
-    this.#releaseDeferred();
-  }
-
-  #writeVariant(v: VariantConn, frames: Frame[]): void {
     let bytes = 0;
     for (const f of frames) bytes += f.length;
-    v.target.cluster.stats.bytesToUpstream += bytes;
-    if (v.delayed) this.#delay(v, frames);
-    else if (v.peer) v.peer.write(frames);
-    else v.queued.push(frames);
-  }
-
-  /**
-   * Send the other variants every held request whose primary answer is complete (or whose primary failed, or that
-   * gets no answer). Holding more than maxMessageSize releases everything (memory stays bounded).
-   */
-  #releaseDeferred(): void {
-    const q = this.#deferred;
-    const all = this.#variants[0]!.dead !== undefined || this.#deferredBytes > this.#env.settings.maxMessageBytes;
-    let sent = false;
-    while (q.length > 0) {
-      const { ex, frames } = q[0]!;
-      if (!all && !ex.slots[0]!.done && ex !== this.#current) {
-        // Held until the primary answered; the request itself must be complete first.
-        break;
-      }
-      if (!all && ex === this.#current) break;
-      q.shift();
-      for (const f of frames) this.#deferredBytes -= f.length;
-      for (const v of this.#variants) if (!v.dead && v.index !== 0) this.#writeVariant(v, frames);
-      if (!ex.judged) {
-        // The others' clock starts now.
-        ex.sentAt = performance.now();
-        ex.deadline = ex.sentAt + this.#env.settings.timeout;
-      }
-      sent = true;
-    }
-    if (sent && !this.#timer && this.#waiting.length > 0) this.#schedule(Math.min(...this.#waiting.map((e) => e.deadline)));
-    if (q.length === 0 && this.#endDeferred) {
-      this.#endDeferred = false;
-      for (const v of this.#variants) {
-        if (v.dead || v.index === 0) continue;
-        if (v.delayed) this.#delay(v, 'end');
-        else v.socket?.end();
-      }
+    for (const v of this.#variants) {
+      if (v.dead) continue;
+      v.target.cluster.stats.bytesToUpstream += bytes;
+      if (v.delayed) this.#delay(v, frames);
+      else if (v.peer) v.peer.write(frames);
+      else v.queued.push(frames);
     }
   }
 
@@ -433,17 +369,16 @@ export class ReplicaSession implements EngineSession {
       return;
     }
     // Timers fire on a millisecond clock: allow for it rather than waking up again for a fraction of one.
-    // Deadlines grow in request order, except in primary mode where the others' clock restarts when they get the
-    // request: look at every waiting exchange (at most maxInFlight).
-    for (const ex of [...q]) {
-      if (ex.judged || ex.deadline > now + 1) continue;
+    while (q.length > 0 && (q[0]!.judged || q[0]!.deadline <= now + 1)) {
+      const ex = q.shift()!;
+      if (ex.judged) continue;
       for (const v of this.#variants) {
         if (!ex.slots[v.index]!.done) this.#kill(v, 'timeout');
       }
       if (this.#done) return;
     }
-    for (let i = q.length - 1; i >= 0; i--) if (q[i]!.judged) q.splice(i, 1);
-    if (q.length > 0) this.#schedule(Math.min(...q.map((e) => e.deadline)));
+    while (q.length > 0 && q[0]!.judged) q.shift();
+    if (q.length > 0) this.#schedule(q[0]!.deadline);
   }
 
   #onClientEnd(): void {
@@ -456,14 +391,11 @@ export class ReplicaSession implements EngineSession {
       this.#fail(err, 'client');
       return;
     }
-    const holding = this.#deferred.length > 0;
     for (const v of this.#variants) {
       if (v.dead) continue;
-      if (holding && v.index !== 0) continue;
       if (v.delayed) this.#delay(v, 'end');
       else v.socket?.end();
     }
-    if (holding) this.#endDeferred = true;
     this.#flush();
   }
 
@@ -535,7 +467,6 @@ export class ReplicaSession implements EngineSession {
       slot.latencyMs = performance.now() - ex.sentAt;
       v.target.latency.observe(slot.latencyMs / 1000);
       this.#slotDone(ex);
-      if (v.index === 0 && this.#deferred.length > 0) this.#releaseDeferred();
     }
     if (streaming && this.#exchanges[0] === ex) this.#primaryOut = true;
   }
@@ -552,7 +483,6 @@ export class ReplicaSession implements EngineSession {
     if (v.socket && !v.socket.destroyed) v.socket.destroy();
     const owed = v.awaiting.splice(0);
     for (const ex of owed) this.#settle(ex, v.index, status);
-    if (v.index === 0 && this.#deferred.length > 0 && !this.#done) this.#releaseDeferred();
     if (!this.#done && this.#variants.every((x) => x.dead) && this.#exchanges.length === 0) {
       // Nothing can be answered any more.
       this.#closing = true;
