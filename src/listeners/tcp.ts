@@ -211,6 +211,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         protocol: this.config.protocol?.type ?? (this.#framing ? this.config.framing.toUpstream.type : 'tcp'),
         stats,
         logger: this.#deps.logger,
+        idleTimeout: this.config.idleTimeout,
         onClose: () => {
           if (engineSession) this.sessions.delete(engineSession);
           else closedAtOnce = true;

@@ -22,6 +22,8 @@ export interface AcceptContext {
   readonly protocol: string;
   readonly stats: readonly TrafficStats[];
   readonly logger: Logger;
+  /** The listener's idleTimeout (ms, 0 = none): a connection with no bytes either way and nothing in flight for this long is closed. */
+  readonly idleTimeout?: number;
   readonly onClose: () => void;
 }
 
@@ -166,6 +168,16 @@ export class ReplicaSession implements EngineSession {
     socket.on('error', (err) => this.#fail(err, 'client'));
     socket.on('close', () => this.#finish());
     socket.on('drain', () => this.#resumeVariants());
+    const idle = this.#ctx.idleTimeout ?? 0;
+    if (idle > 0) {
+      // Idle = no bytes on the client socket and nothing being answered (variants working on a request are busy).
+      socket.setTimeout(idle);
+      socket.on('timeout', () => {
+        if (this.#exchanges.length > 0 || this.#current || this.#waiting.some((ex) => !ex.judged)) return;
+        for (const s of this.#ctx.stats) s.error(ErrorCodes.IDLE_TIMEOUT);
+        this.#closeAll();
+      });
+    }
     for (const v of this.#variants) {
       if (this.#env.isQuarantined(v.target.name)) {
         v.dead = 'quarantined';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { MergeConfig } from '../control/config-replication.js';
-import { errorCode } from '../core/errors.js';
+import { ErrorCodes, errorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
 import type { Attributes, MessageInfo } from '../protocols/protocol.js';
@@ -142,6 +142,17 @@ export class Merger implements RouteEngine {
       conn.finish();
     });
     socket.on('drain', () => conn.group?.resumeBackend());
+    const idle = ctx.idleTimeout ?? 0;
+    if (idle > 0) {
+      // A variant connection with no bytes for that long (and no request of its own waiting) is closed; its group
+      // then ends as when the variant goes away.
+      socket.setTimeout(idle);
+      socket.on('timeout', () => {
+        if (conn.requests.length > 0 || conn.current) return;
+        for (const s of ctx.stats) s.error(ErrorCodes.IDLE_TIMEOUT);
+        socket.destroy();
+      });
+    }
     if (this.config.postgres) conn.auth = new FrontendAuth(this.config.postgres.auth);
     socket.resume();
     return conn;

@@ -68,6 +68,16 @@ export class StreamReplicaSession implements EngineSession {
     });
     c.on('error', () => this.destroy());
     c.on('close', () => this.#finish());
+    const idle = this.#ctx.idleTimeout ?? 0;
+    if (idle > 0) {
+      // Raw streams: no bytes from the client and none pending from the variants for that long.
+      c.setTimeout(idle);
+      c.on('timeout', () => {
+        if (this.#v.some((v) => v.pendingBytes > 0)) return;
+        for (const s of this.#ctx.stats) s.error(ErrorCodes.IDLE_TIMEOUT);
+        this.destroy();
+      });
+    }
     for (const v of this.#v) {
       if (this.#env.isQuarantined(v.name)) v.dead = 'quarantined';
       else void this.#connect(v);

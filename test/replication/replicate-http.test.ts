@@ -337,3 +337,37 @@ test('backpressure: a client that stops reading two pipelined 10 MiB answers get
     await yard.close();
   }
 });
+
+test("the listener's idleTimeout closes an idle replicated connection, but not one whose request the variants are still answering", async () => {
+  const slow = async (): Promise<number> => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end('done'), req.url === '/slow' ? 600 : 0));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    services.push({ port: 0, server, hits: 0 });
+    return (server.address() as net.AddressInfo).port;
+  };
+  const ports = [await slow(), await slow(), await slow()];
+  const yard = await startYard({
+    listeners: [{ id: 'front', listen: '127.0.0.1:0', protocol: 'http', idleTimeout: '300ms' }],
+    routes: [{ id: 'app', listener: 'front', replicate: { variants: ports.map((p) => `127.0.0.1:${p}`), timeout: '2s' } }],
+  });
+  const a = yard.listeners.get('front')!.address!;
+  const port = a.kind === 'tcp' ? a.port : 0;
+  try {
+    const sock = net.connect(port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (c) => (got += c));
+    const closedAt = new Promise<number>((r) => sock.on('close', () => r(performance.now())));
+    await new Promise((r) => sock.once('connect', r));
+    const t0 = performance.now();
+    sock.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    const closed = await closedAt;
+    assert.match(got, /done$/, 'the slow answer arrived: the connection was not idle while it was being answered');
+    assert.ok(closed - t0 >= 850, `closed ${Math.round(closed - t0)} ms after the request: 600 ms answer + 300 ms idle`);
+    assert.equal(yard.listeners.get('front')!.stats.errors.get('SWY_IDLE_TIMEOUT'), 1);
+  } finally {
+    await yard.close();
+  }
+});
