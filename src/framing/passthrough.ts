@@ -35,6 +35,9 @@ export class PassthroughFramer extends BufferedFramer {
   }
 }
 
+/** A factory of option-less passthrough framers (raw bytes, one frame per chunk), for owners with no framing configured. */
+export const PASSTHROUGH_FACTORY: FramerFactory = { name: 'passthrough', create: () => new PassthroughFramer() };
+
 export const passthroughFramerPlugin: FramerPlugin<PassthroughOptions> = {
   name: 'passthrough',
   description: 'Raw bytes: every received chunk is one frame and encoding is the identity (zero framing cost).',

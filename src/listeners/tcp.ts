@@ -8,7 +8,7 @@ import { buildServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { Session, type SessionFraming } from '../session/session.js';
-import { PassthroughFramer } from '../framing/passthrough.js';
+import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
 import type { EngineSession } from '../replication/fan-out.js';
@@ -36,8 +36,6 @@ export interface StopOptions {
 }
 
 let nextSessionId = 1;
-
-const PASSTHROUGH_FACTORY = { name: 'passthrough', create: () => new PassthroughFramer() };
 
 /** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session. */
 export class TcpListener extends RuntimeBase<ListenerConfig> {

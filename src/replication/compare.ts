@@ -91,10 +91,6 @@ function isArr(t: Tree): t is readonly Tree[] {
   return Array.isArray(t);
 }
 
-function isObj(t: Tree): t is { readonly [k: string]: Tree } {
-  return t !== null && typeof t === 'object' && !Array.isArray(t);
-}
-
 function setKey(obj: { [k: string]: Tree }, key: string, value: Tree): void {
   if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;

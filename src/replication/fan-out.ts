@@ -5,13 +5,33 @@ import type { TrafficStats } from '../core/stats.js';
 import type { Frame } from '../framing/framer.js';
 import type { Attributes, MessageInfo } from '../protocols/protocol.js';
 import type { Cluster } from '../upstream/cluster.js';
-import type { Canon, Comparator } from './compare.js';
+import type { Comparator } from './compare.js';
 import type { DivergenceLog, VariantOutcome, VariantStatus } from './events.js';
 import type { NoiseModel } from './noise.js';
 import { Peer, sameBytes, type PeerFraming } from './peer.js';
 import { tally, type Policy } from './vote.js';
-import { describeRequest, judge, type Judged } from './judge.js';
+import { REQUEST_KEEP, describeRequest, judge, type Judged } from './judge.js';
 import type { LatencyHistogram } from './latency.js';
+
+/**
+ * Connect to a variant, counting the connection (or the failure) into its cluster's stats. A variant that cannot be
+ * reached gets the status it counts as: `timeout` (connect timeout) or `refused`.
+ */
+export async function connectVariant(target: VariantTarget, logger: Logger): Promise<Socket | 'timeout' | 'refused'> {
+  const stats = target.cluster.stats;
+  try {
+    const socket = await target.cluster.connect();
+    stats.active++;
+    stats.total++;
+    socket.once('close', () => stats.active--);
+    return socket;
+  } catch (err) {
+    const code = errorCode(err);
+    stats.error(code);
+    logger.debug({ variant: target.name, err: (err as Error).message }, 'variant connect failed');
+    return code === ErrorCodes.UPSTREAM_TIMEOUT ? 'timeout' : 'refused';
+  }
+}
 
 /** What the listener hands an engine for each accepted connection. */
 export interface AcceptContext {
@@ -103,7 +123,6 @@ interface Exchange {
   streamed: boolean;
 }
 
-const REQUEST_KEEP = 64 * 1024;
 
 interface VariantConn {
   readonly index: number;
@@ -193,22 +212,13 @@ export class ReplicaSession implements EngineSession {
   }
 
   async #connect(v: VariantConn): Promise<void> {
-    let socket: Socket;
-    try {
-      socket = await v.target.cluster.connect();
-    } catch (err) {
-      v.target.cluster.stats.error(errorCode(err));
-      this.#ctx.logger.debug({ route: this.#env.route, variant: v.target.name, err: (err as Error).message }, 'variant connect failed');
-      this.#kill(v, errorCode(err) === ErrorCodes.UPSTREAM_TIMEOUT ? 'timeout' : 'refused');
-      return;
-    }
+    const socket = await connectVariant(v.target, this.#ctx.logger);
+    if (typeof socket === 'string') return this.#kill(v, socket);
     if (this.#done || v.dead) {
       socket.destroy();
       return;
     }
     v.socket = socket;
-    v.target.cluster.stats.active++;
-    v.target.cluster.stats.total++;
     const peer = new Peer('server', this.#ctx.framing, socket);
     v.peer = peer;
     socket.on('data', (chunk: Buffer) => this.#onVariantData(v, chunk));
@@ -217,10 +227,7 @@ export class ReplicaSession implements EngineSession {
       v.target.cluster.stats.error(errorCode(err));
       this.#kill(v, 'reset');
     });
-    socket.on('close', () => {
-      v.target.cluster.stats.active--;
-      this.#kill(v, 'closed');
-    });
+    socket.on('close', () => this.#kill(v, 'closed'));
     socket.on('drain', () => this.#maybeResumeClient());
     if (this.#held) socket.pause();
     const queued = v.queued;
@@ -592,7 +599,7 @@ export class ReplicaSession implements EngineSession {
       variants: outcomes,
       served: served === undefined ? undefined : env.variants[served]!.name,
       fields: judged.fields,
-      diff: judged.diff(outcomes.map((o) => o.name), served),
+      diff: judged.diff(outcomes.map((o) => o.name), served, outcomes.map((o) => o.status)),
     });
     if (this.#policy === 'majority' && !warming && served !== undefined && env.settings.quarantine) {
       for (let i = 0; i < ex.slots.length; i++) {

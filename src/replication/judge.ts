@@ -5,6 +5,9 @@ import type { VariantStatus } from './events.js';
 import type { NoiseModel } from './noise.js';
 import type { Ballot, Policy } from './vote.js';
 
+/** Bytes of a request kept for its divergence event (summary, endpoint key); the request itself is streamed. */
+export const REQUEST_KEEP = 64 * 1024;
+
 /** The noise model's key for what is learned across all endpoints. */
 export const ALL_ENDPOINTS = '*';
 
@@ -18,7 +21,6 @@ export interface JudgeInput {
   readonly request: readonly Frame[];
   /** Each variant's complete answer, or undefined when it gave none (status says why). */
   readonly answers: readonly (readonly Frame[] | undefined)[];
-  readonly statuses?: readonly VariantStatus[];
   /** What the frames are: answers (replicate, mirror) or requests (merge). Default response. */
   readonly kind?: 'request' | 'response';
 }
@@ -108,7 +110,7 @@ export function judge(input: JudgeInput): Judged {
         const c = canons[i];
         const name = names[i] ?? `#${i}`;
         if (!c) {
-          parts.push(`${name}: no answer (${statuses?.[i] ?? input.statuses?.[i] ?? 'failed'})`);
+          parts.push(`${name}: no answer (${statuses?.[i] ?? 'failed'})`);
           continue;
         }
         if (!base || keys[i] === keys[ref]) continue;

@@ -172,7 +172,7 @@ export class Merger implements RouteEngine {
 
   #onEnd(conn: MergeConn): void {
     conn.ended = true;
-    if (conn.group) conn.group.variantEnded(conn);
+    if (conn.group) conn.group.variantEnded();
     else conn.destroy();
   }
 
@@ -433,10 +433,9 @@ class MergeGroup {
     for (const c of this.#members) c.socket.end();
   }
 
-  variantEnded(conn: MergeConn): void {
+  variantEnded(): void {
     if (this.#members.every((c) => c.ended && c.requests.length === 0 && !c.current)) this.#backend?.socket.end();
     else this.pump();
-    void conn;
   }
 
   /** Compare the oldest request of every variant; forward it when all agree. */

@@ -2,20 +2,18 @@ import type { Socket } from 'node:net';
 import type { MirrorConfig } from '../control/config-replication.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
-import { PassthroughFramer } from '../framing/passthrough.js';
+import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import { CONTINUE, type Direction, type FrameHandler, type HandlerFactory, type SessionContext, type Verdict } from '../pipeline/handler.js';
 import type { Attributes, MessageInfo } from '../protocols/protocol.js';
 import type { MirrorStats } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { buildComparator, type Comparator } from './compare.js';
 import type { DivergenceLog, VariantStatus } from './events.js';
-import { describeRequest, judge } from './judge.js';
+import { REQUEST_KEEP, describeRequest, judge } from './judge.js';
 import { LatencyHistogram } from './latency.js';
 import { NoiseModel } from './noise.js';
 import { Peer, WHOLE, sameBytes, type PeerFraming } from './peer.js';
 
-const PASSTHROUGH = { name: 'passthrough', create: () => new PassthroughFramer() };
-const REQUEST_KEEP = 64 * 1024;
 
 export interface MirrorDeps {
   readonly route: string;
@@ -77,7 +75,6 @@ interface Pair {
 
 class MirrorHandler implements FrameHandler {
   readonly #f: MirrorHandlerFactory;
-  readonly #ctx: SessionContext;
   readonly #framing: PeerFraming;
   readonly #protocol: string;
   #shadow: Peer | undefined;
@@ -96,8 +93,7 @@ class MirrorHandler implements FrameHandler {
 
   constructor(factory: MirrorHandlerFactory, ctx: SessionContext) {
     this.#f = factory;
-    this.#ctx = ctx;
-    this.#framing = ctx.framing ?? { toUpstream: PASSTHROUGH, toDownstream: PASSTHROUGH };
+    this.#framing = ctx.framing ?? { toUpstream: PASSTHROUGH_FACTORY, toDownstream: PASSTHROUGH_FACTORY };
     this.#protocol = ctx.framing?.codec?.name ?? ctx.framing?.toUpstream.name ?? 'tcp';
   }
 
@@ -232,10 +228,7 @@ class MirrorHandler implements FrameHandler {
   }
 
   #onShadowData(peer: Peer, chunk: Buffer): void {
-    if (!this.#f.deps.config.compare) {
-      peer.bytesIn += chunk.length;
-      return; // fire and forget: the shadow's answers are read and discarded
-    }
+    if (!this.#f.deps.config.compare) return; // fire and forget: the shadow's answers are read and discarded
     try {
       peer.push(chunk);
       for (let m = peer.next(); m !== null; m = peer.next()) {

@@ -29,9 +29,6 @@ export class Peer {
   readonly #parse: Framer;
   readonly #writer: Framer;
   readonly #track: boolean;
-  /** Bytes written so far (stats). */
-  bytesOut = 0;
-  bytesIn = 0;
 
   constructor(
     readonly role: 'client' | 'server',
@@ -57,7 +54,6 @@ export class Peer {
   }
 
   push(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
     this.#parse.push(chunk);
   }
 
@@ -82,7 +78,6 @@ export class Peer {
         this.#trackOut(f);
         total += f.length;
       }
-      this.bytesOut += total;
       // Several small frames (an HTTP head and its body) leave in one write: one syscall, not one each.
       if (frames.length > 1 && total <= COALESCE_LIMIT) return this.socket.write(Buffer.concat(frames as Frame[], total));
       let ok = true;
@@ -92,7 +87,6 @@ export class Peer {
     let ok = true;
     for (const f of frames) {
       const bytes = this.#writer.encode(f);
-      this.bytesOut += bytes.length;
       ok = this.socket.write(bytes);
     }
     return ok;
@@ -112,7 +106,6 @@ export class Peer {
     let ok = true;
     for (const b of bytes) {
       if (this.#track) this.#trackOut(b);
-      this.bytesOut += b.length;
       ok = this.socket.write(b);
     }
     return ok;

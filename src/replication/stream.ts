@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { ErrorCodes, errorCode } from '../core/errors.js';
-import type { AcceptContext, EngineSession, ReplicaEnv } from './fan-out.js';
+import { ErrorCodes } from '../core/errors.js';
+import { connectVariant, type AcceptContext, type EngineSession, type ReplicaEnv } from './fan-out.js';
 import type { VariantOutcome, VariantStatus } from './events.js';
 import { majorityOf } from './vote.js';
 
@@ -86,15 +86,8 @@ export class StreamReplicaSession implements EngineSession {
   }
 
   async #connect(v: StreamVariant): Promise<void> {
-    const target = this.#env.variants[v.index]!;
-    let socket: Socket;
-    try {
-      socket = await target.cluster.connect();
-    } catch (err) {
-      target.cluster.stats.error(errorCode(err));
-      this.#kill(v, errorCode(err) === ErrorCodes.UPSTREAM_TIMEOUT ? 'timeout' : 'refused');
-      return;
-    }
+    const socket = await connectVariant(this.#env.variants[v.index]!, this.#ctx.logger);
+    if (typeof socket === 'string') return this.#kill(v, socket);
     if (this.#done || v.dead) {
       socket.destroy();
       return;

@@ -6,7 +6,7 @@ import type { Frame } from '../framing/framer.js';
 import type { ProtocolCodec, ProtocolCodecFactory, ProtocolFramer } from '../protocols/protocol.js';
 import { HandlerChain, type ChainResult } from '../pipeline/chain.js';
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
-import { PassthroughFramer } from '../framing/passthrough.js';
+import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 
@@ -137,8 +137,8 @@ export class Session {
         this.#decodeUp = codec.toUpstream;
         this.#decodeDown = codec.toDownstream;
       } else {
-        this.#decodeUp = (framing?.toUpstream ?? PASSTHROUGH).create();
-        this.#decodeDown = (framing?.toDownstream ?? PASSTHROUGH).create();
+        this.#decodeUp = (framing?.toUpstream ?? PASSTHROUGH_FACTORY).create();
+        this.#decodeDown = (framing?.toDownstream ?? PASSTHROUGH_FACTORY).create();
       }
       this.#chain = new HandlerChain(handlers.map((h) => h.create(this.context)), this.context);
       client.on('data', (chunk: Buffer) => this.#onFramedData('toUpstream', chunk));
@@ -553,7 +553,6 @@ function isPassthrough(f: FramerFactory): boolean {
 /** One preallocated abort reason: abort() without a reason builds a DOMException per call. */
 const SESSION_ENDED = new SwitchyardError(ErrorCodes.SHUTDOWN, 'session ended');
 
-const PASSTHROUGH: FramerFactory = { name: 'passthrough', create: () => new PassthroughFramer() };
 
 /** Append a frame's wire bytes, without an intermediate copy when the framer offers encodeTo. */
 function encodeInto(framer: Framer, frame: Buffer, out: Buffer[]): void {

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
 import { Redis, ReplyError } from 'ioredis';
 import { spawnCli, runCli, type CliProcess } from '../helpers/cli.js';
-import { freePort, connect } from '../helpers/net.js';
+import { freePort, connect, eventually } from '../helpers/net.js';
 import { chaosCommand } from '../../src/cli/commands/chaos.js';
 import { main } from '../../src/cli/main.js';
 
@@ -243,7 +243,7 @@ describe('switchyard chaos (CLI)', () => {
     t.after(() => ca.destroy());
     await assert.rejects(ca.request({ method: 'GET', path: '/abort' }).then((r) => r.body.text()));
     // The client may see the close before the upstream's handler has run: give the forwarded request a moment.
-    for (let i = 0; i < 100 && !up.requests.includes('/abort'); i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => up.requests.includes('/abort'), 'the aborted request reached the upstream');
     assert.ok(up.requests.includes('/abort'), 'abort forwards the request first');
 
     // blackout: closed at once, nothing forwarded

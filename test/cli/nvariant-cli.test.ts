@@ -13,6 +13,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { spawnCli, runCli, type CliProcess } from '../helpers/cli.js';
+import { startLineServer } from '../helpers/net.js';
 import { nvariantCommand, formatDivergence } from '../../src/cli/commands/nvariant.js';
 import type { DivergenceEvent } from '../../src/replication/events.js';
 
@@ -47,24 +48,9 @@ async function httpVariant(flawed: boolean): Promise<number> {
 
 /** A line service: each line back upper-cased, except that the flawed one answers `secret` with `LEAK`. */
 async function lineVariant(flawed: boolean): Promise<number> {
-  const server = net.createServer((socket) => {
-    let pending = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => {
-      pending += d;
-      let i: number;
-      while ((i = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, i);
-        pending = pending.slice(i + 1);
-        socket.write(`${flawed && line === 'secret' ? 'LEAK' : line.toUpperCase()}\n`);
-      }
-    });
-    socket.on('error', () => undefined);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  servers.push(server);
-  return (server.address() as net.AddressInfo).port;
+  const s = await startLineServer((line) => (flawed && line === 'secret' ? 'LEAK' : line.toUpperCase()));
+  servers.push(s.server);
+  return s.port;
 }
 
 before(async () => {

@@ -34,6 +34,24 @@ export async function startServer(onConnection: (socket: net.Socket) => void, op
   };
 }
 
+/** A line service: each received line (without its "\n") is answered with `answer(line)` + "\n" (undefined = no answer); ends its side after the client's FIN. */
+export function startLineServer(answer: (line: string) => string | undefined): Promise<TestServer> {
+  return startServer((socket) => {
+    let pending = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      pending += d;
+      let i: number;
+      while ((i = pending.indexOf('\n')) >= 0) {
+        const out = answer(pending.slice(0, i));
+        pending = pending.slice(i + 1);
+        if (out !== undefined) socket.write(`${out}\n`);
+      }
+    });
+    socket.on('end', () => socket.end());
+  });
+}
+
 /** Echo server (half-close aware: ends its side after the client's FIN). */
 export function startEchoServer(host = '127.0.0.1'): Promise<TestServer> {
   return startServer((socket) => socket.pipe(socket), { host });

@@ -11,6 +11,7 @@ import { validateConfig } from '../../src/control/config-schema.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { startYard } from '../helpers/yard.js';
 import { LOOPBACK } from '../helpers/admin.js';
+import { eventually } from '../helpers/net.js';
 
 const servers: http.Server[] = [];
 after(() => {
@@ -112,7 +113,7 @@ test('admin API: divergences (list, filter, one, clear), live SSE events, varian
     await badq.body.text();
 
     // SSE delivered the event.
-    for (let i = 0; i < 100 && !sse.join('').includes('event: divergence'); i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => sse.join('').includes('event: divergence'), 'the SSE stream delivered the event');
     const stream = sse.join('');
     assert.match(stream, /id: \d+\nevent: divergence\ndata: \{/);
     req.destroy();

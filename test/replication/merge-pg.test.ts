@@ -6,6 +6,7 @@ import pg from 'pg';
 import { startYard } from '../helpers/yard.js';
 import { needService, reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/control/switchyard.js';
+import { eventually, startLineServer } from '../helpers/net.js';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 const TABLE = `swy_merge_${randomBytes(4).toString('hex')}`;
@@ -223,25 +224,13 @@ test('merge for HTTP: two variants\' keep-alive clients share one backend connec
 
 test('merge for line-framed TCP, variants told apart by source address (127.0.0.2, 127.0.0.3)', async () => {
   let seen: string[] = [];
-  const backend = net.createServer((s) => {
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        seen.push(line);
-        s.write(`ok ${line}\n`);
-      }
-    });
-    s.on('error', () => undefined);
+  const backend = await startLineServer((line) => {
+    seen.push(line);
+    return `ok ${line}`;
   });
-  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   const yard = await startYard({
     listeners: [{ id: 'in', listen: '127.0.0.1:0', framing: 'line' }],
-    clusters: [{ id: 'be', endpoints: [`127.0.0.1:${(backend.address() as net.AddressInfo).port}`] }],
+    clusters: [{ id: 'be', endpoints: [`127.0.0.1:${backend.port}`] }],
     routes: [{ id: 'lm', cluster: 'be', merge: { listeners: ['in'], sources: ['127.0.0.2', '127.0.0.3'], names: ['left', 'right'], timeout: '500ms' } }],
   });
   const a = yard.listeners.get('in')!.address!;
@@ -263,22 +252,19 @@ test('merge for line-framed TCP, variants told apart by source address (127.0.0.
       sock.once('connect', () => resolve({ sock, lines }));
       sock.once('error', reject);
     });
-  const until = async (f: () => boolean) => {
-    for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-  };
   try {
     const [l, r] = await Promise.all([open('127.0.0.2'), open('127.0.0.3')]);
     l.sock.write('hello\nworld\n');
     r.sock.write('hello\nworld\n');
-    await until(() => l.lines.length >= 2 && r.lines.length >= 2);
+    await eventually(() => l.lines.length >= 2 && r.lines.length >= 2, 'both variants got both answers');
     assert.deepEqual(l.lines, ['ok hello', 'ok world']);
     assert.deepEqual(r.lines, ['ok hello', 'ok world']);
     assert.deepEqual(seen, ['hello', 'world'], 'the backend saw each line once');
     seen = [];
     l.sock.write('left says\n');
     r.sock.write('right says\n');
-    await until(() => l.sock.destroyed || l.sock.readableEnded);
-    await until(() => yard.divergences.list().length > 0);
+    await eventually(() => l.sock.destroyed || l.sock.readableEnded, 'the diverging group closed');
+    await eventually(() => yard.divergences.list().length > 0, 'the divergence was recorded');
     assert.deepEqual(seen, []);
     const e = yard.divergences.list().at(-1)!;
     assert.deepEqual(e.variants.map((v) => v.name), ['left', 'right']);
@@ -290,7 +276,7 @@ test('merge for line-framed TCP, variants told apart by source address (127.0.0.
     stranger.on('error', () => undefined);
     await new Promise((res) => stranger.on('close', res));
   } finally {
-    backend.close();
+    await backend.close();
     await yard.close();
   }
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startYard } from '../helpers/yard.js';
+import { freePort } from '../helpers/net.js';
 
 const PASSWORD = 'sup3r-s3cret';
 let dir: string | undefined;
@@ -27,16 +28,6 @@ function pgBin(name: string): string | undefined {
     if (existsSync(p)) return p;
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 before(async () => {

@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { request } from 'undici';
 import { startYard } from '../helpers/yard.js';
+import { eventually } from '../helpers/net.js';
 
 interface Srv { port: number; server: http.Server; seen: string[] }
 const servers: Srv[] = [];
@@ -44,13 +45,7 @@ async function mirrorYard(prod: Srv, shadow: Srv, mirror: Record<string, unknown
   return { yard, url: a.kind === 'tcp' ? `http://127.0.0.1:${a.port}` : '' };
 }
 
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitFor = (cond: () => boolean): Promise<void> => eventually(cond, 'mirror condition', 3000);
 
 test('mirror 100 % with compare: the shadow gets every request, differences are reported, the client only sees prod', async () => {
   const prod = await service({ version: 'v1' });

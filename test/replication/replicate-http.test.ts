@@ -5,6 +5,7 @@ import net from 'node:net';
 import { request } from 'undici';
 import { startYard } from '../helpers/yard.js';
 import type { Switchyard } from '../../src/control/switchyard.js';
+import { eventually, freePort } from '../helpers/net.js';
 
 interface Srv { port: number; server: http.Server; hits: number }
 
@@ -222,13 +223,7 @@ test('a variant answering garbage, an oversized answer, or refusing the connecti
   const good = [await service(), await service()];
   services.push(...good);
   const garbage = await rawVariant('\x00\x01NOT HTTP AT ALL secret-garbage\r\n\r\n');
-  const closedPort = await new Promise<number>((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
+  const closedPort = await freePort();
   const variants = (third: string) => [`127.0.0.1:${good[0]!.port}`, `127.0.0.1:${good[1]!.port}`, third];
   for (const [third, status] of [[`127.0.0.1:${garbage}`, 'malformed'], [`127.0.0.1:${closedPort}`, 'refused']] as const) {
     const yard = await startYard({
@@ -299,14 +294,14 @@ test('no leaks: a client leaving mid-request closes its variant connections; the
     await new Promise((r) => sock.on('connect', r));
     sock.write('GET /hang HTTP/1.1\r\nHost: x\r\n\r\n');
     const listener = yard.listeners.get('front') as unknown as { sessions: Set<unknown> };
-    for (let i = 0; i < 100 && svc[2]!.hits === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => svc[2]!.hits > 0, 'the silent variant got the request');
     assert.equal(listener.sessions.size, 1);
     const clusters = (yard.routes.get('app')!.engine as unknown as { variants: Array<{ cluster: { stats: { active: number } } }> }).variants;
     assert.deepEqual(clusters.map((v) => v.cluster.stats.active), [1, 1, 1]);
     sock.destroy();
-    for (let i = 0; i < 100 && listener.sessions.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => listener.sessions.size === 0, 'the listener forgot the session');
     assert.equal(listener.sessions.size, 0);
-    for (let i = 0; i < 100 && clusters.some((v) => v.cluster.stats.active > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually(() => clusters.every((v) => v.cluster.stats.active === 0), 'variant connections closed');
     assert.deepEqual(clusters.map((v) => v.cluster.stats.active), [0, 0, 0]);
     assert.equal((yard.listeners.get('front')!.stats as { active: number }).active, 0);
   } finally {

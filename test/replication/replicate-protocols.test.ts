@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { startYard } from '../helpers/yard.js';
+import { startLineServer } from '../helpers/net.js';
 import { needService, reachable } from '../helpers/services.js';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
@@ -20,25 +21,9 @@ const needRedis = (t: { skip(msg: string): void }): boolean => needService(t, re
 
 /** A line service: answers each line with f(line). */
 async function lineService(f: (line: string) => string | undefined): Promise<number> {
-  const server = net.createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      buf += d;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const out = f(line);
-        if (out !== undefined) sock.write(`${out}\n`);
-      }
-    });
-    sock.on('end', () => sock.end());
-    sock.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push(server);
-  return (server.address() as net.AddressInfo).port;
+  const s = await startLineServer(f);
+  servers.push(s.server);
+  return s.port;
 }
 
 /** Send lines, collect what comes back until the connection closes or `expect` lines arrived. */
