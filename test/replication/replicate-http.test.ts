@@ -133,6 +133,7 @@ test('a silent variant times out: unanimous blocks, primary serves the primary a
     assert.ok(Date.now() - t0 >= 250);
     const e = yard.divergences.list().at(-1)!;
     assert.equal(e.variants[2]!.status, 'timeout');
+    assert.match(e.diff, /no answer \(timeout\)/);
   } finally {
     await yard.close();
   }

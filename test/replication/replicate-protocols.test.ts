@@ -135,6 +135,9 @@ test('raw TCP (no framer): answer streams are compared byte for byte; unanimous 
     try {
       const ok = await exchange(port, ['one', 'two'], 2);
       assert.deepEqual(ok.lines, ['echo one', 'echo two']);
+      // Variant connections count on the variants' clusters, as for framed sessions.
+      const variants = (yard.routes.get('r')!.engine as unknown as { variants: Array<{ cluster: { stats: { total: number } } }> }).variants;
+      assert.ok(variants.every((v) => v.cluster.stats.total >= 1), JSON.stringify(variants.map((v) => v.cluster.stats.total)));
       const bad = await exchange(port, ['one', 'magic', 'three'], 3);
       if (policy === 'unanimous') {
         assert.deepEqual(bad.lines, ['echo one', 'echo ']);
