@@ -1,10 +1,10 @@
 // Public library API: everything the CLI does, usable in-process.
-export { Switchyard, type SwitchyardOptions, type ProxyListener } from './control/switchyard.js';
-export { AdminServer, type AdminServerOptions } from './control/admin/server.js';
-export { loadConfigFile, parseConfigText } from './control/config-loader.js';
-export { validateConfig, buildConfigSchema } from './control/config-schema.js';
-export type * from './control/config-types.js';
-export { createMetricsRegistry } from './control/metrics.js';
+export { Switchyard, type SwitchyardOptions, type ProxyListener } from './runtime/switchyard.js';
+export { AdminServer, type AdminServerOptions } from './admin/server.js';
+export { loadConfigFile, parseConfigText } from './config/loader.js';
+export { validateConfig, buildConfigSchema } from './config/schema.js';
+export type * from './config/types.js';
+export { createMetricsRegistry } from './runtime/metrics.js';
 
 export { SwitchyardError, ErrorCodes, hasCode, errorCode, type ErrorCode } from './core/errors.js';
 export { TrafficStats } from './core/stats.js';
@@ -43,8 +43,8 @@ export type { MatchSpec, MatchValue } from './faults/match.js';
 export type { ProtocolModule, ProtocolCodec, ProtocolCodecFactory, ProtocolFramer, MessageInfo, Attributes, AttributeValue, ErrorReply, ErrorReplyRequest } from './protocols/protocol.js';
 export { ProtocolRegistry } from './protocols/registry.js';
 export { createProtocolRegistry, registerBuiltinProtocols } from './protocols/builtins.js';
-export { ToxiproxyApi } from './control/compat/toxiproxy.js';
-export { VaurienApi } from './control/compat/vaurien.js';
+export { ToxiproxyApi } from './compat/toxiproxy.js';
+export { VaurienApi } from './compat/vaurien.js';
 
 // N-variant execution: replicate (incoming), merge (outgoing), mirror, divergence events.
 export { DivergenceLog, type DivergenceEvent, type DivergenceLogOptions, type Decision, type VariantOutcome, type VariantStatus } from './replication/events.js';
@@ -52,8 +52,8 @@ export { Replicator, type QuarantineEntry } from './replication/replicator.js';
 export { Merger } from './replication/merge.js';
 export { MirrorHandlerFactory } from './replication/mirror.js';
 export { tally, majorityOf, POLICIES, type Policy, type Ballot, type Tally } from './replication/vote.js';
-export { buildComparator, canonicalJson, maskTree, unifiedDiff, type Comparator, type Canon, type Tree, type FieldDiff, type NormaliseOptions } from './replication/compare.js';
-export { NoiseModel, type NoiseThresholds } from './replication/noise.js';
+export { buildComparator, canonicalJson, maskTree, unifiedDiff, type Comparator, type Canon, type Tree, type FieldDiff, type NormaliseOptions } from './compare/compare.js';
+export { NoiseModel, type NoiseThresholds } from './compare/noise.js';
 export { FrontendAuth, BackendAuth, PgMessageReader, type PgAuthMethod } from './protocols/postgres/auth.js';
-export type { ReplicateConfig, MergeConfig, MirrorConfig, NormaliseConfig, DivergencesConfig } from './control/config-replication.js';
+export type { ReplicateConfig, MergeConfig, MirrorConfig, NormaliseConfig, DivergencesConfig } from './config/replication.js';
 export type { RouteEngine } from './routing/director.js';

@@ -5,7 +5,7 @@ import { demoCommand } from './commands/demo.js';
 import { toxiproxyCommand } from './commands/toxiproxy.js';
 import { chaosCommand } from './commands/chaos.js';
 import { nvariantCommand } from './commands/nvariant.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../core/version.js';
 
 const USAGE = `switchyard ${VERSION} — a programmable, protocol-aware network proxy
 

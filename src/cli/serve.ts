@@ -1,8 +1,8 @@
 import type { Logger } from '../core/log.js';
-import { Switchyard } from '../control/switchyard.js';
-import { AdminServer } from '../control/admin/server.js';
-import { ToxiproxyApi } from '../control/compat/toxiproxy.js';
-import type { SwitchyardConfig } from '../control/config-types.js';
+import { Switchyard } from '../runtime/switchyard.js';
+import { AdminServer } from '../admin/server.js';
+import { ToxiproxyApi } from '../compat/toxiproxy.js';
+import type { SwitchyardConfig } from '../config/types.js';
 import type { FramerRegistry } from '../framing/registry.js';
 
 export interface Running {

@@ -13,10 +13,13 @@
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import type { ListenOptions, NetConnectOpts } from 'node:net';
 import type { BindOptions } from 'node:dgram';
-import type { Address } from '../control/config-types.js';
 import { ErrorCodes, SwitchyardError } from './errors.js';
 
-export type { Address };
+/** A parsed address: TCP host+port (IPv4, IPv6 without brackets, or hostname) or a Unix socket path. */
+export type Address =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string };
+
 
 export interface ParseAddressOptions {
   /** 'listen' (default) allows port 0 (an ephemeral port); 'connect' requires 1-65535. */

@@ -1,6 +1,6 @@
 /**
  * Live counters of a run-time object. Plain numbers on the hot path; Prometheus reads them at scrape time
- * (control/metrics.ts), so counting costs an addition, not a label lookup.
+ * (runtime/metrics.ts), so counting costs an addition, not a label lookup.
  */
 export class TrafficStats {
   /** Connections (or UDP flows) open now. */

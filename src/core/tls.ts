@@ -11,8 +11,39 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import type { ClientTlsConfig, ServerTlsConfig } from '../control/config-types.js';
 import { ErrorCodes, SwitchyardError } from './errors.js';
+
+/** TLS termination options of a listener (validated config). */
+export interface ServerTlsConfig {
+  /** PEM file paths (read at build time). */
+  cert: string;
+  key: string;
+  /** Extra certificates per SNI server name: { "api.example.com": { cert, key } }. */
+  sni: Record<string, { cert: string; key: string }>;
+  /** CA bundle used to verify client certificates. */
+  ca?: string | undefined;
+  /** Ask clients for a certificate. */
+  requestClientCert: boolean;
+  /** With requestClientCert: reject clients without a valid certificate (default true). */
+  rejectUnauthorized: boolean;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
+  alpn: string[];
+}
+
+export interface ClientTlsConfig {
+  /** CA bundle file; default: Node's root store. */
+  ca?: string | undefined;
+  /** Server name for SNI and certificate verification; default: the endpoint host. */
+  servername?: string | undefined;
+  /** Verify the upstream certificate (default true). */
+  rejectUnauthorized: boolean;
+  /** Client certificate (mutual TLS). */
+  cert?: string | undefined;
+  key?: string | undefined;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
+  alpn: string[];
+}
+
 
 type PemKind = 'certificate' | 'private key' | 'CA bundle';
 

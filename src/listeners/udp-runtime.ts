@@ -1,4 +1,4 @@
-import type { Address, ListenerConfig } from '../control/config-types.js';
+import type { Address, ListenerConfig } from '../config/types.js';
 import { RuntimeBase } from '../core/lifecycle.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { UdpProxy } from './udp-proxy.js';

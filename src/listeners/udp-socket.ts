@@ -5,7 +5,7 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Address, UdpOptions } from '../control/config-types.js';
+import type { Address, UdpOptions } from '../config/types.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 
 /** Largest UDP payload over IPv4 (65535 - 20 IP header - 8 UDP header). */

@@ -1,8 +1,8 @@
 import type { Frame } from '../framing/framer.js';
 import type { Attributes } from '../protocols/protocol.js';
-import type { Canon, Comparator } from './compare.js';
+import type { Canon, Comparator } from '../compare/compare.js';
 import type { VariantStatus } from './events.js';
-import type { NoiseModel } from './noise.js';
+import type { NoiseModel } from '../compare/noise.js';
 import type { Ballot, Policy } from './vote.js';
 
 /** Bytes of a request kept for its divergence event (summary, endpoint key); the request itself is streamed. */

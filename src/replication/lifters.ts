@@ -48,15 +48,15 @@
  * raw (line, tcp and anything unknown): the frames concatenated; UTF-8 text without NULs → string, else `{ base64 }`
  *   (or `{ sha256, length }` over 64 KiB).
  */
-import { bytesLeaf, concat, type LifterOptions, type ProtocolLifter } from './lift-common.js';
+import { bytesLeaf, concat, type LifterOptions, type ProtocolLifter } from '../compare/lift-common.js';
 import { DEFAULT_IGNORED_HEADERS, createHttpLifter, httpPathKey } from '../protocols/http/normalize.js';
 import { createRedisLifter } from '../protocols/redis/normalize.js';
 import { IGNORED_PG_PARAMETERS, createPostgresLifter, sqlShape } from '../protocols/postgres/normalize.js';
 
 // Each protocol's lifter lives in src/protocols/<name>/normalize.ts, the shared helpers in ./lift-common.ts; these
 // re-exports keep this module's public surface unchanged for its importers (compare.ts, tests).
-export type { Lifter, ProtocolLifter, LiftResult, LifterOptions } from './lift-common.js';
-export { MAX_INLINE_BINARY, MAX_DECODED_BODY, MAX_INVALID_RAW, setKey, binaryLeaf, bytesLeaf, invalidTree } from './lift-common.js';
+export type { Lifter, ProtocolLifter, LiftResult, LifterOptions } from '../compare/lift-common.js';
+export { MAX_INLINE_BINARY, MAX_DECODED_BODY, MAX_INVALID_RAW, setKey, binaryLeaf, bytesLeaf, invalidTree } from '../compare/lift-common.js';
 export { DEFAULT_IGNORED_HEADERS, httpPathKey, IGNORED_PG_PARAMETERS, sqlShape };
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { MergeConfig } from '../control/config-replication.js';
+import type { MergeConfig } from '../config/replication.js';
 import { ErrorCodes, errorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
@@ -9,12 +9,12 @@ import { BackendAuth, FrontendAuth, type BackendReady } from '../protocols/postg
 import { BE, CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, encodeErrorResponse, encodeMessage, encodeReadyForQuery, parseStartupParameters } from '../protocols/postgres/messages.js';
 import type { RouteEngine } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { buildComparator, type Comparator } from './compare.js';
+import { buildComparator, type Comparator } from '../compare/compare.js';
 import type { DivergenceLog, VariantOutcome, VariantStatus } from './events.js';
 import type { AcceptContext, EngineSession } from './fan-out.js';
 import { describeRequest, judge } from './judge.js';
 import { LatencyHistogram } from './latency.js';
-import { NoiseModel } from './noise.js';
+import { NoiseModel } from '../compare/noise.js';
 import { Peer, sameBytes } from './peer.js';
 
 interface Message {

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { MirrorConfig } from '../control/config-replication.js';
+import type { MirrorConfig } from '../config/replication.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
@@ -7,11 +7,11 @@ import { CONTINUE, type Direction, type FrameHandler, type HandlerFactory, type 
 import type { Attributes, MessageInfo } from '../protocols/protocol.js';
 import type { MirrorStats } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { buildComparator, type Comparator } from './compare.js';
+import { buildComparator, type Comparator } from '../compare/compare.js';
 import type { DivergenceLog, VariantStatus } from './events.js';
 import { REQUEST_KEEP, describeRequest, judge } from './judge.js';
 import { LatencyHistogram } from './latency.js';
-import { NoiseModel } from './noise.js';
+import { NoiseModel } from '../compare/noise.js';
 import { Peer, WHOLE, sameBytes, type PeerFraming } from './peer.js';
 
 

@@ -1,14 +1,14 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../core/log.js';
-import type { ReplicateConfig } from '../control/config-replication.js';
+import type { ReplicateConfig } from '../config/replication.js';
 import type { RouteEngine } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { buildComparator, type Comparator } from './compare.js';
+import { buildComparator, type Comparator } from '../compare/compare.js';
 import type { DivergenceLog } from './events.js';
 import { ReplicaSession, type AcceptContext, type EngineSession, type ReplicaEnv, type ReplicateSettings, type VariantTarget } from './fan-out.js';
 import { LatencyHistogram } from './latency.js';
 import { StreamReplicaSession } from './stream.js';
-import { NoiseModel } from './noise.js';
+import { NoiseModel } from '../compare/noise.js';
 
 export interface QuarantineEntry {
   readonly since: string;

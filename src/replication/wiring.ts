@@ -1,5 +1,5 @@
-import type { RouteConfig } from '../control/config-types.js';
-import { isEndpointRef } from '../control/config-replication.js';
+import type { RouteConfig } from '../config/types.js';
+import { isEndpointRef } from '../config/replication.js';
 import { parseAddress } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';

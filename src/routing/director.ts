@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { RouteConfig } from '../control/config-types.js';
+import type { RouteConfig } from '../config/types.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { RuntimeBase } from '../core/lifecycle.js';
 import type { HandlerFactory } from '../pipeline/handler.js';

@@ -1,4 +1,4 @@
-import type { EndpointConfig } from '../control/config-types.js';
+import type { EndpointConfig } from '../config/types.js';
 
 /** Live view of one endpoint a picker can read (active connections for least_connections). */
 export interface EndpointState {

@@ -1,6 +1,6 @@
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import type { Address, SocketOptions } from '../control/config-types.js';
+import type { Address, SocketOptions } from '../config/types.js';
 import { ErrorCodes, SwitchyardError, upstreamConnectError } from '../core/errors.js';
 
 export interface ConnectOptions {

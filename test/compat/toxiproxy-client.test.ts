@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Toxiproxy } from 'toxiproxy-node-client';
 import { startEchoServer } from '../helpers/net.js';
 import { spawnCli } from '../helpers/cli.js';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/core/version.js';
 import { call, connectError, portOf, roundTrip, startApi } from './toxiproxy-helpers.js';
 
 test('acceptance: toxiproxy-node-client drives switchyard unchanged (create, latency toxic, update, remove, disable/enable, reset, populate, version, delete)', async (t) => {

@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { Switchyard } from '../../src/control/switchyard.js';
-import { ToxiproxyApi } from '../../src/control/compat/toxiproxy.js';
+import { Switchyard } from '../../src/runtime/switchyard.js';
+import { ToxiproxyApi } from '../../src/compat/toxiproxy.js';
 
 /** An empty yard (what `switchyard toxiproxy` starts) with the Toxiproxy API on a free loopback port. */
 export async function startApi(seed = 1): Promise<{ yard: Switchyard; api: ToxiproxyApi; url: string; close(): Promise<void> }> {

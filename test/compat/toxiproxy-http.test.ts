@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { startEchoServer, closeOutcome } from '../helpers/net.js';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/core/version.js';
 import { call, connectError, portOf, roundTrip, startApi } from './toxiproxy-helpers.js';
 
 type Json = Record<string, unknown>;

@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { Client, type Dispatcher } from 'undici';
 import { startYard } from '../helpers/yard.js';
 import { pseudoRandomChunks } from '../helpers/net.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const MIB = 1024 * 1024;
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

@@ -14,7 +14,7 @@ import { SMTPServer } from 'smtp-server';
 import nodemailer from 'nodemailer';
 import { startYard } from '../helpers/yard.js';
 import { freePort } from '../helpers/net.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const MEMCACHED = '/usr/bin/memcached';
 const P = 'chaos-mc-smtp:';

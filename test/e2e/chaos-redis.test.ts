@@ -9,7 +9,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { Redis, ReplyError } from 'ioredis';
 import { startYard } from '../helpers/yard.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 const P = 'chaos-redis:';

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { startYard } from '../helpers/yard.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const PG = { host: '127.0.0.1', port: 5432 };
 const MY = { host: '127.0.0.1', port: 3306 };

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateConfig } from '../../src/control/config-schema.js';
-import { loadConfigFile } from '../../src/control/config-loader.js';
+import { validateConfig } from '../../src/config/schema.js';
+import { loadConfigFile } from '../../src/config/loader.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
-import { Switchyard } from '../../src/control/switchyard.js';
-import { AdminServer } from '../../src/control/admin/server.js';
+import { Switchyard } from '../../src/runtime/switchyard.js';
+import { AdminServer } from '../../src/admin/server.js';
 import { LOOPBACK } from '../helpers/admin.js';
 import { connect, readAll, startEchoServer } from '../helpers/net.js';
 

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { startYard } from '../helpers/yard.js';
 import { closeOutcome, connect, eventually, hashAll, pseudoRandomChunks, readAll, startEchoServer, startServer, writeChunks } from '../helpers/net.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 import type { TcpListener } from '../../src/listeners/tcp.js';
 
 /** An echo upstream and a proxy in front of it whose listener runs the fault stage. */

@@ -1,5 +1,5 @@
-import { AdminServer } from '../../src/control/admin/server.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import { AdminServer } from '../../src/admin/server.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { startEchoServer, type TestServer } from './net.js';
 import { startProxy } from './yard.js';
 

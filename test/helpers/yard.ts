@@ -1,7 +1,7 @@
-import { Switchyard, type SwitchyardOptions } from '../../src/control/switchyard.js';
-import { validateConfig } from '../../src/control/config-schema.js';
+import { Switchyard, type SwitchyardOptions } from '../../src/runtime/switchyard.js';
+import { validateConfig } from '../../src/config/schema.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
-import type { SwitchyardConfig } from '../../src/control/config-types.js';
+import type { SwitchyardConfig } from '../../src/config/types.js';
 
 /** Validate a raw config object (as a user would write it) and start a Switchyard in-process. */
 export async function startYard(raw: Record<string, unknown>, options: SwitchyardOptions = {}): Promise<Switchyard> {

@@ -3,7 +3,7 @@ import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import type { UdpOptions } from '../../src/control/config-types.js';
+import type { UdpOptions } from '../../src/config/types.js';
 import { ErrorCodes, hasCode } from '../../src/core/errors.js';
 import { UdpListener, type UdpListenerOptions } from '../../src/listeners/udp-flow-listener.js';
 import type { UdpFlow } from '../../src/listeners/udp-flow.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
-import type { Address, ListenerConfig, UdpOptions } from '../../src/control/config-types.js';
+import type { Address, ListenerConfig, UdpOptions } from '../../src/config/types.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { TrafficStats } from '../../src/core/stats.js';
 import { silentLogger } from '../../src/core/log.js';

@@ -14,7 +14,7 @@ import {
   unifiedDiff,
   type Canon,
   type Tree,
-} from '../../src/replication/compare.js';
+} from '../../src/compare/compare.js';
 import { DEFAULT_IGNORED_HEADERS, lifterFor } from '../../src/replication/lifters.js';
 import { BE, FE, encodeErrorResponse, encodeMessage, encodeReadyForQuery } from '../../src/protocols/postgres/messages.js';
 

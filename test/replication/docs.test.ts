@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { validateConfigText } from '../../src/control/config-loader.js';
+import { validateConfigText } from '../../src/config/loader.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
-import { Switchyard } from '../../src/control/switchyard.js';
-import type { SwitchyardConfig } from '../../src/control/config-types.js';
+import { Switchyard } from '../../src/runtime/switchyard.js';
+import type { SwitchyardConfig } from '../../src/config/types.js';
 
 const doc = readFileSync(new URL('../../docs/nvariant.md', import.meta.url), 'utf8');
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startYard } from '../helpers/yard.js';
 import { needService, reachable } from '../helpers/services.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { eventually, startLineServer } from '../helpers/net.js';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };

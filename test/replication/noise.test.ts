@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NoiseModel } from '../../src/replication/noise.js';
-import { buildComparator } from '../../src/replication/compare.js';
+import { NoiseModel } from '../../src/compare/noise.js';
+import { buildComparator } from '../../src/compare/compare.js';
 
 const EP = 'GET /users/:id';
 

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { startYard } from '../helpers/yard.js';
 import { needService, reachable } from '../helpers/services.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { createSchema, dropSchema, startFastifyVariant, startFlawedVariant, startPlainVariant, type RunningVariant, type VariantOptions } from './fixtures/variants.js';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };

@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { request } from 'undici';
 import { startYard } from '../helpers/yard.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { eventually, freePort } from '../helpers/net.js';
 
 interface Srv { port: number; server: http.Server; hits: number }

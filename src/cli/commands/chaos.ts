@@ -4,7 +4,7 @@
  * `--http HOST:PORT` Vaurien's control API changes the behavior and backend while traffic flows.
  */
 import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
-import { validateConfig } from '../../control/config-schema.js';
+import { validateConfig } from '../../config/schema.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { formatAddress, parseAddress } from '../../core/address.js';
@@ -12,8 +12,8 @@ import { serveUntilSignal } from '../serve.js';
 import { createFaultRegistry } from '../../faults/builtins.js';
 import { createProtocolRegistry } from '../../protocols/builtins.js';
 import type { FaultRegistry } from '../../faults/registry.js';
-import { Switchyard } from '../../control/switchyard.js';
-import { suggestionSuffix } from '../../control/did-you-mean.js';
+import { Switchyard } from '../../runtime/switchyard.js';
+import { suggestionSuffix } from '../../config/did-you-mean.js';
 import {
   behaviorFlag,
   behaviorNames,
@@ -25,7 +25,7 @@ import {
   VaurienBehaviors,
   type BehaviorOptions,
   type OptionValue,
-} from '../../control/compat/vaurien.js';
+} from '../../compat/vaurien.js';
 
 const LISTENER = 'chaos';
 const ROUTE = 'chaos';

@@ -6,15 +6,15 @@
  */
 import pino from 'pino';
 import { guard, logLevelOf, parseCommandArgs, str, strs, UsageError } from '../args.js';
-import { validateConfig } from '../../control/config-schema.js';
-import type { SwitchyardConfig } from '../../control/config-types.js';
+import { validateConfig } from '../../config/schema.js';
+import type { SwitchyardConfig } from '../../config/types.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import type { FramerRegistry } from '../../framing/registry.js';
 import type { Logger, LogLevel } from '../../core/log.js';
 import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
 import { createProtocolRegistry } from '../../protocols/builtins.js';
-import { suggestionSuffix } from '../../control/did-you-mean.js';
+import { suggestionSuffix } from '../../config/did-you-mean.js';
 import { POLICIES } from '../../replication/vote.js';
 import type { DivergenceEvent } from '../../replication/events.js';
 

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
 import { createLogger } from '../../core/log.js';
 import { parseAddress } from '../../core/address.js';
-import { Switchyard } from '../../control/switchyard.js';
-import { ToxiproxyApi } from '../../control/compat/toxiproxy.js';
+import { Switchyard } from '../../runtime/switchyard.js';
+import { ToxiproxyApi } from '../../compat/toxiproxy.js';
 import { serveUntilSignal } from '../serve.js';
 
 const USAGE = `Usage: switchyard toxiproxy [--host 127.0.0.1] [--port 8474] [--config proxies.json] [--seed N]

@@ -16,7 +16,7 @@ import {
   type LifterOptions,
   type MTree,
   type ProtocolLifter,
-} from '../../replication/lift-common.js';
+} from '../../compare/lift-common.js';
 
 /** Headers dropped from HTTP trees by default (volatile, hop-by-hop, or framing: bodies are compared decoded). */
 export const DEFAULT_IGNORED_HEADERS: readonly string[] = Object.freeze([

@@ -3,7 +3,7 @@
  * comparable tree (an array, one element per message) for N-variant comparison. The tree shapes of every lifter are
  * described in `src/replication/lifters.ts`, which holds the registry.
  */
-import { bytesLeaf, concat, fail, guarded, shorten, type LiftResult, type MTree, type ProtocolLifter } from '../../replication/lift-common.js';
+import { bytesLeaf, concat, fail, guarded, shorten, type LiftResult, type MTree, type ProtocolLifter } from '../../compare/lift-common.js';
 import {
   BE,
   CANCEL_REQUEST_CODE,

@@ -2,7 +2,7 @@
  * The Redis lifter: one RESP2/RESP3 value (reply) or command (request) → a comparable tree for N-variant
  * comparison. The tree shapes of every lifter are described in `src/replication/lifters.ts`, which holds the registry.
  */
-import { bytesLeaf, concat, fail, guarded, setKey, shorten, stable, type MTree, type ProtocolLifter } from '../../replication/lift-common.js';
+import { bytesLeaf, concat, fail, guarded, setKey, shorten, stable, type MTree, type ProtocolLifter } from '../../compare/lift-common.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // redis

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
-import type { Switchyard } from '../switchyard.js';
-import { faultInputSchema } from '../../faults/fault-set.js';
-import type { FaultPlugin } from '../../faults/plugin.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import type { Switchyard } from '../runtime/switchyard.js';
+import { faultInputSchema } from '../faults/fault-set.js';
+import type { FaultPlugin } from '../faults/plugin.js';
 
 /** A JSON answer for the admin server to send. */
 export interface RouteAnswer {

@@ -4,10 +4,10 @@
  * Durations are milliseconds, sizes bytes (the schema accepts "5s", "64KiB" etc. and normalises them).
  */
 
-/** A parsed address: TCP host+port (IPv4, IPv6 without brackets, or hostname) or a Unix socket path. */
-export type Address =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'unix'; path: string };
+import type { Address } from '../core/address.js';
+import type { ClientTlsConfig, ServerTlsConfig } from '../core/tls.js';
+
+export type { Address, ClientTlsConfig, ServerTlsConfig };
 
 /** Framing for one connection: a framer name plus its options, per direction. */
 export interface FramerSpec {
@@ -20,36 +20,6 @@ export interface FramingConfig {
   toUpstream: FramerSpec;
   /** Framer for bytes upstream → client. */
   toDownstream: FramerSpec;
-}
-
-export interface ServerTlsConfig {
-  /** PEM file paths (read at build time). */
-  cert: string;
-  key: string;
-  /** Extra certificates per SNI server name: { "api.example.com": { cert, key } }. */
-  sni: Record<string, { cert: string; key: string }>;
-  /** CA bundle used to verify client certificates. */
-  ca?: string | undefined;
-  /** Ask clients for a certificate. */
-  requestClientCert: boolean;
-  /** With requestClientCert: reject clients without a valid certificate (default true). */
-  rejectUnauthorized: boolean;
-  minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
-  alpn: string[];
-}
-
-export interface ClientTlsConfig {
-  /** CA bundle file; default: Node's root store. */
-  ca?: string | undefined;
-  /** Server name for SNI and certificate verification; default: the endpoint host. */
-  servername?: string | undefined;
-  /** Verify the upstream certificate (default true). */
-  rejectUnauthorized: boolean;
-  /** Client certificate (mutual TLS). */
-  cert?: string | undefined;
-  key?: string | undefined;
-  minVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
-  alpn: string[];
 }
 
 export interface SocketOptions {
@@ -123,11 +93,11 @@ export interface RouteConfig {
   /** Cluster id that receives the traffic (absent on replicate routes, whose variants are the destinations). */
   cluster?: string | undefined;
   /** Incoming N-variant execution: every request goes to every variant; answers are compared and voted on. */
-  replicate?: import('./config-replication.js').ReplicateConfig | undefined;
+  replicate?: import('./replication.js').ReplicateConfig | undefined;
   /** Outgoing merge: N variants' connections share one backend connection of `cluster`. */
-  merge?: import('./config-replication.js').MergeConfig | undefined;
+  merge?: import('./replication.js').MergeConfig | undefined;
   /** Copy a share of requests to a shadow cluster (fire and forget, optionally compared). */
-  mirror?: import('./config-replication.js').MirrorConfig | undefined;
+  mirror?: import('./replication.js').MirrorConfig | undefined;
   /** Faults for this route's traffic (added to its listener's faults while the route exists). */
   faults?: import('../faults/fault-set.js').FaultInput[] | undefined;
 }
@@ -152,7 +122,7 @@ export interface SwitchyardConfig {
   /** Serve the Toxiproxy-compatible API next to the native one (docs/toxiproxy-compat.md). */
   toxiproxy?: { listen: Address } | undefined;
   /** Divergence events of replicate/merge/mirror routes: ring size and optional JSONL file. */
-  divergences?: import('./config-replication.js').DivergencesConfig | undefined;
+  divergences?: import('./replication.js').DivergencesConfig | undefined;
   /** Modules loaded before the config is validated: each exports a fault plugin (docs/faults.md). */
   plugins?: { faults: string[] } | undefined;
 }

@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
-import type { Switchyard } from '../switchyard.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import type { Switchyard } from '../runtime/switchyard.js';
 import type { RouteAnswer } from './fault-routes.js';
-import { Replicator } from '../../replication/replicator.js';
-import type { DivergenceEvent } from '../../replication/events.js';
+import { Replicator } from '../replication/replicator.js';
+import type { DivergenceEvent } from '../replication/events.js';
 
 function intParam(url: URL, name: string): number | undefined {
   const v = url.searchParams.get(name);

@@ -13,8 +13,8 @@ import {
   validateConfig,
   validateWith,
   type ConfigIssue,
-} from '../../src/control/config-schema.js';
-import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../../src/control/config-types.js';
+} from '../../src/config/schema.js';
+import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../../src/config/types.js';
 import { hasCode, ErrorCodes, type SwitchyardError } from '../../src/core/errors.js';
 
 // Compile-time: the schemas produce exactly the config types.

@@ -4,14 +4,14 @@
  * `yard.faultSet(N)`. Everything Toxiproxy's API does to proxies and toxics lives here, with Toxiproxy's error
  * messages and status codes (api.go, proxy.go, proxy_collection.go, toxic_collection.go).
  */
-import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../config-types.js';
-import type { Switchyard } from '../switchyard.js';
-import type { FaultSet } from '../../faults/fault-set.js';
-import { parseStream } from '../../faults/fault-set.js';
-import { TOXIPROXY_TYPES } from '../../faults/builtins.js';
-import { formatAddress, parseAddress } from '../../core/address.js';
-import { parseObjectConfig, ID_PATTERN } from '../config-schema.js';
-import { TcpListener } from '../../listeners/tcp.js';
+import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../config/types.js';
+import type { Switchyard } from '../runtime/switchyard.js';
+import type { FaultSet } from '../faults/fault-set.js';
+import { parseStream } from '../faults/fault-set.js';
+import { TOXIPROXY_TYPES } from '../faults/builtins.js';
+import { formatAddress, parseAddress } from '../core/address.js';
+import { parseObjectConfig, ID_PATTERN } from '../config/schema.js';
+import { TcpListener } from '../listeners/tcp.js';
 import { Errors, ToxiproxyApiError, decodeBody, pickFields, parseJson, jsonKind, PROXY_FIELDS, toxicJson, type ProxyInput, type ProxyJson, type ToxicJson } from './toxiproxy-json.js';
 
 export { ToxiproxyApiError, Errors, decodeBody, decodeProxy, parseJson, toxicJson } from './toxiproxy-json.js';

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { sizeOption } from '../core/units.js';
-import { bool, duration, field, int, invalid, oneOf, text } from './config-fields.js';
+import { bool, duration, field, int, invalid, oneOf, text } from './fields.js';
 import { POLICIES, type Policy } from '../replication/vote.js';
 import { parseAddress } from '../core/address.js';
 

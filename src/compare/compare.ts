@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import { lifterFor, type ProtocolLifter } from './lifters.js';
+import { lifterFor, type ProtocolLifter } from '../replication/lifters.js';
 
 export type Tree = null | boolean | number | string | readonly Tree[] | { readonly [k: string]: Tree };
 

@@ -5,7 +5,7 @@
  * admin API; config-schema.ts re-exports everything here.
  */
 import type { z } from 'zod';
-import type { SwitchyardConfig } from './config-types.js';
+import type { SwitchyardConfig } from './types.js';
 import { suggestionSuffix } from './did-you-mean.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 

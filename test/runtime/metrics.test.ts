@@ -1,12 +1,12 @@
 /**
- * Prometheus metrics (src/control/metrics.ts), scraped through the admin API's GET /metrics after real
+ * Prometheus metrics (src/runtime/metrics.ts), scraped through the admin API's GET /metrics after real
  * loopback TCP traffic through an in-process Switchyard. The text is parsed, not pattern-matched loosely.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdminServer } from '../../src/control/admin/server.js';
-import { Switchyard } from '../../src/control/switchyard.js';
-import { createMetricsRegistry } from '../../src/control/metrics.js';
+import { AdminServer } from '../../src/admin/server.js';
+import { Switchyard } from '../../src/runtime/switchyard.js';
+import { createMetricsRegistry } from '../../src/runtime/metrics.js';
 import { TrafficStats } from '../../src/core/stats.js';
 import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';
 import { startProxy } from '../helpers/yard.js';

@@ -11,8 +11,8 @@ import { optionsSchema } from '../faults/plugin.js';
 import { createProtocolRegistry } from '../protocols/builtins.js';
 import { createFaultRegistry } from '../faults/builtins.js';
 import { suggestionSuffix } from './did-you-mean.js';
-import { configErrorMap, describeValue } from './config-issues.js';
-import type { ProtocolSpec } from './config-types.js';
+import { configErrorMap, describeValue } from './issues.js';
+import type { ProtocolSpec } from './types.js';
 
 type Ctx = z.core.$RefinementCtx<unknown>;
 

@@ -6,11 +6,11 @@
  * next request. Option precedence: plugin defaults < CLI flags < `PUT /behavior` bodies, and nothing re-applies
  * a lower level later (Vaurien re-applied its argparse values on every request).
  */
-import { VAURIEN_BEHAVIORS } from '../../faults/builtins.js';
-import type { FaultRegistry } from '../../faults/registry.js';
-import type { FaultInput, FaultSet } from '../../faults/fault-set.js';
-import type { FaultOptions, OptionSpec, Stream } from '../../faults/plugin.js';
-import { suggestionSuffix } from '../did-you-mean.js';
+import { VAURIEN_BEHAVIORS } from '../faults/builtins.js';
+import type { FaultRegistry } from '../faults/registry.js';
+import type { FaultInput, FaultSet } from '../faults/fault-set.js';
+import type { FaultOptions, OptionSpec, Stream } from '../faults/plugin.js';
+import { suggestionSuffix } from '../config/did-you-mean.js';
 
 export type OptionValue = number | boolean | string | null;
 export type BehaviorOptions = Record<string, Record<string, OptionValue>>;

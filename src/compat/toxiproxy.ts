@@ -5,11 +5,11 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { Address } from '../config-types.js';
-import type { Switchyard } from '../switchyard.js';
-import type { Logger } from '../../core/log.js';
-import { formatAddress } from '../../core/address.js';
-import { VERSION } from '../../version.js';
+import type { Address } from '../config/types.js';
+import type { Switchyard } from '../runtime/switchyard.js';
+import type { Logger } from '../core/log.js';
+import { formatAddress } from '../core/address.js';
+import { VERSION } from '../core/version.js';
 import { decodeProxy, ToxiproxyApiError, ToxiproxyCollection } from './toxiproxy-proxies.js';
 
 export { ToxiproxyApiError, ToxiproxyCollection } from './toxiproxy-proxies.js';

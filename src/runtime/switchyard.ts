@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from './config-types.js';
+import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/types.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { RuntimeObject } from '../core/lifecycle.js';
@@ -16,14 +16,14 @@ import { FaultSet } from '../faults/fault-set.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
-import { defaultChaosRegistries } from './config-faults.js';
+import { defaultChaosRegistries } from '../config/faults.js';
 import { DivergenceLog } from '../replication/events.js';
 import { buildRouteEngine, routeClusterRefs } from '../replication/wiring.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
   readonly stats: TrafficStats;
-  readonly address: import('./config-types.js').Address | undefined;
+  readonly address: import('../config/types.js').Address | undefined;
   start(): Promise<void>;
   stop(options?: StopOptions): Promise<void>;
 }
@@ -191,7 +191,7 @@ export class Switchyard {
   }
 
   /** Ring size and JSONL file of the divergence events. */
-  configureDivergences(config: import('./config-replication.js').DivergencesConfig): void {
+  configureDivergences(config: import('../config/replication.js').DivergencesConfig): void {
     this.divergences.resize(config.capacity);
     if (config.file) this.divergences.openFile(config.file);
   }

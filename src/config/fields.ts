@@ -4,11 +4,11 @@
  * import cycle through config-schema.ts.
  */
 import { z } from 'zod';
-import type { Address } from './config-types.js';
+import type { Address } from './types.js';
 import { ADDRESS_FORMS, parseAddress } from '../core/address.js';
 import { DURATION_FORMS, parseDuration } from '../core/units.js';
 import { suggestionSuffix } from './did-you-mean.js';
-import { type ConfigIssueCode, describeValue } from './config-issues.js';
+import { type ConfigIssueCode, describeValue } from './issues.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Field helpers: each accepts the friendly forms and says what it expected when it fails.

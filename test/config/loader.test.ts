@@ -10,9 +10,9 @@ import {
   substituteEnv,
   validateConfigText,
   type ConfigIssue,
-} from '../../src/control/config-loader.js';
+} from '../../src/config/loader.js';
 import { ErrorCodes, hasCode, type SwitchyardError } from '../../src/core/errors.js';
-import type { SwitchyardConfig } from '../../src/control/config-types.js';
+import type { SwitchyardConfig } from '../../src/config/types.js';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/config/${name}`, import.meta.url));
 

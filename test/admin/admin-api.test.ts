@@ -1,15 +1,15 @@
 /**
- * The native admin API (src/control/admin/server.ts) against a real in-process Switchyard: real loopback TCP
+ * The native admin API (src/admin/server.ts) against a real in-process Switchyard: real loopback TCP
  * through the proxy, real HTTP through global fetch, no mocks. Every test closes what it starts.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { AdminServer } from '../../src/control/admin/server.js';
-import { validateConfig } from '../../src/control/config-schema.js';
+import { AdminServer } from '../../src/admin/server.js';
+import { validateConfig } from '../../src/config/schema.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
-import type { Switchyard } from '../../src/control/switchyard.js';
+import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';
 import { startProxy } from '../helpers/yard.js';
 import { startAdminStack, stopAdminStack, LOOPBACK, type AdminStack } from '../helpers/admin.js';

@@ -5,10 +5,10 @@
  * differences are listed in docs/chaos-cli.md.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Address, ClusterConfig } from '../config-types.js';
-import type { Switchyard } from '../switchyard.js';
-import type { Logger } from '../../core/log.js';
-import { formatAddress, parseAddress, toListenOptions } from '../../core/address.js';
+import type { Address, ClusterConfig } from '../config/types.js';
+import type { Switchyard } from '../runtime/switchyard.js';
+import type { Logger } from '../core/log.js';
+import { formatAddress, parseAddress, toListenOptions } from '../core/address.js';
 import { BehaviorError, VaurienBehaviors } from './vaurien-behaviors.js';
 
 export * from './vaurien-behaviors.js';

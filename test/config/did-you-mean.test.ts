@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { didYouMean, editDistance, suggestionSuffix } from '../../src/control/did-you-mean.js';
+import { didYouMean, editDistance, suggestionSuffix } from '../../src/config/did-you-mean.js';
 
 test('edit distance counts insertions, deletions, substitutions and adjacent swaps', () => {
   assert.equal(editDistance('', ''), 0);

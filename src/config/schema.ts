@@ -20,14 +20,14 @@ import type {
   ListenerConfig,
   RouteConfig,
   SwitchyardConfig,
-} from './config-types.js';
+} from './types.js';
 import { ADDRESS_FORMS, parseAddress } from '../core/address.js';
 import { DURATION_FORMS, parseDuration, sizeOption } from '../core/units.js';
 import { suggestionSuffix } from './did-you-mean.js';
-import { replicationSchemas } from './config-replication.js';
-import { type Ctx, addIssue, address, bool, duration, field, forwardIssues, id, int, invalid, isPlainObject, messageOf, oneOf, strings, text } from './config-fields.js';
-export { ID_PATTERN, address, bool, duration, field, id, int, invalid, isPlainObject, oneOf, strings, text } from './config-fields.js';
-import { defaultChaosRegistries, faultListSchema, protocolSchema, seedSchema, type ChaosRegistries } from './config-faults.js';
+import { replicationSchemas } from './replication.js';
+import { type Ctx, addIssue, address, bool, duration, field, forwardIssues, id, int, invalid, isPlainObject, messageOf, oneOf, strings, text } from './fields.js';
+export { ID_PATTERN, address, bool, duration, field, id, int, invalid, isPlainObject, oneOf, strings, text } from './fields.js';
+import { defaultChaosRegistries, faultListSchema, protocolSchema, seedSchema, type ChaosRegistries } from './faults.js';
 import {
   type ConfigIssue,
   type ConfigIssueCode,
@@ -38,7 +38,7 @@ import {
   formatPath,
   validateWith,
   zodIssuesToConfigIssues,
-} from './config-issues.js';
+} from './issues.js';
 
 // The issue types and formatting live in config-issues.ts; re-exported so existing importers keep working.
 export {
@@ -53,7 +53,7 @@ export {
   formatPath,
   validateWith,
   zodIssuesToConfigIssues,
-} from './config-issues.js';
+} from './issues.js';
 
 const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 

@@ -1,10 +1,10 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../config-types.js';
-import { ErrorCodes, SwitchyardError, errorCode } from '../../core/errors.js';
-import type { Switchyard } from '../switchyard.js';
-import { parseDuration } from '../../core/units.js';
-import { parseObjectConfig } from '../config-schema.js';
+import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../config/types.js';
+import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
+import type { Switchyard } from '../runtime/switchyard.js';
+import { parseDuration } from '../core/units.js';
+import { parseObjectConfig } from '../config/schema.js';
 import { replicationRoute, serveEvents } from './replication-routes.js';
 import { faultRoute } from './fault-routes.js';
 

@@ -2,7 +2,7 @@
  * Toxiproxy's wire format: its error type and messages, Go-like JSON body decoding and the proxy/toxic JSON shapes
  * (api.go, toxics/toxic.go).
  */
-import type { Fault } from '../../faults/fault-set.js';
+import type { Fault } from '../faults/fault-set.js';
 
 /** An error answered as Toxiproxy's `{"error": message, "status": status}`. */
 export class ToxiproxyApiError extends Error {

@@ -12,10 +12,10 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { FramerRegistry } from '../framing/registry.js';
-import type { SwitchyardConfig } from './config-types.js';
+import type { SwitchyardConfig } from './types.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { dirname } from 'node:path';
-import { defaultChaosRegistries, type ChaosRegistries } from './config-faults.js';
+import { defaultChaosRegistries, type ChaosRegistries } from './faults.js';
 import { loadFaultPlugins } from '../faults/plugin-loader.js';
 import {
   type ConfigIssue,
@@ -24,7 +24,7 @@ import {
   formatConfigIssue,
   formatPath,
   validateConfig,
-} from './config-schema.js';
+} from './schema.js';
 
 export { type ConfigIssue, formatConfigIssue };
 

@@ -1,0 +1,27 @@
+// Lint rules (run by `npm test` through `npm run lint`). typescript-eslint's recommended type-aware rules, plus the
+// house style: ES private fields (`#x`), never the TypeScript `private` keyword, so one class reads like another.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: ':matches(PropertyDefinition, MethodDefinition, TSParameterProperty)[accessibility="private"]', message: 'Use an ES private member (#name), not the TypeScript `private` keyword.' },
+      ],
+      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
