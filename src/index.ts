@@ -1,8 +1,7 @@
 // Public library API: everything the CLI does, usable in-process.
 export { Switchyard, type SwitchyardOptions, type ProxyListener } from './runtime/switchyard.js';
 export { AdminServer, type AdminServerOptions } from './admin/server.js';
-export { loadConfigFile, parseConfigText } from './config/loader.js';
-export { validateConfig, buildConfigSchema } from './config/schema.js';
+export { loadConfigFile, parseConfigText, validateConfig, buildConfigSchema } from './runtime/config.js';
 export type * from './config/types.js';
 export { createMetricsRegistry } from './runtime/metrics.js';
 
@@ -32,14 +31,15 @@ export * from './listeners/udp.js';
 
 // Chaos: faults, protocol modules, compatibility APIs.
 export type { SessionIO } from './pipeline/handler.js';
-export type { FaultPlugin, FaultInstance, FaultIO, FaultChunk, FaultInstanceContext, OptionSpec, OptionSpecs, FaultOptions, Stream, Scope } from './faults/plugin.js';
-export { FaultSet, Fault, type FaultInput, type FaultPatch, type FaultSetChange } from './faults/fault-set.js';
+export type { FaultPlugin, FaultInstance, FaultIO, FaultChunk, FaultInstanceContext } from './faults/plugin.js';
+export type { OptionSpec, OptionSpecs, FaultOptions } from './config/fault-options.js';
+export type { FaultInput, Stream, Scope, MatchSpec, MatchValue } from './config/fault-input.js';
+export { FaultSet, Fault, type FaultPatch, type FaultSetChange } from './faults/fault-set.js';
 export { FaultRegistry } from './faults/registry.js';
 export { createFaultRegistry, registerBuiltinFaults, TOXIPROXY_TYPES, VAURIEN_BEHAVIORS } from './faults/builtins.js';
 export { FaultHandlerFactory } from './faults/engine.js';
 export { Random, RandomSource } from './faults/random.js';
 export { loadFaultPlugins } from './faults/plugin-loader.js';
-export type { MatchSpec, MatchValue } from './faults/match.js';
 export type { ProtocolModule, ProtocolCodec, ProtocolCodecFactory, ProtocolFramer, MessageInfo, Attributes, AttributeValue, ErrorReply, ErrorReplyRequest } from './protocols/protocol.js';
 export { ProtocolRegistry } from './protocols/registry.js';
 export { createProtocolRegistry, registerBuiltinProtocols } from './protocols/builtins.js';
@@ -51,9 +51,9 @@ export { DivergenceLog, type DivergenceEvent, type DivergenceLogOptions, type De
 export { Replicator, type QuarantineEntry } from './replication/replicator.js';
 export { Merger } from './replication/merge.js';
 export { MirrorHandlerFactory } from './replication/mirror.js';
-export { tally, majorityOf, POLICIES, type Policy, type Ballot, type Tally } from './replication/vote.js';
+export { tally, majorityOf, type Ballot, type Tally } from './replication/vote.js';
 export { buildComparator, canonicalJson, maskTree, unifiedDiff, type Comparator, type Canon, type Tree, type FieldDiff, type NormaliseOptions } from './compare/compare.js';
 export { NoiseModel, type NoiseThresholds } from './compare/noise.js';
 export { FrontendAuth, BackendAuth, PgMessageReader, type PgAuthMethod } from './protocols/postgres/auth.js';
-export type { ReplicateConfig, MergeConfig, MirrorConfig, NormaliseConfig, DivergencesConfig } from './config/replication.js';
+export { POLICIES, type Policy, type ReplicateConfig, type MergeConfig, type MirrorConfig, type NormaliseConfig, type DivergencesConfig } from './config/replication.js';
 export type { RouteEngine } from './routing/director.js';

@@ -36,7 +36,7 @@ globalThis.__ballast = ballast;
 // --load-switchyard: import (and do not use) the modules a switchyard proxy process loads, to separate the cost of
 // the process's heap from the cost of its data-path code
 if (process.argv.includes('--load-switchyard')) {
-  for (const m of ['session/session.js', 'core/log.js', 'upstream/connector.js', 'framing/builtins.js', 'config/schema.js']) {
+  for (const m of ['session/session.js', 'core/log.js', 'upstream/connector.js', 'framing/builtins.js', 'runtime/config.js']) {
     await import(new URL(`../../dist/${m}`, import.meta.url).href);
   }
 }

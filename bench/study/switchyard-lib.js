@@ -2,7 +2,7 @@
 // isolate costs. Prints the same ready line as `switchyard proxy`.
 // Usage: node bench/study/switchyard-lib.js --listen 127.0.0.1:PORT --upstream 127.0.0.1:PORT
 //          [--framing line] [--no-default-metrics]
-import { validateConfig } from '../../dist/config/schema.js';
+import { validateConfig } from '../../dist/runtime/config.js';
 import { createFramerRegistry } from '../../dist/framing/builtins.js';
 import { silentLogger } from '../../dist/core/log.js';
 import { Switchyard } from '../../dist/runtime/switchyard.js';

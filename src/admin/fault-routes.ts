@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
-import { faultInputSchema } from '../faults/fault-set.js';
+import { faultInputSchema } from '../config/fault-input.js';
 import type { FaultPlugin } from '../faults/plugin.js';
 
 /** A JSON answer for the admin server to send. */

@@ -4,7 +4,7 @@ import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../con
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import { parseDuration } from '../core/units.js';
-import { parseObjectConfig } from '../config/schema.js';
+import { parseObjectConfig } from '../runtime/config.js';
 import { replicationRoute, serveEvents } from './replication-routes.js';
 import { faultRoute } from './fault-routes.js';
 

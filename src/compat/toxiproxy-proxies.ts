@@ -7,10 +7,11 @@
 import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../config/types.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import type { FaultSet } from '../faults/fault-set.js';
-import { parseStream } from '../faults/fault-set.js';
+import { parseStream } from '../config/fault-input.js';
 import { TOXIPROXY_TYPES } from '../faults/builtins.js';
 import { formatAddress, parseAddress } from '../core/address.js';
-import { parseObjectConfig, ID_PATTERN } from '../config/schema.js';
+import { parseObjectConfig } from '../runtime/config.js';
+import { ID_PATTERN } from '../config/fields.js';
 import { TcpListener } from '../listeners/tcp.js';
 import { Errors, ToxiproxyApiError, decodeBody, pickFields, parseJson, jsonKind, PROXY_FIELDS, toxicJson, type ProxyInput, type ProxyJson, type ToxicJson } from './toxiproxy-json.js';
 

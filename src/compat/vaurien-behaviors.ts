@@ -8,8 +8,9 @@
  */
 import { VAURIEN_BEHAVIORS } from '../faults/builtins.js';
 import type { FaultRegistry } from '../faults/registry.js';
-import type { FaultInput, FaultSet } from '../faults/fault-set.js';
-import type { FaultOptions, OptionSpec, Stream } from '../faults/plugin.js';
+import type { FaultSet } from '../faults/fault-set.js';
+import type { FaultInput, Stream } from '../config/fault-input.js';
+import type { FaultOptions, OptionSpec } from '../config/fault-options.js';
 import { suggestionSuffix } from '../config/did-you-mean.js';
 
 export type OptionValue = number | boolean | string | null;

@@ -1,11 +1,9 @@
 /**
  * Field helpers of the config schema: each accepts the user-friendly forms and says what it expected when it
- * fails. In their own module so schema parts in other files (config-replication.ts) can use them without an
- * import cycle through config-schema.ts.
+ * fails. Every schema part of this folder builds on them.
  */
 import { z } from 'zod';
-import type { Address } from './types.js';
-import { ADDRESS_FORMS, parseAddress } from '../core/address.js';
+import { ADDRESS_FORMS, parseAddress, type Address } from '../core/address.js';
 import { DURATION_FORMS, parseDuration } from '../core/units.js';
 import { suggestionSuffix } from './did-you-mean.js';
 import { type ConfigIssueCode, describeValue } from './issues.js';
@@ -27,11 +25,19 @@ export function addIssue(ctx: Ctx, message: string, path: Array<string | number>
   ctx.addIssue({ code: 'custom', message, path, ...(code ? { params: { code } } : {}) });
 }
 
+/**
+ * The issue helper of the protocol and fault parts: it tags the kind under `configCode`, which
+ * zodIssuesToConfigIssues does not read, so these issues report code 'invalid' (their messages say "unknown ...").
+ */
+export function addPluginIssue(ctx: Ctx, message: string, path: Array<string | number> = [], code: 'invalid' | 'unknown_key' = 'invalid'): void {
+  ctx.addIssue({ code: 'custom', message, path, params: { configCode: code } });
+}
+
 /** Re-raise issues of a nested safeParse in the current context (paths relative to the current value). */
 export function forwardIssues(ctx: Ctx, issues: readonly z.core.$ZodIssue[], prefix: Array<string | number> = [], messagePrefix = ''): void {
   for (const iss of issues) {
     const message = messagePrefix === '' ? iss.message : iss.message.split('\n').map((l) => messagePrefix + l).join('\n');
-    ctx.addIssue({ ...iss, path: [...prefix, ...iss.path], message } as z.core.$ZodRawIssue);
+    ctx.addIssue({ ...iss, path: [...prefix, ...iss.path], message });
   }
 }
 
@@ -99,13 +105,17 @@ export function address(role: 'listen' | 'connect'): z.ZodType<Address> {
   return field(ADDRESS_FORMS, (v) => (typeof v === 'string' ? parseAddress(v, { role }) : invalid(ADDRESS_FORMS, v)));
 }
 
+/** `v[key]` when v is a plain object (for checks on partial input), else undefined. */
+export function get(v: unknown, key: string): unknown {
+  return isPlainObject(v) ? v[key] : undefined;
+}
+
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const ID_EXPECTED = 'an id of letters, digits, "_", "." and "-", starting with a letter or digit';
 
 export function id(): z.ZodType<string> {
   return field(ID_EXPECTED, (v) => (typeof v === 'string' && ID_PATTERN.test(v) && v.length <= 128 ? v : invalid(ID_EXPECTED, v)));
 }
-
 
 export function strings(expected: string): z.ZodType<string[]> {
   return z.array(text(expected)).default(() => []);

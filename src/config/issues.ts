@@ -1,8 +1,7 @@
 /**
  * Configuration issues: the ConfigIssue type, the zod error map giving every parse its "expected ..., got ..."
  * messages, and the conversion of zod issues into ConfigIssues with paths like
- * `listeners[0].framing.toUpstream.maxLength`. Shared by the config schema (config-schema.ts), the loader and the
- * admin API; config-schema.ts re-exports everything here.
+ * `listeners[0].framing.toUpstream.maxLength`. Shared by every schema part of this folder and the loader.
  */
 import type { z } from 'zod';
 import type { SwitchyardConfig } from './types.js';

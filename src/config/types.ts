@@ -1,11 +1,14 @@
 /**
  * The validated, normalised configuration (what `loadConfig` returns after schema validation and defaults).
- * The zod schema in config-schema.ts produces exactly these types; the runtime consumes only these.
+ * The zod schemas of this folder (schema.ts and the *-schema.ts parts) produce exactly these types; the runtime
+ * consumes only these.
  * Durations are milliseconds, sizes bytes (the schema accepts "5s", "64KiB" etc. and normalises them).
  */
 
 import type { Address } from '../core/address.js';
 import type { ClientTlsConfig, ServerTlsConfig } from '../core/tls.js';
+import type { FaultInput } from './fault-input.js';
+import type { DivergencesConfig, MergeConfig, MirrorConfig, ReplicateConfig } from './replication.js';
 
 export type { Address, ClientTlsConfig, ServerTlsConfig };
 
@@ -66,7 +69,7 @@ export interface ListenerConfig {
    * through the fault stage, so faults added later reach live connections; when absent, connections take the
    * zero-copy path and faults added later apply to new connections only.
    */
-  faults?: import('../faults/fault-set.js').FaultInput[] | undefined;
+  faults?: FaultInput[] | undefined;
 }
 
 export interface EndpointConfig {
@@ -93,13 +96,13 @@ export interface RouteConfig {
   /** Cluster id that receives the traffic (absent on replicate routes, whose variants are the destinations). */
   cluster?: string | undefined;
   /** Incoming N-variant execution: every request goes to every variant; answers are compared and voted on. */
-  replicate?: import('./replication.js').ReplicateConfig | undefined;
+  replicate?: ReplicateConfig | undefined;
   /** Outgoing merge: N variants' connections share one backend connection of `cluster`. */
-  merge?: import('./replication.js').MergeConfig | undefined;
+  merge?: MergeConfig | undefined;
   /** Copy a share of requests to a shadow cluster (fire and forget, optionally compared). */
-  mirror?: import('./replication.js').MirrorConfig | undefined;
+  mirror?: MirrorConfig | undefined;
   /** Faults for this route's traffic (added to its listener's faults while the route exists). */
-  faults?: import('../faults/fault-set.js').FaultInput[] | undefined;
+  faults?: FaultInput[] | undefined;
 }
 
 export interface AdminConfig {
@@ -122,7 +125,7 @@ export interface SwitchyardConfig {
   /** Serve the Toxiproxy-compatible API next to the native one (docs/toxiproxy-compat.md). */
   toxiproxy?: { listen: Address } | undefined;
   /** Divergence events of replicate/merge/mirror routes: ring size and optional JSONL file. */
-  divergences?: import('./replication.js').DivergencesConfig | undefined;
+  divergences?: DivergencesConfig | undefined;
   /** Modules loaded before the config is validated: each exports a fault plugin (docs/faults.md). */
   plugins?: { faults: string[] } | undefined;
 }

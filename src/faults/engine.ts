@@ -3,7 +3,8 @@ import { CONTINUE, type Direction, type FrameHandler, type HandlerFactory, type 
 import type { Attributes, ErrorReplyRequest, MessageInfo } from '../protocols/protocol.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Fault, FaultSet } from './fault-set.js';
-import type { FaultChunk, FaultIO, FaultInstance, Stream } from './plugin.js';
+import type { FaultChunk, FaultIO, FaultInstance } from './plugin.js';
+import type { Stream } from '../config/fault-input.js';
 import type { Random, RandomSource } from './random.js';
 
 const DROP: Verdict = Object.freeze({ action: 'drop' });

@@ -1,21 +1,9 @@
-import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { FaultOptions, FaultPlugin, Scope, Stream } from './plugin.js';
+import { parseStream, type FaultInput, type MatchSpec, type Scope, type Stream } from '../config/fault-input.js';
+import type { FaultOptions } from '../config/fault-options.js';
+import type { FaultPlugin } from './plugin.js';
 import type { FaultRegistry } from './registry.js';
-import { compileMatch, type MatchSpec, type Matcher } from './match.js';
-
-/** What a caller (config, admin API, Toxiproxy adapter, chaos CLI) gives to create a fault. */
-export interface FaultInput {
-  name?: string | undefined;
-  type: string;
-  stream?: string | undefined;
-  toxicity?: number | undefined;
-  scope?: Scope | undefined;
-  attributes?: Record<string, unknown> | undefined;
-  match?: MatchSpec | undefined;
-  /** Faults of one group are exclusive: per request at most one of them fires, `toxicity` being its share. */
-  group?: string | undefined;
-}
+import { compileMatch, type Matcher } from './match.js';
 
 /** A change to a live fault: attributes merge (missing keys keep their values), the rest replaces. */
 export interface FaultPatch {
@@ -24,17 +12,6 @@ export interface FaultPatch {
   scope?: Scope | undefined;
   match?: MatchSpec | null | undefined;
 }
-
-export const faultInputSchema = z.strictObject({
-  name: z.string().min(1).max(200).regex(/^[^/\s]+$/, 'no slashes or spaces').optional(),
-  type: z.string().min(1),
-  stream: z.string().optional(),
-  toxicity: z.number().min(0).max(1).optional(),
-  scope: z.enum(['connection', 'request']).optional(),
-  attributes: z.record(z.string(), z.unknown()).optional(),
-  match: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number(), z.boolean()]))])).optional(),
-  group: z.string().min(1).optional(),
-});
 
 /** One configured fault: the wrapper (name, direction, probability, scope, match) around a plugin's effect. */
 export class Fault {
@@ -100,6 +77,7 @@ export class FaultSet {
   readonly #registry: FaultRegistry;
   #faults: Fault[] = [];
   #version = 0;
+  #enabled = true;
   readonly #listeners = new Set<(change: FaultSetChange) => void>();
 
   constructor(registry: FaultRegistry) {
@@ -138,7 +116,6 @@ export class FaultSet {
     return !this.#enabled || this.#faults.some((f) => f.plugin.listenerEffect === 'down');
   }
 
-  #enabled = true;
   /** Toxiproxy's `enabled`: false takes the listener down (refused connections, live ones closed) without a fault. */
   get enabled(): boolean {
     return this.#enabled;
@@ -228,12 +205,6 @@ export class FaultSet {
     this.#version++;
     for (const l of this.#listeners) l(change);
   }
-}
-
-export function parseStream(value: string): Stream {
-  const v = value.toLowerCase();
-  if (v === 'upstream' || v === 'downstream') return v;
-  throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `stream '${value}' is invalid, can be either upstream or downstream`, { details: { reason: 'invalid_stream' } });
 }
 
 function checkToxicity(t: number): number {

@@ -1,15 +1,7 @@
 import type { AttributeValue, Attributes } from '../protocols/protocol.js';
+import type { MatchSpec } from '../config/fault-input.js';
 
-/**
- * Which requests a fault applies to: every key must match the request's attribute of that name. A value is
- * - a string: exact match, `*` as a wildcard (`/api/*` matches a path prefix), case-insensitive; a string wrapped
- *   in slashes (`/^SELECT/i`) is a regular expression;
- * - a number or boolean: equality;
- * - an array: any of its values.
- * A fault with a match never applies to frames outside a request (raw TCP, unsolicited server messages).
- */
-export type MatchValue = AttributeValue | readonly AttributeValue[];
-export type MatchSpec = Readonly<Record<string, MatchValue>>;
+/** A compiled MatchSpec (config/fault-input.ts describes the forms): true when a request's attributes match. */
 export type Matcher = (attributes: Attributes | undefined) => boolean;
 
 export function compileMatch(spec: MatchSpec): Matcher {

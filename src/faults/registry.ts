@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import { optionsSchema, type FaultOptions, type FaultPlugin } from './plugin.js';
+import { optionsSchema, type FaultOptions } from '../config/fault-options.js';
+import type { FaultCatalog } from '../config/catalogs.js';
+import type { FaultPlugin } from './plugin.js';
 
 /** Fault types by name (habit 5: explicit registries; `builtins.ts` registers the built-in ones). */
-export class FaultRegistry {
+export class FaultRegistry implements FaultCatalog {
   readonly #plugins = new Map<string, { plugin: FaultPlugin; schema: z.ZodType<FaultOptions> }>();
 
   register(plugin: FaultPlugin): this {

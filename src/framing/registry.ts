@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { FramerFactory } from './framer.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import type { FramerCatalog } from '../config/catalogs.js';
 
 /**
  * A framer plugin: its name, a description, the zod schema of its options (contributed to the config schema),
@@ -15,8 +16,8 @@ export interface FramerPlugin<O extends Record<string, unknown> = Record<string,
 }
 
 /** An explicit registry (no import side effects); `builtins.ts` fills the default one, tests may build their own. */
-export class FramerRegistry {
-  readonly #plugins = new Map<string, FramerPlugin<any>>();
+export class FramerRegistry implements FramerCatalog {
+  readonly #plugins = new Map<string, FramerPlugin>();
 
   register<O extends Record<string, unknown>>(plugin: FramerPlugin<O>): this {
     if (this.#plugins.has(plugin.name)) throw new Error(`framer '${plugin.name}' is already registered`);
@@ -24,7 +25,7 @@ export class FramerRegistry {
     return this;
   }
 
-  get(name: string): FramerPlugin<any> | undefined {
+  get(name: string): FramerPlugin | undefined {
     return this.#plugins.get(name);
   }
 
@@ -32,7 +33,7 @@ export class FramerRegistry {
     return [...this.#plugins.keys()];
   }
 
-  plugins(): FramerPlugin<any>[] {
+  plugins(): FramerPlugin[] {
     return [...this.#plugins.values()];
   }
 
@@ -48,6 +49,6 @@ export class FramerRegistry {
       const where = issue && issue.path.length > 0 ? `.${issue.path.join('.')}` : '';
       throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `framer '${name}'${where}: ${issue?.message ?? 'invalid options'}`);
     }
-    return plugin.factory(parsed.data as Record<string, unknown>);
+    return plugin.factory(parsed.data);
   }
 }

@@ -1,8 +1,9 @@
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import type { ProtocolCatalog } from '../config/catalogs.js';
 import type { ProtocolCodecFactory, ProtocolModule } from './protocol.js';
 
 /** Protocol modules by name (habit 5: explicit registry; `builtins.ts` registers the built-in ones). */
-export class ProtocolRegistry {
+export class ProtocolRegistry implements ProtocolCatalog {
   readonly #modules = new Map<string, ProtocolModule>();
 
   register(module: ProtocolModule<never> | ProtocolModule): this {

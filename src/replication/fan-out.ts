@@ -9,7 +9,8 @@ import type { Comparator } from '../compare/compare.js';
 import type { DivergenceLog, VariantOutcome, VariantStatus } from './events.js';
 import type { NoiseModel } from '../compare/noise.js';
 import { Peer, sameBytes, type PeerFraming } from './peer.js';
-import { tally, type Policy } from './vote.js';
+import { tally } from './vote.js';
+import type { Policy } from '../config/replication.js';
 import { REQUEST_KEEP, describeRequest, judge, type Judged } from './judge.js';
 import type { LatencyHistogram } from './latency.js';
 

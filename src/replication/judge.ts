@@ -3,7 +3,8 @@ import type { Attributes } from '../protocols/protocol.js';
 import type { Canon, Comparator } from '../compare/compare.js';
 import type { VariantStatus } from './events.js';
 import type { NoiseModel } from '../compare/noise.js';
-import type { Ballot, Policy } from './vote.js';
+import type { Ballot } from './vote.js';
+import type { Policy } from '../config/replication.js';
 
 /** Bytes of a request kept for its divergence event (summary, endpoint key); the request itself is streamed. */
 export const REQUEST_KEEP = 64 * 1024;

@@ -1,6 +1,4 @@
-/** How the replies of N variants become one answer (RDDR's enforcing mode, a majority vote, or Diffy's detect-only). */
-export type Policy = 'unanimous' | 'majority' | 'primary';
-export const POLICIES: readonly Policy[] = ['unanimous', 'majority', 'primary'];
+import type { Policy } from '../config/replication.js';
 
 export interface Ballot {
   /** The variant answered in time with a complete, well-formed message. */

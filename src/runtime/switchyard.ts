@@ -16,7 +16,7 @@ import { FaultSet } from '../faults/fault-set.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
-import { defaultChaosRegistries } from '../config/faults.js';
+import { defaultChaosRegistries } from './config.js';
 import { DivergenceLog } from '../replication/events.js';
 import { buildRouteEngine, routeClusterRefs } from '../replication/wiring.js';
 

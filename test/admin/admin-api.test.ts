@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { AdminServer } from '../../src/admin/server.js';
-import { validateConfig } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';

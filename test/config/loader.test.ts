@@ -3,14 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { testRegistry } from '../helpers/config-registry.js';
-import {
-  formatFromPath,
-  loadConfigFile,
-  parseConfigText,
-  substituteEnv,
-  validateConfigText,
-  type ConfigIssue,
-} from '../../src/config/loader.js';
+import { formatFromPath } from '../../src/config/loader.js';
+import { substituteEnv } from '../../src/config/env-substitution.js';
+import type { ConfigIssue } from '../../src/config/issues.js';
+import { loadConfigFile, parseConfigText, validateConfigText } from '../../src/runtime/config.js';
 import { ErrorCodes, hasCode, type SwitchyardError } from '../../src/core/errors.js';
 import type { SwitchyardConfig } from '../../src/config/types.js';
 

@@ -2,18 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { testRegistry } from '../helpers/config-registry.js';
-import {
-  buildConfigSchema,
-  clusterSchema,
-  crossReferenceIssues,
-  formatPath,
-  listenerSchema,
-  parseObjectConfig,
-  routeSchema,
-  validateConfig,
-  validateWith,
-  type ConfigIssue,
-} from '../../src/config/schema.js';
+import { buildConfigSchema, listenerSchema, parseObjectConfig, routeSchema, validateConfig } from '../../src/runtime/config.js';
+import { clusterSchema } from '../../src/config/cluster-schema.js';
+import { crossReferenceIssues } from '../../src/config/cross-references.js';
+import { formatPath, validateWith, type ConfigIssue } from '../../src/config/issues.js';
 import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../../src/config/types.js';
 import { hasCode, ErrorCodes, type SwitchyardError } from '../../src/core/errors.js';
 

@@ -1,5 +1,5 @@
 import { Switchyard, type SwitchyardOptions } from '../../src/runtime/switchyard.js';
-import { validateConfig } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import type { SwitchyardConfig } from '../../src/config/types.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { AdminServer } from '../../src/admin/server.js';
-import { validateConfig } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { startYard } from '../helpers/yard.js';
 import { LOOPBACK } from '../helpers/admin.js';

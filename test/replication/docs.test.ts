@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { validateConfigText } from '../../src/config/loader.js';
+import { validateConfigText } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { Switchyard } from '../../src/runtime/switchyard.js';
 import type { SwitchyardConfig } from '../../src/config/types.js';

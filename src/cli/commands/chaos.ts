@@ -4,7 +4,7 @@
  * `--http HOST:PORT` Vaurien's control API changes the behavior and backend while traffic flows.
  */
 import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
-import { validateConfig } from '../../config/schema.js';
+import { validateConfig } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { formatAddress, parseAddress } from '../../core/address.js';

@@ -2,7 +2,7 @@ import net from 'node:net';
 import http from 'node:http';
 import { once } from 'node:events';
 import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
-import { validateConfig } from '../../config/schema.js';
+import { validateConfig } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';

@@ -6,7 +6,7 @@
  */
 import pino from 'pino';
 import { guard, logLevelOf, parseCommandArgs, str, strs, UsageError } from '../args.js';
-import { validateConfig } from '../../config/schema.js';
+import { validateConfig } from '../../runtime/config.js';
 import type { SwitchyardConfig } from '../../config/types.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import type { FramerRegistry } from '../../framing/registry.js';
@@ -15,7 +15,7 @@ import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
 import { createProtocolRegistry } from '../../protocols/builtins.js';
 import { suggestionSuffix } from '../../config/did-you-mean.js';
-import { POLICIES } from '../../replication/vote.js';
+import { POLICIES } from '../../config/replication.js';
 import type { DivergenceEvent } from '../../replication/events.js';
 
 const LISTENER = 'nvariant';

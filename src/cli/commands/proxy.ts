@@ -1,5 +1,5 @@
 import { guard, logLevelOf, parseCommandArgs, strs, UsageError } from '../args.js';
-import { validateConfig } from '../../config/schema.js';
+import { validateConfig } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
 import { formatAddress } from '../../core/address.js';

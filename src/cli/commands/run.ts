@@ -1,5 +1,5 @@
 import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
-import { loadConfigFile } from '../../config/loader.js';
+import { loadConfigFile } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
 import { formatAddress } from '../../core/address.js';

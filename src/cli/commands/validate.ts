@@ -1,5 +1,5 @@
 import { guard, parseCommandArgs, str, UsageError } from '../args.js';
-import { loadConfigFile } from '../../config/loader.js';
+import { loadConfigFile } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 
 const USAGE = `Usage: switchyard validate -c FILE

@@ -1,4 +1,5 @@
-import type { FaultIO, FaultChunk, FaultPlugin, FaultOptions } from '../plugin.js';
+import type { FaultIO, FaultChunk, FaultPlugin } from '../plugin.js';
+import type { FaultOptions } from '../../config/fault-options.js';
 
 interface Counter {
   calls: number;

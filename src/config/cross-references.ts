@@ -1,0 +1,94 @@
+import { suggestionSuffix } from './did-you-mean.js';
+import { get } from './fields.js';
+import { type ConfigIssue, type ConfigIssueCode, formatPath } from './issues.js';
+
+/**
+ * Checks between objects: unique ids per kind, routes naming existing listeners and clusters, one route per
+ * listener, and UDP listeners only routed to plain (non-TLS, non-unix) clusters. Defensive: works on partial
+ * or raw input, skipping whatever is not yet well-formed.
+ */
+export function crossReferenceIssues(cfg: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const push = (segments: Array<string | number>, message: string, code: ConfigIssueCode): void => {
+    issues.push({ path: formatPath(segments), segments, message, code });
+  };
+  const list = (key: string): unknown[] => {
+    const v = get(cfg, key);
+    return Array.isArray(v) ? v : [];
+  };
+  const index = (kind: 'listeners' | 'clusters' | 'routes', noun: string): Map<string, number> => {
+    const ids = new Map<string, number>();
+    list(kind).forEach((item, i) => {
+      const itemId = get(item, 'id');
+      if (typeof itemId !== 'string') return;
+      const first = ids.get(itemId);
+      if (first === undefined) ids.set(itemId, i);
+      else push([kind, i, 'id'], `duplicate ${noun} id ${JSON.stringify(itemId)} (also ${kind}[${first}])`, 'duplicate');
+    });
+    return ids;
+  };
+  const listeners = index('listeners', 'listener');
+  const clusters = index('clusters', 'cluster');
+  index('routes', 'route');
+
+  const unknownRef = (noun: string, ref: string, ids: Map<string, number>): string => {
+    const known = [...ids.keys()];
+    const tail = known.length === 0 ? `no ${noun}s are defined` : `known: ${known.join(', ')}`;
+    return `no ${noun} with id ${JSON.stringify(ref)}${suggestionSuffix(ref, known)}; ${tail}`;
+  };
+
+  const routeOf = new Map<string, number>();
+  list('routes').forEach((route, i) => {
+    const replicate = get(route, 'replicate');
+    const variants = get(replicate, 'variants');
+    if (Array.isArray(variants)) {
+      variants.forEach((v, j) => {
+        if (typeof v === 'string' && !v.includes(':') && !v.includes('/') && !clusters.has(v)) {
+          push(['routes', i, 'replicate', 'variants', j], `${unknownRef('cluster', v, clusters)} (a variant is a cluster id or an endpoint "host:port")`, 'reference');
+        }
+      });
+    }
+    const mirrorRef = get(get(route, 'mirror'), 'cluster');
+    if (typeof mirrorRef === 'string' && !clusters.has(mirrorRef)) push(['routes', i, 'mirror', 'cluster'], unknownRef('cluster', mirrorRef, clusters), 'reference');
+    const mergeListeners = get(get(route, 'merge'), 'listeners');
+    if (Array.isArray(mergeListeners)) {
+      mergeListeners.forEach((l, j) => {
+        if (typeof l !== 'string') return;
+        if (!listeners.has(l)) push(['routes', i, 'merge', 'listeners', j], unknownRef('listener', l, listeners), 'reference');
+        const earlier = routeOf.get(l);
+        if (earlier !== undefined) push(['routes', i, 'merge', 'listeners', j], `listener ${JSON.stringify(l)} already has a route (routes[${earlier}]); one route per listener is supported for now`, 'duplicate');
+        else routeOf.set(l, i);
+      });
+    }
+    // Merge routes take their listeners from merge.listeners (checked above).
+    const listenerRef = Array.isArray(mergeListeners) ? undefined : get(route, 'listener');
+    const clusterRef = get(route, 'cluster');
+    const li = typeof listenerRef === 'string' ? listeners.get(listenerRef) : undefined;
+    const ci = typeof clusterRef === 'string' ? clusters.get(clusterRef) : undefined;
+    if (typeof listenerRef === 'string') {
+      if (li === undefined) push(['routes', i, 'listener'], unknownRef('listener', listenerRef, listeners), 'reference');
+      const earlier = routeOf.get(listenerRef);
+      if (earlier !== undefined) {
+        push(['routes', i, 'listener'], `listener ${JSON.stringify(listenerRef)} already has a route (routes[${earlier}]); one route per listener is supported for now`, 'duplicate');
+      } else {
+        routeOf.set(listenerRef, i);
+      }
+    }
+    if (typeof clusterRef === 'string' && ci === undefined) {
+      push(['routes', i, 'cluster'], unknownRef('cluster', clusterRef, clusters), 'reference');
+    }
+    if (li === undefined || ci === undefined) return;
+    const listener = list('listeners')[li];
+    const cluster = list('clusters')[ci];
+    if (get(listener, 'transport') !== 'udp') return;
+    const endpoints = get(cluster, 'endpoints');
+    const unixAt = Array.isArray(endpoints) ? endpoints.findIndex((e) => get(get(e, 'address'), 'kind') === 'unix') : -1;
+    if (unixAt >= 0) {
+      push(['routes', i, 'cluster'], `udp listener ${JSON.stringify(listenerRef)} cannot send to unix socket clusters[${ci}].endpoints[${unixAt}]`, 'reference');
+    }
+    if (get(cluster, 'tls') !== undefined) {
+      push(['routes', i, 'cluster'], `udp listener ${JSON.stringify(listenerRef)} cannot use TLS cluster ${JSON.stringify(clusterRef)}`, 'reference');
+    }
+  });
+  return issues;
+}

@@ -1,0 +1,49 @@
+/** One listener: the schema of a `listeners:` entry and of the admin API's POST /listeners body. */
+import { z } from 'zod';
+import { sizeOption } from '../core/units.js';
+import type { ChaosCatalogs, FramerCatalog } from './catalogs.js';
+import type { ListenerConfig } from './types.js';
+import { addIssue, address, duration, get, id, int, oneOf } from './fields.js';
+import { framingSchema } from './framing-schema.js';
+import { faultListSchema } from './fault-list-schema.js';
+import { protocolSchema } from './protocol-schema.js';
+import { socketSchema } from './socket-schema.js';
+import { serverTlsSchema } from './tls-schema.js';
+
+const udpSchema = z
+  .strictObject({
+    flowIdleTimeout: duration(1).default(60_000),
+    maxFlows: int(1).default(10_000),
+    maxDatagramSize: sizeOption(1, 65_535).default(65_507),
+  })
+  .prefault({});
+
+/** One listener (also the body of the admin API's POST /listeners). */
+export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.ZodType<ListenerConfig> {
+  return z
+    .strictObject({
+      protocol: protocolSchema(chaos.protocols).optional(),
+      faults: faultListSchema(chaos.faults).optional(),
+      id: id(),
+      transport: oneOf(['tcp', 'udp'], { unix: ' (a Unix socket listener is transport "tcp" with listen: unix:/path)' }).default('tcp'),
+      listen: address('listen'),
+      tls: serverTlsSchema.optional(),
+      framing: framingSchema(framers),
+      maxConnections: int(0).default(10_000),
+      idleTimeout: duration().default(0),
+      backlog: int(0, 65_535).default(511),
+      socket: socketSchema,
+      udp: udpSchema,
+    })
+    .superRefine(
+      (l, ctx) => {
+        // Runs even when other fields failed (so every issue is reported): the value may be partial.
+        if (get(l, 'transport') !== 'udp') return;
+        if (get(get(l, 'listen'), 'kind') === 'unix') addIssue(ctx, 'a unix socket needs transport "tcp", not "udp"', ['listen']);
+        if (get(l, 'tls') !== undefined) addIssue(ctx, 'TLS needs transport "tcp", not "udp"', ['tls']);
+        if (get(l, 'protocol') !== undefined) addIssue(ctx, 'a protocol needs transport "tcp", not "udp"', ['protocol']);
+        if (get(l, 'faults') !== undefined) addIssue(ctx, 'faults need transport "tcp", not "udp"', ['faults']);
+      },
+      { when: () => true },
+    );
+}
