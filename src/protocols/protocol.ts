@@ -86,6 +86,63 @@ export interface ProtocolCodecFactory {
   create(): ProtocolCodec;
 }
 
+// ---- Merge startup: how a merge route (N variants → one backend connection) terminates a connection startup ----
+
+/** A startup step toward one variant. */
+export interface VariantStartupStep {
+  /** Wire bytes to write to the variant as they are (the codec does not see them). */
+  readonly send: readonly Buffer[];
+  /** `more`: wait for the next frame; `done`: the variant may send requests; `end`: end the connection after `send`; `close`: destroy it. */
+  readonly outcome: 'more' | 'done' | 'end' | 'close';
+}
+
+/** One variant connection's startup, answered by the proxy itself (PostgreSQL: SSL refused, the variant authenticated). */
+export interface VariantStartup {
+  /** Feed one frame the variant sent before its startup was done. */
+  next(frame: Buffer): VariantStartupStep;
+}
+
+/** A startup step toward the backend. */
+export interface BackendStartupStep {
+  /** Wire bytes to write to the backend. */
+  readonly send: readonly Buffer[];
+  /** The backend is ready for requests: each variant now gets {@link BackendStartup.welcome}. */
+  readonly done?: boolean | undefined;
+  /** The startup failed: the group is aborted with this reason. */
+  readonly error?: string | undefined;
+}
+
+/** A group's startup toward the backend, performed by the proxy with its own credentials. */
+export interface BackendStartup {
+  /** The bytes that open the backend connection (PostgreSQL: the StartupMessage). */
+  begin(): readonly Buffer[];
+  /** Feed one frame of the backend's answer. */
+  next(frame: Buffer): BackendStartupStep;
+  /** What one variant receives once the backend is ready (called once per variant). */
+  welcome(): readonly Buffer[];
+}
+
+/** A merge route's startup terminator for one protocol. */
+export interface MergeStartup {
+  /** A terminator for one variant connection. */
+  variant(): VariantStartup;
+  /** Why a group's variants (all done, same order as `names`) cannot share one backend session, or undefined. */
+  mismatch(variants: readonly VariantStartup[], names: readonly string[]): string | undefined;
+  /** The backend startup for a group whose variants are all done (what they asked for gives the defaults). */
+  backend(variants: readonly VariantStartup[]): BackendStartup;
+  /** The protocol's error for a merge failure, for a variant whose codec gives no error reply. */
+  failure(message: string): readonly Buffer[];
+}
+
+/**
+ * A protocol module's merge-startup hook. `options` is the merge config's block named after the protocol (merge
+ * `postgres: {auth, backend}`), already validated by the config schema and opaque to the engine; `create` returns
+ * undefined when the route does not terminate startup (the startup is then merged like any request).
+ */
+export interface MergeStartupHooks {
+  create(options: unknown): MergeStartup | undefined;
+}
+
 /** A protocol module as registered in the protocol registry. */
 export interface ProtocolModule<O extends Record<string, unknown> = Record<string, unknown>> {
   readonly name: string;
@@ -94,5 +151,7 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
   readonly optionsSchema: z.ZodType<O>;
   /** Attribute names this module reports on request start frames, with a one-line description each (for docs/CLI). */
   readonly attributes: Readonly<Record<string, string>>;
+  /** Merge routes: terminates this protocol's connection startup (absent: the startup is merged like any request). */
+  readonly mergeStartup?: MergeStartupHooks;
   factory(options: O): ProtocolCodecFactory;
 }

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { MergeConfig } from '../config/replication.js';
 import { ErrorCodes, errorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
-import type { Attributes, MessageInfo } from '../protocols/protocol.js';
-import { BackendAuth, FrontendAuth, type BackendReady } from '../protocols/postgres/auth.js';
-import { BE, CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, encodeErrorResponse, encodeMessage, encodeReadyForQuery, parseStartupParameters } from '../protocols/postgres/messages.js';
+import type { Attributes, BackendStartup, MergeStartup, MessageInfo, VariantStartup } from '../protocols/protocol.js';
+import { createProtocolRegistry } from '../protocols/builtins.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
 import type { RouteEngine } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { buildComparator, type Comparator } from '../compare/compare.js';
@@ -36,10 +35,9 @@ class MergeConn implements EngineSession {
   current: Message | undefined;
   ended = false;
   done = false;
-  /** PostgreSQL auth termination. */
-  auth: FrontendAuth | undefined;
-  startup: Record<string, string> | undefined;
-  authed = false;
+  /** The connection startup, answered by the proxy when the protocol module terminates it (else undefined). */
+  startup: VariantStartup | undefined;
+  started = false;
   queuedAt = 0;
 
   constructor(
@@ -79,7 +77,8 @@ class MergeConn implements EngineSession {
  * The k-th connection of every variant forms a group that shares ONE backend connection. Each request is
  * compared across the N variants; if they agree one copy goes to the backend and its answer is replicated to
  * all N; if they diverge (or one stays silent past the timeout) every variant gets the protocol's error, the
- * group is closed and a divergence is recorded. PostgreSQL: the proxy terminates authentication itself.
+ * group is closed and a divergence is recorded. A protocol module with a merge-startup hook (PostgreSQL) has the
+ * proxy answer each variant's connection startup and perform the group's startup toward the backend.
  */
 export class Merger implements RouteEngine {
   readonly n: number;
@@ -89,13 +88,16 @@ export class Merger implements RouteEngine {
   readonly #waiting: MergeConn[][];
   readonly #groups = new Set<MergeGroup>();
   readonly #comparators = new Map<string, Comparator>();
+  /** Merge-startup terminators by protocol name (undefined: the protocol's startup is merged like any request). */
+  readonly #startups = new Map<string, MergeStartup | undefined>();
+  #protocols: ProtocolRegistry | undefined;
   #groupsFormed = 0;
 
   constructor(
     readonly route: string,
     readonly config: MergeConfig,
     readonly backend: Cluster,
-    readonly deps: { log: DivergenceLog; logger: Logger },
+    readonly deps: { log: DivergenceLog; logger: Logger; protocols?: ProtocolRegistry | undefined },
   ) {
     this.n = config.sources.length > 0 ? config.sources.length : config.listeners.length;
     this.names = config.names.length > 0 ? config.names : Array.from({ length: this.n }, (_, i) => `v${i + 1}`);
@@ -111,6 +113,16 @@ export class Merger implements RouteEngine {
       this.#comparators.set(protocol, (c = buildComparator(protocol, { ...n, ignoreHeaders: [...n.ignoreHeaders, 'host'] })));
     }
     return c;
+  }
+
+  /** The protocol module's startup terminator for this route, given the merge config's block named after the protocol. */
+  startupFor(protocol: string): MergeStartup | undefined {
+    if (this.#startups.has(protocol)) return this.#startups.get(protocol);
+    this.#protocols ??= this.deps.protocols ?? createProtocolRegistry();
+    const hooks = this.#protocols.get(protocol)?.mergeStartup;
+    const startup = hooks?.create((this.config as unknown as Readonly<Record<string, unknown>>)[protocol]);
+    this.#startups.set(protocol, startup);
+    return startup;
   }
 
   #variantOf(socket: Socket, ctx: AcceptContext): number {
@@ -153,7 +165,7 @@ export class Merger implements RouteEngine {
         socket.destroy();
       });
     }
-    if (this.config.postgres) conn.auth = new FrontendAuth(this.config.postgres.auth);
+    conn.startup = this.startupFor(ctx.protocol)?.variant();
     socket.resume();
     return conn;
   }
@@ -177,8 +189,8 @@ export class Merger implements RouteEngine {
   }
 
   #onFrame(conn: MergeConn, frame: Frame, info: MessageInfo): void {
-    if (conn.auth && !conn.authed) {
-      this.#pgStartup(conn, frame);
+    if (conn.startup && !conn.started) {
+      this.#variantStartup(conn, conn.startup, frame);
       return;
     }
     let msg = conn.current;
@@ -197,48 +209,24 @@ export class Merger implements RouteEngine {
     msg.complete = true;
     conn.current = undefined;
     conn.requests.push(msg);
-    if (!conn.group && conn.requests.length === 1 && !conn.auth) this.#enqueue(conn);
+    if (!conn.group && conn.requests.length === 1 && !conn.startup) this.#enqueue(conn);
     conn.group?.pump();
   }
 
-  /** PostgreSQL startup, answered by the proxy: SSL refused, the variant authenticated per config. */
-  #pgStartup(conn: MergeConn, frame: Frame): void {
-    const auth = conn.auth!;
-    const write = (bufs: readonly Buffer[]): void => {
-      conn.peer.writeRaw(bufs);
-    };
-    if (!conn.startup) {
-      const code = frame.length >= 8 ? frame.readUInt32BE(4) : 0;
-      if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
-        write([Buffer.from('N')]);
-        return;
-      }
-      if (code === CANCEL_REQUEST_CODE) {
-        // Cancelling through a merge would cancel all variants' work: not supported; the connection just closes.
-        conn.destroy();
-        return;
-      }
-      const params = parseStartupParameters(frame.subarray(8));
-      if (!params) {
-        write([encodeErrorResponse([['S', 'FATAL'], ['V', 'FATAL'], ['C', '08P01'], ['M', 'invalid startup packet']])]);
-        conn.socket.end();
-        return;
-      }
-      conn.startup = params;
-      const step = auth.begin(params);
-      write(step.send);
-      if (step.error) conn.socket.end();
-      else if (step.done) this.#authed(conn);
+  /** A startup frame from the variant, answered by the protocol module's terminator. */
+  #variantStartup(conn: MergeConn, startup: VariantStartup, frame: Frame): void {
+    const step = startup.next(frame);
+    if (step.outcome === 'close') {
+      conn.destroy();
       return;
     }
-    const step = auth.next(frame);
-    write(step.send);
-    if (step.error) conn.socket.end();
-    else if (step.done) this.#authed(conn);
+    conn.peer.writeRaw(step.send);
+    if (step.outcome === 'end') conn.socket.end();
+    else if (step.outcome === 'done') this.#started(conn);
   }
 
-  #authed(conn: MergeConn): void {
-    conn.authed = true;
+  #started(conn: MergeConn): void {
+    conn.started = true;
     this.#enqueue(conn);
   }
 
@@ -300,7 +288,9 @@ class MergeGroup {
   readonly #m: Merger;
   readonly #members: MergeConn[];
   #backend: Peer | undefined;
-  #backendAuth: BackendAuth | undefined;
+  /** The protocol module's startup terminator (undefined: the startup is merged like any request). */
+  readonly #startup: MergeStartup | undefined;
+  #backendStartup: BackendStartup | undefined;
   #ready = false;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -317,19 +307,17 @@ class MergeGroup {
     this.#members = members;
     for (const c of members) c.group = this;
     this.#protocol = members[0]!.ctx.protocol;
+    this.#startup = merger.startupFor(this.#protocol);
   }
 
   async start(): Promise<void> {
     const m = this.#m;
-    // PostgreSQL: the variants must at least ask for the same user and database.
-    if (m.config.postgres) {
-      const keys = ['user', 'database'];
-      const first = this.#members[0]!.startup ?? {};
-      const odd = this.#members.filter((c) => keys.some((k) => (c.startup?.[k] ?? '') !== (first[k] ?? '')));
-      if (odd.length > 0) {
-        this.#diverged(undefined, `startup parameters differ: ${this.#members.map((c) => `${m.names[c.index]}=${c.startup?.['user']}@${c.startup?.['database']}`).join(', ')}`);
-        return;
-      }
+    // The variants' startups must ask for one backend session (PostgreSQL: the same user and database).
+    const startups = this.#startup ? this.#members.map((c) => c.startup!) : [];
+    const mismatch = this.#startup?.mismatch(startups, this.#members.map((c) => m.names[c.index]!));
+    if (mismatch !== undefined) {
+      this.#diverged(undefined, mismatch);
+      return;
     }
     let socket: Socket;
     try {
@@ -360,12 +348,10 @@ class MergeGroup {
     socket.on('drain', () => {
       for (const c of this.#members) c.socket.resume();
     });
-    if (m.config.postgres) {
-      const pg = m.config.postgres;
-      const s = this.#members[0]!.startup ?? {};
-      const auth = new BackendAuth({ user: pg.backend.user ?? s['user'] ?? 'postgres', database: pg.backend.database ?? s['database'] ?? s['user'] ?? 'postgres', password: pg.backend.password, parameters: pickParams(s) });
-      this.#backendAuth = auth;
-      peer.writeRaw([auth.startup()]);
+    if (this.#startup) {
+      const startup = this.#startup.backend(startups);
+      this.#backendStartup = startup;
+      peer.writeRaw(startup.begin());
     } else {
       this.#ready = true;
       this.pump();
@@ -377,7 +363,7 @@ class MergeGroup {
     try {
       peer.push(chunk);
       for (let m = peer.next(); m !== null; m = peer.next()) {
-        if (!this.#ready) this.#backendStartup(m.frame);
+        if (!this.#ready) this.#onBackendStartup(m.frame);
         else this.#onResponse(m.frame, m.info);
         if (this.#closed) return;
       }
@@ -386,18 +372,18 @@ class MergeGroup {
     }
   }
 
-  #backendStartup(frame: Frame): void {
-    const auth = this.#backendAuth!;
-    const step = auth.next(frame);
+  #onBackendStartup(frame: Frame): void {
+    const startup = this.#backendStartup!;
+    const step = startup.next(frame);
     if (step.send.length > 0) this.#backend!.writeRaw(step.send);
-    if (step.error) {
-      this.#m.deps.logger.warn({ route: this.#m.route, err: step.error.message }, 'merge: backend authentication failed');
-      this.#abort(`switchyard merge: backend authentication failed: ${step.error.message}`);
+    if (step.error !== undefined) {
+      this.#m.deps.logger.warn({ route: this.#m.route, err: step.error }, 'merge: backend authentication failed');
+      this.#abort(`switchyard merge: backend authentication failed: ${step.error}`);
       return;
     }
-    if (step.ready) {
+    if (step.done) {
       this.#ready = true;
-      for (const c of this.#members) c.peer.writeRaw(readyMessages(step.ready));
+      for (const c of this.#members) c.peer.writeRaw(startup.welcome());
       this.pump();
     }
   }
@@ -535,7 +521,7 @@ class MergeGroup {
       const reply = c.peer.codec?.errorReply({ message, close: true });
       try {
         if (reply) c.peer.writeRaw(reply.frames);
-        else if (this.#m.config.postgres) c.peer.writeRaw([encodeErrorResponse([['S', 'ERROR'], ['V', 'ERROR'], ['C', '58000'], ['M', message]]), encodeReadyForQuery('I')]);
+        else if (this.#startup) c.peer.writeRaw(this.#startup.failure(message));
       } catch {
         /* best effort */
       }
@@ -554,19 +540,4 @@ class MergeGroup {
     for (const c of this.#members) if (!c.socket.writableEnded) c.socket.end();
     this.#m.groupClosed(this);
   }
-}
-
-/** After authentication: the backend's ParameterStatus messages, a BackendKeyData of our own, ReadyForQuery. */
-function readyMessages(ready: BackendReady): Buffer[] {
-  const key = Buffer.alloc(8);
-  key.writeUInt32BE(process.pid & 0x7fffffff, 0);
-  randomBytes(4).copy(key, 4);
-  return [...ready.parameterMessages, encodeMessage(BE.BackendKeyData, key), encodeReadyForQuery(ready.txStatus)];
-}
-
-/** Startup parameters worth passing on to the backend (not user/database, which the config may override). */
-function pickParams(s: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(s)) if (k !== 'user' && k !== 'database' && k !== 'replication') out[k] = v;
-  return out;
 }

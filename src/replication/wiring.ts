@@ -4,6 +4,7 @@ import { parseAddress } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { RandomSource } from '../faults/random.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
 import type { Route } from '../routing/director.js';
 import { Cluster } from '../upstream/cluster.js';
 import type { DivergenceLog } from './events.js';
@@ -16,6 +17,8 @@ export interface EngineDeps {
   readonly log: DivergenceLog;
   readonly logger: Logger;
   readonly random: RandomSource;
+  /** Protocol modules (a merge finds its protocol's startup hook here); default: the built-in ones. */
+  readonly protocols?: ProtocolRegistry | undefined;
 }
 
 /** Cluster ids a route depends on (so the cluster cannot be deleted under it). */
@@ -70,6 +73,6 @@ export function buildRouteEngine(route: Route, deps: EngineDeps): void {
   if (config.merge) {
     const backend = config.cluster === undefined ? undefined : deps.clusters.get(config.cluster);
     if (!backend) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': merge backend cluster '${config.cluster ?? ''}' does not exist`);
-    route.engine = new Merger(config.id, config.merge, backend, { log: deps.log, logger: deps.logger });
+    route.engine = new Merger(config.id, config.merge, backend, { log: deps.log, logger: deps.logger, protocols: deps.protocols });
   }
 }

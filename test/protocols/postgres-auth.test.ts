@@ -7,20 +7,10 @@ import fc from 'fast-check';
 import pg from 'pg';
 import { startServer, type TestServer } from '../helpers/net.js';
 import { ErrorCodes, SwitchyardError } from '../../src/core/errors.js';
-import {
-  AUTH,
-  BackendAuth,
-  FrontendAuth,
-  PgMessageReader,
-  encodeAuthentication,
-  md5PasswordResponse,
-  type BackendAuthConfig,
-  type BackendAuthOptions,
-  type BackendAuthStep,
-  type FrontendAuthConfig,
-  type FrontendAuthStep,
-  type PgAuthMethod,
-} from '../../src/protocols/postgres/auth.js';
+import { AUTH, encodeAuthentication, md5PasswordResponse, type PgAuthMethod } from '../../src/protocols/postgres/auth-messages.js';
+import { BackendAuth, type BackendAuthConfig, type BackendAuthOptions, type BackendAuthStep } from '../../src/protocols/postgres/backend-auth.js';
+import { FrontendAuth, type FrontendAuthConfig, type FrontendAuthStep } from '../../src/protocols/postgres/frontend-auth.js';
+import { PgMessageReader } from '../../src/protocols/postgres/message-reader.js';
 import { BE, FE, PROTOCOL_3_0, encodeMessage, encodeReadyForQuery, parseErrorFields, parseStartupParameters } from '../../src/protocols/postgres/messages.js';
 import { saslPrep, scramClientFinal, scramSecret, scramVerifyProof } from '../../src/protocols/postgres/scram.js';
 

@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolModule } from '../protocol.js';
 import { createPostgresCodecFactory } from './codec.js';
+import { postgresMergeStartup } from './merge-startup.js';
 import { MAX_STARTUP_LENGTH } from './messages.js';
 
-export { DEFAULT_SQLSTATE, createPostgresCodecFactory, type PostgresCodecOptions } from './codec.js';
+export { DEFAULT_SQLSTATE, createPostgresCodecFactory } from './codec.js';
+export type { PostgresCodecOptions } from './codec-state.js';
 export * as pgMessages from './messages.js';
 
 export const postgresOptionsSchema = z
@@ -39,6 +41,7 @@ export const postgresProtocol: ProtocolModule<PostgresOptions> = {
     encryption: "ssl phase: 'ssl' (SSLRequest) or 'gss' (GSSENCRequest)",
     pid: 'cancel phase: the backend process id to cancel',
   },
+  mergeStartup: postgresMergeStartup,
   factory: (options) =>
     createPostgresCodecFactory({
       maxMessageFrame: options.maxMessageFrame,

@@ -1,6 +1,6 @@
 /**
  * SCRAM-SHA-256 maths (RFC 5802 + RFC 7677) for PostgreSQL authentication, without channel binding. Pure
- * functions over strings and Buffers; the state machines live in auth.ts.
+ * functions over strings and Buffers; the state machines live in frontend-auth.ts and backend-auth.ts.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 
@@ -36,7 +36,8 @@ const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).diges
 
 // RFC 3454 table C.1.2 (non-ASCII spaces) and B.1 (commonly mapped to nothing).
 const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g;
-const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B\u180C\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
+// An alternation, not one character class: B.1 holds combining marks and joiners, which a class would render joined.
+const MAPPED_TO_NOTHING = /\u00AD|\u034F|\u1806|[\u180B-\u180D]|\u200C|\u200D|\u2060|[\uFE00-\uFE0F]|\uFEFF/g;
 
 /**
  * The lenient SASLprep (RFC 4013) PostgreSQL, libpq and node-postgres apply to passwords: map non-ASCII spaces to
@@ -44,7 +45,7 @@ const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B\u180C\u180D\u200C\u200D\u20
  * and the server fall back to the raw password there). Pure ASCII passwords are returned unchanged.
  */
 export function saslPrep(password: string): string {
-  if (/^[\x00-\x7f]*$/.test(password)) return password;
+  if (!/[\u0080-\uffff]/.test(password)) return password;
   return password.replace(NON_ASCII_SPACE, ' ').replace(MAPPED_TO_NOTHING, '').normalize('NFKC');
 }
 
