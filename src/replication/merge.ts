@@ -9,7 +9,8 @@ import { BackendAuth, FrontendAuth, type BackendReady } from '../protocols/postg
 import { BE, CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, encodeErrorResponse, encodeMessage, encodeReadyForQuery, parseStartupParameters } from '../protocols/postgres/messages.js';
 import type { RouteEngine } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { buildComparator, type Comparator } from '../compare/compare.js';
+import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
 import type { DivergenceLog, VariantOutcome, VariantStatus } from './events.js';
 import type { AcceptContext, EngineSession } from './fan-out.js';
 import { describeRequest, judge } from './judge.js';
@@ -95,20 +96,19 @@ export class Merger implements RouteEngine {
     readonly route: string,
     readonly config: MergeConfig,
     readonly backend: Cluster,
-    readonly deps: { log: DivergenceLog; logger: Logger },
+    readonly deps: { log: DivergenceLog; logger: Logger; protocols: ProtocolRegistry },
   ) {
     this.n = config.sources.length > 0 ? config.sources.length : config.listeners.length;
     this.names = config.names.length > 0 ? config.names : Array.from({ length: this.n }, (_, i) => `v${i + 1}`);
     this.#waiting = Array.from({ length: this.n }, () => []);
-    buildComparator('tcp', config.normalise);
+    validateNormalise(config.normalise);
   }
 
   comparator(protocol: string): Comparator {
     let c = this.#comparators.get(protocol);
     if (!c) {
-      // Each variant reaches the merge on its own address, so an HTTP Host header naming it differs by design.
-      const n = this.config.normalise;
-      this.#comparators.set(protocol, (c = buildComparator(protocol, { ...n, ignoreHeaders: [...n.ignoreHeaders, 'host'] })));
+      // Each variant reaches the merge on its own address: the lifter leaves out what names that address.
+      this.#comparators.set(protocol, (c = buildComparator(protocol, this.config.normalise, { protocols: this.deps.protocols, perVariantAddress: true })));
     }
     return c;
   }

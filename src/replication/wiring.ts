@@ -4,6 +4,7 @@ import { parseAddress } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { RandomSource } from '../faults/random.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
 import type { Route } from '../routing/director.js';
 import { Cluster } from '../upstream/cluster.js';
 import type { DivergenceLog } from './events.js';
@@ -16,6 +17,8 @@ export interface EngineDeps {
   readonly log: DivergenceLog;
   readonly logger: Logger;
   readonly random: RandomSource;
+  /** Where the engines' comparators find each protocol's lifter. */
+  readonly protocols: ProtocolRegistry;
 }
 
 /** Cluster ids a route depends on (so the cluster cannot be deleted under it). */
@@ -48,7 +51,7 @@ export function buildRouteEngine(route: Route, deps: EngineDeps): void {
       cluster.start();
       return { name: ref, cluster };
     });
-    route.engine = new Replicator(config.id, config.replicate, variants, { log: deps.log, logger: deps.logger });
+    route.engine = new Replicator(config.id, config.replicate, variants, { log: deps.log, logger: deps.logger, protocols: deps.protocols });
   }
   if (config.mirror) {
     const shadow = deps.clusters.get(config.mirror.cluster);
@@ -62,6 +65,7 @@ export function buildRouteEngine(route: Route, deps: EngineDeps): void {
       log: deps.log,
       logger: deps.logger,
       random: () => rng.next(),
+      protocols: deps.protocols,
     });
     route.handlers = [factory];
     route.mirrorStats = factory.stats;
@@ -70,6 +74,6 @@ export function buildRouteEngine(route: Route, deps: EngineDeps): void {
   if (config.merge) {
     const backend = config.cluster === undefined ? undefined : deps.clusters.get(config.cluster);
     if (!backend) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': merge backend cluster '${config.cluster ?? ''}' does not exist`);
-    route.engine = new Merger(config.id, config.merge, backend, { log: deps.log, logger: deps.logger });
+    route.engine = new Merger(config.id, config.merge, backend, { log: deps.log, logger: deps.logger, protocols: deps.protocols });
   }
 }

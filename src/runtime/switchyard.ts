@@ -142,7 +142,7 @@ export class Switchyard {
       }
     }
     const route = new Route(config);
-    buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random });
+    buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
     if (config.faults) {
       const set = this.faultSet(config.listener);
       const added: string[] = [];

@@ -3,6 +3,7 @@ import { sizeOption } from '../../core/units.js';
 import type { ProtocolModule } from '../protocol.js';
 import { createPostgresCodecFactory } from './codec.js';
 import { MAX_STARTUP_LENGTH } from './messages.js';
+import { createPostgresLifter } from './normalize.js';
 
 export { DEFAULT_SQLSTATE, createPostgresCodecFactory, type PostgresCodecOptions } from './codec.js';
 export * as pgMessages from './messages.js';
@@ -45,4 +46,5 @@ export const postgresProtocol: ProtocolModule<PostgresOptions> = {
       maxMessageLength: options.maxMessageLength,
       maxBufferedBytes: options.maxBufferedBytes,
     }),
+  lifter: createPostgresLifter,
 };
