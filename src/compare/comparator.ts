@@ -5,7 +5,7 @@
  * for field diffs, and rendered as a readable diff (one line per differing path, unified diffs for multi-line text).
  *
  * Paths are JSON pointers (RFC 6901, see pointer.ts); masks are pointers with glob segments (see pointer-mask.ts),
- * written as the lifter spells its trees after `Lifter.maskPointer`.
+ * which a lifter may first respell the way its trees spell keys (`Lifter.maskPointer`).
  */
 import { invalidTree, isTreeArray, type Lifter, type LifterOptions, type MessageKind, type Tree } from '../protocols/lift.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
@@ -14,7 +14,7 @@ import { treeDigest } from './canonical-json.js';
 import { configError } from './config-error.js';
 import { pruneTree } from './ignore-trie.js';
 import { diffFlat, type FieldDiff } from './leaf-diff.js';
-import { builtinProtocols, createRawLifter, lifterFor } from './lifters.js';
+import { createRawLifter, lifterFor } from './lifters.js';
 import { applyMaskSet, compileMasks } from './pointer-mask.js';
 import { applyRegex, compileRegexMasks, type RegexMask } from './regex-mask.js';
 import { renderDiff } from './render.js';
@@ -154,5 +154,5 @@ export function buildComparator(protocol: string, options: NormaliseOptions = {}
     ...(options.compareHeaders !== undefined ? { compareHeaders: options.compareHeaders } : {}),
     ...(context.perVariantAddress !== undefined ? { perVariantAddress: context.perVariantAddress } : {}),
   };
-  return createComparator(lifterFor(protocol, lifterOptions, context.protocols ?? builtinProtocols()), options);
+  return createComparator(lifterFor(protocol, lifterOptions, context.protocols), options);
 }
