@@ -30,7 +30,7 @@ export function createRawLifter(): Lifter {
 let builtins: ProtocolRegistry | undefined;
 
 /** The registry of the built-in protocol modules, made on first use (for callers that bring none). */
-export function builtinProtocols(): ProtocolRegistry {
+function builtinProtocols(): ProtocolRegistry {
   builtins ??= createProtocolRegistry();
   return builtins;
 }
