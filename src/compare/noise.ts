@@ -49,7 +49,7 @@ interface EndpointStats {
   noisy: ReadonlySet<string> | undefined;
 }
 
-const EMPTY: ReadonlySet<string> = Object.freeze(new Set<string>()) as ReadonlySet<string>;
+const EMPTY: ReadonlySet<string> = Object.freeze(new Set<string>());
 
 function configError(message: string): SwitchyardError {
   return new SwitchyardError(ErrorCodes.CONFIG_INVALID, message);

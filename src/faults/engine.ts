@@ -234,6 +234,7 @@ class Link {
       push: (chunk) => link.#runFrom(link.#active.indexOf(stage) + 1, chunk),
       end: () => link.#endFrom(link.#stages.indexOf(stage) + 1),
       replyError: (req) => link.#replyError(req),
+      errorStatuses: (request) => session.ctx.codec?.errorStatuses?.(request),
       reset: () => session.ctx.io.reset(),
       close: (reason) => session.ctx.io.close(new SwitchyardError(ErrorCodes.FAULT_CLOSED, `closed by fault '${stage.fault.name}' (${stage.fault.type}): ${reason}`)),
       sleep: (ms) => sleep(ms, signal),

@@ -25,6 +25,11 @@ export interface FaultIO {
    * TCP) — the fault should then fall back (e.g. close).
    */
   replyError(request: ErrorReplyRequest): boolean;
+  /**
+   * The statuses the protocol picks from at random for an error reply to `request` when no status is configured
+   * (its codec's `errorStatuses`); undefined when it has no choice to offer, or there is no protocol.
+   */
+  errorStatuses(request: Attributes | undefined): readonly number[] | undefined;
   /** Forward end-of-stream (FIN) to the next fault / the wire. */
   end(): Promise<void> | void;
   /** Close the connection now, both sides, with an RST. */

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Framer } from '../framing/framer.js';
+import type { Lifter, LifterOptions } from './lift.js';
 
 /**
  * Protocol modules (ARCHITECTURE §2): per connection, a *codec* — a request framer (client → server) and a response
@@ -78,6 +79,12 @@ export interface ProtocolCodec {
    * none (raw tcp): callers then fall back to closing the connection.
    */
   errorReply(request: ErrorReplyRequest): ErrorReply | undefined;
+  /**
+   * The statuses an injected error picks from at random when none is configured, for the request with these
+   * attributes (HTTP: 500, 501, 502 and 503, as Vaurien does). Absent or undefined: no choice, {@link errorReply}
+   * uses the protocol's default.
+   */
+  errorStatuses?(request: Attributes | undefined): readonly number[] | undefined;
 }
 
 /** Built once at config time from validated options; creates one codec per connection. */
@@ -154,4 +161,10 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
   /** Merge routes: terminates this protocol's connection startup (absent: the startup is merged like any request). */
   readonly mergeStartup?: MergeStartupHooks;
   factory(options: O): ProtocolCodecFactory;
+
+  /**
+   * Comparison (replicate, merge and mirror routes): the lifter that turns one complete message of this protocol
+   * into a comparable tree (see `lift.ts`), built once per comparator. Absent: messages are compared as raw bytes.
+   */
+  lifter?(options: LifterOptions): Lifter;
 }

@@ -5,7 +5,7 @@ import type { TrafficStats } from '../core/stats.js';
 import type { Frame } from '../framing/framer.js';
 import type { Attributes, MessageInfo } from '../protocols/protocol.js';
 import type { Cluster } from '../upstream/cluster.js';
-import type { Comparator } from '../compare/compare.js';
+import type { Comparator } from '../compare/comparator.js';
 import type { DivergenceLog, VariantOutcome, VariantStatus } from './events.js';
 import type { NoiseModel } from '../compare/noise.js';
 import { Peer, sameBytes, type PeerFraming } from './peer.js';

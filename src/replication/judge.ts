@@ -1,6 +1,7 @@
 import type { Frame } from '../framing/framer.js';
 import type { Attributes } from '../protocols/protocol.js';
-import type { Canon, Comparator } from '../compare/compare.js';
+import type { Canon } from '../compare/canon.js';
+import type { Comparator } from '../compare/comparator.js';
 import type { VariantStatus } from './events.js';
 import type { NoiseModel } from '../compare/noise.js';
 import type { Ballot } from './vote.js';
@@ -125,7 +126,7 @@ export function judge(input: JudgeInput): Judged {
 
 /** The request part of a divergence event. */
 export function describeRequest(cmp: Comparator, request: readonly Frame[], attributes: Attributes | undefined): { summary: string; endpoint: string; attributes?: Attributes } {
-  let summary = '';
+  let summary: string;
   let endpoint = '*';
   try {
     summary = cmp.canonical(request, 'request').summary;

@@ -4,11 +4,10 @@ import { ErrorCodes, errorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
 import type { Attributes, BackendStartup, MergeStartup, MessageInfo, VariantStartup } from '../protocols/protocol.js';
-import { createProtocolRegistry } from '../protocols/builtins.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
 import type { RouteEngine } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { buildComparator, type Comparator } from '../compare/compare.js';
+import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
 import type { DivergenceLog, VariantOutcome, VariantStatus } from './events.js';
 import type { AcceptContext, EngineSession } from './fan-out.js';
 import { describeRequest, judge } from './judge.js';
@@ -90,27 +89,25 @@ export class Merger implements RouteEngine {
   readonly #comparators = new Map<string, Comparator>();
   /** Merge-startup terminators by protocol name (undefined: the protocol's startup is merged like any request). */
   readonly #startups = new Map<string, MergeStartup | undefined>();
-  #protocols: ProtocolRegistry | undefined;
   #groupsFormed = 0;
 
   constructor(
     readonly route: string,
     readonly config: MergeConfig,
     readonly backend: Cluster,
-    readonly deps: { log: DivergenceLog; logger: Logger; protocols?: ProtocolRegistry | undefined },
+    readonly deps: { log: DivergenceLog; logger: Logger; protocols: ProtocolRegistry },
   ) {
     this.n = config.sources.length > 0 ? config.sources.length : config.listeners.length;
     this.names = config.names.length > 0 ? config.names : Array.from({ length: this.n }, (_, i) => `v${i + 1}`);
     this.#waiting = Array.from({ length: this.n }, () => []);
-    buildComparator('tcp', config.normalise);
+    validateNormalise(config.normalise);
   }
 
   comparator(protocol: string): Comparator {
     let c = this.#comparators.get(protocol);
     if (!c) {
-      // Each variant reaches the merge on its own address, so an HTTP Host header naming it differs by design.
-      const n = this.config.normalise;
-      this.#comparators.set(protocol, (c = buildComparator(protocol, { ...n, ignoreHeaders: [...n.ignoreHeaders, 'host'] })));
+      // Each variant reaches the merge on its own address: the lifter leaves out what names that address.
+      this.#comparators.set(protocol, (c = buildComparator(protocol, this.config.normalise, { protocols: this.deps.protocols, perVariantAddress: true })));
     }
     return c;
   }
@@ -118,8 +115,7 @@ export class Merger implements RouteEngine {
   /** The protocol module's startup terminator for this route, given the merge config's block named after the protocol. */
   startupFor(protocol: string): MergeStartup | undefined {
     if (this.#startups.has(protocol)) return this.#startups.get(protocol);
-    this.#protocols ??= this.deps.protocols ?? createProtocolRegistry();
-    const hooks = this.#protocols.get(protocol)?.mergeStartup;
+    const hooks = this.deps.protocols.get(protocol)?.mergeStartup;
     const startup = hooks?.create((this.config as unknown as Readonly<Record<string, unknown>>)[protocol]);
     this.#startups.set(protocol, startup);
     return startup;

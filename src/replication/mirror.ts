@@ -7,7 +7,8 @@ import { CONTINUE, type Direction, type FrameHandler, type HandlerFactory, type 
 import type { Attributes, MessageInfo } from '../protocols/protocol.js';
 import type { MirrorStats } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { buildComparator, type Comparator } from '../compare/compare.js';
+import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
 import type { DivergenceLog, VariantStatus } from './events.js';
 import { REQUEST_KEEP, describeRequest, judge } from './judge.js';
 import { LatencyHistogram } from './latency.js';
@@ -24,6 +25,8 @@ export interface MirrorDeps {
   readonly log: DivergenceLog;
   readonly logger: Logger;
   readonly random: () => number;
+  /** Where the comparators find each protocol's lifter. */
+  readonly protocols: ProtocolRegistry;
 }
 
 /**
@@ -40,12 +43,12 @@ export class MirrorHandlerFactory implements HandlerFactory {
   readonly noise = new NoiseModel();
 
   constructor(readonly deps: MirrorDeps) {
-    buildComparator('tcp', deps.config.normalise); // bad masks fail at config time
+    validateNormalise(deps.config.normalise); // bad masks fail at config time
   }
 
   comparator(protocol: string): Comparator {
     let c = this.#comparators.get(protocol);
-    if (!c) this.#comparators.set(protocol, (c = buildComparator(protocol, this.deps.config.normalise)));
+    if (!c) this.#comparators.set(protocol, (c = buildComparator(protocol, this.deps.config.normalise, { protocols: this.deps.protocols })));
     return c;
   }
 

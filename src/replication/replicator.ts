@@ -3,7 +3,8 @@ import type { Logger } from '../core/log.js';
 import type { ReplicateConfig } from '../config/replication.js';
 import type { RouteEngine } from '../routing/director.js';
 import type { Cluster } from '../upstream/cluster.js';
-import { buildComparator, type Comparator } from '../compare/compare.js';
+import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
 import type { DivergenceLog } from './events.js';
 import { ReplicaSession, type AcceptContext, type EngineSession, type ReplicaEnv, type ReplicateSettings, type VariantTarget } from './fan-out.js';
 import { LatencyHistogram } from './latency.js';
@@ -27,11 +28,12 @@ export class Replicator implements RouteEngine, ReplicaEnv {
   readonly noise: NoiseModel;
   readonly #config: ReplicateConfig;
   readonly #comparators = new Map<string, Comparator>();
+  readonly #protocols: ProtocolRegistry;
   readonly #quarantined = new Map<string, QuarantineEntry>();
   readonly #logger: Logger;
   readonly #sessions = new Set<EngineSession>();
 
-  constructor(route: string, config: ReplicateConfig, variants: readonly { name: string; cluster: Cluster }[], deps: { log: DivergenceLog; logger: Logger }) {
+  constructor(route: string, config: ReplicateConfig, variants: readonly { name: string; cluster: Cluster }[], deps: { log: DivergenceLog; logger: Logger; protocols: ProtocolRegistry }) {
     this.route = route;
     this.#config = config;
     this.settings = {
@@ -46,15 +48,16 @@ export class Replicator implements RouteEngine, ReplicaEnv {
     this.variants = variants.map((v) => ({ name: v.name, cluster: v.cluster, latency: new LatencyHistogram() }));
     this.log = deps.log;
     this.#logger = deps.logger;
+    this.#protocols = deps.protocols;
     this.noise = new NoiseModel({ relative: config.noise.relative, absolute: config.noise.absolute, minSamples: config.noise.minSamples });
     // Validate the normalisation options now (bad masks fail the config, not the first request).
-    this.comparator('tcp');
+    validateNormalise(config.normalise);
   }
 
   comparator(protocol: string): Comparator {
     let c = this.#comparators.get(protocol);
     if (!c) {
-      c = buildComparator(protocol, this.#config.normalise);
+      c = buildComparator(protocol, this.#config.normalise, { protocols: this.#protocols });
       this.#comparators.set(protocol, c);
     }
     return c;

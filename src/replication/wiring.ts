@@ -17,8 +17,8 @@ export interface EngineDeps {
   readonly log: DivergenceLog;
   readonly logger: Logger;
   readonly random: RandomSource;
-  /** Protocol modules (a merge finds its protocol's startup hook here); default: the built-in ones. */
-  readonly protocols?: ProtocolRegistry | undefined;
+  /** Protocol modules: engines find each protocol's lifter (comparators) and merge-startup hook here. */
+  readonly protocols: ProtocolRegistry;
 }
 
 /** Cluster ids a route depends on (so the cluster cannot be deleted under it). */
@@ -51,7 +51,7 @@ export function buildRouteEngine(route: Route, deps: EngineDeps): void {
       cluster.start();
       return { name: ref, cluster };
     });
-    route.engine = new Replicator(config.id, config.replicate, variants, { log: deps.log, logger: deps.logger });
+    route.engine = new Replicator(config.id, config.replicate, variants, { log: deps.log, logger: deps.logger, protocols: deps.protocols });
   }
   if (config.mirror) {
     const shadow = deps.clusters.get(config.mirror.cluster);
@@ -65,6 +65,7 @@ export function buildRouteEngine(route: Route, deps: EngineDeps): void {
       log: deps.log,
       logger: deps.logger,
       random: () => rng.next(),
+      protocols: deps.protocols,
     });
     route.handlers = [factory];
     route.mirrorStats = factory.stats;

@@ -6,16 +6,14 @@ import zlib from 'node:zlib';
 import { once } from 'node:events';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fc from 'fast-check';
-import {
-  buildComparator,
-  canonOf,
-  canonicalJson,
-  maskTree,
-  unifiedDiff,
-  type Canon,
-  type Tree,
-} from '../../src/compare/compare.js';
-import { DEFAULT_IGNORED_HEADERS, lifterFor } from '../../src/replication/lifters.js';
+import { buildComparator } from '../../src/compare/comparator.js';
+import { canonOf, type Canon } from '../../src/compare/canon.js';
+import { canonicalJson } from '../../src/compare/canonical-json.js';
+import { lifterFor } from '../../src/compare/lifters.js';
+import { maskTree } from '../../src/compare/pointer-mask.js';
+import { unifiedDiff } from '../../src/compare/unified-diff.js';
+import type { Tree } from '../../src/protocols/lift.js';
+import { DEFAULT_IGNORED_HEADERS } from '../../src/protocols/http/normalize.js';
 import { BE, FE, encodeErrorResponse, encodeMessage, encodeReadyForQuery } from '../../src/protocols/postgres/messages.js';
 
 // ---------------------------------------------------------------------------------------------------------------

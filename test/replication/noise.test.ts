@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NoiseModel } from '../../src/compare/noise.js';
-import { buildComparator } from '../../src/compare/compare.js';
+import { buildComparator } from '../../src/compare/comparator.js';
 
 const EP = 'GET /users/:id';
 

@@ -1,5 +1,5 @@
+import { errorOptions, injectError } from '../error-effect.js';
 import type { FaultPlugin } from '../plugin.js';
-import { errorOptions, injectError } from './error.js';
 
 interface Counter {
   calls: number;

@@ -10,7 +10,7 @@ import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from '../../framing/buffered-framer.js';
 import type { Frame } from '../../framing/framer.js';
 import type { Attributes, ErrorReply, ErrorReplyRequest, MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocol.js';
-import { buildErrorReply } from './error-reply.js';
+import { buildErrorReply, randomErrorStatuses } from './error-reply.js';
 import { CR, CRLFCRLF, HT, LF, SP, TCHAR, checkTrailerLine, malformed, parseRequestHead, parseResponseHead } from './head.js';
 
 export interface HttpCodecOptions {
@@ -506,5 +506,9 @@ export class HttpCodec implements ProtocolCodec {
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
     return buildErrorReply(this.state, request);
+  }
+
+  errorStatuses(request: Attributes | undefined): readonly number[] | undefined {
+    return randomErrorStatuses(request);
   }
 }

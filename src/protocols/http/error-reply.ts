@@ -1,10 +1,18 @@
 /**
  * The HTTP error reply: a complete `text/plain` response the proxy sends instead of forwarding a request.
  */
-import type { ErrorReply, ErrorReplyRequest } from '../protocol.js';
+import type { Attributes, ErrorReply, ErrorReplyRequest } from '../protocol.js';
 import type { HttpConnectionState } from './codec.js';
 
 export const DEFAULT_ERROR_STATUS = 503;
+
+/** What an injected error without a configured status picks from at random (Vaurien's 500-503). */
+export const RANDOM_ERROR_STATUSES: readonly number[] = Object.freeze([500, 501, 502, 503]);
+
+/** {@link RANDOM_ERROR_STATUSES} for an HTTP request (one with a method and a version), else undefined. */
+export function randomErrorStatuses(request: Attributes | undefined): readonly number[] | undefined {
+  return request?.['method'] !== undefined && request['version'] !== undefined ? RANDOM_ERROR_STATUSES : undefined;
+}
 
 /** Reason phrases (IANA HTTP Status Code Registry, RFC 9110 wording). */
 export const REASON_PHRASES: Readonly<Record<number, string>> = {

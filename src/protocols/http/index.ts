@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { HttpCodec } from './codec.js';
+import { createHttpLifter } from './normalize.js';
 
 export { HttpCodec, HttpConnectionState, HttpRequestFramer, HttpResponseFramer } from './codec.js';
 export type { HttpCodecOptions, PendingRequest } from './codec.js';
@@ -32,4 +33,5 @@ export const httpProtocol: ProtocolModule<HttpOptions> = {
     const opts = { maxHeaderSize: options.maxHeaderSize, maxBodyFrame: options.maxBodyFrame };
     return { name: 'http', create: () => new HttpCodec(opts) };
   },
+  lifter: createHttpLifter,
 };

@@ -1,22 +1,31 @@
 /**
- * The HTTP lifter: one HTTP/1.x message (head + body) → a comparable tree for N-variant comparison. The tree shapes
- * of every lifter are described in `src/replication/lifters.ts`, which holds the registry.
+ * The HTTP lifter: one HTTP/1.x message (head + body) → a comparable tree for N-variant comparison (the contract is
+ * in `../lift.ts`).
+ *
+ *   response `{ status: 200, headers: { "content-type": "application/json", ... }, body: <body> }`
+ *   request  `{ method: "GET", target: "/users/1?x=2", headers: {...}, body: <body> }`
+ *   - header names are lower-cased, repeated headers joined with ", " (order of fields never matters: it is an
+ *     object); {@link DEFAULT_IGNORED_HEADERS} plus `ignoreHeaders` are dropped (and `host` with
+ *     `perVariantAddress`); `compareHeaders: false` drops the `headers` key altogether. Obsolete folded lines are
+ *     joined to the previous value. Trailers are not compared.
+ *   - the body is framed by chunked transfer-encoding, else Content-Length, else the rest of the bytes (1xx, 204 and
+ *     304 responses have none, nor has a response that ends with its head: an answer to HEAD); interim 1xx
+ *     responses before the final one are skipped. gzip / x-gzip / deflate / br content-encodings are decoded
+ *     (bounded: over 64 MiB, or when decoding fails, the encoded bytes are compared and the tree gets
+ *     `undecoded: "<coding>: <reason>"`).
+ *   - body: parsed JSON when the content-type contains "json" or the bytes parse as a JSON object/array; a string
+ *     when the content-type is text/*, xml, html, javascript or form-urlencoded (and the bytes are valid UTF-8, or a
+ *     latin1 charset is declared), or when the bytes are valid UTF-8 without NULs; else `{ base64 }` / `{ sha256,
+ *     length }`. An empty body is "".
+ *   - a Content-Length that promises more bytes than there are, or broken chunked framing, is `invalid`.
+ * Mask pointers name headers in any case: the segment after "/headers/" is lower-cased.
  */
 import { isUtf8 } from 'node:buffer';
 import zlib from 'node:zlib';
-import {
-  MAX_DECODED_BODY,
-  bytesLeaf,
-  concat,
-  fail,
-  guarded,
-  setKey,
-  shorten,
-  type LiftResult,
-  type LifterOptions,
-  type MTree,
-  type ProtocolLifter,
-} from '../../compare/lift-common.js';
+import { bytesLeaf, concat, fail, guarded, setKey, shorten, type LiftResult, type Lifter, type LifterOptions, type MessageKind, type MTree } from '../lift.js';
+
+/** Decompressed HTTP bodies above this are not decoded (the encoded bytes are compared). */
+export const MAX_DECODED_BODY = 64 * 1024 * 1024;
 
 /** Headers dropped from HTTP trees by default (volatile, hop-by-hop, or framing: bodies are compared decoded). */
 export const DEFAULT_IGNORED_HEADERS: readonly string[] = Object.freeze([
@@ -184,11 +193,14 @@ function firstNonSpace(buf: Buffer): number | undefined {
   return undefined;
 }
 
-export function createHttpLifter(options: LifterOptions): ProtocolLifter {
+/** The HTTP lifter for the given options (a comparator makes one and keeps it). */
+export function createHttpLifter(options: LifterOptions = {}): Lifter {
   const ignored = new Set<string>([...DEFAULT_IGNORED_HEADERS, ...(options.ignoreHeaders ?? []).map((h) => h.toLowerCase())]);
+  // Each variant reaches a merge on its own address, so a Host header naming it differs by design.
+  if (options.perVariantAddress === true) ignored.add('host');
   const compareHeaders = options.compareHeaders ?? true;
 
-  const liftOne = (buf: Buffer, kind: 'request' | 'response'): LiftResult => {
+  const liftOne = (buf: Buffer, kind: MessageKind): LiftResult => {
     let from = 0;
     let head = parseHttpHead(buf, from);
     let status = 0;
@@ -265,6 +277,9 @@ export function createHttpLifter(options: LifterOptions): ProtocolLifter {
       const m = /^(\S+) (\S+)/.exec(line);
       if (!m || !TOKEN_RE.test(m[1]!)) return '*';
       return `${m[1]!} ${httpPathKey(m[2]!)}`;
+    },
+    maskPointer(pointer) {
+      return pointer.replace(/^\/headers\/([^/]+)/, (_, h: string) => `/headers/${h.toLowerCase()}`);
     },
   };
 }

@@ -4,6 +4,7 @@ import type { ProtocolModule } from '../protocol.js';
 import { createPostgresCodecFactory } from './codec.js';
 import { postgresMergeStartup } from './merge-startup.js';
 import { MAX_STARTUP_LENGTH } from './messages.js';
+import { createPostgresLifter } from './normalize.js';
 
 export { DEFAULT_SQLSTATE, createPostgresCodecFactory } from './codec.js';
 export type { PostgresCodecOptions } from './codec-state.js';
@@ -48,4 +49,5 @@ export const postgresProtocol: ProtocolModule<PostgresOptions> = {
       maxMessageLength: options.maxMessageLength,
       maxBufferedBytes: options.maxBufferedBytes,
     }),
+  lifter: createPostgresLifter,
 };

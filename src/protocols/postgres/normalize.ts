@@ -1,9 +1,25 @@
 /**
  * The PostgreSQL lifter: the frontend messages of one request, or the backend messages of one response, → a
- * comparable tree (an array, one element per message) for N-variant comparison. The tree shapes of every lifter are
- * described in `src/replication/lifters.ts`, which holds the registry.
+ * comparable tree for N-variant comparison (the contract is in `../lift.ts`).
+ *
+ * Responses (backend messages up to and including ReadyForQuery; requests: the frontend messages of one Query or
+ * one Parse/Bind/Describe/Execute/Sync batch, or a startup packet) → an ARRAY, one element per message:
+ *   DataRow `{ type, values: [string | {base64} | null] }`; RowDescription `{ type, fields: [{ name, typeOid }] }`
+ *   (table oid, attnum, type size/modifier and format dropped); CommandComplete `{ type, tag }`; ErrorResponse /
+ *   NoticeResponse `{ type, severity, code, message }` plus detail, hint, where, schema, table, column, dataType,
+ *   constraint when present (file F, line L, routine R, positions P/p and internal query q dropped);
+ *   ReadyForQuery `{ type, status }`; ParameterStatus `{ type, name, value }` except the per-connection noise in
+ *   {@link IGNORED_PG_PARAMETERS} (dropped); Authentication `{ type, code }` (salts / SASL data dropped);
+ *   BackendKeyData dropped entirely; NotificationResponse `{ type, channel, payload }` (pid dropped);
+ *   ParameterDescription `{ type, typeOids }`; Copy(In|Out|Both)Response `{ type, format, columnFormats }`;
+ *   CopyData `{ type, data }`; FunctionCallResponse `{ type, value }`; anything else `{ type }`.
+ * Requests: Query `{ type, sql }`; Parse `{ type, name, sql, paramTypes }`; Bind `{ type, portal, statement,
+ *   formats, params, resultFormats }` (text params as strings, binary as `{ base64 }`, NULL as null); Describe /
+ *   Close `{ type, target, name }`; Execute `{ type, portal, maxRows }`; CopyData `{ type, data }`; CopyFail
+ *   `{ type, message }`; StartupMessage `{ startup: { user, database } }` (other parameters dropped);
+ *   SSLRequest / GSSENCRequest / CancelRequest / PasswordMessage (and SASL responses) / Sync / Flush / ... `{ type }`.
  */
-import { bytesLeaf, concat, fail, guarded, shorten, type LiftResult, type MTree, type ProtocolLifter } from '../../compare/lift-common.js';
+import { bytesLeaf, concat, fail, guarded, shorten, type LiftResult, type Lifter, type MessageKind, type MTree } from '../lift.js';
 import {
   BE,
   CANCEL_REQUEST_CODE,
@@ -219,20 +235,25 @@ function untypedMessage(buf: Buffer): { tree: MTree; length: number } | undefine
   return undefined;
 }
 
+/** A scalar field of a message tree as text (the fields read for summaries and endpoint keys are strings). */
+function fieldText(v: MTree | undefined): string {
+  return typeof v === 'string' ? v : v === undefined ? 'undefined' : JSON.stringify(v);
+}
+
 function pgSummary(messages: MTree[]): string {
   const parts: string[] = [];
   let rows = 0;
   for (const m of messages) {
     const o = m as { [k: string]: MTree };
     if (o['type'] === 'DataRow') rows++;
-    else if (o['type'] === 'CommandComplete') parts.push(`CommandComplete ${String(o['tag'])}`);
-    else if (o['type'] === 'ErrorResponse') parts.push(`ErrorResponse ${String(o['code'])} ${shorten(String(o['message']), 60)}`);
-    else if (o['type'] === 'Query') parts.push(`Query ${shorten(String(o['sql']), 60)}`);
-    else if (o['type'] === 'Parse') parts.push(`Parse ${shorten(String(o['sql']), 60)}`);
+    else if (o['type'] === 'CommandComplete') parts.push(`CommandComplete ${fieldText(o['tag'])}`);
+    else if (o['type'] === 'ErrorResponse') parts.push(`ErrorResponse ${fieldText(o['code'])} ${shorten(fieldText(o['message']), 60)}`);
+    else if (o['type'] === 'Query') parts.push(`Query ${shorten(fieldText(o['sql']), 60)}`);
+    else if (o['type'] === 'Parse') parts.push(`Parse ${shorten(fieldText(o['sql']), 60)}`);
     else if (o['startup'] !== undefined) parts.push('StartupMessage');
   }
   if (parts.length === 0) {
-    const types = messages.map((m) => String((m as { [k: string]: MTree })['type'] ?? '?'));
+    const types = messages.map((m) => fieldText((m as { [k: string]: MTree })['type'] ?? '?'));
     return shorten(types.join(' ') || 'empty', 100);
   }
   if (rows > 0 && parts.length === 1 && parts[0]!.startsWith('CommandComplete')) return parts[0]!;
@@ -249,8 +270,9 @@ export function sqlShape(sql: string): string {
   return s.slice(0, 60);
 }
 
-export function createPostgresLifter(): ProtocolLifter {
-  const liftPg = (buf: Buffer, kind: 'request' | 'response'): LiftResult => {
+/** The PostgreSQL lifter (it has no options). */
+export function createPostgresLifter(): Lifter {
+  const liftPg = (buf: Buffer, kind: MessageKind): LiftResult => {
     const out: MTree[] = [];
     let start = 0;
     if (kind === 'request') {
@@ -292,7 +314,7 @@ export function createPostgresLifter(): ProtocolLifter {
       for (const m of tree) {
         const o = m as { [k: string]: MTree };
         if (o['startup'] !== undefined) return 'startup';
-        if (o['type'] === 'Bind') return `Bind ${String(o['statement']) || '(unnamed)'}`;
+        if (o['type'] === 'Bind') return `Bind ${fieldText(o['statement']) || '(unnamed)'}`;
       }
       const first = tree[0] as { [k: string]: MTree } | undefined;
       return first && typeof first['type'] === 'string' ? first['type'] : '*';

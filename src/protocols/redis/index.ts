@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { RedisCodec } from './codec.js';
+import { createRedisLifter } from './normalize.js';
 
 export { RedisCodec } from './codec.js';
 
@@ -33,4 +34,5 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
   factory(options: RedisOptions): ProtocolCodecFactory {
     return { name: 'redis', create: () => new RedisCodec(options) };
   },
+  lifter: createRedisLifter,
 };

@@ -1,8 +1,15 @@
 /**
  * The Redis lifter: one RESP2/RESP3 value (reply) or command (request) → a comparable tree for N-variant
- * comparison. The tree shapes of every lifter are described in `src/replication/lifters.ts`, which holds the registry.
+ * comparison (the contract is in `../lift.ts`).
+ *
+ * Replies: simple string `{ "+": "OK" }`; error and bulk error `{ "-": "ERR ..." }`; integer → number (`{ ":": "..." }`
+ * beyond 2^53); bulk / verbatim string → string (UTF-8) or `{ base64 }`; null bulk / null array / `_` → null;
+ * `#t` → true; double → number (`{ ",": "inf" }` for inf / -inf / nan); big number → number or `{ "(": "..." }`;
+ * array → array; map → object (non-string keys as their canonical JSON); set → array sorted by canonical JSON
+ * (sets are unordered); push → `{ ">": [...] }`; attributes are dropped. Requests: the command as an array of
+ * argument strings (inline commands are split on whitespace). Bytes after the value make it `invalid`.
  */
-import { bytesLeaf, concat, fail, guarded, setKey, shorten, stable, type MTree, type ProtocolLifter } from '../../compare/lift-common.js';
+import { bytesLeaf, concat, fail, guarded, setKey, shorten, stable, type Lifter, type MTree } from '../lift.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // redis
@@ -134,7 +141,7 @@ function respSummary(t: MTree, bytes: Buffer): string {
   if (typeof t === 'number' || typeof t === 'boolean') return `:${String(t)}`;
   if (typeof t === 'string') return `$${Buffer.byteLength(t)}`;
   if (Array.isArray(t)) return `*${t.length}`;
-  const o = t as { [k: string]: MTree };
+  const o = t;
   if (typeof o['+'] === 'string') return `+${shorten(o['+'], 60)}`;
   if (typeof o['-'] === 'string') return `-${shorten(o['-'], 60)}`;
   if ('base64' in o || 'sha256' in o) return `$${bytes.length}`;
@@ -162,7 +169,8 @@ function readRedisCommand(buf: Buffer): MTree {
   return text.split(/[ \t]+/).filter((s) => s.length > 0);
 }
 
-export function createRedisLifter(): ProtocolLifter {
+/** The Redis lifter (it has no options). */
+export function createRedisLifter(): Lifter {
   return {
     protocol: 'redis',
     liftWithSummary(frames, kind) {
