@@ -56,7 +56,10 @@ export class AdminServer {
       routes: this.#table(),
       body: BODY_RULES,
       json: JSON_STYLE,
-      before: (ctx) => this.#authorize(ctx.req),
+      before: (ctx) => {
+        this.#authorize(ctx.req);
+        return false;
+      },
       segments: (ctx) => pathSegments(ctx.url),
       notFound: (ctx) => notFound(ctx),
       notAllowed: (ctx, allow) => {
@@ -114,9 +117,9 @@ export class AdminServer {
   }
 
   /** Throws 401 unless the request carries the configured bearer token (when one is set). */
-  #authorize(req: IncomingMessage): boolean {
+  #authorize(req: IncomingMessage): void {
     const token = this.#opts.token;
-    if (!token) return false;
+    if (!token) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     const given = Buffer.from(m?.[1]?.trim() ?? '');
@@ -126,7 +129,6 @@ export class AdminServer {
         headers: { 'www-authenticate': 'Bearer realm="switchyard"' },
       });
     }
-    return false;
   }
 
   #errorReply(err: unknown, status: number): Reply {

@@ -25,7 +25,7 @@ export const Errors = {
 /** Bodies: at most 1 MiB; an empty body is Go's `EOF`, bad JSON the parser's message. */
 export const BODY_RULES: BodyRules = {
   maxBytes: 1024 * 1024,
-  tooLarge: (max) => Errors.badBody(`larger than ${max} bytes`),
+  tooLarge: (max) => new HttpError(413, ErrorCodes.BAD_REQUEST, `bad request body: larger than ${max} bytes`),
   empty: () => {
     throw Errors.badBody('EOF');
   },
