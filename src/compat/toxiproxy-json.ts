@@ -1,26 +1,35 @@
 /**
- * Toxiproxy's wire format: its error type and messages, Go-like JSON body decoding and the proxy/toxic JSON shapes
- * (api.go, toxics/toxic.go).
+ * Toxiproxy's wire format: its error messages, its body rules, Go-like JSON body decoding and the proxy/toxic JSON
+ * shapes (api.go, toxics/toxic.go).
  */
+import { ErrorCodes } from '../core/errors.js';
 import type { Fault } from '../faults/fault-set.js';
+import { parseJsonText, type BodyRules } from '../http-kit/body.js';
+import { HttpError } from '../http-kit/http-error.js';
 
-/** An error answered as Toxiproxy's `{"error": message, "status": status}`. */
-export class ToxiproxyApiError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-    this.name = 'ToxiproxyApiError';
-  }
-}
-
+/** Toxiproxy's errors, answered as `{"error": message, "status": status}`. */
 export const Errors = {
-  proxyNotFound: () => new ToxiproxyApiError(404, 'proxy not found'),
-  proxyExists: () => new ToxiproxyApiError(409, 'proxy already exists'),
-  toxicNotFound: () => new ToxiproxyApiError(404, 'toxic not found'),
-  toxicExists: () => new ToxiproxyApiError(409, 'toxic already exists'),
-  invalidType: () => new ToxiproxyApiError(400, 'invalid toxic type'),
-  invalidStream: () => new ToxiproxyApiError(400, 'stream was invalid, can be either upstream or downstream'),
-  missing: (field: string) => new ToxiproxyApiError(400, `missing required field: ${field}`),
-  badBody: (detail: string) => new ToxiproxyApiError(400, `bad request body: ${detail}`),
+  proxyNotFound: () => new HttpError(404, ErrorCodes.NOT_FOUND, 'proxy not found'),
+  proxyExists: () => new HttpError(409, ErrorCodes.CONFLICT, 'proxy already exists'),
+  toxicNotFound: () => new HttpError(404, ErrorCodes.NOT_FOUND, 'toxic not found'),
+  toxicExists: () => new HttpError(409, ErrorCodes.CONFLICT, 'toxic already exists'),
+  invalidType: () => new HttpError(400, ErrorCodes.BAD_REQUEST, 'invalid toxic type'),
+  invalidStream: () => new HttpError(400, ErrorCodes.BAD_REQUEST, 'stream was invalid, can be either upstream or downstream'),
+  missing: (field: string) => new HttpError(400, ErrorCodes.BAD_REQUEST, `missing required field: ${field}`),
+  badBody: (detail: string) => new HttpError(400, ErrorCodes.BAD_REQUEST, `bad request body: ${detail}`),
+  badRequest: (message: string) => new HttpError(400, ErrorCodes.BAD_REQUEST, message),
+  /** What Toxiproxy answers a run-time failure (a port it cannot listen on, ...): 500 with the error's text. */
+  internal: (message: string) => new HttpError(500, ErrorCodes.INTERNAL, message),
+};
+
+/** Bodies: at most 1 MiB; an empty body is Go's `EOF`, bad JSON the parser's message. */
+export const BODY_RULES: BodyRules = {
+  maxBytes: 1024 * 1024,
+  tooLarge: (max) => new HttpError(413, ErrorCodes.BAD_REQUEST, `bad request body: larger than ${max} bytes`),
+  empty: () => {
+    throw Errors.badBody('EOF');
+  },
+  invalid: (message) => Errors.badBody(message),
 };
 
 export interface ProxyInput {
@@ -71,13 +80,9 @@ export function pickFields(obj: Record<string, unknown>, fields: Record<string, 
   return out;
 }
 
+/** JSON text (a body, or a `-config` file) parsed by Toxiproxy's body rules. */
 export function parseJson(text: string): unknown {
-  if (text.trim() === '') throw Errors.badBody('EOF');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw Errors.badBody((err as Error).message);
-  }
+  return parseJsonText(text, BODY_RULES);
 }
 
 export function jsonKind(v: unknown): string {
@@ -89,7 +94,7 @@ export function jsonKind(v: unknown): string {
 export const PROXY_FIELDS: Record<string, FieldType> = { name: 'string', listen: 'string', upstream: 'string', enabled: 'boolean' };
 
 export function decodeProxy(text: string): ProxyInput {
-  return decodeBody(text, PROXY_FIELDS, 'Proxy') as ProxyInput;
+  return decodeBody(text, PROXY_FIELDS, 'Proxy');
 }
 
 /** A toxic's JSON, exactly Toxiproxy's ToxicWrapper: attributes, name, type, stream (as sent), toxicity. */

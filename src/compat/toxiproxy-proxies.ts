@@ -1,32 +1,24 @@
 /**
  * The Toxiproxy model on top of a Switchyard: a proxy named N is a listener `N` (with a fault stage), a cluster
  * `N.upstream` holding its one upstream and a route `N.route` between them; its toxics are the faults of
- * `yard.faultSet(N)`. Everything Toxiproxy's API does to proxies and toxics lives here, with Toxiproxy's error
- * messages and status codes (api.go, proxy.go, proxy_collection.go, toxic_collection.go).
+ * `yard.faultSet(N)` (worked on by toxiproxy-toxics.ts). Everything Toxiproxy's API does to proxies lives here,
+ * with Toxiproxy's error messages and status codes (api.go, proxy.go, proxy_collection.go).
  */
-import type { Address, ClusterConfig, ListenerConfig, RouteConfig } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import type { FaultSet } from '../faults/fault-set.js';
-import { parseStream } from '../config/fault-input.js';
-import { TOXIPROXY_TYPES } from '../faults/builtins.js';
 import { formatAddress, parseAddress } from '../core/address.js';
 import { parseObjectConfig } from '../runtime/config.js';
 import { ID_PATTERN } from '../config/fields.js';
 import { TcpListener } from '../listeners/tcp.js';
-import { Errors, ToxiproxyApiError, decodeBody, pickFields, parseJson, jsonKind, PROXY_FIELDS, toxicJson, type ProxyInput, type ProxyJson, type ToxicJson } from './toxiproxy-json.js';
-
-export { ToxiproxyApiError, Errors, decodeBody, decodeProxy, parseJson, toxicJson } from './toxiproxy-json.js';
-export type { ProxyInput, ProxyJson, ToxicJson } from './toxiproxy-json.js';
-
-/** Toxic types this API creates: Toxiproxy's (its `down` is the proxy's `enabled: false`, not a toxic). */
-export const TOXIC_TYPES: readonly string[] = TOXIPROXY_TYPES.filter((t) => t !== 'down');
+import { HttpError } from '../http-kit/http-error.js';
+import { Errors, pickFields, parseJson, jsonKind, PROXY_FIELDS, toxicJson, type ProxyInput, type ProxyJson } from './toxiproxy-json.js';
 
 /** Where a proxy without `listen` binds (Toxiproxy: every interface). */
 export const DEFAULT_LISTEN = '127.0.0.1:0';
 
 /** Derived ids leave room for the `.upstream` / `.route` suffixes inside the 128-character id limit. */
 const MAX_NAME = 100;
-const ORIGIN = 'toxiproxy';
 
 interface ProxyEntry {
   readonly name: string;
@@ -124,7 +116,7 @@ export class ToxiproxyCollection {
     if (!input.upstream) throw Errors.missing(`upstream${suffix}`);
     const name = input.name;
     if (!ID_PATTERN.test(name) || name.length > MAX_NAME) {
-      throw new ToxiproxyApiError(400, `invalid proxy name ${JSON.stringify(name)}${suffix}: switchyard uses it as a listener id, so it must be 1-${MAX_NAME} letters, digits, "_", "." or "-", starting with a letter or digit`);
+      throw Errors.badRequest(`invalid proxy name ${JSON.stringify(name)}${suffix}: switchyard uses it as a listener id, so it must be 1-${MAX_NAME} letters, digits, "_", "." or "-", starting with a letter or digit`);
     }
     const listen = this.#address(input.listen || DEFAULT_LISTEN, 'listen', suffix);
     this.#address(input.upstream, 'upstream', suffix);
@@ -136,9 +128,9 @@ export class ToxiproxyCollection {
     try {
       a = parseAddress(text, { role: field === 'listen' ? 'listen' : 'connect' });
     } catch (err) {
-      throw new ToxiproxyApiError(400, `invalid ${field}${suffix}: ${(err as Error).message}`);
+      throw Errors.badRequest(`invalid ${field}${suffix}: ${(err as Error).message}`);
     }
-    if (a.kind !== 'tcp') throw new ToxiproxyApiError(400, `invalid ${field}${suffix}: ${JSON.stringify(text)} is a unix socket; Toxiproxy proxies are TCP (HOST:PORT)`);
+    if (a.kind !== 'tcp') throw Errors.badRequest(`invalid ${field}${suffix}: ${JSON.stringify(text)} is a unix socket; Toxiproxy proxies are TCP (HOST:PORT)`);
     return a;
   }
 
@@ -164,10 +156,10 @@ export class ToxiproxyCollection {
   }
 
   async #addUpstream(name: string, upstream: string): Promise<void> {
-    const cluster = parseObjectConfig('cluster', { id: `${name}.upstream`, endpoints: [upstream] }) as ClusterConfig;
+    const cluster = parseObjectConfig('cluster', { id: `${name}.upstream`, endpoints: [upstream] });
     await this.yard.addCluster(cluster);
     try {
-      await this.yard.addRoute(parseObjectConfig('route', { id: `${name}.route`, listener: name, cluster: cluster.id }) as RouteConfig);
+      await this.yard.addRoute(parseObjectConfig('route', { id: `${name}.route`, listener: name, cluster: cluster.id }));
     } catch (err) {
       await this.yard.removeCluster(cluster.id).catch(() => undefined);
       throw err;
@@ -181,12 +173,12 @@ export class ToxiproxyCollection {
 
   async #addListener(name: string, listen: Address): Promise<void> {
     // `faults: []` puts every connection through the fault stage, so toxics reach live connections.
-    const config = parseObjectConfig('listener', { id: name, listen: formatAddress(listen), faults: [] }, this.yard.framers) as ListenerConfig;
+    const config = parseObjectConfig('listener', { id: name, listen: formatAddress(listen), faults: [] }, this.yard.framers);
     try {
       await this.yard.addListener(config);
     } catch (err) {
       // Toxiproxy answers listen errors with 500 and the error text.
-      throw new ToxiproxyApiError(500, (err as Error).message);
+      throw Errors.internal((err as Error).message);
     }
   }
 
@@ -306,14 +298,14 @@ export class ToxiproxyCollection {
    * same name, listen and upstream → kept untouched (toxics, enabled); a different one → replaced (toxics lost);
    * new → created. A run-time error stops there; the proxies handled so far are returned with it.
    */
-  async populate(text: string): Promise<{ proxies: ProxyJson[]; error?: ToxiproxyApiError }> {
+  async populate(text: string): Promise<{ proxies: ProxyJson[]; error?: HttpError }> {
     const value = parseJson(text);
     const list = value === null ? [] : value;
     if (!Array.isArray(list)) throw Errors.badBody(`json: cannot unmarshal ${jsonKind(list)} into Go value of type []toxiproxy.Proxy`);
-    const inputs = list.map((item, i) => {
-      if (item === null) return {} as ProxyInput;
+    const inputs = list.map((item: unknown, i): ProxyInput => {
+      if (item === null) return {};
       if (typeof item !== 'object' || Array.isArray(item)) throw Errors.badBody(`json: cannot unmarshal ${jsonKind(item)} into Go value of type toxiproxy.Proxy (proxy ${i + 1})`);
-      return pickFields(item as Record<string, unknown>, PROXY_FIELDS, 'Proxy') as ProxyInput;
+      return pickFields(item as Record<string, unknown>, PROXY_FIELDS, 'Proxy');
     });
     const checked = inputs.map((input, i) => this.#check(input, ` at proxy ${i + 1}`));
     const done: ProxyJson[] = [];
@@ -329,7 +321,7 @@ export class ToxiproxyCollection {
         });
         done.push(this.proxyJson(c.name));
       } catch (err) {
-        const error = err instanceof ToxiproxyApiError ? err : new ToxiproxyApiError(500, (err as Error).message);
+        const error = err instanceof HttpError ? err : Errors.internal((err as Error).message);
         return { proxies: done, error };
       }
     }
@@ -350,102 +342,14 @@ export class ToxiproxyCollection {
       ),
     );
     const first = errors[0];
-    if (first) throw first instanceof ToxiproxyApiError ? first : new ToxiproxyApiError(500, first.message);
+    if (first) throw first instanceof HttpError ? first : Errors.internal(first.message);
   }
 
   // ---- toxics ---------------------------------------------------------------------------------------------------
 
-  toxics(proxy: string): ToxicJson[] {
+  /** The fault set holding a proxy's toxics (404 `proxy not found` when there is no such proxy). */
+  toxicsOf(proxy: string): FaultSet {
     this.#entry(proxy);
-    return this.#set(proxy).list().map(toxicJson);
-  }
-
-  toxic(proxy: string, name: string): ToxicJson {
-    this.#entry(proxy);
-    const f = this.#set(proxy).get(name);
-    if (!f) throw Errors.toxicNotFound();
-    return toxicJson(f);
-  }
-
-  /** POST /proxies/{p}/toxics — checks in Toxiproxy's order: body, stream, (name default), type, name taken, attributes. */
-  addToxic(proxy: string, text: string): ToxicJson {
-    this.#entry(proxy);
-    const body = decodeBody(text, { name: 'string', type: 'string', stream: 'string', toxicity: 'number', attributes: 'object' }, 'ToxicWrapper');
-    const stream = (body['stream'] as string | undefined) ?? 'downstream';
-    try {
-      parseStream(stream);
-    } catch {
-      throw Errors.invalidStream();
-    }
-    const type = (body['type'] as string | undefined) ?? '';
-    const name = (body['name'] as string | undefined) || `${type}_${stream}`;
-    const set = this.#set(proxy);
-    const plugin = set.registry.get(type);
-    if (!TOXIC_TYPES.includes(type) || !plugin) throw Errors.invalidType();
-    if (set.get(name)) throw Errors.toxicExists();
-    const toxicity = body['toxicity'] as number | undefined;
-    checkToxicity(toxicity);
-    const attributes = known(plugin.options, body['attributes'] as Record<string, unknown> | undefined);
-    try {
-      return toxicJson(set.add({ name, type, stream, toxicity, scope: 'connection', attributes }, ORIGIN));
-    } catch (err) {
-      throw faultError(err);
-    }
-  }
-
-  /** POST/PATCH /proxies/{p}/toxics/{t}: attributes merge, toxicity omitted keeps its value; type/stream/name ignored. */
-  updateToxic(proxy: string, name: string, text: string): ToxicJson {
-    this.#entry(proxy);
-    const set = this.#set(proxy);
-    const f = set.get(name);
-    if (!f) throw Errors.toxicNotFound();
-    const body = decodeBody(text, { toxicity: 'number', attributes: 'object' }, 'ToxicWrapper');
-    const toxicity = body['toxicity'] as number | undefined;
-    checkToxicity(toxicity);
-    const attributes = body['attributes'] === undefined ? undefined : known(f.plugin.options, body['attributes'] as Record<string, unknown>);
-    try {
-      return toxicJson(set.update(name, { attributes, toxicity }));
-    } catch (err) {
-      throw faultError(err);
-    }
-  }
-
-  removeToxic(proxy: string, name: string): void {
-    this.#entry(proxy);
-    const set = this.#set(proxy);
-    if (!set.get(name)) throw Errors.toxicNotFound();
-    set.remove(name);
-  }
-}
-
-/** Toxiproxy ignores attribute keys the toxic does not have (and `null` values); we drop them before validation. */
-function known(options: Readonly<Record<string, unknown>>, attrs: Record<string, unknown> | undefined): Record<string, unknown> {
-  if (!attrs) return {};
-  return Object.fromEntries(Object.entries(attrs).filter(([k, v]) => Object.hasOwn(options, k) && v !== null));
-}
-
-/** Unlike Toxiproxy (which accepts 5 or -1), toxicity is a probability from 0 to 1. */
-function checkToxicity(t: number | undefined): void {
-  if (t !== undefined && !(Number.isFinite(t) && t >= 0 && t <= 1)) {
-    throw new ToxiproxyApiError(400, `bad request body: toxicity must be a number from 0 to 1, got ${t}`);
-  }
-}
-
-function faultError(err: unknown): ToxiproxyApiError {
-  const e = err as { code?: string; message?: string; details?: { reason?: string } };
-  switch (e.details?.reason) {
-    case 'invalid_type':
-      return Errors.invalidType();
-    case 'invalid_stream':
-      return Errors.invalidStream();
-    case 'exists':
-      return Errors.toxicExists();
-    case 'not_found':
-      return Errors.toxicNotFound();
-    case 'invalid_attributes':
-    case 'invalid_toxicity':
-      return Errors.badBody(e.message ?? String(err));
-    default:
-      return new ToxiproxyApiError(e.code === 'SWY_BAD_REQUEST' ? 400 : 500, e.message ?? String(err));
+    return this.#set(proxy);
   }
 }

@@ -4,14 +4,18 @@
  * error shapes follow Vaurien (cornice's `{"status":"error","errors":[{location,name,description}]}`); the
  * differences are listed in docs/chaos-cli.md.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Address, ClusterConfig } from '../config/types.js';
+import { ErrorCodes } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import type { Logger } from '../core/log.js';
-import { formatAddress, parseAddress, toListenOptions } from '../core/address.js';
-import { BehaviorError, VaurienBehaviors } from './vaurien-behaviors.js';
-
-export * from './vaurien-behaviors.js';
+import { formatAddress, parseAddress } from '../core/address.js';
+import { ApiServer, type Handler } from '../http-kit/api-server.js';
+import type { BodyRules } from '../http-kit/body.js';
+import type { RequestContext } from '../http-kit/context.js';
+import { HttpError, errorMessage } from '../http-kit/http-error.js';
+import { jsonReply, type JsonStyle, type Reply } from '../http-kit/reply.js';
+import { RouteTable } from '../http-kit/route-table.js';
+import { BehaviorError, type VaurienBehaviors } from './vaurien-behaviors.js';
 
 export interface VaurienApiOptions {
   listen: Address;
@@ -21,13 +25,26 @@ export interface VaurienApiOptions {
   logger?: Logger | undefined;
 }
 
+/** One entry of a cornice error body. */
 interface ApiError {
   location: string;
   name: string;
   description: string;
 }
 
-const MAX_BODY = 1024 * 1024;
+const JSON_STYLE: JsonStyle = { contentType: 'application/json; charset=UTF-8' };
+
+/** A cornice-shaped error: `{"status":"error","errors":[{location, name, description}]}` (the message is the description). */
+function apiError(status: number, location: string, name: string, description: string): HttpError {
+  return new HttpError(status, ErrorCodes.BAD_REQUEST, description, { details: { location, name } });
+}
+
+const BODY_RULES: BodyRules = {
+  maxBytes: 1024 * 1024,
+  tooLarge: (max) => apiError(413, 'body', '', `body larger than ${max} bytes`),
+  empty: () => ({}),
+  invalid: (message) => apiError(400, 'body', '', `invalid JSON: ${message}`),
+};
 
 /** The control API server. */
 export class VaurienApi {
@@ -35,9 +52,7 @@ export class VaurienApi {
   readonly behaviors: VaurienBehaviors;
   readonly #routeId: string;
   readonly #logger: Logger;
-  readonly #server: http.Server;
-  readonly #listen: Address;
-  #bound: Address | undefined;
+  readonly #api: ApiServer;
   #clusters = 0;
   /** PUT /backend calls run one at a time. */
   #backendChain: Promise<unknown> = Promise.resolve();
@@ -46,47 +61,58 @@ export class VaurienApi {
     this.yard = yard;
     this.behaviors = options.behaviors;
     this.#routeId = options.routeId;
-    this.#listen = options.listen;
     this.#logger = options.logger ?? yard.logger;
-    this.#server = http.createServer((req, res) => void this.#serve(req, res));
-    this.#server.keepAliveTimeout = 5000;
+    this.#api = new ApiServer({
+      // Vaurien (cornice) answers HEAD like GET and POST like PUT, without listing them in `Allow`.
+      routes: new RouteTable<Handler>(
+        [
+          ['GET', '/behavior', (c) => c.send(200, { behavior: this.behaviors.spec })],
+          ['PUT', '/behavior', (c) => this.#putBehavior(c)],
+          ['GET', '/behaviors', (c) => c.send(200, { behaviors: [...this.behaviors.names] })],
+          ['GET', '/backend', (c) => c.send(200, { backend: this.backend })],
+          ['PUT', '/backend', (c) => this.#putBackend(c)],
+        ],
+        { aliases: { HEAD: 'GET', POST: 'PUT' } },
+      ),
+      body: BODY_RULES,
+      json: JSON_STYLE,
+      segments: (ctx) => pathOf(ctx).slice(1).split('/'),
+      notFound: (ctx) => {
+        throw apiError(404, 'url', 'path', `no route for ${ctx.method} ${pathOf(ctx)} (routes: /behavior, /behaviors, /backend)`);
+      },
+      notAllowed: (ctx, allow) => {
+        throw new HttpError(405, ErrorCodes.BAD_REQUEST, `method not allowed (allowed: ${allow.join(', ')})`, {
+          headers: { allow: allow.join(', ') },
+          details: { location: 'method', name: ctx.method },
+        });
+      },
+      errorReply: (err, status) => this.#errorReply(err, status),
+    });
   }
 
   static async start(yard: Switchyard, options: VaurienApiOptions): Promise<VaurienApi> {
     const api = new VaurienApi(yard, options);
-    await new Promise<void>((resolve, reject) => {
-      api.#server.once('error', reject);
-      api.#server.listen(toListenOptions(options.listen), () => {
-        api.#server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = api.#server.address();
-    api.#bound = a && typeof a === 'object' ? { kind: 'tcp', host: a.address, port: a.port } : api.#listen;
+    await api.#api.listen(options.listen);
     return api;
   }
 
   get address(): Address | undefined {
-    return this.#bound;
+    return this.#api.address;
   }
 
   /** e.g. http://127.0.0.1:8080 */
   get url(): string {
-    const a = this.#bound;
-    return a && a.kind === 'tcp' ? `http://${formatAddress(a)}` : '';
+    return this.#api.url;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
+    return this.#api.close();
   }
 
   /** The backend new connections go to (`host:port`). */
   get backend(): string {
     const route = this.yard.routes.get(this.#routeId);
-    const cluster = route ? this.yard.clusters.get(route.config.cluster ?? "") : undefined;
+    const cluster = route ? this.yard.clusters.get(route.config.cluster ?? '') : undefined;
     const e = cluster?.config.endpoints[0];
     return e ? formatAddress(e.address) : '';
   }
@@ -100,7 +126,7 @@ export class VaurienApi {
       const address = parseAddress(text, { role: 'connect' });
       const route = this.yard.routes.get(this.#routeId);
       if (!route) throw new Error(`route '${this.#routeId}' is gone`);
-      const oldId = route.config.cluster ?? "";
+      const oldId = route.config.cluster ?? '';
       const old = this.yard.clusters.get(oldId);
       let id: string;
       do id = `backend-${++this.#clusters}`;
@@ -118,107 +144,53 @@ export class VaurienApi {
     return p;
   }
 
-  async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    try {
-      const path = new URL(req.url ?? '/', 'http://x').pathname.replace(/\/+$/, '') || '/';
-      const method = req.method ?? 'GET';
-      switch (path) {
-        case '/behavior':
-          if (method === 'GET' || method === 'HEAD') return send(res, 200, { behavior: this.behaviors.spec });
-          if (method === 'PUT' || method === 'POST') return await this.#putBehavior(req, res);
-          return notAllowed(res, 'GET, PUT');
-        case '/behaviors':
-          if (method === 'GET' || method === 'HEAD') return send(res, 200, { behaviors: [...this.behaviors.names] });
-          return notAllowed(res, 'GET');
-        case '/backend':
-          if (method === 'GET' || method === 'HEAD') return send(res, 200, { backend: this.backend });
-          if (method === 'PUT' || method === 'POST') return await this.#putBackend(req, res);
-          return notAllowed(res, 'GET, PUT');
-        default:
-          return fail(res, 404, [{ location: 'url', name: 'path', description: `no route for ${method} ${path} (routes: /behavior, /behaviors, /backend)` }]);
-      }
-    } catch (err) {
-      this.#logger.warn({ err }, 'vaurien api: request failed');
-      if (!res.headersSent) fail(res, 500, [{ location: 'body', name: '', description: (err as Error).message }]);
-      else res.destroy();
-    }
-  }
-
-  async #putBehavior(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJson(req, res);
-    if (body === undefined) return;
-    const { name, ...options } = body;
-    if (name === undefined || name === null || name === '') return fail(res, 400, [{ location: 'body', name: 'name', description: 'name is missing' }]);
-    if (typeof name !== 'string') return fail(res, 400, [{ location: 'body', name: 'name', description: `name must be a string, got ${JSON.stringify(name)}` }]);
+  async #putBehavior(ctx: RequestContext): Promise<void> {
+    const { name, ...options } = await objectBody(ctx);
+    if (name === undefined || name === null || name === '') throw apiError(400, 'body', 'name', 'name is missing');
+    if (typeof name !== 'string') throw apiError(400, 'body', 'name', `name must be a string, got ${JSON.stringify(name)}`);
     const names = this.behaviors.names;
     if (!name.includes(':') && !name.includes(',') && !names.includes(name.trim())) {
-      return fail(res, 400, [{ location: 'body', name: 'name', description: `the '${name}' behavior does not exist` }]);
+      throw apiError(400, 'body', 'name', `the '${name}' behavior does not exist`);
     }
     try {
       this.behaviors.set(name, options);
     } catch (err) {
-      if (err instanceof BehaviorError) return fail(res, 400, [{ location: 'body', name: err.field, description: err.message }]);
+      if (err instanceof BehaviorError) throw apiError(400, 'body', err.field, err.message);
       throw err;
     }
     this.#logger.info({ behavior: this.behaviors.spec, options }, 'vaurien api: behavior changed');
-    send(res, 200, { status: 'ok' });
+    ctx.send(200, { status: 'ok' });
   }
 
-  async #putBackend(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readJson(req, res);
-    if (body === undefined) return;
-    const backend = body['backend'];
-    if (typeof backend !== 'string' || backend === '') {
-      return fail(res, 400, [{ location: 'body', name: 'backend', description: 'backend is missing: expected "host:port"' }]);
-    }
+  async #putBackend(ctx: RequestContext): Promise<void> {
+    const backend = (await objectBody(ctx))['backend'];
+    if (typeof backend !== 'string' || backend === '') throw apiError(400, 'body', 'backend', 'backend is missing: expected "host:port"');
     try {
       parseAddress(backend, { role: 'connect' });
     } catch (err) {
-      return fail(res, 400, [{ location: 'body', name: 'backend', description: (err as Error).message }]);
+      throw apiError(400, 'body', 'backend', (err as Error).message);
     }
     await this.setBackend(backend);
-    send(res, 200, { status: 'ok' });
+    ctx.send(200, { status: 'ok' });
+  }
+
+  /** Cornice's error body; an error that is not an answer of ours is logged and described as a `body` error. */
+  #errorReply(err: unknown, status: number): Reply {
+    if (!(err instanceof HttpError)) this.#logger.warn({ err }, 'vaurien api: request failed');
+    const details = err instanceof HttpError ? (err.details as Partial<ApiError> | undefined) : undefined;
+    const error: ApiError = { location: details?.location ?? 'body', name: details?.name ?? '', description: errorMessage(err) };
+    return jsonReply(status, { status: 'error', errors: [error] }, JSON_STYLE);
   }
 }
 
-/** Read a JSON object body; on failure answers 400 itself and returns undefined. */
-async function readJson(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) {
-      fail(res, 413, [{ location: 'body', name: '', description: `body larger than ${MAX_BODY} bytes` }]);
-      return undefined;
-    }
-    chunks.push(c as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  let body: unknown;
-  try {
-    body = text.trim() === '' ? {} : JSON.parse(text);
-  } catch (err) {
-    fail(res, 400, [{ location: 'body', name: '', description: `invalid JSON: ${(err as Error).message}` }]);
-    return undefined;
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    fail(res, 400, [{ location: 'body', name: '', description: 'expected a JSON object' }]);
-    return undefined;
-  }
+/** The path without trailing slashes (`/` for the root); not percent-decoded, as Vaurien's routes are plain words. */
+function pathOf(ctx: RequestContext): string {
+  return ctx.url.pathname.replace(/\/+$/, '') || '/';
+}
+
+/** The body as a JSON object (an empty body is `{}`). */
+async function objectBody(ctx: RequestContext): Promise<Record<string, unknown>> {
+  const body = await ctx.json();
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw apiError(400, 'body', '', 'expected a JSON object');
   return body as Record<string, unknown>;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
-}
-
-function fail(res: ServerResponse, status: number, errors: ApiError[]): void {
-  send(res, status, { status: 'error', errors });
-}
-
-function notAllowed(res: ServerResponse, allow: string): void {
-  res.setHeader('allow', allow);
-  fail(res, 405, [{ location: 'method', name: res.req.method ?? '', description: `method not allowed (allowed: ${allow})` }]);
 }

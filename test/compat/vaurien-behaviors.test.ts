@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createFaultRegistry } from '../../src/faults/builtins.js';
 import { FaultSet } from '../../src/faults/fault-set.js';
 import { silentLogger } from '../../src/core/log.js';
-import { coerceOption, formatMix, parseBehaviorSpec, VaurienBehaviors } from '../../src/compat/vaurien.js';
+import { coerceOption, formatMix, parseBehaviorSpec, VaurienBehaviors } from '../../src/compat/vaurien-behaviors.js';
 import { startChaos } from '../../src/cli/commands/chaos.js';
 import { startServer, connect, eventually } from '../helpers/net.js';
 

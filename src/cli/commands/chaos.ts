@@ -21,11 +21,11 @@ import {
   DEFAULT_BEHAVIOR,
   describeType,
   parseBehaviorSpec,
-  VaurienApi,
   VaurienBehaviors,
   type BehaviorOptions,
   type OptionValue,
-} from '../../compat/vaurien.js';
+} from '../../compat/vaurien-behaviors.js';
+import { VaurienApi } from '../../compat/vaurien.js';
 
 const LISTENER = 'chaos';
 const ROUTE = 'chaos';

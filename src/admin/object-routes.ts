@@ -1,0 +1,83 @@
+/**
+ * The run-time objects of the native admin API, and the health and metrics endpoints:
+ *   GET  /healthz                               200 `ok` or 503 `degraded` (some listener failed)
+ *   GET  /metrics                               Prometheus text
+ *   GET  /api/v1/{listeners,clusters,routes}    the list
+ *   POST /api/v1/{listeners,clusters,routes}    create and start one (201)
+ *   GET  /api/v1/{kind}/:id                     one object
+ *   DELETE /api/v1/{kind}/:id[?drain=DURATION]  stop and remove it (listeners drain their connections)
+ */
+import { ErrorCodes } from '../core/errors.js';
+import { parseDuration } from '../core/units.js';
+import type { Switchyard } from '../runtime/switchyard.js';
+import { parseObjectConfig } from '../runtime/config.js';
+import type { Handler } from '../http-kit/api-server.js';
+import type { RequestContext } from '../http-kit/context.js';
+import { HttpError } from '../http-kit/http-error.js';
+import type { RouteEntry } from '../http-kit/route-table.js';
+
+export type Kind = 'listeners' | 'clusters' | 'routes';
+
+interface RunTimeObject {
+  toJSON(): Record<string, unknown>;
+}
+
+export function health(yard: Switchyard, ctx: RequestContext): void {
+  const listeners = [...yard.listeners.values()];
+  const failed = listeners.filter((l) => l.state === 'failed').map((l) => l.id);
+  ctx.send(failed.length === 0 ? 200 : 503, { status: failed.length === 0 ? 'ok' : 'degraded', listeners: listeners.length, failed });
+}
+
+export async function metrics(yard: Switchyard, ctx: RequestContext): Promise<void> {
+  ctx.sendText(200, await yard.metrics.metrics(), yard.metrics.contentType);
+}
+
+/** The four routes of one kind of object. */
+export function objectRoutes(yard: Switchyard, kind: Kind): RouteEntry<Handler>[] {
+  return [
+    ['GET HEAD', `/api/v1/${kind}`, (c) => c.send(200, [...collection(yard, kind).values()].map((o) => o.toJSON()))],
+    ['POST', `/api/v1/${kind}`, async (c) => c.send(201, (await create(yard, kind, await c.json())).toJSON())],
+    ['GET HEAD', `/api/v1/${kind}/:id`, (c) => c.send(200, get(yard, kind, c.param('id')).toJSON())],
+    ['DELETE', `/api/v1/${kind}/:id`, async (c) => c.send(200, (await remove(yard, kind, c.param('id'), drainOf(c.url))).toJSON())],
+  ];
+}
+
+function collection(yard: Switchyard, kind: Kind): Map<string, RunTimeObject> {
+  return kind === 'listeners' ? yard.listeners : kind === 'clusters' ? yard.clusters : yard.routes;
+}
+
+function get(yard: Switchyard, kind: Kind, id: string): RunTimeObject {
+  const obj = collection(yard, kind).get(id);
+  if (!obj) throw new HttpError(404, ErrorCodes.NOT_FOUND, `${kind.slice(0, -1)} '${id}' not found`);
+  return obj;
+}
+
+async function create(yard: Switchyard, kind: Kind, body: unknown): Promise<RunTimeObject> {
+  if (kind === 'clusters') return yard.addCluster(parseObjectConfig('cluster', body, yard.framers));
+  if (kind === 'routes') {
+    const cfg = parseObjectConfig('route', body, yard.framers);
+    if (!yard.listeners.has(cfg.listener)) {
+      // A route may be created before its listener (the listener then picks it up), but say so if it is a typo.
+      yard.logger.info({ route: cfg.id, listener: cfg.listener }, 'route created for a listener that does not exist yet');
+    }
+    return yard.addRoute(cfg);
+  }
+  return yard.addListener(parseObjectConfig('listener', body, yard.framers));
+}
+
+/** `?drain=` as milliseconds (a bare number is milliseconds, else a duration like `5s`); 0 when absent. */
+function drainOf(url: URL): number {
+  const drainParam = url.searchParams.get('drain');
+  if (drainParam === null) return 0;
+  try {
+    return parseDuration(/^\d+$/.test(drainParam) ? Number(drainParam) : drainParam);
+  } catch (err) {
+    throw new HttpError(400, ErrorCodes.BAD_REQUEST, `drain: ${(err as Error).message}`);
+  }
+}
+
+async function remove(yard: Switchyard, kind: Kind, id: string, drainTimeout: number): Promise<RunTimeObject> {
+  if (kind === 'listeners') return yard.removeListener(id, { drainTimeout });
+  if (kind === 'clusters') return yard.removeCluster(id);
+  return yard.removeRoute(id);
+}

@@ -1,0 +1,96 @@
+/**
+ * An HTTP API server: one route table, one dispatch, one error path. The server it serves (admin, Toxiproxy,
+ * Vaurien) gives its routes, its body and JSON rules, how it reads a path into segments, and how it answers a
+ * missing route, a wrong method and an error (its wire format); the status of an error comes from
+ * {@link errorStatus}, its extra headers from {@link errorHeaders}.
+ */
+import http from 'node:http';
+import { formatAddress, toListenOptions, type Address } from '../core/address.js';
+import type { BodyRules } from './body.js';
+import { RequestContext } from './context.js';
+import { errorHeaders, errorStatus } from './http-error.js';
+import { sendReply, type JsonStyle, type Reply } from './reply.js';
+import type { RouteTable } from './route-table.js';
+
+/** A route's handler; it answers through the context (or throws). */
+export type Handler = (ctx: RequestContext) => unknown;
+
+export interface ApiServerOptions {
+  readonly routes: RouteTable<Handler>;
+  readonly body: BodyRules;
+  readonly json: JsonStyle;
+  /** Runs before routing (authentication, request ids, refusals); returns true when it answered the request. */
+  before?(ctx: RequestContext): boolean;
+  /** The path's segments to route on; undefined = no route can match. May throw (e.g. bad percent-encoding). */
+  segments(ctx: RequestContext): readonly string[] | undefined;
+  /** No route has this path: answer or throw. */
+  notFound(ctx: RequestContext): void;
+  /** A route has this path but not this method: answer or throw. */
+  notAllowed(ctx: RequestContext, allow: readonly string[]): void;
+  /** The answer to a thrown error (log it here if it deserves it); `status` is the kit's mapping of it. */
+  errorReply(err: unknown, status: number, ctx: RequestContext): Reply;
+}
+
+export class ApiServer {
+  readonly #opts: ApiServerOptions;
+  readonly #server: http.Server;
+  #bound: Address | undefined;
+
+  constructor(options: ApiServerOptions) {
+    this.#opts = options;
+    this.#server = http.createServer((req, res) => void this.#serve(new RequestContext(req, res, options.body, options.json)));
+    this.#server.keepAliveTimeout = 5000;
+  }
+
+  /** Where it listens once started (a TCP port 0 resolved). */
+  get address(): Address | undefined {
+    return this.#bound;
+  }
+
+  /** Base URL, e.g. http://127.0.0.1:9901 ('' before start or on a Unix socket). */
+  get url(): string {
+    const a = this.#bound;
+    return a && a.kind === 'tcp' ? `http://${formatAddress(a)}` : '';
+  }
+
+  async listen(address: Address): Promise<Address> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(toListenOptions(address), () => {
+        this.#server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    const a = this.#server.address();
+    this.#bound = a === null || typeof a === 'string' ? address : { kind: 'tcp', host: a.address, port: a.port };
+    return this.#bound;
+  }
+
+  /** Stop listening and close every connection (idle keep-alive ones included). */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  async #serve(ctx: RequestContext): Promise<void> {
+    const opts = this.#opts;
+    try {
+      if (opts.before?.(ctx)) return;
+      const segments = opts.segments(ctx);
+      const match = segments ? opts.routes.match(ctx.method, segments) : undefined;
+      if (!match || match.kind === 'not-found') return opts.notFound(ctx);
+      if (match.kind === 'not-allowed') return opts.notAllowed(ctx, match.allow);
+      ctx.params = match.params;
+      await match.handler(ctx);
+    } catch (err) {
+      const reply = opts.errorReply(err, errorStatus(err), ctx);
+      if (ctx.res.headersSent) {
+        ctx.res.destroy();
+        return;
+      }
+      sendReply(ctx.res, { ...reply, headers: { ...reply.headers, ...errorHeaders(err) } });
+    }
+  }
+}
