@@ -56,4 +56,4 @@ export { buildComparator, canonicalJson, maskTree, unifiedDiff, type Comparator,
 export { NoiseModel, type NoiseThresholds } from './compare/noise.js';
 export { FrontendAuth, BackendAuth, PgMessageReader, type PgAuthMethod } from './protocols/postgres/auth.js';
 export type { ReplicateConfig, MergeConfig, MirrorConfig, NormaliseConfig, DivergencesConfig } from './config/replication.js';
-export type { RouteEngine } from './routing/director.js';
+export type { RouteEngine, AcceptContext, EngineSession, ConnectionFraming, EngineLatency } from './routing/engine.js';

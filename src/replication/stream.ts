@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import { ErrorCodes } from '../core/errors.js';
-import { connectVariant, type AcceptContext, type EngineSession, type ReplicaEnv } from './fan-out.js';
-import type { VariantOutcome, VariantStatus } from './events.js';
+import type { AcceptContext, EngineSession } from '../routing/engine.js';
+import type { VariantStatus } from './events.js';
+import type { ReplicaEnv } from './replicate-env.js';
+import { connectVariant } from './variant.js';
 import { majorityOf } from './vote.js';
 
 interface StreamVariant {
@@ -36,6 +38,8 @@ export class StreamReplicaSession implements EngineSession {
   #forwarded = 0;
   #timer: NodeJS.Timeout | undefined;
   #done = false;
+  /** closed is resolved (the listener and stats were told once). */
+  #resolved = false;
   #clientEnded = false;
   #firstBytes: Buffer | undefined;
 
@@ -251,28 +255,26 @@ export class StreamReplicaSession implements EngineSession {
     this.#record('reported', `streams differ at byte ${this.#forwarded + at}: ${p.name}=${JSON.stringify(a.subarray(at, at + 40).toString('latin1'))}, ${v.name}=${JSON.stringify(b.subarray(at, at + 40).toString('latin1'))}`, [v.index], 'ok');
   }
 
-  #record(decision: 'blocked' | 'outvoted' | 'reported', diff: string, odd: number[], status: VariantStatus): number {
-    const env = this.#env;
-    const outcomes: VariantOutcome[] = this.#v.map((v) => ({ name: v.name, status: odd.includes(v.index) ? status : v.dead && v.dead !== 'ok' ? v.dead : 'ok', agreed: !odd.includes(v.index) }));
+  #record(decision: 'blocked' | 'outvoted' | 'reported', diff: string, odd: number[], status: VariantStatus): void {
     const first = this.#firstBytes ? this.#firstBytes.toString('latin1').replace(/[^\x20-\x7e]/g, '.').slice(0, 120) : '';
-    const e = env.log.record({
-      route: env.route,
-      mode: 'replicate',
-      policy: env.settings.policy,
+    const served = decision === 'blocked' ? -1 : this.#v.findIndex((v) => !odd.includes(v.index));
+    this.#env.report.record({
+      policy: this.#env.settings.policy,
       decision,
       request: { summary: `raw stream${first ? ` starting ${JSON.stringify(first)}` : ''}`, endpoint: '*' },
-      variants: outcomes,
-      ...(decision === 'blocked' ? {} : { served: this.#v.find((v) => !odd.includes(v.index))?.name }),
+      names: this.#v.map((v) => v.name),
+      statuses: this.#v.map((v) => (odd.includes(v.index) ? status : v.dead && v.dead !== 'ok' ? v.dead : 'ok')),
+      agreed: (i) => !odd.includes(i),
+      served: served < 0 ? undefined : served,
       fields: [],
       diff,
     });
-    return e.id;
   }
 
   #diverge(diff: string, odd: number[], status: VariantStatus): void {
     if (this.#done) return;
     this.#record('blocked', diff, odd, status);
-    for (const s of this.#ctx.stats) s.error('SWY_DIVERGENCE');
+    for (const s of this.#ctx.stats) s.error(ErrorCodes.DIVERGENCE);
     // Raw TCP has no error message: the connection closes (after what was already agreed).
     this.#client.end();
     setTimeout(() => this.#client.destroy(), 1000).unref();
@@ -317,7 +319,6 @@ export class StreamReplicaSession implements EngineSession {
     this.#ctx.onClose();
     this.#resolve();
   }
-  #resolved = false;
 }
 
 /** The first n pending bytes (copied only when they span chunks). */
