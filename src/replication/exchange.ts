@@ -125,20 +125,23 @@ export class Exchange {
   }
 
   /**
-   * A frame of variant `index`'s answer. `streaming`: the primary's answer under policy `primary`, which also goes
-   * to the client and, past `maxBytes`, is only too large to compare. False: the answer outgrew `maxBytes`.
+   * A frame of variant `index`'s answer (`end`: it ends a response). `streaming`: the primary's answer under policy
+   * `primary`, which also goes to the client and past `maxBytes` is only too large to compare. Says whether the
+   * variant's answer is now complete (and settled `ok`), or outgrew `maxBytes`.
    */
-  take(index: number, frame: Frame, maxBytes: number, streaming: boolean): boolean {
+  take(index: number, frame: Frame, end: boolean, maxBytes: number, streaming: boolean): 'partial' | 'complete' | 'oversized' {
     const slot = this.slots[index]!;
     slot.bytes += frame.length;
     if (streaming) slot.out.push(frame);
     if (slot.bytes <= maxBytes) slot.frames.push(frame);
-    else if (!streaming) return false;
+    else if (!streaming) return 'oversized';
     else if (!slot.uncompared) {
       slot.uncompared = true;
       slot.frames = [];
     }
-    return true;
+    if (!end || --slot.left > 0) return 'partial';
+    slot.latencyMs = performance.now() - this.sentAt;
+    return this.settle(index, 'ok') ? 'complete' : 'partial';
   }
 
   /** Variant `index` has answered (`ok`) or will not (a failure status). False when it was settled already. */

@@ -7,8 +7,9 @@ import type { AcceptContext, EngineSession } from '../routing/engine.js';
 import type { VariantStatus } from './events.js';
 import { Exchange, ExchangePhase } from './exchange.js';
 import { Peer } from './peer.js';
-import type { ReplicaEnv } from './replicate-env.js';
+import { EngineConnection } from './engine-connection.js';
 import { ExchangeTimer } from './exchange-timer.js';
+import type { ReplicaEnv } from './replicate-env.js';
 import { ReplicaVariant } from './replica-variant.js';
 import { connectVariant } from './variant.js';
 import type { Policy } from './vote.js';
@@ -20,7 +21,7 @@ import type { Policy } from './vote.js';
  * backpressure. Answers are delivered in request order (pipelining keeps working).
  */
 export class ReplicaSession implements EngineSession {
-  readonly closed: Promise<void>;
+  readonly #conn: EngineConnection;
   readonly #env: ReplicaEnv;
   readonly #ctx: AcceptContext;
   readonly #policy: Policy;
@@ -38,7 +39,6 @@ export class ReplicaSession implements EngineSession {
   #out: Frame[] = [];
   #seq = 0;
   #done = false;
-  #resolveClosed!: () => void;
   #clientEnded = false;
   #closing = false;
   /** The client is not reading: the variants are paused. */
@@ -50,16 +50,16 @@ export class ReplicaSession implements EngineSession {
     this.#env = env;
     this.#ctx = ctx;
     this.#policy = env.settings.policy;
-    this.closed = new Promise((r) => (this.#resolveClosed = r));
+    this.#conn = new EngineConnection(ctx);
     this.#client = new Peer('client', ctx.framing, socket);
     this.#trace = ctx.logger.isLevelEnabled('debug') ? ctx.logger.child({ route: env.route, session: ctx.sessionId }) : undefined;
     this.#timer = new ExchangeTimer(env.settings.timeout, () => this.#held, (ex) => this.#expire(ex));
     const onError = (err: unknown): void => this.#fail(err, 'variant');
     this.#variants = env.variants.map((target, index) => new ReplicaVariant(index, target, index === 1 ? env.settings.filterPairDelay : 0, onError));
-    for (const s of ctx.stats) {
-      s.active++;
-      s.total++;
-    }
+  }
+
+  get closed(): Promise<void> {
+    return this.#conn.closed;
   }
 
   start(): void {
@@ -69,16 +69,8 @@ export class ReplicaSession implements EngineSession {
     socket.on('error', (err) => this.#fail(err, 'client'));
     socket.on('close', () => this.#finish());
     socket.on('drain', () => this.#resumeVariants());
-    const idle = this.#ctx.idleTimeout ?? 0;
-    if (idle > 0) {
-      // Idle = no bytes on the client socket and nothing being answered (variants working on a request are busy).
-      socket.setTimeout(idle);
-      socket.on('timeout', () => {
-        if (this.#exchanges.length > 0 || this.#current || this.#timer.busy) return;
-        for (const s of this.#ctx.stats) s.error(ErrorCodes.IDLE_TIMEOUT);
-        this.#closeAll();
-      });
-    }
+    // Idle = no bytes on the client socket and nothing being answered (variants working on a request are busy).
+    this.#conn.watchIdle(socket, () => this.#exchanges.length > 0 || this.#current !== undefined || this.#timer.busy, () => this.#closeAll());
     for (const v of this.#variants) {
       if (this.#env.isQuarantined(v.target.name)) v.dead = 'quarantined';
       else void this.#connect(v);
@@ -226,7 +218,7 @@ export class ReplicaSession implements EngineSession {
     if (v.dead) return;
     if (info.unsolicited) {
       // Greetings, pushes, interim answers (HTTP 100 Continue): the first live variant's go to the client at once.
-      if (this.#firstLive() === v) this.#writeClient([frame]);
+      if (this.#variants.find((x) => !x.dead) === v) this.#writeClient([frame]);
       return;
     }
     const ex = v.awaiting[0];
@@ -236,22 +228,14 @@ export class ReplicaSession implements EngineSession {
       return;
     }
     const streaming = this.#policy === 'primary' && v.index === 0;
-    if (!ex.take(v.index, frame, this.#env.settings.maxMessageBytes, streaming)) {
-      this.#kill(v, 'oversized');
-      return;
-    }
-    const slot = ex.slots[v.index]!;
-    if (info.end && --slot.left === 0) {
+    const taken = ex.take(v.index, frame, info.end, this.#env.settings.maxMessageBytes, streaming);
+    if (taken === 'oversized') return this.#kill(v, 'oversized');
+    if (taken === 'complete') {
       v.awaiting.shift();
-      slot.latencyMs = performance.now() - ex.sentAt;
-      v.target.latency.observe(slot.latencyMs / 1000);
-      if (ex.settle(v.index, 'ok')) this.#slotDone(ex);
+      v.target.latency.observe(ex.slots[v.index]!.latencyMs! / 1000);
+      this.#slotDone(ex);
     }
     if (streaming && this.#exchanges[0] === ex) this.#primaryOut = true;
-  }
-
-  #firstLive(): ReplicaVariant | undefined {
-    return this.#variants.find((v) => !v.dead);
   }
 
   /** An exchange's time is up: every variant that has not answered it is timed out. */
@@ -409,8 +393,6 @@ export class ReplicaSession implements EngineSession {
     this.#done = true;
     this.#timer.stop();
     for (const v of this.#variants) v.close();
-    for (const s of this.#ctx.stats) s.active--;
-    this.#ctx.onClose();
-    this.#resolveClosed();
+    this.#conn.release();
   }
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { ErrorCodes } from '../core/errors.js';
 import type { AcceptContext, EngineSession } from '../routing/engine.js';
 import type { VariantStatus } from './events.js';
+import { EngineConnection } from './engine-connection.js';
 import type { ReplicaEnv } from './replicate-env.js';
 import { connectVariant } from './variant.js';
 import { majorityOf } from './vote.js';
@@ -29,8 +30,7 @@ interface StreamVariant {
  * once and reports the first difference of each other variant.
  */
 export class StreamReplicaSession implements EngineSession {
-  readonly closed: Promise<void>;
-  #resolve!: () => void;
+  readonly #conn: EngineConnection;
   readonly #env: ReplicaEnv;
   readonly #ctx: AcceptContext;
   readonly #client: Socket;
@@ -38,8 +38,6 @@ export class StreamReplicaSession implements EngineSession {
   #forwarded = 0;
   #timer: NodeJS.Timeout | undefined;
   #done = false;
-  /** closed is resolved (the listener and stats were told once). */
-  #resolved = false;
   #clientEnded = false;
   #firstBytes: Buffer | undefined;
 
@@ -47,12 +45,12 @@ export class StreamReplicaSession implements EngineSession {
     this.#env = env;
     this.#ctx = ctx;
     this.#client = socket;
-    this.closed = new Promise((r) => (this.#resolve = r));
+    this.#conn = new EngineConnection(ctx);
     this.#v = env.variants.map((t, index) => ({ index, name: t.name, socket: undefined, pending: [], pendingBytes: 0, ended: false, dead: undefined, queued: [], reported: false }));
-    for (const s of ctx.stats) {
-      s.active++;
-      s.total++;
-    }
+  }
+
+  get closed(): Promise<void> {
+    return this.#conn.closed;
   }
 
   start(): void {
@@ -72,16 +70,8 @@ export class StreamReplicaSession implements EngineSession {
     });
     c.on('error', () => this.destroy());
     c.on('close', () => this.#finish());
-    const idle = this.#ctx.idleTimeout ?? 0;
-    if (idle > 0) {
-      // Raw streams: no bytes from the client and none pending from the variants for that long.
-      c.setTimeout(idle);
-      c.on('timeout', () => {
-        if (this.#v.some((v) => v.pendingBytes > 0)) return;
-        for (const s of this.#ctx.stats) s.error(ErrorCodes.IDLE_TIMEOUT);
-        this.destroy();
-      });
-    }
+    // Raw streams: no bytes from the client and none pending from the variants for that long.
+    this.#conn.watchIdle(c, () => this.#v.some((v) => v.pendingBytes > 0), () => this.destroy());
     for (const v of this.#v) {
       if (this.#env.isQuarantined(v.name)) v.dead = 'quarantined';
       else void this.#connect(v);
@@ -312,12 +302,8 @@ export class StreamReplicaSession implements EngineSession {
   #finish(): void {
     this.#cleanup();
     for (const v of this.#v) v.socket?.destroy();
-    if (this.#resolved) return;
-    this.#resolved = true;
     this.#done = true;
-    for (const s of this.#ctx.stats) s.active--;
-    this.#ctx.onClose();
-    this.#resolve();
+    this.#conn.release();
   }
 }
 
