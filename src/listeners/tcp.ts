@@ -37,7 +37,7 @@ export interface StopOptions {
 
 let nextSessionId = 1;
 
-/** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session. */
+/** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session, or to its route's engine. */
 export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly kind = 'listener' as const;
   readonly sessions = new Set<Session | EngineSession>();

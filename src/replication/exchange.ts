@@ -11,10 +11,12 @@ import { tally } from './vote.js';
  * Where an exchange is, from the client's point of view. The variants' answers run alongside: `pending` counts the
  * ones still owed, and with policy `primary` they may still arrive after the client has the primary's answer.
  *
- *   waiting ──► streaming ──► decided ──► delivered
- *      │            │            ▲
- *      ├────────────┼────────────┘
- *      └────────────┴──► blocked
+ *   waiting ───────────────────► decided ──► delivered
+ *     │   └──► streaming ──────────┘
+ *     │            │
+ *     └────────────┴─────────────► blocked     (terminal: the session closes after the error reply)
+ *
+ * `to()` is the only place the phase changes; it refuses any other edge.
  */
 export enum ExchangePhase {
   /** The request is (being) sent; what the client gets is not settled. */

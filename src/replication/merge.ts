@@ -98,10 +98,10 @@ export class Merger implements RouteEngine {
     readonly backend: Cluster,
     readonly deps: { log: DivergenceLog; logger: Logger },
   ) {
+    this.report = new DivergenceReporter(deps.log, route, 'merge');
     this.n = config.sources.length > 0 ? config.sources.length : config.listeners.length;
     this.names = config.names.length > 0 ? config.names : Array.from({ length: this.n }, (_, i) => `v${i + 1}`);
     this.#waiting = Array.from({ length: this.n }, () => []);
-    this.report = new DivergenceReporter(deps.log, route, 'merge');
     buildComparator('tcp', config.normalise);
   }
 

@@ -38,9 +38,9 @@ export class MirrorHandlerFactory implements HandlerFactory {
   readonly name = 'mirror';
   readonly stats: MirrorStats = { mirrored: 0, dropped: 0, sampledOut: 0 };
   readonly latency = new LatencyHistogram();
+  readonly #comparators = new Map<string, Comparator>();
   readonly noise = new NoiseModel();
   readonly report: DivergenceReporter;
-  readonly #comparators = new Map<string, Comparator>();
 
   constructor(readonly deps: MirrorDeps) {
     this.report = new DivergenceReporter(deps.log, deps.route, 'mirror');
@@ -94,6 +94,8 @@ class MirrorHandler implements FrameHandler {
   readonly #awaitPrimary: Array<{ pair: Pair | undefined; left: number }> = [];
   readonly #awaitShadow: Pair[] = [];
   #closed = false;
+  /** Writes the frames of one client read to the shadow (queued as a microtask once per read). */
+  readonly #flushBatch = (): void => this.#writeBatch();
 
   constructor(factory: MirrorHandlerFactory, ctx: SessionContext) {
     this.#f = factory;
@@ -174,7 +176,7 @@ class MirrorHandler implements FrameHandler {
 
   #sendShadow(frame: Frame): void {
     if (this.#shadow) {
-      // Frames handed over in one go (one read of the client) reach the shadow in one write.
+      // Frames handed over in one go (one read of the client) reach the shadow together (one Peer.write).
       this.#batch.push(frame);
       if (this.#batch.length === 1) queueMicrotask(this.#flushBatch);
       return;
@@ -184,7 +186,7 @@ class MirrorHandler implements FrameHandler {
     if (!this.#connecting) this.#connecting = this.#connect();
   }
 
-  readonly #flushBatch = (): void => {
+  #writeBatch(): void {
     const frames = this.#batch;
     this.#batch = [];
     if (frames.length === 0 || !this.#shadow) return;
@@ -193,7 +195,7 @@ class MirrorHandler implements FrameHandler {
     } catch {
       this.#resetShadow('malformed');
     }
-  };
+  }
 
   async #connect(): Promise<void> {
     const deps = this.#f.deps;

@@ -46,7 +46,7 @@ export class ReplicaVariant {
     return this.#delay > 0;
   }
 
-  /** Write the request frames of one client read in one write (or queue them until the connection is up or their time comes). */
+  /** Write the request frames of one client read together (or queue them until the connection is up or their time comes). */
   send(frames: Frame[]): void {
     if (this.#delay > 0) this.#hold(frames);
     else if (this.peer) this.peer.write(frames);

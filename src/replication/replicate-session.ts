@@ -142,7 +142,7 @@ export class ReplicaSession implements EngineSession {
       this.#current = ex;
     }
     ex.keep(frame);
-    // Frames of one read go to each variant together (one write per variant per read), see #sendOut.
+    // Frames of one read go to each variant together (one Peer.write per variant per read), see #sendOut.
     this.#out.push(frame);
     if (info.end) {
       this.#current = undefined;
@@ -151,7 +151,7 @@ export class ReplicaSession implements EngineSession {
     }
   }
 
-  /** Write the request frames collected from one read to every variant: the primary first, one write each. */
+  /** Write the request frames collected from one read to every variant: the primary first, one Peer.write each. */
   #sendOut(): void {
     const frames = this.#out;
     if (frames.length === 0) return;
@@ -194,7 +194,7 @@ export class ReplicaSession implements EngineSession {
     this.#flushPrimary();
   }
 
-  /** policy `primary`: what the primary sent in one read goes to the client in one write. */
+  /** policy `primary`: what the primary sent in one read goes to the client together (one Peer.write). */
   #flushPrimary(): void {
     if (!this.#primaryOut) return;
     this.#primaryOut = false;
@@ -271,7 +271,7 @@ export class ReplicaSession implements EngineSession {
     this.#flush();
   }
 
-  /** Write settled answers to the client, in request order (each answer's frames in one write). */
+  /** Write settled answers to the client, in request order (each answer's frames in one Peer.write). */
   #flush(): void {
     while (!this.#done) {
       const ex = this.#exchanges[0];
