@@ -65,4 +65,4 @@ export { BackendAuth } from './protocols/postgres/backend-auth.js';
 export { PgMessageReader } from './protocols/postgres/message-reader.js';
 export type { PgAuthMethod } from './protocols/postgres/auth-messages.js';
 export { POLICIES, type Policy, type ReplicateConfig, type MergeConfig, type MirrorConfig, type NormaliseConfig, type DivergencesConfig } from './config/replication.js';
-export type { RouteEngine } from './routing/director.js';
+export type { RouteEngine, AcceptContext, EngineSession, ConnectionFraming, EngineLatency } from './routing/engine.js';

@@ -24,6 +24,8 @@ export const ErrorCodes = {
   SHUTDOWN: 'SWY_SHUTDOWN',
   // faults
   FAULT_CLOSED: 'SWY_FAULT_CLOSED',
+  // replication: the variants disagreed (or one failed) and the client's answer was blocked
+  DIVERGENCE: 'SWY_DIVERGENCE',
   // udp
   FLOW_EVICTED: 'SWY_FLOW_EVICTED',
   // control plane

@@ -11,7 +11,7 @@ import { Session, type SessionFraming } from '../session/session.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
-import type { EngineSession } from '../replication/fan-out.js';
+import type { EngineSession } from '../routing/engine.js';
 import type { FaultSet } from '../faults/fault-set.js';
 import { FaultHandlerFactory } from '../faults/engine.js';
 import type { RandomSource } from '../faults/random.js';
@@ -37,7 +37,7 @@ export interface StopOptions {
 
 let nextSessionId = 1;
 
-/** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session. */
+/** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session, or to its route's engine. */
 export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly kind = 'listener' as const;
   readonly sessions = new Set<Session | EngineSession>();
@@ -200,9 +200,10 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     if (this.config.socket.keepAlive > 0) socket.setKeepAlive(true, this.config.socket.keepAlive);
     if (target.engine) {
       const stats = target.cluster ? [this.stats, target.route.stats, target.cluster.stats] : [this.stats, target.route.stats];
-      let engineSession: EngineSession | undefined;
-      let closedAtOnce = false;
-      engineSession = target.engine.accept(socket, {
+      // onClose may run inside accept (a connection the engine refuses at once): then it is never added.
+      let closed = false;
+      let accepted = false;
+      const engineSession = target.engine.accept(socket, {
         listenerId: this.id,
         sessionId: nextSessionId++,
         framing: this.#framing ?? { toUpstream: PASSTHROUGH_FACTORY, toDownstream: PASSTHROUGH_FACTORY },
@@ -211,11 +212,12 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         logger: this.#deps.logger,
         idleTimeout: this.config.idleTimeout,
         onClose: () => {
-          if (engineSession) this.sessions.delete(engineSession);
-          else closedAtOnce = true;
+          closed = true;
+          if (accepted) this.sessions.delete(engineSession);
         },
       });
-      if (!closedAtOnce) this.sessions.add(engineSession);
+      accepted = true;
+      if (!closed) this.sessions.add(engineSession);
       return;
     }
     const cluster = target.cluster;

@@ -103,7 +103,7 @@ export class DivergenceLog {
       this.#head = (this.#head + 1) % this.capacity;
     }
     let byDecision = this.counts.get(full.route);
-    if (!byDecision) this.counts.set(full.route, (byDecision = new Map()));
+    if (!byDecision) this.counts.set(full.route, (byDecision = new Map<Decision, number>()));
     byDecision.set(full.decision, (byDecision.get(full.decision) ?? 0) + 1);
     if (this.#file) this.#file.write(`${JSON.stringify(full)}\n`);
     this.#logger?.warn({ divergence: full.id, route: full.route, mode: full.mode, decision: full.decision, fields: full.fields.slice(0, 10), request: full.request.summary }, 'variants diverged');

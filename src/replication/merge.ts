@@ -5,13 +5,13 @@ import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
 import type { Attributes, BackendStartup, MergeStartup, MessageInfo, VariantStartup } from '../protocols/protocol.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
-import type { RouteEngine } from '../routing/director.js';
+import type { AcceptContext, EngineLatency, EngineSession, RouteEngine } from '../routing/engine.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
+import { DivergenceReporter } from './divergence-report.js';
 import type { DivergenceLog, VariantOutcome, VariantStatus } from './events.js';
-import type { AcceptContext, EngineSession } from './fan-out.js';
-import { describeRequest, judge } from './judge.js';
-import { LatencyHistogram } from './latency.js';
+import { describeRequest, judge, type Judged } from './judge.js';
+import { LatencyHistogram } from '../core/latency.js';
 import { NoiseModel } from '../compare/noise.js';
 import { Peer, sameBytes } from './peer.js';
 
@@ -84,6 +84,7 @@ export class Merger implements RouteEngine {
   readonly names: string[];
   readonly latency = new LatencyHistogram();
   readonly noise = new NoiseModel();
+  readonly report: DivergenceReporter;
   readonly #waiting: MergeConn[][];
   readonly #groups = new Set<MergeGroup>();
   readonly #comparators = new Map<string, Comparator>();
@@ -97,6 +98,7 @@ export class Merger implements RouteEngine {
     readonly backend: Cluster,
     readonly deps: { log: DivergenceLog; logger: Logger; protocols: ProtocolRegistry },
   ) {
+    this.report = new DivergenceReporter(deps.log, route, 'merge');
     this.n = config.sources.length > 0 ? config.sources.length : config.listeners.length;
     this.names = config.names.length > 0 ? config.names : Array.from({ length: this.n }, (_, i) => `v${i + 1}`);
     this.#waiting = Array.from({ length: this.n }, () => []);
@@ -259,7 +261,7 @@ export class Merger implements RouteEngine {
     this.#groups.delete(g);
   }
 
-  *latencies(): Iterable<{ variant: string; histogram: LatencyHistogram }> {
+  *latencies(): Iterable<EngineLatency> {
     yield { variant: `${this.backend.id} (backend)`, histogram: this.latency };
   }
 
@@ -478,33 +480,26 @@ class MergeGroup {
     this.#diverged(undefined, undefined, conn, status);
   }
 
-  #diverged(judged: ReturnType<typeof judge> | undefined, why: string | undefined, failed?: MergeConn, status?: VariantStatus): void {
+  #diverged(judged: Judged | undefined, why: string | undefined, failed?: MergeConn, status?: VariantStatus): void {
     const m = this.#m;
     const cmp = m.comparator(this.#protocol);
-    const id = m.deps.log.reserveId();
-    const reqs = this.#members.map((c) => (c.requests[0] ?? undefined));
+    const id = m.report.reserveId();
+    const reqs = this.#members.map((c) => c.requests[0]);
     const ref = reqs.find((r) => r !== undefined);
-    const outcomes: VariantOutcome[] = this.#members.map((c, i) => {
-      const st: VariantStatus = c === failed ? (status ?? 'closed') : reqs[i] ? 'ok' : 'timeout';
-      return {
-        name: m.names[c.index]!,
-        status: st,
-        digest: judged?.canons[i]?.digest,
-        summary: judged?.canons[i]?.summary ?? (reqs[i] ? describeRequest(cmp, reqs[i]!.frames, reqs[i]!.attributes).summary : undefined),
-        agreed: judged ? judged.ballots[i]?.key === judged.ballots[0]?.key && judged.ballots[i]?.ok === true : false,
-      };
-    });
-    const diff = judged ? judged.diff(m.names, undefined, outcomes.map((o) => o.status)) : (why ?? outcomes.filter((o) => o.status !== 'ok').map((o) => `${o.name}: no matching request (${o.status})`).join('\n'));
-    m.deps.log.record({
+    const statuses: VariantStatus[] = this.#members.map((c, i) => (c === failed ? (status ?? 'closed') : reqs[i] ? 'ok' : 'timeout'));
+    const names = this.#members.map((c) => m.names[c.index]!);
+    m.report.record({
       id,
-      route: m.route,
-      mode: 'merge',
       policy: 'unanimous',
       decision: 'blocked',
       request: ref ? describeRequest(cmp, ref.frames, ref.attributes) : { summary: why ?? '(connection)', endpoint: '*' },
-      variants: outcomes,
-      fields: judged ? judged.fields : [],
-      diff,
+      names,
+      statuses,
+      agreed: (i) => (judged ? judged.ballots[i]?.key === judged.ballots[0]?.key && judged.ballots[i]?.ok === true : false),
+      judged,
+      // Without a comparison, a variant's summary is the request it sent.
+      summaries: judged ? undefined : reqs.map((r) => (r ? describeRequest(cmp, r.frames, r.attributes).summary : undefined)),
+      diff: judged ? undefined : (why ?? names.flatMap((name, i) => (statuses[i] === 'ok' ? [] : [`${name}: no matching request (${statuses[i]})`])).join('\n')),
     });
     this.#abort(`switchyard merge: the variants' requests diverged (divergence ${id}); the backend was not called and this connection is closed`);
   }
@@ -521,7 +516,7 @@ class MergeGroup {
       } catch {
         /* best effort */
       }
-      for (const s of c.ctx.stats) s.error('SWY_DIVERGENCE');
+      for (const s of c.ctx.stats) s.error(ErrorCodes.DIVERGENCE);
       c.socket.end();
       setTimeout(() => c.destroy(), 1000).unref();
     }

@@ -1,20 +1,22 @@
 import type { Socket } from 'node:net';
 import type { MirrorConfig } from '../config/replication.js';
+import { ErrorCodes } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import { CONTINUE, type Direction, type FrameHandler, type HandlerFactory, type SessionContext, type Verdict } from '../pipeline/handler.js';
 import type { Attributes, MessageInfo } from '../protocols/protocol.js';
 import type { MirrorStats } from '../routing/director.js';
+import type { ConnectionFraming } from '../routing/engine.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
+import { DivergenceReporter } from './divergence-report.js';
 import type { DivergenceLog, VariantStatus } from './events.js';
 import { REQUEST_KEEP, describeRequest, judge } from './judge.js';
-import { LatencyHistogram } from './latency.js';
+import { LatencyHistogram } from '../core/latency.js';
 import { NoiseModel } from '../compare/noise.js';
-import { Peer, WHOLE, sameBytes, type PeerFraming } from './peer.js';
-
+import { Peer, WHOLE, sameBytes } from './peer.js';
 
 export interface MirrorDeps {
   readonly route: string;
@@ -41,8 +43,10 @@ export class MirrorHandlerFactory implements HandlerFactory {
   readonly latency = new LatencyHistogram();
   readonly #comparators = new Map<string, Comparator>();
   readonly noise = new NoiseModel();
+  readonly report: DivergenceReporter;
 
   constructor(readonly deps: MirrorDeps) {
+    this.report = new DivergenceReporter(deps.log, deps.route, 'mirror');
     validateNormalise(deps.config.normalise); // bad masks fail at config time
   }
 
@@ -78,7 +82,7 @@ interface Pair {
 
 class MirrorHandler implements FrameHandler {
   readonly #f: MirrorHandlerFactory;
-  readonly #framing: PeerFraming;
+  readonly #framing: ConnectionFraming;
   readonly #protocol: string;
   #shadow: Peer | undefined;
   #socket: Socket | undefined;
@@ -93,6 +97,8 @@ class MirrorHandler implements FrameHandler {
   readonly #awaitPrimary: Array<{ pair: Pair | undefined; left: number }> = [];
   readonly #awaitShadow: Pair[] = [];
   #closed = false;
+  /** Writes the frames of one client read to the shadow (queued as a microtask once per read). */
+  readonly #flushBatch = (): void => this.#writeBatch();
 
   constructor(factory: MirrorHandlerFactory, ctx: SessionContext) {
     this.#f = factory;
@@ -173,17 +179,17 @@ class MirrorHandler implements FrameHandler {
 
   #sendShadow(frame: Frame): void {
     if (this.#shadow) {
-      // Frames handed over in one go (one read of the client) reach the shadow in one write.
+      // Frames handed over in one go (one read of the client) reach the shadow together (one Peer.write).
       this.#batch.push(frame);
       if (this.#batch.length === 1) queueMicrotask(this.#flushBatch);
       return;
     }
     this.#queued.push(frame);
     this.#queuedBytes += frame.length;
-    this.#connecting ??= this.#connect();
+    if (!this.#connecting) this.#connecting = this.#connect();
   }
 
-  readonly #flushBatch = (): void => {
+  #writeBatch(): void {
     const frames = this.#batch;
     this.#batch = [];
     if (frames.length === 0 || !this.#shadow) return;
@@ -192,7 +198,7 @@ class MirrorHandler implements FrameHandler {
     } catch {
       this.#resetShadow('malformed');
     }
-  };
+  }
 
   async #connect(): Promise<void> {
     const deps = this.#f.deps;
@@ -200,7 +206,7 @@ class MirrorHandler implements FrameHandler {
     try {
       socket = await deps.shadow.connect();
     } catch (err) {
-      deps.shadow.stats.error((err as { code?: string }).code ?? 'SWY_UPSTREAM_ERROR');
+      deps.shadow.stats.error((err as { code?: string }).code ?? ErrorCodes.UPSTREAM_ERROR);
       this.#f.stats.dropped += this.#awaitShadow.length;
       this.#resetShadow('refused');
       return;
@@ -309,20 +315,16 @@ class MirrorHandler implements FrameHandler {
     const cmp = this.#f.comparator(this.#protocol);
     const judged = judge({ comparator: cmp, noise: this.#f.noise, filterPair: false, policy: 'primary', request: pair.request, answers: [pair.primary, ok ? pair.shadow : undefined] });
     if (ok && judged.noDifference) return;
-    const names = [deps.primaryName, deps.config.cluster];
-    deps.log.record({
-      route: deps.route,
-      mode: 'mirror',
+    this.#f.report.record({
       policy: 'primary',
       decision: 'reported',
       request: describeRequest(cmp, pair.request, pair.attributes),
-      variants: [
-        { name: names[0]!, status: 'ok', digest: judged.canons[0]?.digest, summary: judged.canons[0]?.summary, latencyMs: round(pair.primaryMs), agreed: true },
-        { name: names[1]!, status: pair.shadowStatus ?? 'closed', digest: judged.canons[1]?.digest, summary: judged.canons[1]?.summary, latencyMs: round(pair.shadowMs), agreed: false },
-      ],
-      served: names[0],
-      fields: judged.fields,
-      diff: judged.diff(names, 0, ['ok', pair.shadowStatus ?? 'closed']),
+      names: [deps.primaryName, deps.config.cluster],
+      statuses: ['ok', pair.shadowStatus],
+      agreed: (i) => i === 0,
+      latencyMs: [pair.primaryMs, pair.shadowMs],
+      judged,
+      served: 0,
     });
   }
 
@@ -339,8 +341,4 @@ class MirrorHandler implements FrameHandler {
     t.unref();
     socket.end();
   }
-}
-
-function round(ms: number | undefined): number | undefined {
-  return ms === undefined ? undefined : Math.round(ms * 10) / 10;
 }

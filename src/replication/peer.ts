@@ -1,13 +1,7 @@
 import type { Socket } from 'node:net';
-import type { Frame, Framer, FramerFactory } from '../framing/framer.js';
-import type { MessageInfo, ProtocolCodec, ProtocolCodecFactory } from '../protocols/protocol.js';
-
-/** How a connection's bytes are cut: a protocol codec, or a framer per direction (line, length-prefixed, ...). */
-export interface PeerFraming {
-  readonly codec?: ProtocolCodecFactory | undefined;
-  readonly toUpstream: FramerFactory;
-  readonly toDownstream: FramerFactory;
-}
+import type { Frame, Framer } from '../framing/framer.js';
+import type { MessageInfo, ProtocolCodec } from '../protocols/protocol.js';
+import type { ConnectionFraming } from '../routing/engine.js';
 
 /** Frames written together are copied into one buffer up to this size (above it, each is written as is). */
 const COALESCE_LIMIT = 64 * 1024;
@@ -32,7 +26,7 @@ export class Peer {
 
   constructor(
     readonly role: 'client' | 'server',
-    framing: PeerFraming,
+    framing: ConnectionFraming,
     readonly socket: Socket,
   ) {
     if (framing.codec) {
@@ -79,7 +73,7 @@ export class Peer {
         total += f.length;
       }
       // Several small frames (an HTTP head and its body) leave in one write: one syscall, not one each.
-      if (frames.length > 1 && total <= COALESCE_LIMIT) return this.socket.write(Buffer.concat(frames as Frame[], total));
+      if (frames.length > 1 && total <= COALESCE_LIMIT) return this.socket.write(Buffer.concat(frames, total));
       let ok = true;
       for (const f of frames) ok = this.socket.write(f);
       return ok;

@@ -1,15 +1,18 @@
 import type { Socket } from 'node:net';
+import { LatencyHistogram } from '../core/latency.js';
 import type { Logger } from '../core/log.js';
 import type { ReplicateConfig } from '../config/replication.js';
-import type { RouteEngine } from '../routing/director.js';
+import type { AcceptContext, EngineLatency, EngineSession, RouteEngine } from '../routing/engine.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
-import type { DivergenceLog } from './events.js';
-import { ReplicaSession, type AcceptContext, type EngineSession, type ReplicaEnv, type ReplicateSettings, type VariantTarget } from './fan-out.js';
-import { LatencyHistogram } from './latency.js';
-import { StreamReplicaSession } from './stream.js';
 import { NoiseModel } from '../compare/noise.js';
+import { DivergenceReporter } from './divergence-report.js';
+import type { DivergenceLog } from './events.js';
+import type { ReplicaEnv, ReplicateSettings } from './replicate-env.js';
+import { ReplicaSession } from './replicate-session.js';
+import { StreamReplicaSession } from './stream.js';
+import type { VariantTarget } from './variant.js';
 
 export interface QuarantineEntry {
   readonly since: string;
@@ -18,13 +21,14 @@ export interface QuarantineEntry {
 
 /**
  * The engine of a `replicate` route: holds the variants, the noise model learned from the filter pair, the
- * quarantine set, and the comparators per protocol; each accepted connection becomes a ReplicaSession.
+ * quarantine set, and the comparators per protocol; each accepted connection becomes a ReplicaSession (framed) or
+ * a StreamReplicaSession (raw bytes).
  */
 export class Replicator implements RouteEngine, ReplicaEnv {
   readonly route: string;
   readonly settings: ReplicateSettings;
   readonly variants: readonly VariantTarget[];
-  readonly log: DivergenceLog;
+  readonly report: DivergenceReporter;
   readonly noise: NoiseModel;
   readonly #config: ReplicateConfig;
   readonly #comparators = new Map<string, Comparator>();
@@ -32,6 +36,8 @@ export class Replicator implements RouteEngine, ReplicaEnv {
   readonly #quarantined = new Map<string, QuarantineEntry>();
   readonly #logger: Logger;
   readonly #sessions = new Set<EngineSession>();
+  /** Exchanges judged so far (the noise warm-up counts them). */
+  #exchanges = 0;
 
   constructor(route: string, config: ReplicateConfig, variants: readonly { name: string; cluster: Cluster }[], deps: { log: DivergenceLog; logger: Logger; protocols: ProtocolRegistry }) {
     this.route = route;
@@ -46,7 +52,7 @@ export class Replicator implements RouteEngine, ReplicaEnv {
       maxInFlight: config.maxInFlight,
     };
     this.variants = variants.map((v) => ({ name: v.name, cluster: v.cluster, latency: new LatencyHistogram() }));
-    this.log = deps.log;
+    this.report = new DivergenceReporter(deps.log, route, 'replicate');
     this.#logger = deps.logger;
     this.#protocols = deps.protocols;
     this.noise = new NoiseModel({ relative: config.noise.relative, absolute: config.noise.absolute, minSamples: config.noise.minSamples });
@@ -62,8 +68,6 @@ export class Replicator implements RouteEngine, ReplicaEnv {
     }
     return c;
   }
-
-  #exchanges = 0;
 
   warmingUp(): boolean {
     return ++this.#exchanges <= this.#config.noise.warmup;
@@ -114,7 +118,7 @@ export class Replicator implements RouteEngine, ReplicaEnv {
     }));
   }
 
-  *latencies(): Iterable<{ variant: string; histogram: LatencyHistogram }> {
+  *latencies(): Iterable<EngineLatency> {
     for (const v of this.variants) yield { variant: v.name, histogram: v.latency };
   }
 

@@ -1,7 +1,10 @@
 import type { Socket } from 'node:net';
 import { ErrorCodes } from '../core/errors.js';
-import { connectVariant, type AcceptContext, type EngineSession, type ReplicaEnv } from './fan-out.js';
-import type { VariantOutcome, VariantStatus } from './events.js';
+import type { AcceptContext, EngineSession } from '../routing/engine.js';
+import type { VariantStatus } from './events.js';
+import { EngineConnection } from './engine-connection.js';
+import type { ReplicaEnv } from './replicate-env.js';
+import { connectVariant } from './variant.js';
 import { majorityOf } from './vote.js';
 
 interface StreamVariant {
@@ -27,8 +30,7 @@ interface StreamVariant {
  * once and reports the first difference of each other variant.
  */
 export class StreamReplicaSession implements EngineSession {
-  readonly closed: Promise<void>;
-  #resolve!: () => void;
+  readonly #conn: EngineConnection;
   readonly #env: ReplicaEnv;
   readonly #ctx: AcceptContext;
   readonly #client: Socket;
@@ -43,12 +45,12 @@ export class StreamReplicaSession implements EngineSession {
     this.#env = env;
     this.#ctx = ctx;
     this.#client = socket;
-    this.closed = new Promise((r) => (this.#resolve = r));
+    this.#conn = new EngineConnection(ctx);
     this.#v = env.variants.map((t, index) => ({ index, name: t.name, socket: undefined, pending: [], pendingBytes: 0, ended: false, dead: undefined, queued: [], reported: false }));
-    for (const s of ctx.stats) {
-      s.active++;
-      s.total++;
-    }
+  }
+
+  get closed(): Promise<void> {
+    return this.#conn.closed;
   }
 
   start(): void {
@@ -68,16 +70,8 @@ export class StreamReplicaSession implements EngineSession {
     });
     c.on('error', () => this.destroy());
     c.on('close', () => this.#finish());
-    const idle = this.#ctx.idleTimeout ?? 0;
-    if (idle > 0) {
-      // Raw streams: no bytes from the client and none pending from the variants for that long.
-      c.setTimeout(idle);
-      c.on('timeout', () => {
-        if (this.#v.some((v) => v.pendingBytes > 0)) return;
-        for (const s of this.#ctx.stats) s.error(ErrorCodes.IDLE_TIMEOUT);
-        this.destroy();
-      });
-    }
+    // Raw streams: no bytes from the client and none pending from the variants for that long.
+    this.#conn.watchIdle(c, () => this.#v.some((v) => v.pendingBytes > 0), () => this.destroy());
     for (const v of this.#v) {
       if (this.#env.isQuarantined(v.name)) v.dead = 'quarantined';
       else void this.#connect(v);
@@ -251,28 +245,26 @@ export class StreamReplicaSession implements EngineSession {
     this.#record('reported', `streams differ at byte ${this.#forwarded + at}: ${p.name}=${JSON.stringify(a.subarray(at, at + 40).toString('latin1'))}, ${v.name}=${JSON.stringify(b.subarray(at, at + 40).toString('latin1'))}`, [v.index], 'ok');
   }
 
-  #record(decision: 'blocked' | 'outvoted' | 'reported', diff: string, odd: number[], status: VariantStatus): number {
-    const env = this.#env;
-    const outcomes: VariantOutcome[] = this.#v.map((v) => ({ name: v.name, status: odd.includes(v.index) ? status : v.dead && v.dead !== 'ok' ? v.dead : 'ok', agreed: !odd.includes(v.index) }));
+  #record(decision: 'blocked' | 'outvoted' | 'reported', diff: string, odd: number[], status: VariantStatus): void {
     const first = this.#firstBytes ? this.#firstBytes.toString('latin1').replace(/[^\x20-\x7e]/g, '.').slice(0, 120) : '';
-    const e = env.log.record({
-      route: env.route,
-      mode: 'replicate',
-      policy: env.settings.policy,
+    const served = decision === 'blocked' ? -1 : this.#v.findIndex((v) => !odd.includes(v.index));
+    this.#env.report.record({
+      policy: this.#env.settings.policy,
       decision,
       request: { summary: `raw stream${first ? ` starting ${JSON.stringify(first)}` : ''}`, endpoint: '*' },
-      variants: outcomes,
-      ...(decision === 'blocked' ? {} : { served: this.#v.find((v) => !odd.includes(v.index))?.name }),
+      names: this.#v.map((v) => v.name),
+      statuses: this.#v.map((v) => (odd.includes(v.index) ? status : v.dead && v.dead !== 'ok' ? v.dead : 'ok')),
+      agreed: (i) => !odd.includes(i),
+      served: served < 0 ? undefined : served,
       fields: [],
       diff,
     });
-    return e.id;
   }
 
   #diverge(diff: string, odd: number[], status: VariantStatus): void {
     if (this.#done) return;
     this.#record('blocked', diff, odd, status);
-    for (const s of this.#ctx.stats) s.error('SWY_DIVERGENCE');
+    for (const s of this.#ctx.stats) s.error(ErrorCodes.DIVERGENCE);
     // Raw TCP has no error message: the connection closes (after what was already agreed).
     this.#client.end();
     setTimeout(() => this.#client.destroy(), 1000).unref();
@@ -310,14 +302,9 @@ export class StreamReplicaSession implements EngineSession {
   #finish(): void {
     this.#cleanup();
     for (const v of this.#v) v.socket?.destroy();
-    if (this.#resolved) return;
-    this.#resolved = true;
     this.#done = true;
-    for (const s of this.#ctx.stats) s.active--;
-    this.#ctx.onClose();
-    this.#resolve();
+    this.#conn.release();
   }
-  #resolved = false;
 }
 
 /** The first n pending bytes (copied only when they span chunks). */

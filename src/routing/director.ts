@@ -1,19 +1,8 @@
-import type { Socket } from 'node:net';
 import type { RouteConfig } from '../config/types.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { RuntimeBase } from '../core/lifecycle.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
-import type { AcceptContext, EngineSession } from '../replication/fan-out.js';
-import type { LatencyHistogram } from '../replication/latency.js';
-
-/** Something that takes over accepted connections itself instead of a one-to-one Session (replicate, merge). */
-export interface RouteEngine {
-  accept(socket: Socket, ctx: AcceptContext): EngineSession;
-  toJSON(): Record<string, unknown>;
-  close?(): void;
-  /** Per-variant answer times (metrics). */
-  latencies?(): Iterable<{ variant: string; histogram: LatencyHistogram }>;
-}
+import type { EngineLatency, RouteEngine } from './engine.js';
 
 /** Counters of a mirror route. */
 export interface MirrorStats {
@@ -31,9 +20,9 @@ export class Route extends RuntimeBase<RouteConfig> {
   handlers: readonly HandlerFactory[] = [];
   mirrorStats: MirrorStats | undefined;
   /** Latency histograms of the route's variants / backend / shadow. */
-  extraLatencies: Array<{ variant: string; histogram: LatencyHistogram }> = [];
+  extraLatencies: EngineLatency[] = [];
 
-  latencies(): Iterable<{ variant: string; histogram: LatencyHistogram }> {
+  latencies(): Iterable<EngineLatency> {
     const fromEngine = this.engine?.latencies?.() ?? [];
     return this.extraLatencies.length === 0 ? fromEngine : [...fromEngine, ...this.extraLatencies];
   }

@@ -2,7 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FaultSet } from '../faults/fault-set.js';
 import type { Metric } from 'prom-client';
 import type { DivergenceLog } from '../replication/events.js';
-import { LATENCY_BUCKETS, type LatencyHistogram } from '../replication/latency.js';
+import { LATENCY_BUCKETS, type LatencyHistogram } from '../core/latency.js';
 import type { Route } from '../routing/director.js';
 import type { TrafficStats } from '../core/stats.js';
 
