@@ -3,8 +3,12 @@ import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { HttpCodec } from './codec.js';
 
-export { HttpCodec, HttpConnectionState, HttpRequestFramer, HttpResponseFramer } from './codec.js';
-export type { HttpCodecOptions, PendingRequest } from './codec.js';
+export { HttpCodec } from './codec.js';
+export { HttpConnectionState } from './connection-state.js';
+export type { PendingRequest } from './connection-state.js';
+export type { HttpCodecOptions } from './message-framer.js';
+export { HttpRequestFramer } from './request-framer.js';
+export { HttpResponseFramer } from './response-framer.js';
 export { DEFAULT_ERROR_STATUS, REASON_PHRASES, reasonPhrase, replyStatus } from './error-reply.js';
 
 export const httpOptionsSchema = z.strictObject({

@@ -1,3 +1,4 @@
+/** The memcached text and meta protocol codec; at ~400 lines it stays one file: its two framers are small and share one pending-reply queue. */
 import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from '../../framing/buffered-framer.js';
 import type { Frame } from '../../framing/framer.js';
