@@ -46,19 +46,21 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
   protected mode: Mode = Mode.Head;
   /** Length mode: body bytes left; Chunked/Data: bytes left in the current chunk. */
   protected remaining = 0;
-  private chunk: Chunk = Chunk.Size;
-  private trailerBytes = 0;
+  #chunk: Chunk = Chunk.Size;
+  #trailerBytes = 0;
   /** Bytes at the head of the buffer already known to hold no CRLFCRLF. */
-  private scanned = 0;
+  #scanned = 0;
   /** The current message answers no request (response framer only). */
   protected unsolicitedMessage = false;
+  readonly #what: 'request' | 'response';
 
   protected constructor(
     protected readonly state: HttpConnectionState,
     protected readonly options: HttpCodecOptions,
-    private readonly what: 'request' | 'response',
+    what: 'request' | 'response',
   ) {
     super(Math.max(options.maxHeaderSize, options.maxBodyFrame) + READ_HEADROOM);
+    this.#what = what;
   }
 
   encode(frame: Frame): Buffer {
@@ -66,7 +68,7 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
   }
 
   protected override resetDecodeState(): void {
-    this.scanned = 0;
+    this.#scanned = 0;
   }
 
   /** One chunk per frame once the connection is a tunnel. */
@@ -83,44 +85,44 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
    */
   protected takeHead(lead: number): Buffer | null {
     const buf = this.buf;
-    const from = this.scanned > lead + 3 ? this.scanned - 3 : lead;
+    const from = this.#scanned > lead + 3 ? this.#scanned - 3 : lead;
     const at = buf.indexOf(CRLFCRLF, from);
     const limit = this.options.maxHeaderSize;
     if (at < 0) {
       const held = buf.length - lead;
-      if (held > limit) throw this.tooLarge(held);
-      this.scanned = buf.length;
+      if (held > limit) throw this.#tooLarge(held);
+      this.#scanned = buf.length;
       if (this.ended && buf.length > 0) {
-        throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `http: input ended inside a ${this.what} head (${buf.length} bytes without the blank line)`, {
+        throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `http: input ended inside a ${this.#what} head (${buf.length} bytes without the blank line)`, {
           details: { protocol: 'http', buffered: buf.length },
         });
       }
       return null;
     }
     const size = at + 4 - lead;
-    if (size > limit) throw this.tooLarge(size);
-    this.scanned = 0;
+    if (size > limit) throw this.#tooLarge(size);
+    this.#scanned = 0;
     return buf.consume(at + 4);
   }
 
-  private tooLarge(size: number): SwitchyardError {
+  #tooLarge(size: number): SwitchyardError {
     return new SwitchyardError(
       ErrorCodes.FRAME_TOO_LARGE,
-      `http: ${this.what} head of ${size}+ bytes exceeds maxHeaderSize (${this.options.maxHeaderSize} bytes)`,
+      `http: ${this.#what} head of ${size}+ bytes exceeds maxHeaderSize (${this.options.maxHeaderSize} bytes)`,
       { details: { protocol: 'http', size, limit: this.options.maxHeaderSize } },
     );
   }
 
   protected truncated(message: string): SwitchyardError {
-    return new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `http: input ended inside a ${this.what} ${message}`, { details: { protocol: 'http' } });
+    return new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `http: input ended inside a ${this.#what} ${message}`, { details: { protocol: 'http' } });
   }
 
   /** Enter the body mode chosen by a head; `chunked` or a positive length. */
   protected startBody(chunked: boolean, length: number): void {
     if (chunked) {
       this.mode = Mode.Chunked;
-      this.chunk = Chunk.Size;
-      this.trailerBytes = 0;
+      this.#chunk = Chunk.Size;
+      this.#trailerBytes = 0;
     } else {
       this.mode = Mode.Length;
       this.remaining = length;
@@ -132,7 +134,7 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
     this.mode = Mode.Head;
   }
 
-  private bodyInfo(end: boolean): MessageInfo {
+  #bodyInfo(end: boolean): MessageInfo {
     if (this.unsolicitedMessage) return end ? UNSOL_BODY_END : UNSOL_BODY;
     return end ? BODY_END : BODY;
   }
@@ -147,7 +149,7 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
     const f = this.buf.consume(take);
     this.remaining -= take;
     const end = this.remaining === 0;
-    this.info = this.bodyInfo(end);
+    this.info = this.#bodyInfo(end);
     if (end) this.bodyDone();
     return f;
   }
@@ -158,12 +160,12 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
     if (held === 0) {
       if (!this.ended) return null;
       this.mode = Mode.Done;
-      this.info = this.bodyInfo(true);
+      this.info = this.#bodyInfo(true);
       return EMPTY;
     }
     const f = this.buf.consume(Math.min(held, this.options.maxBodyFrame));
     const end = this.ended && this.buf.length === 0;
-    this.info = this.bodyInfo(end);
+    this.info = this.#bodyInfo(end);
     if (end) this.mode = Mode.Done;
     return f;
   }
@@ -180,22 +182,22 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
     let pos = 0;
     let done = false;
     scan: while (pos < len && pos < max) {
-      switch (this.chunk) {
+      switch (this.#chunk) {
         case Chunk.Size: {
           const lf = buf.indexOf(LF, pos);
           if (lf < 0) {
-            if (len - pos > lineLimit) throw malformed(`${this.what} body: chunk-size line longer than ${lineLimit} bytes`);
+            if (len - pos > lineLimit) throw malformed(`${this.#what} body: chunk-size line longer than ${lineLimit} bytes`);
             break scan;
           }
-          if (lf === pos || buf.byteAt(lf - 1) !== CR) throw malformed(`${this.what} body: chunk-size line ends in a bare LF (CRLF required)`);
-          if (lf - pos > lineLimit) throw malformed(`${this.what} body: chunk-size line longer than ${lineLimit} bytes`);
-          const size = this.chunkSize(pos, lf - 1);
+          if (lf === pos || buf.byteAt(lf - 1) !== CR) throw malformed(`${this.#what} body: chunk-size line ends in a bare LF (CRLF required)`);
+          if (lf - pos > lineLimit) throw malformed(`${this.#what} body: chunk-size line longer than ${lineLimit} bytes`);
+          const size = this.#chunkSize(pos, lf - 1);
           pos = lf + 1;
           if (size === 0) {
-            this.chunk = Chunk.Trailer;
+            this.#chunk = Chunk.Trailer;
           } else {
             this.remaining = size;
-            this.chunk = Chunk.Data;
+            this.#chunk = Chunk.Data;
           }
           break;
         }
@@ -203,34 +205,34 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
           const take = Math.min(this.remaining, len - pos, max - pos);
           pos += take;
           this.remaining -= take;
-          if (this.remaining === 0) this.chunk = Chunk.DataEnd;
+          if (this.remaining === 0) this.#chunk = Chunk.DataEnd;
           break;
         }
         case Chunk.DataEnd: {
           if (len - pos < 2) {
-            if (buf.byteAt(pos) !== CR) throw malformed(`${this.what} body: chunk data not followed by CRLF`);
+            if (buf.byteAt(pos) !== CR) throw malformed(`${this.#what} body: chunk data not followed by CRLF`);
             break scan;
           }
-          if (buf.byteAt(pos) !== CR || buf.byteAt(pos + 1) !== LF) throw malformed(`${this.what} body: chunk data not followed by CRLF`);
+          if (buf.byteAt(pos) !== CR || buf.byteAt(pos + 1) !== LF) throw malformed(`${this.#what} body: chunk data not followed by CRLF`);
           pos += 2;
-          this.chunk = Chunk.Size;
+          this.#chunk = Chunk.Size;
           break;
         }
         case Chunk.Trailer: {
           const lf = buf.indexOf(LF, pos);
           if (lf < 0) {
-            if (this.trailerBytes + len - pos > lineLimit) throw malformed(`${this.what} body: trailer section larger than maxHeaderSize (${lineLimit} bytes)`);
+            if (this.#trailerBytes + len - pos > lineLimit) throw malformed(`${this.#what} body: trailer section larger than maxHeaderSize (${lineLimit} bytes)`);
             break scan;
           }
-          if (lf === pos || buf.byteAt(lf - 1) !== CR) throw malformed(`${this.what} body: trailer line ends in a bare LF (CRLF required)`);
-          this.trailerBytes += lf + 1 - pos;
-          if (this.trailerBytes > lineLimit) throw malformed(`${this.what} body: trailer section larger than maxHeaderSize (${lineLimit} bytes)`);
+          if (lf === pos || buf.byteAt(lf - 1) !== CR) throw malformed(`${this.#what} body: trailer line ends in a bare LF (CRLF required)`);
+          this.#trailerBytes += lf + 1 - pos;
+          if (this.#trailerBytes > lineLimit) throw malformed(`${this.#what} body: trailer section larger than maxHeaderSize (${lineLimit} bytes)`);
           if (lf === pos + 1) {
             pos = lf + 1;
             done = true;
             break scan;
           }
-          checkTrailerLine(buf.peek(pos, lf - 1), this.what);
+          checkTrailerLine(buf.peek(pos, lf - 1), this.#what);
           pos = lf + 1;
           break;
         }
@@ -241,13 +243,13 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
       return null;
     }
     const f = buf.consume(pos);
-    this.info = this.bodyInfo(done);
+    this.info = this.#bodyInfo(done);
     if (done) this.bodyDone();
     return f;
   }
 
   /** The chunk size of the size line at [from, cr): hex digits, then optional BWS and chunk extensions. */
-  private chunkSize(from: number, cr: number): number {
+  #chunkSize(from: number, cr: number): number {
     const buf = this.buf;
     let size = 0;
     let i = from;
@@ -259,16 +261,16 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
       else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
       else break;
       size = size * 16 + d;
-      if (size > Number.MAX_SAFE_INTEGER) throw malformed(`${this.what} body: chunk size too large`);
+      if (size > Number.MAX_SAFE_INTEGER) throw malformed(`${this.#what} body: chunk size too large`);
     }
-    if (i === from) throw malformed(`${this.what} body: invalid chunk size ${JSON.stringify(buf.peek(from, Math.min(cr, from + 40)).toString('latin1'))}`);
+    if (i === from) throw malformed(`${this.#what} body: invalid chunk size ${JSON.stringify(buf.peek(from, Math.min(cr, from + 40)).toString('latin1'))}`);
     let j = i;
     while (j < cr && (buf.byteAt(j) === SP || buf.byteAt(j) === HT)) j++;
     if (j < cr) {
-      if (buf.byteAt(j) !== 0x3b) throw malformed(`${this.what} body: invalid chunk size ${JSON.stringify(buf.peek(from, Math.min(cr, from + 40)).toString('latin1'))}`);
+      if (buf.byteAt(j) !== 0x3b) throw malformed(`${this.#what} body: invalid chunk size ${JSON.stringify(buf.peek(from, Math.min(cr, from + 40)).toString('latin1'))}`);
       for (let k = j; k < cr; k++) {
         const c = buf.byteAt(k);
-        if ((c < SP && c !== HT) || c === 0x7f) throw malformed(`${this.what} body: control character in chunk extension`);
+        if ((c < SP && c !== HT) || c === 0x7f) throw malformed(`${this.#what} body: control character in chunk extension`);
       }
     }
     return size;

@@ -15,7 +15,7 @@ function upper(method: string): string {
 
 /** Client → server. */
 export class HttpRequestFramer extends HttpFramer {
-  private current: PendingRequest | undefined;
+  #current: PendingRequest | undefined;
 
   constructor(state: HttpConnectionState, options: HttpCodecOptions) {
     super(state, options, 'request');
@@ -25,7 +25,7 @@ export class HttpRequestFramer extends HttpFramer {
     if (this.state.opaque) return this.opaqueFrame();
     switch (this.mode) {
       case Mode.Head:
-        return this.head();
+        return this.#head();
       case Mode.Length:
         return this.lengthFrame();
       case Mode.Chunked:
@@ -37,10 +37,10 @@ export class HttpRequestFramer extends HttpFramer {
 
   protected override bodyDone(): void {
     super.bodyDone();
-    if (this.current) this.current.bodyDone = true;
+    if (this.#current) this.#current.bodyDone = true;
   }
 
-  private head(): Frame | null {
+  #head(): Frame | null {
     const buf = this.buf;
     if (buf.length === 0) return null;
     if (this.state.switchWait) {
@@ -74,7 +74,7 @@ export class HttpRequestFramer extends HttpFramer {
     this.state.pending.push(req);
     this.state.last = req;
     if (req.switching) this.state.switchWait = req;
-    this.current = req;
+    this.#current = req;
     let end = true;
     if (f.chunked) end = false;
     else if (f.contentLength > 0) end = false;

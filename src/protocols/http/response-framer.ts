@@ -19,7 +19,7 @@ export class HttpResponseFramer extends HttpFramer {
     if (this.state.opaque) return this.opaqueFrame();
     switch (this.mode) {
       case Mode.Head:
-        return this.head();
+        return this.#head();
       case Mode.Length:
         return this.lengthFrame();
       case Mode.Chunked:
@@ -31,7 +31,7 @@ export class HttpResponseFramer extends HttpFramer {
     }
   }
 
-  private head(): Frame | null {
+  #head(): Frame | null {
     const buf = this.buf;
     if (buf.length === 0) return null;
     if (buf.byteAt(0) !== 0x48) throw malformed(`response does not start with "HTTP/" (first byte 0x${buf.byteAt(0).toString(16).padStart(2, '0')})`);
@@ -70,16 +70,16 @@ export class HttpResponseFramer extends HttpFramer {
     if (req?.method === 'HEAD' || status === 204 || status === 304) end = true;
     else if (f.hasTransferEncoding) {
       if (f.chunked) this.startBody(true, 0);
-      else this.closeDelimited();
+      else this.#closeDelimited();
     } else if (f.contentLength >= 0) {
       if (f.contentLength === 0) end = true;
       else this.startBody(false, f.contentLength);
-    } else this.closeDelimited();
+    } else this.#closeDelimited();
     this.info = unsolicited ? (end ? UNSOL_WHOLE : UNSOL_HEAD) : end ? RESP_WHOLE : RESP_HEAD;
     return h;
   }
 
-  private closeDelimited(): void {
+  #closeDelimited(): void {
     this.mode = Mode.Close;
     this.state.keepAlive = false;
     this.state.serverClose = true;

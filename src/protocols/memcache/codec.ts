@@ -163,6 +163,8 @@ abstract class MemcacheFramerBase extends BufferedFramer implements ProtocolFram
 // client → server
 
 class MemcacheRequestFramer extends MemcacheFramerBase {
+  #pendingInfo: MessageInfo | undefined;
+
   protected decodeOne(): Frame | null {
     for (;;) {
       if (!this.inMessage) {
@@ -171,38 +173,36 @@ class MemcacheRequestFramer extends MemcacheFramerBase {
         this.inMessage = true;
         this.started = false;
         this.scan = line.next;
-        const info = this.startRequest(line.text);
-        if (this.dataLeft === 0) return this.emit(this.scan, true, info);
+        const info = this.#startRequest(line.text);
+        if (this.dataLeft === 0) return this.#emit(this.scan, true, info);
         const step = this.stepData();
-        if (step === 'done') return this.emit(this.scan, true, info);
+        if (step === 'done') return this.#emit(this.scan, true, info);
         if (step === 'wait') {
-          this.pendingInfo = info;
+          this.#pendingInfo = info;
           return this.needMore('a data block');
         }
-        return this.emit(step, false, info);
+        return this.#emit(step, false, info);
       }
       const step = this.stepData();
-      if (step === 'done') return this.emit(this.scan, true, this.pendingInfo);
+      if (step === 'done') return this.#emit(this.scan, true, this.#pendingInfo);
       if (step === 'wait') return this.needMore('a data block');
-      return this.emit(step, false, this.pendingInfo);
+      return this.#emit(step, false, this.#pendingInfo);
     }
   }
 
-  private pendingInfo: MessageInfo | undefined;
-
-  private emit(len: number, end: boolean, startInfo: MessageInfo | undefined): Frame {
+  #emit(len: number, end: boolean, startInfo: MessageInfo | undefined): Frame {
     const frame = this.buf.consume(len);
     this.scan = 0;
     if (!this.started) {
       this.started = true;
       this.info = startInfo === undefined ? START : end ? { ...startInfo, end: true } : startInfo;
-      this.pendingInfo = undefined;
+      this.#pendingInfo = undefined;
     } else this.info = end ? END : MID;
     if (end) this.inMessage = false;
     return frame;
   }
 
-  private startRequest(text: string): MessageInfo {
+  #startRequest(text: string): MessageInfo {
     const st = this.state;
     const tokens = text.split(' ').filter((t) => t.length > 0);
     const command = tokens[0] ?? '';
@@ -265,44 +265,44 @@ class MemcacheRequestFramer extends MemcacheFramerBase {
 // server → client
 
 class MemcacheResponseFramer extends MemcacheFramerBase {
-  private entry: Pending | undefined;
-  private unsolicited = false;
-  private lines = 0;
-  private done = false;
+  #entry: Pending | undefined;
+  #unsolicited = false;
+  #lines = 0;
+  #done = false;
 
   protected decodeOne(): Frame | null {
     for (;;) {
-      if (this.done) {
-        this.done = false;
-        return this.emit(this.scan, true);
+      if (this.#done) {
+        this.#done = false;
+        return this.#emit(this.scan, true);
       }
       if (this.dataLeft > 0) {
         const step = this.stepData();
         if (step === 'wait') return this.needMore('a data block');
-        if (typeof step === 'number') return this.emit(step, false);
-        if (this.entry?.kind === 'meta') this.done = true; // VA <size>: one value, then the reply is complete
-        else if (this.scan >= this.maxFrame) return this.emit(this.scan, false);
+        if (typeof step === 'number') return this.#emit(step, false);
+        if (this.#entry?.kind === 'meta') this.#done = true; // VA <size>: one value, then the reply is complete
+        else if (this.scan >= this.maxFrame) return this.#emit(this.scan, false);
         continue;
       }
       const line = this.readLine('reply');
       if (!line) return this.needMore('a reply line');
       this.scan = line.next;
-      if (!this.inMessage) this.begin(line.text);
-      this.onLine(line.text);
-      this.lines++;
-      if (!this.done && this.dataLeft === 0 && this.scan >= this.maxFrame) return this.emit(this.scan, false);
+      if (!this.inMessage) this.#begin(line.text);
+      this.#onLine(line.text);
+      this.#lines++;
+      if (!this.#done && this.dataLeft === 0 && this.scan >= this.maxFrame) return this.#emit(this.scan, false);
     }
   }
 
   /** A reply starts: find the request it answers. */
-  private begin(first: string): void {
+  #begin(first: string): void {
     const st = this.state;
     this.inMessage = true;
     this.started = false;
-    this.lines = 0;
+    this.#lines = 0;
     if (st.watchMode) {
-      this.entry = undefined;
-      this.unsolicited = true;
+      this.#entry = undefined;
+      this.#unsolicited = true;
       return;
     }
     const code = first.split(' ', 1)[0] ?? '';
@@ -314,24 +314,24 @@ class MemcacheResponseFramer extends MemcacheFramerBase {
       else break;
     }
     const head = st.queue.shift();
-    this.entry = head;
-    this.unsolicited = head === undefined || head.quiet;
+    this.#entry = head;
+    this.#unsolicited = head === undefined || head.quiet;
   }
 
-  private onLine(text: string): void {
-    const entry = this.entry;
+  #onLine(text: string): void {
+    const entry = this.#entry;
     if (this.state.watchMode || entry === undefined) {
-      this.done = true;
+      this.#done = true;
       return;
     }
     if (isErrorLine(text)) {
-      this.done = true;
+      this.#done = true;
       return;
     }
     switch (entry.kind) {
       case 'retrieval': {
         if (text === 'END') {
-          this.done = true;
+          this.#done = true;
           return;
         }
         const t = text.split(' ');
@@ -341,29 +341,29 @@ class MemcacheResponseFramer extends MemcacheFramerBase {
         return;
       }
       case 'multiline':
-        if (text === entry.terminator || (this.lines === 0 && !(entry.dataPrefixes ?? []).some((p) => text.startsWith(p)))) this.done = true;
+        if (text === entry.terminator || (this.#lines === 0 && !(entry.dataPrefixes ?? []).some((p) => text.startsWith(p)))) this.#done = true;
         return;
       case 'meta':
         if (text.startsWith('VA ')) {
           this.dataLen = this.dataLength(text.split(' ')[1], 'VA line');
           this.dataLeft = this.dataLen + 2;
-        } else this.done = true;
+        } else this.#done = true;
         return;
       case 'watch':
         if (text === 'OK') this.state.watchMode = true;
-        this.done = true;
+        this.#done = true;
         return;
       default:
-        this.done = true;
+        this.#done = true;
     }
   }
 
-  private emit(len: number, end: boolean): Frame {
+  #emit(len: number, end: boolean): Frame {
     const frame = this.buf.consume(len);
     this.scan = 0;
     if (!this.started) {
       this.started = true;
-      this.info = this.unsolicited ? (end ? UNSOLICITED_WHOLE : UNSOLICITED_START) : end ? WHOLE : START;
+      this.info = this.#unsolicited ? (end ? UNSOLICITED_WHOLE : UNSOLICITED_START) : end ? WHOLE : START;
     } else this.info = end ? END : MID;
     if (end) this.inMessage = false;
     return frame;
@@ -377,15 +377,15 @@ const ERROR_PREFIXES = new Set(['SERVER_ERROR', 'CLIENT_ERROR', 'ERROR']);
 export class MemcacheCodec implements ProtocolCodec {
   readonly toUpstream: MemcacheRequestFramer;
   readonly toDownstream: MemcacheResponseFramer;
-  private readonly state = new MemcacheState();
+  readonly #state = new MemcacheState();
 
   constructor(options: MemcacheCodecOptions) {
-    this.toUpstream = new MemcacheRequestFramer(this.state, options);
-    this.toDownstream = new MemcacheResponseFramer(this.state, options);
+    this.toUpstream = new MemcacheRequestFramer(this.#state, options);
+    this.toDownstream = new MemcacheResponseFramer(this.#state, options);
   }
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
-    const st = this.state;
+    const st = this.#state;
     // the request named by its start attributes (later ones may have been framed since), else the last one
     const last = (request.request !== undefined ? st.byAttributes.get(request.request) : undefined) ?? st.last;
     let responses = 1;

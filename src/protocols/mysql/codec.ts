@@ -46,16 +46,16 @@ export function errPacket(seq: number, code: number, sqlState: string, message: 
 export class MysqlCodec implements ProtocolCodec {
   readonly toUpstream: ProtocolFramer;
   readonly toDownstream: ProtocolFramer;
-  private readonly s: MysqlState;
+  readonly #s: MysqlState;
 
   constructor(options: MysqlCodecOptions) {
-    this.s = new MysqlState(options);
-    this.toUpstream = new RequestFramer(this.s);
-    this.toDownstream = new ResponseFramer(this.s);
+    this.#s = new MysqlState(options);
+    this.toUpstream = new RequestFramer(this.#s);
+    this.toDownstream = new ResponseFramer(this.#s);
   }
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
-    const s = this.s;
+    const s = this.#s;
     const last = s.last;
     s.last = undefined;
     if (last?.exp) {

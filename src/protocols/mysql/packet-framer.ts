@@ -29,27 +29,29 @@ export abstract class MysqlFramer extends BufferedFramer implements ProtocolFram
   readonly passthrough = false;
   info: MessageInfo | undefined;
   protected readonly maxFrame: number;
-  private readonly maxLogical: number;
+  readonly #maxLogical: number;
   /** Bytes of the current physical packet not yet returned. */
-  private left = 0;
+  #left = 0;
   /** The last packet had a 0xFFFFFF payload: the next packet continues the same logical packet. */
-  private contLogical = false;
-  private logicalLen = 0;
+  #contLogical = false;
+  #logicalLen = 0;
   /** Classification of the current logical packet. */
   protected pStart = false;
   protected pEnd = false;
   protected pUnsolicited = false;
   /** Request start info (with attributes) for the current logical packet, when it starts a request. */
   protected pRequest: { responses: number; attributes: Record<string, AttributeValue> } | undefined;
-  private pWholeInfo: MessageInfo | undefined;
+  #pWholeInfo: MessageInfo | undefined;
+  readonly #direction: 'client' | 'server';
 
   constructor(
     protected readonly s: MysqlState,
-    private readonly direction: 'client' | 'server',
+    direction: 'client' | 'server',
   ) {
     super(s.options.maxBufferedBytes);
+    this.#direction = direction;
     this.maxFrame = s.options.maxPacketFrame;
-    this.maxLogical = s.options.maxPacketLength;
+    this.#maxLogical = s.options.maxPacketLength;
   }
 
   /** Classify a new logical packet; `p` is the payload prefix held in its first frame, `len` its first packet's length. */
@@ -67,48 +69,48 @@ export abstract class MysqlFramer extends BufferedFramer implements ProtocolFram
   }
 
   protected override resetDecodeState(): void {
-    this.left = 0;
-    this.contLogical = false;
-    this.logicalLen = 0;
+    this.#left = 0;
+    this.#contLogical = false;
+    this.#logicalLen = 0;
   }
 
   protected decodeOne(): Frame | null {
     const buf = this.buf;
     if (this.s.opaque) {
-      this.left = 0;
-      this.contLogical = false;
+      this.#left = 0;
+      this.#contLogical = false;
       if (buf.length === 0) return null;
       this.info = OPAQUE;
       return buf.consumeAll();
     }
-    if (this.left > 0) {
-      const n = Math.min(buf.length, this.left, this.maxFrame);
+    if (this.#left > 0) {
+      const n = Math.min(buf.length, this.#left, this.maxFrame);
       if (n === 0) {
-        if (this.ended) throw this.truncated(`${this.left} bytes of a packet missing`);
+        if (this.ended) throw this.truncated(`${this.#left} bytes of a packet missing`);
         return null;
       }
-      this.left -= n;
+      this.#left -= n;
       const piece = buf.consume(n);
-      this.info = this.frameInfo(false, this.left === 0 && !this.contLogical);
+      this.info = this.#frameInfo(false, this.#left === 0 && !this.#contLogical);
       return piece;
     }
     const held = buf.length;
     if (held < 4) {
       if (this.ended) {
         if (held > 0) throw this.truncated(`${held} bytes of a 4-byte packet header`);
-        if (this.contLogical) throw this.truncated('the packet after a 0xFFFFFF-byte packet is missing');
+        if (this.#contLogical) throw this.truncated('the packet after a 0xFFFFFF-byte packet is missing');
         this.checkEndOfInput();
       }
       return null;
     }
     const len = buf.readUIntLE(0, 3);
-    const continuing = this.contLogical;
-    const logical = (continuing ? this.logicalLen : 0) + len;
-    if (logical > this.maxLogical) {
+    const continuing = this.#contLogical;
+    const logical = (continuing ? this.#logicalLen : 0) + len;
+    if (logical > this.#maxLogical) {
       throw new SwitchyardError(
         ErrorCodes.FRAME_TOO_LARGE,
-        `mysql: ${this.direction} packet of ${logical}+ bytes, maxPacketLength is ${this.maxLogical}`,
-        { details: { framer: 'mysql', length: logical, limit: this.maxLogical } },
+        `mysql: ${this.#direction} packet of ${logical}+ bytes, maxPacketLength is ${this.#maxLogical}`,
+        { details: { framer: 'mysql', length: logical, limit: this.#maxLogical } },
       );
     }
     const total = len + 4;
@@ -119,32 +121,32 @@ export abstract class MysqlFramer extends BufferedFramer implements ProtocolFram
     }
     const seq = buf.byteAt(3);
     const frame = buf.consume(take);
-    this.left = total - take;
-    this.logicalLen = logical;
-    this.contLogical = len === MAX_PAYLOAD;
+    this.#left = total - take;
+    this.#logicalLen = logical;
+    this.#contLogical = len === MAX_PAYLOAD;
     if (!continuing) {
       this.pRequest = undefined;
-      this.pWholeInfo = undefined;
+      this.#pWholeInfo = undefined;
       this.pUnsolicited = false;
       this.classify(frame.subarray(4), len, seq);
     }
-    this.info = this.frameInfo(!continuing, this.left === 0 && !this.contLogical);
+    this.info = this.#frameInfo(!continuing, this.#left === 0 && !this.#contLogical);
     return frame;
   }
 
-  private frameInfo(first: boolean, last: boolean): MessageInfo {
+  #frameInfo(first: boolean, last: boolean): MessageInfo {
     const start = first && this.pStart;
     const end = last && this.pEnd;
     const req = this.pRequest;
     if (start && req) {
-      if (end) return (this.pWholeInfo ??= { start: true, end: true, responses: req.responses, attributes: req.attributes });
+      if (end) return (this.#pWholeInfo ??= { start: true, end: true, responses: req.responses, attributes: req.attributes });
       return { start: true, end: false, responses: req.responses, attributes: req.attributes };
     }
     return INFOS[(start ? 4 : 0) | (end ? 2 : 0) | (this.pUnsolicited ? 1 : 0)]!;
   }
 
   protected truncated(what: string): SwitchyardError {
-    return new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `mysql: ${this.direction} input ended inside a packet (${what})`, {
+    return new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `mysql: ${this.#direction} input ended inside a packet (${what})`, {
       details: { framer: 'mysql', buffered: this.buf.length },
     });
   }

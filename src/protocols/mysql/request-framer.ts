@@ -19,7 +19,7 @@ export class RequestFramer extends MysqlFramer {
   protected classify(p: Buffer, len: number, seq: number): void {
     const s = this.s;
     if (!s.loginSent) {
-      this.handshakeResponse(p, len, seq);
+      this.#handshakeResponse(p, len, seq);
       return;
     }
     if (s.clientMode === ClientMode.Infile || (s.clientMode === ClientMode.Auth && seq !== 0)) {
@@ -29,10 +29,10 @@ export class RequestFramer extends MysqlFramer {
       this.pEnd = false;
       return;
     }
-    this.command(p, len, seq);
+    this.#command(p, len, seq);
   }
 
-  private startRequest(seq: number, attributes: Record<string, AttributeValue>, exp: Expect | undefined, responses: number, login = false, prevClientMode = this.s.clientMode): void {
+  #startRequest(seq: number, attributes: Record<string, AttributeValue>, exp: Expect | undefined, responses: number, login = false, prevClientMode = this.s.clientMode): void {
     this.pStart = true;
     this.pEnd = true;
     this.pRequest = { responses, attributes };
@@ -40,7 +40,7 @@ export class RequestFramer extends MysqlFramer {
     this.s.last = { seq, login, responses, exp, prevClientMode };
   }
 
-  private handshakeResponse(p: Buffer, len: number, seq: number): void {
+  #handshakeResponse(p: Buffer, len: number, seq: number): void {
     const s = this.s;
     if (p.length < 2) throw malformed(`HandshakeResponse of ${len} bytes is too short`, { length: len });
     let clientCaps = p.readUInt16LE(0);
@@ -63,7 +63,7 @@ export class RequestFramer extends MysqlFramer {
     s.loginSent = true;
     if (len === c.pos && (clientCaps & Cap.SSL) !== 0) {
       // SSLRequest: TLS follows in both directions; the codec stops parsing
-      this.startRequest(seq, { phase: 'login', ssl: true }, undefined, 0, true, prev);
+      this.#startRequest(seq, { phase: 'login', ssl: true }, undefined, 0, true, prev);
       s.opaque = true;
       return;
     }
@@ -83,10 +83,10 @@ export class RequestFramer extends MysqlFramer {
     }
     s.compressAfterLogin = (s.caps & (Cap.COMPRESS | Cap.ZSTD_COMPRESSION)) !== 0;
     s.clientMode = ClientMode.Auth;
-    this.startRequest(seq, attributes, expect(St.Auth, 'login', { login: true }), 1, true, prev);
+    this.#startRequest(seq, attributes, expect(St.Auth, 'login', { login: true }), 1, true, prev);
   }
 
-  private command(p: Buffer, len: number, seq: number): void {
+  #command(p: Buffer, len: number, seq: number): void {
     const s = this.s;
     if (len === 0) throw malformed('empty command packet', { seq });
     const cmd = p[0]!;
@@ -181,7 +181,7 @@ export class RequestFramer extends MysqlFramer {
       default:
         break;
     }
-    this.startRequest(seq, attributes, exp, responses, false, prev);
+    this.#startRequest(seq, attributes, exp, responses, false, prev);
   }
 }
 

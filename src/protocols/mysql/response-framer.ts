@@ -23,19 +23,19 @@ export class ResponseFramer extends MysqlFramer {
   protected classify(p: Buffer, len: number): void {
     const s = this.s;
     if (!s.greetingSeen) {
-      this.unsolicited();
-      if (len > 0 && p[0] !== 0xff) this.greeting(p, len);
+      this.#unsolicited();
+      if (len > 0 && p[0] !== 0xff) this.#greeting(p, len);
       return;
     }
     const exp = s.pending[0];
     if (!exp) {
       // e.g. an ERR the server sends before closing an idle connection
-      this.unsolicited();
+      this.#unsolicited();
       return;
     }
     this.pStart = !exp.started;
     exp.started = true;
-    const end = this.advance(exp, p, len);
+    const end = this.#advance(exp, p, len);
     this.pEnd = end;
     if (end) {
       s.pending.shift();
@@ -46,13 +46,13 @@ export class ResponseFramer extends MysqlFramer {
     }
   }
 
-  private unsolicited(): void {
+  #unsolicited(): void {
     this.pStart = true;
     this.pEnd = true;
     this.pUnsolicited = true;
   }
 
-  private greeting(p: Buffer, len: number): void {
+  #greeting(p: Buffer, len: number): void {
     const s = this.s;
     s.greetingSeen = true;
     if (p[0] !== 10) return; // protocol version 9: no capability flags we rely on
@@ -74,7 +74,7 @@ export class ResponseFramer extends MysqlFramer {
   }
 
   /** Feed one logical packet to the pending response; true when it ends the response. */
-  private advance(exp: Expect, p: Buffer, len: number): boolean {
+  #advance(exp: Expect, p: Buffer, len: number): boolean {
     const s = this.s;
     const b = len === 0 ? -1 : p[0]!;
     switch (exp.st) {
@@ -88,16 +88,16 @@ export class ResponseFramer extends MysqlFramer {
         return true;
       case St.First:
       case St.Infile:
-        if (b === 0x00) return this.afterResult(exp, this.okStatus(p));
+        if (b === 0x00) return this.#afterResult(exp, this.#okStatus(p));
         if (b === 0xff) return !isProgress(p);
-        if (b === 0xfe) return this.afterResult(exp, this.terminatorStatus(p, len));
+        if (b === 0xfe) return this.#afterResult(exp, this.#terminatorStatus(p, len));
         if (b === 0xfb && exp.st === St.First) {
           exp.st = St.Infile;
           s.clientMode = ClientMode.Infile;
           return false;
         }
         if (exp.st === St.Infile || b < 0) throw malformed(`unexpected packet 0x${hex(b)} (${len} bytes) in the response to ${exp.command}`);
-        this.columnCount(exp, p);
+        this.#columnCount(exp, p);
         return false;
       case St.Cols:
         if (b === 0xff && exp.n > 0 && !isProgress(p)) return true;
@@ -106,13 +106,13 @@ export class ResponseFramer extends MysqlFramer {
       case St.ColsEof: {
         if (b === 0xff) return !isProgress(p);
         if (b !== 0xfe) throw malformed(`expected EOF after column definitions in the response to ${exp.command}, got 0x${hex(b)}`);
-        const status = this.terminatorStatus(p, len);
+        const status = this.#terminatorStatus(p, len);
         if (exp.cursor && (status & Status.CURSOR_EXISTS) !== 0) return true; // rows come with COM_STMT_FETCH
         exp.st = St.Rows;
         return false;
       }
       case St.Rows:
-        if (b === 0xfe && len < MAX_PAYLOAD) return this.afterResult(exp, this.terminatorStatus(p, len));
+        if (b === 0xfe && len < MAX_PAYLOAD) return this.#afterResult(exp, this.#terminatorStatus(p, len));
         if (b === 0xff) return !isProgress(p);
         return false;
       case St.PrepFirst: {
@@ -129,7 +129,7 @@ export class ResponseFramer extends MysqlFramer {
           exp.n = params;
           return false;
         }
-        return this.prepColumns(exp);
+        return this.#prepColumns(exp);
       }
       case St.PrepParams:
         if (--exp.n > 0) return false;
@@ -137,9 +137,9 @@ export class ResponseFramer extends MysqlFramer {
           exp.st = St.PrepParamsEof;
           return false;
         }
-        return this.prepColumns(exp);
+        return this.#prepColumns(exp);
       case St.PrepParamsEof:
-        return this.prepColumns(exp);
+        return this.#prepColumns(exp);
       case St.PrepCols:
         if (--exp.n > 0) return false;
         if (!s.has(Cap.DEPRECATE_EOF)) {
@@ -152,7 +152,7 @@ export class ResponseFramer extends MysqlFramer {
     }
   }
 
-  private prepColumns(exp: Expect): boolean {
+  #prepColumns(exp: Expect): boolean {
     if (exp.cols === 0) return true;
     exp.st = St.PrepCols;
     exp.n = exp.cols;
@@ -163,7 +163,7 @@ export class ResponseFramer extends MysqlFramer {
    * A result set header: column count, then (MariaDB MARIADB_CLIENT_CACHE_METADATA, MySQL
    * CLIENT_OPTIONAL_RESULTSET_METADATA) a metadata-follows byte; the definitions follow unless it is 0.
    */
-  private columnCount(exp: Expect, p: Buffer): void {
+  #columnCount(exp: Expect, p: Buffer): void {
     const s = this.s;
     const c: Cursor = { pos: 0 };
     const n = lenenc(p, c);
@@ -179,14 +179,14 @@ export class ResponseFramer extends MysqlFramer {
   }
 
   /** After an OK / EOF that ends one result: more results follow when SERVER_MORE_RESULTS_EXISTS is set. */
-  private afterResult(exp: Expect, status: number): boolean {
+  #afterResult(exp: Expect, status: number): boolean {
     if ((status & Status.MORE_RESULTS_EXISTS) === 0) return true;
     exp.st = St.First;
     return false;
   }
 
   /** Status flags of an OK packet (0x00 or 0xFE header): after affected rows and last insert id. */
-  private okStatus(p: Buffer): number {
+  #okStatus(p: Buffer): number {
     if (!this.s.has(Cap.PROTOCOL_41 | Cap.TRANSACTIONS)) return 0;
     const c: Cursor = { pos: 1 };
     if (!skipLenenc(p, c) || !skipLenenc(p, c) || c.pos + 2 > p.length) return 0;
@@ -194,8 +194,8 @@ export class ResponseFramer extends MysqlFramer {
   }
 
   /** Status flags of a 0xFE packet: an OK under CLIENT_DEPRECATE_EOF (7+ bytes), else an EOF. */
-  private terminatorStatus(p: Buffer, len: number): number {
-    if (this.s.has(Cap.DEPRECATE_EOF) && len >= 7) return this.okStatus(p);
+  #terminatorStatus(p: Buffer, len: number): number {
+    if (this.s.has(Cap.DEPRECATE_EOF) && len >= 7) return this.#okStatus(p);
     return this.s.has(Cap.PROTOCOL_41) && p.length >= 5 ? p.readUInt16LE(3) : 0;
   }
 }

@@ -8,15 +8,15 @@ import { RedisState } from './state.js';
 export class RedisCodec implements ProtocolCodec {
   readonly toUpstream: RedisRequestFramer;
   readonly toDownstream: RedisResponseFramer;
-  private readonly state = new RedisState();
+  readonly #state = new RedisState();
 
   constructor(options: RedisCodecOptions) {
-    this.toUpstream = new RedisRequestFramer(this.state, options);
-    this.toDownstream = new RedisResponseFramer(this.state, options);
+    this.toUpstream = new RedisRequestFramer(this.#state, options);
+    this.toDownstream = new RedisResponseFramer(this.#state, options);
   }
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
-    const st = this.state;
+    const st = this.#state;
     // the request named by its start attributes (later ones may have been framed since), else the last one
     const last = (request.request !== undefined ? st.byAttributes.get(request.request) : undefined) ?? st.last;
     let responses = 1;

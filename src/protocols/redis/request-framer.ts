@@ -22,157 +22,157 @@ const R_ARG_HEADER = 1;
 const R_PAYLOAD = 2;
 
 export class RedisRequestFramer extends RedisFramerBase {
-  private phase = R_IDLE;
+  #phase = R_IDLE;
   /** Bytes of the current message held and parsed but not yet returned. */
-  private scan = 0;
-  private started = false;
-  private argc = 0;
-  private argIdx = 0;
-  private payloadLen = 0;
+  #scan = 0;
+  #started = false;
+  #argc = 0;
+  #argIdx = 0;
+  #payloadLen = 0;
   /** Bytes left of the current bulk payload, CRLF included. */
-  private payloadLeft = 0;
-  private payloadStart = 0;
-  private captured = false;
-  private caps: string[] = [];
-  private cmd = '';
-  private pubsubArgs: string[] | undefined;
-  private record: RequestRecord | undefined;
+  #payloadLeft = 0;
+  #payloadStart = 0;
+  #captured = false;
+  #caps: string[] = [];
+  #cmd = '';
+  #pubsubArgs: string[] | undefined;
+  #record: RequestRecord | undefined;
 
   protected override resetDecodeState(): void {
-    this.phase = R_IDLE;
-    this.scan = 0;
-    this.started = false;
+    this.#phase = R_IDLE;
+    this.#scan = 0;
+    this.#started = false;
   }
 
   protected decodeOne(): Frame | null {
     const buf = this.buf;
     for (;;) {
-      if (this.phase === R_IDLE) {
+      if (this.#phase === R_IDLE) {
         this.state.commit();
         if (buf.length === 0) return null;
-        if (buf.byteAt(0) !== 0x2a /* '*' */) return this.inline();
+        if (buf.byteAt(0) !== 0x2a /* '*' */) return this.#inline();
         const lf = findLine(buf, 0, this.maxLine, 'multibulk header');
-        if (lf < 0) return this.needMore('a multibulk header');
+        if (lf < 0) return this.#needMore('a multibulk header');
         if (lf < 2 || buf.byteAt(lf - 1) !== CR) throw malformed('multibulk header must end with \\r\\n');
         const n = readInt(buf, 1, lf - 1);
         if (Number.isNaN(n) || n > 0x7fffffff) throw malformed(`invalid multibulk length ${JSON.stringify(latin1(buf, 1, lf - 1, 40))}`);
-        if (n <= 0) return this.emitWhole(lf + 1, [], 0); // `*0` / `*-1`: Redis ignores it, no reply
-        this.phase = R_ARG_HEADER;
-        this.argc = n;
-        this.argIdx = 0;
-        this.scan = lf + 1;
-        this.started = false;
-        this.caps = [];
-        this.captured = false;
-        this.pubsubArgs = undefined;
+        if (n <= 0) return this.#emitWhole(lf + 1, [], 0); // `*0` / `*-1`: Redis ignores it, no reply
+        this.#phase = R_ARG_HEADER;
+        this.#argc = n;
+        this.#argIdx = 0;
+        this.#scan = lf + 1;
+        this.#started = false;
+        this.#caps = [];
+        this.#captured = false;
+        this.#pubsubArgs = undefined;
         continue;
       }
-      if (this.phase === R_ARG_HEADER) {
-        if (this.argIdx === this.argc) {
-          this.phase = R_IDLE;
-          return this.emit(this.scan, true);
+      if (this.#phase === R_ARG_HEADER) {
+        if (this.#argIdx === this.#argc) {
+          this.#phase = R_IDLE;
+          return this.#emit(this.#scan, true);
         }
-        const at = this.scan;
-        if (buf.length <= at) return this.needMore('a multibulk request');
+        const at = this.#scan;
+        if (buf.length <= at) return this.#needMore('a multibulk request');
         const lf = findLine(buf, at, this.maxLine, 'bulk header');
-        if (lf < 0) return this.needMore('a bulk header');
+        if (lf < 0) return this.#needMore('a bulk header');
         if (buf.byteAt(at) !== 0x24 /* '$' */) throw malformed(`expected '$' in a multibulk request, got ${showByte(buf.byteAt(at))}`);
         if (buf.byteAt(lf - 1) !== CR) throw malformed('bulk header must end with \\r\\n');
-        this.payloadLen = this.bulkLength(readInt(buf, at + 1, lf - 1), 'bulk');
-        this.payloadLeft = this.payloadLen + 2;
-        this.payloadStart = lf + 1;
-        this.scan = lf + 1;
-        this.captured = false;
-        this.phase = R_PAYLOAD;
+        this.#payloadLen = this.bulkLength(readInt(buf, at + 1, lf - 1), 'bulk');
+        this.#payloadLeft = this.#payloadLen + 2;
+        this.#payloadStart = lf + 1;
+        this.#scan = lf + 1;
+        this.#captured = false;
+        this.#phase = R_PAYLOAD;
         continue;
       }
       // R_PAYLOAD
-      const avail = buf.length - this.scan;
-      if (!this.captured) {
-        const need = Math.min(this.payloadLen, CAPTURE);
-        if (avail < need) return this.needMore('a bulk string');
-        this.capture(latin1(buf, this.payloadStart, this.payloadStart + need));
+      const avail = buf.length - this.#scan;
+      if (!this.#captured) {
+        const need = Math.min(this.#payloadLen, CAPTURE);
+        if (avail < need) return this.#needMore('a bulk string');
+        this.#capture(latin1(buf, this.#payloadStart, this.#payloadStart + need));
       }
-      if (avail >= this.payloadLeft && (this.payloadLen + 2 <= this.maxFrame || this.scan + this.payloadLeft <= this.maxFrame)) {
-        this.checkCRLF(this.scan + this.payloadLeft - 2, 'bulk string');
-        this.scan += this.payloadLeft;
-        this.payloadLeft = 0;
-        this.argIdx++;
-        this.phase = R_ARG_HEADER;
-        if (this.argIdx < this.argc && this.scan >= this.maxFrame && this.startReady()) return this.emit(this.scan, false);
+      if (avail >= this.#payloadLeft && (this.#payloadLen + 2 <= this.maxFrame || this.#scan + this.#payloadLeft <= this.maxFrame)) {
+        this.checkCRLF(this.#scan + this.#payloadLeft - 2, 'bulk string');
+        this.#scan += this.#payloadLeft;
+        this.#payloadLeft = 0;
+        this.#argIdx++;
+        this.#phase = R_ARG_HEADER;
+        if (this.#argIdx < this.#argc && this.#scan >= this.maxFrame && this.#startReady()) return this.#emit(this.#scan, false);
         continue;
       }
-      if (this.payloadLen + 2 <= this.maxFrame) return this.needMore('a bulk string');
+      if (this.#payloadLen + 2 <= this.maxFrame) return this.#needMore('a bulk string');
       // a large bulk string: forward its data as it arrives, in frames of at most maxFrame bytes
-      if (!this.started && this.caps.length < Math.min(this.argc, 3, this.argIdx + 1)) return this.needMore('a bulk string');
-      const data = Math.min(avail, this.payloadLeft - 2);
-      const len = Math.max(this.scan, Math.min(this.scan + data, this.maxFrame));
-      if (len === 0) return this.needMore('a bulk string');
-      this.payloadLeft -= len - this.scan;
-      return this.emit(len, false);
+      if (!this.#started && this.#caps.length < Math.min(this.#argc, 3, this.#argIdx + 1)) return this.#needMore('a bulk string');
+      const data = Math.min(avail, this.#payloadLeft - 2);
+      const len = Math.max(this.#scan, Math.min(this.#scan + data, this.maxFrame));
+      if (len === 0) return this.#needMore('a bulk string');
+      this.#payloadLeft -= len - this.#scan;
+      return this.#emit(len, false);
     }
   }
 
-  private needMore(what: string): null {
-    if (this.ended && (this.buf.length > 0 || this.phase !== R_IDLE)) throw truncated(what, this.buf.length);
+  #needMore(what: string): null {
+    if (this.ended && (this.buf.length > 0 || this.#phase !== R_IDLE)) throw truncated(what, this.buf.length);
     return null;
   }
 
-  private startReady(): boolean {
-    return this.started || this.caps.length >= Math.min(this.argc, 3);
+  #startReady(): boolean {
+    return this.#started || this.#caps.length >= Math.min(this.#argc, 3);
   }
 
-  private capture(value: string): void {
-    this.captured = true;
-    const i = this.argIdx;
-    if (i < 3) this.caps.push(value);
+  #capture(value: string): void {
+    this.#captured = true;
+    const i = this.#argIdx;
+    if (i < 3) this.#caps.push(value);
     if (i === 0) {
-      this.cmd = value.toUpperCase();
-      if (SUBSCRIBE.has(this.cmd) || UNSUBSCRIBE.has(this.cmd)) this.pubsubArgs = [];
-    } else if (this.pubsubArgs) this.pubsubArgs.push(value);
+      this.#cmd = value.toUpperCase();
+      if (SUBSCRIBE.has(this.#cmd) || UNSUBSCRIBE.has(this.#cmd)) this.#pubsubArgs = [];
+    } else if (this.#pubsubArgs) this.#pubsubArgs.push(value);
   }
 
   /** An inline command: one line, arguments separated by blanks. */
-  private inline(): Frame | null {
+  #inline(): Frame | null {
     const buf = this.buf;
     const lf = findLine(buf, 0, this.maxLine, 'inline command');
-    if (lf < 0) return this.needMore('an inline command');
+    if (lf < 0) return this.#needMore('an inline command');
     const end = lf > 0 && buf.byteAt(lf - 1) === CR ? lf - 1 : lf;
     const words = latin1(buf, 0, end, this.maxLine + 1).split(/[ \t]+/).filter((w) => w.length > 0);
-    this.cmd = (words[0] ?? '').toUpperCase();
-    this.pubsubArgs = SUBSCRIBE.has(this.cmd) || UNSUBSCRIBE.has(this.cmd) ? words.slice(1).map((w) => w.slice(0, CAPTURE)) : undefined;
-    return this.emitWhole(lf + 1, words.slice(0, 3).map((w) => w.slice(0, CAPTURE)), words.length);
+    this.#cmd = (words[0] ?? '').toUpperCase();
+    this.#pubsubArgs = SUBSCRIBE.has(this.#cmd) || UNSUBSCRIBE.has(this.#cmd) ? words.slice(1).map((w) => w.slice(0, CAPTURE)) : undefined;
+    return this.#emitWhole(lf + 1, words.slice(0, 3).map((w) => w.slice(0, CAPTURE)), words.length);
   }
 
-  private emitWhole(len: number, caps: string[], argc: number): Frame {
-    this.caps = caps;
-    this.argc = argc;
-    this.started = false;
-    this.phase = R_IDLE;
-    return this.emit(len, true);
+  #emitWhole(len: number, caps: string[], argc: number): Frame {
+    this.#caps = caps;
+    this.#argc = argc;
+    this.#started = false;
+    this.#phase = R_IDLE;
+    return this.#emit(len, true);
   }
 
-  private emit(len: number, end: boolean): Frame {
+  #emit(len: number, end: boolean): Frame {
     const frame = this.buf.consume(len);
-    this.scan = 0;
-    if (!this.started) {
-      this.started = true;
-      this.info = this.startRequest(end);
+    this.#scan = 0;
+    if (!this.#started) {
+      this.#started = true;
+      this.info = this.#startRequest(end);
     } else this.info = end ? END : MID;
-    if (end && this.record) {
-      this.record.complete = true;
-      this.record.effects = this.effects();
-      this.record = undefined;
+    if (end && this.#record) {
+      this.#record.complete = true;
+      this.#record.effects = this.#effects();
+      this.#record = undefined;
     }
     return frame;
   }
 
-  private startRequest(end: boolean): MessageInfo {
+  #startRequest(end: boolean): MessageInfo {
     const st = this.state;
-    const caps = this.caps;
-    const argc = this.argc;
+    const caps = this.#caps;
+    const argc = this.#argc;
     const cmd = argc > 0 ? (caps[0] ?? '').toUpperCase() : '';
-    this.cmd = cmd;
+    this.#cmd = cmd;
     const attributes: Record<string, string | number> = { command: cmd };
     let keyIdx = 1;
     let sub = '';
@@ -210,10 +210,10 @@ export class RedisRequestFramer extends RedisFramerBase {
     if (entry) st.queue.push(entry);
     const record: RequestRecord = { entry, responses, replaced: false, complete: false, effects: undefined };
     st.last = record;
-    if (!end) this.record = record;
+    if (!end) this.#record = record;
     else {
       record.complete = true;
-      record.effects = this.effects();
+      record.effects = this.#effects();
     }
     const info: MessageInfo = { start: true, end, responses, attributes: attributes as Attributes };
     st.byAttributes.set(info.attributes!, record);
@@ -221,10 +221,10 @@ export class RedisRequestFramer extends RedisFramerBase {
   }
 
   /** What the request just framed changes for the requests after it (applied once it is complete, unless replaced). */
-  private effects(): (() => void) | undefined {
+  #effects(): (() => void) | undefined {
     const st = this.state;
-    const cmd = this.cmd;
-    const caps = this.caps;
+    const cmd = this.#cmd;
+    const caps = this.#caps;
     if (cmd === 'CLIENT' && (caps[1] ?? '').toUpperCase() === 'REPLY') {
       const mode = (caps[2] ?? '').toUpperCase();
       return () => {
@@ -255,7 +255,7 @@ export class RedisRequestFramer extends RedisFramerBase {
       default:
         break;
     }
-    const names = this.pubsubArgs;
+    const names = this.#pubsubArgs;
     if (!names) return undefined;
     if (SUBSCRIBE.has(cmd)) {
       const set = st.setFor(cmd.slice(0, -9));
