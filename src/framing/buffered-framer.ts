@@ -25,7 +25,7 @@ export abstract class BufferedFramer implements Framer {
   /** Bytes pushed but not yet returned in a frame. */
   protected readonly buf: ByteList;
   #inputEnded = false;
-  #failure: unknown;
+  #failure: Error | undefined;
 
   /** @param maxBufferedBytes the ByteList limit (the framer's `maxBufferedBytes` option or its default). */
   protected constructor(maxBufferedBytes: number) {
@@ -64,7 +64,7 @@ export abstract class BufferedFramer implements Framer {
     try {
       this.buf.append(chunk);
     } catch (err) {
-      this.#failure = err;
+      this.#failure = err as Error;
       throw err;
     }
   }
@@ -74,7 +74,7 @@ export abstract class BufferedFramer implements Framer {
     try {
       return this.decodeOne();
     } catch (err) {
-      this.#failure = err;
+      this.#failure = err as Error;
       throw err;
     }
   }

@@ -159,7 +159,7 @@ export class UdpListener {
     };
     try {
       const result = this.#options.onFlow(flow);
-      if (result !== undefined && typeof (result as Promise<void>).then === 'function') result.then(undefined, fail);
+      if (result !== undefined && typeof result.then === 'function') result.then(undefined, fail);
     } catch (err) {
       fail(err);
     }
@@ -188,7 +188,7 @@ export class UdpListener {
     }
     this.#table.touch(flow);
     return new Promise((resolve, reject) => {
-      const fail = (err: unknown): void => {
+      const fail = (err: Error): void => {
         this.#count(errorCode(err), flow, err);
         reject(err);
       };
@@ -200,7 +200,7 @@ export class UdpListener {
           resolve();
         });
       } catch (err) {
-        fail(err);
+        fail(err as Error);
       }
     });
   }

@@ -104,7 +104,7 @@ class UpstreamLink {
     socket.connect(endpoint.port, endpoint.host, (err?: Error) => {
       if (this.#closed) return;
       if (err) {
-        this.#fail(err, upstreamConnectError(err as NodeJS.ErrnoException, this.#targetName()).code);
+        this.#fail(err, upstreamConnectError(err, this.#targetName()).code);
         return;
       }
       applyBufferSizes(socket, flowBufferSize(this.#ctx.maxDatagramSize));

@@ -144,7 +144,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
         const frame = await this.read();
         return frame === null ? { done: true, value: undefined } : { done: false, value: frame };
       },
-      return: async () => ({ done: true, value: undefined }),
+      return: () => Promise.resolve({ done: true, value: undefined }),
       [Symbol.asyncIterator]: () => it,
     };
     return it;

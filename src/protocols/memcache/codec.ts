@@ -256,8 +256,8 @@ class MemcacheRequestFramer extends MemcacheFramerBase {
       responses > 0 || quiet ? { kind, command, quiet, opaque, ...(terminator ? { terminator } : {}), ...(dataPrefixes ? { dataPrefixes } : {}) } : undefined;
     if (entry) st.queue.push(entry);
     st.last = { entry, responses, replaced: false };
-    st.byAttributes.set(attributes as Attributes, st.last);
-    return { start: true, end: false, responses, attributes: attributes as Attributes };
+    st.byAttributes.set(attributes, st.last);
+    return { start: true, end: false, responses, attributes };
   }
 }
 

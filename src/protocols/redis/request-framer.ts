@@ -1,6 +1,6 @@
 /** Client → server: multibulk and inline commands, their attributes, and how many replies each one expects. */
 import type { Frame } from '../../framing/framer.js';
-import type { Attributes, MessageInfo } from '../protocol.js';
+import type { MessageInfo } from '../protocol.js';
 import { END, MID, RedisFramerBase } from './framer-base.js';
 import { CR, findLine, latin1, malformed, readInt, showByte, truncated } from './resp.js';
 import type { Kind, Pending, RequestRecord } from './state.js';
@@ -215,7 +215,7 @@ export class RedisRequestFramer extends RedisFramerBase {
       record.complete = true;
       record.effects = this.#effects();
     }
-    const info: MessageInfo = { start: true, end, responses, attributes: attributes as Attributes };
+    const info: MessageInfo = { start: true, end, responses, attributes };
     st.byAttributes.set(info.attributes!, record);
     return info;
   }
