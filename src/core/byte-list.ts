@@ -22,56 +22,56 @@ export interface ByteListOptions {
  *   `byteAt` / `indexOf(…, from)` calls near the tail O(1) even with thousands of tiny chunks.
  */
 export class ByteList {
-  private chunks: Buffer[] = [];
+  #chunks: Buffer[] = [];
   /** Index in `chunks` of the first live chunk. */
-  private head = 0;
+  #head = 0;
   /** Offset of the first unconsumed byte inside `chunks[head]`. */
-  private offset = 0;
-  private len = 0;
+  #offset = 0;
+  #len = 0;
   /** Absolute (since creation) position of the head; lets the cursor cache survive consumes. */
-  private consumed = 0;
+  #consumed = 0;
   /** Cursor cache: index of a live chunk and the absolute position of its first byte (chunk-relative 0). */
-  private cIdx = -1;
-  private cAbs = 0;
-  private readonly limit: number;
+  #cIdx = -1;
+  #cAbs = 0;
+  readonly #limit: number;
 
   constructor(options: ByteListOptions = {}) {
-    this.limit = options.limit ?? Number.POSITIVE_INFINITY;
+    this.#limit = options.limit ?? Number.POSITIVE_INFINITY;
   }
 
   /** Number of bytes held. */
   get length(): number {
-    return this.len;
+    return this.#len;
   }
 
   /** Number of chunks held (for tests and diagnostics). */
   get chunkCount(): number {
-    return this.chunks.length - this.head;
+    return this.#chunks.length - this.#head;
   }
 
   /** Append a chunk by reference. Empty chunks are ignored. Throws SWY_BUFFER_OVERFLOW above the limit. */
   append(buf: Buffer): void {
     if (buf.length === 0) return;
-    if (this.len + buf.length > this.limit) {
+    if (this.#len + buf.length > this.#limit) {
       throw new SwitchyardError(
         ErrorCodes.BUFFER_OVERFLOW,
-        `buffer limit exceeded: holding ${this.len} bytes, received ${buf.length} more, limit is ${this.limit}`,
-        { details: { buffered: this.len, received: buf.length, limit: this.limit } },
+        `buffer limit exceeded: holding ${this.#len} bytes, received ${buf.length} more, limit is ${this.#limit}`,
+        { details: { buffered: this.#len, received: buf.length, limit: this.#limit } },
       );
     }
-    if (this.len === 0) this.reset();
-    this.chunks.push(buf);
-    this.len += buf.length;
+    if (this.#len === 0) this.#reset();
+    this.#chunks.push(buf);
+    this.#len += buf.length;
   }
 
   /** The byte at position `i` (0 ≤ i < length). Throws RangeError outside. */
   byteAt(i: number): number {
-    if (!(i >= 0 && i < this.len)) throw new RangeError(`byteAt(${i}) outside 0..${this.len - 1}`);
-    const first = this.chunks[this.head]!;
-    const j = this.offset + i;
+    if (!(i >= 0 && i < this.#len)) throw new RangeError(`byteAt(${i}) outside 0..${this.#len - 1}`);
+    const first = this.#chunks[this.#head]!;
+    const j = this.#offset + i;
     if (j < first.length) return first[j]!;
-    const idx = this.locate(i);
-    return this.chunks[idx]![this.consumed + i - this.cAbs]!;
+    const idx = this.#locate(i);
+    return this.#chunks[idx]![this.#consumed + i - this.#cAbs]!;
   }
 
   /**
@@ -80,14 +80,14 @@ export class ByteList {
    */
   indexOf(needle: number | Uint8Array, from = 0): number {
     if (from < 0) from = 0;
-    if (typeof needle === 'number') return this.indexOfByte(needle & 0xff, from);
+    if (typeof needle === 'number') return this.#indexOfByte(needle & 0xff, from);
     const m = needle.length;
     if (m === 0) throw new RangeError('indexOf: empty needle');
-    if (m === 1) return this.indexOfByte(needle[0]!, from);
-    if (from + m > this.len) return -1;
-    let idx = this.locate(from);
-    let start = this.cAbs - this.consumed; // list position of chunks[idx][0]
-    const chunks = this.chunks;
+    if (m === 1) return this.#indexOfByte(needle[0]!, from);
+    if (from + m > this.#len) return -1;
+    let idx = this.#locate(from);
+    let start = this.#cAbs - this.#consumed; // list position of chunks[idx][0]
+    const chunks = this.#chunks;
     for (; idx < chunks.length; idx++) {
       const c = chunks[idx]!;
       const end = start + c.length; // list position just past this chunk
@@ -95,11 +95,11 @@ export class ByteList {
       const local = c.indexOf(needle, lo - start);
       if (local >= 0) return start + local;
       // candidates straddling the boundary after this chunk
-      for (let p = Math.max(lo, end - m + 1); p < end && p + m <= this.len; p++) {
+      for (let p = Math.max(lo, end - m + 1); p < end && p + m <= this.#len; p++) {
         if (this.matchesAt(p, needle)) return p;
       }
       start = end;
-      if (start + m > this.len) return -1;
+      if (start + m > this.#len) return -1;
     }
     return -1;
   }
@@ -107,13 +107,13 @@ export class ByteList {
   /** True when the bytes at `pos` equal `needle` (false when they run past the end). */
   matchesAt(pos: number, needle: Uint8Array): boolean {
     const m = needle.length;
-    if (pos < 0 || pos + m > this.len) return false;
-    let idx = this.locate(pos);
-    let c = this.chunks[idx]!;
-    let j = this.consumed + pos - this.cAbs;
+    if (pos < 0 || pos + m > this.#len) return false;
+    let idx = this.#locate(pos);
+    let c = this.#chunks[idx]!;
+    let j = this.#consumed + pos - this.#cAbs;
     for (let k = 0; k < m; k++) {
       while (j >= c.length) {
-        c = this.chunks[++idx]!;
+        c = this.#chunks[++idx]!;
         j = 0;
       }
       if (c[j++] !== needle[k]) return false;
@@ -126,7 +126,7 @@ export class ByteList {
   readUIntBE(offset: number, len: 7 | 8): bigint;
   readUIntBE(offset: number, len: number): number | bigint;
   readUIntBE(offset: number, len: number): number | bigint {
-    return this.readUInt(offset, len, false);
+    return this.#readUInt(offset, len, false);
   }
 
   /** Unsigned little-endian integer of `len` bytes at `offset`: a number for 1..6 bytes, a bigint for 7 or 8. */
@@ -134,42 +134,42 @@ export class ByteList {
   readUIntLE(offset: number, len: 7 | 8): bigint;
   readUIntLE(offset: number, len: number): number | bigint;
   readUIntLE(offset: number, len: number): number | bigint {
-    return this.readUInt(offset, len, true);
+    return this.#readUInt(offset, len, true);
   }
 
   /** Remove and return the first `n` bytes: zero-copy when they lie in one chunk, else one copy. */
   consume(n: number): Buffer {
-    this.checkCount(n, 'consume');
+    this.#checkCount(n, 'consume');
     if (n === 0) return EMPTY;
-    const first = this.chunks[this.head]!;
-    const avail = first.length - this.offset;
+    const first = this.#chunks[this.#head]!;
+    const avail = first.length - this.#offset;
     if (n <= avail) {
-      const out = first.subarray(this.offset, this.offset + n);
-      this.advance(n);
+      const out = first.subarray(this.#offset, this.#offset + n);
+      this.#advance(n);
       return out;
     }
     const out = Buffer.allocUnsafe(n);
     let copied = 0;
     while (copied < n) {
-      const c = this.chunks[this.head]!;
-      const take = Math.min(n - copied, c.length - this.offset);
-      c.copy(out, copied, this.offset, this.offset + take);
+      const c = this.#chunks[this.#head]!;
+      const take = Math.min(n - copied, c.length - this.#offset);
+      c.copy(out, copied, this.#offset, this.#offset + take);
       copied += take;
-      this.advance(take);
+      this.#advance(take);
     }
     return out;
   }
 
   /** Remove and return every byte held (zero-copy when held in one chunk). */
   consumeAll(): Buffer {
-    if (this.len === 0) return EMPTY;
-    if (this.chunkCount === 1) return this.consume(this.len);
-    const parts: Buffer[] = [this.chunks[this.head]!.subarray(this.offset)];
-    for (let i = this.head + 1; i < this.chunks.length; i++) parts.push(this.chunks[i]!);
-    const out = Buffer.concat(parts, this.len);
-    this.consumed += this.len;
-    this.len = 0;
-    this.reset();
+    if (this.#len === 0) return EMPTY;
+    if (this.chunkCount === 1) return this.consume(this.#len);
+    const parts: Buffer[] = [this.#chunks[this.#head]!.subarray(this.#offset)];
+    for (let i = this.#head + 1; i < this.#chunks.length; i++) parts.push(this.#chunks[i]!);
+    const out = Buffer.concat(parts, this.#len);
+    this.#consumed += this.#len;
+    this.#len = 0;
+    this.#reset();
     return out;
   }
 
@@ -178,28 +178,28 @@ export class ByteList {
    * Buffer when the list is empty. Lets chunk-preserving decoders (passthrough) hand chunks on untouched.
    */
   consumeChunk(): Buffer {
-    if (this.len === 0) return EMPTY;
-    const first = this.chunks[this.head]!;
-    if (this.offset !== 0) return this.consume(first.length - this.offset);
-    this.advance(first.length);
+    if (this.#len === 0) return EMPTY;
+    const first = this.#chunks[this.#head]!;
+    if (this.#offset !== 0) return this.consume(first.length - this.#offset);
+    this.#advance(first.length);
     return first; // the very Buffer that was appended
   }
 
   /** Discard the first `n` bytes. */
   skip(n: number): void {
-    this.checkCount(n, 'skip');
+    this.#checkCount(n, 'skip');
     while (n > 0) {
-      const avail = this.chunks[this.head]!.length - this.offset;
+      const avail = this.#chunks[this.#head]!.length - this.#offset;
       const take = n < avail ? n : avail;
-      this.advance(take);
+      this.#advance(take);
       n -= take;
     }
   }
 
   /** A copy of bytes [start, end) without consuming them (for diagnostics and small peeks). */
-  peek(start: number, end: number = this.len): Buffer {
+  peek(start: number, end: number = this.#len): Buffer {
     start = Math.max(0, start);
-    end = Math.min(this.len, end);
+    end = Math.min(this.#len, end);
     if (end <= start) return EMPTY;
     const out = Buffer.allocUnsafe(end - start);
     for (let i = start; i < end; i++) out[i - start] = this.byteAt(i);
@@ -208,72 +208,72 @@ export class ByteList {
 
   // ---- internals ----
 
-  private checkCount(n: number, op: string): void {
-    if (!Number.isInteger(n) || n < 0 || n > this.len) {
-      throw new RangeError(`${op}(${n}): holding ${this.len} bytes`);
+  #checkCount(n: number, op: string): void {
+    if (!Number.isInteger(n) || n < 0 || n > this.#len) {
+      throw new RangeError(`${op}(${n}): holding ${this.#len} bytes`);
     }
   }
 
   /** Move the head forward by `n` bytes, all within the first live chunk. */
-  private advance(n: number): void {
-    this.offset += n;
-    this.len -= n;
-    this.consumed += n;
-    if (this.offset === this.chunks[this.head]!.length) {
-      this.chunks[this.head] = EMPTY; // release the memory now
-      this.head++;
-      this.offset = 0;
-      if (this.len === 0) this.reset();
-      else if (this.head >= 64 && this.head * 2 >= this.chunks.length) {
-        this.chunks = this.chunks.slice(this.head);
-        if (this.cIdx >= 0) this.cIdx -= this.head;
-        this.head = 0;
+  #advance(n: number): void {
+    this.#offset += n;
+    this.#len -= n;
+    this.#consumed += n;
+    if (this.#offset === this.#chunks[this.#head]!.length) {
+      this.#chunks[this.#head] = EMPTY; // release the memory now
+      this.#head++;
+      this.#offset = 0;
+      if (this.#len === 0) this.#reset();
+      else if (this.#head >= 64 && this.#head * 2 >= this.#chunks.length) {
+        this.#chunks = this.#chunks.slice(this.#head);
+        if (this.#cIdx >= 0) this.#cIdx -= this.#head;
+        this.#head = 0;
       }
     }
   }
 
-  private reset(): void {
-    if (this.chunks.length > 0) this.chunks = [];
-    this.head = 0;
-    this.offset = 0;
-    this.cIdx = -1;
+  #reset(): void {
+    if (this.#chunks.length > 0) this.#chunks = [];
+    this.#head = 0;
+    this.#offset = 0;
+    this.#cIdx = -1;
   }
 
   /** Index of the chunk holding list position `pos` (< length); leaves the cursor cache on it. */
-  private locate(pos: number): number {
-    const abs = this.consumed + pos;
+  #locate(pos: number): number {
+    const abs = this.#consumed + pos;
     let idx: number;
     let chunkAbs: number;
-    if (this.cIdx >= this.head && this.cAbs <= abs) {
-      idx = this.cIdx;
-      chunkAbs = this.cAbs;
+    if (this.#cIdx >= this.#head && this.#cAbs <= abs) {
+      idx = this.#cIdx;
+      chunkAbs = this.#cAbs;
     } else {
-      idx = this.head;
-      chunkAbs = this.consumed - this.offset;
+      idx = this.#head;
+      chunkAbs = this.#consumed - this.#offset;
     }
-    const chunks = this.chunks;
+    const chunks = this.#chunks;
     const last = chunks.length - 1;
     while (idx < last && chunkAbs + chunks[idx]!.length <= abs) {
       chunkAbs += chunks[idx]!.length;
       idx++;
     }
-    this.cIdx = idx;
-    this.cAbs = chunkAbs;
+    this.#cIdx = idx;
+    this.#cAbs = chunkAbs;
     return idx;
   }
 
-  private indexOfByte(byte: number, from: number): number {
-    if (from >= this.len) return -1;
-    const first = this.chunks[this.head]!;
-    if (this.offset + from < first.length) {
-      const local = first.indexOf(byte, this.offset + from);
-      if (local >= 0) return local - this.offset;
-      if (this.head === this.chunks.length - 1) return -1;
-      from = first.length - this.offset;
+  #indexOfByte(byte: number, from: number): number {
+    if (from >= this.#len) return -1;
+    const first = this.#chunks[this.#head]!;
+    if (this.#offset + from < first.length) {
+      const local = first.indexOf(byte, this.#offset + from);
+      if (local >= 0) return local - this.#offset;
+      if (this.#head === this.#chunks.length - 1) return -1;
+      from = first.length - this.#offset;
     }
-    let idx = this.locate(from);
-    let start = this.cAbs - this.consumed;
-    const chunks = this.chunks;
+    let idx = this.#locate(from);
+    let start = this.#cAbs - this.#consumed;
+    const chunks = this.#chunks;
     for (; idx < chunks.length; idx++) {
       const c = chunks[idx]!;
       const local = c.indexOf(byte, from > start ? from - start : 0);
@@ -283,13 +283,13 @@ export class ByteList {
     return -1;
   }
 
-  private readUInt(offset: number, len: number, little: boolean): number | bigint {
+  #readUInt(offset: number, len: number, little: boolean): number | bigint {
     if (!Number.isInteger(len) || len < 1 || len > 8) throw new RangeError(`readUInt: length ${len} not in 1..8`);
-    if (!Number.isInteger(offset) || offset < 0 || offset + len > this.len) {
-      throw new RangeError(`readUInt(${offset}, ${len}): holding ${this.len} bytes`);
+    if (!Number.isInteger(offset) || offset < 0 || offset + len > this.#len) {
+      throw new RangeError(`readUInt(${offset}, ${len}): holding ${this.#len} bytes`);
     }
-    const first = this.chunks[this.head]!;
-    const j = this.offset + offset;
+    const first = this.#chunks[this.#head]!;
+    const j = this.#offset + offset;
     if (j + len <= first.length) {
       if (len <= 6) return little ? first.readUIntLE(j, len) : first.readUIntBE(j, len);
       if (len === 8) return little ? first.readBigUInt64LE(j) : first.readBigUInt64BE(j);

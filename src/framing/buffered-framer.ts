@@ -24,8 +24,8 @@ export abstract class BufferedFramer implements Framer {
   abstract readonly passthrough: boolean;
   /** Bytes pushed but not yet returned in a frame. */
   protected readonly buf: ByteList;
-  private inputEnded = false;
-  private failure: unknown;
+  #inputEnded = false;
+  #failure: Error | undefined;
 
   /** @param maxBufferedBytes the ByteList limit (the framer's `maxBufferedBytes` option or its default). */
   protected constructor(maxBufferedBytes: number) {
@@ -46,12 +46,12 @@ export abstract class BufferedFramer implements Framer {
 
   /** True once a decode error was latched (later calls rethrow it). */
   protected get failed(): boolean {
-    return this.failure !== undefined;
+    return this.#failure !== undefined;
   }
 
   /** True once `end()` was called. */
   protected get ended(): boolean {
-    return this.inputEnded;
+    return this.#inputEnded;
   }
 
   get bufferedBytes(): number {
@@ -59,28 +59,28 @@ export abstract class BufferedFramer implements Framer {
   }
 
   push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.inputEnded) throw new SwitchyardError(ErrorCodes.INTERNAL, `${this.name}: push() after end()`);
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#inputEnded) throw new SwitchyardError(ErrorCodes.INTERNAL, `${this.name}: push() after end()`);
     try {
       this.buf.append(chunk);
     } catch (err) {
-      this.failure = err;
+      this.#failure = err as Error;
       throw err;
     }
   }
 
   next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.#failure !== undefined) throw this.#failure;
     try {
       return this.decodeOne();
     } catch (err) {
-      this.failure = err;
+      this.#failure = err as Error;
       throw err;
     }
   }
 
   end(): void {
-    this.inputEnded = true;
+    this.#inputEnded = true;
   }
 
   takeBuffered(): Buffer {

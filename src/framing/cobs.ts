@@ -79,34 +79,34 @@ export function cobsDecode(block: Buffer): Buffer {
 export class CobsFramer extends BufferedFramer {
   readonly name = 'cobs';
   readonly passthrough = false;
-  private readonly maxLength: number;
-  private readonly maxEncoded: number;
+  readonly #maxLength: number;
+  readonly #maxEncoded: number;
   /** Bytes from the head already known to hold no terminator. */
-  private scanned = 0;
+  #scanned = 0;
 
   constructor(options: CobsOptions = cobsOptionsSchema.parse({})) {
     const maxEncoded = cobsMaxEncodedLength(options.maxLength);
     super(options.maxBufferedBytes ?? maxEncoded + 1 + READ_HEADROOM);
-    this.maxLength = options.maxLength;
-    this.maxEncoded = maxEncoded;
+    this.#maxLength = options.maxLength;
+    this.#maxEncoded = maxEncoded;
   }
 
   protected override resetDecodeState(): void {
-    this.scanned = 0;
+    this.#scanned = 0;
   }
 
   encode(frame: Frame): Buffer {
-    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
+    if (frame.length > this.#maxLength) throw this.#tooLarge(frame.length, 'encode');
     return cobsEncode(frame);
   }
 
   protected decodeOne(): Frame | null {
     const buf = this.buf;
-    const zero = buf.indexOf(0, this.scanned);
+    const zero = buf.indexOf(0, this.#scanned);
     if (zero < 0) {
       const held = buf.length;
-      this.scanned = held;
-      if (held > this.maxEncoded) throw this.tooLarge(held, 'encoded');
+      this.#scanned = held;
+      if (held > this.#maxEncoded) throw this.#tooLarge(held, 'encoded');
       if (this.ended && held > 0) {
         throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `cobs: input ended inside a frame (${held} bytes without a 0x00 terminator)`, {
           details: { framer: 'cobs', buffered: held },
@@ -114,24 +114,24 @@ export class CobsFramer extends BufferedFramer {
       }
       return null;
     }
-    this.scanned = 0;
-    if (zero > this.maxEncoded) throw this.tooLarge(zero, 'encoded');
+    this.#scanned = 0;
+    if (zero > this.#maxEncoded) throw this.#tooLarge(zero, 'encoded');
     const block = buf.consume(zero);
     buf.skip(1);
     const frame = cobsDecode(block);
-    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'decoded');
+    if (frame.length > this.#maxLength) throw this.#tooLarge(frame.length, 'decoded');
     return frame;
   }
 
-  private tooLarge(length: number, what: 'encode' | 'encoded' | 'decoded'): SwitchyardError {
+  #tooLarge(length: number, what: 'encode' | 'encoded' | 'decoded'): SwitchyardError {
     const text =
       what === 'encode'
         ? `cannot encode a frame of ${length} bytes`
         : what === 'encoded'
-          ? `received ${length}+ encoded bytes in one frame (more than the ${this.maxEncoded} a maxLength frame needs)`
+          ? `received ${length}+ encoded bytes in one frame (more than the ${this.#maxEncoded} a maxLength frame needs)`
           : `received a frame of ${length} bytes`;
-    return new SwitchyardError(ErrorCodes.FRAME_TOO_LARGE, `cobs: ${text}, maxLength is ${this.maxLength}`, {
-      details: { framer: 'cobs', length, limit: this.maxLength },
+    return new SwitchyardError(ErrorCodes.FRAME_TOO_LARGE, `cobs: ${text}, maxLength is ${this.#maxLength}`, {
+      details: { framer: 'cobs', length, limit: this.#maxLength },
     });
   }
 }

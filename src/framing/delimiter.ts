@@ -52,16 +52,16 @@ export type DelimiterOptions = z.output<typeof delimiterOptionsSchema>;
 export class DelimiterFramer extends BufferedFramer {
   readonly name = 'delimiter';
   readonly passthrough = false;
-  private readonly delims: Buffer[];
-  private readonly longest: number;
-  private readonly strip: boolean;
-  private readonly maxLength: number;
+  readonly #delims: Buffer[];
+  readonly #longest: number;
+  readonly #strip: boolean;
+  readonly #maxLength: number;
   /** Absolute position (bytes consumed since creation) of the head. */
-  private abs = 0;
+  #abs = 0;
   /** Per delimiter: absolute position of its first occurrence at/after the head, or -1 when not found yet. */
-  private readonly found: number[];
+  readonly #found: number[];
   /** Per delimiter: absolute position from which a search must resume when `found` is -1. */
-  private readonly searchFrom: number[];
+  readonly #searchFrom: number[];
 
   constructor(options: DelimiterOptions) {
     const delims = options.delimiters.map(delimiterBytes);
@@ -70,24 +70,24 @@ export class DelimiterFramer extends BufferedFramer {
     }
     const longest = Math.max(...delims.map((d) => d.length));
     super(options.maxBufferedBytes ?? options.maxLength + longest + READ_HEADROOM);
-    this.delims = delims;
-    this.longest = longest;
-    this.strip = options.stripDelimiter;
-    this.maxLength = options.maxLength;
-    this.found = this.delims.map(() => -1);
-    this.searchFrom = this.delims.map(() => 0);
+    this.#delims = delims;
+    this.#longest = longest;
+    this.#strip = options.stripDelimiter;
+    this.#maxLength = options.maxLength;
+    this.#found = this.#delims.map(() => -1);
+    this.#searchFrom = this.#delims.map(() => 0);
   }
 
   protected override resetDecodeState(): void {
-    this.abs += this.buf.length;
-    this.found.fill(-1);
-    this.searchFrom.fill(0);
+    this.#abs += this.buf.length;
+    this.#found.fill(-1);
+    this.#searchFrom.fill(0);
   }
 
   encode(frame: Frame): Buffer {
-    if (!this.strip) return this.checkRecord(frame);
-    this.checkStripped(frame);
-    const d0 = this.delims[0]!;
+    if (!this.#strip) return this.#checkRecord(frame);
+    this.#checkStripped(frame);
+    const d0 = this.#delims[0]!;
     const out = Buffer.allocUnsafe(frame.length + d0.length);
     frame.copy(out, 0);
     d0.copy(out, frame.length);
@@ -96,26 +96,26 @@ export class DelimiterFramer extends BufferedFramer {
 
   /** Zero-copy: the frame itself, then (when stripping) the first delimiter. */
   encodeTo(frame: Frame, out: Buffer[]): void {
-    if (!this.strip) out.push(this.checkRecord(frame));
+    if (!this.#strip) out.push(this.#checkRecord(frame));
     else {
-      this.checkStripped(frame);
-      out.push(frame, this.delims[0]!);
+      this.#checkStripped(frame);
+      out.push(frame, this.#delims[0]!);
     }
   }
 
   /** With stripDelimiter true: within maxLength, and no delimiter starts inside the frame followed by the first one. */
-  private checkStripped(frame: Buffer): void {
-    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
-    for (const d of this.delims) {
-      if (this.startsInside(frame, d)) throw malformed('delimiter: cannot encode a frame that contains (part of) a delimiter');
+  #checkStripped(frame: Buffer): void {
+    if (frame.length > this.#maxLength) throw this.#tooLarge(frame.length, 'encode');
+    for (const d of this.#delims) {
+      if (this.#startsInside(frame, d)) throw malformed('delimiter: cannot encode a frame that contains (part of) a delimiter');
     }
   }
 
   /** True when `d` occurs in `frame` + the first delimiter at a position inside `frame`. */
-  private startsInside(frame: Buffer, d: Buffer): boolean {
+  #startsInside(frame: Buffer, d: Buffer): boolean {
     if (frame.indexOf(d) >= 0) return true;
     const n = frame.length;
-    const d0 = this.delims[0]!;
+    const d0 = this.#delims[0]!;
     // occurrences straddling the end of the frame: start p in (n - d.length, n), ending within frame + d0
     for (let p = Math.max(0, n - d.length + 1); p < n && p + d.length <= n + d0.length; p++) {
       let k = 0;
@@ -126,10 +126,10 @@ export class DelimiterFramer extends BufferedFramer {
   }
 
   /** With stripDelimiter false: the frame must be exactly one record ending in its delimiter (returned as is). */
-  private checkRecord(frame: Buffer): Buffer {
+  #checkRecord(frame: Buffer): Buffer {
     let best = -1;
     let bestLen = 0;
-    for (const d of this.delims) {
+    for (const d of this.#delims) {
       const at = frame.indexOf(d);
       if (at >= 0 && (best < 0 || at < best)) {
         best = at;
@@ -139,47 +139,47 @@ export class DelimiterFramer extends BufferedFramer {
     if (best < 0 || best + bestLen !== frame.length) {
       throw malformed('delimiter: a frame must be exactly one record ending in its delimiter');
     }
-    if (best > this.maxLength) throw this.tooLarge(best, 'encode');
+    if (best > this.#maxLength) throw this.#tooLarge(best, 'encode');
     return frame;
   }
 
   protected decodeOne(): Frame | null {
     const buf = this.buf;
-    const head = this.abs;
+    const head = this.#abs;
     const held = buf.length;
     let best = -1;
     let bestLen = 0;
-    for (let i = 0; i < this.delims.length; i++) {
-      let at = this.found[i]!;
+    for (let i = 0; i < this.#delims.length; i++) {
+      let at = this.#found[i]!;
       if (at < head) {
-        const d = this.delims[i]!;
-        const rel = buf.indexOf(d, Math.max(head, this.searchFrom[i]!) - head);
+        const d = this.#delims[i]!;
+        const rel = buf.indexOf(d, Math.max(head, this.#searchFrom[i]!) - head);
         if (rel >= 0) at = head + rel;
         else {
           at = -1;
-          this.searchFrom[i] = head + Math.max(0, held - d.length + 1);
+          this.#searchFrom[i] = head + Math.max(0, held - d.length + 1);
         }
-        this.found[i] = at;
+        this.#found[i] = at;
       }
       if (at >= 0 && (best < 0 || at < best)) {
         best = at;
-        bestLen = this.delims[i]!.length;
+        bestLen = this.#delims[i]!.length;
       }
     }
     if (best >= 0) {
       const content = best - head;
-      if (content > this.maxLength) throw this.tooLarge(content, 'decode');
+      if (content > this.#maxLength) throw this.#tooLarge(content, 'decode');
       const total = content + bestLen;
-      this.abs += total;
-      if (!this.strip) return buf.consume(total);
+      this.#abs += total;
+      if (!this.#strip) return buf.consume(total);
       const frame = buf.consume(content);
       buf.skip(bestLen);
       return frame;
     }
     if (held === 0) return null;
-    if (held > this.maxLength) {
-      const known = held - this.partialDelimiterAtEnd();
-      if (known > this.maxLength) throw this.tooLarge(known, 'decode');
+    if (held > this.#maxLength) {
+      const known = held - this.#partialDelimiterAtEnd();
+      if (known > this.#maxLength) throw this.#tooLarge(known, 'decode');
     }
     if (this.ended) {
       throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `delimiter: input ended inside a frame (${held} bytes without a delimiter)`, {
@@ -190,21 +190,21 @@ export class DelimiterFramer extends BufferedFramer {
   }
 
   /** Length of the longest tail of the buffer that is a proper prefix of some delimiter (could still complete). */
-  private partialDelimiterAtEnd(): number {
+  #partialDelimiterAtEnd(): number {
     const held = this.buf.length;
-    const tail = this.buf.peek(held - Math.min(held, this.longest - 1));
+    const tail = this.buf.peek(held - Math.min(held, this.#longest - 1));
     for (let k = tail.length; k > 0; k--) {
       const t = tail.subarray(tail.length - k);
-      if (this.delims.some((d) => d.length > k && d.subarray(0, k).equals(t))) return k;
+      if (this.#delims.some((d) => d.length > k && d.subarray(0, k).equals(t))) return k;
     }
     return 0;
   }
 
-  private tooLarge(length: number, op: 'decode' | 'encode'): SwitchyardError {
+  #tooLarge(length: number, op: 'decode' | 'encode'): SwitchyardError {
     return new SwitchyardError(
       ErrorCodes.FRAME_TOO_LARGE,
-      `delimiter: ${op === 'decode' ? 'received' : 'cannot encode'} a frame of ${length}+ bytes, maxLength is ${this.maxLength}`,
-      { details: { framer: 'delimiter', length, limit: this.maxLength } },
+      `delimiter: ${op === 'decode' ? 'received' : 'cannot encode'} a frame of ${length}+ bytes, maxLength is ${this.#maxLength}`,
+      { details: { framer: 'delimiter', length, limit: this.#maxLength } },
     );
   }
 }

@@ -23,32 +23,32 @@ export type FixedOptions = z.output<typeof fixedOptionsSchema>;
 export class FixedFramer extends BufferedFramer {
   readonly name = 'fixed';
   readonly passthrough = false;
-  private readonly size: number;
+  readonly #size: number;
 
   constructor(options: FixedOptions) {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `fixed: size must be a positive integer, got ${options.size}`);
     }
     super(options.maxBufferedBytes ?? options.size + READ_HEADROOM);
-    this.size = options.size;
+    this.#size = options.size;
   }
 
   protected decodeOne(): Frame | null {
     const held = this.buf.length;
-    if (held >= this.size) return this.buf.consume(this.size);
+    if (held >= this.#size) return this.buf.consume(this.#size);
     if (this.ended && held > 0) {
-      throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `fixed: input ended inside a frame (${held} of ${this.size} bytes)`, {
-        details: { framer: 'fixed', buffered: held, expected: this.size },
+      throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `fixed: input ended inside a frame (${held} of ${this.#size} bytes)`, {
+        details: { framer: 'fixed', buffered: held, expected: this.#size },
       });
     }
     return null;
   }
 
   encode(frame: Frame): Buffer {
-    if (frame.length === this.size) return frame;
-    const code = frame.length > this.size ? ErrorCodes.FRAME_TOO_LARGE : ErrorCodes.FRAME_MALFORMED;
-    throw new SwitchyardError(code, `fixed: a frame must be exactly ${this.size} bytes, got ${frame.length}`, {
-      details: { framer: 'fixed', length: frame.length, size: this.size },
+    if (frame.length === this.#size) return frame;
+    const code = frame.length > this.#size ? ErrorCodes.FRAME_TOO_LARGE : ErrorCodes.FRAME_MALFORMED;
+    throw new SwitchyardError(code, `fixed: a frame must be exactly ${this.#size} bytes, got ${frame.length}`, {
+      details: { framer: 'fixed', length: frame.length, size: this.#size },
     });
   }
 }

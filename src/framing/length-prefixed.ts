@@ -68,52 +68,52 @@ export function lengthPrefixedProblems(o: LengthPrefixedOptions): { path: keyof 
 export class LengthPrefixedFramer extends BufferedFramer {
   readonly name = 'length-prefixed';
   readonly passthrough = false;
-  private readonly fieldOffset: number;
-  private readonly fieldLength: 1 | 2 | 3 | 4 | 8;
-  private readonly little: boolean;
-  private readonly adjustment: number;
-  private readonly strip: number;
-  private readonly maxFrameLength: number;
-  private readonly endOffset: number;
-  private readonly encodeMode: 'prepend' | 'rewrite' | 'none';
+  readonly #fieldOffset: number;
+  readonly #fieldLength: 1 | 2 | 3 | 4 | 8;
+  readonly #little: boolean;
+  readonly #adjustment: number;
+  readonly #strip: number;
+  readonly #maxFrameLength: number;
+  readonly #endOffset: number;
+  readonly #encodeMode: 'prepend' | 'rewrite' | 'none';
   /** Whole length of the frame whose header was read, or -1. */
-  private pending = -1;
+  #pending = -1;
 
   constructor(options: LengthPrefixedOptions = lengthPrefixedOptionsSchema.parse({})) {
     const problem = lengthPrefixedProblems(options)[0];
     if (problem) throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `length-prefixed: ${problem.path}: ${problem.message}`);
     super(options.maxBufferedBytes ?? options.maxFrameLength + READ_HEADROOM);
-    this.fieldOffset = options.lengthFieldOffset;
-    this.fieldLength = options.lengthFieldLength;
-    this.little = options.byteOrder === 'little';
-    this.adjustment = options.lengthAdjustment;
-    this.strip = options.initialBytesToStrip;
-    this.maxFrameLength = options.maxFrameLength;
-    this.endOffset = this.fieldOffset + this.fieldLength;
-    this.encodeMode = this.strip === this.endOffset ? 'prepend' : this.strip === 0 ? 'rewrite' : 'none';
+    this.#fieldOffset = options.lengthFieldOffset;
+    this.#fieldLength = options.lengthFieldLength;
+    this.#little = options.byteOrder === 'little';
+    this.#adjustment = options.lengthAdjustment;
+    this.#strip = options.initialBytesToStrip;
+    this.#maxFrameLength = options.maxFrameLength;
+    this.#endOffset = this.#fieldOffset + this.#fieldLength;
+    this.#encodeMode = this.#strip === this.#endOffset ? 'prepend' : this.#strip === 0 ? 'rewrite' : 'none';
   }
 
   protected override resetDecodeState(): void {
-    this.pending = -1;
+    this.#pending = -1;
   }
 
   encode(frame: Frame): Buffer {
-    if (this.encodeMode === 'prepend') {
-      const frameLength = this.endOffset + frame.length;
-      const raw = this.rawFor(frameLength);
+    if (this.#encodeMode === 'prepend') {
+      const frameLength = this.#endOffset + frame.length;
+      const raw = this.#rawFor(frameLength);
       const out = Buffer.alloc(frameLength);
-      this.writeField(out, raw);
-      frame.copy(out, this.endOffset);
+      this.#writeField(out, raw);
+      frame.copy(out, this.#endOffset);
       return out;
     }
-    if (this.encodeMode === 'rewrite') {
-      const raw = this.rawForKept(frame);
-      if (this.readField(frame) === raw) return frame;
+    if (this.#encodeMode === 'rewrite') {
+      const raw = this.#rawForKept(frame);
+      if (this.#readField(frame) === raw) return frame;
       const out = Buffer.from(frame);
-      this.writeField(out, raw);
+      this.#writeField(out, raw);
       return out;
     }
-    throw this.cannotEncode();
+    throw this.#cannotEncode();
   }
 
   /**
@@ -121,127 +121,127 @@ export class LengthPrefixedFramer extends BufferedFramer {
    * right, else a copy of just the header with the field rewritten, then the rest of the frame (never modified).
    */
   encodeTo(frame: Frame, out: Buffer[]): void {
-    if (this.encodeMode === 'prepend') {
-      const raw = this.rawFor(this.endOffset + frame.length);
-      const header = Buffer.allocUnsafe(this.endOffset).fill(0, 0, this.fieldOffset);
-      this.writeField(header, raw);
+    if (this.#encodeMode === 'prepend') {
+      const raw = this.#rawFor(this.#endOffset + frame.length);
+      const header = Buffer.allocUnsafe(this.#endOffset).fill(0, 0, this.#fieldOffset);
+      this.#writeField(header, raw);
       out.push(header, frame);
       return;
     }
-    if (this.encodeMode === 'rewrite') {
-      const raw = this.rawForKept(frame);
-      if (this.readField(frame) === raw) {
+    if (this.#encodeMode === 'rewrite') {
+      const raw = this.#rawForKept(frame);
+      if (this.#readField(frame) === raw) {
         out.push(frame);
         return;
       }
-      const header = Buffer.from(frame.subarray(0, this.endOffset));
-      this.writeField(header, raw);
-      out.push(header, frame.subarray(this.endOffset));
+      const header = Buffer.from(frame.subarray(0, this.#endOffset));
+      this.#writeField(header, raw);
+      out.push(header, frame.subarray(this.#endOffset));
       return;
     }
-    throw this.cannotEncode();
+    throw this.#cannotEncode();
   }
 
   protected decodeOne(): Frame | null {
     const buf = this.buf;
-    let frameLength = this.pending;
+    let frameLength = this.#pending;
     if (frameLength < 0) {
-      if (buf.length < this.endOffset) return this.waitForMore();
-      frameLength = this.readFrameLength();
-      this.pending = frameLength;
+      if (buf.length < this.#endOffset) return this.#waitForMore();
+      frameLength = this.#readFrameLength();
+      this.#pending = frameLength;
     }
-    if (buf.length < frameLength) return this.waitForMore();
-    this.pending = -1;
-    if (this.strip > 0) buf.skip(this.strip);
-    return buf.consume(frameLength - this.strip);
+    if (buf.length < frameLength) return this.#waitForMore();
+    this.#pending = -1;
+    if (this.#strip > 0) buf.skip(this.#strip);
+    return buf.consume(frameLength - this.#strip);
   }
 
   /** The whole frame length from the header at the head of the buffer, with Netty's checks in Netty's order. */
-  private readFrameLength(): number {
-    const fixed = this.adjustment + this.endOffset;
+  #readFrameLength(): number {
+    const fixed = this.#adjustment + this.#endOffset;
     let frameLength: number;
-    if (this.fieldLength === 8) {
-      const raw = this.little ? this.buf.readUIntLE(this.fieldOffset, 8) : this.buf.readUIntBE(this.fieldOffset, 8);
+    if (this.#fieldLength === 8) {
+      const raw = this.#little ? this.buf.readUIntLE(this.#fieldOffset, 8) : this.buf.readUIntBE(this.#fieldOffset, 8);
       if (raw >= INT64_SIGN) throw malformed(`length-prefixed: negative length field (${raw - (INT64_SIGN << 1n)})`);
       const total = raw + BigInt(fixed);
-      if (total < BigInt(this.endOffset)) throw this.tooSmall(total);
-      if (total > BigInt(this.maxFrameLength)) throw this.tooLarge(total, 'decode');
+      if (total < BigInt(this.#endOffset)) throw this.#tooSmall(total);
+      if (total > BigInt(this.#maxFrameLength)) throw this.#tooLarge(total, 'decode');
       frameLength = Number(total);
     } else {
-      const raw = this.little ? this.buf.readUIntLE(this.fieldOffset, this.fieldLength) : this.buf.readUIntBE(this.fieldOffset, this.fieldLength);
+      const raw = this.#little ? this.buf.readUIntLE(this.#fieldOffset, this.#fieldLength) : this.buf.readUIntBE(this.#fieldOffset, this.#fieldLength);
       frameLength = raw + fixed;
-      if (frameLength < this.endOffset) throw this.tooSmall(frameLength);
-      if (frameLength > this.maxFrameLength) throw this.tooLarge(frameLength, 'decode');
+      if (frameLength < this.#endOffset) throw this.#tooSmall(frameLength);
+      if (frameLength > this.#maxFrameLength) throw this.#tooLarge(frameLength, 'decode');
     }
-    if (this.strip > frameLength) {
-      throw malformed(`length-prefixed: initialBytesToStrip (${this.strip}) exceeds the frame length (${frameLength})`);
+    if (this.#strip > frameLength) {
+      throw malformed(`length-prefixed: initialBytesToStrip (${this.#strip}) exceeds the frame length (${frameLength})`);
     }
     return frameLength;
   }
 
-  private waitForMore(): null {
+  #waitForMore(): null {
     if (this.ended && this.buf.length > 0) {
       throw new SwitchyardError(
         ErrorCodes.FRAME_TRUNCATED,
-        `length-prefixed: input ended inside a frame (${this.buf.length} of ${this.pending < 0 ? 'a header of ' + this.endOffset : this.pending} bytes)`,
-        { details: { framer: this.name, buffered: this.buf.length, expected: this.pending < 0 ? this.endOffset : this.pending } },
+        `length-prefixed: input ended inside a frame (${this.buf.length} of ${this.#pending < 0 ? 'a header of ' + this.#endOffset : this.#pending} bytes)`,
+        { details: { framer: this.name, buffered: this.buf.length, expected: this.#pending < 0 ? this.#endOffset : this.#pending } },
       );
     }
     return null;
   }
 
   /** The length field value for a frame that carries its header (encode mode 'rewrite'). */
-  private rawForKept(frame: Buffer): number {
-    if (frame.length < this.endOffset) {
-      throw malformed(`length-prefixed: a frame must hold its ${this.endOffset}-byte header, got ${frame.length} bytes`);
+  #rawForKept(frame: Buffer): number {
+    if (frame.length < this.#endOffset) {
+      throw malformed(`length-prefixed: a frame must hold its ${this.#endOffset}-byte header, got ${frame.length} bytes`);
     }
-    return this.rawFor(frame.length);
+    return this.#rawFor(frame.length);
   }
 
-  private cannotEncode(): SwitchyardError {
+  #cannotEncode(): SwitchyardError {
     return new SwitchyardError(
       ErrorCodes.CONFIG_INVALID,
-      `length-prefixed: cannot encode with initialBytesToStrip=${this.strip}; encoding needs 0 (frames keep their header) ` +
-        `or ${this.endOffset} (lengthFieldOffset + lengthFieldLength: header stripped)`,
+      `length-prefixed: cannot encode with initialBytesToStrip=${this.#strip}; encoding needs 0 (frames keep their header) ` +
+        `or ${this.#endOffset} (lengthFieldOffset + lengthFieldLength: header stripped)`,
     );
   }
 
   /** The length field value for a whole frame of `frameLength` bytes; throws when it cannot be represented. */
-  private rawFor(frameLength: number): number {
-    if (frameLength > this.maxFrameLength) throw this.tooLarge(frameLength, 'encode');
-    const raw = frameLength - this.endOffset - this.adjustment;
-    if (raw < 0) throw malformed(`length-prefixed: a frame of ${frameLength} bytes is too short for lengthAdjustment ${this.adjustment}`);
-    if (raw > maxRawValue(this.fieldLength)) throw this.tooLarge(frameLength, 'encode');
+  #rawFor(frameLength: number): number {
+    if (frameLength > this.#maxFrameLength) throw this.#tooLarge(frameLength, 'encode');
+    const raw = frameLength - this.#endOffset - this.#adjustment;
+    if (raw < 0) throw malformed(`length-prefixed: a frame of ${frameLength} bytes is too short for lengthAdjustment ${this.#adjustment}`);
+    if (raw > maxRawValue(this.#fieldLength)) throw this.#tooLarge(frameLength, 'encode');
     return raw;
   }
 
-  private readField(frame: Buffer): number {
-    const at = this.fieldOffset;
-    if (this.fieldLength === 8) {
-      const v = this.little ? frame.readBigUInt64LE(at) : frame.readBigUInt64BE(at);
+  #readField(frame: Buffer): number {
+    const at = this.#fieldOffset;
+    if (this.#fieldLength === 8) {
+      const v = this.#little ? frame.readBigUInt64LE(at) : frame.readBigUInt64BE(at);
       return v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
     }
-    return this.little ? frame.readUIntLE(at, this.fieldLength) : frame.readUIntBE(at, this.fieldLength);
+    return this.#little ? frame.readUIntLE(at, this.#fieldLength) : frame.readUIntBE(at, this.#fieldLength);
   }
 
-  private writeField(out: Buffer, raw: number): void {
-    const at = this.fieldOffset;
-    if (this.fieldLength === 8) {
-      if (this.little) out.writeBigUInt64LE(BigInt(raw), at);
+  #writeField(out: Buffer, raw: number): void {
+    const at = this.#fieldOffset;
+    if (this.#fieldLength === 8) {
+      if (this.#little) out.writeBigUInt64LE(BigInt(raw), at);
       else out.writeBigUInt64BE(BigInt(raw), at);
-    } else if (this.little) out.writeUIntLE(raw, at, this.fieldLength);
-    else out.writeUIntBE(raw, at, this.fieldLength);
+    } else if (this.#little) out.writeUIntLE(raw, at, this.#fieldLength);
+    else out.writeUIntBE(raw, at, this.#fieldLength);
   }
 
-  private tooSmall(frameLength: number | bigint): SwitchyardError {
-    return malformed(`length-prefixed: adjusted frame length (${frameLength}) is less than the header length (${this.endOffset})`);
+  #tooSmall(frameLength: number | bigint): SwitchyardError {
+    return malformed(`length-prefixed: adjusted frame length (${frameLength}) is less than the header length (${this.#endOffset})`);
   }
 
-  private tooLarge(length: number | bigint, op: 'decode' | 'encode'): SwitchyardError {
+  #tooLarge(length: number | bigint, op: 'decode' | 'encode'): SwitchyardError {
     return new SwitchyardError(
       ErrorCodes.FRAME_TOO_LARGE,
-      `length-prefixed: ${op === 'decode' ? 'announced' : 'cannot encode'} a frame of ${length} bytes, maxFrameLength is ${this.maxFrameLength}`,
-      { details: { framer: 'length-prefixed', length: Number(length), limit: this.maxFrameLength } },
+      `length-prefixed: ${op === 'decode' ? 'announced' : 'cannot encode'} a frame of ${length} bytes, maxFrameLength is ${this.#maxFrameLength}`,
+      { details: { framer: 'length-prefixed', length: Number(length), limit: this.#maxFrameLength } },
     );
   }
 }

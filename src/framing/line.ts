@@ -43,36 +43,36 @@ export type LineOptions = z.output<typeof lineOptionsSchema>;
 export class LineFramer extends BufferedFramer {
   readonly name = 'line';
   readonly passthrough = false;
-  private readonly mode: LineOptions['delimiter'];
-  private readonly strip: boolean;
-  private readonly maxLength: number;
-  private readonly suffix: Buffer;
+  readonly #mode: LineOptions['delimiter'];
+  readonly #strip: boolean;
+  readonly #maxLength: number;
+  readonly #suffix: Buffer;
   /** Bytes from the head already known to hold no line end. */
-  private scanned = 0;
+  #scanned = 0;
 
   constructor(options: LineOptions = lineOptionsSchema.parse({})) {
     super(options.maxBufferedBytes ?? options.maxLength + 2 + READ_HEADROOM);
-    this.mode = options.delimiter;
-    this.strip = options.stripDelimiter;
-    this.maxLength = options.maxLength;
+    this.#mode = options.delimiter;
+    this.#strip = options.stripDelimiter;
+    this.#maxLength = options.maxLength;
     const enc = options.encodeDelimiter ?? (options.delimiter === 'crlf' ? 'crlf' : 'lf');
-    this.suffix = enc === 'crlf' ? CRLF_BUF : LF_BUF;
+    this.#suffix = enc === 'crlf' ? CRLF_BUF : LF_BUF;
   }
 
   protected override resetDecodeState(): void {
-    this.scanned = 0;
+    this.#scanned = 0;
   }
 
   encode(frame: Frame): Buffer {
-    if (!this.strip) {
-      this.checkWholeLine(frame);
+    if (!this.#strip) {
+      this.#checkWholeLine(frame);
       return frame;
     }
-    this.checkStrippedLine(frame);
+    this.#checkStrippedLine(frame);
     const n = frame.length;
-    const out = Buffer.allocUnsafe(n + this.suffix.length);
+    const out = Buffer.allocUnsafe(n + this.#suffix.length);
     out.set(frame, 0); // TypedArray#set: no native-binding call, much faster than copy() for short lines
-    if (this.suffix === CRLF_BUF) {
+    if (this.#suffix === CRLF_BUF) {
       out[n] = CR;
       out[n + 1] = LF;
     } else out[n] = LF;
@@ -81,13 +81,13 @@ export class LineFramer extends BufferedFramer {
 
   /** Zero-copy: the frame itself, then (when stripping) the shared line-end constant. */
   encodeTo(frame: Frame, out: Buffer[]): void {
-    if (!this.strip) {
-      this.checkWholeLine(frame);
+    if (!this.#strip) {
+      this.#checkWholeLine(frame);
       out.push(frame);
       return;
     }
-    this.checkStrippedLine(frame);
-    out.push(frame, this.suffix);
+    this.#checkStrippedLine(frame);
+    out.push(frame, this.#suffix);
   }
 
   /**
@@ -98,26 +98,26 @@ export class LineFramer extends BufferedFramer {
   forwardRaw(out: Buffer[]): number {
     if (this.failed) return 0;
     const buf = this.buf;
-    const crlfSuffix = this.suffix.length === 2;
+    const crlfSuffix = this.#suffix.length === 2;
     let lineStart = 0;
     let from = 0;
     let lines = 0;
     for (;;) {
       const lf = buf.indexOf(LF, from);
       if (lf < 0) break;
-      const hasCR = this.mode !== 'lf' && lf > lineStart && buf.byteAt(lf - 1) === CR;
-      if (this.mode === 'crlf' && !hasCR) {
+      const hasCR = this.#mode !== 'lf' && lf > lineStart && buf.byteAt(lf - 1) === CR;
+      if (this.#mode === 'crlf' && !hasCR) {
         from = lf + 1; // a lone LF is data inside the line
         continue;
       }
       const content = (hasCR ? lf - 1 : lf) - lineStart;
-      if (content > this.maxLength) break;
-      if (this.strip && hasCR !== crlfSuffix) break; // encode would write the other line end
+      if (content > this.#maxLength) break;
+      if (this.#strip && hasCR !== crlfSuffix) break; // encode would write the other line end
       lines++;
       lineStart = from = lf + 1;
     }
     if (lineStart === 0) return 0;
-    this.scanned = 0;
+    this.#scanned = 0;
     out.push(buf.consume(lineStart));
     return lines;
   }
@@ -125,30 +125,30 @@ export class LineFramer extends BufferedFramer {
   protected decodeOne(): Frame | null {
     const buf = this.buf;
     for (;;) {
-      const lf = buf.indexOf(LF, this.scanned);
+      const lf = buf.indexOf(LF, this.#scanned);
       if (lf < 0) break;
       let content = lf;
       let delimLen = 1;
-      if (this.mode !== 'lf' && lf > 0 && buf.byteAt(lf - 1) === CR) {
+      if (this.#mode !== 'lf' && lf > 0 && buf.byteAt(lf - 1) === CR) {
         content = lf - 1;
         delimLen = 2;
-      } else if (this.mode === 'crlf') {
-        this.scanned = lf + 1; // a lone LF is data
+      } else if (this.#mode === 'crlf') {
+        this.#scanned = lf + 1; // a lone LF is data
         continue;
       }
-      if (content > this.maxLength) throw this.tooLarge(content, 'decode');
-      this.scanned = 0;
-      if (!this.strip) return buf.consume(lf + 1);
+      if (content > this.#maxLength) throw this.#tooLarge(content, 'decode');
+      this.#scanned = 0;
+      if (!this.#strip) return buf.consume(lf + 1);
       const frame = buf.consume(content);
       buf.skip(delimLen);
       return frame;
     }
     const held = buf.length;
-    this.scanned = held;
+    this.#scanned = held;
     if (held === 0) return null;
     // a trailing CR may still become part of a CRLF; every other byte is line content
-    const known = this.mode !== 'lf' && buf.byteAt(held - 1) === CR ? held - 1 : held;
-    if (known > this.maxLength) throw this.tooLarge(known, 'decode');
+    const known = this.#mode !== 'lf' && buf.byteAt(held - 1) === CR ? held - 1 : held;
+    if (known > this.#maxLength) throw this.#tooLarge(known, 'decode');
     if (this.ended) {
       throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `line: input ended inside a line (${held} bytes without a line end)`, {
         details: { framer: 'line', buffered: held },
@@ -158,37 +158,37 @@ export class LineFramer extends BufferedFramer {
   }
 
   /** With stripDelimiter true, a frame must fit maxLength, hold no line end, and not read back differently. */
-  private checkStrippedLine(frame: Buffer): void {
-    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
-    if (this.mode === 'crlf' ? frame.indexOf(CRLF_BUF) >= 0 : frame.indexOf(LF) >= 0) {
+  #checkStrippedLine(frame: Buffer): void {
+    if (frame.length > this.#maxLength) throw this.#tooLarge(frame.length, 'encode');
+    if (this.#mode === 'crlf' ? frame.indexOf(CRLF_BUF) >= 0 : frame.indexOf(LF) >= 0) {
       throw malformed('line: cannot encode a frame that contains a line end');
     }
-    if (this.mode === 'any' && this.suffix === LF_BUF && frame.length > 0 && frame[frame.length - 1] === CR) {
+    if (this.#mode === 'any' && this.#suffix === LF_BUF && frame.length > 0 && frame[frame.length - 1] === CR) {
       throw malformed("line: cannot encode a frame ending in '\\r' with encodeDelimiter 'lf' (it would read as '\\r\\n')");
     }
   }
 
   /** With stripDelimiter false, a frame must be exactly one line including its end. */
-  private checkWholeLine(frame: Buffer): void {
+  #checkWholeLine(frame: Buffer): void {
     const n = frame.length;
     let content: number;
-    if (this.mode === 'crlf') {
+    if (this.#mode === 'crlf') {
       const at = frame.indexOf(CRLF_BUF);
       if (at < 0 || at !== n - 2) throw malformed('line: frame must be exactly one line ending in \\r\\n');
       content = at;
     } else {
       const at = frame.indexOf(LF);
       if (at < 0 || at !== n - 1) throw malformed('line: frame must be exactly one line ending in \\n');
-      content = this.mode === 'any' && at > 0 && frame[at - 1] === CR ? at - 1 : at;
+      content = this.#mode === 'any' && at > 0 && frame[at - 1] === CR ? at - 1 : at;
     }
-    if (content > this.maxLength) throw this.tooLarge(content, 'encode');
+    if (content > this.#maxLength) throw this.#tooLarge(content, 'encode');
   }
 
-  private tooLarge(length: number, op: 'decode' | 'encode'): SwitchyardError {
+  #tooLarge(length: number, op: 'decode' | 'encode'): SwitchyardError {
     return new SwitchyardError(
       ErrorCodes.FRAME_TOO_LARGE,
-      `line: ${op === 'decode' ? 'received' : 'cannot encode'} a line of ${length}+ bytes, maxLength is ${this.maxLength}`,
-      { details: { framer: 'line', length, limit: this.maxLength } },
+      `line: ${op === 'decode' ? 'received' : 'cannot encode'} a line of ${length}+ bytes, maxLength is ${this.#maxLength}`,
+      { details: { framer: 'line', length, limit: this.#maxLength } },
     );
   }
 }

@@ -38,22 +38,22 @@ export type NetstringOptions = z.output<typeof netstringOptionsSchema>;
 export class NetstringFramer extends BufferedFramer {
   readonly name = 'netstring';
   readonly passthrough = false;
-  private readonly maxLength: number;
+  readonly #maxLength: number;
   /** Parsed header of the frame at the head: payload length and header length (digits + ':'), or -1. */
-  private payloadLen = -1;
-  private headerLen = 0;
+  #payloadLen = -1;
+  #headerLen = 0;
 
   constructor(options: NetstringOptions = netstringOptionsSchema.parse({})) {
     super(options.maxBufferedBytes ?? options.maxLength + overhead(options.maxLength) + READ_HEADROOM);
-    this.maxLength = options.maxLength;
+    this.#maxLength = options.maxLength;
   }
 
   protected override resetDecodeState(): void {
-    this.payloadLen = -1;
+    this.#payloadLen = -1;
   }
 
   encode(frame: Frame): Buffer {
-    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
+    if (frame.length > this.#maxLength) throw this.#tooLarge(frame.length, 'encode');
     const header = `${frame.length}:`;
     const out = Buffer.allocUnsafe(header.length + frame.length + 1);
     out.write(header, 0, 'latin1');
@@ -64,27 +64,27 @@ export class NetstringFramer extends BufferedFramer {
 
   /** The payload is not copied: a small header Buffer, the frame itself, a shared ','. */
   encodeTo(frame: Frame, out: Buffer[]): void {
-    if (frame.length > this.maxLength) throw this.tooLarge(frame.length, 'encode');
+    if (frame.length > this.#maxLength) throw this.#tooLarge(frame.length, 'encode');
     out.push(Buffer.from(`${frame.length}:`, 'latin1'), frame, COMMA_BUF);
   }
 
   protected decodeOne(): Frame | null {
     const buf = this.buf;
-    if (this.payloadLen < 0 && !this.readHeader()) return this.waitForMore();
-    const commaAt = this.headerLen + this.payloadLen;
-    if (buf.length <= commaAt) return this.waitForMore();
+    if (this.#payloadLen < 0 && !this.#readHeader()) return this.#waitForMore();
+    const commaAt = this.#headerLen + this.#payloadLen;
+    if (buf.length <= commaAt) return this.#waitForMore();
     if (buf.byteAt(commaAt) !== COMMA) {
-      throw malformed(`netstring: expected ',' after the ${this.payloadLen}-byte payload, got 0x${buf.byteAt(commaAt).toString(16).padStart(2, '0')}`);
+      throw malformed(`netstring: expected ',' after the ${this.#payloadLen}-byte payload, got 0x${buf.byteAt(commaAt).toString(16).padStart(2, '0')}`);
     }
-    buf.skip(this.headerLen);
-    const frame = buf.consume(this.payloadLen);
+    buf.skip(this.#headerLen);
+    const frame = buf.consume(this.#payloadLen);
     buf.skip(1);
-    this.payloadLen = -1;
+    this.#payloadLen = -1;
     return frame;
   }
 
   /** Parse `<digits>:` at the head; false when it is not complete yet. */
-  private readHeader(): boolean {
+  #readHeader(): boolean {
     const buf = this.buf;
     const held = buf.length;
     let value = 0;
@@ -92,8 +92,8 @@ export class NetstringFramer extends BufferedFramer {
       const b = buf.byteAt(i);
       if (b === COLON) {
         if (i === 0) throw malformed('netstring: empty length before \':\'');
-        this.payloadLen = value;
-        this.headerLen = i + 1;
+        this.#payloadLen = value;
+        this.#headerLen = i + 1;
         return true;
       }
       if (b < ZERO || b > NINE) {
@@ -101,12 +101,12 @@ export class NetstringFramer extends BufferedFramer {
       }
       if (i === 1 && value === 0) throw malformed('netstring: leading zero in length');
       value = value * 10 + (b - ZERO);
-      if (value > this.maxLength) throw this.tooLarge(value, 'decode');
+      if (value > this.#maxLength) throw this.#tooLarge(value, 'decode');
     }
     return false;
   }
 
-  private waitForMore(): null {
+  #waitForMore(): null {
     if (this.ended && this.buf.length > 0) {
       throw new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `netstring: input ended inside a netstring (${this.buf.length} bytes held)`, {
         details: { framer: 'netstring', buffered: this.buf.length },
@@ -115,11 +115,11 @@ export class NetstringFramer extends BufferedFramer {
     return null;
   }
 
-  private tooLarge(length: number, op: 'decode' | 'encode'): SwitchyardError {
+  #tooLarge(length: number, op: 'decode' | 'encode'): SwitchyardError {
     return new SwitchyardError(
       ErrorCodes.FRAME_TOO_LARGE,
-      `netstring: ${op === 'decode' ? 'announced' : 'cannot encode'} a payload of ${op === 'decode' ? 'at least ' : ''}${length} bytes, maxLength is ${this.maxLength}`,
-      { details: { framer: 'netstring', length, limit: this.maxLength } },
+      `netstring: ${op === 'decode' ? 'announced' : 'cannot encode'} a payload of ${op === 'decode' ? 'at least ' : ''}${length} bytes, maxLength is ${this.#maxLength}`,
+      { details: { framer: 'netstring', length, limit: this.#maxLength } },
     );
   }
 }

@@ -47,14 +47,14 @@ export class UdpListener {
   readonly udp: UdpOptions;
   /** Counted drops and failures by code (what onError reported). */
   readonly errors = new Map<string, number>();
-  private readonly socket: dgram.Socket;
-  private readonly table: UdpFlowTable<UdpFlow>;
-  private readonly options: UdpListenerOptions;
-  private readonly limits: UdpFlowQueueLimits;
-  private readonly maxPendingSends: number;
-  private readonly host: UdpFlowHost;
-  private readonly bound: UdpBoundAddress;
-  private closing: Promise<void> | undefined;
+  readonly #socket: dgram.Socket;
+  readonly #table: UdpFlowTable<UdpFlow>;
+  readonly #options: UdpListenerOptions;
+  readonly #limits: UdpFlowQueueLimits;
+  readonly #maxPendingSends: number;
+  readonly #host: UdpFlowHost;
+  readonly #bound: UdpBoundAddress;
+  #closing: Promise<void> | undefined;
 
   /** Bind the socket and start receiving. Rejects with SWY_CONFIG_INVALID or SWY_LISTEN_FAILED. */
   static async bind(options: UdpListenerOptions): Promise<UdpListener> {
@@ -64,148 +64,149 @@ export class UdpListener {
     return new UdpListener(socket, options);
   }
 
-  private constructor(socket: dgram.Socket, options: UdpListenerOptions) {
-    this.socket = socket;
-    this.options = options;
+  /** Use {@link UdpListener.bind}, which binds the socket first. */
+  constructor(socket: dgram.Socket, options: UdpListenerOptions) {
+    this.#socket = socket;
+    this.#options = options;
     this.udp = options.udp;
     const max = options.udp.maxDatagramSize;
-    this.limits = {
+    this.#limits = {
       maxQueuedDatagrams: Math.max(1, options.queue?.maxQueuedDatagrams ?? DEFAULT_QUEUED_DATAGRAMS),
       maxQueuedBytes: Math.max(max, options.queue?.maxQueuedBytes ?? DEFAULT_QUEUED_BYTES),
     };
-    this.maxPendingSends = Math.max(1, options.maxPendingSends ?? DEFAULT_MAX_PENDING_SENDS);
-    this.table = new UdpFlowTable<UdpFlow>({
+    this.#maxPendingSends = Math.max(1, options.maxPendingSends ?? DEFAULT_MAX_PENDING_SENDS);
+    this.#table = new UdpFlowTable<UdpFlow>({
       flowIdleTimeout: options.udp.flowIdleTimeout,
       maxFlows: options.udp.maxFlows,
-      onClose: (flow, reason) => this.flowLeft(flow, reason),
+      onClose: (flow, reason) => this.#flowLeft(flow, reason),
     });
-    this.host = {
-      sendTo: (flow, datagram) => this.sendTo(flow, datagram),
+    this.#host = {
+      sendTo: (flow, datagram) => this.#sendTo(flow, datagram),
       closeFlow: (flow) => {
-        this.table.delete(flow, 'closed');
+        this.#table.delete(flow, 'closed');
       },
     };
     const a = socket.address();
-    this.bound = { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+    this.#bound = { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
     applyBufferSizes(socket, options.socketBufferSize ?? listenerBufferSize(max));
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
+    socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
     // A dgram socket survives 'error' events; count them and keep serving.
-    socket.on('error', (err) => this.count(errorCode(err), undefined, err));
+    socket.on('error', (err) => this.#count(errorCode(err), undefined, err));
   }
 
   /** The bound address (the real port when bound to port 0). */
   address(): UdpBoundAddress {
-    return this.bound;
+    return this.#bound;
   }
 
   /** Flow-table counters. */
   flowStats(): UdpFlowStats {
-    return this.table.stats();
+    return this.#table.stats();
   }
 
   /** The flows tracked now, least recently active first. */
   flows(): UdpFlow[] {
-    return [...this.table];
+    return [...this.#table];
   }
 
   /** The flow of a client address, if tracked. */
   flow(remote: UdpRemote): UdpFlow | undefined {
-    return this.table.get(flowKey(remote));
+    return this.#table.get(flowKey(remote));
   }
 
   /** Current kernel buffer sizes of the listening socket. */
   bufferSizes(): { recv: number; send: number } {
-    return { recv: this.socket.getRecvBufferSize(), send: this.socket.getSendBufferSize() };
+    return { recv: this.#socket.getRecvBufferSize(), send: this.#socket.getSendBufferSize() };
   }
 
   get closed(): boolean {
-    return this.closing !== undefined;
+    return this.#closing !== undefined;
   }
 
   /** Close every flow (reason 'shutdown') and the socket. Idempotent; resolves once the socket is closed. */
   close(): Promise<void> {
-    if (this.closing === undefined) {
-      this.table.clear('shutdown');
-      this.closing = closeSocket(this.socket);
+    if (this.#closing === undefined) {
+      this.#table.clear('shutdown');
+      this.#closing = closeSocket(this.#socket);
     }
-    return this.closing;
+    return this.#closing;
   }
 
-  private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (this.closing !== undefined) return;
+  #onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.#closing !== undefined) return;
     const remote: UdpRemote = { address: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' };
     const key = flowKey(remote);
-    let flow = this.table.get(key);
+    let flow = this.#table.get(key);
     // Oversized datagrams never create or refresh a flow.
     if (msg.length > this.udp.maxDatagramSize) {
-      this.count(ErrorCodes.FRAME_TOO_LARGE, flow, undefined);
+      this.#count(ErrorCodes.FRAME_TOO_LARGE, flow, undefined);
       return;
     }
     if (flow === undefined) {
-      flow = new UdpFlow(this.host, key, remote, this.limits);
-      this.table.add(flow);
-      this.announce(flow);
+      flow = new UdpFlow(this.#host, key, remote, this.#limits);
+      this.#table.add(flow);
+      this.#announce(flow);
     } else {
-      this.table.touch(flow);
+      this.#table.touch(flow);
     }
-    if (!flow[kDeliver](msg) && !flow.closed) this.count(ErrorCodes.BUFFER_OVERFLOW, flow, undefined);
+    if (!flow[kDeliver](msg) && !flow.closed) this.#count(ErrorCodes.BUFFER_OVERFLOW, flow, undefined);
   }
 
-  private announce(flow: UdpFlow): void {
+  #announce(flow: UdpFlow): void {
     const fail = (err: unknown): void => {
-      this.count(errorCode(err), flow, err);
+      this.#count(errorCode(err), flow, err);
       flow.close();
     };
     try {
-      const result = this.options.onFlow(flow);
-      if (result !== undefined && typeof (result as Promise<void>).then === 'function') result.then(undefined, fail);
+      const result = this.#options.onFlow(flow);
+      if (result !== undefined && typeof result.then === 'function') result.then(undefined, fail);
     } catch (err) {
       fail(err);
     }
   }
 
-  private flowLeft(flow: UdpFlow, reason: FlowCloseReason): void {
+  #flowLeft(flow: UdpFlow, reason: FlowCloseReason): void {
     flow[kEnd](reason);
-    this.options.onFlowClose?.(flow, reason);
+    this.#options.onFlowClose?.(flow, reason);
   }
 
-  private sendTo(flow: UdpFlow, datagram: Buffer): Promise<void> {
-    if (flow.closed || this.closing !== undefined) return Promise.reject(flowClosedError(flow));
+  #sendTo(flow: UdpFlow, datagram: Buffer): Promise<void> {
+    if (flow.closed || this.#closing !== undefined) return Promise.reject(flowClosedError(flow));
     if (datagram.length > this.udp.maxDatagramSize) {
       const err = new SwitchyardError(
         ErrorCodes.FRAME_TOO_LARGE,
         `udp datagram of ${datagram.length} bytes exceeds maxDatagramSize ${this.udp.maxDatagramSize}`,
         { details: { size: datagram.length, max: this.udp.maxDatagramSize } },
       );
-      this.count(err.code, flow, err);
+      this.#count(err.code, flow, err);
       return Promise.reject(err);
     }
-    if (this.socket.getSendQueueCount() >= this.maxPendingSends) {
-      const err = new SwitchyardError(ErrorCodes.BUFFER_OVERFLOW, `udp send queue full (${this.maxPendingSends} datagrams)`);
-      this.count(err.code, flow, err);
+    if (this.#socket.getSendQueueCount() >= this.#maxPendingSends) {
+      const err = new SwitchyardError(ErrorCodes.BUFFER_OVERFLOW, `udp send queue full (${this.#maxPendingSends} datagrams)`);
+      this.#count(err.code, flow, err);
       return Promise.reject(err);
     }
-    this.table.touch(flow);
+    this.#table.touch(flow);
     return new Promise((resolve, reject) => {
-      const fail = (err: unknown): void => {
-        this.count(errorCode(err), flow, err);
+      const fail = (err: Error): void => {
+        this.#count(errorCode(err), flow, err);
         reject(err);
       };
       try {
-        this.socket.send(datagram, flow.remote.port, flow.remote.address, (err) => {
+        this.#socket.send(datagram, flow.remote.port, flow.remote.address, (err) => {
           if (err) return fail(err);
           flow.datagramsSent++;
           flow.bytesSent += datagram.length;
           resolve();
         });
       } catch (err) {
-        fail(err);
+        fail(err as Error);
       }
     });
   }
 
-  private count(code: string, flow: UdpFlow | undefined, err: unknown): void {
+  #count(code: string, flow: UdpFlow | undefined, err: unknown): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
-    this.options.onError?.(code, flow, err);
+    this.#options.onError?.(code, flow, err);
   }
 }

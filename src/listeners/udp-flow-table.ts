@@ -78,13 +78,13 @@ export class UdpFlowTable<F extends TrackedFlow> {
   readonly flowIdleTimeout: number;
   readonly maxFlows: number;
   readonly sweepInterval: number;
-  private readonly flows = new Map<string, F>();
-  private readonly onClose: ((flow: F, reason: FlowCloseReason) => void) | undefined;
-  private readonly now: () => number;
-  private timer: NodeJS.Timeout | undefined;
-  private total = 0;
-  private expired = 0;
-  private evicted = 0;
+  readonly #flows = new Map<string, F>();
+  readonly #onClose: ((flow: F, reason: FlowCloseReason) => void) | undefined;
+  readonly #now: () => number;
+  #timer: NodeJS.Timeout | undefined;
+  #total = 0;
+  #expired = 0;
+  #evicted = 0;
 
   constructor(options: UdpFlowTableOptions<F>) {
     const { flowIdleTimeout, maxFlows } = options;
@@ -101,47 +101,47 @@ export class UdpFlowTable<F extends TrackedFlow> {
     this.flowIdleTimeout = flowIdleTimeout;
     this.maxFlows = maxFlows;
     this.sweepInterval = sweepInterval;
-    this.onClose = options.onClose;
-    this.now = options.now ?? (() => performance.now());
+    this.#onClose = options.onClose;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   get size(): number {
-    return this.flows.size;
+    return this.#flows.size;
   }
 
   get flowsActive(): number {
-    return this.flows.size;
+    return this.#flows.size;
   }
 
   get flowsTotal(): number {
-    return this.total;
+    return this.#total;
   }
 
   get flowsExpired(): number {
-    return this.expired;
+    return this.#expired;
   }
 
   get flowsEvicted(): number {
-    return this.evicted;
+    return this.#evicted;
   }
 
   /** True while the sweep timer runs (only while flows are tracked and expiry is enabled). */
   get sweeping(): boolean {
-    return this.timer !== undefined;
+    return this.#timer !== undefined;
   }
 
   stats(): UdpFlowStats {
-    return { flowsActive: this.flows.size, flowsTotal: this.total, flowsExpired: this.expired, flowsEvicted: this.evicted };
+    return { flowsActive: this.#flows.size, flowsTotal: this.#total, flowsExpired: this.#expired, flowsEvicted: this.#evicted };
   }
 
   /** The tracked flow for a key, without refreshing it. */
   get(key: string): F | undefined {
-    return this.flows.get(key);
+    return this.#flows.get(key);
   }
 
   /** True when this exact flow object is tracked. */
   has(flow: F): boolean {
-    return this.flows.get(flow.key) === flow;
+    return this.#flows.get(flow.key) === flow;
   }
 
   /**
@@ -149,88 +149,88 @@ export class UdpFlowTable<F extends TrackedFlow> {
    * evicted first (its onClose runs before this returns). A flow with the same key must not be tracked already.
    */
   add(flow: F): void {
-    if (this.flows.has(flow.key)) {
+    if (this.#flows.has(flow.key)) {
       throw new SwitchyardError(ErrorCodes.CONFLICT, `udp flow ${flow.key} is already tracked`);
     }
-    while (this.flows.size >= this.maxFlows) {
+    while (this.#flows.size >= this.maxFlows) {
       const victim = this.leastRecent();
       if (victim === undefined) break;
-      this.evicted++;
-      this.remove(victim, 'evicted');
+      this.#evicted++;
+      this.#remove(victim, 'evicted');
     }
-    flow.lastActivity = this.now();
-    this.flows.set(flow.key, flow);
-    this.total++;
-    this.startTimer();
+    flow.lastActivity = this.#now();
+    this.#flows.set(flow.key, flow);
+    this.#total++;
+    this.#startTimer();
   }
 
   /** Record activity: the flow becomes the most recently active one. Ignored for flows no longer tracked. */
   touch(flow: F): void {
-    if (this.flows.get(flow.key) !== flow) return;
-    flow.lastActivity = this.now();
+    if (this.#flows.get(flow.key) !== flow) return;
+    flow.lastActivity = this.#now();
     // Re-insert to move it to the end of the Map's iteration order (O(1)).
-    this.flows.delete(flow.key);
-    this.flows.set(flow.key, flow);
+    this.#flows.delete(flow.key);
+    this.#flows.set(flow.key, flow);
   }
 
   /** Stop tracking a flow (reason 'closed' unless told). Returns false when it was not tracked. */
   delete(flow: F, reason: FlowCloseReason = 'closed'): boolean {
-    if (this.flows.get(flow.key) !== flow) return false;
-    if (reason === 'idle') this.expired++;
-    else if (reason === 'evicted') this.evicted++;
-    this.remove(flow, reason);
+    if (this.#flows.get(flow.key) !== flow) return false;
+    if (reason === 'idle') this.#expired++;
+    else if (reason === 'evicted') this.#evicted++;
+    this.#remove(flow, reason);
     return true;
   }
 
   /** The least recently active flow (the next eviction victim), if any. */
   leastRecent(): F | undefined {
-    for (const flow of this.flows.values()) return flow;
+    for (const flow of this.#flows.values()) return flow;
     return undefined;
   }
 
   /** Expire every flow idle for at least flowIdleTimeout now. Returns how many expired. The timer calls this. */
   sweep(): number {
     if (this.flowIdleTimeout === 0) return 0;
-    const deadline = this.now() - this.flowIdleTimeout;
+    const deadline = this.#now() - this.flowIdleTimeout;
     let count = 0;
     // Oldest first; stop at the first fresh flow (everything after it is fresher).
-    for (const flow of this.flows.values()) {
+    for (const flow of this.#flows.values()) {
       if (flow.lastActivity > deadline) break;
-      this.expired++;
+      this.#expired++;
       count++;
-      this.remove(flow, 'idle');
+      this.#remove(flow, 'idle');
     }
     return count;
   }
 
   /** Remove every flow (onClose with `reason`, default 'shutdown') and stop the timer. The table stays usable. */
   clear(reason: FlowCloseReason = 'shutdown'): void {
-    for (const flow of [...this.flows.values()]) {
-      if (this.flows.get(flow.key) === flow) this.remove(flow, reason);
+    for (const flow of [...this.#flows.values()]) {
+      if (this.#flows.get(flow.key) === flow) this.#remove(flow, reason);
     }
-    this.stopTimer();
+    this.#stopTimer();
   }
 
   /** Flows from least to most recently active. */
   [Symbol.iterator](): IterableIterator<F> {
-    return this.flows.values();
+    return this.#flows.values();
   }
 
-  private remove(flow: F, reason: FlowCloseReason): void {
-    this.flows.delete(flow.key);
-    if (this.flows.size === 0) this.stopTimer();
-    this.onClose?.(flow, reason);
+  #remove(flow: F, reason: FlowCloseReason): void {
+    this.#flows.delete(flow.key);
+    if (this.#flows.size === 0) this.#stopTimer();
+    this.#onClose?.(flow, reason);
   }
 
-  private startTimer(): void {
-    if (this.timer !== undefined || this.flowIdleTimeout === 0) return;
-    this.timer = setInterval(() => this.sweep(), this.sweepInterval);
-    this.timer.unref();
+  #startTimer(): void {
+    if (this.#timer !== undefined || this.flowIdleTimeout === 0) return;
+    this.#timer = setInterval(() => this.sweep(), this.sweepInterval);
+    this.#timer.unref();
   }
 
-  private stopTimer(): void {
-    if (this.timer === undefined) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
+  #stopTimer(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }

@@ -46,26 +46,26 @@ export class UdpFlow implements TrackedFlow, AsyncIterable<Buffer> {
   datagramsSent = 0;
   bytesSent = 0;
 
-  private readonly host: UdpFlowHost;
-  private readonly limits: UdpFlowQueueLimits;
-  private queue: Buffer[] = [];
-  private queuedBytes = 0;
-  private readers: Array<(result: IteratorResult<Buffer>) => void> = [];
-  private reason: FlowCloseReason | undefined;
-  private readonly closedPromise: Promise<FlowCloseReason>;
-  private resolveClosed!: (reason: FlowCloseReason) => void;
-  private readonly iterator: AsyncIterableIterator<Buffer>;
+  readonly #host: UdpFlowHost;
+  readonly #limits: UdpFlowQueueLimits;
+  #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #readers: Array<(result: IteratorResult<Buffer>) => void> = [];
+  #reason: FlowCloseReason | undefined;
+  readonly #closedPromise: Promise<FlowCloseReason>;
+  #resolveClosed!: (reason: FlowCloseReason) => void;
+  readonly #iterator: AsyncIterableIterator<Buffer>;
 
   constructor(host: UdpFlowHost, key: string, remote: UdpRemote, limits: UdpFlowQueueLimits) {
-    this.host = host;
+    this.#host = host;
     this.key = key;
     this.remote = remote;
-    this.limits = limits;
-    this.closedPromise = new Promise((resolve) => {
-      this.resolveClosed = resolve;
+    this.#limits = limits;
+    this.#closedPromise = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
     });
-    this.iterator = {
-      next: () => this.next(),
+    this.#iterator = {
+      next: () => this.#next(),
       return: () => {
         this.close();
         return Promise.resolve({ value: undefined, done: true });
@@ -78,22 +78,22 @@ export class UdpFlow implements TrackedFlow, AsyncIterable<Buffer> {
 
   /** True once the flow has left its listener's table. */
   get closed(): boolean {
-    return this.reason !== undefined;
+    return this.#reason !== undefined;
   }
 
   /** Why the flow closed (undefined while open). */
   get closeReason(): FlowCloseReason | undefined {
-    return this.reason;
+    return this.#reason;
   }
 
   /** Bytes queued for the reader now. */
   get queuedByteCount(): number {
-    return this.queuedBytes;
+    return this.#queuedBytes;
   }
 
   /** Resolves (never rejects) with the reason once the flow is closed. */
   whenClosed(): Promise<FlowCloseReason> {
-    return this.closedPromise;
+    return this.#closedPromise;
   }
 
   /**
@@ -103,12 +103,12 @@ export class UdpFlow implements TrackedFlow, AsyncIterable<Buffer> {
    * A send counts as activity.
    */
   send(datagram: Buffer): Promise<void> {
-    return this.host.sendTo(this, datagram);
+    return this.#host.sendTo(this, datagram);
   }
 
   /** Stop tracking this flow; the reader's loop ends after the datagrams already queued. Idempotent. */
   close(): void {
-    if (this.reason === undefined) this.host.closeFlow(this);
+    if (this.#reason === undefined) this.#host.closeFlow(this);
   }
 
   /**
@@ -116,47 +116,47 @@ export class UdpFlow implements TrackedFlow, AsyncIterable<Buffer> {
    * iterator). Leaving a `for await` loop early (break/throw) closes the flow.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
-    return this.iterator;
+    return this.#iterator;
   }
 
   /** @internal Queue a received datagram; false (and counted) when the queue is full or the flow closed. */
   [kDeliver](datagram: Buffer): boolean {
-    if (this.reason !== undefined) return false;
-    const reader = this.readers.shift();
+    if (this.#reason !== undefined) return false;
+    const reader = this.#readers.shift();
     if (reader !== undefined) {
       this.datagramsReceived++;
       this.bytesReceived += datagram.length;
       reader({ value: datagram, done: false });
       return true;
     }
-    if (this.queue.length >= this.limits.maxQueuedDatagrams || this.queuedBytes + datagram.length > this.limits.maxQueuedBytes) {
+    if (this.#queue.length >= this.#limits.maxQueuedDatagrams || this.#queuedBytes + datagram.length > this.#limits.maxQueuedBytes) {
       this.datagramsDropped++;
       return false;
     }
     this.datagramsReceived++;
     this.bytesReceived += datagram.length;
-    this.queue.push(datagram);
-    this.queuedBytes += datagram.length;
+    this.#queue.push(datagram);
+    this.#queuedBytes += datagram.length;
     return true;
   }
 
   /** @internal Mark closed (called by the listener once the flow left the table); wakes waiting readers. */
   [kEnd](reason: FlowCloseReason): void {
-    if (this.reason !== undefined) return;
-    this.reason = reason;
-    const readers = this.readers;
-    this.readers = [];
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    const readers = this.#readers;
+    this.#readers = [];
     for (const reader of readers) reader({ value: undefined, done: true });
-    this.resolveClosed(reason);
+    this.#resolveClosed(reason);
   }
 
-  private next(): Promise<IteratorResult<Buffer>> {
-    const datagram = this.queue.shift();
+  #next(): Promise<IteratorResult<Buffer>> {
+    const datagram = this.#queue.shift();
     if (datagram !== undefined) {
-      this.queuedBytes -= datagram.length;
+      this.#queuedBytes -= datagram.length;
       return Promise.resolve({ value: datagram, done: false });
     }
-    if (this.reason !== undefined) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => this.readers.push(resolve));
+    if (this.#reason !== undefined) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.#readers.push(resolve));
   }
 }

@@ -54,76 +54,81 @@ const DEFAULT_MAX_PENDING_SENDS = 1024;
 
 /** One flow's upstream side: its connected socket and the pump from the flow to it. */
 class UpstreamLink {
-  private socket: dgram.Socket | undefined;
-  private closed = false;
+  readonly #proxy: UdpProxy;
+  readonly #ctx: ProxyContext;
+  #socket: dgram.Socket | undefined;
+  #closed = false;
 
   constructor(
-    private readonly proxy: UdpProxy,
-    private readonly ctx: ProxyContext,
+    proxy: UdpProxy,
+    ctx: ProxyContext,
     readonly flow: UdpFlow,
     readonly target: Address,
     /** Every stats object this flow counts into (the proxy's first). */
     readonly stats: readonly TrafficStats[],
-  ) {}
+  ) {
+    this.#proxy = proxy;
+    this.#ctx = ctx;
+  }
 
   start(): void {
     let endpoint: UdpEndpoint | undefined;
     try {
-      endpoint = literalUdpEndpoint(this.target, `udp proxy ${this.proxy.id} upstream`);
+      endpoint = literalUdpEndpoint(this.target, `udp proxy ${this.#proxy.id} upstream`);
     } catch (err) {
-      this.fail(err, errorCode(err));
+      this.#fail(err, errorCode(err));
       return;
     }
     if (endpoint !== undefined) {
-      this.open(endpoint);
+      this.#open(endpoint);
       return;
     }
-    resolveUdpEndpoint(this.target, `udp proxy ${this.proxy.id} upstream`).then(
-      (resolved) => this.open(resolved),
-      (err: unknown) => this.fail(err, upstreamConnectError(err as NodeJS.ErrnoException, this.targetName()).code),
+    resolveUdpEndpoint(this.target, `udp proxy ${this.#proxy.id} upstream`).then(
+      (resolved) => this.#open(resolved),
+      (err: unknown) => this.#fail(err, upstreamConnectError(err as NodeJS.ErrnoException, this.#targetName()).code),
     );
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.socket !== undefined) this.ctx.track(closeSocket(this.socket));
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#socket !== undefined) this.#ctx.track(closeSocket(this.#socket));
   }
 
-  private open(endpoint: UdpEndpoint): void {
-    if (this.closed || this.flow.closed) return;
+  #open(endpoint: UdpEndpoint): void {
+    if (this.#closed || this.flow.closed) return;
     const socket = dgram.createSocket({ type: endpoint.type });
-    this.socket = socket;
-    socket.on('error', (err) => this.onSocketError(err));
-    socket.on('message', (msg) => this.onReply(msg));
+    this.#socket = socket;
+    socket.on('error', (err) => this.#onSocketError(err));
+    socket.on('message', (msg) => this.#onReply(msg));
     socket.connect(endpoint.port, endpoint.host, (err?: Error) => {
-      if (this.closed) return;
+      if (this.#closed) return;
       if (err) {
-        this.fail(err, upstreamConnectError(err as NodeJS.ErrnoException, this.targetName()).code);
+        this.#fail(err, upstreamConnectError(err, this.#targetName()).code);
         return;
       }
-      applyBufferSizes(socket, flowBufferSize(this.ctx.maxDatagramSize));
-      this.pump(socket).catch((pumpErr: unknown) => this.fail(pumpErr, errorCode(pumpErr)));
+      applyBufferSizes(socket, flowBufferSize(this.#ctx.maxDatagramSize));
+      this.#pump(socket).catch((pumpErr: unknown) => this.#fail(pumpErr, errorCode(pumpErr)));
     });
   }
 
   /** Forward the flow's datagrams (queued while connecting, then as they come) until the flow closes. */
-  private async pump(socket: dgram.Socket): Promise<void> {
+  async #pump(socket: dgram.Socket): Promise<void> {
     for await (const datagram of this.flow) {
-      if (this.closed) return;
-      this.forward(socket, datagram);
+      if (this.#closed) return;
+      this.#forward(socket, datagram);
     }
   }
 
-  private forward(socket: dgram.Socket, datagram: Buffer): void {
-    if (socket.getSendQueueCount() >= this.ctx.maxPendingSends) {
-      this.ctx.error(this.stats, ErrorCodes.BUFFER_OVERFLOW, { remote: this.flow.remote }, 'udp upstream send queue full, datagram dropped');
+  #forward(socket: dgram.Socket, datagram: Buffer): void {
+    if (socket.getSendQueueCount() >= this.#ctx.maxPendingSends) {
+      this.#ctx.error(this.stats, ErrorCodes.BUFFER_OVERFLOW, { remote: this.flow.remote }, 'udp upstream send queue full, datagram dropped');
       return;
     }
     try {
       socket.send(datagram, (err) => {
         if (err) {
-          this.onSocketError(err);
+          this.#onSocketError(err);
           return;
         }
         for (const s of this.stats) {
@@ -132,12 +137,12 @@ class UpstreamLink {
         }
       });
     } catch (err) {
-      this.onSocketError(err);
+      this.#onSocketError(err);
     }
   }
 
-  private onReply(msg: Buffer): void {
-    if (this.closed) return;
+  #onReply(msg: Buffer): void {
+    if (this.#closed) return;
     // flow.send() checks maxDatagramSize and counts SWY_FRAME_TOO_LARGE / SWY_BUFFER_OVERFLOW itself.
     this.flow.send(msg).then(
       () => {
@@ -146,25 +151,25 @@ class UpstreamLink {
           s.framesToDownstream++;
         }
       },
-      (err: unknown) => this.ctx.logger?.debug({ proxy: this.proxy.id, remote: this.flow.remote, code: errorCode(err) }, 'udp reply not delivered'),
+      (err: unknown) => this.#ctx.logger?.debug({ proxy: this.#proxy.id, remote: this.flow.remote, code: errorCode(err) }, 'udp reply not delivered'),
     );
   }
 
   /** Errors of the connected socket (ECONNREFUSED from an ICMP port unreachable, ...): counted, flow kept. */
-  private onSocketError(err: unknown): void {
-    if (this.closed) return;
-    const code = upstreamConnectError(err as NodeJS.ErrnoException, this.targetName()).code;
-    this.ctx.error(this.stats, code, { remote: this.flow.remote, upstream: this.targetName(), syscode: errorCode(err) }, 'udp upstream error');
+  #onSocketError(err: unknown): void {
+    if (this.#closed) return;
+    const code = upstreamConnectError(err as NodeJS.ErrnoException, this.#targetName()).code;
+    this.#ctx.error(this.stats, code, { remote: this.flow.remote, upstream: this.#targetName(), syscode: errorCode(err) }, 'udp upstream error');
   }
 
   /** A failure that leaves the flow without an upstream: count it and close the flow. */
-  private fail(err: unknown, code: string): void {
-    if (this.closed) return;
-    this.ctx.error(this.stats, code, { remote: this.flow.remote, upstream: this.targetName(), err: String(err) }, 'udp upstream failed, closing flow');
+  #fail(err: unknown, code: string): void {
+    if (this.#closed) return;
+    this.#ctx.error(this.stats, code, { remote: this.flow.remote, upstream: this.#targetName(), err: String(err) }, 'udp upstream failed, closing flow');
     this.flow.close();
   }
 
-  private targetName(): string {
+  #targetName(): string {
     return this.target.kind === 'tcp' ? `${this.target.host}:${this.target.port}` : this.target.path;
   }
 }
@@ -182,42 +187,43 @@ interface ProxyContext {
 export class UdpProxy {
   readonly id: string;
   readonly stats: TrafficStats;
-  private listener!: UdpListener;
-  private readonly options: UdpProxyOptions;
-  private readonly links = new Map<UdpFlow, UpstreamLink>();
-  private readonly closingSockets = new Set<Promise<void>>();
-  private readonly ctx: ProxyContext;
-  private closing: Promise<void> | undefined;
+  #listener!: UdpListener;
+  readonly #options: UdpProxyOptions;
+  readonly #links = new Map<UdpFlow, UpstreamLink>();
+  readonly #closingSockets = new Set<Promise<void>>();
+  readonly #ctx: ProxyContext;
+  #closing: Promise<void> | undefined;
 
   /** Bind the listening socket and start proxying. Rejects with SWY_CONFIG_INVALID or SWY_LISTEN_FAILED. */
   static async start(options: UdpProxyOptions): Promise<UdpProxy> {
     const proxy = new UdpProxy(options);
-    proxy.listener = await UdpListener.bind({
+    proxy.#listener = await UdpListener.bind({
       listen: options.listen,
       udp: options.udp,
       queue: options.queue,
       maxPendingSends: options.maxPendingSends,
-      onFlow: (flow) => proxy.onFlow(flow),
-      onFlowClose: (flow, reason) => proxy.onFlowClose(flow, reason),
+      onFlow: (flow) => proxy.#onFlow(flow),
+      onFlowClose: (flow, reason) => proxy.#onFlowClose(flow, reason),
       onError: (code, flow) => {
-        const stats = (flow && proxy.links.get(flow)?.stats) ?? [proxy.stats];
+        const stats = (flow && proxy.#links.get(flow)?.stats) ?? [proxy.stats];
         // Datagram drops are per-datagram events (debug); anything else hit the socket itself (warn).
         const drop = code === ErrorCodes.FRAME_TOO_LARGE || code === ErrorCodes.BUFFER_OVERFLOW || flow !== undefined;
-        proxy.ctx.error(stats, code, { remote: flow?.remote }, 'udp datagram dropped or failed', drop ? 'debug' : 'warn');
+        proxy.#ctx.error(stats, code, { remote: flow?.remote }, 'udp datagram dropped or failed', drop ? 'debug' : 'warn');
       },
     });
-    options.logger?.debug({ proxy: options.id, address: proxy.listener.address() }, 'udp proxy listening');
+    options.logger?.debug({ proxy: options.id, address: proxy.#listener.address() }, 'udp proxy listening');
     return proxy;
   }
 
-  private constructor(options: UdpProxyOptions) {
+  /** Use {@link UdpProxy.start}, which binds the listening socket. */
+  constructor(options: UdpProxyOptions) {
     this.id = options.id;
     this.stats = options.stats;
-    this.options = options;
+    this.#options = options;
     const { logger, onError } = options;
     const id = options.id;
-    const closingSockets = this.closingSockets;
-    this.ctx = {
+    const closingSockets = this.#closingSockets;
+    this.#ctx = {
       logger,
       maxDatagramSize: options.udp.maxDatagramSize,
       maxPendingSends: Math.max(1, options.maxPendingSends ?? DEFAULT_MAX_PENDING_SENDS),
@@ -235,40 +241,40 @@ export class UdpProxy {
 
   /** The bound listening address (the real port when bound to port 0). */
   address(): UdpBoundAddress {
-    return this.listener.address();
+    return this.#listener.address();
   }
 
   /** Flow-table counters: flowsActive, flowsTotal, flowsExpired, flowsEvicted. */
   flowStats(): UdpFlowStats {
-    return this.listener.flowStats();
+    return this.#listener.flowStats();
   }
 
   get closed(): boolean {
-    return this.closing !== undefined;
+    return this.#closing !== undefined;
   }
 
   /** Close every flow's upstream socket and the listening socket. Idempotent; `stats` stays readable. */
   close(): Promise<void> {
-    if (this.closing === undefined) {
-      this.closing = (async () => {
-        await this.listener.close(); // closes every flow → onFlowClose → each upstream socket starts closing
-        await Promise.all([...this.closingSockets]);
-        this.options.logger?.debug({ proxy: this.id, stats: this.stats.toJSON() }, 'udp proxy closed');
+    if (this.#closing === undefined) {
+      this.#closing = (async () => {
+        await this.#listener.close(); // closes every flow → onFlowClose → each upstream socket starts closing
+        await Promise.all([...this.#closingSockets]);
+        this.#options.logger?.debug({ proxy: this.id, stats: this.stats.toJSON() }, 'udp proxy closed');
       })();
     }
-    return this.closing;
+    return this.#closing;
   }
 
-  private onFlow(flow: UdpFlow): void {
+  #onFlow(flow: UdpFlow): void {
     this.stats.active++;
     this.stats.total++;
     let choice: Address | UdpUpstreamChoice;
     try {
-      choice = this.options.pickUpstream();
+      choice = this.#options.pickUpstream();
     } catch (err) {
       const sys = errorCode(err);
       const code = sys.startsWith('SWY_') && sys !== ErrorCodes.INTERNAL ? sys : ErrorCodes.NO_UPSTREAM;
-      this.ctx.error([this.stats], code, { remote: flow.remote, err: String(err) }, 'udp proxy: no upstream for flow');
+      this.#ctx.error([this.stats], code, { remote: flow.remote, err: String(err) }, 'udp proxy: no upstream for flow');
       flow.close();
       return;
     }
@@ -278,23 +284,23 @@ export class UdpProxy {
       s.active++;
       s.total++;
     }
-    const link = new UpstreamLink(this, this.ctx, flow, target, [this.stats, ...extra]);
-    this.links.set(flow, link);
-    this.options.logger?.debug({ proxy: this.id, remote: flow.remote, upstream: target }, 'udp flow opened');
-    this.options.onFlowOpen?.({ remote: flow.remote, upstream: target });
+    const link = new UpstreamLink(this, this.#ctx, flow, target, [this.stats, ...extra]);
+    this.#links.set(flow, link);
+    this.#options.logger?.debug({ proxy: this.id, remote: flow.remote, upstream: target }, 'udp flow opened');
+    this.#options.onFlowOpen?.({ remote: flow.remote, upstream: target });
     link.start();
   }
 
-  private onFlowClose(flow: UdpFlow, reason: FlowCloseReason): void {
-    const link = this.links.get(flow);
+  #onFlowClose(flow: UdpFlow, reason: FlowCloseReason): void {
+    const link = this.#links.get(flow);
     const stats = link?.stats ?? [this.stats];
     for (const s of stats) s.active--;
-    if (reason === 'evicted') this.ctx.error(stats, ErrorCodes.FLOW_EVICTED, { remote: flow.remote }, 'udp flow evicted (maxFlows)');
+    if (reason === 'evicted') this.#ctx.error(stats, ErrorCodes.FLOW_EVICTED, { remote: flow.remote }, 'udp flow evicted (maxFlows)');
     if (link !== undefined) {
-      this.links.delete(flow);
+      this.#links.delete(flow);
       link.close();
     }
-    this.options.logger?.debug({ proxy: this.id, remote: flow.remote, reason }, 'udp flow closed');
-    this.options.onFlowClose?.({ remote: flow.remote, reason });
+    this.#options.logger?.debug({ proxy: this.id, remote: flow.remote, reason }, 'udp flow closed');
+    this.#options.onFlowClose?.({ remote: flow.remote, reason });
   }
 }

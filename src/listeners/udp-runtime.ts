@@ -13,6 +13,7 @@ export class UdpListenerObject extends RuntimeBase<ListenerConfig> {
   #bound: Address | undefined;
   /** Flow counters survive stop(), so a stopped listener still reports what it did. */
   #lastFlows: UdpFlowStats | undefined;
+  #stopping: Promise<void> | undefined;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     super(config);
@@ -50,9 +51,7 @@ export class UdpListenerObject extends RuntimeBase<ListenerConfig> {
     }
   }
 
-  /** UDP has no connections to drain: flows are closed at once. */
-  #stopping: Promise<void> | undefined;
-
+  /** UDP has no connections to drain: stopping closes the flows at once. */
   stop(_options: StopOptions = {}): Promise<void> {
     this.#stopping ??= this.#stop();
     return this.#stopping;

@@ -39,7 +39,7 @@ export class FrameReceiver {
   /** A socket error: thrown to readers after the frames received before it. */
   #readError: Error | undefined;
   /** A framing error or destroy(err): thrown to readers at once, for good. */
-  #fatal: unknown;
+  #fatal: Error | undefined;
   /** close()/destroy(): no more frames; new input is discarded. */
   #stopped = false;
   /** STARTTLS in progress: no frames, no resume. */
@@ -68,7 +68,7 @@ export class FrameReceiver {
     return this.#readError;
   }
 
-  get fatal(): unknown {
+  get fatal(): Error | undefined {
     return this.#fatal;
   }
 
@@ -133,7 +133,7 @@ export class FrameReceiver {
 
   /** Reading failed for good (framing error, destroy(err)): reject every reader now and later; pause the socket. */
   fail(err: unknown): void {
-    this.#fatal ??= err;
+    this.#fatal ??= err as Error;
     if (!this.#closed) this.#flow.pause();
     for (const r of this.#readers.splice(0)) r.reject(this.#fatal);
   }

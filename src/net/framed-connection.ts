@@ -72,6 +72,36 @@ export class FramedConnection implements AsyncIterable<Frame> {
   #closeError: Error | undefined;
   #resolveClosed!: (err: Error | undefined) => void;
   readonly #stats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
+  // socket event handlers, bound once per connection
+  readonly #onData = (chunk: Buffer): void => {
+    this.#stats.bytesIn += chunk.length;
+    this.#rx.data(chunk);
+  };
+
+  readonly #onEnd = (): void => this.#rx.end();
+
+  readonly #onError = (err: Error): void => {
+    this.#closeError ??= err;
+    this.#rx.error(err);
+  };
+
+  readonly #onClose = (): void => {
+    this.#socketClosed = true;
+    this.#rx.closed();
+    const err = this.#closedError();
+    for (const w of this.#drainWaiters.splice(0)) w.reject(err);
+    this.#resolveFlush();
+    this.#resolveClosed(this.#closeError);
+  };
+
+  readonly #onDrain = (): void => {
+    for (const w of this.#drainWaiters.splice(0)) w.resolve();
+  };
+
+  readonly #onWritten = (): void => {
+    this.#writesInFlight--;
+    if (this.#writesInFlight === 0) this.#resolveFlush();
+  };
 
   constructor(socket: net.Socket, init: FramedConnectionInit) {
     this.side = init.side;
@@ -114,7 +144,7 @@ export class FramedConnection implements AsyncIterable<Frame> {
         const frame = await this.read();
         return frame === null ? { done: true, value: undefined } : { done: false, value: frame };
       },
-      return: async () => ({ done: true, value: undefined }),
+      return: () => Promise.resolve({ done: true, value: undefined }),
       [Symbol.asyncIterator]: () => it,
     };
     return it;
@@ -326,36 +356,6 @@ export class FramedConnection implements AsyncIterable<Frame> {
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
   }
-
-  readonly #onData = (chunk: Buffer): void => {
-    this.#stats.bytesIn += chunk.length;
-    this.#rx.data(chunk);
-  };
-
-  readonly #onEnd = (): void => this.#rx.end();
-
-  readonly #onError = (err: Error): void => {
-    this.#closeError ??= err;
-    this.#rx.error(err);
-  };
-
-  readonly #onClose = (): void => {
-    this.#socketClosed = true;
-    this.#rx.closed();
-    const err = this.#closedError();
-    for (const w of this.#drainWaiters.splice(0)) w.reject(err);
-    this.#resolveFlush();
-    this.#resolveClosed(this.#closeError);
-  };
-
-  readonly #onDrain = (): void => {
-    for (const w of this.#drainWaiters.splice(0)) w.resolve();
-  };
-
-  readonly #onWritten = (): void => {
-    this.#writesInFlight--;
-    if (this.#writesInFlight === 0) this.#resolveFlush();
-  };
 
   #resolveFlush(): void {
     for (const f of this.#flushWaiters.splice(0)) f();

@@ -126,7 +126,7 @@ export class FramedServer implements AsyncIterable<FramedConnection> {
         if (this.#closing) return Promise.resolve({ done: true, value: undefined });
         return new Promise((resolve) => this.#waiters.push(resolve));
       },
-      return: async () => ({ done: true, value: undefined }),
+      return: () => Promise.resolve({ done: true, value: undefined }),
       [Symbol.asyncIterator]: () => it,
     };
     return it;
@@ -216,7 +216,7 @@ export class FramedServer implements AsyncIterable<FramedConnection> {
       };
       try {
         const r = handler(conn);
-        if (r && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(undefined, fail);
+        if (r && typeof r.then === 'function') r.then(undefined, fail);
       } catch (err) {
         fail(err);
       }

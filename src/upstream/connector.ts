@@ -53,14 +53,14 @@ export function connectUpstream(address: Address, opts: ConnectOptions): Promise
       reject(err instanceof SwitchyardError ? err : upstreamConnectError(err, target));
     };
     const timer = setTimeout(() => {
-      onError(new SwitchyardError(ErrorCodes.UPSTREAM_TIMEOUT, `upstream ${target}: connect timeout after ${opts.connectTimeout} ms`, { details: { target } }) as unknown as NodeJS.ErrnoException);
+      onError(new SwitchyardError(ErrorCodes.UPSTREAM_TIMEOUT, `upstream ${target}: connect timeout after ${opts.connectTimeout} ms`, { details: { target } }));
     }, opts.connectTimeout);
     timer.unref();
     socket.once('error', onError);
     socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
       if (settled) return;
       if (opts.signal?.aborted) {
-        onError(new SwitchyardError(ErrorCodes.SHUTDOWN, `connect to ${target} aborted`) as unknown as NodeJS.ErrnoException);
+        onError(new SwitchyardError(ErrorCodes.SHUTDOWN, `connect to ${target} aborted`));
         return;
       }
       cleanup();

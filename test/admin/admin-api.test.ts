@@ -10,18 +10,46 @@ import { AdminServer } from '../../src/admin/server.js';
 import { validateConfig } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
-import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';
-import { startProxy } from '../helpers/yard.js';
+import { connect, readAll, closeOutcome, eventually, type TestServer } from '../helpers/net.js';
 import { startAdminStack, stopAdminStack, LOOPBACK, type AdminStack } from '../helpers/admin.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-interface Reply {
+/** A listener, cluster or route as the admin API shows it (the members these tests read). */
+interface Resource {
+  id: string;
+  kind: string;
+  state: string;
+  startedAt: string | null;
+  stoppedAt: string | null;
+  address?: { kind: string; port?: number } | null;
+  config: {
+    id: string;
+    transport: string;
+    listen: unknown;
+    idleTimeout: number;
+    connectTimeout: number;
+    framing: { toUpstream: { type: string } };
+    endpoints: Array<{ address: unknown }>;
+  };
+  stats: { active: number; total: number; bytesToUpstream: number; bytesToDownstream: number; errors: unknown };
+  endpoints: unknown;
+}
+
+/** A JSON object body: a resource, the health report or the error envelope. */
+interface Body extends Resource {
+  status: string;
+  listeners: number;
+  failed: unknown;
+  error: { code: string; message: string; issues: Array<{ path: string; code: string }> };
+}
+
+interface Reply<T = Body> {
   status: number;
   headers: Headers;
   /** Parsed JSON body (undefined for an empty body). */
-  body: any;
+  body: T;
 }
 
 async function startAdmin(yard: Switchyard, token?: string): Promise<AdminServer> {
@@ -29,7 +57,7 @@ async function startAdmin(yard: Switchyard, token?: string): Promise<AdminServer
 }
 
 /** One admin call. `body` is sent as JSON (objects) or as is (strings). */
-async function call(admin: AdminServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+async function call<T = Body>(admin: AdminServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -37,7 +65,7 @@ async function call(admin: AdminServer, method: string, path: string, body?: unk
   }
   const res = await fetch(admin.url + path, init);
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text === '' ? undefined : JSON.parse(text) };
+  return { status: res.status, headers: res.headers, body: (text === '' ? undefined : JSON.parse(text)) as T };
 }
 
 /** The error shape every failure uses: {"error": {"code", "message"}}. */
@@ -113,12 +141,12 @@ describe('admin API: inspecting run-time objects', () => {
   });
 
   test('GET /api/v1/listeners lists the running listener with state, timestamps, config and stats', async () => {
-    const r = await call(admin, 'GET', '/api/v1/listeners');
+    const r = await call<Resource[]>(admin, 'GET', '/api/v1/listeners');
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
     assert.ok(Array.isArray(r.body), 'a list endpoint returns a JSON array');
     assert.equal(r.body.length, 1);
-    const l = r.body[0];
+    const l = r.body[0]!;
     assert.equal(l.id, 'l1');
     assert.equal(l.kind, 'listener');
     assert.equal(l.state, 'started');
@@ -139,7 +167,7 @@ describe('admin API: inspecting run-time objects', () => {
   });
 
   test('GET /api/v1/listeners/:id returns the same object', async () => {
-    const list = await call(admin, 'GET', '/api/v1/listeners');
+    const list = await call<Resource[]>(admin, 'GET', '/api/v1/listeners');
     const one = await call(admin, 'GET', '/api/v1/listeners/l1');
     assert.equal(one.status, 200);
     assert.ok(!Array.isArray(one.body));
@@ -147,7 +175,7 @@ describe('admin API: inspecting run-time objects', () => {
   });
 
   test('clusters and routes are listed and fetched the same way', async () => {
-    const clusters = await call(admin, 'GET', '/api/v1/clusters');
+    const clusters = await call<Resource[]>(admin, 'GET', '/api/v1/clusters');
     assert.equal(clusters.status, 200);
     assert.deepEqual(clusters.body.map((c: { id: string }) => c.id), ['c1']);
     const c = (await call(admin, 'GET', '/api/v1/clusters/c1')).body;
@@ -168,7 +196,7 @@ describe('admin API: inspecting run-time objects', () => {
   });
 
   test('a trailing slash and HEAD work on collections', async () => {
-    const r = await call(admin, 'GET', '/api/v1/listeners/');
+    const r = await call<Resource[]>(admin, 'GET', '/api/v1/listeners/');
     assert.equal(r.status, 200);
     assert.equal(r.body.length, 1);
     const head = await fetch(`${admin.url}/api/v1/listeners/l1`, { method: 'HEAD' });
@@ -187,13 +215,12 @@ describe('admin API: inspecting run-time objects', () => {
 describe('admin API: creating objects with POST', () => {
   let stack: AdminStack;
   let echo: TestServer;
-  let yard: Switchyard;
   let port: number;
   let admin: AdminServer;
 
   before(async () => {
     stack = await startAdminStack();
-    ({ echo, yard, port, admin } = stack);
+    ({ echo, port, admin } = stack);
   });
   after(() => stopAdminStack(stack));
 
@@ -208,7 +235,7 @@ describe('admin API: creating objects with POST', () => {
     assert.equal(cluster.body.id, 'api-backends');
     assert.equal(cluster.body.state, 'started');
     assert.equal(cluster.body.config.connectTimeout, 2000);
-    assert.deepEqual(cluster.body.config.endpoints[0].address, { kind: 'tcp', host: '127.0.0.1', port: echo.port });
+    assert.deepEqual(cluster.body.config.endpoints[0]!.address, { kind: 'tcp', host: '127.0.0.1', port: echo.port });
 
     const route = await call(admin, 'POST', '/api/v1/routes', { id: 'api', listener: 'api-front', cluster: 'api-backends' });
     assert.equal(route.status, 201, JSON.stringify(route.body));
@@ -235,7 +262,7 @@ describe('admin API: creating objects with POST', () => {
     assert.equal(l.stats.total, 1);
     assert.equal(l.stats.bytesToUpstream, payload.length);
     assert.equal(l.stats.bytesToDownstream, payload.length);
-    const ids = (await call(admin, 'GET', '/api/v1/listeners')).body.map((x: { id: string }) => x.id).sort();
+    const ids = (await call<Resource[]>(admin, 'GET', '/api/v1/listeners')).body.map((x: { id: string }) => x.id).sort();
     assert.deepEqual(ids, ['api-front', 'l1']);
   });
 
@@ -384,7 +411,7 @@ describe('admin API: deleting objects', () => {
     assert.equal(r.body.id, 'l1');
     assert.equal(r.body.state, 'stopped');
     assertIsoDate(r.body.stoppedAt, 'stoppedAt');
-    assert.ok(Date.parse(r.body.stoppedAt) >= Date.parse(r.body.startedAt));
+    assert.ok(Date.parse(r.body.stoppedAt!) >= Date.parse(r.body.startedAt!));
     assert.ok(elapsed < 1900, `DELETE returned when the connection ended (${elapsed} ms), not at the drain timeout`);
     assert.equal(r.body.stats.total, 2, "the earlier test's ping and this connection (the refused one never reached it)");
     assert.equal(r.body.stats.active, 0);
@@ -439,18 +466,17 @@ describe('admin API: deleting objects', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.state, 'stopped');
     await outcome;
-    assert.equal((await call(admin, 'GET', '/api/v1/listeners')).body.length, 0);
+    assert.equal((await call<Resource[]>(admin, 'GET', '/api/v1/listeners')).body.length, 0);
   });
 });
 
 describe('admin API: HTTP protocol details', () => {
   let stack: AdminStack;
-  let yard: Switchyard;
   let admin: AdminServer;
 
   before(async () => {
     stack = await startAdminStack();
-    ({ yard, admin } = stack);
+    ({ admin } = stack);
   });
   after(() => stopAdminStack(stack));
 

@@ -22,8 +22,8 @@ async function captured(fn: () => Promise<number>): Promise<{ code: number; stdo
   const out = { stdout: '', stderr: '' };
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((out.stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((out.stderr += String(chunk)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((out.stdout += String(chunk)), true));
+  process.stderr.write = ((chunk: string | Uint8Array) => ((out.stderr += String(chunk)), true));
   try {
     return { code: await fn(), ...out };
   } finally {
@@ -59,7 +59,7 @@ interface Upstream {
 
 /** A node:http upstream answering `ok <path>`, counting connections and requests. */
 async function startHttpUpstream(t: T): Promise<Upstream> {
-  const up: Upstream = { port: 0, connections: 0, requests: [], close: async () => undefined };
+  const up: Upstream = { port: 0, connections: 0, requests: [], close: () => Promise.resolve() };
   const server = http.createServer((req, res) => {
     up.requests.push(req.url ?? '');
     req.resume();
@@ -112,8 +112,8 @@ describe('switchyard chaos (CLI)', () => {
     const key = `swy-chaos-cli:${process.pid}:k`;
     await assert.rejects(redis.get(key), (e: Error) => e instanceof ReplyError);
     await assert.rejects(redis.set(key, 'v'), (e: Error) => e instanceof ReplyError);
-    assert.deepEqual(await api(base!, 'GET', '/behavior'), { status: 200, json: { behavior: 'error' } });
-    assert.deepEqual(await api(base!, 'PUT', '/behavior', { name: 'dummy' }), { status: 200, json: { status: 'ok' } });
+    assert.deepEqual(await api(base, 'GET', '/behavior'), { status: 200, json: { behavior: 'error' } });
+    assert.deepEqual(await api(base, 'PUT', '/behavior', { name: 'dummy' }), { status: 200, json: { status: 'ok' } });
     assert.equal(await redis.set(key, 'v'), 'OK');
     assert.equal(await redis.get(key), 'v');
     const id1 = await redis.client('ID');

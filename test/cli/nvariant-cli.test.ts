@@ -130,7 +130,7 @@ test('unanimous: ordinary requests pass, the crafted one is blocked (502), repor
   assert.deepEqual(JSON.parse(ok.text), { path: '/hello' });
   const masked = await get(`${url}/random`);
   assert.equal(masked.status, 200, 'a masked random requestId is not a difference');
-  assert.equal(JSON.parse(masked.text).ok, true);
+  assert.equal((JSON.parse(masked.text) as { ok: boolean }).ok, true);
 
   const crafted = await get(`${url}/secret?x=1`);
   assert.equal(crafted.status, 502);
@@ -198,8 +198,8 @@ async function captured(argv: string[]): Promise<{ code: number; stdout: string;
   const out = { stdout: '', stderr: '' };
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((out.stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((out.stderr += String(chunk)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => ((out.stdout += String(chunk)), true));
+  process.stderr.write = ((chunk: string | Uint8Array) => ((out.stderr += String(chunk)), true));
   try {
     return { code: await nvariantCommand(argv), ...out };
   } finally {

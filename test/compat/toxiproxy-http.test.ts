@@ -280,7 +280,7 @@ test('/populate: validates everything first, keeps identical proxies, replaces d
   assert.equal(r.headers.get('content-type'), 'application/json', 'populate errors are JSON (not text/plain)');
   assert.deepEqual(JSON.parse(r.text), { error: 'missing required field: upstream at proxy 2', status: 400, proxies: [] });
   r = await call(u('/populate'), 'POST', [{ upstream }]);
-  assert.equal(JSON.parse(r.text).error, 'missing required field: name at proxy 1');
+  assert.equal((JSON.parse(r.text) as { error: string }).error, 'missing required field: name at proxy 1');
   assertPopulateBad(await call(u('/populate'), 'POST', { name: 'x' }));
   assertPopulateBad(await call(u('/populate'), 'POST', ''));
   assert.deepEqual(Object.keys((await call(u('/proxies'), 'GET')).json() as Json).sort(), ['a', 'b']);
@@ -319,5 +319,5 @@ test('/populate: validates everything first, keeps identical proxies, replaces d
 
 function assertPopulateBad(r: { status: number; text: string }): void {
   assert.equal(r.status, 400);
-  assert.match(JSON.parse(r.text).error, /^bad request body: /);
+  assert.match((JSON.parse(r.text) as { error: string }).error, /^bad request body: /);
 }

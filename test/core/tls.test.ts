@@ -72,7 +72,7 @@ describe('buildServerTlsOptions', () => {
 
   test('errors are SWY_CONFIG_INVALID and name the file', () => {
     const missing = join(certs.dir, 'nope.pem');
-    assert.throws(() => buildServerTlsOptions(serverCfg({ cert: missing })), (err: any) => {
+    assert.throws(() => buildServerTlsOptions(serverCfg({ cert: missing })), (err: { code: string; message: string; details: { file: string } }) => {
       assert.equal(err.code, ErrorCodes.CONFIG_INVALID);
       assert.match(err.message, /certificate file '.*nope\.pem'/);
       assert.equal(err.details.file, missing);
@@ -82,7 +82,7 @@ describe('buildServerTlsOptions', () => {
     writeFileSync(notPem, 'hello');
     assert.throws(() => buildServerTlsOptions(serverCfg({ key: notPem })), { code: ErrorCodes.CONFIG_INVALID, message: /not\.pem.*no PEM block/ });
     // a key that does not belong to the certificate
-    assert.throws(() => buildServerTlsOptions(serverCfg({ key: certs.other.keyPath })), (err: any) => {
+    assert.throws(() => buildServerTlsOptions(serverCfg({ key: certs.other.keyPath })), (err: Error & { code: string }) => {
       assert.equal(err.code, ErrorCodes.CONFIG_INVALID);
       assert.ok(err.message.includes(certs.server.certPath) && err.message.includes(certs.other.keyPath), err.message);
       return true;

@@ -34,8 +34,8 @@ function bigBody(): Buffer {
 }
 
 async function startUpstream(): Promise<Upstream> {
-  const up: Upstream = { port: 0, connections: 0, seen: [], close: async () => undefined };
-  const server = http.createServer(async (req, res) => {
+  const up: Upstream = { port: 0, connections: 0, seen: [], close: () => Promise.resolve() };
+  const server = http.createServer((req, res) => void (async () => {
     const url = new URL(req.url ?? '/', 'http://x');
     up.seen.push(url.pathname + url.search);
     const chunks: Buffer[] = [];
@@ -50,7 +50,7 @@ async function startUpstream(): Promise<Upstream> {
     } else {
       res.end(`ok ${req.method} ${url.pathname}${url.search}`);
     }
-  });
+  })());
   server.keepAliveTimeout = 30_000;
   server.on('connection', () => up.connections++);
   server.listen(0, '127.0.0.1');
@@ -316,7 +316,7 @@ test('http 10 MiB upload and download through a latency fault in protocol mode: 
     assert.equal(got.length, body.length);
     assert.equal(sha256(got), sha256(body));
     // And again on the same connection, with a chunked upload.
-    async function* pieces(): AsyncGenerator<Buffer> {
+    function* pieces(): Generator<Buffer> {
       for (let off = 0; off < body.length; off += 300_000) yield body.subarray(off, off + 300_000);
     }
     const up2 = await client.request({ path: '/upload', method: 'PUT', body: Readable.from(pieces()) });

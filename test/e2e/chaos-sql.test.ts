@@ -61,7 +61,7 @@ test('postgres error matched on selects: pg reports the SQLSTATE; other statemen
   const client = new pg.Client({ host: '127.0.0.1', port: p.port, user: 'postgres', database: 'test' });
   try {
     await client.connect();
-    const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+    const pid = ((await client.query('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid;
     await client.query(`DROP TABLE IF EXISTS ${T}`);
     await client.query(`CREATE TABLE ${T} (n int)`);
     await assert.rejects(client.query('SELECT 1 AS chaos_fail'), (err: unknown) => {
@@ -81,7 +81,7 @@ test('postgres error matched on selects: pg reports the SQLSTATE; other statemen
     await client.query('BEGIN');
     await assert.rejects(client.query('SELECT 1 AS chaos_fail'), (err: unknown) => (err as { code?: string }).code === '57014');
     await client.query('ROLLBACK');
-    assert.equal((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid, pid, 'same server connection');
+    assert.equal(((await client.query('SELECT pg_backend_pid() AS pid')).rows[0] as { pid: number }).pid, pid, 'same server connection');
     await client.query(`DROP TABLE ${T}`);
     assert.equal(p.yard.faultSet('l1').get('cancel')?.injected, 3);
   } finally {

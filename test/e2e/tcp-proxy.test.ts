@@ -132,7 +132,7 @@ describe('TCP data path', () => {
     // A listener whose accept queue is full drops SYNs, so connecting hangs: a real connect timeout on loopback.
     const py = spawn('python3', ['-c', 'import socket,time,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)'], { stdio: ['ignore', 'pipe', 'inherit'] });
     t.after(() => py.kill());
-    const [line] = (await once(py.stdout!, 'data')) as [Buffer];
+    const [line] = (await once(py.stdout, 'data')) as [Buffer];
     const port0 = Number(line.toString().trim());
     const fillers: net.Socket[] = [];
     for (let i = 0; i < 3; i++) {

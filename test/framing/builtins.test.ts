@@ -64,37 +64,39 @@ type TlvOptions = z.output<typeof tlvOptions>;
 class TlvFramer implements Framer {
   readonly name = 'tlv';
   readonly passthrough = false;
-  private readonly buf: ByteList;
-  private ended = false;
-  private failure: unknown;
+  readonly #o: TlvOptions;
+  readonly #buf: ByteList;
+  #ended = false;
+  #failure: Error | undefined;
 
-  constructor(private readonly o: TlvOptions) {
-    this.buf = new ByteList({ limit: o.maxBufferedBytes ?? o.maxLength + 3 + 64 * 1024 });
+  constructor(o: TlvOptions) {
+    this.#o = o;
+    this.#buf = new ByteList({ limit: o.maxBufferedBytes ?? o.maxLength + 3 + 64 * 1024 });
   }
-  get bufferedBytes(): number { return this.buf.length; }
+  get bufferedBytes(): number { return this.#buf.length; }
   push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
-    try { this.buf.append(chunk); } catch (err) { this.failure = err; throw err; }
+    if (this.#failure !== undefined) throw this.#failure;
+    try { this.#buf.append(chunk); } catch (err) { this.#failure = err as Error; throw err; }
   }
   next(): Frame | null {
-    if (this.failure !== undefined) throw this.failure;
-    const held = this.buf.length;
+    if (this.#failure !== undefined) throw this.#failure;
+    const held = this.#buf.length;
     if (held >= 3) {
-      const len = this.buf.readUIntBE(1, 2);
-      if (len > this.o.maxLength) {
-        this.failure = new SwitchyardError(ErrorCodes.FRAME_TOO_LARGE, `tlv: value of ${len} bytes > ${this.o.maxLength}`);
-        throw this.failure;
+      const len = this.#buf.readUIntBE(1, 2);
+      if (len > this.#o.maxLength) {
+        this.#failure = new SwitchyardError(ErrorCodes.FRAME_TOO_LARGE, `tlv: value of ${len} bytes > ${this.#o.maxLength}`);
+        throw this.#failure;
       }
-      if (held >= 3 + len) return this.buf.consume(3 + len);
+      if (held >= 3 + len) return this.#buf.consume(3 + len);
     }
-    if (this.ended && held > 0) {
-      this.failure = new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `tlv: input ended inside a frame`);
-      throw this.failure;
+    if (this.#ended && held > 0) {
+      this.#failure = new SwitchyardError(ErrorCodes.FRAME_TRUNCATED, `tlv: input ended inside a frame`);
+      throw this.#failure;
     }
     return null;
   }
-  end(): void { this.ended = true; }
-  takeBuffered(): Buffer { return this.buf.consumeAll(); }
+  end(): void { this.#ended = true; }
+  takeBuffered(): Buffer { return this.#buf.consumeAll(); }
   encode(frame: Frame): Buffer {
     if (frame.length < 3 || frame.readUInt16BE(1) !== frame.length - 3) {
       throw new SwitchyardError(ErrorCodes.FRAME_MALFORMED, 'tlv: frame length does not match its length field');

@@ -5,7 +5,6 @@ import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { ErrorCodes } from '../../src/core/errors.js';
 import { bytes, codeOf, decodeChunks, framerConformance, hexAll } from '../conformance/framer-suite.js';
 import { netstringOptionsSchema } from '../../src/framing/netstring.js';
-import { SIZE_FORMS } from '../../src/core/units.js';
 
 const registry = createFramerRegistry();
 const make = (options: Record<string, unknown> = {}) => () => registry.build('netstring', options).create();

@@ -23,8 +23,8 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
   });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   return {
     child,
@@ -58,10 +58,10 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliP
         };
         const cleanup = (): void => {
           clearTimeout(timer);
-          child.stdout!.off('data', onData);
+          child.stdout.off('data', onData);
           child.off('exit', onExit);
         };
-        child.stdout!.on('data', onData);
+        child.stdout.on('data', onData);
         child.on('exit', onExit);
         check();
       });

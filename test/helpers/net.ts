@@ -10,14 +10,14 @@ export interface TestServer {
 }
 
 /** A TCP server on loopback (port 0) that runs `onConnection` per socket; close() also destroys live sockets. */
-export async function startServer(onConnection: (socket: net.Socket) => void, options: { host?: string; allowHalfOpen?: boolean } = {}): Promise<TestServer> {
+export async function startServer(onConnection: (socket: net.Socket) => unknown, options: { host?: string; allowHalfOpen?: boolean } = {}): Promise<TestServer> {
   const host = options.host ?? '127.0.0.1';
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: options.allowHalfOpen ?? true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    onConnection(socket);
+    void onConnection(socket);
   });
   server.listen(0, host);
   await once(server, 'listening');

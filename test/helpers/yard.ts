@@ -1,14 +1,13 @@
 import { Switchyard, type SwitchyardOptions } from '../../src/runtime/switchyard.js';
 import { validateConfig } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
-import type { SwitchyardConfig } from '../../src/config/types.js';
 
 /** Validate a raw config object (as a user would write it) and start a Switchyard in-process. */
 export async function startYard(raw: Record<string, unknown>, options: SwitchyardOptions = {}): Promise<Switchyard> {
   const framers = options.framers ?? createFramerRegistry();
   const result = validateConfig(raw, framers);
   if (!result.ok) throw new Error(`test config invalid:\n${result.errors.map((e) => `${e.path}: ${e.message}`).join('\n')}`);
-  return Switchyard.start(result.config as SwitchyardConfig, { ...options, framers, defaultMetrics: false });
+  return Switchyard.start(result.config, { ...options, framers, defaultMetrics: false });
 }
 
 /** One listener → one cluster; returns the yard and the proxy port. */

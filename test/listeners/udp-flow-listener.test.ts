@@ -194,9 +194,7 @@ describe('UdpListener', () => {
     const closed = signal<FlowCloseReason>();
     const codes: string[] = [];
     const listener = await bind(t, {
-      onFlow: async () => {
-        throw Object.assign(new Error('nope'), { code: 'SWY_BAD_REQUEST' });
-      },
+      onFlow: () => Promise.reject(Object.assign(new Error('nope'), { code: 'SWY_BAD_REQUEST' })),
       onFlowClose: (_f, reason) => closed.resolve(reason),
       onError: (code) => codes.push(code),
     });

@@ -24,7 +24,7 @@ function table(opts: { idle?: number; max?: number } = {}) {
   return {
     t,
     closed,
-    advance(ms: number) {
+    advance: (ms: number) => {
       now += ms;
     },
   };

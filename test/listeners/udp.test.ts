@@ -35,21 +35,21 @@ function withTimeout<T>(p: Promise<T>, what: string, ms = WAIT): Promise<T> {
 /** Records events; `waitFor` resolves once `count` recorded events match (past ones included). */
 class Recorder<T> {
   readonly items: T[] = [];
-  private waiters: Array<{ pred: (t: T) => boolean; count: number; resolve: (items: T[]) => void }> = [];
+  #waiters: Array<{ pred: (t: T) => boolean; count: number; resolve: (items: T[]) => void }> = [];
 
   readonly push = (item: T): void => {
     this.items.push(item);
-    this.waiters = this.waiters.filter((w) => !this.settle(w));
+    this.#waiters = this.#waiters.filter((w) => !this.#settle(w));
   };
 
   waitFor(pred: (t: T) => boolean, what: string, count = 1): Promise<T[]> {
     const w = { pred, count, resolve: (_: T[]) => undefined as void };
     const p = new Promise<T[]>((resolve) => (w.resolve = resolve));
-    if (!this.settle(w)) this.waiters.push(w);
+    if (!this.#settle(w)) this.#waiters.push(w);
     return withTimeout(p, what);
   }
 
-  private settle(w: { pred: (t: T) => boolean; count: number; resolve: (items: T[]) => void }): boolean {
+  #settle(w: { pred: (t: T) => boolean; count: number; resolve: (items: T[]) => void }): boolean {
     const hits = this.items.filter(w.pred);
     if (hits.length < w.count) return false;
     w.resolve(hits);
@@ -60,8 +60,9 @@ class Recorder<T> {
 /** A UDP socket on loopback that queues what it receives. */
 class Peer {
   readonly received = new Recorder<{ msg: Buffer; from: dgram.RemoteInfo }>();
-  private taken = 0;
-  private constructor(
+  #taken = 0;
+  /** Use {@link Peer.open}. */
+  constructor(
     readonly socket: dgram.Socket,
     readonly host: string,
   ) {
@@ -87,7 +88,7 @@ class Peer {
 
   /** The next datagram not yet taken. */
   async recv(what = 'a datagram'): Promise<Buffer> {
-    const n = ++this.taken;
+    const n = ++this.#taken;
     const items = await this.received.waitFor(() => true, what, n);
     return items[n - 1]!.msg;
   }

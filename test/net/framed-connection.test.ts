@@ -165,7 +165,8 @@ describe('FramedConnection over TCP', () => {
       const pending = conn.read();
       client.resetAndDestroy();
       await assert.rejects(pending, { code: 'ECONNRESET' });
-      assert.equal((await conn.closed as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
+      const closedWith: NodeJS.ErrnoException | undefined = await conn.closed;
+      assert.equal(closedWith?.code, 'ECONNRESET');
       assert.equal(await client.closed, undefined);
     } finally {
       conn.destroy();

@@ -155,7 +155,7 @@ describe('STARTTLS', () => {
     try {
       await client.write('STARTTLS');
       assert.equal(text(await client.read()), 'OK');
-      await assert.rejects(client.startTls({ tls: buildClientTlsOptions(clientCfg({ servername: 'other.test' }), '127.0.0.1') }), (err: any) => {
+      await assert.rejects(client.startTls({ tls: buildClientTlsOptions(clientCfg({ servername: 'other.test' }), '127.0.0.1') }), (err: { code: string; details: { syscode: string } }) => {
         assert.equal(err.code, ErrorCodes.UPSTREAM_TLS);
         assert.equal(err.details.syscode, 'ERR_TLS_CERT_ALTNAME_INVALID');
         return true;
@@ -209,7 +209,7 @@ describe('TLS listeners', () => {
     const opts = buildServerTlsOptions(serverCfg({ ca: certs.ca.certPath, requestClientCert: true, rejectUnauthorized: true }));
     const failures: Error[] = [];
     const server = await listenFramed({ tls: opts, framers: lines, onError: (err) => failures.push(err) }, async (conn) => {
-      await conn.write(`hi ${conn.tlsSocket!.getPeerCertificate().subject.CN}`);
+      await conn.write(`hi ${String(conn.tlsSocket!.getPeerCertificate().subject.CN)}`);
       await conn.close();
     });
     const port = portOf(server);

@@ -29,7 +29,7 @@ const BIG_SHA = sha256(BIG);
 
 /** A node:http server with the routes the tests use. */
 async function startUpstream(): Promise<Upstream> {
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer((req, res) => void (async () => {
     const url = new URL(req.url ?? '/', 'http://x');
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -64,7 +64,7 @@ async function startUpstream(): Promise<Upstream> {
       res.setHeader('content-type', 'text/plain');
       res.end(`ok ${req.method} ${url.pathname} ${body.length}`);
     }
-  });
+  })());
   server.on('checkContinue', (req, res) => {
     res.writeContinue();
     const chunks: Buffer[] = [];
@@ -413,7 +413,7 @@ test('error reply with close: true and a custom status: the client sees connecti
 
 // A transcript captured from real peers (undici → node:http), replayed through the conformance suite.
 const captured: TranscriptStep[] = await (async () => {
-  let steps: TranscriptStep[] = [];
+  const steps: TranscriptStep[] = [];
   await withTap(async ({ tap, url }) => {
     const client = new Client(url, { pipelining: 3 });
     try {

@@ -67,18 +67,21 @@ interface Packet {
 }
 
 class RawClient {
-  private buf = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
-  private closed = false;
+  #buf = Buffer.alloc(0);
+  #waiters: (() => void)[] = [];
+  #closed = false;
+  readonly #sock: net.Socket;
 
-  private constructor(private readonly sock: net.Socket) {
+  /** Use {@link RawClient.connect}. */
+  constructor(sock: net.Socket) {
+    this.#sock = sock;
     sock.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.wake();
+      this.#buf = Buffer.concat([this.#buf, d]);
+      this.#wake();
     });
     sock.on('close', () => {
-      this.closed = true;
-      this.wake();
+      this.#closed = true;
+      this.#wake();
     });
     sock.on('error', () => undefined);
   }
@@ -103,22 +106,22 @@ class RawClient {
     }
   }
 
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
   }
 
   async packet(): Promise<Packet> {
     for (;;) {
-      if (this.buf.length >= 4) {
-        const len = this.buf.readUIntLE(0, 3);
-        if (this.buf.length >= 4 + len) {
-          const p = { seq: this.buf[3]!, payload: this.buf.subarray(4, 4 + len) };
-          this.buf = this.buf.subarray(4 + len);
+      if (this.#buf.length >= 4) {
+        const len = this.#buf.readUIntLE(0, 3);
+        if (this.#buf.length >= 4 + len) {
+          const p = { seq: this.#buf[3]!, payload: this.#buf.subarray(4, 4 + len) };
+          this.#buf = this.#buf.subarray(4 + len);
           return p;
         }
       }
-      if (this.closed) throw new Error('connection closed');
-      await new Promise<void>((r) => this.waiters.push(r));
+      if (this.#closed) throw new Error('connection closed');
+      await new Promise<void>((r) => this.#waiters.push(r));
     }
   }
 
@@ -126,7 +129,7 @@ class RawClient {
     const h = Buffer.alloc(4);
     h.writeUIntLE(payload.length, 0, 3);
     h[3] = seq;
-    this.sock.write(Buffer.concat([h, payload]));
+    this.#sock.write(Buffer.concat([h, payload]));
   }
 
   /** Send a command and read its response of `count` packets (an ERR ends it early: allowed only with `error`). */
@@ -146,8 +149,8 @@ class RawClient {
 
   async quit(): Promise<void> {
     this.send(0, Buffer.from([0x01]));
-    this.sock.end();
-    if (!this.closed) await once(this.sock, 'close');
+    this.#sock.end();
+    if (!this.#closed) await once(this.#sock, 'close');
   }
 }
 

@@ -111,7 +111,7 @@ describe('mysql codec with mysql2 and MariaDB', { skip: !up && !process.env.CI ?
     const c = await connect();
     await c.execute(`replace into ${T} values (?, ?)`, [2, 'two']);
     const [rows] = await c.execute<RowDataPacket[]>(`select id, v, ? as n, now() as t from ${T} where id <= ? order by id`, [1.5, 2]);
-    assert.deepEqual(rows.map((r) => [r.id, r.v, r.n]), [[1, 'one', 1.5], [2, 'two', 1.5]]);
+    assert.deepEqual(rows.map((r): unknown[] => [r.id, r.v, r.n]), [[1, 'one', 1.5], [2, 'two', 1.5]]);
     assert.ok(rows[0]!.t instanceof Date);
     await c.end();
     const { requests } = assertPaired(await finished(tap, before));

@@ -152,7 +152,7 @@ test('result sets: EOF and CLIENT_DEPRECATE_EOF forms, multi-results, progress r
   const first = [pkt(1, [1]), COLDEF(2), EOF(3), pkt(4, [1, 0x31]), EOF(5, 0x0a)]; // MORE_RESULTS
   const second = [pkt(6, [1]), COLDEF(7), EOF(8), pkt(9, [0xfb]), EOF(10)]; // a NULL value
   const got = feed(c.toDownstream, Buffer.concat([...first, ...second]));
-  assert.deepEqual(got.map((g) => [g.info.start, g.info.end]), [[true, false], ...Array(8).fill([false, false]), [false, true]]);
+  assert.deepEqual(got.map((g) => [g.info.start, g.info.end]), [[true, false], ...Array<boolean[]>(8).fill([false, false]), [false, true]]);
 
   const d = loggedIn(CLIENT | CAP.DEPRECATE_EOF);
   feed(d.toUpstream, query('call p()'));
@@ -186,7 +186,7 @@ test('a large packet: first frame of exactly maxPacketFrame bytes, then bounded 
   assert.deepEqual(Buffer.concat(got.map((g) => g.frame)), bytes);
   assert.equal(got[0]!.info.attributes?.kind, 'insert');
   assert.equal(got[0]!.info.attributes?.query, sql.slice(0, 256));
-  assert.deepEqual(got.map((g) => [g.info.start, g.info.end]), [[true, false], ...Array(got.length - 2).fill([false, false]), [false, true]]);
+  assert.deepEqual(got.map((g) => [g.info.start, g.info.end]), [[true, false], ...Array<boolean[]>(got.length - 2).fill([false, false]), [false, true]]);
 });
 
 test('a logical packet across 0xFFFFFF-byte packets is one request; the continuation is not read as a command', () => {

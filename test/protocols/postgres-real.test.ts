@@ -87,17 +87,17 @@ interface Msg {
   payload: Buffer;
 }
 class RawPg {
-  private buf = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
+  #buf = Buffer.alloc(0);
+  #waiters: (() => void)[] = [];
   closed = false;
   constructor(readonly socket: net.Socket) {
     socket.on('data', (c: Buffer) => {
-      this.buf = Buffer.concat([this.buf, c]);
-      this.wake();
+      this.#buf = Buffer.concat([this.#buf, c]);
+      this.#wake();
     });
     socket.on('close', () => {
       this.closed = true;
-      this.wake();
+      this.#wake();
     });
     socket.on('error', () => undefined);
   }
@@ -106,35 +106,35 @@ class RawPg {
     await once(s, 'connect');
     return new RawPg(s);
   }
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
     for (const f of w) f();
   }
-  private async more(): Promise<void> {
-    if (this.closed) throw new Error(`connection closed (holding ${this.buf.length} bytes)`);
-    await new Promise<void>((r) => this.waiters.push(r));
+  async #more(): Promise<void> {
+    if (this.closed) throw new Error(`connection closed (holding ${this.#buf.length} bytes)`);
+    await new Promise<void>((r) => this.#waiters.push(r));
   }
   write(b: Buffer | Buffer[]): void {
     this.socket.write(Array.isArray(b) ? Buffer.concat(b) : b);
   }
   async byte(): Promise<string> {
-    while (this.buf.length < 1) await this.more();
-    const b = this.buf.subarray(0, 1).toString('latin1');
-    this.buf = this.buf.subarray(1);
+    while (this.#buf.length < 1) await this.#more();
+    const b = this.#buf.subarray(0, 1).toString('latin1');
+    this.#buf = this.#buf.subarray(1);
     return b;
   }
   async message(): Promise<Msg> {
     for (;;) {
-      if (this.buf.length >= 5) {
-        const len = this.buf.readUInt32BE(1);
-        if (this.buf.length >= len + 1) {
-          const m = { type: String.fromCharCode(this.buf[0]!), payload: this.buf.subarray(5, len + 1) };
-          this.buf = this.buf.subarray(len + 1);
+      if (this.#buf.length >= 5) {
+        const len = this.#buf.readUInt32BE(1);
+        if (this.#buf.length >= len + 1) {
+          const m = { type: String.fromCharCode(this.#buf[0]!), payload: this.#buf.subarray(5, len + 1) };
+          this.#buf = this.#buf.subarray(len + 1);
           return m;
         }
       }
-      await this.more();
+      await this.#more();
     }
   }
   async until(type = 'Z'): Promise<Msg[]> {
@@ -146,7 +146,7 @@ class RawPg {
     }
   }
   async closedNow(): Promise<void> {
-    while (!this.closed) await this.more();
+    while (!this.closed) await this.#more();
   }
 }
 
@@ -211,7 +211,7 @@ test('postgres real: 5 MiB of rows arrive in bounded frames', async (t) => {
   const tp = await tap();
   const c = client(tp.port);
   await c.connect();
-  const res = await c.query("SELECT g, repeat(chr(96 + g), 1048576) AS big FROM generate_series(1, 5) g");
+  const res = await c.query<{ big: string }>("SELECT g, repeat(chr(96 + g), 1048576) AS big FROM generate_series(1, 5) g");
   assert.equal(res.rows.length, 5);
   for (const [i, row] of res.rows.entries()) {
     assert.equal(row.big.length, 1048576);

@@ -102,7 +102,7 @@ test('ioredis pipeline of 100 commands pairs every reply with its request', asyn
   for (let i = 0; i < 50; i++) p.get(`${P}pipe:${i}`);
   const results = await p.exec();
   assert.equal(results?.length, 100);
-  for (let i = 0; i < 50; i++) assert.deepEqual(results![50 + i], [null, `value-${i}`]);
+  for (let i = 0; i < 50; i++) assert.deepEqual(results[50 + i], [null, `value-${i}`]);
   const { exchanges } = pair(tap.connections[conn]!);
   const gets = exchanges.filter((e) => e.attributes?.['command'] === 'GET');
   assert.equal(gets.length, 50);

@@ -150,7 +150,7 @@ test('admin API: divergences (list, filter, one, clear), live SSE events, varian
     assert.equal(empty.length, 0);
     const lines = (await readFile(file, 'utf8')).trim().split('\n');
     assert.equal(lines.length, 1);
-    assert.equal(JSON.parse(lines[0]!).decision, 'outvoted');
+    assert.equal((JSON.parse(lines[0]!) as { decision: string }).decision, 'outvoted');
   } finally {
     await admin.close();
     await yard.close();

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import { validateConfigText } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { Switchyard } from '../../src/runtime/switchyard.js';
-import type { SwitchyardConfig } from '../../src/config/types.js';
 
 const doc = readFileSync(new URL('../../docs/nvariant.md', import.meta.url), 'utf8');
 
@@ -14,12 +13,12 @@ test('docs/nvariant.md: the worked example is a valid config that starts (ports 
   const text = m[1]!.replace(/listen: 127\.0\.0\.1:\d+/g, 'listen: 127.0.0.1:0').replace(/file: \.\/divergences\.jsonl/, '');
   const r = validateConfigText(text, 'yaml', createFramerRegistry(), { env: { NOTES_DB_PASSWORD: 'pw' } });
   assert.ok(r.ok, r.ok ? '' : r.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
-  const config = r.config as SwitchyardConfig;
+  const config = r.config;
   assert.equal(config.routes[0]!.replicate!.variants.length, 3);
   assert.equal(config.routes[0]!.replicate!.filterPair, true);
   assert.equal(config.routes[1]!.merge!.postgres!.auth.method, 'scram-sha-256');
   const { admin: _admin, ...rest } = config;
-  const yard = await Switchyard.start(rest as SwitchyardConfig, { defaultMetrics: false });
+  const yard = await Switchyard.start(rest, { defaultMetrics: false });
   try {
     assert.deepEqual([...yard.routes.keys()], ['notes', 'notes-db']);
     assert.equal((yard.routes.get('notes')!.engine!.toJSON() as { policy: string }).policy, 'unanimous');

@@ -63,10 +63,10 @@ test('three pg clients share one real PostgreSQL through the merge: parameterise
   try {
     // Simple protocol.
     const now = await all(cs, (c) => c.query('SELECT 40 + 2 AS answer'));
-    for (const r of now) assert.equal(r.rows[0].answer, 42);
+    for (const r of now) assert.equal((r.rows[0] as { answer: number }).answer, 42);
     // Extended protocol (Parse/Bind/Execute/Sync), one INSERT reaching the server once.
     const ins = await all(cs, (c) => c.query(`INSERT INTO ${TABLE}(name, n) VALUES ($1, $2) RETURNING id`, ['alpha', 1]));
-    assert.deepEqual(ins.map((r) => r.rows[0].id), [1, 1, 1]);
+    assert.deepEqual(ins.map((r) => (r.rows[0] as { id: number }).id), [1, 1, 1]);
     // A transaction.
     await all(cs, (c) => c.query('BEGIN'));
     await all(cs, (c) => c.query(`INSERT INTO ${TABLE}(name, n) VALUES ($1, $2)`, ['beta', 2]));
@@ -82,7 +82,7 @@ test('three pg clients share one real PostgreSQL through the merge: parameterise
     const errs = await all(cs, (c) => c.query('SELECT * FROM no_such_table_here').then(() => undefined, (e: Error & { code?: string }) => e));
     for (const e of errs) assert.equal(e?.code, '42P01');
     const count = await all(cs, (c) => c.query(`SELECT count(*)::int AS n FROM ${TABLE}`));
-    for (const r of count) assert.equal(r.rows[0].n, 2);
+    for (const r of count) assert.equal((r.rows[0] as { n: number }).n, 2);
     // The real server saw each statement once.
     const direct = new pg.Client(PG);
     await direct.connect();

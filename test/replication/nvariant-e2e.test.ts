@@ -3,7 +3,7 @@
  * node:http, fastify, and a flawed one that leaks a secret on a crafted request), each with its own pg.Client that
  * goes through switchyard's outgoing merge to ONE real PostgreSQL; switchyard's incoming replicate in front.
  */
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';

@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
@@ -59,7 +59,7 @@ async function yardFor(services: Srv[], replicate: Record<string, unknown>): Pro
 }
 
 const services: Srv[] = [];
-after(async () => {
+after(() => {
   for (const s of services) s.server.close();
 });
 
@@ -354,7 +354,7 @@ test("the listener's idleTimeout closes an idle replicated connection, but not o
   try {
     const sock = net.connect(port, '127.0.0.1');
     let got = '';
-    sock.on('data', (c) => (got += c));
+    sock.on('data', (c: Buffer) => (got += c.toString()));
     const closedAt = new Promise<number>((r) => sock.on('close', () => r(performance.now())));
     await new Promise((r) => sock.once('connect', r));
     const t0 = performance.now();

@@ -2,7 +2,7 @@
  * The HTTP error reply: a complete `text/plain` response the proxy sends instead of forwarding a request.
  */
 import type { Attributes, ErrorReply, ErrorReplyRequest } from '../protocol.js';
-import type { HttpConnectionState } from './codec.js';
+import type { HttpConnectionState } from './connection-state.js';
 
 export const DEFAULT_ERROR_STATUS = 503;
 

@@ -4,8 +4,12 @@ import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { HttpCodec } from './codec.js';
 import { createHttpLifter } from './normalize.js';
 
-export { HttpCodec, HttpConnectionState, HttpRequestFramer, HttpResponseFramer } from './codec.js';
-export type { HttpCodecOptions, PendingRequest } from './codec.js';
+export { HttpCodec } from './codec.js';
+export { HttpConnectionState } from './connection-state.js';
+export type { PendingRequest } from './connection-state.js';
+export type { HttpCodecOptions } from './message-framer.js';
+export { HttpRequestFramer } from './request-framer.js';
+export { HttpResponseFramer } from './response-framer.js';
 export { DEFAULT_ERROR_STATUS, REASON_PHRASES, reasonPhrase, replyStatus } from './error-reply.js';
 
 export const httpOptionsSchema = z.strictObject({

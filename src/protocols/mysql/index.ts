@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import { READ_HEADROOM } from '../../framing/buffered-framer.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
-import { MysqlCodec, type MysqlCodecOptions } from './codec.js';
+import { MysqlCodec } from './codec.js';
+import type { MysqlCodecOptions } from './state.js';
 
 export { MysqlCodec, errPacket } from './codec.js';
 export { firstKeyword } from './parse.js';

@@ -129,18 +129,18 @@ abstract class SmtpFramerBase extends BufferedFramer implements ProtocolFramer {
 // client → server
 
 class SmtpRequestFramer extends SmtpFramerBase {
-  private mode: 'line' | 'body' | 'bdat' = 'line';
-  private startInfo: MessageInfo = START;
+  #mode: 'line' | 'body' | 'bdat' = 'line';
+  #startInfo: MessageInfo = START;
   /** body: the previous frame ended where a terminator may start; position from which to search again. */
-  private searchFrom = 0;
-  private bodyFresh = false;
+  #searchFrom = 0;
+  #bodyFresh = false;
   /** bdat: chunk bytes still to come, and the chunk size. */
-  private dataLeft = 0;
-  private bdatSize = 0;
+  #dataLeft = 0;
+  #bdatSize = 0;
 
   protected override resetDecodeState(): void {
     super.resetDecodeState();
-    this.searchFrom = 0;
+    this.#searchFrom = 0;
   }
 
   protected decodeOne(): Frame | null {
@@ -151,29 +151,29 @@ class SmtpRequestFramer extends SmtpFramerBase {
         st.bodyNext = false;
         this.inMessage = true;
         this.started = false;
-        this.mode = 'body';
-        this.bodyFresh = true;
-        this.searchFrom = 0;
-        this.startInfo = this.startRequest('DATA-BODY', BODY_ATTRIBUTES);
+        this.#mode = 'body';
+        this.#bodyFresh = true;
+        this.#searchFrom = 0;
+        this.#startInfo = this.#startRequest('DATA-BODY', BODY_ATTRIBUTES);
       } else {
         const line = this.readLine('command');
         if (!line) return this.needMore('a command line');
         this.inMessage = true;
         this.started = false;
         this.scan = line.next;
-        return this.command(line.text);
+        return this.#command(line.text);
       }
     }
-    if (this.mode === 'body') return this.body();
-    return this.bdat();
+    if (this.#mode === 'body') return this.#body();
+    return this.#bdat();
   }
 
-  private command(text: string): Frame | null {
+  #command(text: string): Frame | null {
     const st = this.state;
     if (st.authContinue) {
       st.authContinue = false;
-      this.startInfo = this.startRequest('AUTH-DATA', { command: 'AUTH-DATA' });
-      return this.emit(this.scan, true, this.startInfo);
+      this.#startInfo = this.#startRequest('AUTH-DATA', { command: 'AUTH-DATA' });
+      return this.emit(this.scan, true, this.#startInfo);
     }
     const sp = text.indexOf(' ');
     const verb = (sp < 0 ? text : text.slice(0, sp)).toUpperCase();
@@ -185,18 +185,18 @@ class SmtpRequestFramer extends SmtpFramerBase {
     if (verb === 'BDAT') {
       const size = /^BDAT\s+(\d{1,15})(?:\s|$)/i.exec(text);
       if (!size) throw malformed(`BDAT without a valid chunk size: ${JSON.stringify(text.slice(0, 60))}`);
-      this.dataLeft = Number(size[1]);
-      this.bdatSize = this.dataLeft;
-      this.mode = 'bdat';
-      this.startInfo = this.startRequest(verb, attributes);
-      return this.bdat();
+      this.#dataLeft = Number(size[1]);
+      this.#bdatSize = this.#dataLeft;
+      this.#mode = 'bdat';
+      this.#startInfo = this.#startRequest(verb, attributes);
+      return this.#bdat();
     }
-    this.mode = 'line';
-    this.startInfo = this.startRequest(verb, attributes);
-    return this.emit(this.scan, true, this.startInfo);
+    this.#mode = 'line';
+    this.#startInfo = this.#startRequest(verb, attributes);
+    return this.emit(this.scan, true, this.#startInfo);
   }
 
-  private startRequest(command: string, attributes: Attributes): MessageInfo {
+  #startRequest(command: string, attributes: Attributes): MessageInfo {
     const entry: Pending = { command };
     this.state.queue.push(entry);
     this.state.last = { entry, replaced: false };
@@ -205,54 +205,54 @@ class SmtpRequestFramer extends SmtpFramerBase {
   }
 
   /** BDAT: the command line then exactly `size` bytes, forwarded in frames of at most maxFrame bytes. */
-  private bdat(): Frame | null {
+  #bdat(): Frame | null {
     const avail = this.buf.length - this.scan;
-    if (avail >= this.dataLeft && this.scan + this.dataLeft <= Math.max(this.maxFrame, this.scan)) {
-      const len = this.scan + this.dataLeft;
-      this.dataLeft = 0;
-      return this.emit(len, true, this.startInfo);
+    if (avail >= this.#dataLeft && this.scan + this.#dataLeft <= Math.max(this.maxFrame, this.scan)) {
+      const len = this.scan + this.#dataLeft;
+      this.#dataLeft = 0;
+      return this.emit(len, true, this.#startInfo);
     }
-    if (this.bdatSize <= this.maxFrame && avail < this.dataLeft) return this.needMore('a BDAT chunk');
-    const len = Math.max(this.scan, Math.min(this.scan + Math.min(avail, this.dataLeft), this.maxFrame));
+    if (this.#bdatSize <= this.maxFrame && avail < this.#dataLeft) return this.needMore('a BDAT chunk');
+    const len = Math.max(this.scan, Math.min(this.scan + Math.min(avail, this.#dataLeft), this.maxFrame));
     if (len === 0) return this.needMore('a BDAT chunk');
-    this.dataLeft -= len - this.scan;
-    return this.emit(len, this.dataLeft === 0, this.startInfo);
+    this.#dataLeft -= len - this.scan;
+    return this.emit(len, this.#dataLeft === 0, this.#startInfo);
   }
 
   /** The DATA body up to and including CRLF.CRLF, forwarded as it arrives (the last 4 bytes held back). */
-  private body(): Frame | null {
+  #body(): Frame | null {
     const buf = this.buf;
-    if (this.bodyFresh) {
+    if (this.#bodyFresh) {
       // an empty body: "." right after the DATA command's CRLF
       const n = Math.min(buf.length, 3);
       if (n > 0 && buf.matchesAt(0, TERMINATOR.subarray(2, 2 + n))) {
         if (n === 3) {
-          this.bodyFresh = false;
-          return this.emit(3, true, this.startInfo);
+          this.#bodyFresh = false;
+          return this.emit(3, true, this.#startInfo);
         }
         return this.needMore('a message body');
       }
     }
-    const at = buf.indexOf(TERMINATOR, this.searchFrom);
+    const at = buf.indexOf(TERMINATOR, this.#searchFrom);
     if (at >= 0) {
       const end = at + TERMINATOR.length;
       if (end <= this.maxFrame) {
-        this.bodyFresh = false;
-        this.searchFrom = 0;
-        return this.emit(end, true, this.startInfo);
+        this.#bodyFresh = false;
+        this.#searchFrom = 0;
+        return this.emit(end, true, this.#startInfo);
       }
-      return this.bodyPiece(this.maxFrame);
+      return this.#bodyPiece(this.maxFrame);
     }
-    this.searchFrom = Math.max(0, buf.length - (TERMINATOR.length - 1));
+    this.#searchFrom = Math.max(0, buf.length - (TERMINATOR.length - 1));
     const len = Math.min(buf.length - (TERMINATOR.length - 1), this.maxFrame);
     if (len <= 0) return this.needMore('a message body');
-    return this.bodyPiece(len);
+    return this.#bodyPiece(len);
   }
 
-  private bodyPiece(len: number): Frame {
-    this.bodyFresh = false;
-    this.searchFrom = Math.max(0, this.searchFrom - len);
-    return this.emit(len, false, this.startInfo);
+  #bodyPiece(len: number): Frame {
+    this.#bodyFresh = false;
+    this.#searchFrom = Math.max(0, this.#searchFrom - len);
+    return this.emit(len, false, this.#startInfo);
   }
 }
 
@@ -260,9 +260,9 @@ class SmtpRequestFramer extends SmtpFramerBase {
 // server → client
 
 class SmtpResponseFramer extends SmtpFramerBase {
-  private entry: Pending | undefined;
-  private unsolicited = false;
-  private code = 0;
+  #entry: Pending | undefined;
+  #unsolicited = false;
+  #code = 0;
 
   protected decodeOne(): Frame | null {
     const st = this.state;
@@ -276,37 +276,37 @@ class SmtpResponseFramer extends SmtpFramerBase {
       if (!this.inMessage) {
         this.inMessage = true;
         this.started = false;
-        this.code = code;
+        this.#code = code;
         if (!st.greeted) {
-          this.entry = undefined;
-          this.unsolicited = true;
+          this.#entry = undefined;
+          this.#unsolicited = true;
         } else {
-          this.entry = st.queue.shift();
-          this.unsolicited = this.entry === undefined;
+          this.#entry = st.queue.shift();
+          this.#unsolicited = this.#entry === undefined;
         }
-      } else if (code !== this.code) throw malformed(`reply code changed inside a multi-line reply (${this.code} then ${code})`);
+      } else if (code !== this.#code) throw malformed(`reply code changed inside a multi-line reply (${this.#code} then ${code})`);
       this.scan = line.next;
       if (text.charCodeAt(3) === 0x2d /* '-' */) {
-        if (this.scan >= this.maxFrame) return this.emit(this.scan, false, this.startInfo());
+        if (this.scan >= this.maxFrame) return this.emit(this.scan, false, this.#startInfo());
         continue;
       }
-      this.finish();
-      return this.emit(this.scan, true, this.startInfo(true));
+      this.#finish();
+      return this.emit(this.scan, true, this.#startInfo(true));
     }
   }
 
-  private startInfo(end = false): MessageInfo {
-    return this.unsolicited ? (end ? UNSOLICITED_WHOLE : UNSOLICITED_START) : end ? WHOLE : START;
+  #startInfo(end = false): MessageInfo {
+    return this.#unsolicited ? (end ? UNSOLICITED_WHOLE : UNSOLICITED_START) : end ? WHOLE : START;
   }
 
-  private finish(): void {
+  #finish(): void {
     const st = this.state;
     st.greeted = true;
-    const command = this.entry?.command;
+    const command = this.#entry?.command;
     if (command === undefined) return;
-    if (command === 'DATA' && this.code === 354) st.bodyNext = true;
-    else if (command === 'STARTTLS' && this.code === 220) st.opaque = true;
-    else if (this.code === 334 && (command === 'AUTH' || command === 'AUTH-DATA')) st.authContinue = true;
+    if (command === 'DATA' && this.#code === 354) st.bodyNext = true;
+    else if (command === 'STARTTLS' && this.#code === 220) st.opaque = true;
+    else if (this.#code === 334 && (command === 'AUTH' || command === 'AUTH-DATA')) st.authContinue = true;
   }
 }
 
@@ -315,15 +315,15 @@ class SmtpResponseFramer extends SmtpFramerBase {
 export class SmtpCodec implements ProtocolCodec {
   readonly toUpstream: SmtpRequestFramer;
   readonly toDownstream: SmtpResponseFramer;
-  private readonly state = new SmtpState();
+  readonly #state = new SmtpState();
 
   constructor(options: SmtpCodecOptions) {
-    this.toUpstream = new SmtpRequestFramer(this.state, options);
-    this.toDownstream = new SmtpResponseFramer(this.state, options);
+    this.toUpstream = new SmtpRequestFramer(this.#state, options);
+    this.toDownstream = new SmtpResponseFramer(this.#state, options);
   }
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
-    const st = this.state;
+    const st = this.#state;
     // the request named by its start attributes (later ones may have been framed since), else the last one
     const last = (request.request !== undefined ? st.byAttributes.get(request.request) : undefined) ?? st.last;
     if (last !== undefined && !last.replaced) {
