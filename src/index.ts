@@ -36,7 +36,7 @@ export type { FaultPlugin, FaultInstance, FaultIO, FaultChunk, FaultInstanceCont
 export { FaultSet, Fault, type FaultInput, type FaultPatch, type FaultSetChange } from './faults/fault-set.js';
 export { FaultRegistry } from './faults/registry.js';
 export { createFaultRegistry, registerBuiltinFaults, TOXIPROXY_TYPES, VAURIEN_BEHAVIORS } from './faults/builtins.js';
-export { FaultHandlerFactory } from './faults/engine.js';
+export { FaultHandlerFactory } from './faults/stage/fault-stage.js';
 export { Random, RandomSource } from './faults/random.js';
 export { loadFaultPlugins } from './faults/plugin-loader.js';
 export type { MatchSpec, MatchValue } from './faults/match.js';

@@ -9,13 +9,18 @@ import { TrafficStats } from '../../src/core/stats.js';
 import { silentLogger } from '../../src/core/log.js';
 
 /**
- * 1 → N in the design: the session takes any resettable duplex as its upstream. This minimal mirror stream
- * (the shape the replication layer will build on) writes every chunk to a primary and to secondaries, and reads
- * back from the primary only.
+ * The session takes any resettable duplex as its upstream. This minimal mirror stream writes every chunk to a
+ * primary and to secondaries, and reads back from the primary only. (switchyard's own replication does not work
+ * this way: its engines take over the accepted socket.)
  */
 class MirrorStream extends Duplex {
-  constructor(private readonly primary: net.Socket, private readonly secondaries: net.Socket[]) {
+  readonly #primary: net.Socket;
+  readonly #secondaries: net.Socket[];
+
+  constructor(primary: net.Socket, secondaries: net.Socket[]) {
     super({ allowHalfOpen: true });
+    this.#primary = primary;
+    this.#secondaries = secondaries;
     primary.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) primary.pause();
     });
@@ -27,24 +32,24 @@ class MirrorStream extends Duplex {
     }
   }
   override _read(): void {
-    this.primary.resume();
+    this.#primary.resume();
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    for (const s of this.secondaries) if (s.writableLength < 1 << 20) s.write(chunk); // never stall the primary
-    if (this.primary.write(chunk)) cb();
-    else this.primary.once('drain', () => cb());
+    for (const s of this.#secondaries) if (s.writableLength < 1 << 20) s.write(chunk); // never stall the primary
+    if (this.#primary.write(chunk)) cb();
+    else this.#primary.once('drain', () => cb());
   }
   override _final(cb: (err?: Error | null) => void): void {
-    for (const s of this.secondaries) s.end();
-    this.primary.end(cb);
+    for (const s of this.#secondaries) s.end();
+    this.#primary.end(cb);
   }
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
-    this.primary.destroy();
-    for (const s of this.secondaries) s.destroy();
+    this.#primary.destroy();
+    for (const s of this.#secondaries) s.destroy();
     cb(err);
   }
   resetAndDestroy(): void {
-    this.primary.resetAndDestroy();
+    this.#primary.resetAndDestroy();
     this.destroy();
   }
 }
