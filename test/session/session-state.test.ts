@@ -9,6 +9,8 @@ import { Session } from '../../src/session/session.js';
 import { TrafficStats } from '../../src/core/stats.js';
 import { CONTINUE, type HandlerFactory } from '../../src/pipeline/handler.js';
 import { PASSTHROUGH_FACTORY } from '../../src/framing/passthrough.js';
+import { SessionState, afterFin, sessionCanMove, sessionStateName } from '../../src/session/state.js';
+import { DirectionPhase, heldPhase, phaseCanMove, phaseName, releasedPhase } from '../../src/session/direction-phase.js';
 
 /** A debug-level logger that keeps its records. */
 function recordingLogger(): { logger: pino.Logger; records: Record<string, unknown>[] } {
@@ -85,3 +87,30 @@ for (const framed of [false, true]) {
     assert.deepEqual(refusals(p.records), []);
   });
 }
+
+test('the session state diagram: FINs lead to half-closed then draining; nothing leaves closed', () => {
+  const S = SessionState;
+  assert.equal(afterFin(S.Open, true), S.ClientEnded);
+  assert.equal(afterFin(S.Open, false), S.UpstreamEnded);
+  assert.equal(afterFin(S.ClientEnded, false), S.Draining);
+  assert.equal(afterFin(S.UpstreamEnded, true), S.Draining);
+  assert.equal(afterFin(S.ClientEnded, true), undefined);
+  assert.equal(afterFin(S.Closing, true), undefined);
+  for (const s of Object.values(S)) {
+    assert.equal(sessionCanMove(S.Closed, s), false);
+    if (s !== S.Closed) assert.equal(sessionCanMove(s, S.Closed), true, `${sessionStateName(s)} → closed`);
+  }
+  assert.equal(sessionCanMove(S.Closing, S.Open), false);
+  assert.equal(sessionCanMove(S.Connecting, S.ClientEnded), false);
+});
+
+test('the direction phase diagram: a hold returns to where it came from; ended is final', () => {
+  const P = DirectionPhase;
+  assert.equal(heldPhase(P.Flowing), P.Held);
+  assert.equal(heldPhase(P.Finishing), P.HeldFinishing);
+  assert.equal(releasedPhase(P.Held), P.Flowing);
+  assert.equal(releasedPhase(P.HeldFinishing), P.Finishing);
+  assert.equal(phaseCanMove(P.Held, P.HeldFinishing), true);
+  assert.equal(phaseCanMove(P.HeldFinishing, P.Flowing), false);
+  for (const p of Object.values(P)) assert.equal(phaseCanMove(P.Ended, p), false, `ended → ${phaseName(p)}`);
+});
