@@ -37,7 +37,7 @@ export type { FaultInput, Stream, Scope, MatchSpec, MatchValue } from './config/
 export { FaultSet, Fault, type FaultPatch, type FaultSetChange } from './faults/fault-set.js';
 export { FaultRegistry } from './faults/registry.js';
 export { createFaultRegistry, registerBuiltinFaults, TOXIPROXY_TYPES, VAURIEN_BEHAVIORS } from './faults/builtins.js';
-export { FaultHandlerFactory } from './faults/engine.js';
+export { FaultHandlerFactory } from './faults/stage/fault-stage.js';
 export { Random, RandomSource } from './faults/random.js';
 export { loadFaultPlugins } from './faults/plugin-loader.js';
 export type { ProtocolModule, ProtocolCodec, ProtocolCodecFactory, ProtocolFramer, MessageInfo, Attributes, AttributeValue, ErrorReply, ErrorReplyRequest } from './protocols/protocol.js';

@@ -4,7 +4,7 @@
 //
 //   encode    the session path before encodeTo: push, next() per frame, 3 stats counters per frame,
 //             out.push(encode(frame)) (a new Buffer + copies per frame), Buffer.concat(out)
-//   encodeTo  the session path with the framer's encodeTo (src/session/session.ts encodeInto): out.push(frame, '\n')
+//   encodeTo  the session path with the framer's encodeTo (src/session/gather.ts encodeInto): out.push(frame, '\n')
 //             per frame (re-validating each frame), then Buffer.concat(out) (one copy)
 //   batch     same decode; frames collected, then ONE output Buffer of Σ(len + 1) filled with frame + '\n'
 //             (encode's re-validation of a frame this framer just decoded is skipped; counters added once per batch)

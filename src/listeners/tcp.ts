@@ -13,7 +13,7 @@ import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
 import type { EngineSession } from '../routing/engine.js';
 import type { FaultSet } from '../faults/fault-set.js';
-import { FaultHandlerFactory } from '../faults/engine.js';
+import { FaultHandlerFactory } from '../faults/stage/fault-stage.js';
 import type { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
 

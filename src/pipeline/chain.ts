@@ -20,6 +20,8 @@ export interface ChainResult {
 export class HandlerChain {
   readonly #handlers: readonly FrameHandler[];
   readonly #ctx: SessionContext;
+  /** The handlers in toDownstream order, made on first use. */
+  #rev: readonly FrameHandler[] | undefined;
 
   constructor(handlers: readonly FrameHandler[], ctx: SessionContext) {
     this.#handlers = handlers;
@@ -40,7 +42,6 @@ export class HandlerChain {
     this.#rev ??= [...this.#handlers].reverse();
     return this.#rev;
   }
-  #rev: readonly FrameHandler[] | undefined;
 
   /**
    * End of stream in `direction`: every handler's onEnd, in the direction's order; resolves when all settled.
@@ -63,7 +64,7 @@ export class HandlerChain {
       return result;
     }
     const handler = order[index]!;
-    let next: Frame[] = [];
+    const next: Frame[] = [];
     for (let i = 0; i < frames.length; i++) {
       const verdict = handler.onFrame(frames[i]!, direction, this.#ctx, info);
       if (verdict instanceof Promise) {

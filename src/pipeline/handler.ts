@@ -1,8 +1,7 @@
-import type { Frame } from '../framing/framer.js';
+import type { Frame, FramerFactory } from '../framing/framer.js';
 import type { SwitchyardError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { MessageInfo, ProtocolCodec, ProtocolCodecFactory } from '../protocols/protocol.js';
-import type { FramerFactory } from '../framing/framer.js';
 
 /** toUpstream = client → server; toDownstream = server → client. */
 export type Direction = 'toUpstream' | 'toDownstream';
@@ -53,14 +52,14 @@ export interface SessionIO {
   end(direction: Direction): void;
   /** Close both sides with an RST. */
   reset(): void;
-  /** Close both sides now; `error` is counted and logged. */
+  /** Close both sides, letting what was written reach the peers (FIN; destroyed if it lingers); `error` is counted and logged. */
   close(error?: SwitchyardError): void;
   /** True once the session has ended. */
   readonly closed: boolean;
 }
 
 /**
- * A frame handler instance belongs to ONE session (habit 1: factories at config time, instances per session).
+ * A frame handler instance belongs to ONE session (factories are built at config time, instances per session).
  * Handlers run first→last toward the upstream and last→first toward the client. A handler may return a promise;
  * the session then holds back later frames of that direction (and pauses the source) until it settles, so order
  * is kept.

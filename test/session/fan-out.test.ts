@@ -9,9 +9,9 @@ import { TrafficStats } from '../../src/core/stats.js';
 import { silentLogger } from '../../src/core/log.js';
 
 /**
- * 1 → N in the design: the session takes any resettable duplex as its upstream. This minimal mirror stream
- * (the shape the replication layer will build on) writes every chunk to a primary and to secondaries, and reads
- * back from the primary only.
+ * The session takes any resettable duplex as its upstream. This minimal mirror stream writes every chunk to a
+ * primary and to secondaries, and reads back from the primary only. (switchyard's own replication does not work
+ * this way: its engines take over the accepted socket.)
  */
 class MirrorStream extends Duplex {
   readonly #primary: net.Socket;

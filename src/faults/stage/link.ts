@@ -1,179 +1,95 @@
 import { performance } from 'node:perf_hooks';
-import { CONTINUE, type Direction, type FrameHandler, type HandlerFactory, type SessionContext, type Verdict } from '../pipeline/handler.js';
-import type { Attributes, ErrorReplyRequest, MessageInfo } from '../protocols/protocol.js';
-import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import type { Fault, FaultSet } from './fault-set.js';
-import type { FaultChunk, FaultIO, FaultInstance } from './plugin.js';
-import type { Stream } from '../config/fault-input.js';
-import type { Random, RandomSource } from './random.js';
+import { CONTINUE, type Direction, type SessionContext, type Verdict } from '../../pipeline/handler.js';
+import type { Attributes, ErrorReplyRequest, MessageInfo } from '../../protocols/protocol.js';
+import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
+import type { Stream } from '../../config/fault-input.js';
+import type { Fault } from '../fault-set.js';
+import type { FaultChunk, FaultIO } from '../plugin.js';
+import type { Random } from '../random.js';
+import type { FaultStageOptions } from './options.js';
+import type { PairingBooks } from './pairing.js';
+import { sleep, type Stage } from './stage.js';
+import { LinkState, illegalLinkTransition, linkCanMove, linkStateName } from './link-state.js';
 
 const DROP: Verdict = Object.freeze({ action: 'drop' });
-
-export interface FaultEngineOptions {
-  readonly set: FaultSet;
-  readonly random: RandomSource;
-  /** Most bytes a direction may hold while faults delay them before the source is paused (default 4 MiB). */
-  readonly maxQueuedBytes?: number;
-  /** Most frames a direction may hold (default 1024, Toxiproxy's latency buffer). */
-  readonly maxQueuedFrames?: number;
-}
+const END = Symbol('end');
+type Item = FaultChunk | typeof END;
 
 /**
- * The fault stage of a listener's pipeline: one handler per session holding two links (one per direction), each a
- * chain of the live faults for its stream. It sits at the wire: frames it passes are written by it, in order.
+ * One direction's chain of fault stages, processing frames strictly in order. Its lifecycle is one
+ * {@link LinkState}, changed only by `#to`.
  */
-export class FaultHandlerFactory implements HandlerFactory {
-  readonly name = 'faults';
-  readonly options: FaultEngineOptions;
-
-  constructor(options: FaultEngineOptions) {
-    this.options = options;
-  }
-
-  /** Connections seen: the random streams are keyed by this ordinal, so a seeded run repeats whatever else runs in the process. */
-  #ordinal = 0;
-
-  create(ctx: SessionContext): FrameHandler {
-    return new FaultSession(this.options, ctx, ++this.#ordinal);
-  }
-}
-
-type OrderEntry = { server: true } | { server: false; frames: readonly Buffer[]; close: boolean };
-const SERVER: OrderEntry = Object.freeze({ server: true });
-
-/** Per-session state shared by both links: request↔response pairing and injected replies waiting their turn. */
-class FaultSession implements FrameHandler {
-  readonly ctx: SessionContext;
-  readonly opts: FaultEngineOptions;
-  readonly up: Link;
-  readonly down: Link;
-  /** Attributes of requests on the wire whose response has not started yet (downstream matching). */
-  readonly awaiting: (Attributes | undefined)[] = [];
-  /** Responses owed to the client, in order: the server's, or a reply the proxy made up. */
-  readonly order: OrderEntry[] = [];
-  readonly #unsubscribe: () => void;
-
-  readonly ordinal: number;
-
-  constructor(opts: FaultEngineOptions, ctx: SessionContext, ordinal: number) {
-    this.opts = opts;
-    this.ctx = ctx;
-    this.ordinal = ordinal;
-    this.up = new Link(this, 'upstream', 'toUpstream');
-    this.down = new Link(this, 'downstream', 'toDownstream');
-    this.#unsubscribe = opts.set.onChange(() => {
-      this.up.reconfigure();
-      this.down.reconfigure();
-    });
-    this.up.reconfigure();
-    this.down.reconfigure();
-  }
-
-  onFrame(frame: Buffer, direction: Direction, _ctx: SessionContext, info?: MessageInfo): Verdict | Promise<Verdict> {
-    return (direction === 'toUpstream' ? this.up : this.down).accept(frame, info);
-  }
-
-  onEnd(direction: Direction): void | Promise<void> {
-    return (direction === 'toUpstream' ? this.up : this.down).acceptEnd();
-  }
-
-  onClose(): void {
-    this.#unsubscribe();
-    this.up.dispose();
-    this.down.dispose();
-  }
-
-  /** A request's start frame went to the server: it is owed `responses` answers (default 1). */
-  requestSent(info: MessageInfo, attributes: Attributes | undefined): void {
-    const n = info.responses ?? 1;
-    for (let i = 0; i < n; i++) {
-      this.awaiting.push(attributes);
-      this.order.push(SERVER);
-    }
-  }
-
-  /** A reply made up for a request: written now if no server response is owed before it, else queued behind. */
-  /** Replies waiting in `order` behind server responses. */
-  waitingReplies = 0;
-
-  reply(frames: readonly Buffer[], close: boolean): void {
-    if (this.order.length === 0) this.#writeReply(frames, close);
-    else {
-      this.order.push({ server: false, frames, close });
-      this.waitingReplies++;
-    }
-  }
-
-  /** A server response completed on the wire: pop it, then write replies that were waiting for it. */
-  responseDone(): void {
-    if (this.order[0]?.server) this.order.shift();
-    while (this.order.length > 0 && !this.order[0]!.server) {
-      const r = this.order.shift() as { frames: readonly Buffer[]; close: boolean };
-      this.waitingReplies--;
-      this.#writeReply(r.frames, r.close);
-    }
-  }
-
-  #writeReply(frames: readonly Buffer[], close: boolean): void {
-    this.ctx.io.write('toDownstream', frames);
-    if (close) this.ctx.io.close();
-  }
-}
-
-interface Stage {
-  readonly fault: Fault;
-  readonly generation: number;
-  readonly instance: FaultInstance;
-  readonly controller: AbortController;
-  /** The connection-scope draw (always true for request-scoped faults, which draw per request). */
-  readonly drawn: boolean;
-  readonly io: FaultIO;
-}
-
-type Item = FaultChunk | typeof END;
-const END = Symbol('end');
-
-/** One direction's chain of fault stages, processing frames strictly in order. */
-class Link {
-  readonly #s: FaultSession;
+export class Link {
   readonly stream: Stream;
   readonly dir: Direction;
+  readonly #opts: FaultStageOptions;
+  readonly #ctx: SessionContext;
+  readonly #ordinal: number;
+  readonly #books: PairingBooks;
+  readonly #random: Random;
+  readonly #maxBytes: number;
+  readonly #maxFrames: number;
+  /** Trace transitions at debug level (decided once, when the link is made). */
+  readonly #trace: boolean;
+  #state: LinkState = LinkState.Idle;
+  // -- configuration
   #stages: Stage[] = [];
+  /** The fault set version the stages match (-1: not matched yet). */
   #version = -1;
+  /** Stages whose start() ran. */
+  readonly #started = new WeakSet<Stage>();
+  /** Nothing to do to any frame: every fault is passive (noop, dummy) or lost its connection draw. */
+  #passive = true;
+  // -- input
   readonly #queue: Item[] = [];
   #queuedBytes = 0;
-  #running = false;
+  /** Senders held back because the queue is over its bounds; released once it is under half of them. */
   #waiters: (() => void)[] = [];
+  /** Settles the session's onEnd once the FIN passed every stage. */
   #endWaiter: (() => void) | undefined;
-  #disposed = false;
+  // -- the message being processed
   /** Stages that apply to the item being processed. */
   #active: Stage[] = [];
   /** Current request (or response) context. */
   #request: Attributes | undefined;
-  #decisions = new Set<Fault>();
+  readonly #decisions = new Set<Fault>();
+  /** The rest of a request the proxy already answered itself is dropped. */
   #dropRest = false;
-  #passive = true;
   /** The frame being processed (for replyError). */
   #current: FaultChunk | undefined;
-  readonly #random: Random;
-  readonly #maxBytes: number;
-  readonly #maxFrames: number;
 
-  constructor(session: FaultSession, stream: Stream, dir: Direction) {
-    this.#s = session;
+  constructor(opts: FaultStageOptions, ctx: SessionContext, ordinal: number, books: PairingBooks, stream: Stream, dir: Direction) {
     this.stream = stream;
     this.dir = dir;
-    this.#random = session.opts.random.stream(`${session.ctx.listenerId}|${session.ordinal}|${stream}`);
-    this.#maxBytes = session.opts.maxQueuedBytes ?? 4 * 1024 * 1024;
-    this.#maxFrames = session.opts.maxQueuedFrames ?? 1024;
+    this.#opts = opts;
+    this.#ctx = ctx;
+    this.#ordinal = ordinal;
+    this.#books = books;
+    this.#random = opts.random.stream(`${ctx.listenerId}|${ordinal}|${stream}`);
+    this.#maxBytes = opts.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.#maxFrames = opts.maxQueuedFrames ?? 1024;
+    this.#trace = ctx.logger.isLevelEnabled('debug');
+  }
+
+  /** The one transition function: refuses (and logs, as a typed error) an edge the state diagram lacks. */
+  #to(next: LinkState): boolean {
+    const from = this.#state;
+    if (!linkCanMove(from, next)) {
+      const err = illegalLinkTransition(`faults ${this.#ctx.sessionId} ${this.stream}`, from, next);
+      this.#ctx.logger.error({ session: this.#ctx.sessionId, stream: this.stream, code: err.code, err: err.message }, 'fault link refused a state change');
+      return false;
+    }
+    this.#state = next;
+    if (this.#trace) this.#ctx.logger.debug({ session: this.#ctx.sessionId, stream: this.stream, from: linkStateName(from), to: linkStateName(next) }, 'fault link state');
+    return true;
   }
 
   // ---- configuration ------------------------------------------------------------------------------------
 
   /** Match the stages to the live fault set: keep unchanged ones (and their state), abort the rest. */
   reconfigure(): void {
-    const set = this.#s.opts.set;
-    if (this.#version === set.version || this.#disposed) return;
+    const set = this.#opts.set;
+    if (this.#version === set.version || this.#state === LinkState.Disposed) return;
     this.#version = set.version;
     const wanted = set.chain(this.stream);
     const next: Stage[] = [];
@@ -188,7 +104,6 @@ class Link {
       }
     }
     this.#stages = next;
-    // Nothing to do to any frame: every fault is passive (noop, dummy) or lost its connection draw.
     this.#passive = next.every((st) => st.fault.plugin.passive === true || (!st.drawn && st.fault.group === undefined));
     const removed = [...old.values()];
     for (const st of removed) st.controller.abort();
@@ -197,14 +112,13 @@ class Link {
         try {
           st.instance.removed?.(st.io);
         } catch (err) {
-          this.#s.ctx.logger.warn({ err, fault: st.fault.name }, 'fault removed() threw');
+          this.#ctx.logger.warn({ err, fault: st.fault.name }, 'fault removed() threw');
         }
       }
     }
     for (const st of next) if (st.drawn && st.instance.start) this.#startStage(st);
   }
 
-  #started = new WeakSet<Stage>();
   #startStage(st: Stage): void {
     if (this.#started.has(st)) return;
     this.#started.add(st);
@@ -216,8 +130,8 @@ class Link {
   }
 
   #createStage(fault: Fault): Stage {
-    const key = `${this.#s.ctx.listenerId}|${this.#s.ordinal}|${this.stream}|${fault.name}|${fault.generation}`;
-    const random = this.#s.opts.random.stream(key);
+    const key = `${this.#ctx.listenerId}|${this.#ordinal}|${this.stream}|${fault.name}|${fault.generation}`;
+    const random = this.#opts.random.stream(key);
     const controller = new AbortController();
     const drawn = fault.scope === 'request' || fault.group !== undefined ? true : fault.toxicity >= 1 || (fault.toxicity > 0 && random.next() < fault.toxicity);
     const instance = fault.plugin.create(fault.options, { stream: this.stream, random, shared: fault.shared });
@@ -227,20 +141,19 @@ class Link {
   }
 
   #makeIO(stage: Stage, random: Random): FaultIO {
-    const link = this;
-    const session = this.#s;
+    const ctx = this.#ctx;
     const signal = stage.controller.signal;
     return {
-      push: (chunk) => link.#runFrom(link.#active.indexOf(stage) + 1, chunk),
-      end: () => link.#endFrom(link.#stages.indexOf(stage) + 1),
-      replyError: (req) => link.#replyError(req),
-      errorStatuses: (request) => session.ctx.codec?.errorStatuses?.(request),
-      reset: () => session.ctx.io.reset(),
-      close: (reason) => session.ctx.io.close(new SwitchyardError(ErrorCodes.FAULT_CLOSED, `closed by fault '${stage.fault.name}' (${stage.fault.type}): ${reason}`)),
+      push: (chunk) => this.#runFrom(this.#active.indexOf(stage) + 1, chunk),
+      end: () => this.#endFrom(this.#stages.indexOf(stage) + 1),
+      replyError: (req) => this.#replyError(req),
+      errorStatuses: (request) => ctx.codec?.errorStatuses?.(request),
+      reset: () => ctx.io.reset(),
+      close: (reason) => ctx.io.close(new SwitchyardError(ErrorCodes.FAULT_CLOSED, `closed by fault '${stage.fault.name}' (${stage.fault.type}): ${reason}`)),
       sleep: (ms) => sleep(ms, signal),
       signal,
       random,
-      logger: session.ctx.logger,
+      logger: ctx.logger,
       injected: () => {
         stage.fault.injected++;
       },
@@ -250,21 +163,22 @@ class Link {
   // ---- input ----------------------------------------------------------------------------------------------
 
   accept(frame: Buffer, info: MessageInfo | undefined): Verdict | Promise<Verdict> {
-    if (this.#passive && !this.#running && this.#queue.length === 0 && !this.#dropRest && this.#version === this.#s.opts.set.version) {
+    if (this.#passive && this.#state === LinkState.Idle && !this.#dropRest && this.#version === this.#opts.set.version) {
       // Fast path: no fault touches this frame; the session writes it. Keep the pairing books as #wire would.
       if (info === undefined || info.opaque) return CONTINUE;
+      const books = this.#books;
       if (this.stream === 'upstream') {
-        if (info.start) this.#s.requestSent(info, info.attributes);
+        if (info.start) books.requestSent(info, info.attributes);
         return CONTINUE;
       }
-      if (this.#s.waitingReplies === 0) {
-        if (info.start && !info.unsolicited) this.#s.awaiting.shift();
-        if (info.end && !info.unsolicited && this.#s.order[0]?.server) this.#s.order.shift();
+      if (books.waitingReplies === 0) {
+        if (info.start && !info.unsolicited) books.awaiting.shift();
+        if (info.end && !info.unsolicited && books.order[0]?.server) books.order.shift();
         return CONTINUE;
       }
     }
     const chunk: FaultChunk = { data: frame, time: performance.now(), info, request: undefined };
-    if (!this.#running && this.#queue.length === 0) {
+    if (this.#state === LinkState.Idle) {
       const r = this.#process(chunk);
       if (r !== undefined) this.#runAsync(r);
       return DROP;
@@ -278,22 +192,20 @@ class Link {
   }
 
   acceptEnd(): void | Promise<void> {
-    if (!this.#running && this.#queue.length === 0) {
+    const idle = this.#state === LinkState.Idle;
+    if (!this.#to(LinkState.Ending)) return;
+    if (idle) {
       const r = this.#processEnd();
-      if (r === undefined && this.#eofReached) return;
       if (r !== undefined) this.#runAsync(r);
     } else {
       this.#queue.push(END);
     }
-    if (this.#eofReached) return;
+    if (this.#state !== LinkState.Ending) return;
     return new Promise<void>((resolve) => (this.#endWaiter = resolve));
   }
 
-  /** The FIN made it through every stage (a fault may hold it: hang, slow_close, or swallow it: timeout). */
-  #eofReached = false;
-
   #runAsync(pending: Promise<void>): void {
-    this.#running = true;
+    if (this.#state === LinkState.Idle) this.#to(LinkState.Delivering);
     pending.then(
       () => this.#drain(),
       (err: unknown) => this.#fail(err),
@@ -302,7 +214,7 @@ class Link {
 
   /** Process queued items one by one until the queue is empty. */
   #drain(): void {
-    while (this.#queue.length > 0 && !this.#disposed) {
+    while (this.#queue.length > 0 && this.#state !== LinkState.Disposed) {
       const item = this.#queue.shift()!;
       let r: Promise<void> | undefined;
       try {
@@ -324,7 +236,7 @@ class Link {
         return;
       }
     }
-    this.#running = false;
+    if (this.#state === LinkState.Delivering) this.#to(LinkState.Idle);
     this.#release();
   }
 
@@ -360,7 +272,7 @@ class Link {
   #newMessage(info: MessageInfo | undefined, opaque: boolean): void {
     this.#dropRest = false;
     if (this.stream === 'upstream') this.#request = opaque ? undefined : info?.attributes;
-    else if (info !== undefined && !opaque && !info.unsolicited) this.#request = this.#s.awaiting.shift();
+    else if (info !== undefined && !opaque && !info.unsolicited) this.#request = this.#books.awaiting.shift();
     else this.#request = undefined;
     this.#decide();
   }
@@ -418,15 +330,15 @@ class Link {
 
   /** The end of the chain: write the frame, keeping the pairing books. */
   #wire(chunk: FaultChunk): Promise<void> | void {
-    const io = this.#s.ctx.io;
+    const io = this.#ctx.io;
     if (io.closed) return;
     const info = chunk.info;
     const ok = io.write(this.dir, [chunk.data]);
     if (info !== undefined && !info.opaque) {
       if (this.stream === 'upstream') {
-        if (info.start) this.#s.requestSent(info, chunk.request);
+        if (info.start) this.#books.requestSent(info, chunk.request);
       } else if (info.end && !info.unsolicited) {
-        this.#s.responseDone();
+        this.#books.responseDone();
       }
     }
     if (!ok) return io.drained(this.dir);
@@ -435,11 +347,11 @@ class Link {
   #replyError(req: ErrorReplyRequest): boolean {
     const chunk = this.#current;
     if (this.stream !== 'upstream' || !chunk?.info || chunk.info.opaque || !chunk.info.start) return false;
-    const codec = this.#s.ctx.codec;
+    const codec = this.#ctx.codec;
     const reply = codec?.errorReply({ ...req, request: req.request ?? chunk.request });
     if (!reply) return false;
     this.#dropRest = !chunk.info.end;
-    this.#s.reply(reply.frames, reply.close);
+    this.#books.reply(reply.frames, reply.close);
     return true;
   }
 
@@ -458,37 +370,24 @@ class Link {
       if ((f.scope === 'request' || f.group !== undefined) && !this.#decisions.has(f)) continue;
       return st.instance.end(st.io);
     }
-    // Through every stage: the session forwards the FIN once onEnd settles.
-    this.#eofReached = true;
+    // Through every stage (a fault may hold the FIN: hang, slow_close, or swallow it: timeout): the session
+    // forwards it once onEnd settles.
+    if (this.#state !== LinkState.Ended && this.#state !== LinkState.Disposed) this.#to(LinkState.Ended);
     const w = this.#endWaiter;
     this.#endWaiter = undefined;
     w?.();
   }
 
   #fail(err: unknown): void {
-    this.#s.ctx.logger.warn({ err, stream: this.stream }, 'fault failed; closing the connection');
-    this.#s.ctx.io.close(err instanceof SwitchyardError ? err : new SwitchyardError(ErrorCodes.FAULT_CLOSED, `fault failed: ${(err as Error).message}`));
+    this.#ctx.logger.warn({ err, stream: this.stream }, 'fault failed; closing the connection');
+    this.#ctx.io.close(err instanceof SwitchyardError ? err : new SwitchyardError(ErrorCodes.FAULT_CLOSED, `fault failed: ${(err as Error).message}`));
   }
 
   dispose(): void {
-    this.#disposed = true;
+    if (this.#state !== LinkState.Disposed) this.#to(LinkState.Disposed);
     for (const st of this.#stages) st.controller.abort();
     this.#queue.length = 0;
     this.#queuedBytes = 0;
     this.#release();
   }
-}
-
-/** setTimeout as a promise that resolves early (not rejects) on abort, so in-flight data moves on. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,0 +1,348 @@
+import type { Socket } from 'node:net';
+import type { Frame, Framer } from '../framing/framer.js';
+import type { Direction, SessionIO } from '../pipeline/handler.js';
+import type { ChainResult, HandlerChain } from '../pipeline/chain.js';
+import type { ProtocolCodec, ProtocolFramer } from '../protocols/protocol.js';
+import type { SwitchyardError } from '../core/errors.js';
+import type { TrafficStats } from '../core/stats.js';
+import type { Logger } from '../core/log.js';
+import type { UpstreamStream } from './upstream-stream.js';
+import { DirectionPhase, heldPhase, phaseCanMove, phaseName, releasedPhase } from './direction-phase.js';
+import { illegalTransition } from './state.js';
+import { encodeInto, writeGathered } from './gather.js';
+
+/** What the framed path asks of its session: the lifecycle stays the session's. */
+export interface FramedOwner {
+  isClosed(): boolean;
+  /** A framing or handler error in `dir`: count it and close the session. */
+  fail(err: unknown, dir: Direction): void;
+  /** A FIN was handed on toward `dir`'s destination. */
+  finForwarded(dir: Direction): void;
+  /** Close both sides with an RST. */
+  reset(): void;
+  /** Close both sides, letting written bytes reach the peers; `error` is counted and logged. */
+  close(error: SwitchyardError | undefined): void;
+}
+
+export interface FramedPathInit {
+  readonly sessionId: number;
+  readonly client: Socket;
+  readonly upstream: UpstreamStream;
+  /** Framer of each direction (both from one codec when the listener speaks a protocol). */
+  readonly toUpstream: Framer;
+  readonly toDownstream: Framer;
+  readonly codec: ProtocolCodec | undefined;
+  readonly stats: readonly TrafficStats[];
+  /** Keep `lastActivity` (the session has an idle timeout). */
+  readonly trackActivity: boolean;
+  readonly logger: Logger;
+  readonly owner: FramedOwner;
+}
+
+/**
+ * The framed half of a session: decodes each direction into frames, runs them through the handler chain, and
+ * writes their encodings, in order, with backpressure. It is also the handlers' {@link SessionIO}.
+ */
+export class FramedPath implements SessionIO {
+  /** Date.now() of the last chunk read (kept only when the session has an idle timeout). */
+  lastActivity = 0;
+  readonly codec: ProtocolCodec | undefined;
+  readonly #sessionId: number;
+  readonly #client: Socket;
+  readonly #upstream: UpstreamStream;
+  readonly #decodeUp: Framer;
+  readonly #decodeDown: Framer;
+  readonly #stats: readonly TrafficStats[];
+  readonly #track: boolean;
+  readonly #logger: Logger;
+  readonly #trace: boolean;
+  readonly #owner: FramedOwner;
+  /** Set by `attach`, once the handlers exist (they may use this io while they are created). */
+  #chain: HandlerChain | undefined;
+  /** Encoded bytes waiting to be written, keyed by the direction they travel (toUpstream = to the upstream). */
+  readonly #out: Record<Direction, Buffer[]> = { toUpstream: [], toDownstream: [] };
+  readonly #phase: Record<Direction, DirectionPhase> = { toUpstream: DirectionPhase.Flowing, toDownstream: DirectionPhase.Flowing };
+  /** >0 while a pump is collecting output (writes are then flushed once, at its end). Changed only by #pump. */
+  #pumping = 0;
+
+  constructor(init: FramedPathInit) {
+    this.#sessionId = init.sessionId;
+    this.#client = init.client;
+    this.#upstream = init.upstream;
+    this.#decodeUp = init.toUpstream;
+    this.#decodeDown = init.toDownstream;
+    this.codec = init.codec;
+    this.#stats = init.stats;
+    this.#track = init.trackActivity;
+    this.#logger = init.logger;
+    this.#trace = init.logger.isLevelEnabled('debug');
+    this.#owner = init.owner;
+  }
+
+  attach(chain: HandlerChain): void {
+    this.#chain = chain;
+  }
+
+  /** The session closed: tell the handlers. */
+  detach(): void {
+    this.#chain?.close();
+  }
+
+  // ---- input ---------------------------------------------------------------------------------------------
+
+  onData(dir: Direction, chunk: Buffer): void {
+    if (this.#track) this.lastActivity = Date.now();
+    const stats = this.#stats;
+    for (let i = 0; i < stats.length; i++) {
+      if (dir === 'toUpstream') stats[i]!.bytesToUpstream += chunk.length;
+      else stats[i]!.bytesToDownstream += chunk.length;
+    }
+    const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
+    try {
+      decoder.push(chunk);
+    } catch (err) {
+      this.#owner.fail(err, dir);
+      return;
+    }
+    if (this.#phase[dir] <= DirectionPhase.Finishing) this.#pump(dir);
+  }
+
+  onEnd(dir: Direction): void {
+    const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
+    try {
+      decoder.end();
+    } catch (err) {
+      this.#owner.fail(err, dir);
+      return;
+    }
+    const held = this.#phase[dir] === DirectionPhase.Held;
+    if (this.#to(dir, held ? DirectionPhase.HeldFinishing : DirectionPhase.Finishing) && !held) this.#pump(dir);
+  }
+
+  /** `dir`'s destination drained: read its source again, unless a handler holds the direction. */
+  onDrained(dir: Direction): void {
+    const phase = this.#phase[dir];
+    if (phase < DirectionPhase.Held || phase > DirectionPhase.Ending) (dir === 'toUpstream' ? this.#client : this.#upstream).resume();
+  }
+
+  // ---- the pump ------------------------------------------------------------------------------------------
+
+  /**
+   * Pull frames from the decoder and push them through the chain, keeping order across async handlers. `settled`
+   * is the result of the handler answer that held the direction, applied first.
+   */
+  #pump(dir: Direction, settled?: ChainResult): void {
+    let stop: Promise<ChainResult> | SwitchyardError | undefined;
+    let thrown: unknown;
+    let threw = false;
+    this.#pumping++;
+    try {
+      stop = this.#collect(dir, settled);
+    } catch (err) {
+      threw = true;
+      thrown = err;
+    } finally {
+      this.#pumping--;
+    }
+    if (threw) {
+      this.#flush(dir);
+      this.#owner.fail(thrown, dir);
+    } else if (stop instanceof Promise) {
+      this.#hold(dir, stop);
+    } else if (stop !== undefined) {
+      this.#owner.fail(stop, dir);
+    } else {
+      const writable = this.#flush(dir);
+      if (this.#phase[dir] === DirectionPhase.Finishing) this.#finishDirection(dir);
+      else if (writable) {
+        const source = dir === 'toUpstream' ? this.#client : this.#upstream;
+        if (source.isPaused() && !this.#owner.isClosed()) source.resume();
+      }
+    }
+  }
+
+  /** Collect the output of every decoded frame; stop at a handler's promise or at the error a result carries. */
+  #collect(dir: Direction, settled: ChainResult | undefined): Promise<ChainResult> | SwitchyardError | undefined {
+    if (settled !== undefined) {
+      const error = this.#apply(dir, settled);
+      if (error !== undefined) return error;
+    }
+    const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
+    const chain = this.#chain!;
+    const out = this.#out[dir];
+    const protocol = this.codec !== undefined;
+    // With no handlers, frames that re-encode to their received bytes are forwarded as those bytes, in bulk.
+    const raw = chain.length === 0 && decoder.forwardRaw !== undefined;
+    for (;;) {
+      if (raw) {
+        const n = decoder.forwardRaw!(out);
+        if (n > 0) this.#countFrames(dir, n);
+      }
+      const frame = decoder.next();
+      if (frame === null) return undefined;
+      this.#countFrames(dir, 1);
+      const result = chain.length === 0 ? undefined : chain.run(frame, dir, protocol ? (decoder as ProtocolFramer).info : undefined);
+      if (result === undefined) {
+        encodeInto(decoder, frame, out);
+        continue;
+      }
+      if (result instanceof Promise) return result;
+      const error = this.#apply(dir, result);
+      if (error !== undefined) return error;
+    }
+  }
+
+  /** A handler answers later: write what is collected, pause the source, and go on when the answer comes. */
+  #hold(dir: Direction, pending: Promise<ChainResult>): void {
+    this.#flush(dir);
+    this.#to(dir, heldPhase(this.#phase[dir]));
+    (dir === 'toUpstream' ? this.#client : this.#upstream).pause();
+    pending.then(
+      (r) => {
+        this.#to(dir, releasedPhase(this.#phase[dir]));
+        if (!this.#owner.isClosed()) this.#pump(dir, r);
+      },
+      (err: unknown) => {
+        this.#to(dir, releasedPhase(this.#phase[dir]));
+        this.#owner.fail(err, dir);
+      },
+    );
+  }
+
+  /** Every frame before the FIN went through: run the handlers' onEnd, then hand the FIN on. */
+  #finishDirection(dir: Direction): void {
+    const chain = this.#chain!;
+    this.#to(dir, DirectionPhase.Ending);
+    const waiting = chain.length === 0 ? undefined : chain.end(dir);
+    if (waiting === undefined) {
+      this.#to(dir, DirectionPhase.Ended);
+      this.#endToward(dir);
+      return;
+    }
+    waiting.then(
+      () => {
+        if (this.#owner.isClosed()) return;
+        this.#to(dir, DirectionPhase.Ended);
+        this.#endToward(dir);
+      },
+      (err: unknown) => this.#owner.fail(err, dir),
+    );
+  }
+
+  /** Returns the error that closes the session, if the result carries one. */
+  #apply(dir: Direction, r: ChainResult): SwitchyardError | undefined {
+    const enc = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
+    const out = this.#out[dir];
+    for (const f of r.forward) encodeInto(enc, f, out);
+    if (r.reply.length > 0) {
+      const back: Direction = dir === 'toUpstream' ? 'toDownstream' : 'toUpstream';
+      const renc = dir === 'toUpstream' ? this.#decodeDown : this.#decodeUp;
+      for (const f of r.reply) encodeInto(renc, f, this.#out[back]);
+    }
+    return r.error;
+  }
+
+  #countFrames(dir: Direction, n: number): void {
+    const stats = this.#stats;
+    for (let i = 0; i < stats.length; i++) {
+      if (dir === 'toUpstream') stats[i]!.framesToUpstream += n;
+      else stats[i]!.framesToDownstream += n;
+    }
+  }
+
+  /** The one transition function of a direction's phase: refuses (and reports) an edge the diagram lacks. */
+  #to(dir: Direction, next: DirectionPhase): boolean {
+    const from = this.#phase[dir];
+    if (!phaseCanMove(from, next)) {
+      const err = illegalTransition(`session ${this.#sessionId} ${dir}`, phaseName(from), phaseName(next));
+      for (const s of this.#stats) s.error(err.code);
+      this.#logger.error({ session: this.#sessionId, direction: dir, code: err.code, err: err.message }, 'framed path refused a phase change');
+      return false;
+    }
+    this.#phase[dir] = next;
+    if (this.#trace) this.#logger.debug({ session: this.#sessionId, direction: dir, from: phaseName(from), to: phaseName(next) }, 'direction phase');
+    return true;
+  }
+
+  // ---- output --------------------------------------------------------------------------------------------
+
+  /** FIN toward the direction's destination, after anything still queued for it. */
+  #endToward(dir: Direction): void {
+    this.#flush(dir);
+    const dest = dir === 'toUpstream' ? this.#upstream : this.#client;
+    if (dest.destroyed) return;
+    this.#owner.finForwarded(dir);
+    dest.end();
+  }
+
+  /**
+   * Write collected output (both ways: a pump of `dir` may also have queued replies to its source); pause the
+   * source of a direction whose destination is full. Returns true if `dir`'s destination is not backpressured.
+   */
+  #flush(dir: Direction): boolean {
+    if (this.#pumping > 0) return true;
+    const ok = this.#write('toUpstream');
+    const okDown = this.#write('toDownstream');
+    return dir === 'toUpstream' ? ok : okDown;
+  }
+
+  #write(dir: Direction): boolean {
+    const out = this.#out[dir];
+    if (out.length === 0) return true;
+    const dest = dir === 'toUpstream' ? this.#upstream : this.#client;
+    if (dest.destroyed) {
+      out.length = 0;
+      return true;
+    }
+    const ok = writeGathered(dest, out);
+    out.length = 0;
+    if (!ok) (dir === 'toUpstream' ? this.#client : this.#upstream).pause();
+    return ok;
+  }
+
+  // ---- SessionIO (handlers acting on their own schedule) -------------------------------------------------
+
+  write(dir: Direction, frames: readonly Frame[]): boolean {
+    if (this.#owner.isClosed()) return true;
+    const enc = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
+    const out = this.#out[dir];
+    for (const f of frames) encodeInto(enc, f, out);
+    if (this.#pumping > 0) return true;
+    return this.#write(dir);
+  }
+
+  drained(dir: Direction): Promise<void> {
+    const dest = dir === 'toUpstream' ? this.#upstream : this.#client;
+    if (this.#owner.isClosed() || dest.destroyed || !dest.writableNeedDrain) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        dest.off('drain', done);
+        dest.off('close', done);
+        resolve();
+      };
+      dest.on('drain', done);
+      dest.on('close', done);
+    });
+  }
+
+  end(dir: Direction): void {
+    if (!this.#owner.isClosed()) this.#endToward(dir);
+  }
+
+  reset(): void {
+    this.#owner.reset();
+  }
+
+  close(error?: SwitchyardError): void {
+    if (this.#owner.isClosed()) return;
+    // Write what is collected for both sides now, even inside a pump (its flush would come after the close and
+    // find the sockets destroyed: e.g. a server response followed by an injected reply that closes).
+    this.#write('toUpstream');
+    this.#write('toDownstream');
+    this.#owner.close(error);
+  }
+
+  get closed(): boolean {
+    return this.#owner.isClosed();
+  }
+}
