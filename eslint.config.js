@@ -1,6 +1,7 @@
 // Lint rules (run by `npm test` through `npm run lint`). typescript-eslint's recommended type-aware rules, plus the
 // house style: ES private fields (`#x`), never the TypeScript `private` keyword, so one class reads like another.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -9,6 +10,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
+      globals: globals.node,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {

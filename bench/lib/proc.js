@@ -219,11 +219,10 @@ export function fdCount(pid) {
 export async function waitQuiet({ maxCores = 0.25, windowMs = 400, maxWaitMs = 30_000 } = {}) {
   const ncpu = os.availableParallelism();
   const t0 = performance.now();
-  let busy = NaN;
   for (;;) {
     const a = machineCpu();
     await new Promise((r) => setTimeout(r, windowMs));
-    busy = coresBusy(a, machineCpu(), ncpu);
+    const busy = coresBusy(a, machineCpu(), ncpu);
     const waited = performance.now() - t0;
     if (busy < maxCores || waited >= maxWaitMs) return { busy, waitedMs: waited, quiet: busy < maxCores };
   }

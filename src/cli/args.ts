@@ -21,7 +21,7 @@ export function parseCommandArgs(argv: string[], options: NonNullable<ParseArgsC
       options: { ...options, help: { type: 'boolean', short: 'h' }, 'log-level': { type: 'string' } },
       allowPositionals: false,
       strict: true,
-    }) as ParsedArgs;
+    });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -30,7 +30,7 @@ export function parseCommandArgs(argv: string[], options: NonNullable<ParseArgsC
 export function logLevelOf(value: unknown, fallback: LogLevel = 'info'): LogLevel {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !LEVELS.includes(value)) {
-    throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got '${String(value)}'`);
+    throw new UsageError(`--log-level: expected one of ${LEVELS.join(', ')}, got '${typeof value === 'string' ? value : JSON.stringify(value)}'`);
   }
   return value as LogLevel;
 }

@@ -194,7 +194,7 @@ class HistogramFromCounters {
     readonly help: string,
     readonly source: () => Array<{ labels: Record<string, string>; h: LatencyHistogram }>,
   ) {}
-  async get(): Promise<unknown> {
+  get(): Promise<unknown> {
     const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
     for (const { labels, h } of this.source()) {
       let cumulative = 0;
@@ -206,7 +206,7 @@ class HistogramFromCounters {
       values.push({ value: h.sum, labels, metricName: `${this.name}_sum` });
       values.push({ value: h.count, labels, metricName: `${this.name}_count` });
     }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
   }
   reset(): void {}
 }

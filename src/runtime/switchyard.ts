@@ -108,65 +108,73 @@ export class Switchyard {
     this.#table.publish(this.routes.values(), this.clusters);
   }
 
-  async addCluster(config: ClusterConfig): Promise<Cluster> {
-    if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
-    const cluster = new Cluster(config);
-    cluster.start();
-    this.clusters.set(config.id, cluster);
-    this.#publish();
-    return cluster;
+  addCluster(config: ClusterConfig): Promise<Cluster> {
+    return settle(() => {
+      if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
+      const cluster = new Cluster(config);
+      cluster.start();
+      this.clusters.set(config.id, cluster);
+      this.#publish();
+      return cluster;
+    });
   }
 
-  async removeCluster(id: string): Promise<Cluster> {
-    const cluster = this.clusters.get(id);
-    if (!cluster) throw notFound('cluster', id);
-    const users = [...this.routes.values()].filter((r) => routeClusterRefs(r.config).includes(id)).map((r) => r.id);
-    if (users.length > 0) {
-      throw new SwitchyardError(ErrorCodes.CONFLICT, `cluster '${id}' is used by route(s) ${users.join(', ')}; delete them first`);
-    }
-    cluster.stop();
-    this.clusters.delete(id);
-    this.#publish();
-    return cluster;
-  }
-
-  async addRoute(config: RouteConfig): Promise<Route> {
-    if (this.routes.has(config.id)) throw conflict('route', config.id);
-    for (const ref of routeClusterRefs(config)) {
-      if (!this.clusters.has(ref)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': cluster '${ref}' does not exist`);
-    }
-    for (const l of routeListeners(config)) {
-      const existing = [...this.routes.values()].find((r) => routeListeners(r.config).includes(l));
-      if (existing) {
-        throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${l}' already has route '${existing.id}' (one route per listener for now)`);
+  removeCluster(id: string): Promise<Cluster> {
+    return settle(() => {
+      const cluster = this.clusters.get(id);
+      if (!cluster) throw notFound('cluster', id);
+      const users = [...this.routes.values()].filter((r) => routeClusterRefs(r.config).includes(id)).map((r) => r.id);
+      if (users.length > 0) {
+        throw new SwitchyardError(ErrorCodes.CONFLICT, `cluster '${id}' is used by route(s) ${users.join(', ')}; delete them first`);
       }
-    }
-    const route = new Route(config);
-    buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
-    if (config.faults) {
-      const set = this.faultSet(config.listener);
-      const added: string[] = [];
-      try {
-        for (const f of config.faults) added.push(set.add(f, `route:${config.id}`).name);
-      } catch (err) {
-        for (const n of added) set.remove(n);
-        throw err;
-      }
-    }
-    route.start();
-    this.routes.set(config.id, route);
-    this.#publish();
-    return route;
+      cluster.stop();
+      this.clusters.delete(id);
+      this.#publish();
+      return cluster;
+    });
   }
 
-  async removeRoute(id: string): Promise<Route> {
-    const route = this.routes.get(id);
-    if (!route) throw notFound('route', id);
-    route.stop();
-    this.faultSets.get(route.config.listener)?.clear(`route:${id}`);
-    this.routes.delete(id);
-    this.#publish();
-    return route;
+  addRoute(config: RouteConfig): Promise<Route> {
+    return settle(() => {
+      if (this.routes.has(config.id)) throw conflict('route', config.id);
+      for (const ref of routeClusterRefs(config)) {
+        if (!this.clusters.has(ref)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': cluster '${ref}' does not exist`);
+      }
+      for (const l of routeListeners(config)) {
+        const existing = [...this.routes.values()].find((r) => routeListeners(r.config).includes(l));
+        if (existing) {
+          throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${l}' already has route '${existing.id}' (one route per listener for now)`);
+        }
+      }
+      const route = new Route(config);
+      buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
+      if (config.faults) {
+        const set = this.faultSet(config.listener);
+        const added: string[] = [];
+        try {
+          for (const f of config.faults) added.push(set.add(f, `route:${config.id}`).name);
+        } catch (err) {
+          for (const n of added) set.remove(n);
+          throw err;
+        }
+      }
+      route.start();
+      this.routes.set(config.id, route);
+      this.#publish();
+      return route;
+    });
+  }
+
+  removeRoute(id: string): Promise<Route> {
+    return settle(() => {
+      const route = this.routes.get(id);
+      if (!route) throw notFound('route', id);
+      route.stop();
+      this.faultSets.get(route.config.listener)?.clear(`route:${id}`);
+      this.routes.delete(id);
+      this.#publish();
+      return route;
+    });
   }
 
   async addListener(config: ListenerConfig): Promise<ProxyListener> {
@@ -235,4 +243,9 @@ function conflict(kind: string, id: string): SwitchyardError {
 
 function notFound(kind: string, id: string): SwitchyardError {
   return new SwitchyardError(ErrorCodes.NOT_FOUND, `${kind} '${id}' not found`);
+}
+
+/** Run a synchronous body as a promise: its result resolves it, what it throws rejects it (as an async method would). */
+function settle<T>(body: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(body()));
 }

@@ -77,8 +77,8 @@ export function proxyCommand(argv: string[]): Promise<number> {
     const { yard, admin } = await startAll(config, framers, logger);
     const l = yard.listeners.get('proxy')!;
     process.stdout.write(
-      `switchyard proxy: ${l.address ? formatAddress(l.address) : values.listen} -> ${upstreams.join(', ')}` +
-        `${values.udp ? ' (udp)' : ''}${values.framing ? ` framing=${values.framing}` : ''}${admin ? `; admin ${admin.url}` : ''}\n`,
+      `switchyard proxy: ${l.address ? formatAddress(l.address) : String(values.listen)} -> ${upstreams.join(', ')}` +
+        `${values.udp ? ' (udp)' : ''}${values.framing ? ` framing=${String(values.framing)}` : ''}${admin ? `; admin ${admin.url}` : ''}\n`,
     );
     return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
   });
