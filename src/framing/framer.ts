@@ -42,22 +42,17 @@ export interface FrameEncoder {
   encodeTo?(frame: Frame, out: Buffer[]): void;
 }
 
-/**
- * Optional fast path for owners that forward frames unchanged (no handlers): move every complete frame at the
- * head of the buffer whose re-encoding would reproduce its received bytes exactly, as those bytes, into `out`
- * (zero-copy views where possible). Stops at the first frame that is incomplete, invalid or would re-encode
- * differently; `next()` then handles (or rejects) it as usual. Returns the number of frames forwarded.
- */
-export interface RawForwarder {
-  forwardRaw(out: Buffer[]): number;
-}
-
 export interface Framer extends FrameDecoder, FrameEncoder {
   /** Registry name, e.g. 'line'. */
   readonly name: string;
   /** True when decode and encode are both the identity on bytes (lets the session skip framing work). */
   readonly passthrough: boolean;
-  /** See {@link RawForwarder}. */
+  /**
+   * Optional fast path for owners that forward frames unchanged (no handlers): move every complete frame at the
+   * head of the buffer whose re-encoding would reproduce its received bytes exactly, as those bytes, into `out`
+   * (zero-copy views where possible). Stops at the first frame that is incomplete, invalid or would re-encode
+   * differently; `next()` then handles (or rejects) it as usual. Returns the number of frames forwarded.
+   */
   forwardRaw?(out: Buffer[]): number;
 }
 

@@ -92,7 +92,7 @@ export class LineFramer extends BufferedFramer {
 
   /**
    * Forward complete lines as received when decode + encode would reproduce them byte for byte (see
-   * RawForwarder): one indexOf per line, no per-line objects. Stops before a line that is too long or whose line
+   * Framer.forwardRaw): one indexOf per line, no per-line objects. Stops before a line that is too long or whose line
    * end encode would rewrite (e.g. CRLF received, LF encoded); next() deals with that one.
    */
   forwardRaw(out: Buffer[]): number {

@@ -3,7 +3,7 @@ import type { Framer } from '../framing/framer.js';
 import type { Lifter, LifterOptions } from './lift.js';
 
 /**
- * Protocol modules (ARCHITECTURE §2): per connection, a *codec* — a request framer (client → server) and a response
+ * Protocol modules: per connection, a *codec* — a request framer (client → server) and a response
  * framer (server → client) sharing one state machine — that cuts the byte streams into wire-exact message frames,
  * tells where each request and response starts and ends (request↔response pairing), exposes attributes for matching,
  * and builds the protocol's own error reply. Faults and replication never branch on protocol names; they ask this.
