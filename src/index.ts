@@ -8,10 +8,10 @@ export { createMetricsRegistry } from './runtime/metrics.js';
 export { SwitchyardError, ErrorCodes, hasCode, errorCode, type ErrorCode } from './core/errors.js';
 export { TrafficStats } from './core/stats.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './core/log.js';
-export { parseAddress, formatAddress } from './core/address.js';
+export { parseAddress, formatAddress, type Address } from './core/address.js';
 export { parseDuration, parseSize, sizeOption } from './core/units.js';
 export type { ObjectState, ObjectKind, RuntimeObject } from './core/lifecycle.js';
-export { buildServerTlsOptions, buildClientTlsOptions } from './core/tls.js';
+export { buildServerTlsOptions, buildClientTlsOptions, type ServerTlsConfig, type ClientTlsConfig } from './core/tls.js';
 
 export type { Frame, Framer, FramerFactory, FrameDecoder, FrameEncoder, FramerLimits } from './framing/framer.js';
 export { decodeAll } from './framing/framer.js';

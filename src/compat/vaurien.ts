@@ -4,11 +4,11 @@
  * error shapes follow Vaurien (cornice's `{"status":"error","errors":[{location,name,description}]}`); the
  * differences are listed in docs/chaos-cli.md.
  */
-import type { Address, ClusterConfig } from '../config/types.js';
+import type { ClusterConfig } from '../config/types.js';
 import { ErrorCodes } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import type { Logger } from '../core/log.js';
-import { formatAddress, parseAddress } from '../core/address.js';
+import { formatAddress, parseAddress, type Address } from '../core/address.js';
 import { ApiServer, type Handler } from '../http-kit/api-server.js';
 import type { BodyRules } from '../http-kit/body.js';
 import type { RequestContext } from '../http-kit/context.js';

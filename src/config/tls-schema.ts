@@ -1,6 +1,6 @@
 /** The `tls` keys: a listener's server TLS and a cluster's client TLS (`true`, `false` or options). */
 import { z } from 'zod';
-import type { ClientTlsConfig } from './types.js';
+import type { ClientTlsConfig } from '../core/tls.js';
 import { addIssue, bool, forwardIssues, isPlainObject, oneOf, strings, text } from './fields.js';
 import { configErrorMap, describeValue } from './issues.js';
 

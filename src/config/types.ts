@@ -10,7 +10,6 @@ import type { ClientTlsConfig, ServerTlsConfig } from '../core/tls.js';
 import type { FaultInput } from './fault-input.js';
 import type { DivergencesConfig, MergeConfig, MirrorConfig, ReplicateConfig } from './replication.js';
 
-export type { Address, ClientTlsConfig, ServerTlsConfig };
 
 /** Framing for one connection: a framer name plus its options, per direction. */
 export interface FramerSpec {

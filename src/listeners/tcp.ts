@@ -1,7 +1,8 @@
 import net, { type Server, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { unlink } from 'node:fs/promises';
-import type { Address, ListenerConfig } from '../config/types.js';
+import type { ListenerConfig } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { RuntimeBase } from '../core/lifecycle.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { buildServerTlsOptions } from '../core/tls.js';

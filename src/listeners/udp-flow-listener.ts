@@ -5,7 +5,8 @@
  * whole), oversized datagrams are dropped and counted, and every queue has a bound.
  */
 import type dgram from 'node:dgram';
-import type { Address, UdpOptions } from '../config/types.js';
+import type { UdpOptions } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import { UdpFlow, flowClosedError, kDeliver, kEnd, type UdpFlowHost, type UdpFlowQueueLimits } from './udp-flow.js';
 import { UdpFlowTable, flowKey, type FlowCloseReason, type UdpFlowStats, type UdpRemote } from './udp-flow-table.js';

@@ -5,7 +5,8 @@
  * The flow table bounds and expires the flows; closing a flow closes its upstream socket.
  */
 import dgram from 'node:dgram';
-import type { Address, UdpOptions } from '../config/types.js';
+import type { UdpOptions } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { ErrorCodes, errorCode, upstreamConnectError } from '../core/errors.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { UdpFlow, UdpFlowQueueLimits } from './udp-flow.js';

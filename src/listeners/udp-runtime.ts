@@ -1,4 +1,5 @@
-import type { Address, ListenerConfig } from '../config/types.js';
+import type { ListenerConfig } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { RuntimeBase } from '../core/lifecycle.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { UdpProxy } from './udp-proxy.js';

@@ -5,7 +5,8 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Address, UdpOptions } from '../config/types.js';
+import type { UdpOptions } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 
 /** Largest UDP payload over IPv4 (65535 - 20 IP header - 8 UDP header). */

@@ -3,7 +3,7 @@
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { Address } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import type { Framer, FramerFactory } from '../framing/framer.js';
 import { PassthroughFramer } from '../framing/passthrough.js';
 

@@ -1,5 +1,7 @@
 import type { Registry } from 'prom-client';
+import type { DivergencesConfig } from '../config/replication.js';
 import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { RuntimeObject } from '../core/lifecycle.js';
@@ -23,7 +25,7 @@ import { buildRouteEngine, routeClusterRefs } from '../replication/wiring.js';
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
   readonly stats: TrafficStats;
-  readonly address: import('../config/types.js').Address | undefined;
+  readonly address: Address | undefined;
   start(): Promise<void>;
   stop(options?: StopOptions): Promise<void>;
 }
@@ -199,7 +201,7 @@ export class Switchyard {
   }
 
   /** Ring size and JSONL file of the divergence events. */
-  configureDivergences(config: import('../config/replication.js').DivergencesConfig): void {
+  configureDivergences(config: DivergencesConfig): void {
     this.divergences.resize(config.capacity);
     if (config.file) this.divergences.openFile(config.file);
   }

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type tls from 'node:tls';
-import type { Address, ClusterConfig } from '../config/types.js';
+import type { ClusterConfig } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { RuntimeBase } from '../core/lifecycle.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { buildClientTlsOptions } from '../core/tls.js';

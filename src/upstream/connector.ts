@@ -1,6 +1,7 @@
 import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
-import type { Address, SocketOptions } from '../config/types.js';
+import type { SocketOptions } from '../config/types.js';
+import type { Address } from '../core/address.js';
 import { ErrorCodes, SwitchyardError, upstreamConnectError } from '../core/errors.js';
 
 export interface ConnectOptions {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { buildClientTlsOptions, buildServerTlsOptions, sniLookup } from '../../src/core/tls.js';
 import { ErrorCodes } from '../../src/core/errors.js';
-import type { ClientTlsConfig, ServerTlsConfig } from '../../src/config/types.js';
+import type { ClientTlsConfig, ServerTlsConfig } from '../../src/core/tls.js';
 import { testCerts } from '../helpers/certs.js';
 
 const certs = testCerts();

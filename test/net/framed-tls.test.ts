@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type tls from 'node:tls';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { ErrorCodes } from '../../src/core/errors.js';
-import type { ClientTlsConfig, ServerTlsConfig } from '../../src/config/types.js';
+import type { ClientTlsConfig, ServerTlsConfig } from '../../src/core/tls.js';
 import { buildClientTlsOptions, buildServerTlsOptions } from '../../src/core/tls.js';
 import { connectFramed, listenFramed, type FramedConnection, type FramedServer } from '../../src/net/index.js';
 import { testCerts } from '../helpers/certs.js';
