@@ -170,7 +170,9 @@ export class ToxiproxyApi {
     const where = { method: ctx.req.method, url: ctx.req.url };
     if (!(err instanceof HttpError)) this.#logger.error({ err, ...where }, 'Toxiproxy API internal error');
     else if (status >= 500) this.#logger.warn({ err: err.message, ...where }, 'Toxiproxy API error');
-    return { status, contentType: TEXT, text: `${JSON.stringify({ error: errorMessage(err), status })}\n`, headers: NOSNIFF };
+    // Like Toxiproxy, anything that is not one of the API's own answers is a 500 (not the native API's code mapping).
+    const code = err instanceof HttpError ? status : 500;
+    return { status: code, contentType: TEXT, text: `${JSON.stringify({ error: errorMessage(err), status: code })}\n`, headers: NOSNIFF };
   }
 }
 

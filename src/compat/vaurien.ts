@@ -179,7 +179,8 @@ export class VaurienApi {
     if (!(err instanceof HttpError)) this.#logger.warn({ err }, 'vaurien api: request failed');
     const details = err instanceof HttpError ? (err.details as Partial<ApiError> | undefined) : undefined;
     const error: ApiError = { location: details?.location ?? 'body', name: details?.name ?? '', description: errorMessage(err) };
-    return jsonReply(status, { status: 'error', errors: [error] }, JSON_STYLE);
+    // Anything that is not one of the API's own answers is a 500, as before the HTTP kit (not the native API's mapping).
+    return jsonReply(err instanceof HttpError ? status : 500, { status: 'error', errors: [error] }, JSON_STYLE);
   }
 }
 
