@@ -9,6 +9,8 @@ import type { Switchyard } from '../runtime/switchyard.js';
 import type { FaultSet } from '../faults/fault-set.js';
 import { formatAddress, parseAddress } from '../core/address.js';
 import { parseObjectConfig } from '../runtime/config.js';
+import { createToxiproxyMetricsRegistry, type ToxiproxyMetricSource } from '../runtime/metrics.js';
+import type { Registry } from 'prom-client';
 import { ID_PATTERN } from '../config/fields.js';
 import { TcpListener } from '../listeners/tcp.js';
 import { HttpError } from '../http-kit/http-error.js';
@@ -36,8 +38,25 @@ export class ToxiproxyCollection {
   /** Mutations of one proxy run one after the other; reads and other proxies never wait for them. */
   readonly #queues = new Map<string, Promise<void>>();
 
+  /** Toxiproxy's `-proxy-metrics` series for these proxies (read from the listeners' stats at scrape time). */
+  readonly metrics: Registry;
+
   constructor(yard: Switchyard) {
     this.yard = yard;
+    this.metrics = createToxiproxyMetricsRegistry(() => this.#metricSources());
+  }
+
+  *#metricSources(): Iterable<ToxiproxyMetricSource> {
+    for (const name of this.names()) {
+      const e = this.#proxies.get(name);
+      const listener = this.yard.listeners.get(name);
+      if (e && listener) yield { proxy: name, listener: this.#listen(e), upstream: e.upstream, stats: listener.stats };
+    }
+  }
+
+  /** The compatibility API's `/metrics`: the yard's own series, then Toxiproxy's proxy series. */
+  async metricsText(): Promise<string> {
+    return `${await this.yard.metrics.metrics()}${await this.metrics.metrics()}`;
   }
 
   #serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -177,8 +196,8 @@ export class ToxiproxyCollection {
     try {
       await this.yard.addListener(config);
     } catch (err) {
-      // Toxiproxy answers listen errors with 500 and the error text.
-      throw Errors.internal((err as Error).message);
+      // Toxiproxy answers listen errors with 500 and Go's error text (clients compare it).
+      throw Errors.internal(goListenError(err, listen));
     }
   }
 
@@ -294,9 +313,11 @@ export class ToxiproxyCollection {
   // ---- populate and reset ---------------------------------------------------------------------------------------
 
   /**
-   * POST /populate: every entry is validated first (nothing is created on a validation error). Then, in order: the
-   * same name, listen and upstream → kept untouched (toxics, enabled); a different one → replaced (toxics lost);
-   * new → created. A run-time error stops there; the proxies handled so far are returned with it.
+   * POST /populate, as Toxiproxy does it: first every entry is checked for Toxiproxy's own required fields (a
+   * missing `name` or `upstream` → 400, nothing created or changed). Then, in order: the same name, listen and
+   * upstream → kept untouched (toxics, enabled); a different one → replaced (toxics lost); new → created. Any other
+   * error of an entry (a malformed address, a name switchyard cannot use as an id, a port in use) stops there with
+   * a 500 (Toxiproxy finds bad addresses only when it listens); the proxies handled so far stay and are returned.
    */
   async populate(text: string): Promise<{ proxies: ProxyJson[]; error?: HttpError }> {
     const value = parseJson(text);
@@ -307,10 +328,14 @@ export class ToxiproxyCollection {
       if (typeof item !== 'object' || Array.isArray(item)) throw Errors.badBody(`json: cannot unmarshal ${jsonKind(item)} into Go value of type toxiproxy.Proxy (proxy ${i + 1})`);
       return pickFields(item as Record<string, unknown>, PROXY_FIELDS, 'Proxy');
     });
-    const checked = inputs.map((input, i) => this.#check(input, ` at proxy ${i + 1}`));
+    inputs.forEach((input, i) => {
+      if (!input.name) throw Errors.missing(`name at proxy ${i + 1}`);
+      if (!input.upstream) throw Errors.missing(`upstream at proxy ${i + 1}`);
+    });
     const done: ProxyJson[] = [];
-    for (const c of checked) {
+    for (const [i, input] of inputs.entries()) {
       try {
+        const c = this.#check(input, ` at proxy ${i + 1}`);
         await this.#serial(c.name, async () => {
           this.#prune();
           const e = this.#proxies.get(c.name);
@@ -321,7 +346,8 @@ export class ToxiproxyCollection {
         });
         done.push(this.proxyJson(c.name));
       } catch (err) {
-        const error = err instanceof HttpError ? err : Errors.internal((err as Error).message);
+        // Toxiproxy's own answers (409 proxy already exists) keep their status; everything else is its 500.
+        const error = err instanceof HttpError && err.status !== 400 ? err : Errors.internal((err as Error).message);
         return { proxies: done, error };
       }
     }
@@ -352,4 +378,25 @@ export class ToxiproxyCollection {
     this.#entry(proxy);
     return this.#set(proxy);
   }
+}
+
+/** Go's bind error codes as its `net` package words them (`syscall.Errno` strings). */
+const GO_BIND_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'cannot assign requested address',
+  EACCES: 'permission denied',
+};
+
+/**
+ * A listen failure in Toxiproxy's (Go's) wording, e.g. `listen tcp 127.0.0.1:3310: bind: address already in use`;
+ * anything that is not a bind error keeps its own message.
+ */
+export function goListenError(err: unknown, listen: Address): string {
+  const cause = (err as { cause?: unknown }).cause ?? err;
+  const sys = cause as { code?: unknown; address?: unknown; port?: unknown; syscall?: unknown };
+  const words = typeof sys.code === 'string' ? GO_BIND_ERRORS[sys.code] : undefined;
+  if (!words) return (err as Error).message;
+  let where = formatAddress(listen);
+  if (typeof sys.address === 'string' && typeof sys.port === 'number') where = formatAddress({ kind: 'tcp', host: sys.address, port: sys.port });
+  return `listen tcp ${where}: bind: ${words}`;
 }

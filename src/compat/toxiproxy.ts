@@ -137,8 +137,8 @@ export class ToxiproxyApi {
         c.sendEmpty(204);
       }],
       ['GET', '/version', (c) => c.sendText(200, `{"version": "${VERSION}"}\n`, 'application/json;charset=utf-8')],
-      // Always served (Toxiproxy only with -proxy-metrics/-runtime-metrics): the yard's Prometheus registry.
-      ['*', '/metrics', async (c) => c.sendText(200, await this.yard.metrics.metrics(), this.yard.metrics.contentType)],
+      // Always served (Toxiproxy only with -proxy-metrics/-runtime-metrics): the yard's registry + Toxiproxy's series.
+      ['*', '/metrics', async (c) => c.sendText(200, await p.metricsText(), this.yard.metrics.contentType)],
     ]);
   }
 

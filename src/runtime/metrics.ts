@@ -210,3 +210,51 @@ class HistogramFromCounters {
   }
   reset(): void {}
 }
+
+/** One Toxiproxy proxy as its `-proxy-metrics` series label it, with the listener stats they are read from. */
+export interface ToxiproxyMetricSource {
+  proxy: string;
+  /** The listen address as the API shows it (the bound address). */
+  listener: string;
+  upstream: string;
+  stats: TrafficStats;
+}
+
+/**
+ * Toxiproxy's proxy series (`toxiproxy -proxy-metrics`): `toxiproxy_proxy_received_bytes_total` and
+ * `toxiproxy_proxy_sent_bytes_total`, labels direction (upstream = client to server, downstream = server to client),
+ * proxy, listener, upstream. Read at scrape time from the listener's byte counters, which count what switchyard read
+ * in each direction: received is exact; sent is the same number (bytes a toxic holds back or drops are not
+ * subtracted). Unlike Toxiproxy, which adds a connection's bytes when it closes, the counters move while it is open.
+ */
+export function createToxiproxyMetricsRegistry(proxies: () => Iterable<ToxiproxyMetricSource>): Registry {
+  const registry = new Registry();
+  const labelNames = ['direction', 'proxy', 'listener', 'upstream'];
+  const fill = (counter: Counter): void => {
+    counter.reset();
+    for (const p of proxies()) {
+      // Toxiproxy's label order: direction, proxy, listener, upstream.
+      counter.inc({ direction: 'upstream', proxy: p.proxy, listener: p.listener, upstream: p.upstream }, p.stats.bytesToUpstream);
+      counter.inc({ direction: 'downstream', proxy: p.proxy, listener: p.listener, upstream: p.upstream }, p.stats.bytesToDownstream);
+    }
+  };
+  new Counter({
+    name: 'toxiproxy_proxy_received_bytes_total',
+    help: 'Bytes read by a Toxiproxy-compatible proxy, from the client (direction upstream) or the upstream (direction downstream).',
+    labelNames,
+    registers: [registry],
+    collect() {
+      fill(this);
+    },
+  });
+  new Counter({
+    name: 'toxiproxy_proxy_sent_bytes_total',
+    help: 'Bytes forwarded by a Toxiproxy-compatible proxy, to the upstream (direction upstream) or the client (direction downstream); bytes a toxic drops are not subtracted.',
+    labelNames,
+    registers: [registry],
+    collect() {
+      fill(this);
+    },
+  });
+  return registry;
+}
