@@ -316,11 +316,19 @@ export class ReplicaSession implements EngineSession {
       this.#closeAll();
       return;
     }
-    if (reply) this.#client.writeRaw(reply.frames);
+    if (reply) this.#writeReply(reply.frames);
     for (const v of this.#variants) if (v.socket && !v.socket.destroyed) v.socket.destroy();
     // Raw TCP has no error message: the connection closes.
     socket.end();
     setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  /** An error reply of switchyard's own (a blocked answer's 502/504, a 400): counted like forwarded bytes. */
+  #writeReply(frames: readonly Buffer[]): void {
+    let n = 0;
+    for (const f of frames) n += f.length;
+    for (const s of this.#ctx.stats) s.bytesToDownstream += n;
+    this.#client.writeRaw(frames);
   }
 
   #writeClient(frames: readonly Frame[]): void {
@@ -372,7 +380,7 @@ export class ReplicaSession implements EngineSession {
       const reply = this.#client.codec.errorReply({ message: `switchyard: ${(err as Error).message}`, status: 400, close: true });
       if (reply) {
         this.#closing = true;
-        this.#client.writeRaw(reply.frames);
+        this.#writeReply(reply.frames);
         this.#client.socket.end();
         for (const v of this.#variants) v.socket?.destroy();
         setTimeout(() => this.#closeAll(), 1000).unref();

@@ -32,7 +32,14 @@ export function createMetricsRegistry(
   } = {},
 ): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'switchyard_' });
+    // prom-client's gauges named `..._total` (a counter's suffix, which OpenMetrics parsers refuse on a gauge) are
+    // the sums over `type` of the labelled gauges of the same name without it: dropped, nothing is lost.
+    for (const m of registry.getMetricsAsArray()) {
+      if (m.name.endsWith('_total') && (m as unknown as { type?: string }).type === 'gauge') registry.removeSingleMetric(m.name);
+    }
+  }
 
   const each = (fn: (kind: string, id: string, s: TrafficStats, state: string) => void): void => {
     for (const src of sources) for (const e of src.entries()) fn(src.kind, e.id, e.stats, e.state);
@@ -98,12 +105,12 @@ export function createMetricsRegistry(
   });
   new Gauge({
     name: 'switchyard_object_up',
-    help: '1 when the run-time object is started, else 0.',
-    labelNames: ['kind', 'id', 'state'],
+    help: '1 when the run-time object is started, else 0 (one series per object: no state label that would churn).',
+    labelNames: ['kind', 'id'],
     registers: [registry],
     collect() {
       this.reset();
-      each((kind, id, _s, state) => this.set({ kind, id, state }, state === 'started' ? 1 : 0));
+      each((kind, id, _s, state) => this.set({ kind, id }, state === 'started' ? 1 : 0));
     },
   });
   const faults = options.faults;

@@ -9,7 +9,7 @@ import { Switchyard } from '../../src/runtime/switchyard.js';
 import { createMetricsRegistry } from '../../src/runtime/metrics.js';
 import { TrafficStats } from '../../src/core/stats.js';
 import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';
-import { startProxy } from '../helpers/yard.js';
+import { startProxy, startYard } from '../helpers/yard.js';
 import { startAdminStack, stopAdminStack, LOOPBACK, type AdminStack } from '../helpers/admin.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ describe('GET /metrics after real traffic', () => {
       assert.ok((s.help.get(name) ?? '').length > 0, `# HELP ${name}`);
     }
     for (const [kind, id] of KINDS) {
-      assert.equal(value(s, 'switchyard_object_up', { kind, id, state: 'started' }), 1);
+      assert.equal(value(s, 'switchyard_object_up', { kind, id }), 1);
       assert.equal(value(s, 'switchyard_connections_total', { kind, id }), 0);
     }
   });
@@ -266,6 +266,9 @@ describe('process metrics', () => {
       assert.ok(names.has('switchyard_process_cpu_seconds_total'), 'process CPU');
       assert.ok(names.has('switchyard_process_resident_memory_bytes') || process.platform !== 'linux', 'process RSS');
       assert.ok([...names].some((n) => n.startsWith('switchyard_nodejs_')), 'Node.js runtime metrics');
+      // No gauge carries a counter's `_total` suffix (prom-client's nodejs_active_*_total sums are dropped).
+      for (const [name, type] of s.types) if (name.endsWith('_total')) assert.equal(type, 'counter', `${name} is a ${type}`);
+      assert.ok(names.has('switchyard_nodejs_active_handles'), 'the labelled gauge stays');
       // Empty yard: the object metrics are declared but have no samples.
       assert.equal(s.types.get('switchyard_connections_total'), 'counter');
       assert.deepEqual(find(s, 'switchyard_connections_total'), []);
@@ -295,7 +298,7 @@ describe('createMetricsRegistry', () => {
     assert.equal(value(s, 'switchyard_bytes_total', { kind: 'listener', id: 'x', direction: 'to_upstream' }), 10);
     assert.equal(value(s, 'switchyard_errors_total', { kind: 'listener', id: 'x', code: 'ECONNRESET' }), 2);
     assert.equal(value(s, 'switchyard_errors_total', { kind: 'listener', id: 'x', code: 'SWY_IDLE_TIMEOUT' }), 1);
-    assert.equal(value(s, 'switchyard_object_up', { kind: 'listener', id: 'x', state: 'started' }), 1);
+    assert.equal(value(s, 'switchyard_object_up', { kind: 'listener', id: 'x' }), 1);
     assert.deepEqual(find(s, 'switchyard_connections_total', { id: 'y' }), [], 'r1 does not see r2 sources');
 
     // A second scrape reports the current values (set, not added again).
@@ -304,11 +307,50 @@ describe('createMetricsRegistry', () => {
     s = parseMetrics(await r1.metrics());
     assert.equal(value(s, 'switchyard_connections_total', { kind: 'listener', id: 'x' }), 6);
     assert.equal(value(s, 'switchyard_errors_total', { kind: 'listener', id: 'x', code: 'ECONNRESET' }), 2);
-    assert.deepEqual(find(s, 'switchyard_object_up', { id: 'x', state: 'started' }), [], 'the old state series is gone');
-    assert.equal(value(s, 'switchyard_object_up', { kind: 'listener', id: 'x', state: 'stopped' }), 0);
+    // One series per object whatever its state (a `state` label would end one series and start another).
+    assert.deepEqual(find(s, 'switchyard_object_up', { id: 'x' }).map((x) => [x.labels, x.value]), [[{ kind: 'listener', id: 'x' }, 0]]);
 
     const s2 = parseMetrics(await r2.metrics());
-    assert.equal(value(s2, 'switchyard_object_up', { kind: 'cluster', id: 'y', state: 'stopping' }), 0);
+    assert.equal(value(s2, 'switchyard_object_up', { kind: 'cluster', id: 'y' }), 0);
     assert.deepEqual(find(s2, 'switchyard_connections_total', { id: 'x' }), []);
+  });
+});
+
+describe('blocked answers', () => {
+  test('the bytes of a 502 a replicate route sends instead of a divergent answer count in switchyard_bytes_total', async () => {
+    const http = await import('node:http');
+    const servers: import('node:http').Server[] = [];
+    const ports: number[] = [];
+    for (const answer of ['same', 'same', 'different']) {
+      const server = http.createServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': answer.length });
+        res.end(answer);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      servers.push(server);
+      ports.push((server.address() as import('node:net').AddressInfo).port);
+    }
+    const yard = await startYard({
+      listeners: [{ id: 'front', listen: '127.0.0.1:0', protocol: 'http' }],
+      routes: [{ id: 'app', listener: 'front', replicate: { variants: ports.map((p) => `127.0.0.1:${p}`), policy: 'unanimous' } }],
+    });
+    try {
+      const a = yard.listeners.get('front')!.address!;
+      const socket = await connect(a.kind === 'tcp' ? a.port : 0);
+      socket.write('GET /x HTTP/1.1\r\nHost: x\r\n\r\n');
+      const answer = await readAll(socket);
+      assert.match(answer.toString('latin1'), /^HTTP\/1\.1 502 /);
+      const s = parseMetrics(await yard.metrics.metrics());
+      for (const [kind, id] of [['listener', 'front'], ['route', 'app']] as const) {
+        assert.equal(value(s, 'switchyard_bytes_total', { kind, id, direction: 'to_downstream' }), answer.length, `${kind} to_downstream`);
+      }
+    } finally {
+      await yard.close({ drainTimeout: 0 });
+      for (const server of servers) {
+        server.closeAllConnections();
+        server.close();
+      }
+    }
   });
 });
