@@ -5,7 +5,11 @@ import { demoCommand } from './commands/demo.js';
 import { toxiproxyCommand } from './commands/toxiproxy.js';
 import { chaosCommand } from './commands/chaos.js';
 import { nvariantCommand } from './commands/nvariant.js';
+import { fileURLToPath } from 'node:url';
 import { VERSION } from '../core/version.js';
+
+/** The package's docs/ folder (src/cli/ or dist/cli/ → the package root), shipped with the package. */
+export const DOCS_DIR = fileURLToPath(new URL('../../docs/', import.meta.url));
 
 const USAGE = `switchyard ${VERSION} — a programmable, protocol-aware network proxy
 
@@ -21,7 +25,8 @@ Commands:
   nvariant           N-variant execution: --listen HOST:PORT --variant HOST:PORT --variant ... [--policy unanimous|majority|primary]
 
 Run 'switchyard <command> --help' for a command's options.
-Docs: https://github.com/ (see docs/ in the package): configuration.md, admin-api.md, framing.md
+Docs (installed with the package): ${DOCS_DIR}
+  configuration.md (config files), admin-api.md, faults.md, chaos-cli.md, toxiproxy-compat.md, nvariant-cli.md
 `;
 
 export type CommandFn = (argv: string[]) => Promise<number>;

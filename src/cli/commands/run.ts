@@ -1,4 +1,6 @@
-import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
+import { guard, logLevelOf, parseCommandArgs, str, UsageError, type AddressInUse } from '../args.js';
+import type { ListenerConfig, SwitchyardConfig } from '../../config/types.js';
+import type { Fault } from '../../faults/fault-set.js';
 import { loadConfigFile } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
@@ -17,17 +19,36 @@ Options:
   -h, --help          this help
 `;
 
+/**
+ * `tcp, protocol http, faults: slow (latency, downstream), flaky (error, 10%)`: the transport, what the listener
+ * understands (a protocol module, a framer, or plain bytes) and the faults active at start.
+ */
+export function listenerSummary(config: ListenerConfig, faults: readonly Fault[]): string {
+  const parts: string[] = [config.transport];
+  const up = config.framing.toUpstream.type;
+  const down = config.framing.toDownstream.type;
+  if (config.protocol) parts.push(`protocol ${config.protocol.type}`);
+  else if (up !== 'passthrough' || down !== 'passthrough') parts.push(`framing ${up === down ? up : `${up}/${down}`}`);
+  else parts.push('no protocol (bytes)');
+  if (config.transport === 'tcp') {
+    const list = faults.map((f) => `${f.name} (${f.type}, ${f.streamAsGiven}${f.toxicity < 1 ? `, ${Math.round(f.toxicity * 1000) / 10}%` : ''})`);
+    parts.push(list.length > 0 ? `faults: ${list.join(', ')}` : 'no faults');
+  }
+  return parts.join(', ');
+}
+
 export function runCommand(argv: string[]): Promise<number> {
+  let config: SwitchyardConfig | undefined;
+  let file: string | undefined;
   return guard(USAGE, async () => {
     const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' } });
     if (values.help) {
       process.stdout.write(USAGE);
       return 0;
     }
-    const file = str(values.config);
+    file = str(values.config);
     if (!file) throw new UsageError('missing -c FILE');
     const framers = createFramerRegistry();
-    let config;
     try {
       config = await loadConfigFile(file, framers);
     } catch (err) {
@@ -40,9 +61,24 @@ export function runCommand(argv: string[]): Promise<number> {
     const logger = createLogger({ level: logLevelOf(values['log-level'], config.log.level) });
     const { yard, admin } = await startAll(config, framers, logger);
     for (const l of yard.listeners.values()) {
-      process.stdout.write(`listener ${l.id}: ${l.address ? formatAddress(l.address) : '?'} (${l.config.transport})\n`);
+      process.stdout.write(`listener ${l.id}: ${l.address ? formatAddress(l.address) : '?'} (${listenerSummary(l.config, yard.faultSets.get(l.id)?.list() ?? [])})\n`);
     }
     if (admin) process.stdout.write(`admin API: ${admin.url || formatAddress(admin.address!)}\n`);
     return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
-  });
+  }, (where) => inUseHint(config, file, where));
+}
+
+/** Which config key to change for a busy address. */
+function inUseHint(config: SwitchyardConfig | undefined, file: string | undefined, where: AddressInUse): string | undefined {
+  if (!config) return undefined;
+  const inFile = file ? ` in ${file}` : '';
+  if (where.listener !== undefined) {
+    const i = config.listeners.findIndex((l) => l.id === where.listener);
+    return `change listeners[${i}].listen (listener '${where.listener}')${inFile}`;
+  }
+  const admin = config.admin?.listen;
+  if (admin && where.address === formatAddress(admin)) return `change admin.listen${inFile}`;
+  const toxiproxy = config.toxiproxy?.listen;
+  if (toxiproxy && where.address === formatAddress(toxiproxy)) return `change toxiproxy.listen${inFile}`;
+  return `change the listen address of the admin API (admin.listen) or the Toxiproxy API (toxiproxy.listen)${inFile}`;
 }
