@@ -68,7 +68,7 @@ export type AddressInUseHint = (where: AddressInUse) => string | undefined;
 
 function addressInUseLine(where: AddressInUse, hint: AddressInUseHint | undefined): string {
   const what = where.listener !== undefined ? `listener '${where.listener}' cannot listen` : 'cannot listen';
-  const advice = hint?.(where) ?? 'choose a free port';
+  const advice = hint?.(where) ?? `choose a free port for ${where.listener !== undefined ? 'it' : 'the API'} (see --help for the address options)`;
   return `error: ${what} on ${where.address ?? 'its address'}: address already in use (another process, or another switchyard, has it); ${advice}\n`;
 }
 

@@ -168,7 +168,6 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
           this.#deps.logger.debug({ listener: this.id, err: err.message }, 'TLS handshake failed');
         });
       }
-      server.on('error', (err) => this.#deps.logger.error({ listener: this.id, err }, 'listener error'));
       if (address.kind === 'unix') await unlink(address.path).catch(() => undefined);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -178,6 +177,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
           resolve();
         });
       });
+      // Logged only once listening: a failure to listen is the caller's error (the CLI prints one line for it).
+      server.on('error', (err) => this.#deps.logger.error({ listener: this.id, err }, 'listener error'));
       this.#server = server;
       const a = server.address();
       this.#bound = typeof a === 'string' || a === null ? address : { kind: 'tcp', host: a.address, port: a.port };

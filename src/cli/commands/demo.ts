@@ -21,6 +21,8 @@ Options:
       --nvariant-listen ADDR   N-variant HTTP proxy address (default 127.0.0.1:7071, or any free port
                                when --listen's port is 0)
       --admin ADDR             admin API address (default 127.0.0.1:9901; port 0 = any free port)
+A default port that is busy is replaced by a free one (the addresses are printed); an address given with a
+flag is used as given.
       --once                   run the self-check, print the results and exit (exit 1 if it failed)
       --log-level L            default warn
   -h, --help                   this help
@@ -77,6 +79,22 @@ function closeServer(server: net.Server | http.Server): Promise<void> {
   return new Promise<void>((r) => server.close(() => r()));
 }
 
+/** True when nothing listens on host:port now (probed by listening there and closing again). */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A default address (7070, 7071, 9901) when its port is free, else the same host with any free port. */
+async function defaultAddress(host: string, port: number, flag: string, notes: string[]): Promise<string> {
+  if (await portFree(host, port)) return `${host}:${port}`;
+  notes.push(`port ${port} (the default of ${flag}) is in use: using a free port instead`);
+  return `${host}:0`;
+}
+
 /** The demo backend: one line in, the same line upper-cased out (with a counter, so round trips are visible). */
 async function startBackend(): Promise<net.Server> {
   let n = 0;
@@ -121,18 +139,21 @@ export function demoCommand(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    const listen = str(values['listen']) ?? '127.0.0.1:7070';
+    const notes: string[] = [];
+    const listenFlag = str(values['listen']);
+    const listen = listenFlag ?? (await defaultAddress('127.0.0.1', 7070, '--listen', notes));
     let nvListen = str(values['nvariant-listen']);
     if (nvListen === undefined) {
       let anyPort = false;
       try {
-        const a = parseAddress(listen);
+        const a = parseAddress(listenFlag ?? '127.0.0.1:7070');
         anyPort = a.kind === 'tcp' && a.port === 0;
       } catch {
         // the config check below names the bad --listen
       }
-      nvListen = anyPort ? '127.0.0.1:0' : '127.0.0.1:7071';
+      nvListen = anyPort ? '127.0.0.1:0' : await defaultAddress('127.0.0.1', 7071, '--nvariant-listen', notes);
     }
+    const adminListen = str(values.admin) ?? (await defaultAddress('127.0.0.1', 9901, '--admin', notes));
     const logger = divergenceLineLogger(logLevelOf(values['log-level'], 'warn'));
     const servers: Array<net.Server | http.Server> = [];
     const closeAll = async (): Promise<void> => {
@@ -150,7 +171,7 @@ export function demoCommand(argv: string[]): Promise<number> {
       const framers = createFramerRegistry();
       const result = validateConfig(
         {
-          admin: { listen: values.admin ?? '127.0.0.1:9901' },
+          admin: { listen: adminListen },
           listeners: [
             { id: 'demo', listen, framing: { type: 'line', stripDelimiter: false } },
             { id: 'nvariant', listen: nvListen, protocol: 'http' },
@@ -208,6 +229,7 @@ export function demoCommand(argv: string[]): Promise<number> {
     ok &&= lineOk;
     const out = process.stdout;
     out.write(`switchyard demo\n`);
+    for (const note of notes) out.write(`  note: ${note}\n`);
     out.write(`  backend   127.0.0.1:${backendPort}  (answers each line in upper case)\n`);
     out.write(`  proxy     ${formatAddress(addr)}  (line framing, listener "demo" -> cluster "demo-backend")\n`);
     out.write(`  variants  v1 127.0.0.1:${variantPorts[0]}, v2 127.0.0.1:${variantPorts[1]}, v3 127.0.0.1:${variantPorts[2]}  (one accounts service, three copies;\n`);
@@ -238,15 +260,17 @@ export function demoCommand(argv: string[]): Promise<number> {
     } else {
       out.write(`\nno divergence event was recorded (UNEXPECTED)\n`);
     }
-    out.write(`see it in the admin API:\n`);
-    out.write(`  curl -s ${admin.url}/api/v1/divergences       # every divergence event, with the variants' answers and the diff\n`);
-    out.write(`  curl -sN ${admin.url}/api/v1/events           # live, as Server-Sent Events\n\n`);
     if (values.once) {
       await yard.close({ drainTimeout: 0 });
       await admin.close();
       await closeAll();
+      // Nothing to curl: every server above has stopped.
+      out.write(`\n--once: self-check ${ok ? 'passed' : 'FAILED'}; everything has stopped. Run 'switchyard demo' without --once to try it yourself.\n`);
       return ok ? 0 : 1;
     }
+    out.write(`see it in the admin API:\n`);
+    out.write(`  curl -s ${admin.url}/api/v1/divergences       # every divergence event, with the variants' answers and the diff\n`);
+    out.write(`  curl -sN ${admin.url}/api/v1/events           # live, as Server-Sent Events\n\n`);
     yard.divergences.subscribe((e) => process.stderr.write(`${formatDivergence(e)}\n`));
     out.write(`Try:\n`);
     out.write(`  printf 'hello\\nworld\\n' | nc -q1 ${host} ${port}      # lines through the proxy\n`);
@@ -259,5 +283,9 @@ export function demoCommand(argv: string[]): Promise<number> {
     const code = await serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
     await closeAll();
     return code;
+  }, (where) => {
+    if (where.listener === 'demo') return 'choose another --listen';
+    if (where.listener === 'nvariant') return 'choose another --nvariant-listen';
+    return 'choose another --admin (or leave the flags out: busy default ports are replaced by free ones)';
   });
 }

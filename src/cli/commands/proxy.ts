@@ -81,7 +81,7 @@ export function proxyCommand(argv: string[]): Promise<number> {
         `${values.udp ? ' (udp)' : ''}${values.framing ? ` framing=${String(values.framing)}` : ''}${admin ? `; admin ${admin.url}` : ''}\n`,
     );
     return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
-  });
+  }, (where) => (where.listener ? 'choose another --listen' : 'choose another --admin'));
 }
 
 /** Map config paths back to the flags they came from, so errors name what the user typed. */
