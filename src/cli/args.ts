@@ -29,7 +29,8 @@ export function parseCommandArgs(argv: string[], options: NonNullable<ParseArgsC
     if (unknown !== undefined) {
       const flags = [...Object.keys(options), 'help', 'log-level'].map((k) => `--${k}`);
       const hint = unknown.startsWith('--') ? suggestionSuffix(unknown, flags) : '';
-      throw new UsageError(`unknown option '${unknown}'${hint}`);
+      // Node's wording (scripts may match it), with the suggestion appended.
+      throw new UsageError(`Unknown option '${unknown}'${hint}`);
     }
     throw new UsageError(e.message);
   }
