@@ -57,12 +57,10 @@ const BODY_RULES: BodyRules = {
  */
 export class AdminServer {
   readonly #yard: Switchyard;
-  readonly #opts: AdminServerOptions;
   readonly #api: ApiServer;
 
   constructor(yard: Switchyard, options: AdminServerOptions) {
     this.#yard = yard;
-    this.#opts = options;
     this.#api = new ApiServer({
       name: 'admin API',
       logger: yard.logger,

@@ -43,7 +43,7 @@ export function readTokenFile(path: string): string {
   try {
     content = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read token file ${JSON.stringify(path)}: ${messageOf(err)}`);
+    throw new Error(`cannot read token file ${JSON.stringify(path)}: ${messageOf(err)}`, { cause: err });
   }
   const token = (content.split(/\r?\n/)[0] ?? '').trim();
   if (token === '') throw new Error(`token file ${JSON.stringify(path)} is empty`);

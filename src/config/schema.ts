@@ -8,10 +8,9 @@
  * what was found. Keys and defaults are documented in docs/configuration.md: keep the two in step.
  */
 import { z } from 'zod';
-import { parseAddress } from '../core/address.js';
 import type { ChaosCatalogs, FramerCatalog } from './catalogs.js';
 import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from './types.js';
-import { addIssue, address, duration, oneOf, text } from './fields.js';
+import { addIssue, duration, oneOf, text } from './fields.js';
 import { type ConfigValidationResult, configError, validateWith } from './issues.js';
 import { adminSchema, toxiproxySchema } from './admin-schema.js';
 import { listenerSchema } from './listener-schema.js';
