@@ -196,3 +196,19 @@ describe('config: a non-loopback control API without a token is an issue', () =>
     assert.deepEqual(ok.config.admin!.allowedOrigins, ['https://ui.example', '*']);
   });
 });
+
+test('docs: configuration.md has a row for every admin key of the schema; security.md is linked from README and admin-api.md', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { adminSchema } = await import('../../src/config/admin-schema.js');
+  const keys = Object.keys((adminSchema({}) as unknown as { in: { shape: Record<string, unknown> } }).in.shape);
+  assert.ok(keys.includes('tokenFile') && keys.includes('insecure'));
+  const config = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  const section = config.slice(config.indexOf('### admin'), config.indexOf('### log'));
+  for (const k of keys) assert.ok(section.includes(`| \`${k}\` |`), `docs/configuration.md#admin has a row for ${k}`);
+  const security = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
+  for (const topic of ['CSRF', 'DNS rebinding', '/proc/PID/cmdline', 'allowedHosts', 'allowedOrigins', 'insecure', 'tokenFile', 'SWITCHYARD_CHAOS_TOKEN', 'SWITCHYARD_TOXIPROXY_TOKEN']) {
+    assert.ok(security.includes(topic), `docs/security.md covers ${topic}`);
+  }
+  assert.ok(readFileSync(new URL('../../README.md', import.meta.url), 'utf8').includes('(docs/security.md)'));
+  assert.ok(readFileSync(new URL('../../docs/admin-api.md', import.meta.url), 'utf8').includes('(security.md)'));
+});

@@ -39,6 +39,20 @@ describe('a control API on a non-loopback address without a token refuses to sta
     assert.match(pair.stderr, /chaos --http: \[::\]:0 is not a loopback address/);
   });
 
+  test('--admin-insecure, --insecure, --http-insecure let it start (shown with 192.0.2.1, on no interface: the bind itself fails)', async () => {
+    const runs: Array<[string[], RegExp]> = [
+      [['proxy', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--admin', '192.0.2.1:0', '--admin-insecure'], /EADDRNOTAVAIL/],
+      [['toxiproxy', '--host', '192.0.2.1', '--port', '0', '--insecure'], /EADDRNOTAVAIL/],
+      [['chaos', '--proxy', '127.0.0.1:0', '--backend', '127.0.0.1:1', '--http', '192.0.2.1:0', '--http-insecure'], /EADDRNOTAVAIL/],
+    ];
+    for (const [args, error] of runs) {
+      const r = await runCli([...args, '--log-level', 'silent'], NO_TOKENS);
+      assert.equal(r.code, 1, `${args[0]!}: ${r.stderr}`);
+      assert.match(r.stderr, error, args[0]);
+      assert.doesNotMatch(r.stderr, /not a loopback address/, args[0]);
+    }
+  });
+
   test('run and validate: admin.listen / toxiproxy.listen on 0.0.0.0 is a config issue naming the key', async () => {
     const file = path.join(dir, 'exposed.yaml');
     writeFileSync(file, 'admin:\n  listen: 0.0.0.0:0\ntoxiproxy:\n  listen: "[::]:0"\n');

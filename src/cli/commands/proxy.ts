@@ -8,8 +8,9 @@ import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
 
 const USAGE = `Usage: switchyard proxy --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
-                        [--framing NAME] [--udp] [--admin HOST:PORT [--admin-token-file F]] [--connect-timeout 5s]
-                        [--idle-timeout 0] [--max-connections N] [--drain-timeout 10s] [--log-level LEVEL]
+                        [--framing NAME] [--udp] [--admin HOST:PORT] [--admin-token-file F]
+                        [--connect-timeout 5s] [--idle-timeout 0] [--max-connections N] [--drain-timeout 10s]
+                        [--log-level LEVEL]
 
 A one-line proxy. Several --upstream options are balanced round robin. Addresses: HOST:PORT, [IPv6]:PORT,
 or unix:/path (TCP only).
