@@ -85,16 +85,26 @@ export class AccessGuard {
     this.#hostNames = boundNames(bound);
   }
 
-  /** Throws a 403, 401 or 415 HttpError unless the request may go on. */
-  check(req: IncomingMessage): void {
+  /**
+   * The site checks (Host, Origin): throws a 403 HttpError, or returns the origin to answer with CORS headers
+   * (an `allowedOrigins` entry; undefined for same-origin and non-browser requests).
+   */
+  checkSite(req: IncomingMessage): string | undefined {
     const host = req.headers.host;
     if (host !== undefined && !this.#hostAllowed(host)) {
       throw refusal(403, ErrorCodes.FORBIDDEN, `Host ${JSON.stringify(host)} is not this API's address; if you reach it under that name, add it to ${this.#names.allowedHosts}`);
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.#originAllowed(origin, host)) {
+    if (origin === undefined) return undefined;
+    if (this.#listedOrigin(origin)) return origin;
+    if (!this.#sameOrigin(origin, host)) {
       throw refusal(403, ErrorCodes.FORBIDDEN, `cross-origin request from ${JSON.stringify(origin)} refused; if that page may call this API, add its origin to ${this.#names.allowedOrigins}`);
     }
+    return undefined;
+  }
+
+  /** The request checks (token, body content type): throws a 401 or 415 HttpError. */
+  checkRequest(req: IncomingMessage): void {
     this.#checkToken(req);
     if (hasBody(req)) {
       const type = req.headers['content-type'] ?? '';
@@ -120,11 +130,16 @@ export class AccessGuard {
     return false;
   }
 
-  #originAllowed(origin: string, host: string | undefined): boolean {
+  /** An `allowedOrigins` entry (or `*`). */
+  #listedOrigin(origin: string): boolean {
     const o = origin.trim().toLowerCase().replace(/\/$/, '');
     const allowed = (this.#policy.allowedOrigins ?? []).map((a) => a.trim().toLowerCase().replace(/\/$/, ''));
-    if (allowed.includes('*') || allowed.includes(o)) return true;
-    // Same origin: a page served from this very address (Host has passed its check).
+    return allowed.includes('*') || allowed.includes(o);
+  }
+
+  /** A page served from this very address (Host has passed its check); `null` never is. */
+  #sameOrigin(origin: string, host: string | undefined): boolean {
+    const o = origin.trim().toLowerCase().replace(/\/$/, '');
     if (host === undefined || o === 'null') return false;
     const h = splitHost(host);
     if (!h) return false;

@@ -101,7 +101,9 @@ export class ApiServer {
     this.#logMutation(ctx);
     try {
       if (opts.before?.(ctx)) return;
-      this.#guard.check(ctx.req);
+      const cors = this.#guard.checkSite(ctx.req);
+      if (cors !== undefined && this.#answerCors(ctx, cors)) return;
+      this.#guard.checkRequest(ctx.req);
       const segments = opts.segments(ctx);
       const match = segments ? opts.routes.match(ctx.method, segments) : undefined;
       if (!match || match.kind === 'not-found') return opts.notFound(ctx);
@@ -116,6 +118,25 @@ export class ApiServer {
       }
       sendReply(ctx.res, { ...reply, headers: { ...reply.headers, ...errorHeaders(err) } });
     }
+  }
+
+  /**
+   * A page of an `allowedOrigins` origin: its answers carry `Access-Control-Allow-Origin`, and its preflight
+   * (OPTIONS with Access-Control-Request-Method, sent without credentials) is answered here, before the token
+   * check. Returns true when it answered.
+   */
+  #answerCors(ctx: RequestContext, origin: string): boolean {
+    const res = ctx.res;
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'Origin');
+    if (ctx.method !== 'OPTIONS' || ctx.req.headers['access-control-request-method'] === undefined) return false;
+    res.writeHead(204, {
+      'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
+      'access-control-allow-headers': 'authorization, content-type',
+      'access-control-max-age': '600',
+    });
+    res.end();
+    return true;
   }
 
   /** Every request that may change something (not GET/HEAD/OPTIONS), and every refused one, is logged with its remote address. */

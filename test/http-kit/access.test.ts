@@ -196,3 +196,31 @@ test('listen refuses a non-loopback address without a token before binding, nami
     await assert.rejects(testServer(access).listen({ kind: 'tcp', host: '192.0.2.1', port: 0 }), /EADDRNOTAVAIL/, `${JSON.stringify(access)}: allowed, so the bind itself is tried`);
   }
 });
+
+test('an allowedOrigins page gets CORS answers: its preflight passes without the token, its requests still need it', async () => {
+  const { api, port } = await started({ allowedOrigins: ['https://ui.example'], token: 'tok' });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const preflight = await rawRequest(base, 'OPTIONS', '/thing', { origin: 'https://ui.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers['access-control-allow-origin'], 'https://ui.example');
+    assert.match(String(preflight.headers['access-control-allow-headers']), /authorization/);
+    assert.match(String(preflight.headers['access-control-allow-methods']), /POST/);
+    const noToken = await rawRequest(base, 'POST', '/thing', { origin: 'https://ui.example', 'content-type': 'application/json' }, '{"a":1}');
+    assert.equal(noToken.status, 401);
+    const ok = await rawRequest(base, 'POST', '/thing', { origin: 'https://ui.example', 'content-type': 'application/json', authorization: 'Bearer tok' }, '{"a":1}');
+    assert.equal(ok.status, 201);
+    assert.equal(ok.headers['access-control-allow-origin'], 'https://ui.example');
+    assert.equal(ok.headers['vary'], 'Origin');
+    // Other origins get no preflight answer and no CORS headers.
+    const evil = await rawRequest(base, 'OPTIONS', '/thing', { origin: 'http://evil.example', 'access-control-request-method': 'POST' });
+    assert.equal(evil.status, 403);
+    assert.equal(evil.headers['access-control-allow-origin'], undefined);
+    // Same-origin and non-browser requests carry no CORS headers.
+    const plain = await rawRequest(base, 'GET', '/thing', { authorization: 'Bearer tok' });
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers['access-control-allow-origin'], undefined);
+  } finally {
+    await api.close();
+  }
+});
