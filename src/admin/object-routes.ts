@@ -34,11 +34,17 @@ export async function metrics(yard: Switchyard, ctx: RequestContext): Promise<vo
 
 /** The four routes of one kind of object. */
 export function objectRoutes(yard: Switchyard, kind: Kind): RouteEntry<Handler>[] {
+  const one = kind.slice(0, -1);
   return [
-    ['GET HEAD', `/api/v1/${kind}`, (c) => c.send(200, [...collection(yard, kind).values()].map((o) => o.toJSON()))],
-    ['POST', `/api/v1/${kind}`, async (c) => c.send(201, (await create(yard, kind, await c.json())).toJSON())],
-    ['GET HEAD', `/api/v1/${kind}/:id`, (c) => c.send(200, get(yard, kind, c.param('id')).toJSON())],
-    ['DELETE', `/api/v1/${kind}/:id`, async (c) => c.send(200, (await remove(yard, kind, c.param('id'), drainOf(c.url))).toJSON())],
+    ['GET HEAD', `/api/v1/${kind}`, (c) => c.send(200, [...collection(yard, kind).values()].map((o) => o.toJSON())), `every ${one} with its state and stats`],
+    ['POST', `/api/v1/${kind}`, async (c) => c.send(201, (await create(yard, kind, await c.json())).toJSON()), `create and start a ${one} (body: its config, JSON)`],
+    ['GET HEAD', `/api/v1/${kind}/:id`, (c) => c.send(200, get(yard, kind, c.param('id')).toJSON()), `one ${one}`],
+    [
+      'DELETE',
+      `/api/v1/${kind}/:id`,
+      async (c) => c.send(200, (await remove(yard, kind, c.param('id'), drainOf(c.url))).toJSON()),
+      kind === 'listeners' ? 'stop and remove a listener (?drain=DURATION lets its connections finish)' : `remove a ${one}`,
+    ],
   ];
 }
 

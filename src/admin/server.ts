@@ -1,5 +1,3 @@
-import type { IncomingMessage } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import type { Address } from '../core/address.js';
 import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
@@ -17,7 +15,26 @@ export interface AdminServerOptions {
   listen: Address;
   /** Bearer token required on every call when set. */
   token?: string | undefined;
+  /** Extra `Host` values accepted besides the bound address (docs/security.md). */
+  allowedHosts?: readonly string[] | undefined;
+  /** `Origin` values accepted besides the API's own. */
+  allowedOrigins?: readonly string[] | undefined;
+  /** Allow a non-loopback `listen` without a token. */
+  insecure?: boolean | undefined;
+  /** What set `listen`, named when a non-loopback address without a token is refused (default `admin.listen`). */
+  setting?: string | undefined;
+  /** How to give a token or mark it insecure there (default: the config keys). */
+  fix?: string | undefined;
 }
+
+/** The config keys (and the proxy command's flags) refusals name. */
+export const ADMIN_ACCESS_NAMES = {
+  allowedHosts: 'admin.allowedHosts (--admin-allowed-host)',
+  allowedOrigins: 'admin.allowedOrigins (--admin-allowed-origin)',
+} as const;
+
+/** How the admin config keys protect a non-loopback listen address. */
+export const ADMIN_FIX = 'Set admin.token or admin.tokenFile (or the environment variable SWITCHYARD_ADMIN_TOKEN), or admin.insecure: true to allow it';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -27,13 +44,7 @@ const JSON_STYLE: JsonStyle = { contentType: 'application/json; charset=utf-8', 
 const BODY_RULES: BodyRules = {
   maxBytes: MAX_BODY,
   tooLarge: (max) => new HttpError(413, ErrorCodes.BAD_REQUEST, `request body larger than ${max} bytes`),
-  // `curl -d` sends application/x-www-form-urlencoded and fetch() with a string body text/plain: both carry the
-  // JSON as is, so accept them; refuse only types that say the body is something else (YAML, multipart, ...).
-  contentType: (type) => {
-    if (type && !/^(application\/([\w.+-]+\+)?json|text\/plain|application\/x-www-form-urlencoded)\s*(;|$)/i.test(type)) {
-      throw new HttpError(415, ErrorCodes.BAD_REQUEST, `expected content-type application/json, got ${type}`);
-    }
-  },
+  // The content type is checked before the body is read, with the other cross-site refusals (http-kit/access.ts).
   empty: () => {
     throw new HttpError(400, ErrorCodes.BAD_REQUEST, 'request body is empty; expected a JSON object');
   },
@@ -46,20 +57,25 @@ const BODY_RULES: BodyRules = {
  */
 export class AdminServer {
   readonly #yard: Switchyard;
-  readonly #opts: AdminServerOptions;
   readonly #api: ApiServer;
 
   constructor(yard: Switchyard, options: AdminServerOptions) {
     this.#yard = yard;
-    this.#opts = options;
     this.#api = new ApiServer({
+      name: 'admin API',
+      logger: yard.logger,
+      access: {
+        token: options.token,
+        allowedHosts: options.allowedHosts,
+        allowedOrigins: options.allowedOrigins,
+        insecure: options.insecure,
+        setting: options.setting ?? 'admin.listen',
+        fix: options.fix ?? ADMIN_FIX,
+      },
+      accessNames: ADMIN_ACCESS_NAMES,
       routes: this.#table(),
       body: BODY_RULES,
       json: JSON_STYLE,
-      before: (ctx) => {
-        this.#authorize(ctx.req);
-        return false;
-      },
       segments: (ctx) => pathSegments(ctx.url),
       notFound: (ctx) => notFound(ctx),
       notAllowed: (ctx, allow) => {
@@ -92,43 +108,30 @@ export class AdminServer {
   /** Every route of the API: method(s), path, handler. */
   #table(): RouteTable<Handler> {
     const y = this.#yard;
-    return new RouteTable<Handler>([
-      ['GET HEAD', '/healthz', (c) => health(y, c)],
-      ['GET HEAD', '/metrics', (c) => metrics(y, c)],
-      ['GET', '/api/v1/events', (c) => events(y, c)],
+    const table: RouteTable<Handler> = new RouteTable<Handler>([
+      ['GET HEAD', '/', (c) => c.send(200, { name: 'switchyard admin API', docs: 'docs/admin-api.md', endpoints: endpointIndex(table) }), 'this index of every endpoint'],
+      ['GET HEAD', '/healthz', (c) => health(y, c), 'health: 200 ok, or 503 degraded when a listener failed'],
+      ['GET HEAD', '/metrics', (c) => metrics(y, c), 'Prometheus metrics (text format)'],
+      ['GET', '/api/v1/events', (c) => events(y, c), 'divergence events live, as Server-Sent Events'],
       ...objectRoutes(y, 'listeners'),
       ...objectRoutes(y, 'clusters'),
       ...objectRoutes(y, 'routes'),
-      ['GET HEAD', '/api/v1/faults/types', (c) => faultTypes(y, c)],
-      ['GET HEAD', '/api/v1/protocols', (c) => protocols(y, c)],
-      ['GET HEAD', '/api/v1/listeners/:id/faults', (c) => listFaults(y, c)],
-      ['POST', '/api/v1/listeners/:id/faults', (c) => addFault(y, c)],
-      ['GET HEAD', '/api/v1/listeners/:id/faults/:name', (c) => getFault(y, c)],
-      ['PATCH POST', '/api/v1/listeners/:id/faults/:name', (c) => updateFault(y, c)],
-      ['DELETE', '/api/v1/listeners/:id/faults/:name', (c) => removeFault(y, c)],
-      ['GET HEAD', '/api/v1/divergences', (c) => divergences(y, c)],
-      ['DELETE', '/api/v1/divergences', (c) => clearDivergences(y, c)],
-      ['GET HEAD', '/api/v1/divergences/:id', (c) => divergence(y, c)],
-      ['GET HEAD', '/api/v1/routes/:id/variants', (c) => variants(y, c)],
-      ['POST', '/api/v1/routes/:id/variants/:name/quarantine', (c) => quarantine(y, c)],
-      ['POST', '/api/v1/routes/:id/variants/:name/restore', (c) => restore(y, c)],
-      ['GET HEAD', '/api/v1/routes/:id/noise', (c) => noise(y, c)],
+      ['GET HEAD', '/api/v1/faults/types', (c) => faultTypes(y, c), 'the fault types and their attributes'],
+      ['GET HEAD', '/api/v1/protocols', (c) => protocols(y, c), 'the protocol modules and what they can match and answer'],
+      ['GET HEAD', '/api/v1/listeners/:id/faults', (c) => listFaults(y, c), "a listener's live faults"],
+      ['POST', '/api/v1/listeners/:id/faults', (c) => addFault(y, c), 'add a fault to a listener (body: the fault, JSON)'],
+      ['GET HEAD', '/api/v1/listeners/:id/faults/:name', (c) => getFault(y, c), 'one fault'],
+      ['PATCH POST', '/api/v1/listeners/:id/faults/:name', (c) => updateFault(y, c), "change a fault's attributes, toxicity or match"],
+      ['DELETE', '/api/v1/listeners/:id/faults/:name', (c) => removeFault(y, c), 'remove a fault'],
+      ['GET HEAD', '/api/v1/divergences', (c) => divergences(y, c), 'the divergence events kept in memory'],
+      ['DELETE', '/api/v1/divergences', (c) => clearDivergences(y, c), 'forget the divergence events'],
+      ['GET HEAD', '/api/v1/divergences/:id', (c) => divergence(y, c), 'one divergence event'],
+      ['GET HEAD', '/api/v1/routes/:id/variants', (c) => variants(y, c), "a replicate route's variants and their state"],
+      ['POST', '/api/v1/routes/:id/variants/:name/quarantine', (c) => quarantine(y, c), 'take a variant out of the vote'],
+      ['POST', '/api/v1/routes/:id/variants/:name/restore', (c) => restore(y, c), 'put a quarantined variant back'],
+      ['GET HEAD', '/api/v1/routes/:id/noise', (c) => noise(y, c), "a replicate route's learned noise (fields that differ between identical variants)"],
     ]);
-  }
-
-  /** Throws 401 unless the request carries the configured bearer token (when one is set). */
-  #authorize(req: IncomingMessage): void {
-    const token = this.#opts.token;
-    if (!token) return;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    const given = Buffer.from(m?.[1]?.trim() ?? '');
-    const want = Buffer.from(token);
-    if (given.length !== want.length || !timingSafeEqual(given, want)) {
-      throw new HttpError(401, ErrorCodes.UNAUTHORIZED, m ? 'invalid bearer token' : 'missing bearer token (Authorization: Bearer <token>)', {
-        headers: { 'www-authenticate': 'Bearer realm="switchyard"' },
-      });
-    }
+    return table;
   }
 
   #errorReply(err: unknown, status: number): Reply {
@@ -138,6 +141,15 @@ export class AdminServer {
     if (issues !== undefined) body['issues'] = issues;
     return jsonReply(status, { error: body }, JSON_STYLE);
   }
+}
+
+/** `GET /`: every route as method + path + one line, generated from the route table (HEAD is implied by GET). */
+function endpointIndex(table: RouteTable<Handler>): Array<{ method: string; path: string; description: string }> {
+  const out: Array<{ method: string; path: string; description: string }> = [];
+  for (const r of table.list()) {
+    for (const method of (r.methods ?? ['*']).filter((m) => m !== 'HEAD')) out.push({ method, path: r.path, description: r.description ?? '' });
+  }
+  return out;
 }
 
 /** Percent-decoded segments; empty ones (trailing or doubled slashes) are skipped. */

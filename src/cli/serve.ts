@@ -12,6 +12,12 @@ export interface Running {
   toxiproxy?: ToxiproxyApi | undefined;
 }
 
+/** How a command names the admin API's settings in refusals (default: the config keys). */
+export interface AdminNames {
+  setting?: string;
+  fix?: string;
+}
+
 /** Something started next to a yard that must stop with it. */
 export interface Closable {
   close(): Promise<void>;
@@ -24,12 +30,12 @@ const companions = new WeakMap<Switchyard, Closable[]>();
  * Start the runtime and, when configured, the admin API and the Toxiproxy API (closing what was started again if
  * one of them fails).
  */
-export async function startAll(config: SwitchyardConfig, framers: FramerRegistry, logger: Logger): Promise<Running> {
+export async function startAll(config: SwitchyardConfig, framers: FramerRegistry, logger: Logger, adminNames: AdminNames = {}): Promise<Running> {
   const yard = await Switchyard.start(config, { logger, framers });
   let admin: AdminServer | undefined;
   try {
-    admin = config.admin ? await AdminServer.start(yard, { listen: config.admin.listen, token: config.admin.token }) : undefined;
-    const toxiproxy = config.toxiproxy ? await ToxiproxyApi.start(yard, { listen: config.toxiproxy.listen, logger }) : undefined;
+    admin = config.admin ? await AdminServer.start(yard, { ...config.admin, ...adminNames }) : undefined;
+    const toxiproxy = config.toxiproxy ? await ToxiproxyApi.start(yard, { ...config.toxiproxy, logger }) : undefined;
     if (toxiproxy) companions.set(yard, [toxiproxy]);
     return { yard, admin, toxiproxy };
   } catch (err) {

@@ -8,6 +8,7 @@ import type { Address } from '../core/address.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import type { Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
+import type { AccessNames } from '../http-kit/access.js';
 import { ApiServer, type Handler } from '../http-kit/api-server.js';
 import type { RequestContext } from '../http-kit/context.js';
 import { HttpError, errorMessage } from '../http-kit/http-error.js';
@@ -20,6 +21,20 @@ import { addToxic, getToxic, listToxics, removeToxic, updateToxic } from './toxi
 export interface ToxiproxyApiOptions {
   /** Where the API listens (Toxiproxy's default is localhost:8474). */
   listen: Address;
+  /** Bearer token required on every call when set (docs/security.md). */
+  token?: string | undefined;
+  /** Extra `Host` values accepted besides the bound address. */
+  allowedHosts?: readonly string[] | undefined;
+  /** `Origin` values accepted besides the API's own. */
+  allowedOrigins?: readonly string[] | undefined;
+  /** Allow a non-loopback `listen` without a token. */
+  insecure?: boolean | undefined;
+  /** What set `listen`, named when a non-loopback address without a token is refused (default `toxiproxy.listen`). */
+  setting?: string | undefined;
+  /** How to give a token or mark it insecure there (default: the config keys). */
+  fix?: string | undefined;
+  /** The settings named when a Host or Origin is refused (default: the config keys). */
+  accessNames?: AccessNames | undefined;
   /** Default: the yard's logger. */
   logger?: Logger | undefined;
 }
@@ -38,6 +53,9 @@ function requestId(): string {
 const TEXT = 'text/plain; charset=utf-8';
 const NOSNIFF = { 'x-content-type-options': 'nosniff' } as const;
 
+/** How the config keys protect a non-loopback listen address. */
+const TOXIPROXY_FIX = 'Set toxiproxy.token or toxiproxy.tokenFile (or the environment variable SWITCHYARD_TOXIPROXY_TOKEN), or toxiproxy.insecure: true to allow it';
+
 /** The Toxiproxy-compatible API server. */
 export class ToxiproxyApi {
   readonly yard: Switchyard;
@@ -52,6 +70,17 @@ export class ToxiproxyApi {
     this.#logger = options.logger ?? yard.logger;
     this.#listen = options.listen;
     this.#api = new ApiServer({
+      name: 'Toxiproxy API',
+      logger: this.#logger,
+      access: {
+        token: options.token,
+        allowedHosts: options.allowedHosts,
+        allowedOrigins: options.allowedOrigins,
+        insecure: options.insecure,
+        setting: options.setting ?? 'toxiproxy.listen',
+        fix: options.fix ?? TOXIPROXY_FIX,
+      },
+      accessNames: options.accessNames ?? { allowedHosts: 'toxiproxy.allowedHosts', allowedOrigins: 'toxiproxy.allowedOrigins' },
       routes: this.#table(),
       body: BODY_RULES,
       json: { contentType: 'application/json' },

@@ -23,7 +23,19 @@ export interface VaurienApiOptions {
   /** The route whose cluster `PUT /backend` replaces. */
   routeId: string;
   logger?: Logger | undefined;
+  /** Bearer token required on every call when set (docs/security.md). */
+  token?: string | undefined;
+  /** Extra `Host` values accepted besides the bound address. */
+  allowedHosts?: readonly string[] | undefined;
+  /** `Origin` values accepted besides the API's own. */
+  allowedOrigins?: readonly string[] | undefined;
+  /** Allow a non-loopback `listen` without a token. */
+  insecure?: boolean | undefined;
 }
+
+/** The chaos command's flags, named by refusals. */
+const SETTING = 'chaos --http';
+const FIX = 'Give --http-token-file FILE (or the environment variable SWITCHYARD_CHAOS_TOKEN), or --http-insecure to allow it';
 
 /** One entry of a cornice error body. */
 interface ApiError {
@@ -63,7 +75,12 @@ export class VaurienApi {
     this.#routeId = options.routeId;
     this.#logger = options.logger ?? yard.logger;
     this.#api = new ApiServer({
-      // Vaurien (cornice) answers HEAD like GET and POST like PUT, without listing them in `Allow`.
+      name: 'chaos control API',
+      logger: this.#logger,
+      access: { token: options.token, allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins, insecure: options.insecure, setting: SETTING, fix: FIX },
+      accessNames: { allowedHosts: '--http-allowed-host', allowedOrigins: '--http-allowed-origin' },
+      // HEAD is answered like GET without being listed in `Allow`. POST is not PUT: Vaurien documents PUT only, and a
+      // POST is what a cross-site form can send.
       routes: new RouteTable<Handler>(
         [
           ['GET', '/behavior', (c) => c.send(200, { behavior: this.behaviors.spec })],
@@ -72,7 +89,7 @@ export class VaurienApi {
           ['GET', '/backend', (c) => c.send(200, { backend: this.backend })],
           ['PUT', '/backend', (c) => this.#putBackend(c)],
         ],
-        { aliases: { HEAD: 'GET', POST: 'PUT' } },
+        { aliases: { HEAD: 'GET' } },
       ),
       body: BODY_RULES,
       json: JSON_STYLE,

@@ -8,12 +8,11 @@
  * what was found. Keys and defaults are documented in docs/configuration.md: keep the two in step.
  */
 import { z } from 'zod';
-import { parseAddress } from '../core/address.js';
 import type { ChaosCatalogs, FramerCatalog } from './catalogs.js';
 import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from './types.js';
-import { addIssue, address, duration, oneOf, text } from './fields.js';
+import { addIssue, duration, oneOf, text } from './fields.js';
 import { type ConfigValidationResult, configError, validateWith } from './issues.js';
-import { adminSchema } from './admin-schema.js';
+import { adminSchema, toxiproxySchema } from './admin-schema.js';
 import { listenerSchema } from './listener-schema.js';
 import { clusterSchema } from './cluster-schema.js';
 import { routeSchemaWith } from './route-schema.js';
@@ -39,7 +38,7 @@ export function buildConfigSchema(framers: FramerCatalog, options: ConfigSchemaO
       log: z.strictObject({ level: oneOf(LOG_LEVELS).default('info') }).prefault({}),
       shutdown: z.strictObject({ drainTimeout: duration().default(10_000) }).prefault({}),
       seed: seedSchema.optional(),
-      toxiproxy: z.strictObject({ listen: address('listen').default(() => parseAddress('127.0.0.1:8474')) }).optional(),
+      toxiproxy: toxiproxySchema(options.env ?? process.env).optional(),
       plugins: z.strictObject({ faults: z.array(text('a module path')).default(() => []) }).optional(),
       divergences: replicationSchemas().divergences.optional(),
       listeners: z.array(listenerSchema(framers, options.chaos)).default(() => []),

@@ -104,11 +104,21 @@ export interface RouteConfig {
   faults?: FaultInput[] | undefined;
 }
 
-export interface AdminConfig {
+/** A control API's section (`admin`, `toxiproxy`); docs/security.md. */
+export interface ControlApiConfig {
   listen: Address;
-  /** Bearer token required on every admin call when set (also from env SWITCHYARD_ADMIN_TOKEN). */
+  /** Bearer token required on every call when set (from `token`, `tokenFile` or the section's environment variable). */
   token?: string | undefined;
+  /** Extra `Host` values accepted besides the bound address. */
+  allowedHosts?: string[] | undefined;
+  /** `Origin` values accepted besides the API's own. */
+  allowedOrigins?: string[] | undefined;
+  /** Allow a non-loopback `listen` without a token. */
+  insecure?: boolean | undefined;
 }
+
+/** The `admin` section (token also from env SWITCHYARD_ADMIN_TOKEN). */
+export type AdminConfig = ControlApiConfig;
 
 export interface SwitchyardConfig {
   /** Optional admin API; absent = no admin server. */
@@ -122,7 +132,7 @@ export interface SwitchyardConfig {
   /** Seed for every random draw of faults (reproducible runs); absent = random. */
   seed?: number | undefined;
   /** Serve the Toxiproxy-compatible API next to the native one (docs/toxiproxy-compat.md). */
-  toxiproxy?: { listen: Address } | undefined;
+  toxiproxy?: ControlApiConfig | undefined;
   /** Divergence events of replicate/merge/mirror routes: ring size and optional JSONL file. */
   divergences?: DivergencesConfig | undefined;
   /** Modules loaded before the config is validated: each exports a fault plugin (docs/faults.md). */

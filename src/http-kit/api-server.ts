@@ -6,6 +6,10 @@
  */
 import http from 'node:http';
 import { formatAddress, toListenOptions, type Address } from '../core/address.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import { exposureProblem } from '../core/exposure.js';
+import type { Logger } from '../core/log.js';
+import { AccessGuard, type AccessNames, type AccessPolicy } from './access.js';
 import type { BodyRules } from './body.js';
 import { RequestContext } from './context.js';
 import { errorHeaders, errorStatus } from './http-error.js';
@@ -16,6 +20,14 @@ import type { RouteTable } from './route-table.js';
 export type Handler = (ctx: RequestContext) => unknown;
 
 export interface ApiServerOptions {
+  /** The API's name in log lines (`admin API`, `Toxiproxy API`, `chaos control API`). */
+  readonly name: string;
+  /** Where refusals and mutations are logged. */
+  readonly logger: Logger;
+  /** Host/Origin/content-type refusals and the token, checked before `before` and before any body is read. */
+  readonly access: AccessPolicy;
+  /** The settings refusals name. */
+  readonly accessNames: AccessNames;
   readonly routes: RouteTable<Handler>;
   readonly body: BodyRules;
   readonly json: JsonStyle;
@@ -34,10 +46,12 @@ export interface ApiServerOptions {
 export class ApiServer {
   readonly #opts: ApiServerOptions;
   readonly #server: http.Server;
+  readonly #guard: AccessGuard;
   #bound: Address | undefined;
 
   constructor(options: ApiServerOptions) {
     this.#opts = options;
+    this.#guard = new AccessGuard(options.access, options.accessNames);
     this.#server = http.createServer((req, res) => void this.#serve(new RequestContext(req, res, options.body, options.json)));
     this.#server.keepAliveTimeout = 5000;
   }
@@ -53,7 +67,14 @@ export class ApiServer {
     return a && a.kind === 'tcp' ? `http://${formatAddress(a)}` : '';
   }
 
+  /**
+   * Listen on `address`. Refuses (before binding) a non-loopback TCP address without a token unless the policy is
+   * marked insecure.
+   */
   async listen(address: Address): Promise<Address> {
+    const { access } = this.#opts;
+    const problem = exposureProblem(address, access, access.fix ?? 'Set a token, or mark the API insecure');
+    if (problem !== undefined) throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `${access.setting ?? this.#opts.name}: ${problem}`);
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(toListenOptions(address), () => {
@@ -63,6 +84,7 @@ export class ApiServer {
     });
     const a = this.#server.address();
     this.#bound = a === null || typeof a === 'string' ? address : { kind: 'tcp', host: a.address, port: a.port };
+    this.#guard.bind(this.#bound);
     return this.#bound;
   }
 
@@ -76,8 +98,12 @@ export class ApiServer {
 
   async #serve(ctx: RequestContext): Promise<void> {
     const opts = this.#opts;
+    this.#logMutation(ctx);
     try {
       if (opts.before?.(ctx)) return;
+      const cors = this.#guard.checkSite(ctx.req);
+      if (cors !== undefined && this.#answerCors(ctx, cors)) return;
+      this.#guard.checkRequest(ctx.req);
       const segments = opts.segments(ctx);
       const match = segments ? opts.routes.match(ctx.method, segments) : undefined;
       if (!match || match.kind === 'not-found') return opts.notFound(ctx);
@@ -92,5 +118,38 @@ export class ApiServer {
       }
       sendReply(ctx.res, { ...reply, headers: { ...reply.headers, ...errorHeaders(err) } });
     }
+  }
+
+  /**
+   * A page of an `allowedOrigins` origin: its answers carry `Access-Control-Allow-Origin`, and its preflight
+   * (OPTIONS with Access-Control-Request-Method, sent without credentials) is answered here, before the token
+   * check. Returns true when it answered.
+   */
+  #answerCors(ctx: RequestContext, origin: string): boolean {
+    const res = ctx.res;
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'Origin');
+    if (ctx.method !== 'OPTIONS' || ctx.req.headers['access-control-request-method'] === undefined) return false;
+    res.writeHead(204, {
+      'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
+      'access-control-allow-headers': 'authorization, content-type',
+      'access-control-max-age': '600',
+    });
+    res.end();
+    return true;
+  }
+
+  /** Every request that may change something (not GET/HEAD/OPTIONS), and every refused one, is logged with its remote address. */
+  #logMutation(ctx: RequestContext): void {
+    const { req, res } = ctx;
+    const mutation = !['GET', 'HEAD', 'OPTIONS'].includes(ctx.method);
+    const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    res.once('finish', () => {
+      const refused = res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 415;
+      if (!mutation && !refused) return;
+      const line = { api: this.#opts.name, remote, method: ctx.method, path: req.url, status: res.statusCode };
+      if (refused) this.#opts.logger.warn(line, `${this.#opts.name}: request refused`);
+      else this.#opts.logger.info(line, `${this.#opts.name}: ${ctx.method} ${ctx.url.pathname}`);
+    });
   }
 }

@@ -22,6 +22,7 @@ const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   [ErrorCodes.BAD_REQUEST]: 400,
   [ErrorCodes.CONFIG_INVALID]: 400,
   [ErrorCodes.UNAUTHORIZED]: 401,
+  [ErrorCodes.FORBIDDEN]: 403,
   [ErrorCodes.NOT_FOUND]: 404,
   [ErrorCodes.CONFLICT]: 409,
   [ErrorCodes.LISTEN_FAILED]: 409,

@@ -8,8 +8,16 @@
 /** Methods separated by spaces (`'GET HEAD'`), or `'*'` for any method. */
 export type Methods = string;
 
-/** One row of a route table. */
-export type RouteEntry<H> = readonly [methods: Methods, pattern: string, handler: H];
+/** One row of a route table (the description is what an index of the API says about it). */
+export type RouteEntry<H> = readonly [methods: Methods, pattern: string, handler: H, description?: string];
+
+/** A route as an index lists it. */
+export interface RouteInfo {
+  /** undefined = any method. */
+  readonly methods: readonly string[] | undefined;
+  readonly path: string;
+  readonly description: string | undefined;
+}
 
 export type RouteMatch<H> =
   | { readonly kind: 'found'; readonly handler: H; readonly params: Readonly<Record<string, string>> }
@@ -22,6 +30,8 @@ interface CompiledRoute<H> {
   /** Literal segments as they are; parameters as `:name`. */
   readonly segments: readonly string[];
   readonly handler: H;
+  readonly pattern: string;
+  readonly description: string | undefined;
 }
 
 export interface RouteTableOptions {
@@ -39,8 +49,13 @@ export class RouteTable<H> {
   readonly #aliases: Readonly<Record<string, string>>;
 
   constructor(entries: readonly RouteEntry<H>[], options: RouteTableOptions = {}) {
-    this.#routes = entries.map(([methods, pattern, handler]) => compile(methods, pattern, handler));
+    this.#routes = entries.map(([methods, pattern, handler, description]) => compile(methods, pattern, handler, description));
     this.#aliases = options.aliases ?? {};
+  }
+
+  /** Every route in table order: methods, path pattern, description. */
+  list(): RouteInfo[] {
+    return this.#routes.map((r) => ({ methods: r.methods, path: r.pattern, description: r.description }));
   }
 
   /** The route for `method` on the path's (decoded) segments. */
@@ -58,12 +73,12 @@ export class RouteTable<H> {
   }
 }
 
-function compile<H>(methods: Methods, pattern: string, handler: H): CompiledRoute<H> {
+function compile<H>(methods: Methods, pattern: string, handler: H, description: string | undefined): CompiledRoute<H> {
   if (!pattern.startsWith('/')) throw new TypeError(`route pattern must start with '/': ${pattern}`);
-  const segments = pattern.slice(1).split('/');
+  const segments = pattern === '/' ? [] : pattern.slice(1).split('/');
   if (segments.some((s) => s === '' || s === ':')) throw new TypeError(`route pattern has an empty segment: ${pattern}`);
   const list = methods.trim() === '*' ? undefined : methods.trim().split(/\s+/);
-  return { methods: list, segments, handler };
+  return { methods: list, segments, handler, pattern, description };
 }
 
 /** The parameters when `segments` match the pattern, else undefined. */

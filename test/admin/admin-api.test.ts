@@ -300,17 +300,18 @@ describe('admin API: creating objects with POST', () => {
     assertError(await call(admin, 'POST', '/api/v1/clusters', '[1, 2]', { 'content-type': 'application/json' }), 400, 'SWY_CONFIG_INVALID', /expected an object/);
   });
 
-  test('the body is read as JSON whatever curl -d or fetch() label it; a different type → 415', async () => {
-    // curl -d '...' sends application/x-www-form-urlencoded; fetch() with a string body sends text/plain.
+  test('a body must be labelled application/json: curl -d, fetch() text and YAML → 415, nothing created (issue 10 §1)', async () => {
+    // curl -d '...' sends application/x-www-form-urlencoded, fetch() with a string body text/plain: both are what
+    // a cross-site form or fetch can send without a preflight, so they are refused now.
     const form = await call(admin, 'POST', '/api/v1/clusters', JSON.stringify({ id: 'curl-style', endpoints: ['127.0.0.1:1'] }), {
       'content-type': 'application/x-www-form-urlencoded',
     });
-    assert.equal(form.status, 201, JSON.stringify(form.body));
+    assertError(form, 415, 'SWY_BAD_REQUEST', /application\/json/);
     const plain = await call(admin, 'POST', '/api/v1/clusters', JSON.stringify({ id: 'fetch-style', endpoints: ['127.0.0.1:1'] }));
-    assert.equal(plain.status, 201, JSON.stringify(plain.body));
+    assertError(plain, 415, 'SWY_BAD_REQUEST', /application\/json, got text\/plain/);
     const yaml = await call(admin, 'POST', '/api/v1/clusters', 'id: y\nendpoints: [127.0.0.1:1]\n', { 'content-type': 'application/yaml' });
     assertError(yaml, 415, 'SWY_BAD_REQUEST', /application\/json/);
-    for (const id of ['curl-style', 'fetch-style']) assert.equal((await call(admin, 'DELETE', `/api/v1/clusters/${id}`)).status, 200);
+    for (const id of ['curl-style', 'fetch-style']) assert.equal((await call(admin, 'GET', `/api/v1/clusters/${id}`)).status, 404);
   });
 
   test('a listener on a port already in use → 409 with a clear message; the yard keeps serving', async () => {
@@ -507,7 +508,8 @@ describe('admin API: HTTP protocol details', () => {
   });
 
   test('an unknown path → 404 with the JSON error', async () => {
-    for (const path of ['/', '/nope', '/api', '/api/v1', '/api/v2/listeners', '/api/v1/widgets', '/api/v1/listeners/l1/stats', '/healthz/x']) {
+    // `/` is the index of endpoints (issue 10 §7), not a 404 any more.
+    for (const path of ['/nope', '/api', '/api/v1', '/api/v2/listeners', '/api/v1/widgets', '/api/v1/listeners/l1/stats', '/healthz/x']) {
       assertError(await call(admin, 'GET', path), 404, 'SWY_NOT_FOUND');
     }
   });

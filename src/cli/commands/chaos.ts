@@ -3,7 +3,10 @@
  * (per chunk on raw TCP); their options are flags generated from the fault plugins' self-describing options; with
  * `--http HOST:PORT` Vaurien's control API changes the behavior and backend while traffic flows.
  */
-import { guard, logLevelOf, parseCommandArgs, str, UsageError } from '../args.js';
+import { guard, logLevelOf, parseCommandArgs, str, strs, UsageError, type ParsedArgs } from '../args.js';
+import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
+import { exposureProblem } from '../../core/exposure.js';
+import { readTokenFile } from '../../config/admin-schema.js';
 import { validateConfig } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger, type Logger } from '../../core/log.js';
@@ -28,6 +31,7 @@ import {
 import { VaurienApi } from '../../compat/vaurien.js';
 
 const LISTENER = 'chaos';
+const HTTP_FIX = 'Give --http-token-file FILE (or the environment variable SWITCHYARD_CHAOS_TOKEN), or --http-insecure to allow it';
 const ROUTE = 'chaos';
 
 export interface ChaosOptions {
@@ -41,6 +45,8 @@ export interface ChaosOptions {
   options?: Record<string, Record<string, unknown>>;
   /** Control API address, off when absent. */
   http?: string | undefined;
+  /** The control API's protection (docs/security.md): token, extra Host/Origin values, insecure. */
+  httpAccess?: { token?: string | undefined; allowedHosts?: string[]; allowedOrigins?: string[]; insecure?: boolean } | undefined;
   seed?: number | undefined;
   logger: Logger;
   faults?: FaultRegistry;
@@ -89,6 +95,8 @@ export async function startChaos(opts: ChaosOptions): Promise<ChaosRunning> {
       throw new UsageError(`--http: ${(err as Error).message}`);
     }
     if (httpAddress.kind !== 'tcp') throw new UsageError('--http: expected HOST:PORT');
+    const problem = exposureProblem(httpAddress, opts.httpAccess ?? {}, HTTP_FIX);
+    if (problem !== undefined) throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `chaos --http: ${problem}`);
   }
   const rawConfig: Record<string, unknown> = {
     listeners: [{ id: LISTENER, transport: 'tcp', listen: opts.proxy, ...(raw ? {} : { protocol: opts.protocol }), faults: behaviors.faultInputs() }],
@@ -108,7 +116,7 @@ export async function startChaos(opts: ChaosOptions): Promise<ChaosRunning> {
   let api: VaurienApi | undefined;
   try {
     behaviors.attach(yard.faultSet(LISTENER));
-    if (httpAddress) api = await VaurienApi.start(yard, { listen: httpAddress, behaviors: behaviors, routeId: ROUTE, logger: opts.logger });
+    if (httpAddress) api = await VaurienApi.start(yard, { listen: httpAddress, behaviors: behaviors, routeId: ROUTE, logger: opts.logger, ...opts.httpAccess });
   } catch (err) {
     await yard.close({ drainTimeout: 0 });
     throw err;
@@ -145,7 +153,8 @@ function behaviorFlags(faults: FaultRegistry): Map<string, [string, string]> {
 function usage(faults: FaultRegistry): string {
   const lines: string[] = [];
   lines.push(`Usage: switchyard chaos [--proxy HOST:PORT] [--backend HOST:PORT] [--protocol P] [--behavior 20:delay,10:error]
-                        [--behavior-<name>-<option> VALUE ...] [--http HOST:PORT] [--seed N] [--log-level L]
+                        [--behavior-<name>-<option> VALUE ...] [--http HOST:PORT [--http-token-file F]] [--seed N]
+                        [--log-level L]
 
 A Vaurien-style chaos proxy: each request (each chunk on raw TCP) gets one behavior drawn from the mix; the
 control API (--http) changes the behavior and the backend while traffic flows. See docs/chaos-cli.md.
@@ -159,6 +168,11 @@ Options:
       --http ADDR            serve Vaurien's control API (GET/PUT /behavior, GET /behaviors, GET/PUT /backend)
       --http-host HOST       the control API's host (with --http-port; default 127.0.0.1)
       --http-port PORT       the control API's port (with --http-host; default 8080)
+      --http-token-file F    require the bearer token in file F (its first line) on the control API; or set the
+                             environment variable SWITCHYARD_CHAOS_TOKEN
+      --http-allowed-host H  accept Host H on the control API besides its address (name or name:port; repeatable)
+      --http-allowed-origin O  accept browser requests from origin O (repeatable)
+      --http-insecure        allow the control API on a non-loopback address without a token (docs/security.md)
       --seed N               seed every random draw (reproducible runs)
       --log-level L          trace|debug|info|warn|error|fatal|silent
   -h, --help                 this help
@@ -195,17 +209,36 @@ function checkFlags(argv: string[], known: Set<string>, valued: Set<string>): vo
   }
 }
 
+/** The control API's token (--http-token-file, else SWITCHYARD_CHAOS_TOKEN), extra Host/Origin values and insecure mark. */
+function chaosHttpAccess(values: ParsedArgs['values']): NonNullable<ChaosOptions['httpAccess']> {
+  const file = str(values['http-token-file']);
+  let token: string | undefined;
+  if (file !== undefined) {
+    try {
+      token = readTokenFile(file);
+    } catch (err) {
+      throw new UsageError(`--http-token-file: ${(err as Error).message}`);
+    }
+  } else {
+    const env = process.env['SWITCHYARD_CHAOS_TOKEN'];
+    if (env !== undefined && env !== '') token = env;
+  }
+  return { token, allowedHosts: strs(values['http-allowed-host']), allowedOrigins: strs(values['http-allowed-origin']), insecure: values['http-insecure'] === true };
+}
+
 export function chaosCommand(argv: string[]): Promise<number> {
   const faults = createFaultRegistry();
   const USAGE = usage(faults);
   const SHORT = `${USAGE.slice(0, USAGE.indexOf('\n\n'))}\nRun 'switchyard chaos --help' for every option, behavior and behavior option.\n`;
   return guard(SHORT, async () => {
     const flags = behaviorFlags(faults);
-    const base = ['proxy', 'backend', 'protocol', 'behavior', 'http', 'http-host', 'http-port', 'seed', 'log-level'];
+    const base = ['proxy', 'backend', 'protocol', 'behavior', 'http', 'http-host', 'http-port', 'http-token-file', 'http-allowed-host', 'http-allowed-origin', 'seed', 'log-level'];
     const valued = new Set([...base, ...flags.keys()]);
-    checkFlags(argv, new Set([...valued, 'help']), valued);
-    const spec: Record<string, { type: 'string' }> = {};
+    checkFlags(argv, new Set([...valued, 'help', 'http-insecure']), valued);
+    const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { 'http-insecure': { type: 'boolean' } };
     for (const k of valued) if (k !== 'log-level') spec[k] = { type: 'string' };
+    spec['http-allowed-host'] = { type: 'string', multiple: true };
+    spec['http-allowed-origin'] = { type: 'string', multiple: true };
     const { values } = parseCommandArgs(argv, spec);
     if (values.help) {
       process.stdout.write(USAGE);
@@ -234,8 +267,9 @@ export function chaosCommand(argv: string[]): Promise<number> {
     const backend = str(values['backend']) ?? '127.0.0.1:80';
     const protocol = str(values['protocol']) ?? 'tcp';
     const behavior = str(values['behavior']) ?? DEFAULT_BEHAVIOR;
+    const httpAccess = chaosHttpAccess(values);
     const logger = createLogger({ level: logLevelOf(values['log-level']) });
-    const running = await startChaos({ proxy, backend, protocol, behavior, options, http, seed, logger, faults });
+    const running = await startChaos({ proxy, backend, protocol, behavior, options, http, httpAccess, seed, logger, faults });
     const l = running.yard.listeners.get(LISTENER)!;
     process.stdout.write(
       `switchyard chaos: ${l.address ? formatAddress(l.address) : proxy} -> ${backend} protocol=${protocol} behavior=${running.behaviors.spec}` +
