@@ -142,12 +142,14 @@ export class FaultSet {
     const name = input.name ?? `${plugin.type}_${stream}`;
     if (this.get(name)) throw new SwitchyardError(ErrorCodes.CONFLICT, `fault '${name}' already exists`, { details: { reason: 'exists' } });
     const options = this.#registry.parseOptions(plugin, input.attributes ?? {});
+    const toxicity = checkToxicity(input.toxicity ?? 1);
+    if (input.group !== undefined) this.#checkGroup(input.group, stream, toxicity);
     const fault = new Fault({
       name,
       plugin,
       stream,
       streamAsGiven,
-      toxicity: checkToxicity(input.toxicity ?? 1),
+      toxicity,
       scope: input.scope ?? plugin.defaultScope,
       options,
       match: input.match,
@@ -193,6 +195,19 @@ export class FaultSet {
     if (this.#faults.length === 0) return;
     this.#faults = [];
     this.#changed({ kind: 'cleared' });
+  }
+
+  /** An exclusive group's shares (its members' toxicity, per direction) must add up to 1 at most. */
+  // Checked when a member is added (config, admin API). Updates are not checked: a caller moving shares between
+  // members (the Vaurien API's mix changes) passes through intermediate sums above 1.
+  #checkGroup(group: string, stream: Stream, share: number): void {
+    const members = this.#faults.filter((f) => f.group === group && f.stream === stream);
+    const sum = members.reduce((n, f) => n + f.toxicity, share);
+    if (sum <= 1 + 1e-9) return;
+    const list = members.map((f) => `${f.name} ${f.toxicity}`).join(', ');
+    throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `the shares (toxicity) of group '${group}' on ${stream} would add up to ${+sum.toFixed(6)}, more than 1 (${list}, and ${share} here): at most one member fires per request, so they must total 1 or less`, {
+      details: { reason: 'invalid_toxicity' },
+    });
   }
 
   #require(name: string): Fault {
