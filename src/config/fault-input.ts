@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { suggestionSuffix } from './did-you-mean.js';
-import { describeValue } from './issues.js';
+import { describeValue } from './describe-value.js';
 import { compileSafeRegex } from './regex-safety.js';
 
 /** Toxiproxy's names: `upstream` = client → server, `downstream` = server → client. */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_DURATION_MS, parseDuration } from '../core/units.js';
-import { describeValue } from './issues.js';
+import { describeValue } from './describe-value.js';
 
 /**
  * One self-describing option of a fault: the description and default are what the CLI flags
