@@ -92,6 +92,11 @@ test('admin API: a bad regex, a bad match key shape and a percentage toxicity an
     const f = (await res.json()) as { toxicity: number; match: unknown };
     assert.equal(f.toxicity, 0.5);
     assert.deepEqual(f.match, { path: '/x/*', not: { method: 'HEAD' } });
+    res = await fetch(`${admin.url}/api/v1/listeners/l1/faults/error_upstream`, { method: 'PATCH', body: JSON.stringify({ toxicity: '25%', match: { path: '/(a|ab)*/' } }), headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 400, 'a refused regex in an update');
+    res = await fetch(`${admin.url}/api/v1/listeners/l1/faults/error_upstream`, { method: 'PATCH', body: JSON.stringify({ toxicity: '25%' }), headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { toxicity: number }).toxicity, 0.25);
   } finally {
     await admin.close();
     await yard.close();
