@@ -87,6 +87,9 @@ test('admin API: a bad regex, a bad match key shape and a percentage toxicity an
     assert.equal(res.status, 400);
     res = await post({ type: 'error', match: { not: 'x' } });
     assert.equal(res.status, 400);
+    res = await post({ type: 'error', match: { pth: '/x' } });
+    assert.equal(res.status, 400, 'match keys are checked against the listener protocol at run time too');
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /match\.pth: unknown match key "pth" \(did you mean "path"\?\) \(protocol "http" reports: method, path, query, host, version\)/);
     res = await post({ type: 'error', toxicity: '50%', attributes: { status: 503 }, match: { path: '/x/*', not: { method: 'HEAD' } } });
     assert.equal(res.status, 201);
     const f = (await res.json()) as { toxicity: number; match: unknown };
