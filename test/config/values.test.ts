@@ -138,3 +138,35 @@ test('every issue of a fault, and of a route, is reported in one pass', () => {
     'routes[0].cluster: missing (expected a cluster id (or replicate: { variants: [...] }))',
   ]);
 });
+
+test('regex safety check: refused and accepted patterns (config/regex-safety.ts rules)', async () => {
+  const { backtrackingProblem, compileSafeRegex } = await import('../../src/config/regex-safety.js');
+  const refused: [string, RegExp][] = [
+    ['^\\/(a+)+$', /repeated group \(a\+\)\+ contains the quantifier "\+"/],
+    ['(a*b)*', /contains the quantifier "\*"/],
+    ['(x?y){2,5}', /repeated group \(x\?y\)\{2,5\} contains the quantifier "\?"/],
+    ['(.*a){20}', /\(\.\*a\)\{20\} contains/],
+    ['(a|ab)+', /alternatives of \(a\|ab\) can start with the same character/],
+    ['(?:\\w|\\d)*', /can start with the same character/],
+    ['([^"]|\\\\")*', /can start with the same character/],
+    ['(x|)+', /can match the empty string/],
+    ['((a|a)b)+', /alternatives of \(a\|a\)/],
+    ['(a)\\1', /backreferences/],
+    ['(?<n>a)\\k<n>', /named backreferences/],
+    ['a(?!b)', /lookarounds/],
+    ['(?<=a)b', /lookarounds/],
+  ];
+  for (const [source, re] of refused) {
+    const p = backtrackingProblem(source);
+    assert.ok(p !== undefined && re.test(p), `${source}: ${p}`);
+  }
+  for (const source of ['^SELECT', '(\\.\\d{3})+', '(GET|PUT)+', '([a-z]|[0-9])+', '(?:(a|b)c)+', '^/api/v[0-9]+/.*\\.json$', '(ab)+', '[^/]+/[\\w-]+', '(?<year>\\d{4})-\\d\\d', '\\p{L}+', '(\\u0041|b)+', '[\\]a]+']) {
+    assert.equal(backtrackingProblem(source, 'u'), undefined, source);
+  }
+  assert.equal(backtrackingProblem('([a-z]|[A-Z])+'), undefined);
+  assert.match(backtrackingProblem('([a-z]|[A-Z])+', 'i') ?? '', /same character/, 'case-insensitive alternatives overlap');
+  assert.throws(() => compileSafeRegex(`/${'a'.repeat(1001)}/`), /too long \(1001 characters, at most 1000\)/);
+  assert.throws(() => compileSafeRegex('/a/y'), /flag "y" is not allowed/);
+  assert.equal(compileSafeRegex('not a regex'), undefined);
+  assert.ok(compileSafeRegex('/^get$/i')!.test('GET'));
+});
