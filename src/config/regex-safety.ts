@@ -133,10 +133,12 @@ class Parser {
   #i = 0;
   readonly #s: string;
   readonly #fold: boolean;
+  readonly #unicode: boolean;
 
   constructor(source: string, flags: string) {
     this.#s = source;
     this.#fold = flags.includes('i');
+    this.#unicode = flags.includes('u') || flags.includes('v');
   }
 
   parse(): Term[][] {
@@ -157,8 +159,10 @@ class Parser {
   #sequence(): Term[] {
     const seq: Term[] = [];
     while (this.#i < this.#s.length && this.#s[this.#i] !== '|' && this.#s[this.#i] !== ')') {
+      const at = this.#i;
       const atom = this.#atom();
       const [min, max] = this.#quantifier();
+      if (this.#i <= at) throw new Refused(`cannot read the pattern at position ${at}`); // never loops
       seq.push({ atom, min, max });
     }
     return seq;
@@ -207,10 +211,7 @@ class Parser {
       const rest = s.slice(this.#i, this.#i + 3);
       if (rest.startsWith('?=') || rest.startsWith('?!') || rest === '?<=' || rest === '?<!') throw new Refused(`lookarounds such as "(${rest}" are not supported`);
       if (rest.startsWith('?:')) this.#i += 2;
-      else if (rest.startsWith('?<')) {
-        const end = s.indexOf('>', this.#i);
-        this.#i = end + 1;
-      } else throw new Refused(`the group syntax "(${rest}" is not supported`);
+      else if (rest.startsWith('?<') && s.indexOf('>', this.#i) > 0) this.#i = s.indexOf('>', this.#i) + 1; else throw new Refused(`the group syntax "(${rest}" is not supported`);
     }
     const alts = this.#alternatives();
     if (s[this.#i] !== ')') throw new Refused('unbalanced parentheses');
@@ -249,7 +250,7 @@ class Parser {
     else if (c === 'x' && /^[0-9a-fA-F]{2}/.test(s.slice(this.#i))) {
       set.add(parseInt(s.slice(this.#i, this.#i + 2), 16), this.#fold);
       this.#i += 2;
-    } else if (c === 'u' && s[this.#i] === '{') {
+    } else if (c === 'u' && this.#unicode && /^\{[0-9a-fA-F]+\}/.test(s.slice(this.#i))) {
       const end = s.indexOf('}', this.#i);
       set.add(parseInt(s.slice(this.#i + 1, end), 16), this.#fold);
       this.#i = end + 1;
