@@ -37,7 +37,7 @@ test('durations above 2^31-1 ms are refused wherever a duration is accepted', ()
   assert.equal(valid(cfg({ idleTimeout: 2 ** 31 - 1 })).listeners[0]!.idleTimeout, 2 ** 31 - 1);
 });
 
-test('fault attributes in ms (and s) take duration strings; numbers keep their meaning', () => {
+test('fault attributes in ms (and s) take duration strings; numbers keep their meaning', async () => {
   const c = valid(
     cfg({
       protocol: 'http',
@@ -52,6 +52,11 @@ test('fault attributes in ms (and s) take duration strings; numbers keep their m
   const attrs = c.listeners[0]!.faults!.map((f) => f.attributes);
   // The config keeps what was written; the options schema (used by the fault set) converts.
   assert.deepEqual(attrs[0], { latency: '200ms', jitter: '1s' });
+  const { FaultSet } = await import('../../src/faults/fault-set.js');
+  const { createFaultRegistry } = await import('../../src/faults/builtins.js');
+  const set = new FaultSet(createFaultRegistry());
+  const live = c.listeners[0]!.faults!.map((f) => set.add(f).options);
+  assert.deepEqual(live, [{ latency: 200, jitter: 1000 }, { sleep: 0.25, before: true }, { delay: 40 }, { timeout: 120_000 }]);
 });
 
 test('fault attribute ranges: negative latency, too long, bare digit strings and fractions of ms are refused', () => {
