@@ -18,7 +18,7 @@ import type { RequestContext } from '../http-kit/context.js';
 
 const patchSchema = z.strictObject({
   attributes: z.record(z.string(), z.unknown()).optional(),
-  toxicity: z.number().min(0).max(1).optional(),
+  toxicity: faultInputSchema.shape.toxicity,
   scope: z.enum(['connection', 'request']).optional(),
   match: faultInputSchema.shape.match.unwrap().nullable().optional(),
 });

@@ -19,10 +19,34 @@ export interface FramerCatalog {
   get(name: string): OptionsSchemaEntry | undefined;
 }
 
+/** A protocol module as the schema sees it: its options, and the request attribute names `match` may use. */
+export interface ProtocolEntry extends OptionsSchemaEntry {
+  /** Attribute names (with a description each) the module reports on requests; absent = not checked. */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
 /** Protocol modules by name (`protocol:` of listeners). */
 export interface ProtocolCatalog {
   names(): string[];
-  get(name: string): OptionsSchemaEntry | undefined;
+  get(name: string): ProtocolEntry | undefined;
+}
+
+/**
+ * The request attribute names a listener's `match` keys may use: those of its protocol (undefined = raw TCP, which
+ * reports none). Undefined when the
+ * module does not declare them (nothing to check against).
+ */
+export function matchKeysOf(protocols: ProtocolCatalog, protocol: string | undefined): { keys: string[]; text: string } | undefined {
+  if (protocol === undefined) return { keys: [], text: 'a listener without a protocol (raw TCP) reports no request attributes: a fault with match never applies there' };
+  const attrs = protocols.get(protocol)?.attributes;
+  return attrs ? { keys: Object.keys(attrs), text: `protocol "${protocol}" reports: ${Object.keys(attrs).join(', ')}` } : undefined;
+}
+
+/** Every attribute name any protocol module reports (for faults whose listener is not known yet: route faults). */
+export function allMatchKeys(protocols: ProtocolCatalog): string[] {
+  const keys = new Set<string>();
+  for (const name of protocols.names()) for (const k of Object.keys(protocols.get(name)?.attributes ?? {})) keys.add(k);
+  return [...keys].sort();
 }
 
 /** What the schema reads of a fault type: its options and the direction used when a fault names none. */

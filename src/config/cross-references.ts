@@ -1,13 +1,18 @@
+import { allMatchKeys, matchKeysOf, type ProtocolCatalog } from './catalogs.js';
 import { suggestionSuffix } from './did-you-mean.js';
-import { get } from './fields.js';
+import { matchKeyProblems, type FaultInput } from './fault-input.js';
+import { groupShareProblems } from './fault-list-schema.js';
+import { get, isPlainObject } from './fields.js';
 import { type ConfigIssue, type ConfigIssueCode, formatPath } from './issues.js';
 
 /**
  * Checks between objects: unique ids per kind, routes naming existing listeners and clusters, one route per
- * listener, and UDP listeners only routed to plain (non-TLS, non-unix) clusters. Defensive: works on partial
- * or raw input, skipping whatever is not yet well-formed.
+ * listener, and UDP listeners only routed to plain (non-TLS, non-unix) clusters; with `protocols`, a route's
+ * faults (which join its listener's) against that listener: `match` keys against the listener's protocol, and
+ * exclusive group shares added to the listener's. Defensive: works on partial or raw input, skipping whatever is
+ * not yet well-formed.
  */
-export function crossReferenceIssues(cfg: unknown): ConfigIssue[] {
+export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const push = (segments: Array<string | number>, message: string, code: ConfigIssueCode): void => {
     issues.push({ path: formatPath(segments), segments, message, code });
@@ -77,6 +82,10 @@ export function crossReferenceIssues(cfg: unknown): ConfigIssue[] {
     if (typeof clusterRef === 'string' && ci === undefined) {
       push(['routes', i, 'cluster'], unknownRef('cluster', clusterRef, clusters), 'reference');
     }
+    if (protocols) {
+      const targets = Array.isArray(mergeListeners) ? mergeListeners.map((l) => (typeof l === 'string' ? listeners.get(l) : undefined)) : [li];
+      for (const t of targets) if (t !== undefined) routeFaultIssues(i, list('listeners')[t], get(route, 'faults'), protocols, push);
+    }
     if (li === undefined || ci === undefined) return;
     const listener = list('listeners')[li];
     const cluster = list('clusters')[ci];
@@ -91,4 +100,34 @@ export function crossReferenceIssues(cfg: unknown): ConfigIssue[] {
     }
   });
   return issues;
+}
+
+/** A route's faults against one of its listeners: match keys for that listener's protocol, group shares with its faults. */
+function routeFaultIssues(
+  routeIndex: number,
+  listener: unknown,
+  faults: unknown,
+  protocols: ProtocolCatalog,
+  push: (segments: Array<string | number>, message: string, code: ConfigIssueCode) => void,
+): void {
+  if (!Array.isArray(faults)) return;
+  const protocol = get(listener, 'protocol');
+  const listenerFaults = get(listener, 'faults');
+  if (Array.isArray(listenerFaults)) {
+    const own = groupShareProblems(faults as FaultInput[]).map((p) => p.index);
+    for (const p of groupShareProblems(faults as FaultInput[], listenerFaults as FaultInput[])) {
+      if (!own.includes(p.index)) push(['routes', routeIndex, 'faults', p.index, 'toxicity'], `${p.message} (with listener ${JSON.stringify(get(listener, 'id'))}'s faults)`, 'invalid');
+    }
+  }
+  if (!(protocol === undefined || (isPlainObject(protocol) && typeof protocol['type'] === 'string'))) return;
+  const known = matchKeysOf(protocols, protocol === undefined ? undefined : (protocol['type'] as string));
+  if (!known) return;
+  const all = new Set(allMatchKeys(protocols));
+  (faults as unknown[]).forEach((f, j) => {
+    const match = get(f, 'match');
+    if (!isPlainObject(match)) return;
+    for (const p of matchKeyProblems(match as FaultInput['match'] & object, known.keys, `listener ${JSON.stringify(get(listener, 'id'))}: ${known.text}`)) {
+      if (all.has(String(p.path[p.path.length - 1]))) push(['routes', routeIndex, 'faults', j, 'match', ...p.path], p.message, 'unknown_key');
+    }
+  });
 }

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { SwitchyardConfig } from './types.js';
 import { suggestionSuffix } from './did-you-mean.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
+import { describeValue } from './describe-value.js';
 
 /** What kind of problem an issue is; `message` is the human text. */
 export type ConfigIssueCode = 'syntax' | 'env' | 'unknown_key' | 'invalid' | 'reference' | 'duplicate';
@@ -38,16 +39,7 @@ export function formatPath(segments: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-/** A short description of a found value: `"8080"`, `12`, `null`, `a list`, `an object`, `nothing`. */
-export function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'an object';
-  return typeof value;
-}
+export { describeValue } from './describe-value.js';
 
 const EXPECTED_NAMES: Record<string, string> = {
   string: 'a string',

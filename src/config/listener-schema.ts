@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { sizeOption } from '../core/units.js';
 import type { ChaosCatalogs, FramerCatalog } from './catalogs.js';
 import type { ListenerConfig } from './types.js';
-import { addIssue, address, duration, get, id, int, oneOf } from './fields.js';
+import { addIssue, addPluginIssue, address, duration, get, id, int, isPlainObject, oneOf } from './fields.js';
+import { allMatchKeys as allKeysOf, matchKeysOf } from './catalogs.js';
+import { matchKeyProblems, type FaultInput } from './fault-input.js';
 import { framingSchema } from './framing-schema.js';
 import { faultListSchema } from './fault-list-schema.js';
 import { protocolSchema } from './protocol-schema.js';
@@ -23,7 +25,7 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
   return z
     .strictObject({
       protocol: protocolSchema(chaos.protocols).optional(),
-      faults: faultListSchema(chaos.faults).optional(),
+      faults: faultListSchema(chaos.faults, chaos.protocols).optional(),
       id: id(),
       transport: oneOf(['tcp', 'udp'], { unix: ' (a Unix socket listener is transport "tcp" with listen: unix:/path)' }).default('tcp'),
       listen: address('listen'),
@@ -38,6 +40,7 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
     .superRefine(
       (l, ctx) => {
         // Runs even when other fields failed (so every issue is reported): the value may be partial.
+        listenerMatchKeyIssues(l, chaos, ctx);
         if (get(l, 'transport') !== 'udp') return;
         if (get(get(l, 'listen'), 'kind') === 'unix') addIssue(ctx, 'a unix socket needs transport "tcp", not "udp"', ['listen']);
         if (get(l, 'tls') !== undefined) addIssue(ctx, 'TLS needs transport "tcp", not "udp"', ['tls']);
@@ -46,4 +49,24 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
       },
       { when: () => true },
     );
+}
+
+/**
+ * `match` keys of the listener's faults against its protocol's attribute names (a key another protocol knows is
+ * still wrong here: `match: {path: ...}` on a Redis listener never matches). Skipped while `protocol` is invalid.
+ */
+function listenerMatchKeyIssues(l: unknown, chaos: ChaosCatalogs, ctx: Parameters<typeof addIssue>[0]): void {
+  const faults = get(l, 'faults');
+  const protocol = get(l, 'protocol');
+  if (!Array.isArray(faults) || !(protocol === undefined || (isPlainObject(protocol) && typeof protocol['type'] === 'string'))) return;
+  const known = matchKeysOf(chaos.protocols, protocol === undefined ? undefined : (protocol['type'] as string));
+  if (!known) return;
+  const all = new Set(allKeysOf(chaos.protocols));
+  (faults as FaultInput[]).forEach((f, i) => {
+    if (!isPlainObject(f.match)) return;
+    for (const p of matchKeyProblems(f.match, known.keys, known.text)) {
+      // Keys no protocol knows were reported by the fault list already.
+      if (all.has(String(p.path[p.path.length - 1]))) addPluginIssue(ctx, p.message, ['faults', i, 'match', ...p.path], 'unknown_key');
+    }
+  });
 }

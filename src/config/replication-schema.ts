@@ -3,6 +3,7 @@
  * produce are in replication.ts.
  */
 import { z } from 'zod';
+import { parseFraction } from './fault-input.js';
 import { sizeOption } from '../core/units.js';
 import { parseAddress } from '../core/address.js';
 import { bool, duration, field, int, invalid, oneOf, text } from './fields.js';
@@ -48,11 +49,8 @@ export function replicationSchemas(): ReplicationSchemas {
     })
     .prefault({});
 
-  const percent = field('a fraction 0..1 or a percentage like "10%"', (v) => {
-    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+(\.\d+)?\s*%\s*$/.test(v) ? Number(v.trim().slice(0, -1)) / 100 : NaN;
-    if (!(n >= 0 && n <= 1)) invalid('a fraction 0..1 or a percentage like "10%"', v);
-    return n;
-  });
+  // The same grammar as a fault's toxicity (parseFraction): 0..1 or "N%".
+  const percent = field('a fraction 0..1 or a percentage like "10%"', (v) => parseFraction(v) ?? invalid('a fraction 0..1 or a percentage like "10%"', v));
 
   const positive = (expected: string) => field(expected, (v) => (typeof v === 'number' && v >= 0 ? v : invalid(expected, v)));
 

@@ -2,11 +2,13 @@
  * Durations and sizes as people write them in config files.
  *
  * Durations → milliseconds: a number (ms) or a string `<number><unit>` with unit ms, s, m, h
- * (e.g. "500ms", "1.5s", "2m", "1h"; a bare "250" is ms). Results are rounded to whole milliseconds.
+ * (e.g. "500ms", "1.5s", "2m", "1h"; a bare "250" is ms). Results are rounded to whole milliseconds and are at
+ * most MAX_DURATION_MS (2^31−1 ms, about 24.8 days): Node's timers treat anything longer as 1 ms.
  *
  * Sizes → bytes: a number (bytes) or a string `<number><unit>` with unit B, KB, MB, GB, TB (powers of 1000)
  * or KiB, MiB, GiB, TiB (powers of 1024); units are case-insensitive ("64kib"), a bare "512" is bytes.
- * The result must be a whole number of bytes.
+ * The result must be a whole number of bytes, at most MAX_SIZE (2^50 bytes = 1 PiB: beyond that, byte counts lose
+ * precision in arithmetic on them).
  *
  * `sizeOption()` is the zod schema of a size field (the config's own sizes and the framers' size options).
  */
@@ -15,6 +17,11 @@ import { ErrorCodes, SwitchyardError } from './errors.js';
 
 export const DURATION_FORMS = 'a duration like "500ms", "5s", "2m", "1h" or a number of milliseconds';
 export const SIZE_FORMS = 'a size like "512", "64KiB", "1MiB", "10MB" or a number of bytes';
+
+/** The longest duration a Node timer honours (setTimeout with more fires after 1 ms): 2^31−1 ms ≈ 24.8 days. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+/** The largest size accepted: 2^50 bytes (1 PiB). */
+export const MAX_SIZE = 2 ** 50;
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -46,7 +53,7 @@ function fail(message: string, input: unknown): never {
 export function parseDuration(input: string | number): number {
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0) fail(`expected ${DURATION_FORMS} (>= 0), got ${got(input)}`, input);
-    return Math.round(input);
+    return checkDurationRange(Math.round(input), input);
   }
   if (typeof input !== 'string') fail(`expected ${DURATION_FORMS}, got ${got(input)}`, input);
   const m = NUMBER_WITH_UNIT.exec(input.trim());
@@ -56,8 +63,11 @@ export function parseDuration(input: string | number): number {
     const hint = m && DURATION_UNITS[unit.toLowerCase()] !== undefined ? ` (units are lower case: "${unit.toLowerCase()}")` : '';
     fail(`expected ${DURATION_FORMS}, got ${got(input)}${hint}`, input);
   }
-  const ms = Math.round(Number(m[1]) * factor);
-  if (!Number.isSafeInteger(ms)) fail(`duration ${got(input)} is too large`, input);
+  return checkDurationRange(Math.round(Number(m[1]) * factor), input);
+}
+
+function checkDurationRange(ms: number, input: unknown): number {
+  if (ms > MAX_DURATION_MS) fail(`duration ${got(input)} is too large: at most ${MAX_DURATION_MS}ms (about 24.8 days; Node timers overflow beyond)`, input);
   return ms;
 }
 
@@ -65,6 +75,7 @@ export function parseDuration(input: string | number): number {
 export function parseSize(input: string | number): number {
   if (typeof input === 'number') {
     if (!Number.isSafeInteger(input) || input < 0) fail(`expected ${SIZE_FORMS} (a whole number >= 0), got ${got(input)}`, input);
+    if (input > MAX_SIZE) fail(`size ${got(input)} is too large: at most ${MAX_SIZE} bytes (1PiB)`, input);
     return input;
   }
   if (typeof input !== 'string') fail(`expected ${SIZE_FORMS}, got ${got(input)}`, input);
@@ -75,6 +86,7 @@ export function parseSize(input: string | number): number {
   const bytes = Number(m[1]) * factor;
   if (!Number.isInteger(bytes)) fail(`size ${got(input)} is not a whole number of bytes`, input);
   if (!Number.isSafeInteger(bytes)) fail(`size ${got(input)} is too large`, input);
+  if (bytes > MAX_SIZE) fail(`size ${got(input)} is too large: at most ${MAX_SIZE} bytes (1PiB)`, input);
   return bytes;
 }
 

@@ -1,5 +1,5 @@
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
-import { parseStream, type FaultInput, type MatchSpec, type Scope, type Stream } from '../config/fault-input.js';
+import { matchKeyProblems, parseStream, type FaultInput, type MatchSpec, type Scope, type Stream } from '../config/fault-input.js';
 import type { FaultOptions } from '../config/fault-options.js';
 import type { FaultPlugin } from './plugin.js';
 import type { FaultRegistry } from './registry.js';
@@ -79,6 +79,11 @@ export class FaultSet {
   #version = 0;
   #enabled = true;
   readonly #listeners = new Set<(change: FaultSetChange) => void>();
+  /**
+   * The request attribute names `match` keys may use on this listener (its protocol's; none on raw TCP), with the
+   * text ending the error message; undefined = not checked (the listener is not known yet).
+   */
+  matchKeys: { keys: readonly string[]; text: string } | undefined;
 
   constructor(registry: FaultRegistry) {
     this.#registry = registry;
@@ -142,12 +147,15 @@ export class FaultSet {
     const name = input.name ?? `${plugin.type}_${stream}`;
     if (this.get(name)) throw new SwitchyardError(ErrorCodes.CONFLICT, `fault '${name}' already exists`, { details: { reason: 'exists' } });
     const options = this.#registry.parseOptions(plugin, input.attributes ?? {});
+    const toxicity = checkToxicity(input.toxicity ?? 1);
+    if (input.match) this.#checkMatchKeys(input.match);
+    if (input.group !== undefined) this.#checkGroup(input.group, stream, toxicity);
     const fault = new Fault({
       name,
       plugin,
       stream,
       streamAsGiven,
-      toxicity: checkToxicity(input.toxicity ?? 1),
+      toxicity,
       scope: input.scope ?? plugin.defaultScope,
       options,
       match: input.match,
@@ -164,6 +172,7 @@ export class FaultSet {
     // Validate everything before changing anything: a rejected update leaves the fault as it was.
     const options = patch.attributes !== undefined ? this.#registry.parseOptions(fault.plugin, { ...fault.options, ...patch.attributes }) : fault.options;
     const toxicity = patch.toxicity !== undefined ? checkToxicity(patch.toxicity) : fault.toxicity;
+    if (patch.match) this.#checkMatchKeys(patch.match);
     const matcher = patch.match ? compileMatch(patch.match) : undefined;
     fault.options = options;
     fault.toxicity = toxicity;
@@ -193,6 +202,27 @@ export class FaultSet {
     if (this.#faults.length === 0) return;
     this.#faults = [];
     this.#changed({ kind: 'cleared' });
+  }
+
+  #checkMatchKeys(match: MatchSpec): void {
+    if (!this.matchKeys) return;
+    const problems = matchKeyProblems(match, this.matchKeys.keys, this.matchKeys.text);
+    if (problems.length === 0) return;
+    const text = problems.map((p) => `match.${p.path.join('.')}: ${p.message}`).join('; ');
+    throw new SwitchyardError(ErrorCodes.BAD_REQUEST, text, { details: { reason: 'invalid_match' } });
+  }
+
+  /** An exclusive group's shares (its members' toxicity, per direction) must add up to 1 at most. */
+  // Checked when a member is added (config, admin API). Updates are not checked: a caller moving shares between
+  // members (the Vaurien API's mix changes) passes through intermediate sums above 1.
+  #checkGroup(group: string, stream: Stream, share: number): void {
+    const members = this.#faults.filter((f) => f.group === group && f.stream === stream);
+    const sum = members.reduce((n, f) => n + f.toxicity, share);
+    if (sum <= 1 + 1e-9) return;
+    const list = members.map((f) => `${f.name} ${f.toxicity}`).join(', ');
+    throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `the shares (toxicity) of group '${group}' on ${stream} would add up to ${+sum.toFixed(6)}, more than 1 (${list}, and ${share} here): at most one member fires per request, so they must total 1 or less`, {
+      details: { reason: 'invalid_toxicity' },
+    });
   }
 
   #require(name: string): Fault {

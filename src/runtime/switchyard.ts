@@ -15,6 +15,7 @@ import { UdpListenerObject } from '../listeners/udp-runtime.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import { createMetricsRegistry } from './metrics.js';
 import { FaultSet } from '../faults/fault-set.js';
+import { matchKeysOf } from '../config/catalogs.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
@@ -186,6 +187,7 @@ export class Switchyard {
     if (config.transport === 'udp') listener = new UdpListenerObject(config, deps);
     else {
       const faults = this.faultSet(config.id);
+      faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);
       faults.clear('listener');
       for (const f of config.faults ?? []) faults.add(f, 'listener');
       listener = new TcpListener(config, { ...deps, faults, random: this.random, protocols: this.protocols });

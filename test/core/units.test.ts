@@ -100,3 +100,18 @@ test('sizeOption: numbers or size strings → bytes, config-style messages', () 
   assert.equal(sizeOption(1).default(7).parse(undefined), 7);
   assert.equal(sizeOption(1).optional().parse(undefined), undefined);
 });
+
+test('durations above 2^31-1 ms are refused (Node timers would fire after 1 ms)', () => {
+  assert.equal(parseDuration(2 ** 31 - 1), 2 ** 31 - 1);
+  assert.equal(parseDuration('596h'), 596 * 3_600_000);
+  rejects(() => parseDuration(1e12), 'duration 1000000000000 is too large: at most 2147483647ms (about 24.8 days; Node timers overflow beyond)');
+  rejects(() => parseDuration(2 ** 31), /is too large: at most 2147483647ms/);
+  rejects(() => parseDuration('597h'), /duration "597h" is too large/);
+  rejects(() => parseDuration('36000m'), /is too large/);
+});
+
+test('sizes above 1PiB are refused', () => {
+  assert.equal(parseSize('1024TiB'), 2 ** 50);
+  rejects(() => parseSize('1025TiB'), 'size "1025TiB" is too large: at most 1125899906842624 bytes (1PiB)');
+  rejects(() => parseSize(2 ** 51), /is too large: at most/);
+});
