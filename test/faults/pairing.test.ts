@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'undici';
+import { AdminServer } from '../../src/admin/server.js';
+import { startProxy } from '../helpers/yard.js';
+import { LOOPBACK } from '../helpers/admin.js';
+import { connect } from '../helpers/net.js';
+import { startHttpEcho } from './echo-upstreams.js';
+
+const json = (body: unknown, method = 'POST'): RequestInit => ({ method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+
+test('after an upstream slicer was added and removed, an error fault answers every request (issue 10 §4)', async () => {
+  const up = await startHttpEcho();
+  const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${up.port}`], listener: { protocol: 'http', faults: [] } });
+  const admin = await AdminServer.start(yard, { listen: LOOPBACK });
+  const api = async (path: string, init?: RequestInit): Promise<number> => (await fetch(`${admin.url}/api/v1/listeners/l1${path}`, init)).status;
+  const agent = new Agent({ connections: 1, pipelining: 1 });
+  const get = async (id: string): Promise<string> => {
+    const r = await request(`http://127.0.0.1:${port}/${id}`, { dispatcher: agent });
+    return `${r.statusCode} ${(await r.body.text()).trim()}`;
+  };
+  try {
+    assert.equal(await get('r1'), '200 r1');
+    assert.equal(await api('/faults', json({ type: 'slicer', stream: 'upstream', attributes: { average_size: 8, size_variation: 4, delay: 10 } })), 201);
+    assert.equal(await get('r2'), '200 r2');
+    assert.equal(await api('/faults/slicer_upstream', { method: 'DELETE' }), 200);
+    assert.equal(await get('r3'), '200 r3');
+    assert.equal(await api('/faults', json({ type: 'error', attributes: { status: 503 } })), 201);
+    assert.equal(await get('r4'), '503 error injected by switchyard');
+    assert.equal(await get('r5'), '503 error injected by switchyard');
+    assert.deepEqual(up.seen, ['r1', 'r2', 'r3']);
+  } finally {
+    await agent.close();
+    await admin.close();
+    await yard.close();
+    await up.close();
+  }
+});
+
+test('an injected reply waiting behind a sliced response is written after the whole response, not inside it', async () => {
+  const up = await startHttpEcho();
+  const { yard, port } = await startProxy({
+    upstreams: [`127.0.0.1:${up.port}`],
+    listener: {
+      protocol: 'http',
+      faults: [
+        { type: 'slicer', stream: 'downstream', attributes: { average_size: 4, size_variation: 2, delay: 100 } },
+        { type: 'error', attributes: { status: 503 }, match: { path: '/bad' } },
+      ],
+    },
+  });
+  const client = await connect(port);
+  try {
+    let got = '';
+    const done = new Promise<void>((resolve) => {
+      client.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.includes('error injected by switchyard')) resolve();
+      });
+    });
+    client.write('GET /good-one HTTP/1.1\r\nHost: x\r\n\r\nGET /bad HTTP/1.1\r\nHost: x\r\n\r\n');
+    await done;
+    const first = 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ngood-one';
+    assert.equal(got.slice(0, first.length), first);
+    assert.match(got.slice(first.length), /^HTTP\/1\.1 503 /);
+  } finally {
+    client.destroy();
+    await yard.close();
+    await up.close();
+  }
+});
