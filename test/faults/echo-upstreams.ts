@@ -33,7 +33,8 @@ async function serve(onConnection: (socket: net.Socket, seen: string[]) => void)
 }
 
 /**
- * HTTP/1.1 keep-alive server for body-less requests: each request `GET /<id>` is answered `200` with body `<id>`.
+ * HTTP/1.1 keep-alive server: each request `<METHOD> /<id>` (a body only with Content-Length) is answered `200` with
+ * body `<id>`.
  * A request with `Upgrade` is answered `200` too (the server declines the upgrade), so the connection stays HTTP.
  */
 export function startHttpEcho(): Promise<EchoUpstream> {
@@ -46,7 +47,9 @@ export function startHttpEcho(): Promise<EchoUpstream> {
         const at = buf.indexOf('\r\n\r\n');
         if (at < 0) return;
         const head = buf.slice(0, at);
-        buf = buf.slice(at + 4);
+        const bodyLength = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < at + 4 + bodyLength) return;
+        buf = buf.slice(at + 4 + bodyLength);
         const path = head.split(' ')[1] ?? '';
         const id = path.slice(1);
         seen.push(id);
@@ -64,7 +67,13 @@ export function startRedisEcho(): Promise<EchoUpstream> {
     socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       for (;;) {
-        const parsed = parseRespArray(buf);
+        let parsed: { args: string[]; used: number } | undefined;
+        try {
+          parsed = parseRespArray(buf);
+        } catch {
+          socket.destroy(); // damaged input (a corrupt fault): a real server would drop the connection too
+          return;
+        }
         if (parsed === undefined) return;
         buf = buf.subarray(parsed.used);
         const id = parsed.args[parsed.args.length - 1] ?? '';

@@ -5,7 +5,7 @@ import { AdminServer } from '../../src/admin/server.js';
 import { startProxy } from '../helpers/yard.js';
 import { LOOPBACK } from '../helpers/admin.js';
 import { connect } from '../helpers/net.js';
-import { startHttpEcho } from './echo-upstreams.js';
+import { startHttpEcho, startRedisEcho } from './echo-upstreams.js';
 
 const json = (body: unknown, method = 'POST'): RequestInit => ({ method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
 
@@ -63,6 +63,54 @@ test('an injected reply waiting behind a sliced response is written after the wh
     const first = 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ngood-one';
     assert.equal(got.slice(0, first.length), first);
     assert.match(got.slice(first.length), /^HTTP\/1\.1 503 /);
+  } finally {
+    client.destroy();
+    await yard.close();
+    await up.close();
+  }
+});
+
+// fast-check counterexample (live-changes-property, seed 6): an upstream slicer before an error fault
+test('a request an error fault answers at its first slicer piece sends none of its other pieces to the server', async () => {
+  const up = await startRedisEcho();
+  const { yard, port } = await startProxy({
+    upstreams: [`127.0.0.1:${up.port}`],
+    listener: {
+      protocol: 'redis',
+      faults: [
+        { type: 'slicer', stream: 'upstream', attributes: { average_size: 3, size_variation: 0, delay: 237 } },
+        { type: 'error', attributes: { status: 'ERR' } },
+      ],
+    },
+  });
+  const set = yard.faultSet('l1');
+  const client = await connect(port);
+  try {
+    let got = '';
+    const lines = (n: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (got.split('\r\n').length > n) {
+            client.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (d: Buffer): void => {
+          got += d.toString('latin1');
+          check();
+        };
+        client.on('data', onData);
+        client.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
+        check();
+      });
+    client.write('*2\r\n$4\r\nECHO\r\n$2\r\nr1\r\n*2\r\n$4\r\nECHO\r\n$2\r\nr2\r\n');
+    await lines(2);
+    assert.equal(got, '-ERR error injected by switchyard\r\n-ERR error injected by switchyard\r\n');
+    set.clear();
+    client.write('*2\r\n$4\r\nECHO\r\n$2\r\nr3\r\n');
+    await lines(4);
+    assert.ok(got.endsWith('\r\n$2\r\nr3\r\n'), JSON.stringify(got));
+    assert.deepEqual(up.seen, ['r3']);
   } finally {
     client.destroy();
     await yard.close();
