@@ -83,6 +83,8 @@ function contract(type: string, stream: Stream, attributes: Record<string, unkno
 type Action =
   | { kind: 'send'; n: number; body: number }
   | { kind: 'tick' }
+  | { kind: 'pause'; ms: number }
+  | { kind: 'settle' }
   | { kind: 'add'; slot: number; type: string; stream: Stream; toxicity: number; attributes: Record<string, unknown> }
   | { kind: 'update'; slot: number; toxicity: number; seed: number }
   | { kind: 'remove'; slot: number };
@@ -99,6 +101,9 @@ const actions = (types: readonly string[]): fc.Arbitrary<Action[]> =>
     fc.oneof(
       { weight: 4, arbitrary: fc.record({ kind: fc.constant('send' as const), n: fc.integer({ min: 1, max: 3 }), body: fc.constantFrom(0, 0, 1, 20) }) },
       { weight: 1, arbitrary: fc.constant<Action>({ kind: 'tick' }) },
+      // a change lands while a fault still holds frames (a few ms in), or on an idle connection (all answered)
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('pause' as const), ms: fc.integer({ min: 1, max: 4 }) }) },
+      { weight: 1, arbitrary: fc.constant<Action>({ kind: 'settle' }) },
       { weight: 3, arbitrary: addAction(types) },
       // new attributes are drawn (from `seed`) when applied: a slot holds whatever type was added there
       { weight: 2, arbitrary: fc.record({ kind: fc.constant('update' as const), slot, toxicity, seed: fc.integer({ min: 1, max: 1_000_000 }) }) },
@@ -269,6 +274,13 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
           break;
         case 'tick':
           await new Promise((r) => setImmediate(r));
+          break;
+        case 'pause':
+          await new Promise((r) => setTimeout(r, step.ms));
+          break;
+        case 'settle':
+          // only where every request is owed an answer (no fault so far may end or damage the connection)
+          if (worst === 'keep') await client.until(() => client.answers.length === client.sent.length || client.closed || client.garbled, 'every answer so far');
           break;
         case 'add': {
           if (slots[step.slot] !== undefined) break;

@@ -4,7 +4,7 @@ import { Agent, request } from 'undici';
 import { AdminServer } from '../../src/admin/server.js';
 import { startProxy } from '../helpers/yard.js';
 import { LOOPBACK } from '../helpers/admin.js';
-import { connect } from '../helpers/net.js';
+import { connect, eventually } from '../helpers/net.js';
 import { startHttpEcho, startRedisEcho } from './echo-upstreams.js';
 
 const json = (body: unknown, method = 'POST'): RequestInit => ({ method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
@@ -111,6 +111,37 @@ test('a request an error fault answers at its first slicer piece sends none of i
     await lines(4);
     assert.ok(got.endsWith('\r\n$2\r\nr3\r\n'), JSON.stringify(got));
     assert.deepEqual(up.seen, ['r3']);
+  } finally {
+    client.destroy();
+    await yard.close();
+    await up.close();
+  }
+});
+
+// fast-check counterexample (live-changes-property, seed 21): reset_peer removed while it waited
+test('a reset_peer removed while it waits releases the frame it held: no request is lost', async () => {
+  const up = await startHttpEcho();
+  const { yard, port } = await startProxy({
+    upstreams: [`127.0.0.1:${up.port}`],
+    listener: { protocol: 'http', faults: [{ type: 'reset_peer', stream: 'upstream', attributes: { timeout: 60_000 } }] },
+  });
+  const set = yard.faultSet('l1');
+  const client = await connect(port);
+  try {
+    let got = '';
+    const done = new Promise<void>((resolve, reject) => {
+      client.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.endsWith('r2')) resolve();
+      });
+      client.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
+    });
+    client.write('POST /r1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /r2 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await eventually(() => set.get('reset_peer_upstream')!.injected === 1, 'reset_peer holding the first frame');
+    set.remove('reset_peer_upstream');
+    await done;
+    assert.equal(got, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr1HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nr2');
+    assert.deepEqual(up.seen, ['r1', 'r2']);
   } finally {
     client.destroy();
     await yard.close();
