@@ -148,3 +148,22 @@ test('a reset_peer removed while it waits releases the frame it held: no request
     await up.close();
   }
 });
+
+test('a hang removed after it took the client FIN lets the FIN go on: the connection ends', { timeout: 10_000 }, async () => {
+  const up = await startHttpEcho();
+  const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${up.port}`], listener: { protocol: 'http', faults: [{ type: 'hang' }] } });
+  const set = yard.faultSet('l1');
+  const client = await connect(port);
+  try {
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    client.end('GET /r1 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await eventually(() => set.get('hang_upstream')!.injected === 1, 'hang swallowing the request');
+    set.remove('hang_upstream');
+    await closed;
+    assert.deepEqual(up.seen, []);
+  } finally {
+    client.destroy();
+    await yard.close();
+    await up.close();
+  }
+});
