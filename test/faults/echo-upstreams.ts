@@ -93,13 +93,14 @@ function parseRespArray(buf: Buffer): { args: string[]; used: number } | undefin
   };
   const head = line(0);
   if (head === undefined) return undefined;
-  if (!head.text.startsWith('*')) throw new Error(`echo upstream: not a RESP array: ${JSON.stringify(head.text)}`);
+  if (!/^\*\d{1,4}$/.test(head.text)) throw new Error(`echo upstream: not a RESP array: ${JSON.stringify(head.text)}`);
   const n = Number(head.text.slice(1));
   const args: string[] = [];
   let at = head.next;
   for (let i = 0; i < n; i++) {
     const len = line(at);
     if (len === undefined) return undefined;
+    if (!/^\$\d{1,6}$/.test(len.text)) throw new Error(`echo upstream: not a RESP bulk string: ${JSON.stringify(len.text)}`);
     const size = Number(len.text.slice(1));
     if (buf.length < len.next + size + 2) return undefined;
     args.push(buf.toString('latin1', len.next, len.next + size));
