@@ -33,6 +33,7 @@ import { startHttpEcho, startRedisEcho } from './echo-upstreams.js';
 type Protocol = 'http' | 'redis';
 type Stream = 'upstream' | 'downstream';
 type Contract = 'keep' | 'close' | 'damage';
+type Scope = 'request' | 'connection';
 
 const RUNS = Number(process.env.FC_RUNS ?? 50);
 const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : 20261206;
@@ -66,14 +67,17 @@ const ATTRIBUTES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
 const TYPES = Object.keys(ATTRIBUTES);
 
 /** The contract a fault keeps (docs/faults.md): see the file comment. */
-function contract(type: string, stream: Stream, attributes: Record<string, unknown>): Contract {
+function contract(type: string, stream: Stream, attributes: Record<string, unknown>, scope: Scope | undefined): Contract {
   switch (type) {
+    case 'timeout':
+      // per request (not its default scope) it drops some requests and lets later ones through: a `drop`
+      return scope === 'request' ? 'damage' : 'close';
     case 'latency': case 'bandwidth': case 'slicer': case 'delay': case 'slow_close': case 'noop': case 'dummy':
       return 'keep';
     case 'error': case 'transient':
       if (stream === 'downstream') return 'damage';
       return attributes.close === true ? 'close' : 'keep';
-    case 'reset_peer': case 'timeout': case 'limit_data': case 'down': case 'blackout': case 'abort':
+    case 'reset_peer': case 'limit_data': case 'down': case 'blackout': case 'abort':
       return 'close';
     default:
       return 'damage';
@@ -85,16 +89,18 @@ type Action =
   | { kind: 'tick' }
   | { kind: 'pause'; ms: number }
   | { kind: 'settle' }
-  | { kind: 'add'; slot: number; type: string; stream: Stream; toxicity: number; attributes: Record<string, unknown> }
-  | { kind: 'update'; slot: number; toxicity: number; seed: number }
+  | { kind: 'add'; slot: number; type: string; stream: Stream; toxicity: number; scope: Scope | undefined; attributes: Record<string, unknown> }
+  | { kind: 'update'; slot: number; toxicity: number; scope: Scope | undefined; seed: number }
   | { kind: 'remove'; slot: number };
 
 const stream = fc.constantFrom<Stream>('upstream', 'downstream');
-const toxicity = fc.constantFrom(1, 1, 0.5);
+const toxicity = fc.constantFrom(1, 1, 0.5, 0);
+/** undefined: the type's default scope. */
+const scope = fc.constantFrom<Scope | undefined>(undefined, undefined, 'request', 'connection');
 const slot = fc.integer({ min: 0, max: 2 });
 const addAction = (types: readonly string[]): fc.Arbitrary<Action> =>
   fc.constantFrom(...types).chain((type) =>
-    fc.record({ kind: fc.constant('add' as const), slot, type: fc.constant(type), stream, toxicity, attributes: ATTRIBUTES[type]! }),
+    fc.record({ kind: fc.constant('add' as const), slot, type: fc.constant(type), stream, toxicity, scope, attributes: ATTRIBUTES[type]! }),
   );
 const actions = (types: readonly string[]): fc.Arbitrary<Action[]> =>
   fc.array(
@@ -106,7 +112,7 @@ const actions = (types: readonly string[]): fc.Arbitrary<Action[]> =>
       { weight: 1, arbitrary: fc.constant<Action>({ kind: 'settle' }) },
       { weight: 3, arbitrary: addAction(types) },
       // new attributes are drawn (from `seed`) when applied: a slot holds whatever type was added there
-      { weight: 2, arbitrary: fc.record({ kind: fc.constant('update' as const), slot, toxicity, seed: fc.integer({ min: 1, max: 1_000_000 }) }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('update' as const), slot, toxicity, scope, seed: fc.integer({ min: 1, max: 1_000_000 }) }) },
       { weight: 2, arbitrary: fc.record({ kind: fc.constant('remove' as const), slot }) },
     ),
     { minLength: 1, maxLength: 14 },
@@ -265,7 +271,7 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
   const run = ++runNo;
   set.clear();
   const client = await Client.open(port, protocol);
-  const slots: ({ name: string; type: string; stream: Stream } | undefined)[] = [];
+  const slots: ({ name: string; type: string; stream: Stream; scope: Scope | undefined } | undefined)[] = [];
   let worst: Contract = 'keep';
   const note = (c: Contract): void => {
     if (c === 'damage' || (c === 'close' && worst === 'keep')) worst = c;
@@ -290,17 +296,18 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
         case 'add': {
           if (slots[step.slot] !== undefined) break;
           const name = `f${step.slot}`;
-          set.add({ name, type: step.type, stream: step.stream, toxicity: step.toxicity, attributes: step.attributes });
-          slots[step.slot] = { name, type: step.type, stream: step.stream };
-          note(contract(step.type, step.stream, step.attributes));
+          set.add({ name, type: step.type, stream: step.stream, toxicity: step.toxicity, ...(step.scope ? { scope: step.scope } : {}), attributes: step.attributes });
+          slots[step.slot] = { name, type: step.type, stream: step.stream, scope: step.scope };
+          note(contract(step.type, step.stream, step.attributes, step.scope));
           break;
         }
         case 'update': {
           const s = slots[step.slot];
           if (s === undefined) break;
           const attributes = fc.sample(ATTRIBUTES[s.type]!, { numRuns: 1, seed: step.seed })[0]!;
-          set.update(s.name, { toxicity: step.toxicity, attributes });
-          note(contract(s.type, s.stream, attributes));
+          set.update(s.name, { toxicity: step.toxicity, scope: step.scope, attributes });
+          s.scope = step.scope ?? s.scope;
+          note(contract(s.type, s.stream, attributes, s.scope));
           break;
         }
         case 'remove': {
@@ -382,7 +389,7 @@ test('live fault changes never lose or mis-pair a request (fast-check, HTTP and 
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom<Protocol>('http', 'redis'),
-        fc.oneof(actions(TYPES), actions(TYPES.filter((t) => contract(t, 'upstream', {}) === 'keep'))),
+        fc.oneof(actions(TYPES), actions(TYPES.filter((t) => contract(t, 'upstream', {}, undefined) === 'keep'))),
         fc.boolean(),
         fc.boolean(),
         (protocol, steps, clearFirst, finFirst) => run(stack, protocol, steps, clearFirst, finFirst),

@@ -167,3 +167,27 @@ test('a hang removed after it took the client FIN lets the FIN go on: the connec
     await up.close();
   }
 });
+
+// fast-check counterexample (live-changes-property, seed 72), in the fault's own (connection) scope
+test('a timeout updated after it dropped a request closes the connection instead of letting later requests be answered out of turn', { timeout: 10_000 }, async () => {
+  const up = await startHttpEcho();
+  const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${up.port}`], listener: { protocol: 'http', faults: [{ type: 'timeout', stream: 'upstream' }] } });
+  const set = yard.faultSet('l1');
+  const client = await connect(port);
+  try {
+    let got = '';
+    client.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const closed = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    client.write('GET /r1 HTTP/1.1\r\nHost: x\r\n\r\n');
+    const stats = yard.listeners.get('l1')!.stats;
+    await eventually(() => stats.framesToUpstream >= 1, 'the proxy framed (and the timeout dropped) r1');
+    set.update('timeout_upstream', { toxicity: 0 });
+    client.write('GET /r2 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await closed;
+    assert.equal(got, '', 'no answer out of turn (r2 answered as if it were r1)');
+  } finally {
+    client.destroy();
+    await yard.close();
+    await up.close();
+  }
+});
