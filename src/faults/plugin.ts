@@ -15,6 +15,21 @@ export interface FaultChunk {
   readonly request: Attributes | undefined;
 }
 
+/**
+ * One piece of a chunk a fault splits (slicer, bandwidth): `data[from, to)`. The message facts follow the bytes: only
+ * the piece holding the frame's first byte starts the message, only the one holding its last byte ends it, so the
+ * pairing books count one request or response per frame, not one per piece.
+ */
+export function chunkPiece(chunk: FaultChunk, from: number, to: number): FaultChunk {
+  const len = chunk.data.length;
+  if (from === 0 && to >= len) return chunk;
+  const info = chunk.info;
+  const start = from === 0;
+  const end = to >= len;
+  const pieceInfo = info === undefined || info.opaque || (info.start === start && info.end === end) ? info : { ...info, start: info.start && start, end: info.end && end };
+  return { ...chunk, data: chunk.data.subarray(from, to), info: pieceInfo };
+}
+
 /** What a fault may do with the connection, handed to each call. */
 export interface FaultIO {
   /** Pass a chunk on to the next fault (and finally the wire). Await it: it resolves when the rest of the chain took it. */

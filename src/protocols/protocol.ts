@@ -85,6 +85,13 @@ export interface ProtocolCodec {
    * uses the protocol's default.
    */
   errorStatuses?(request: Attributes | undefined): readonly number[] | undefined;
+  /**
+   * Set by the session that drives the codec: called when a direction's framer can return frames without new input
+   * (HTTP: bytes held after an Upgrade/CONNECT request become decodable once its answer arrived, as the next request
+   * or as tunnel data). The session then decodes that direction again. Called from inside a framer's `next()`: the
+   * session must not re-enter the codec synchronously.
+   */
+  onUnblocked?: ((direction: 'toUpstream' | 'toDownstream') => void) | undefined;
 }
 
 /** Built once at config time from validated options; creates one codec per connection. */

@@ -77,6 +77,16 @@ export class FramedPath implements SessionIO {
     this.#logger = init.logger;
     this.#trace = init.logger.isLevelEnabled('debug');
     this.#owner = init.owner;
+    // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
+    if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
+  }
+
+  /** Decode `dir` again, after the current pump (the codec calls this from inside a framer). */
+  #wake(dir: Direction): void {
+    queueMicrotask(() => {
+      if (this.#owner.isClosed()) return;
+      if (this.#phase[dir] <= DirectionPhase.Finishing) this.#pump(dir);
+    });
   }
 
   attach(chain: HandlerChain): void {

@@ -1,5 +1,6 @@
 import type { Direction, FrameHandler, HandlerFactory, SessionContext, Verdict } from '../../pipeline/handler.js';
 import type { MessageInfo } from '../../protocols/protocol.js';
+import type { FaultSet } from '../fault-set.js';
 import type { FaultStageOptions } from './options.js';
 import { PairingBooks } from './pairing.js';
 import { Link } from './link.js';
@@ -23,14 +24,63 @@ export class FaultHandlerFactory implements HandlerFactory {
   }
 }
 
+/** What the fault stages of one fault set's live sessions hold (see {@link faultStagePending}). */
+export interface FaultStagePending {
+  /** Live sessions running through the stage. */
+  readonly sessions: number;
+  /** Links not idle: an item inside a fault (delivering) or an end of stream on its way (ending). */
+  readonly busyLinks: number;
+  /** Frames queued behind a fault, and their bytes. */
+  readonly queuedFrames: number;
+  readonly queuedBytes: number;
+  /** Senders paused because a queue was over its bounds. */
+  readonly heldSenders: number;
+  /** Requests sent whose response has not started / not completed yet. */
+  readonly awaitingResponses: number;
+  readonly owedResponses: number;
+  /** Replies the proxy made up, waiting behind server responses. */
+  readonly waitingReplies: number;
+}
+
+/** Live handlers per fault set: registered on create, removed on close (never touched per frame). */
+const liveHandlers = new WeakMap<FaultSet, Set<FaultStageHandler>>();
+
+/**
+ * Read-only sum of what the live sessions' fault stages of `set` hold: everything but `sessions` is 0 once every
+ * request got its answer and nothing waits inside a fault. For tests and diagnostics.
+ */
+export function faultStagePending(set: FaultSet): FaultStagePending {
+  const p = { sessions: 0, busyLinks: 0, queuedFrames: 0, queuedBytes: 0, heldSenders: 0, awaitingResponses: 0, owedResponses: 0, waitingReplies: 0 };
+  for (const h of liveHandlers.get(set) ?? []) {
+    p.sessions++;
+    for (const link of h.links) {
+      const l = link.pending;
+      if (l.state !== 'idle' && l.state !== 'ended') p.busyLinks++;
+      p.queuedFrames += l.queuedFrames;
+      p.queuedBytes += l.queuedBytes;
+      p.heldSenders += l.heldSenders;
+    }
+    p.awaitingResponses += h.books.awaiting.length;
+    p.owedResponses += h.books.order.length - h.books.waitingReplies;
+    p.waitingReplies += h.books.waitingReplies;
+  }
+  return p;
+}
+
 /** One session's fault stage: its two links, the pairing books they share, and the fault set subscription. */
 class FaultStageHandler implements FrameHandler {
   readonly #up: Link;
   readonly #down: Link;
   readonly #unsubscribe: () => void;
+  readonly #set: FaultSet;
+  readonly books: PairingBooks;
 
   constructor(opts: FaultStageOptions, ctx: SessionContext, ordinal: number) {
-    const books = new PairingBooks(ctx);
+    const books = (this.books = new PairingBooks(ctx));
+    this.#set = opts.set;
+    let live = liveHandlers.get(opts.set);
+    if (live === undefined) liveHandlers.set(opts.set, (live = new Set()));
+    live.add(this);
     const up = (this.#up = new Link(opts, ctx, ordinal, books, 'upstream', 'toUpstream'));
     const down = (this.#down = new Link(opts, ctx, ordinal, books, 'downstream', 'toDownstream'));
     this.#unsubscribe = opts.set.onChange(() => {
@@ -49,7 +99,12 @@ class FaultStageHandler implements FrameHandler {
     return (direction === 'toUpstream' ? this.#up : this.#down).acceptEnd();
   }
 
+  get links(): readonly Link[] {
+    return [this.#up, this.#down];
+  }
+
   onClose(): void {
+    liveHandlers.get(this.#set)?.delete(this);
     this.#unsubscribe();
     this.#up.dispose();
     this.#down.dispose();

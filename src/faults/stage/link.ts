@@ -53,7 +53,10 @@ export class Link {
   /** Current request (or response) context. */
   #request: Attributes | undefined;
   readonly #decisions = new Set<Fault>();
-  /** The rest of a request the proxy already answered itself is dropped. */
+  /**
+   * The proxy answered the current request itself: the rest of it (later pieces of the frame a fault split, later
+   * frames of the message) never reaches the server. Reset by the next message.
+   */
   #dropRest = false;
   /** The frame being processed (for replyError). */
   #current: FaultChunk | undefined;
@@ -331,7 +334,7 @@ export class Link {
   /** The end of the chain: write the frame, keeping the pairing books. */
   #wire(chunk: FaultChunk): Promise<void> | void {
     const io = this.#ctx.io;
-    if (io.closed) return;
+    if (io.closed || this.#dropRest) return;
     const info = chunk.info;
     const ok = io.write(this.dir, [chunk.data]);
     if (info !== undefined && !info.opaque) {
@@ -350,7 +353,7 @@ export class Link {
     const codec = this.#ctx.codec;
     const reply = codec?.errorReply({ ...req, request: req.request ?? chunk.request });
     if (!reply) return false;
-    this.#dropRest = !chunk.info.end;
+    this.#dropRest = true;
     this.#books.reply(reply.frames, reply.close);
     return true;
   }
@@ -381,6 +384,11 @@ export class Link {
   #fail(err: unknown): void {
     this.#ctx.logger.warn({ err, stream: this.stream }, 'fault failed; closing the connection');
     this.#ctx.io.close(err instanceof SwitchyardError ? err : new SwitchyardError(ErrorCodes.FAULT_CLOSED, `fault failed: ${(err as Error).message}`));
+  }
+
+  /** What this link holds right now (read-only, for tests and diagnostics; not used on the data path). */
+  get pending(): { readonly state: string; readonly queuedFrames: number; readonly queuedBytes: number; readonly heldSenders: number } {
+    return { state: linkStateName(this.#state), queuedFrames: this.#queue.length, queuedBytes: this.#queuedBytes, heldSenders: this.#waiters.length };
   }
 
   dispose(): void {

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { FaultPlugin } from '../plugin.js';
+import { chunkPiece, type FaultPlugin } from '../plugin.js';
 
 /**
  * Toxiproxy `bandwidth`: at most `rate` KB/s (KB = 1000 bytes) per connection and direction. Frames larger than
@@ -23,12 +23,13 @@ export const bandwidthFault: FaultPlugin = {
         if (rate <= 0) return io.push(chunk);
         io.injected();
         for (let off = 0; off < chunk.data.length; off += piece) {
-          const data = off === 0 && chunk.data.length <= piece ? chunk.data : chunk.data.subarray(off, off + piece);
+          const part = chunkPiece(chunk, off, off + piece);
+          const data = part.data;
           const now = performance.now();
           next = Math.max(next, now) + data.length / bytesPerMs;
           const wait = next - now;
           if (wait >= 1) await io.sleep(wait);
-          await io.push({ ...chunk, data });
+          await io.push(part);
         }
       },
     };

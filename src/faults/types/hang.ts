@@ -12,8 +12,13 @@ export const hangFault: FaultPlugin = {
       chunk(chunk, io) {
         if (chunk.info === undefined || chunk.info.start) io.injected();
       },
-      end() {
-        // Hold the close too: a hung peer never answers.
+      end(io) {
+        // Hold the close too: a hung peer never answers. Removed or updated, the fault lets the FIN go on (no byte
+        // in flight is lost by a reconfiguration; the data it swallowed stays swallowed).
+        return new Promise<void>((resolve) => {
+          if (io.signal.aborted) resolve();
+          else io.signal.addEventListener('abort', () => resolve(), { once: true });
+        }).then(() => io.end());
       },
     };
   },

@@ -2,7 +2,8 @@ import type { FaultPlugin } from '../plugin.js';
 
 /**
  * Toxiproxy `reset_peer`: when the first frame (or the end of stream) arrives, wait `timeout` ms, then close both
- * sides with a TCP RST; that frame is not forwarded. Unlike Toxiproxy, toxicity is honoured and the RST is real on
+ * sides with a TCP RST; that frame is not forwarded (unless the fault is removed or updated during the wait: the
+ * frame then goes on, no byte in flight is lost by a reconfiguration). Unlike Toxiproxy, toxicity is honoured and the RST is real on
  * connections that were already open when the fault was added.
  */
 export const resetPeerFault: FaultPlugin = {
@@ -15,14 +16,22 @@ export const resetPeerFault: FaultPlugin = {
   },
   create(options) {
     const timeout = options.timeout as number;
-    const reset = async (io: import('../plugin.js').FaultIO): Promise<void> => {
+    /** True when the connection was reset; false when the fault was removed or changed during the wait. */
+    const reset = async (io: import('../plugin.js').FaultIO): Promise<boolean> => {
       io.injected();
       await io.sleep(timeout);
-      if (!io.signal.aborted) io.reset();
+      if (io.signal.aborted) return false;
+      io.reset();
+      return true;
     };
+    // Removed (or updated) while waiting: the frame or FIN it held goes on, like any frame in flight.
     return {
-      chunk: (_c, io) => reset(io),
-      end: (io) => reset(io),
+      chunk: async (c, io) => {
+        if (!(await reset(io))) await io.push(c);
+      },
+      end: async (io) => {
+        if (!(await reset(io))) await io.end();
+      },
     };
   },
 };

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { FaultPlugin } from '../plugin.js';
+import { chunkPiece, type FaultPlugin } from '../plugin.js';
 import type { Random } from '../random.js';
 
 /**
@@ -26,7 +26,7 @@ export const slicerFault: FaultPlugin = {
         io.injected();
         const cuts = slice(0, chunk.data.length, avg, variation, ctx.random);
         for (let i = 0; i + 1 < cuts.length; i++) {
-          await io.push({ ...chunk, data: chunk.data.subarray(cuts[i], cuts[i + 1]) });
+          await io.push(chunkPiece(chunk, cuts[i]!, cuts[i + 1]!));
           if (delayMs > 0) {
             const now = performance.now();
             next = Math.max(next, now) + delayMs;

@@ -3,7 +3,8 @@ import type { FaultPlugin } from '../plugin.js';
 /**
  * Toxiproxy `timeout`: every frame is dropped. With `timeout` > 0 the connection is closed after that many ms
  * without a frame (re-armed on each frame); 0 = never closed. Removing the fault closes the connection (the
- * dropped bytes make it unusable), as Toxiproxy does since its hang fix.
+ * dropped bytes make it unusable), as Toxiproxy does since its hang fix. Updating it closes the connection too once
+ * it dropped a frame of it (the rebuilt fault might let later data through, answered out of turn).
  */
 export const timeoutFault: FaultPlugin = {
   type: 'timeout',
@@ -16,6 +17,8 @@ export const timeoutFault: FaultPlugin = {
   create(options) {
     const timeout = options.timeout as number;
     let timer: NodeJS.Timeout | undefined;
+    /** A frame of this connection was dropped. */
+    let swallowed = false;
     const arm = (io: Parameters<NonNullable<import('../plugin.js').FaultInstance['start']>>[0]): void => {
       if (timeout <= 0 || io.signal.aborted) return;
       if (timer) timer.refresh();
@@ -31,6 +34,11 @@ export const timeoutFault: FaultPlugin = {
         arm(io);
       },
       chunk(_chunk, io) {
+        if (!swallowed) {
+          swallowed = true;
+          // Updated (not removed: removed() closes) after dropping data: the stream is unusable, end it.
+          io.signal.addEventListener('abort', () => io.close('timeout fault changed after it dropped data'), { once: true });
+        }
         arm(io);
       },
       end(io) {

@@ -33,6 +33,17 @@ export class HttpCodec implements ProtocolCodec {
     return buildErrorReply(this.state, request);
   }
 
+  get onUnblocked(): ((direction: 'toUpstream' | 'toDownstream') => void) | undefined {
+    return this.#onUnblocked;
+  }
+
+  set onUnblocked(fn: ((direction: 'toUpstream' | 'toDownstream') => void) | undefined) {
+    this.#onUnblocked = fn;
+    this.state.onUnblocked = fn === undefined ? undefined : () => fn('toUpstream');
+  }
+
+  #onUnblocked: ((direction: 'toUpstream' | 'toDownstream') => void) | undefined;
+
   errorStatuses(request: Attributes | undefined): readonly number[] | undefined {
     return randomErrorStatuses(request);
   }

@@ -36,10 +36,23 @@ export class HttpConnectionState {
   /** The server asked to close (or sent a close-delimited body): no exchange after the current one. */
   serverClose = false;
 
+  /** Told when the request framer's held bytes became decodable (see {@link releaseSwitch}). */
+  onUnblocked: (() => void) | undefined;
+
+  /**
+   * The Upgrade/CONNECT request the request framer waited for got its answer (or will never get one from the
+   * server): the bytes held behind it can be decoded now, as tunnel data or as the next request.
+   */
+  releaseSwitch(): void {
+    if (this.switchWait === undefined) return;
+    this.switchWait = undefined;
+    this.onUnblocked?.();
+  }
+
   /** Forget a request the server will never see (answered by the proxy's error reply). */
   drop(req: PendingRequest): void {
     const i = this.pending.lastIndexOf(req);
     if (i >= 0) this.pending.splice(i, 1);
-    if (this.switchWait === req) this.switchWait = undefined;
+    if (this.switchWait === req) this.releaseSwitch();
   }
 }

@@ -45,8 +45,8 @@ export class HttpResponseFramer extends HttpFramer {
       if (status === 101) {
         // Switching Protocols: the final answer to an Upgrade request; a tunnel from here on
         const req = state.pending.shift();
-        state.switchWait = undefined;
         state.opaque = true;
+        state.releaseSwitch();
         this.info = req ? RESP_WHOLE : UNSOL_WHOLE;
         return h;
       }
@@ -54,14 +54,16 @@ export class HttpResponseFramer extends HttpFramer {
       return h;
     }
     const req = state.pending.shift();
-    if (req !== undefined && req === state.switchWait) state.switchWait = undefined;
     const unsolicited = req === undefined;
     this.unsolicitedMessage = unsolicited;
     if (req?.method === 'CONNECT' && status < 300) {
       state.opaque = true;
+      state.releaseSwitch();
       this.info = RESP_WHOLE;
       return h;
     }
+    // A final answer other than a switch (e.g. 200 to an Upgrade): the bytes held behind the request are HTTP again
+    if (req !== undefined && req === state.switchWait) state.releaseSwitch();
     if (f.close || (r.minor === 0 && !f.keepAlive) || (req !== undefined && req.minor === 0 && !f.keepAlive)) {
       state.keepAlive = false;
       state.serverClose = true;
