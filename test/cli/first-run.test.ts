@@ -20,14 +20,24 @@ async function busyPort(t: import('node:test').TestContext): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-/** Hold host:port if it is free (it may already be held by someone else: busy either way). */
+/**
+ * Hold 127.0.0.1:port for the rest of the test. Another process (a demo of another test, a second copy of the
+ * suite) may hold it for a moment: then try again until it is ours (bounded), so the port is busy for certain.
+ */
 async function hold(t: import('node:test').TestContext, port: number): Promise<void> {
-  const server = net.createServer();
-  const ok = await new Promise<boolean>((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(true));
-  });
-  if (ok) t.after(() => server.close());
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const server = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(true));
+    });
+    if (ok) {
+      t.after(() => server.close());
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`127.0.0.1:${port} stayed held by another process for 30 s`);
 }
 
 test('--help names the docs folder of the installed package, which exists', async () => {
