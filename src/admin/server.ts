@@ -1,6 +1,7 @@
 import type { Address } from '../core/address.js';
 import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
+import type { AccessPolicy } from '../http-kit/access.js';
 import { ApiServer, type Handler } from '../http-kit/api-server.js';
 import type { BodyRules } from '../http-kit/body.js';
 import type { RequestContext } from '../http-kit/context.js';
@@ -11,20 +12,9 @@ import { health, metrics, objectRoutes } from './object-routes.js';
 import { addFault, faultTypes, getFault, listFaults, protocols, removeFault, updateFault } from './fault-routes.js';
 import { clearDivergences, divergence, divergences, events, noise, quarantine, restore, variants } from './replication-routes.js';
 
-export interface AdminServerOptions {
+/** Where the admin API listens, and how it is protected (token, allowed hosts and origins: docs/security.md). */
+export interface AdminServerOptions extends AccessPolicy {
   listen: Address;
-  /** Bearer token required on every call when set. */
-  token?: string | undefined;
-  /** Extra `Host` values accepted besides the bound address (docs/security.md). */
-  allowedHosts?: readonly string[] | undefined;
-  /** `Origin` values accepted besides the API's own. */
-  allowedOrigins?: readonly string[] | undefined;
-  /** Allow a non-loopback `listen` without a token. */
-  insecure?: boolean | undefined;
-  /** What set `listen`, named when a non-loopback address without a token is refused (default `admin.listen`). */
-  setting?: string | undefined;
-  /** How to give a token or mark it insecure there (default: the config keys). */
-  fix?: string | undefined;
 }
 
 /** The config keys (and the proxy command's flags) refusals name. */
@@ -64,14 +54,7 @@ export class AdminServer {
     this.#api = new ApiServer({
       name: 'admin API',
       logger: yard.logger,
-      access: {
-        token: options.token,
-        allowedHosts: options.allowedHosts,
-        allowedOrigins: options.allowedOrigins,
-        insecure: options.insecure,
-        setting: options.setting ?? 'admin.listen',
-        fix: options.fix ?? ADMIN_FIX,
-      },
+      access: { ...options, setting: options.setting ?? 'admin.listen', fix: options.fix ?? ADMIN_FIX },
       accessNames: ADMIN_ACCESS_NAMES,
       routes: this.#table(),
       body: BODY_RULES,

@@ -8,7 +8,7 @@ import type { Address } from '../core/address.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import type { Logger } from '../core/log.js';
 import { VERSION } from '../core/version.js';
-import type { AccessNames } from '../http-kit/access.js';
+import type { AccessNames, AccessPolicy } from '../http-kit/access.js';
 import { ApiServer, type Handler } from '../http-kit/api-server.js';
 import type { RequestContext } from '../http-kit/context.js';
 import { HttpError, errorMessage } from '../http-kit/http-error.js';
@@ -18,21 +18,10 @@ import { BODY_RULES, decodeProxy } from './toxiproxy-json.js';
 import { ToxiproxyCollection } from './toxiproxy-proxies.js';
 import { addToxic, getToxic, listToxics, removeToxic, updateToxic } from './toxiproxy-toxics.js';
 
-export interface ToxiproxyApiOptions {
+/** Where the Toxiproxy-compatible API listens, and how it is protected (docs/security.md). */
+export interface ToxiproxyApiOptions extends AccessPolicy {
   /** Where the API listens (Toxiproxy's default is localhost:8474). */
   listen: Address;
-  /** Bearer token required on every call when set (docs/security.md). */
-  token?: string | undefined;
-  /** Extra `Host` values accepted besides the bound address. */
-  allowedHosts?: readonly string[] | undefined;
-  /** `Origin` values accepted besides the API's own. */
-  allowedOrigins?: readonly string[] | undefined;
-  /** Allow a non-loopback `listen` without a token. */
-  insecure?: boolean | undefined;
-  /** What set `listen`, named when a non-loopback address without a token is refused (default `toxiproxy.listen`). */
-  setting?: string | undefined;
-  /** How to give a token or mark it insecure there (default: the config keys). */
-  fix?: string | undefined;
   /** The settings named when a Host or Origin is refused (default: the config keys). */
   accessNames?: AccessNames | undefined;
   /** Default: the yard's logger. */
@@ -72,14 +61,7 @@ export class ToxiproxyApi {
     this.#api = new ApiServer({
       name: 'Toxiproxy API',
       logger: this.#logger,
-      access: {
-        token: options.token,
-        allowedHosts: options.allowedHosts,
-        allowedOrigins: options.allowedOrigins,
-        insecure: options.insecure,
-        setting: options.setting ?? 'toxiproxy.listen',
-        fix: options.fix ?? TOXIPROXY_FIX,
-      },
+      access: { ...options, setting: options.setting ?? 'toxiproxy.listen', fix: options.fix ?? TOXIPROXY_FIX },
       accessNames: options.accessNames ?? { allowedHosts: 'toxiproxy.allowedHosts', allowedOrigins: 'toxiproxy.allowedOrigins' },
       routes: this.#table(),
       body: BODY_RULES,

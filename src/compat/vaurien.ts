@@ -9,6 +9,7 @@ import { ErrorCodes } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import type { Logger } from '../core/log.js';
 import { formatAddress, parseAddress, type Address } from '../core/address.js';
+import type { AccessPolicy } from '../http-kit/access.js';
 import { ApiServer, type Handler } from '../http-kit/api-server.js';
 import type { BodyRules } from '../http-kit/body.js';
 import type { RequestContext } from '../http-kit/context.js';
@@ -17,20 +18,13 @@ import { jsonReply, type JsonStyle, type Reply } from '../http-kit/reply.js';
 import { RouteTable } from '../http-kit/route-table.js';
 import { BehaviorError, type VaurienBehaviors } from './vaurien-behaviors.js';
 
-export interface VaurienApiOptions {
+/** The chaos control API: where it listens, what it steers, and how it is protected (docs/security.md). */
+export interface VaurienApiOptions extends Pick<AccessPolicy, 'token' | 'allowedHosts' | 'allowedOrigins' | 'insecure'> {
   listen: Address;
   behaviors: VaurienBehaviors;
   /** The route whose cluster `PUT /backend` replaces. */
   routeId: string;
   logger?: Logger | undefined;
-  /** Bearer token required on every call when set (docs/security.md). */
-  token?: string | undefined;
-  /** Extra `Host` values accepted besides the bound address. */
-  allowedHosts?: readonly string[] | undefined;
-  /** `Origin` values accepted besides the API's own. */
-  allowedOrigins?: readonly string[] | undefined;
-  /** Allow a non-loopback `listen` without a token. */
-  insecure?: boolean | undefined;
 }
 
 /** The chaos command's flags, named by refusals. */
