@@ -9,7 +9,7 @@
 import { VAURIEN_BEHAVIORS } from '../faults/builtins.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import type { FaultSet } from '../faults/fault-set.js';
-import type { FaultInput, Stream } from '../config/fault-input.js';
+import type { FaultInput, MatchSpec, Stream } from '../config/fault-input.js';
 import type { FaultOptions, OptionSpec } from '../config/fault-options.js';
 import { suggestionSuffix } from '../config/did-you-mean.js';
 
@@ -146,13 +146,16 @@ export class VaurienBehaviors {
   /** Options given so far per behavior (CLI flags, then PUT bodies merged over them); defaults are not stored. */
   readonly #options: BehaviorOptions;
   #set: FaultSet | undefined;
+  /** Only requests that match get a behavior (`switchyard chaos --match`); undefined: every request. */
+  readonly #match: MatchSpec | undefined;
 
-  constructor(registry: FaultRegistry, init: { mix: MixEntry[]; options?: BehaviorOptions; raw: boolean }) {
+  constructor(registry: FaultRegistry, init: { mix: MixEntry[]; options?: BehaviorOptions; raw: boolean; match?: MatchSpec | undefined }) {
     this.registry = registry;
     this.names = behaviorNames(registry);
     this.raw = init.raw;
     this.#mix = [...init.mix];
     this.#options = {};
+    this.#match = init.match;
     for (const [b, o] of Object.entries(init.options ?? {})) this.#options[b] = { ...this.validateOptions(b, o) };
   }
 
@@ -189,6 +192,7 @@ export class VaurienBehaviors {
         group: BEHAVIOR_GROUP,
         stream: this.streamOf(name),
         attributes: { ...(this.#options[name] ?? {}) },
+        ...(this.#match !== undefined ? { match: this.#match } : {}),
       }));
   }
 

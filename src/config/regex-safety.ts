@@ -24,7 +24,8 @@ const ALLOWED_FLAGS = new Set(['i', 'm', 's', 'u']);
 
 /** `/source/flags` → its parts; undefined when the string is not in slashes (then it is a plain or wildcard value). */
 export function regexParts(value: string): { source: string; flags: string } | undefined {
-  const m = /^\/(.+)\/([a-z]*)$/s.exec(value);
+  // Only JavaScript's flag letters may follow the closing slash: `/api/users` is a path, not /api/ with flags "users".
+  const m = /^\/(.+)\/([dgimsuvy]*)$/s.exec(value);
   return m ? { source: m[1]!, flags: m[2]! } : undefined;
 }
 

@@ -301,4 +301,28 @@ describe('switchyard chaos (CLI)', () => {
     assert.equal(up.requests.length, 0);
     assert.match(base!, /^http:\/\/127\.0\.0\.1:\d+$/);
   });
+
+  test('--match: only matching requests get a behavior (wildcard, KEY!=VALUE); a misspelt key exits 2 with a did-you-mean', async (t) => {
+    const up = await startHttpUpstream(t);
+    const { proxy } = await startChaosCli(t, ['--protocol', 'http', '--backend', `127.0.0.1:${up.port}`, '--proxy', '127.0.0.1:0', '--behavior', '100:error', '--behavior-error-status', '418', '--match', 'path=/fail*', '--match', 'path!=/fail/ok']);
+    const c = new Client(`http://127.0.0.1:${proxy.port}`);
+    t.after(() => c.close());
+    const statusOf = async (path: string): Promise<number> => {
+      const r = await c.request({ method: 'GET', path });
+      await r.body.text();
+      return r.statusCode;
+    };
+    assert.equal(await statusOf('/ok'), 200, 'not matched: forwarded');
+    assert.equal(await statusOf('/fail/1'), 418, 'matched: the behavior answers');
+    assert.equal(await statusOf('/fail/ok'), 200, 'excluded by KEY!=VALUE');
+    assert.equal(await statusOf('/fail/2'), 418, 'the same keep-alive connection goes on');
+    assert.deepEqual(up.requests, ['/ok', '/fail/ok']);
+
+    const bad = await captured(() => chaosCommand(['--protocol', 'http', '--match', 'pth=/x']));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--match.*pth.*did you mean "path"/s);
+    const malformed = await captured(() => chaosCommand(['--match', 'nokey']));
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /--match: expected KEY=VALUE or KEY!=VALUE, got 'nokey'/);
+  });
 });

@@ -173,5 +173,8 @@ test('regex safety check: refused and accepted patterns (config/regex-safety.ts 
   assert.throws(() => compileSafeRegex(`/${'a'.repeat(1001)}/`), /too long \(1001 characters, at most 1000\)/);
   assert.throws(() => compileSafeRegex('/a/y'), /flag "y" is not allowed/);
   assert.equal(compileSafeRegex('not a regex'), undefined);
+  // Only flag letters may follow the closing slash: a path with two segments is a plain value, not a regex.
+  assert.equal(compileSafeRegex('/api/users'), undefined);
+  assert.equal(compileSafeRegex('/fail/ok'), undefined);
   assert.ok(compileSafeRegex('/^get$/i')!.test('GET'));
 });

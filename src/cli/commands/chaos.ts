@@ -6,6 +6,7 @@
 import { guard, logLevelOf, parseCommandArgs, str, strs, UsageError, type ParsedArgs } from '../args.js';
 import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
 import { exposureProblem } from '../../core/exposure.js';
+import { MATCH_NOT, type MatchSpec } from '../../config/fault-input.js';
 import { readTokenFile } from '../../config/admin-schema.js';
 import { validateConfig } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
@@ -43,6 +44,8 @@ export interface ChaosOptions {
   behavior: string;
   /** Per-behavior options (typed, or text to parse by the option's type). */
   options?: Record<string, Record<string, unknown>>;
+  /** Only requests whose attributes match get a behavior (the faults' `match`, docs/faults.md); the rest pass. */
+  match?: MatchSpec | undefined;
   /** Control API address, off when absent. */
   http?: string | undefined;
   /** The control API's protection (docs/security.md): token, extra Host/Origin values, insecure. */
@@ -86,7 +89,7 @@ export async function startChaos(opts: ChaosOptions): Promise<ChaosRunning> {
       throw new UsageError(`--${behaviorFlag(b, field)}: ${(err as Error).message}`);
     }
   }
-  const behaviors = new VaurienBehaviors(faults, { mix, raw, options });
+  const behaviors = new VaurienBehaviors(faults, { mix, raw, options, match: opts.match });
   let httpAddress;
   if (opts.http !== undefined) {
     try {
@@ -138,6 +141,7 @@ function cliPath(path: string): string {
     .replace(/^listeners\[0\]\.listen/, '--proxy')
     .replace(/^clusters\[0\]\.endpoints\[0\].*/, '--backend')
     .replace(/^listeners\[0\]\.protocol.*/, '--protocol')
+    .replace(/^listeners\[0\]\.faults\[\d+\]\.match.*/, '--match')
     .replace(/^seed/, '--seed');
 }
 
@@ -152,7 +156,7 @@ function behaviorFlags(faults: FaultRegistry): Map<string, [string, string]> {
 
 function usage(faults: FaultRegistry): string {
   const lines: string[] = [];
-  lines.push(`Usage: switchyard chaos [--proxy HOST:PORT] [--backend HOST:PORT] [--protocol P] [--behavior 20:delay,10:error]
+  lines.push(`Usage: switchyard chaos [--proxy HOST:PORT] [--backend HOST:PORT] [--protocol P] [--behavior 20:delay,10:error] [--match KEY=VALUE ...]
                         [--behavior-<name>-<option> VALUE ...] [--http HOST:PORT [--http-token-file F]] [--seed N]
                         [--log-level L]
 
@@ -165,6 +169,9 @@ Options:
       --protocol P           tcp (default: raw bytes, behaviors per chunk) or ${createProtocolRegistry().names().join(', ')}
       --behavior SPEC        comma list of PERCENT:NAME, integer percents summing to 100 or less; the rest is
                              dummy (default ${DEFAULT_BEHAVIOR})
+      --match KEY=VALUE      only requests whose attribute KEY matches VALUE get a behavior (exact, * wildcards or
+                             /regex/; repeat a key for any of several values); KEY!=VALUE excludes; every --match
+                             must hold. Keys are the protocol's attributes (docs/faults.md), e.g. path, command
       --http ADDR            serve Vaurien's control API (GET/PUT /behavior, GET /behaviors, GET/PUT /backend)
       --http-host HOST       the control API's host (with --http-port; default 127.0.0.1)
       --http-port PORT       the control API's port (with --http-host; default 8080)
@@ -232,11 +239,12 @@ export function chaosCommand(argv: string[]): Promise<number> {
   const SHORT = `${USAGE.slice(0, USAGE.indexOf('\n\n'))}\nRun 'switchyard chaos --help' for every option, behavior and behavior option.\n`;
   return guard(SHORT, async () => {
     const flags = behaviorFlags(faults);
-    const base = ['proxy', 'backend', 'protocol', 'behavior', 'http', 'http-host', 'http-port', 'http-token-file', 'http-allowed-host', 'http-allowed-origin', 'seed', 'log-level'];
+    const base = ['proxy', 'backend', 'protocol', 'behavior', 'match', 'http', 'http-host', 'http-port', 'http-token-file', 'http-allowed-host', 'http-allowed-origin', 'seed', 'log-level'];
     const valued = new Set([...base, ...flags.keys()]);
     checkFlags(argv, new Set([...valued, 'help', 'http-insecure']), valued);
     const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { 'http-insecure': { type: 'boolean' } };
     for (const k of valued) if (k !== 'log-level') spec[k] = { type: 'string' };
+    spec['match'] = { type: 'string', multiple: true };
     spec['http-allowed-host'] = { type: 'string', multiple: true };
     spec['http-allowed-origin'] = { type: 'string', multiple: true };
     const { values } = parseCommandArgs(argv, spec);
@@ -268,8 +276,9 @@ export function chaosCommand(argv: string[]): Promise<number> {
     const protocol = str(values['protocol']) ?? 'tcp';
     const behavior = str(values['behavior']) ?? DEFAULT_BEHAVIOR;
     const httpAccess = chaosHttpAccess(values);
+    const match = parseMatchFlags(strs(values['match']) ?? []);
     const logger = createLogger({ level: logLevelOf(values['log-level']) });
-    const running = await startChaos({ proxy, backend, protocol, behavior, options, http, httpAccess, seed, logger, faults });
+    const running = await startChaos({ proxy, backend, protocol, behavior, options, match, http, httpAccess, seed, logger, faults });
     const l = running.yard.listeners.get(LISTENER)!;
     process.stdout.write(
       `switchyard chaos: ${l.address ? formatAddress(l.address) : proxy} -> ${backend} protocol=${protocol} behavior=${running.behaviors.spec}` +
@@ -279,4 +288,24 @@ export function chaosCommand(argv: string[]): Promise<number> {
     await running.api?.close();
     return code;
   });
+}
+
+/**
+ * `--match KEY=VALUE` (repeatable) into a fault `match`: the same key twice means any of the values, `KEY!=VALUE`
+ * goes under `not` (excluded). Keys and values are checked by the config schema like any fault's match.
+ */
+export function parseMatchFlags(flags: readonly string[]): MatchSpec | undefined {
+  if (flags.length === 0) return undefined;
+  const want: Record<string, string[]> = {};
+  const not: Record<string, string[]> = {};
+  for (const flag of flags) {
+    const m = /^([^=!]+?)(!?)=(.*)$/s.exec(flag);
+    if (!m || m[1]!.trim() === '') throw new UsageError(`--match: expected KEY=VALUE or KEY!=VALUE, got '${flag}'`);
+    ((m[2] === '!' ? not : want)[m[1]!.trim()] ??= []).push(m[3]!);
+  }
+  const one = (values: string[]): string | string[] => (values.length === 1 ? values[0]! : values);
+  const spec: Record<string, string | string[] | Record<string, string | string[]>> = {};
+  for (const [k, v] of Object.entries(want)) spec[k] = one(v);
+  if (Object.keys(not).length > 0) spec[MATCH_NOT] = Object.fromEntries(Object.entries(not).map(([k, v]) => [k, one(v)]));
+  return spec;
 }
