@@ -3,7 +3,7 @@ import type { Frame, Framer } from '../framing/framer.js';
 import type { Direction, SessionIO } from '../pipeline/handler.js';
 import type { ChainResult, HandlerChain } from '../pipeline/chain.js';
 import type { ProtocolCodec, ProtocolFramer } from '../protocols/protocol.js';
-import type { SwitchyardError } from '../core/errors.js';
+import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 import type { UpstreamStream } from './upstream-stream.js';
@@ -16,6 +16,8 @@ export interface FramedOwner {
   isClosed(): boolean;
   /** A framing or handler error in `dir`: count it and close the session. */
   fail(err: unknown, dir: Direction): void;
+  /** `dir`'s input ended inside a frame: the complete frames went on; count and log the dropped tail. */
+  truncated(err: unknown, dir: Direction): void;
   /** A FIN was handed on toward `dir`'s destination. */
   finForwarded(dir: Direction): void;
   /** Close both sides with an RST. */
@@ -156,7 +158,12 @@ export class FramedPath implements SessionIO {
     }
     if (threw) {
       this.#flush(dir);
-      this.#owner.fail(thrown, dir);
+      // Input that ends inside a frame: the frames before it went on, so end the direction as usual (the answers to
+      // them still come back) and report the tail instead of closing the whole session.
+      if (this.#phase[dir] === DirectionPhase.Finishing && errorCode(thrown) === ErrorCodes.FRAME_TRUNCATED) {
+        this.#owner.truncated(thrown, dir);
+        this.#finishDirection(dir);
+      } else this.#owner.fail(thrown, dir);
     } else if (stop instanceof Promise) {
       this.#hold(dir, stop);
     } else if (stop !== undefined) {

@@ -157,6 +157,7 @@ export class Session {
     const owner: FramedOwner = {
       isClosed: () => this.#state === SessionState.Closed,
       fail: (err, dir) => this.#fail(err, dir),
+      truncated: (err, dir) => this.#truncated(err, dir),
       finForwarded: (dir) => this.#finForwarded(dir),
       reset: () => this.#reset(),
       close: (error) => this.#closeForHandler(error),
@@ -210,6 +211,11 @@ export class Session {
   }
 
   /** A framing/handler error: count it, and close this session only. */
+  #truncated(err: unknown, dir: Direction): void {
+    this.#countError(err);
+    this.#opts.logger.warn({ session: this.id, direction: dir, code: errorCode(err), err: (err as Error).message }, 'input ended inside a frame: the complete frames went on, the tail was dropped');
+  }
+
   #fail(err: unknown, dir: Direction): void {
     if (this.#state === SessionState.Closed) return;
     this.#countError(err);

@@ -63,7 +63,11 @@ describe('framed sessions', () => {
 
   test('a truncated frame at EOF is reported, not silently forwarded', async () => {
     const received: Buffer[] = [];
-    const upstream = await startServer((s) => s.on('data', (d: Buffer) => received.push(d)));
+    // The upstream closes when the proxy hands on the client's FIN (the complete frames went on; the tail did not).
+    const upstream = await startServer((s) => {
+      s.on('data', (d: Buffer) => received.push(d));
+      s.on('end', () => s.end());
+    });
     const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`], listener: { framing: 'line' } });
     try {
       const c = await connect(port);
@@ -71,6 +75,32 @@ describe('framed sessions', () => {
       await readAll(c).catch(() => undefined);
       await eventually(() => yard.listeners.get('l1')!.stats.errors.get(ErrorCodes.FRAME_TRUNCATED) === 1, 'truncation counted');
       assert.equal(Buffer.concat(received).toString(), 'complete\n');
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('input that ends inside a line: the complete lines are answered, the FIN goes on, the tail is reported', async () => {
+    // printf 'one\ntwo\nthree' | nc …: the answers to the two complete lines must reach the client.
+    const upstream = await startServer((s) => {
+      s.setEncoding('utf8');
+      let held = '';
+      s.on('data', (d: string) => {
+        held += d;
+        for (let i = held.indexOf('\n'); i >= 0; i = held.indexOf('\n')) {
+          s.write(`${held.slice(0, i).toUpperCase()}\n`);
+          held = held.slice(i + 1);
+        }
+      });
+      s.on('end', () => s.end());
+    });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`], listener: { framing: 'line' } });
+    try {
+      const c = await connect(port);
+      c.end('one\ntwo\nthree');
+      assert.equal((await readAll(c)).toString(), 'ONE\nTWO\n');
+      await eventually(() => yard.listeners.get('l1')!.stats.errors.get(ErrorCodes.FRAME_TRUNCATED) === 1, 'truncation counted');
     } finally {
       await yard.close();
       await upstream.close();
