@@ -20,6 +20,14 @@ const udpSchema = z
   })
   .prefault({});
 
+/** The least rate a request in progress must arrive at on a protocol listener (`bytesPerSecond: 0` = off). */
+const minDataRateSchema = z
+  .strictObject({
+    bytesPerSecond: int(0).default(0),
+    grace: duration(1).default(5_000),
+  })
+  .prefault({});
+
 /** One listener (also the body of the admin API's POST /listeners). */
 export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.ZodType<ListenerConfig> {
   return z
@@ -33,6 +41,9 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
       framing: framingSchema(framers),
       maxConnections: int(0).default(10_000),
       idleTimeout: duration().default(0),
+      requestHeaderTimeout: duration().default(10_000),
+      requestTimeout: duration().default(0),
+      minDataRate: minDataRateSchema,
       backlog: int(0, 65_535).default(511),
       socket: socketSchema,
       udp: udpSchema,

@@ -45,6 +45,12 @@ export interface ProtocolSpec {
   options: Record<string, unknown>;
 }
 
+/** A request in progress slower than `bytesPerSecond` (measured once `grace` ms have passed) is refused; 0 = off. */
+export interface MinDataRate {
+  bytesPerSecond: number;
+  grace: number;
+}
+
 export interface ListenerConfig {
   id: string;
   /** 'tcp' covers TCP and Unix sockets; 'udp' datagrams with flow tracking. */
@@ -57,6 +63,15 @@ export interface ListenerConfig {
   maxConnections: number;
   /** Close a connection idle (no bytes either way) for this long; 0 disables. */
   idleTimeout: number;
+  /**
+   * Protocol listeners: ms from a request's first byte (the first request: from the connection being opened) to its
+   * head being complete; then the proxy answers in the protocol (HTTP 408) and closes. 0 disables.
+   */
+  requestHeaderTimeout: number;
+  /** Protocol listeners: ms from a request's first byte to its last; 0 disables. */
+  requestTimeout: number;
+  /** Protocol listeners: the least rate a request in progress must arrive at, after a grace period. */
+  minDataRate: MinDataRate;
   /** Listen backlog. */
   backlog: number;
   socket: SocketOptions;

@@ -9,6 +9,7 @@ import { buildServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { Session, type SessionFraming } from '../session/session.js';
+import type { RequestLimits } from '../session/request-clock.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
@@ -44,6 +45,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly sessions = new Set<Session | EngineSession>();
   readonly #deps: ListenerDeps;
   readonly #framing: SessionFraming | undefined;
+  /** Protocol listeners only: requestHeaderTimeout, requestTimeout, minDataRate. */
+  readonly #requestLimits: RequestLimits | undefined;
   #server: Server | undefined;
   #bound: Address | undefined;
   #stopping: Promise<void> | undefined;
@@ -66,6 +69,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       if (!deps.protocols) throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `listener '${config.id}': protocol '${config.protocol.type}' needs a protocol registry`);
       const codec = deps.protocols.build(config.protocol.type, config.protocol.options);
       this.#framing = { toUpstream: PASSTHROUGH_FACTORY, toDownstream: PASSTHROUGH_FACTORY, codec };
+      const rate = config.minDataRate;
+      this.#requestLimits = { headerTimeout: config.requestHeaderTimeout, requestTimeout: config.requestTimeout, minBytesPerSecond: rate.bytesPerSecond, grace: rate.grace };
     } else {
       this.#framing = framers;
     }
@@ -236,6 +241,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       framing: this.#framing,
       handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,
+      requestLimits: this.#requestLimits,
+      upstreamName: cluster.id,
       stats: [this.stats, target.route.stats, cluster.stats],
       logger: this.#deps.logger,
       onClose: (s) => this.sessions.delete(s),

@@ -47,6 +47,25 @@ export interface ProtocolFramer extends Framer {
   readonly info: MessageInfo | undefined;
 }
 
+/**
+ * Why the proxy refuses a request itself (protocol-neutral); each codec maps it to its own status when the request
+ * gives none (HTTP 400/413/431/502/504/408, PostgreSQL SQLSTATE, MySQL error number, ...; see docs/protocols/).
+ * - `malformed`: the client's bytes break the protocol; `too_large`: a message (HTTP: head 431, body 413) over a limit;
+ * - `upstream_refused`: no upstream connection (refused, unreachable, TLS, no endpoint); `upstream_timeout`: the
+ *   connect timed out; `upstream_lost`: the upstream reset or closed while a request waited for its answer;
+ * - `header_timeout` / `request_timeout` / `too_slow`: the listener's requestHeaderTimeout, requestTimeout or
+ *   minDataRate expired for the request in progress.
+ */
+export type RefusalReason =
+  | 'malformed'
+  | 'too_large'
+  | 'upstream_refused'
+  | 'upstream_timeout'
+  | 'upstream_lost'
+  | 'header_timeout'
+  | 'request_timeout'
+  | 'too_slow';
+
 /** What the proxy wants to tell the client instead of the server's answer. */
 export interface ErrorReplyRequest {
   /** Attributes of the request being answered, when known. */
@@ -60,6 +79,8 @@ export interface ErrorReplyRequest {
   readonly status?: number | string | undefined;
   /** The proxy will close the connection right after the reply (HTTP then sends `Connection: close`). */
   readonly close?: boolean | undefined;
+  /** Set when the proxy refuses on its own (not an injected fault): picks the status when `status` is absent. */
+  readonly reason?: RefusalReason | undefined;
 }
 
 export interface ErrorReply {
@@ -79,6 +100,11 @@ export interface ProtocolCodec {
    * none (raw tcp): callers then fall back to closing the connection.
    */
   errorReply(request: ErrorReplyRequest): ErrorReply | undefined;
+  /**
+   * The server speaks first (MySQL greeting, SMTP banner): a refusal before any upstream exists is sent at once, as
+   * the greeting. Absent/false: the client speaks first, and the proxy reads its first request before refusing it.
+   */
+  readonly serverSpeaksFirst?: boolean;
   /**
    * The statuses an injected error picks from at random when none is configured, for the request with these
    * attributes (HTTP: 500, 501, 502 and 503, as Vaurien does). Absent or undefined: no choice, {@link errorReply}

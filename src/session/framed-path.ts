@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { Frame, Framer } from '../framing/framer.js';
 import type { Direction, SessionIO } from '../pipeline/handler.js';
 import type { ChainResult, HandlerChain } from '../pipeline/chain.js';
-import type { ProtocolCodec, ProtocolFramer } from '../protocols/protocol.js';
+import type { MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocols/protocol.js';
 import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
@@ -10,6 +10,7 @@ import type { UpstreamStream } from './upstream-stream.js';
 import { DirectionPhase, heldPhase, phaseCanMove, phaseName, releasedPhase } from './direction-phase.js';
 import { illegalTransition } from './state.js';
 import { encodeInto, writeGathered } from './gather.js';
+import type { RequestClock } from './request-clock.js';
 
 /** What the framed path asks of its session: the lifecycle stays the session's. */
 export interface FramedOwner {
@@ -24,6 +25,8 @@ export interface FramedOwner {
   reset(): void;
   /** Close both sides, letting written bytes reach the peers; `error` is counted and logged. */
   close(error: SwitchyardError | undefined): void;
+  /** The upstream ended while a request waited for its answer: true when the session answered the client itself. */
+  upstreamLost(): boolean;
 }
 
 export interface FramedPathInit {
@@ -39,6 +42,8 @@ export interface FramedPathInit {
   readonly trackActivity: boolean;
   readonly logger: Logger;
   readonly owner: FramedOwner;
+  /** The request limits of a protocol listener (absent: none). */
+  readonly clock?: RequestClock | undefined;
 }
 
 /**
@@ -66,6 +71,13 @@ export class FramedPath implements SessionIO {
   readonly #phase: Record<Direction, DirectionPhase> = { toUpstream: DirectionPhase.Flowing, toDownstream: DirectionPhase.Flowing };
   /** >0 while a pump is collecting output (writes are then flushed once, at its end). Changed only by #pump. */
   #pumping = 0;
+  readonly #clock: RequestClock | undefined;
+  /** Protocol sessions: a request that gets an answer was decoded, and no byte went to the client since. */
+  #awaiting = false;
+  /** Protocol sessions: the last response frame decoded did not end its message (the client has part of it). */
+  #downMid = false;
+  /** Protocol sessions: the codec turned the stream into a tunnel (no more messages to answer). */
+  #tunnel = false;
 
   constructor(init: FramedPathInit) {
     this.#sessionId = init.sessionId;
@@ -79,6 +91,7 @@ export class FramedPath implements SessionIO {
     this.#logger = init.logger;
     this.#trace = init.logger.isLevelEnabled('debug');
     this.#owner = init.owner;
+    this.#clock = init.clock;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
   }
@@ -100,6 +113,16 @@ export class FramedPath implements SessionIO {
     this.#chain?.close();
   }
 
+  /** The proxy may answer in the protocol now: a protocol session, at a response boundary, not a tunnel. */
+  get canRefuse(): boolean {
+    return this.codec !== undefined && !this.#downMid && !this.#tunnel;
+  }
+
+  /** A request waits for its answer and nothing of it reached the client yet. */
+  get awaitingAnswer(): boolean {
+    return this.#awaiting;
+  }
+
   // ---- input ---------------------------------------------------------------------------------------------
 
   onData(dir: Direction, chunk: Buffer): void {
@@ -109,6 +132,7 @@ export class FramedPath implements SessionIO {
       if (dir === 'toUpstream') stats[i]!.bytesToUpstream += chunk.length;
       else stats[i]!.bytesToDownstream += chunk.length;
     }
+    if (this.#clock !== undefined && dir === 'toUpstream') this.#clock.onBytes(chunk.length);
     const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
     try {
       decoder.push(chunk);
@@ -196,9 +220,14 @@ export class FramedPath implements SessionIO {
         if (n > 0) this.#countFrames(dir, n);
       }
       const frame = decoder.next();
-      if (frame === null) return undefined;
+      if (frame === null) {
+        if (dir === 'toUpstream') this.#clock?.settle(decoder.bufferedBytes);
+        return undefined;
+      }
       this.#countFrames(dir, 1);
-      const result = chain.length === 0 ? undefined : chain.run(frame, dir, protocol ? (decoder as ProtocolFramer).info : undefined);
+      const info = protocol ? (decoder as ProtocolFramer).info : undefined;
+      if (info !== undefined) this.#trackExchange(dir, info);
+      const result = chain.length === 0 ? undefined : chain.run(frame, dir, info);
       if (result === undefined) {
         encodeInto(decoder, frame, out);
         continue;
@@ -233,14 +262,14 @@ export class FramedPath implements SessionIO {
     const waiting = chain.length === 0 ? undefined : chain.end(dir);
     if (waiting === undefined) {
       this.#to(dir, DirectionPhase.Ended);
-      this.#endToward(dir);
+      this.#endToward(dir, true);
       return;
     }
     waiting.then(
       () => {
         if (this.#owner.isClosed()) return;
         this.#to(dir, DirectionPhase.Ended);
-        this.#endToward(dir);
+        this.#endToward(dir, true);
       },
       (err: unknown) => this.#owner.fail(err, dir),
     );
@@ -257,6 +286,15 @@ export class FramedPath implements SessionIO {
       for (const f of r.reply) encodeInto(renc, f, this.#out[back]);
     }
     return r.error;
+  }
+
+  /** Where the exchanges stand (protocol sessions): what a refusal needs to know, and the request clock. */
+  #trackExchange(dir: Direction, info: MessageInfo): void {
+    if (info.opaque === true) this.#tunnel = true;
+    if (dir === 'toUpstream') {
+      if (info.start && info.responses !== 0) this.#awaiting = true;
+      this.#clock?.onFrame(info);
+    } else this.#downMid = !info.end;
   }
 
   #countFrames(dir: Direction, n: number): void {
@@ -283,11 +321,15 @@ export class FramedPath implements SessionIO {
 
   // ---- output --------------------------------------------------------------------------------------------
 
-  /** FIN toward the direction's destination, after anything still queued for it. */
-  #endToward(dir: Direction): void {
+  /**
+   * FIN toward the direction's destination, after anything still queued for it. `natural`: the source itself ended
+   * (not a handler); an upstream that ends so while a request waits for its answer is refused in the protocol.
+   */
+  #endToward(dir: Direction, natural = false): void {
     this.#flush(dir);
     const dest = dir === 'toUpstream' ? this.#upstream : this.#client;
     if (dest.destroyed) return;
+    if (natural && dir === 'toDownstream' && this.#awaiting && this.canRefuse && this.#owner.upstreamLost()) return;
     this.#owner.finForwarded(dir);
     dest.end();
   }
@@ -313,6 +355,10 @@ export class FramedPath implements SessionIO {
     }
     const ok = writeGathered(dest, out);
     out.length = 0;
+    if (dir === 'toDownstream' && this.codec !== undefined) {
+      this.#awaiting = false;
+      this.#clock?.onAnswer();
+    }
     if (!ok) (dir === 'toUpstream' ? this.#client : this.#upstream).pause();
     return ok;
   }

@@ -11,6 +11,9 @@ import type { UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
 import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionStateName } from './state.js';
+import { RequestClock, limitsActive, type RequestExpiry, type RequestLimits } from './request-clock.js';
+import { REFUSAL_CODES, answerAndClose, connectRefusal, inputRefusal, refusalReply, refuseBeforeUpstream } from './refusal.js';
+import type { RefusalReason } from '../protocols/protocol.js';
 
 /**
  * The director's answer for a new session: how to open the upstream stream (a socket, or any duplex of the
@@ -37,6 +40,10 @@ export interface SessionOptions {
   handlers?: readonly HandlerFactory[] | undefined;
   /** ms of silence in both directions before the session is closed; 0 = never. */
   idleTimeout: number;
+  /** Protocol listeners: how a request must arrive (requestHeaderTimeout, requestTimeout, minDataRate). */
+  requestLimits?: RequestLimits | undefined;
+  /** Names the upstream in refusals (the cluster id). */
+  upstreamName?: string | undefined;
   /** Every stats object this session counts into (listener, route, cluster). */
   stats: readonly TrafficStats[];
   logger: Logger;
@@ -72,6 +79,9 @@ export class Session {
   #closedPromise: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
   #context: SessionContext | undefined;
+  #clock: RequestClock | undefined;
+  /** The proxy answered the client itself and is closing: nothing more is forwarded. */
+  #refused = false;
 
   constructor(opts: SessionOptions) {
     this.id = opts.id;
@@ -103,7 +113,15 @@ export class Session {
       this.#countError(err);
       this.#opts.logger.warn({ session: this.id, code: errorCode(err), err: (err as Error).message }, 'upstream connect failed; closing client');
       this.#beginClosing();
-      this.client.destroy();
+      const codec = this.#opts.framing?.codec;
+      if (codec === undefined || this.client.destroyed) this.client.destroy();
+      else {
+        const reason = connectRefusal(err);
+        const waitMs = this.#opts.requestLimits?.headerTimeout || 10_000;
+        refuseBeforeUpstream(this.client, codec.create(), reason, this.#upstreamMessage((err as Error).message), waitMs, (sent) => {
+          if (sent) this.#countRefusal(reason);
+        });
+      }
       return;
     }
     if (this.#state === SessionState.Closed || this.client.destroyed) {
@@ -155,14 +173,17 @@ export class Session {
     const client = this.client;
     const framing = this.#opts.framing;
     const owner: FramedOwner = {
-      isClosed: () => this.#state === SessionState.Closed,
+      isClosed: () => this.#state === SessionState.Closed || this.#refused,
       fail: (err, dir) => this.#fail(err, dir),
       truncated: (err, dir) => this.#truncated(err, dir),
       finForwarded: (dir) => this.#finForwarded(dir),
       reset: () => this.#reset(),
       close: (error) => this.#closeForHandler(error),
+      upstreamLost: () => this.#refuse('upstream_lost', this.#upstreamMessage('the upstream closed the connection before answering')),
     };
     const codec = framing?.codec?.create();
+    const limits = this.#opts.requestLimits;
+    if (codec !== undefined && limits !== undefined && limitsActive(limits)) this.#clock = new RequestClock(limits, (kind, got, rate) => this.#expired(kind, got, rate));
     const framed = (this.#framed = new FramedPath({
       sessionId: this.id,
       client,
@@ -174,7 +195,9 @@ export class Session {
       trackActivity: this.#opts.idleTimeout > 0,
       logger: this.#opts.logger,
       owner,
+      clock: this.#clock,
     }));
+    this.#clock?.begin();
     framed.attach(new HandlerChain(handlers.map((h) => h.create(this.context)), this.context));
     client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));
     upstream.on('data', (chunk: Buffer) => framed.onData('toDownstream', chunk));
@@ -217,17 +240,22 @@ export class Session {
   }
 
   #fail(err: unknown, dir: Direction): void {
-    if (this.#state === SessionState.Closed) return;
+    if (this.#state === SessionState.Closed || this.#refused) return;
     this.#countError(err);
+    const reason = dir === 'toUpstream' ? inputRefusal(err) : undefined;
+    if (reason !== undefined && this.#refuse(reason, `switchyard: ${(err as Error).message}`)) return;
     this.#opts.logger.warn({ session: this.id, direction: dir, code: errorCode(err), err: (err as Error).message }, 'closing session');
     this.destroy();
   }
 
   #onSocketError(side: 'client' | 'upstream', err: NodeJS.ErrnoException): void {
+    if (this.#refused) return;
     const other = side === 'client' ? this.upstream : this.client;
     const reset = err.code === 'ECONNRESET';
     const code = reset ? (side === 'client' ? ErrorCodes.CLIENT_RESET : ErrorCodes.UPSTREAM_RESET) : side === 'client' ? ErrorCodes.CLIENT_ERROR : ErrorCodes.UPSTREAM_ERROR;
     for (const s of this.#stats) s.error(code);
+    // the upstream died while a request waited for its answer, none of which reached the client: say so in the protocol
+    if (side === 'upstream' && this.#framed?.awaitingAnswer === true && this.#refuse('upstream_lost', this.#upstreamMessage(`the upstream ${reset ? 'reset' : `failed (${err.code ?? err.message})`} before answering`))) return;
     this.#opts.logger.debug({ session: this.id, side, code, syscode: err.code }, reset ? 'peer reset; resetting the other side' : 'socket error');
     this.#beginClosing();
     // An RST (or any abnormal end) on one side becomes an RST on the other.
@@ -249,6 +277,7 @@ export class Session {
     if (this.#state === SessionState.Closed) return;
     this.#to(SessionState.Closed);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#clock?.stop();
     this.#abortNow();
     this.#framed?.detach();
     for (const s of this.#stats) s.active--;
@@ -269,6 +298,53 @@ export class Session {
       }
     };
     this.#idleTimer = setTimeout(check, ms).unref();
+  }
+
+  /**
+   * Answer the client in its protocol (the codec's error for `reason`) and close, when nothing of the current answer
+   * reached it yet; false (nothing done) when that is not possible: the caller closes as before.
+   */
+  #refuse(reason: RefusalReason, message: string): boolean {
+    const framed = this.#framed;
+    if (this.#refused || this.#state >= SessionState.Closing || framed?.codec === undefined || !framed.canRefuse || this.client.destroyed) return false;
+    const reply = refusalReply(framed.codec, reason, message);
+    if (reply === undefined) return false;
+    this.#refused = true;
+    this.#countRefusal(reason);
+    this.#opts.logger.debug({ session: this.id, reason, err: message }, 'refused in the protocol; closing');
+    this.#beginClosing();
+    this.#abortNow();
+    this.#clock?.stop();
+    if (this.upstream && !this.upstream.destroyed) this.upstream.destroy();
+    this.client.removeAllListeners('data');
+    this.client.removeAllListeners('end');
+    answerAndClose(this.client, reply.frames);
+    return true;
+  }
+
+  #countRefusal(reason: RefusalReason): void {
+    for (const s of this.#stats) s.error(REFUSAL_CODES[reason]);
+  }
+
+  #upstreamMessage(what: string): string {
+    const name = this.#opts.upstreamName;
+    return `switchyard: ${name === undefined ? '' : `cluster '${name}': `}${what}`;
+  }
+
+  /** A request limit expired: answer it in the protocol when any of it arrived (and nothing answered it), else close. */
+  #expired(kind: RequestExpiry, answerable: boolean, rate: number): void {
+    const limits = this.#opts.requestLimits!;
+    const code = kind === 'header_timeout' ? ErrorCodes.REQUEST_HEADER_TIMEOUT : kind === 'request_timeout' ? ErrorCodes.REQUEST_TIMEOUT : ErrorCodes.REQUEST_TOO_SLOW;
+    for (const s of this.#stats) s.error(code);
+    const message =
+      kind === 'header_timeout'
+        ? `switchyard: request head not received within requestHeaderTimeout (${limits.headerTimeout} ms)`
+        : kind === 'request_timeout'
+          ? `switchyard: request not received within requestTimeout (${limits.requestTimeout} ms)`
+          : `switchyard: request arriving at ${rate} bytes/s, below minDataRate (${limits.minBytesPerSecond} bytes/s)`;
+    this.#opts.logger.debug({ session: this.id, code, answerable }, 'request limit expired');
+    if (answerable && this.#refuse(kind, message)) return;
+    this.destroy();
   }
 
   #countError(err: unknown): void {

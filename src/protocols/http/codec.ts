@@ -30,7 +30,7 @@ export class HttpCodec implements ProtocolCodec {
   }
 
   errorReply(request: ErrorReplyRequest): ErrorReply {
-    return buildErrorReply(this.state, request);
+    return buildErrorReply(this.state, request, this.toUpstream.readingHead);
   }
 
   get onUnblocked(): ((direction: 'toUpstream' | 'toDownstream') => void) | undefined {

@@ -1,7 +1,7 @@
 /**
  * The HTTP error reply: a complete `text/plain` response the proxy sends instead of forwarding a request.
  */
-import type { Attributes, ErrorReply, ErrorReplyRequest } from '../protocol.js';
+import type { Attributes, ErrorReply, ErrorReplyRequest, RefusalReason } from '../protocol.js';
 import type { HttpConnectionState } from './connection-state.js';
 
 export const DEFAULT_ERROR_STATUS = 503;
@@ -93,15 +93,34 @@ export function replyStatus(status: number | string | undefined): number {
   return n;
 }
 
+/** The status of a refusal by the proxy itself (`head`: the oversize message was still in its head). */
+export function refusalStatus(reason: RefusalReason, head: boolean): number {
+  switch (reason) {
+    case 'malformed':
+      return 400;
+    case 'too_large':
+      return head ? 431 : 413;
+    case 'upstream_refused':
+    case 'upstream_lost':
+      return 502;
+    case 'upstream_timeout':
+      return 504;
+    case 'header_timeout':
+    case 'request_timeout':
+    case 'too_slow':
+      return 408;
+  }
+}
+
 /**
  * Build the reply for the request named by `request.request` (the attributes of its start frame), else the one whose
  * start frame was returned last, and forget that request (the server never
  * sees it, so the response framer must not wait for its answer).
  */
-export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyRequest): ErrorReply {
+export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyRequest, readingHead = false): ErrorReply {
   // The request named by its start attributes (pipelined requests may have been framed since), else the last one.
   const req = (request.request !== undefined ? state.byAttributes.get(request.request) : undefined) ?? state.last;
-  const status = replyStatus(request.status);
+  const status = request.status === undefined && request.reason !== undefined ? refusalStatus(request.reason, readingHead) : replyStatus(request.status);
   const body = Buffer.from(`${request.message}\n`, 'utf8');
   // a client that sent `Expect: 100-continue` may or may not send the body after a final answer: only closing is safe
   // a later pipelined request asking to close does not close before it is answered: only this request's own wish

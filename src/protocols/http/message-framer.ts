@@ -44,6 +44,11 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
   readonly passthrough = false;
   info: MessageInfo | undefined;
   protected mode: Mode = Mode.Head;
+
+  /** True while the next bytes belong to a message head (not a body). */
+  get readingHead(): boolean {
+    return this.mode === Mode.Head;
+  }
   /** Length mode: body bytes left; Chunked/Data: bytes left in the current chunk. */
   protected remaining = 0;
   #chunk: Chunk = Chunk.Size;

@@ -1,11 +1,13 @@
 /** One connection's memcached codec: the two framers over one shared state, and the error reply. */
-import type { ErrorReply, ErrorReplyRequest, ProtocolCodec } from '../protocol.js';
+import type { ErrorReply, ErrorReplyRequest, ProtocolCodec, RefusalReason } from '../protocol.js';
 import type { MemcacheCodecOptions } from './framer-base.js';
 import { MemcacheRequestFramer } from './request-framer.js';
 import { MemcacheResponseFramer } from './response-framer.js';
 import { MemcacheState } from './state.js';
 
 const ERROR_PREFIXES = new Set(['SERVER_ERROR', 'CLIENT_ERROR', 'ERROR']);
+/** Refusals caused by the client's input: `CLIENT_ERROR` (the upstream's: `SERVER_ERROR`). */
+const CLIENT_FAULTS: ReadonlySet<RefusalReason> = new Set<RefusalReason>(['malformed', 'too_large', 'header_timeout', 'request_timeout', 'too_slow']);
 
 export class MemcacheCodec implements ProtocolCodec {
   readonly toUpstream: MemcacheRequestFramer;
@@ -33,7 +35,12 @@ export class MemcacheCodec implements ProtocolCodec {
     }
     // noreply / quiet / quit: the client reads no reply, so none is sent (one would be taken for the next reply)
     if (responses === 0) return { frames: [], close: false };
-    const status = typeof request.status === 'string' && ERROR_PREFIXES.has(request.status) ? request.status : 'SERVER_ERROR';
+    const status =
+      typeof request.status === 'string' && ERROR_PREFIXES.has(request.status)
+        ? request.status
+        : request.status === undefined && request.reason !== undefined && CLIENT_FAULTS.has(request.reason)
+          ? 'CLIENT_ERROR'
+          : 'SERVER_ERROR';
     const message = request.message.replace(/[\r\n]+/g, ' ');
     const line = status === 'ERROR' ? (message ? `ERROR ${message}` : 'ERROR') : `${status} ${message}`;
     return { frames: [Buffer.from(`${line}\r\n`, 'utf8')], close: false };

@@ -1,12 +1,25 @@
 /** One connection's MySQL codec: the two framers over one shared state, and the ERR packet error reply. */
-import type { ErrorReply, ErrorReplyRequest, ProtocolCodec, ProtocolFramer } from '../protocol.js';
+import type { ErrorReply, ErrorReplyRequest, ProtocolCodec, ProtocolFramer, RefusalReason } from '../protocol.js';
 import { Cap } from './constants.js';
 import { RequestFramer } from './request-framer.js';
 import { ResponseFramer } from './response-framer.js';
 import { ClientMode, MysqlState, type MysqlCodecOptions } from './state.js';
 
+/** Error number and SQLSTATE of a refusal by the proxy itself. */
+export const REFUSAL_ERRORS: Readonly<Record<RefusalReason, { code: number; sqlState: string }>> = {
+  malformed: { code: 1835, sqlState: '08S01' }, // ER_MALFORMED_PACKET
+  too_large: { code: 1153, sqlState: '08S01' }, // ER_NET_PACKET_TOO_LARGE
+  upstream_refused: { code: 2003, sqlState: 'HY000' }, // CR_CONN_HOST_ERROR
+  upstream_timeout: { code: 2003, sqlState: 'HY000' },
+  upstream_lost: { code: 2013, sqlState: 'HY000' }, // CR_SERVER_LOST
+  header_timeout: { code: 1159, sqlState: '08S01' }, // ER_NET_READ_INTERRUPTED
+  request_timeout: { code: 1159, sqlState: '08S01' },
+  too_slow: { code: 1159, sqlState: '08S01' },
+};
+
 /** Error code and SQLSTATE of an error reply from the request's `status` and the options. */
-function errorIdentity(status: ErrorReplyRequest['status'], options: MysqlCodecOptions): { code: number; sqlState: string } {
+function errorIdentity(status: ErrorReplyRequest['status'], options: MysqlCodecOptions, reason?: RefusalReason): { code: number; sqlState: string } {
+  if (status === undefined && reason !== undefined) return REFUSAL_ERRORS[reason];
   let code = options.errorCode;
   let sqlState = options.sqlState;
   if (typeof status === 'number') {
@@ -47,6 +60,7 @@ export class MysqlCodec implements ProtocolCodec {
   readonly toUpstream: ProtocolFramer;
   readonly toDownstream: ProtocolFramer;
   readonly #s: MysqlState;
+  readonly serverSpeaksFirst = true;
 
   constructor(options: MysqlCodecOptions) {
     this.#s = new MysqlState(options);
@@ -69,9 +83,11 @@ export class MysqlCodec implements ProtocolCodec {
       // the client expects no answer (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA, COM_QUIT): say nothing
       return { frames: [], close: request.close === true || s.opaque };
     }
-    const { code, sqlState } = errorIdentity(request.status, s.options);
+    const { code, sqlState } = errorIdentity(request.status, s.options, request.reason);
     const protocol41 = ((login ? s.clientCaps : s.caps) & Cap.PROTOCOL_41) !== 0 || (last === undefined && s.caps === 0);
-    const seq = (last?.seq ?? 0) + 1;
+    // before the server's greeting the ERR packet is the greeting itself (sequence id 0, as a server refusing a
+    // connection sends it)
+    const seq = !s.greetingSeen && last === undefined ? 0 : (last?.seq ?? 0) + 1;
     return { frames: [errPacket(seq, code, sqlState, request.message, protocol41)], close: login || request.close === true };
   }
 }

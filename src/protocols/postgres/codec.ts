@@ -2,7 +2,7 @@
  * The PostgreSQL codec: a request framer and a response framer over one shared state (startup, pending requests,
  * transaction status), and the protocol's error reply built from that state.
  */
-import type { ErrorReply, ErrorReplyRequest, ProtocolCodec, ProtocolCodecFactory } from '../protocol.js';
+import type { ErrorReply, ErrorReplyRequest, ProtocolCodec, ProtocolCodecFactory, RefusalReason } from '../protocol.js';
 import { PgState, type PostgresCodecOptions } from './codec-state.js';
 import { encodeErrorResponse, encodeReadyForQuery, type TransactionStatus } from './messages.js';
 import { RequestFramer } from './request-framer.js';
@@ -11,7 +11,20 @@ import { ResponseFramer } from './response-framer.js';
 /** SQLSTATE of the error reply when the request gives none: 58000 system_error. */
 export const DEFAULT_SQLSTATE = '58000';
 
-function sqlState(status: ErrorReplyRequest['status']): string {
+/** The SQLSTATE of a refusal by the proxy itself. */
+export const REFUSAL_SQLSTATES: Readonly<Record<RefusalReason, string>> = {
+  malformed: '08P01', // protocol_violation
+  too_large: '08P01',
+  upstream_refused: '08006', // connection_failure
+  upstream_timeout: '08006',
+  upstream_lost: '08006',
+  header_timeout: '57014', // query_canceled (PostgreSQL's own authentication timeout uses it)
+  request_timeout: '57014',
+  too_slow: '57014',
+};
+
+function sqlState(status: ErrorReplyRequest['status'], reason: RefusalReason | undefined): string {
+  if (status === undefined && reason !== undefined) return REFUSAL_SQLSTATES[reason];
   const s = status === undefined ? '' : String(status);
   return /^[0-9A-Z]{5}$/.test(s) ? s : DEFAULT_SQLSTATE;
 }
@@ -41,7 +54,7 @@ class PostgresCodec implements ProtocolCodec {
       }
     }
     if (last?.phase === 'cancel' || last?.phase === 'terminate') return { frames: [], close: true };
-    const code = sqlState(request.status);
+    const code = sqlState(request.status, request.reason);
     if (!st.startupDone || request.close === true || last?.phase === 'ssl' || last?.phase === 'startup') {
       const frame = encodeErrorResponse([
         ['S', 'FATAL'],

@@ -1,7 +1,7 @@
 import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
 import { BufferedFramer, READ_HEADROOM } from '../../framing/buffered-framer.js';
 import type { Frame } from '../../framing/framer.js';
-import type { Attributes, ErrorReply, ErrorReplyRequest, MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocol.js';
+import type { Attributes, ErrorReply, ErrorReplyRequest, MessageInfo, ProtocolCodec, ProtocolFramer, RefusalReason } from '../protocol.js';
 
 export interface SmtpCodecOptions {
   maxFrame: number;
@@ -312,10 +312,23 @@ class SmtpResponseFramer extends SmtpFramerBase {
 
 // ------------------------------------------------------------------------------------------------------------------
 
+/** The enhanced status code (RFC 3463) subject.detail of a refusal by the proxy itself (always reply code 421). */
+const REFUSAL_DETAIL: Readonly<Record<RefusalReason, string>> = {
+  malformed: '5.2', // syntax error
+  too_large: '5.2',
+  upstream_refused: '4.1', // no answer from host
+  upstream_timeout: '4.1',
+  upstream_lost: '4.2', // bad connection
+  header_timeout: '4.2',
+  request_timeout: '4.2',
+  too_slow: '4.2',
+};
+
 export class SmtpCodec implements ProtocolCodec {
   readonly toUpstream: SmtpRequestFramer;
   readonly toDownstream: SmtpResponseFramer;
   readonly #state = new SmtpState();
+  readonly serverSpeaksFirst = true;
 
   constructor(options: SmtpCodecOptions) {
     this.toUpstream = new SmtpRequestFramer(this.#state, options);
@@ -334,7 +347,8 @@ export class SmtpCodec implements ProtocolCodec {
     const status = typeof request.status === 'string' ? Number(request.status) : request.status;
     const code = status !== undefined && Number.isInteger(status) && status >= 400 && status <= 599 ? status : request.close ? 421 : 451;
     const message = request.message.replace(/[\r\n]+/g, ' ');
-    const line = `${code} ${Math.floor(code / 100)}.3.0 ${message}\r\n`;
+    const detail = request.status === undefined && request.reason !== undefined ? REFUSAL_DETAIL[request.reason] : '3.0';
+    const line = `${code} ${Math.floor(code / 100)}.${detail} ${message}\r\n`;
     return { frames: [Buffer.from(line, 'utf8')], close: code === 421 || request.close === true };
   }
 }
