@@ -101,7 +101,8 @@ export class RequestClock {
 
   /** Bytes of an answer went to the client: the client may be waiting for it (100 Continue), so the rate window restarts. */
   onAnswer(): void {
-    if (this.#start === 0) return;
+    // before any byte of the request (a greeting, an answer to the previous one) it answers nothing of this one
+    if (this.#start === 0 || !this.#gotBytes) return;
     this.#answered = true;
     if (this.#limits.minBytesPerSecond === 0) return;
     this.#windowStart = Date.now();
