@@ -1,4 +1,5 @@
 import type { MessageInfo } from '../protocols/protocol.js';
+import { ErrorCodes, type ErrorCode } from '../core/errors.js';
 
 /** A protocol listener's limits on how a request arrives (ms; 0 = off). */
 export interface RequestLimits {
@@ -12,6 +13,20 @@ export interface RequestLimits {
 }
 
 export type RequestExpiry = 'header_timeout' | 'request_timeout' | 'too_slow';
+
+/** The code each expiry is counted as (whether or not the client then gets an answer). */
+export const EXPIRY_CODES: Readonly<Record<RequestExpiry, ErrorCode>> = {
+  header_timeout: ErrorCodes.REQUEST_HEADER_TIMEOUT,
+  request_timeout: ErrorCodes.REQUEST_TIMEOUT,
+  too_slow: ErrorCodes.REQUEST_TOO_SLOW,
+};
+
+/** The message the client's error reply carries, naming the limit. */
+export function expiryMessage(kind: RequestExpiry, l: RequestLimits, rate: number): string {
+  if (kind === 'header_timeout') return `switchyard: request head not received within requestHeaderTimeout (${l.headerTimeout} ms)`;
+  if (kind === 'request_timeout') return `switchyard: request not received within requestTimeout (${l.requestTimeout} ms)`;
+  return `switchyard: request arriving at ${rate} bytes/s, below minDataRate (${l.minBytesPerSecond} bytes/s)`;
+}
 
 /** True when at least one limit is on (else a session needs no clock at all). */
 export function limitsActive(l: RequestLimits): boolean {
@@ -143,9 +158,8 @@ export class RequestClock {
         : l.requestTimeout > 0 && now - this.#start >= l.requestTimeout
           ? 'request_timeout'
           : undefined;
-    let rate = 0;
     if (expired === undefined && l.minBytesPerSecond > 0 && this.#gotBytes && now - this.#windowStart >= l.grace) {
-      rate = (this.#windowBytes * 1000) / (now - this.#windowStart);
+      const rate = (this.#windowBytes * 1000) / (now - this.#windowStart);
       if (rate < l.minBytesPerSecond) {
         this.stop();
         this.#expire('too_slow', !this.#answered, Math.floor(rate));

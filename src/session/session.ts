@@ -11,7 +11,7 @@ import type { UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
 import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionStateName } from './state.js';
-import { RequestClock, limitsActive, type RequestExpiry, type RequestLimits } from './request-clock.js';
+import { EXPIRY_CODES, RequestClock, expiryMessage, limitsActive, type RequestExpiry, type RequestLimits } from './request-clock.js';
 import { REFUSAL_CODES, answerAndClose, connectRefusal, inputRefusal, refusalReply, refuseBeforeUpstream } from './refusal.js';
 import type { RefusalReason } from '../protocols/protocol.js';
 
@@ -179,7 +179,8 @@ export class Session {
       finForwarded: (dir) => this.#finForwarded(dir),
       reset: () => this.#reset(),
       close: (error) => this.#closeForHandler(error),
-      upstreamLost: () => this.#refuse('upstream_lost', this.#upstreamMessage('the upstream closed the connection before answering')),
+      // only while the client keeps its side open: after the client's FIN, the upstream's is its answer to it
+      upstreamLost: () => this.#state === SessionState.Open && this.#refuse('upstream_lost', this.#upstreamMessage('the upstream closed the connection before answering')),
     };
     const codec = framing?.codec?.create();
     const limits = this.#opts.requestLimits;
@@ -333,17 +334,10 @@ export class Session {
 
   /** A request limit expired: answer it in the protocol when any of it arrived (and nothing answered it), else close. */
   #expired(kind: RequestExpiry, answerable: boolean, rate: number): void {
-    const limits = this.#opts.requestLimits!;
-    const code = kind === 'header_timeout' ? ErrorCodes.REQUEST_HEADER_TIMEOUT : kind === 'request_timeout' ? ErrorCodes.REQUEST_TIMEOUT : ErrorCodes.REQUEST_TOO_SLOW;
+    const code = EXPIRY_CODES[kind];
     for (const s of this.#stats) s.error(code);
-    const message =
-      kind === 'header_timeout'
-        ? `switchyard: request head not received within requestHeaderTimeout (${limits.headerTimeout} ms)`
-        : kind === 'request_timeout'
-          ? `switchyard: request not received within requestTimeout (${limits.requestTimeout} ms)`
-          : `switchyard: request arriving at ${rate} bytes/s, below minDataRate (${limits.minBytesPerSecond} bytes/s)`;
     this.#opts.logger.debug({ session: this.id, code, answerable }, 'request limit expired');
-    if (answerable && this.#refuse(kind, message)) return;
+    if (answerable && this.#refuse(kind, expiryMessage(kind, this.#opts.requestLimits!, rate))) return;
     this.destroy();
   }
 

@@ -46,7 +46,7 @@ async function slowloris(port: number, n: number, maxBytes = 30): Promise<{ all:
     socket.on('close', () => (l.closed = true));
     all.push(l);
   }
-  await Promise.all(all.map((l) => (l.socket.connecting ? once(l.socket, 'connect').catch(() => undefined) : undefined)));
+  await Promise.all(all.map((l) => (l.socket.connecting ? once(l.socket, 'connect').catch(() => undefined) : Promise.resolve(undefined))));
   let sent = 0;
   const tick = (): void => {
     if (sent >= maxBytes) return;
