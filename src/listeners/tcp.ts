@@ -9,7 +9,7 @@ import { buildServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { Session, type SessionFraming } from '../session/session.js';
-import type { RequestLimits } from '../session/request-clock.js';
+import type { RequestLimits } from '../session/request-deadline.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';

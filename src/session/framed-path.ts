@@ -10,7 +10,7 @@ import type { UpstreamStream } from './upstream-stream.js';
 import { DirectionPhase, heldPhase, phaseCanMove, phaseName, releasedPhase } from './direction-phase.js';
 import { illegalTransition } from './state.js';
 import { encodeInto, writeGathered } from './gather.js';
-import type { RequestClock } from './request-clock.js';
+import type { RequestDeadline } from './request-deadline.js';
 
 /** What the framed path asks of its session: the lifecycle stays the session's. */
 export interface FramedOwner {
@@ -43,7 +43,7 @@ export interface FramedPathInit {
   readonly logger: Logger;
   readonly owner: FramedOwner;
   /** The request limits of a protocol listener (absent: none). */
-  readonly clock?: RequestClock | undefined;
+  readonly deadline?: RequestDeadline | undefined;
 }
 
 /**
@@ -71,7 +71,7 @@ export class FramedPath implements SessionIO {
   readonly #phase: Record<Direction, DirectionPhase> = { toUpstream: DirectionPhase.Flowing, toDownstream: DirectionPhase.Flowing };
   /** >0 while a pump is collecting output (writes are then flushed once, at its end). Changed only by #pump. */
   #pumping = 0;
-  readonly #clock: RequestClock | undefined;
+  readonly #deadline: RequestDeadline | undefined;
   /** Protocol sessions: a request that gets an answer was decoded, and no byte went to the client since. */
   #awaiting = false;
   /** Protocol sessions: the last response frame decoded did not end its message (the client has part of it). */
@@ -91,7 +91,7 @@ export class FramedPath implements SessionIO {
     this.#logger = init.logger;
     this.#trace = init.logger.isLevelEnabled('debug');
     this.#owner = init.owner;
-    this.#clock = init.clock;
+    this.#deadline = init.deadline;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
   }
@@ -132,7 +132,7 @@ export class FramedPath implements SessionIO {
       if (dir === 'toUpstream') stats[i]!.bytesToUpstream += chunk.length;
       else stats[i]!.bytesToDownstream += chunk.length;
     }
-    if (this.#clock !== undefined && dir === 'toUpstream') this.#clock.onBytes(chunk.length);
+    if (this.#deadline !== undefined && dir === 'toUpstream') this.#deadline.onBytes(chunk.length);
     const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
     try {
       decoder.push(chunk);
@@ -221,7 +221,7 @@ export class FramedPath implements SessionIO {
       }
       const frame = decoder.next();
       if (frame === null) {
-        if (dir === 'toUpstream') this.#clock?.settle(decoder.bufferedBytes);
+        if (dir === 'toUpstream') this.#deadline?.settle(decoder.bufferedBytes);
         return undefined;
       }
       this.#countFrames(dir, 1);
@@ -288,12 +288,12 @@ export class FramedPath implements SessionIO {
     return r.error;
   }
 
-  /** Where the exchanges stand (protocol sessions): what a refusal needs to know, and the request clock. */
+  /** Where the exchanges stand (protocol sessions): what a refusal needs to know, and the request deadline. */
   #trackExchange(dir: Direction, info: MessageInfo): void {
     if (info.opaque === true) this.#tunnel = true;
     if (dir === 'toUpstream') {
       if (info.start && info.responses !== 0) this.#awaiting = true;
-      this.#clock?.onFrame(info);
+      this.#deadline?.onFrame(info);
     } else this.#downMid = !info.end;
   }
 
@@ -357,7 +357,7 @@ export class FramedPath implements SessionIO {
     out.length = 0;
     if (dir === 'toDownstream' && this.codec !== undefined) {
       this.#awaiting = false;
-      this.#clock?.onAnswer();
+      this.#deadline?.onAnswer();
     }
     if (!ok) (dir === 'toUpstream' ? this.#client : this.#upstream).pause();
     return ok;

@@ -11,7 +11,7 @@ import type { UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
 import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionStateName } from './state.js';
-import { EXPIRY_CODES, RequestClock, expiryMessage, limitsActive, type RequestExpiry, type RequestLimits } from './request-clock.js';
+import { EXPIRY_CODES, RequestDeadline, expiryMessage, limitsActive, type RequestExpiry, type RequestLimits } from './request-deadline.js';
 import { REFUSAL_CODES, answerAndClose, connectRefusal, inputRefusal, refusalReply, refuseBeforeUpstream } from './refusal.js';
 import type { RefusalReason } from '../protocols/protocol.js';
 
@@ -79,7 +79,7 @@ export class Session {
   #closedPromise: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
   #context: SessionContext | undefined;
-  #clock: RequestClock | undefined;
+  #deadline: RequestDeadline | undefined;
   /** The proxy answered the client itself and is closing: nothing more is forwarded. */
   #refused = false;
 
@@ -184,7 +184,7 @@ export class Session {
     };
     const codec = framing?.codec?.create();
     const limits = this.#opts.requestLimits;
-    if (codec !== undefined && limits !== undefined && limitsActive(limits)) this.#clock = new RequestClock(limits, (kind, got, rate) => this.#expired(kind, got, rate));
+    if (codec !== undefined && limits !== undefined && limitsActive(limits)) this.#deadline = new RequestDeadline(limits, (kind, got, rate) => this.#expired(kind, got, rate));
     const framed = (this.#framed = new FramedPath({
       sessionId: this.id,
       client,
@@ -196,9 +196,9 @@ export class Session {
       trackActivity: this.#opts.idleTimeout > 0,
       logger: this.#opts.logger,
       owner,
-      clock: this.#clock,
+      deadline: this.#deadline,
     }));
-    this.#clock?.begin();
+    this.#deadline?.begin();
     framed.attach(new HandlerChain(handlers.map((h) => h.create(this.context)), this.context));
     client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));
     upstream.on('data', (chunk: Buffer) => framed.onData('toDownstream', chunk));
@@ -278,7 +278,7 @@ export class Session {
     if (this.#state === SessionState.Closed) return;
     this.#to(SessionState.Closed);
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    this.#clock?.stop();
+    this.#deadline?.stop();
     this.#abortNow();
     this.#framed?.detach();
     for (const s of this.#stats) s.active--;
@@ -315,7 +315,7 @@ export class Session {
     this.#opts.logger.debug({ session: this.id, reason, err: message }, 'refused in the protocol; closing');
     this.#beginClosing();
     this.#abortNow();
-    this.#clock?.stop();
+    this.#deadline?.stop();
     if (this.upstream && !this.upstream.destroyed) this.upstream.destroy();
     this.client.removeAllListeners('data');
     this.client.removeAllListeners('end');

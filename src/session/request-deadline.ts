@@ -42,7 +42,7 @@ const RATE_CHECK_MS = 1000;
  * fires; a request that completes leaves it to fire once and go quiet. Per chunk the cost is a clock read and two
  * additions; per decoded request frame two field checks.
  */
-export class RequestClock {
+export class RequestDeadline {
   readonly #limits: RequestLimits;
   /** `answerable`: bytes of the request arrived and nothing was answered since it began. */
   readonly #expire: (kind: RequestExpiry, answerable: boolean, rate: number) => void;
