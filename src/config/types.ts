@@ -55,6 +55,8 @@ export interface ListenerConfig {
   framing: FramingConfig;
   /** Most simultaneous client connections; further ones are closed at once and counted. 0 = unlimited. */
   maxConnections: number;
+  /** Most simultaneous connections from one source IP address; further ones are closed at once and counted. 0 = unlimited. */
+  maxConnectionsPerSource: number;
   /** Close a connection idle (no bytes either way) for this long; 0 disables. */
   idleTimeout: number;
   /** Listen backlog. */

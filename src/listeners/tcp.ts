@@ -17,6 +17,8 @@ import type { FaultSet } from '../faults/fault-set.js';
 import { FaultHandlerFactory } from '../faults/stage/fault-stage.js';
 import type { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
+import { ThrottledWarning } from '../core/throttled-log.js';
+import { processFdBudget, type FdBudget } from '../core/fd-budget.js';
 
 export interface ListenerDeps {
   director: Director;
@@ -29,7 +31,13 @@ export interface ListenerDeps {
   random?: RandomSource | undefined;
   /** Needed when the config names a protocol. */
   protocols?: ProtocolRegistry | undefined;
+  /** The file-descriptor budget to respect (default: the process's). */
+  fdBudget?: FdBudget | undefined;
 }
+
+/** First pause when descriptors run out, doubling up to the longest. */
+const FD_BACKOFF_FIRST_MS = 50;
+const FD_BACKOFF_MAX_MS = 1000;
 
 export interface StopOptions {
   /** ms to let live connections finish before they are closed; 0 = close at once. */
@@ -52,10 +60,22 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   #down = false;
   #unsubscribe: (() => void) | undefined;
   #downChange: Promise<void> = Promise.resolve();
+  /** Open connections per source address (only when maxConnectionsPerSource is set). */
+  readonly #perSource = new Map<string, number>();
+  readonly #fdBudget: FdBudget;
+  /** Not accepting because descriptors ran out: the back-off timer that checks again. */
+  #fdPause: NodeJS.Timeout | undefined;
+  readonly #dropped: ThrottledWarning;
+  readonly #droppedPerSource: ThrottledWarning;
+  readonly #fdSpent: ThrottledWarning;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     super(config);
     this.#deps = deps;
+    this.#fdBudget = deps.fdBudget ?? processFdBudget();
+    this.#dropped = new ThrottledWarning(deps.logger, 'max connections reached; connections dropped');
+    this.#droppedPerSource = new ThrottledWarning(deps.logger, 'max connections per source address reached; connections dropped');
+    this.#fdSpent = new ThrottledWarning(deps.logger, 'file descriptors nearly exhausted: stopped accepting until some are free (clients are refused, not accepted and closed)');
     const f = config.framing;
     const passthrough = f.toUpstream.type === 'passthrough' && f.toDownstream.type === 'passthrough';
     // Build framer factories once, at config time (bad options fail here, not per connection).
@@ -109,6 +129,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         if (server) await new Promise<void>((r) => server.close(() => r()));
         this.#deps.logger.info({ listener: this.id }, 'listener down (fault)');
       } else {
+        if (this.#fdPause !== undefined) return; // the descriptor back-off listens again when it ends
         try {
           await this.#listen(this.#bound ?? this.config.listen);
           this.#deps.logger.info({ listener: this.id }, 'listener up again');
@@ -159,9 +180,17 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       if (cfg.maxConnections > 0) server.maxConnections = cfg.maxConnections;
       server.on('drop', () => {
         this.stats.error(ErrorCodes.MAX_CONNECTIONS);
-        this.#deps.logger.warn({ listener: this.id, max: cfg.maxConnections }, 'max connections reached; connection dropped');
+        this.#dropped.note({ listener: this.id, max: cfg.maxConnections });
       });
-      server.on(cfg.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.#accept(socket));
+      if (cfg.tls) {
+        // The raw TCP connection (before its TLS handshake) is what holds descriptors and a source's share.
+        server.on('connection', (raw: Socket) => void this.#admit(raw));
+        server.on('secureConnection', (socket: Socket) => this.#accept(socket));
+      } else {
+        server.on('connection', (socket: Socket) => {
+          if (this.#admit(socket)) this.#accept(socket);
+        });
+      }
       if (cfg.tls) {
         server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
           this.stats.error(err.code ?? 'ERR_TLS');
@@ -178,11 +207,74 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         });
       });
       // Logged only once listening: a failure to listen is the caller's error (the CLI prints one line for it).
-      server.on('error', (err) => this.#deps.logger.error({ listener: this.id, err }, 'listener error'));
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EMFILE' || err.code === 'ENFILE') this.#pauseForFds();
+        else this.#deps.logger.error({ listener: this.id, err }, 'listener error');
+      });
       this.#server = server;
       const a = server.address();
       this.#bound = typeof a === 'string' || a === null ? address : { kind: 'tcp', host: a.address, port: a.port };
     }
+  }
+
+  /**
+   * Limits checked for every accepted TCP connection before anything else: the per-source-address share, and the
+   * file-descriptor budget (when it is spent the listener stops accepting for a while, so further clients wait in
+   * or are refused by the kernel instead of being accepted and closed). False: the connection was closed.
+   */
+  #admit(socket: Socket): boolean {
+    const budget = this.#fdBudget;
+    budget.accepted();
+    if (budget.spent()) this.#pauseForFds();
+    const max = this.config.maxConnectionsPerSource;
+    if (max === 0) return true;
+    const source = socket.remoteAddress;
+    if (source === undefined) return true; // Unix sockets have no source address
+    const open = this.#perSource.get(source) ?? 0;
+    if (open >= max) {
+      this.stats.total++;
+      this.stats.error(ErrorCodes.MAX_CONNECTIONS_PER_SOURCE);
+      this.#droppedPerSource.note({ listener: this.id, source, max });
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return false;
+    }
+    this.#perSource.set(source, open + 1);
+    socket.once('close', () => {
+      const n = (this.#perSource.get(source) ?? 1) - 1;
+      if (n <= 0) this.#perSource.delete(source);
+      else this.#perSource.set(source, n);
+    });
+    return true;
+  }
+
+  /** Close the listening socket (live sessions go on) and listen again once descriptors are free. */
+  #pauseForFds(): void {
+    if (this.#fdPause !== undefined || !this.#server) return;
+    const server = this.#server;
+    this.#server = undefined;
+    server.close();
+    this.stats.error(ErrorCodes.FD_EXHAUSTED);
+    const budget = this.#fdBudget;
+    this.#fdSpent.note({ listener: this.id, open: budget.estimate, limit: budget.limit, reserve: budget.reserve, sessions: this.sessions.size });
+    let wait = FD_BACKOFF_FIRST_MS;
+    const check = (): void => {
+      this.#fdPause = undefined;
+      if (this.life.state !== 'started' || this.#down || this.#server) return;
+      if (!budget.recovered()) {
+        wait = Math.min(wait * 2, FD_BACKOFF_MAX_MS);
+        this.#fdPause = setTimeout(check, wait).unref();
+        return;
+      }
+      this.#listen(this.#bound ?? this.config.listen).then(
+        () => this.#deps.logger.info({ listener: this.id, open: budget.estimate, limit: budget.limit }, 'file descriptors free again: accepting'),
+        (err: unknown) => {
+          this.life.failed(ErrorCodes.LISTEN_FAILED, (err as Error).message);
+          this.#deps.logger.error({ listener: this.id, err }, 'listener could not listen again after running out of file descriptors');
+        },
+      );
+    };
+    this.#fdPause = setTimeout(check, wait).unref();
   }
 
   #accept(socket: Socket): void {
@@ -255,6 +347,9 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     if (this.life.state === 'stopped') return;
     this.#unsubscribe?.();
     this.life.stopping();
+    clearTimeout(this.#fdPause);
+    this.#fdPause = undefined;
+    for (const w of [this.#dropped, this.#droppedPerSource, this.#fdSpent]) w.flush();
     const server = this.#server;
     const closedServer = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     const drain = options.drainTimeout ?? 0;

@@ -9,7 +9,7 @@ import { serveUntilSignal, startAll } from '../serve.js';
 
 const USAGE = `Usage: switchyard proxy --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
                         [--framing NAME] [--udp] [--admin HOST:PORT] [--admin-token-file F]
-                        [--connect-timeout 5s] [--idle-timeout 0] [--max-connections N] [--drain-timeout 10s]
+                        [--connect-timeout 5s] [--idle-timeout 0] [--max-connections N] [--max-connections-per-source N] [--drain-timeout 10s]
                         [--log-level LEVEL]
 
 A one-line proxy. Several --upstream options are balanced round robin. Addresses: HOST:PORT, [IPv6]:PORT,
@@ -31,6 +31,8 @@ Options:
       --connect-timeout D    upstream connect timeout (default 5s)
       --idle-timeout D       close connections idle this long (default 0 = never)
       --max-connections N    most simultaneous client connections (default 10000)
+      --max-connections-per-source N
+                             most simultaneous connections from one client IP address (default 0: no limit)
       --drain-timeout D      on SIGINT/SIGTERM, let connections finish this long (default 10s)
       --log-level L          trace|debug|info|warn|error|fatal|silent
   -h, --help                 this help
@@ -52,6 +54,7 @@ export function proxyCommand(argv: string[]): Promise<number> {
       'connect-timeout': { type: 'string' },
       'idle-timeout': { type: 'string' },
       'max-connections': { type: 'string' },
+      'max-connections-per-source': { type: 'string' },
       'drain-timeout': { type: 'string' },
     });
     if (values.help) {
@@ -69,6 +72,7 @@ export function proxyCommand(argv: string[]): Promise<number> {
     if (values.framing) listener['framing'] = values.framing;
     if (values['idle-timeout']) listener['idleTimeout'] = values['idle-timeout'];
     if (values['max-connections']) listener['maxConnections'] = Number(values['max-connections']);
+    if (values['max-connections-per-source']) listener['maxConnectionsPerSource'] = Number(values['max-connections-per-source']);
     const cluster: Record<string, unknown> = { id: 'upstream', endpoints: upstreams };
     if (values['connect-timeout']) cluster['connectTimeout'] = values['connect-timeout'];
     const raw: Record<string, unknown> = {
@@ -136,6 +140,7 @@ function cliPath(path: string): string {
     .replace(/^admin\.allowedOrigins/, '--admin-allowed-origin')
     .replace(/^clusters\[0\]\.connectTimeout/, '--connect-timeout')
     .replace(/^listeners\[0\]\.idleTimeout/, '--idle-timeout')
+    .replace(/^listeners\[0\]\.maxConnectionsPerSource/, '--max-connections-per-source')
     .replace(/^listeners\[0\]\.maxConnections/, '--max-connections')
     .replace(/^shutdown\.drainTimeout/, '--drain-timeout');
 }
