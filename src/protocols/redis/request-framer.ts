@@ -18,9 +18,12 @@ const UNSUBSCRIBE = new Set(['UNSUBSCRIBE', 'PUNSUBSCRIBE', 'SUNSUBSCRIBE']);
 const MULTI_CONTROL = new Set(['EXEC', 'DISCARD', 'MULTI', 'WATCH', 'RESET', 'QUIT']);
 /** Connection setup (`MessageInfo.setup`): what client libraries send before the application's first command. */
 const SETUP = new Set(['HELLO', 'AUTH', 'SELECT', 'READONLY']);
-const SETUP_CLIENT = new Set(['SETNAME', 'SETINFO']);
+/** `CLIENT MAINT_NOTIFICATIONS`: ioredis 6 (RESP3) opens with it, after `CLIENT SETINFO`. */
+const SETUP_CLIENT = new Set(['SETNAME', 'SETINFO', 'MAINT_NOTIFICATIONS']);
 /** The module's declared list (docs, `GET /api/v1/protocols`), kept next to the rule. */
-export const REDIS_SETUP: readonly string[] = ['HELLO', 'AUTH', 'SELECT', 'CLIENT SETNAME', 'CLIENT SETINFO', 'READONLY', 'the first INFO of a connection'];
+export const REDIS_SETUP: readonly string[] = [
+  'HELLO', 'AUTH', 'SELECT', 'CLIENT SETNAME', 'CLIENT SETINFO', 'CLIENT MAINT_NOTIFICATIONS', 'READONLY', 'the first INFO of a connection',
+];
 
 const R_IDLE = 0;
 const R_ARG_HEADER = 1;
