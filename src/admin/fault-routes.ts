@@ -5,7 +5,7 @@
  *   GET  /api/v1/listeners/:id/faults              the listener's live faults
  *   POST /api/v1/listeners/:id/faults              add one ({name?, type, stream?, toxicity?, scope?, attributes?, match?, group?})
  *   GET  /api/v1/listeners/:id/faults/:name        one fault
- *   PATCH|POST /api/v1/listeners/:id/faults/:name  update (attributes merge; toxicity, scope, match replace)
+ *   PATCH|POST /api/v1/listeners/:id/faults/:name  update (attributes merge; toxicity, scope, match, handshake replace)
  *   DELETE /api/v1/listeners/:id/faults/:name      remove (frames in flight finish their way)
  */
 import { z } from 'zod';
@@ -21,6 +21,7 @@ const patchSchema = z.strictObject({
   toxicity: faultInputSchema.shape.toxicity,
   scope: z.enum(['connection', 'request']).optional(),
   match: faultInputSchema.shape.match.unwrap().nullable().optional(),
+  handshake: z.boolean().optional(),
 });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
@@ -47,8 +48,8 @@ export function faultTypes(yard: Switchyard, ctx: RequestContext): void {
 
 export function protocols(yard: Switchyard, ctx: RequestContext): void {
   ctx.send(200, [
-    { name: 'tcp', description: 'Raw TCP: no codec; every chunk is its own frame.', attributes: {} },
-    ...yard.protocols.modules().map((m) => ({ name: m.name, description: m.description, attributes: m.attributes })),
+    { name: 'tcp', description: 'Raw TCP: no codec; every chunk is its own frame.', attributes: {}, setup: [] },
+    ...yard.protocols.modules().map((m) => ({ name: m.name, description: m.description, attributes: m.attributes, setup: m.setup ?? [] })),
   ]);
 }
 

@@ -148,14 +148,17 @@ export class VaurienBehaviors {
   #set: FaultSet | undefined;
   /** Only requests that match get a behavior (`switchyard chaos --match`); undefined: every request. */
   readonly #match: MatchSpec | undefined;
+  /** Behaviors also hit the protocol's connection setup requests (`switchyard chaos --handshake`). */
+  readonly #handshake: boolean;
 
-  constructor(registry: FaultRegistry, init: { mix: MixEntry[]; options?: BehaviorOptions; raw: boolean; match?: MatchSpec | undefined }) {
+  constructor(registry: FaultRegistry, init: { mix: MixEntry[]; options?: BehaviorOptions; raw: boolean; match?: MatchSpec | undefined; handshake?: boolean | undefined }) {
     this.registry = registry;
     this.names = behaviorNames(registry);
     this.raw = init.raw;
     this.#mix = [...init.mix];
     this.#options = {};
     this.#match = init.match;
+    this.#handshake = init.handshake === true;
     for (const [b, o] of Object.entries(init.options ?? {})) this.#options[b] = { ...this.validateOptions(b, o) };
   }
 
@@ -193,6 +196,7 @@ export class VaurienBehaviors {
         stream: this.streamOf(name),
         attributes: { ...(this.#options[name] ?? {}) },
         ...(this.#match !== undefined ? { match: this.#match } : {}),
+        ...(this.#handshake ? { handshake: true } : {}),
       }));
   }
 

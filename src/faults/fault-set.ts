@@ -11,6 +11,7 @@ export interface FaultPatch {
   toxicity?: number | undefined;
   scope?: Scope | undefined;
   match?: MatchSpec | null | undefined;
+  handshake?: boolean | undefined;
 }
 
 /** One configured fault: the wrapper (name, direction, probability, scope, match) around a plugin's effect. */
@@ -27,13 +28,15 @@ export class Fault {
   options: FaultOptions;
   match: MatchSpec | undefined;
   matcher: Matcher | undefined;
+  /** Also draw on the protocol's connection setup requests (a request-scope fault skips them by default). */
+  handshake: boolean;
   shared: unknown;
   /** Bumped on every update; live connections rebuild this fault's state when it changes. */
   generation = 0;
   injected = 0;
   readonly createdAt = new Date();
 
-  constructor(init: { name: string; plugin: FaultPlugin; stream: Stream; streamAsGiven: string; toxicity: number; scope: Scope; options: FaultOptions; match: MatchSpec | undefined; group: string | undefined; origin: string | undefined }) {
+  constructor(init: { name: string; plugin: FaultPlugin; stream: Stream; streamAsGiven: string; toxicity: number; scope: Scope; options: FaultOptions; match: MatchSpec | undefined; group: string | undefined; origin: string | undefined; handshake?: boolean | undefined }) {
     this.name = init.name;
     this.plugin = init.plugin;
     this.stream = init.stream;
@@ -43,6 +46,7 @@ export class Fault {
     this.options = init.options;
     this.match = init.match;
     this.matcher = init.match ? compileMatch(init.match) : undefined;
+    this.handshake = init.handshake ?? false;
     this.group = init.group;
     this.origin = init.origin;
     this.shared = init.plugin.createShared?.(init.options);
@@ -62,6 +66,7 @@ export class Fault {
       attributes: { ...this.options },
       ...(this.match ? { match: this.match } : {}),
       ...(this.group ? { group: this.group } : {}),
+      ...(this.handshake ? { handshake: true } : {}),
       injected: this.injected,
     };
   }
@@ -161,6 +166,7 @@ export class FaultSet {
       match: input.match,
       group: input.group,
       origin,
+      handshake: input.handshake,
     });
     this.#faults.push(fault);
     this.#changed({ kind: 'added', fault });
@@ -177,6 +183,7 @@ export class FaultSet {
     fault.options = options;
     fault.toxicity = toxicity;
     if (patch.scope !== undefined) fault.scope = patch.scope;
+    if (patch.handshake !== undefined) fault.handshake = patch.handshake;
     if (patch.match !== undefined) {
       fault.match = patch.match ?? undefined;
       fault.matcher = matcher;
