@@ -255,11 +255,17 @@ export class VaurienBehaviors {
     return this.#mix.find((e) => e.name === name)?.percent ?? 0;
   }
 
-  /** Bring the fault set in line with the mix and options; untouched faults keep their state (warmup counters). */
+  /**
+   * Bring the fault set in line with the mix and options; untouched faults keep their state (warmup counters).
+   * Shares that go down are changed before shares that go up, so the group's shares never add up to more than 1
+   * on the way (the fault set refuses an update that would).
+   */
   #sync(): void {
     const set = this.#set;
     if (!set) return;
-    for (const input of this.faultInputs()) {
+    const change = (i: FaultInput): number => (i.toxicity ?? 0) - (set.get(i.name!)?.toxicity ?? 0);
+    const inputs = this.faultInputs().sort((a, b) => change(a) - change(b));
+    for (const input of inputs) {
       const existing = set.get(input.name!);
       if (!existing) {
         set.add(input, 'vaurien');

@@ -1,4 +1,5 @@
 import net, { type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { unlink } from 'node:fs/promises';
 import type { ListenerConfig } from '../config/types.js';
@@ -19,6 +20,7 @@ import type { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
 import { ThrottledWarning } from '../core/throttled-log.js';
 import { processFdBudget, type FdBudget } from '../core/fd-budget.js';
+import { CONNECTION_BUCKETS, LatencyHistogram } from '../core/latency.js';
 
 export interface ListenerDeps {
   director: Director;
@@ -50,6 +52,8 @@ let nextSessionId = 1;
 export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly kind = 'listener' as const;
   readonly sessions = new Set<Session | EngineSession>();
+  /** Accept to close of every connection handed to a session or a route engine (`switchyard_connection_duration_seconds`). */
+  readonly connectionDuration = new LatencyHistogram(CONNECTION_BUCKETS);
   readonly #deps: ListenerDeps;
   readonly #framing: SessionFraming | undefined;
   #server: Server | undefined;
@@ -292,6 +296,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       return;
     }
     if (this.config.socket.keepAlive > 0) socket.setKeepAlive(true, this.config.socket.keepAlive);
+    const acceptedAt = performance.now();
     if (target.engine) {
       const stats = target.cluster ? [this.stats, target.route.stats, target.cluster.stats] : [this.stats, target.route.stats];
       // onClose may run inside accept (a connection the engine refuses at once): then it is never added.
@@ -307,6 +312,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         idleTimeout: this.config.idleTimeout,
         onClose: () => {
           closed = true;
+          this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
           if (accepted) this.sessions.delete(engineSession);
         },
       });
@@ -330,7 +336,11 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       idleTimeout: this.config.idleTimeout,
       stats: [this.stats, target.route.stats, cluster.stats],
       logger: this.#deps.logger,
-      onClose: (s) => this.sessions.delete(s),
+      requestDuration: this.config.protocol ? target.route.requestDuration : undefined,
+      onClose: (s) => {
+        this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
+        this.sessions.delete(s);
+      },
     });
     this.sessions.add(session);
     void session.start();

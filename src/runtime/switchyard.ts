@@ -13,7 +13,7 @@ import { Route, RouteTable, routeListeners } from '../routing/director.js';
 import { TcpListener, type StopOptions } from '../listeners/tcp.js';
 import { UdpListenerObject } from '../listeners/udp-runtime.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
-import { createMetricsRegistry } from './metrics.js';
+import { createMetricsRegistry, type LabelledHistogram } from './metrics.js';
 import { FaultSet } from '../faults/fault-set.js';
 import { matchKeysOf } from '../config/catalogs.js';
 import type { FaultRegistry } from '../faults/registry.js';
@@ -92,6 +92,8 @@ export class Switchyard {
         faults: () => this.faultSets.entries(),
         divergences: this.divergences,
         engines: () => this.routes.values(),
+        requests: () => this.#requestHistograms(),
+        connections: () => this.#connectionHistograms(),
       },
     );
   }
@@ -114,6 +116,22 @@ export class Switchyard {
 
   #publish(): void {
     this.#table.publish(this.routes.values(), this.clusters);
+  }
+
+  /** Request-duration series: one per route without an engine whose TCP listener speaks a protocol. */
+  *#requestHistograms(): Iterable<LabelledHistogram> {
+    for (const route of this.routes.values()) {
+      if (route.engine !== undefined) continue;
+      const listener = this.listeners.get(route.config.listener);
+      const protocol = listener?.config.transport === 'tcp' ? listener.config.protocol?.type : undefined;
+      if (protocol === undefined) continue;
+      yield { labels: { listener: route.config.listener, route: route.id, protocol }, h: route.requestDuration };
+    }
+  }
+
+  /** Connection-duration series: one per TCP listener. */
+  *#connectionHistograms(): Iterable<LabelledHistogram> {
+    for (const l of this.listeners.values()) if (l instanceof TcpListener) yield { labels: { listener: l.id }, h: l.connectionDuration };
   }
 
   addCluster(config: ClusterConfig): Promise<Cluster> {

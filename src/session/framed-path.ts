@@ -10,6 +10,7 @@ import type { UpstreamStream } from './upstream-stream.js';
 import { DirectionPhase, heldPhase, phaseCanMove, phaseName, releasedPhase } from './direction-phase.js';
 import { illegalTransition } from './state.js';
 import { encodeInto, writeGathered } from './gather.js';
+import type { RequestClock } from './request-clock.js';
 
 /** What the framed path asks of its session: the lifecycle stays the session's. */
 export interface FramedOwner {
@@ -39,6 +40,8 @@ export interface FramedPathInit {
   readonly trackActivity: boolean;
   readonly logger: Logger;
   readonly owner: FramedOwner;
+  /** Times requests to their answers (protocol listeners; undefined = not measured). */
+  readonly clock?: RequestClock | undefined;
 }
 
 /**
@@ -59,6 +62,9 @@ export class FramedPath implements SessionIO {
   readonly #logger: Logger;
   readonly #trace: boolean;
   readonly #owner: FramedOwner;
+  readonly #clock: RequestClock | undefined;
+  /** The toDownstream frame a handler holds (its verdict is a promise) ends a response: the settled result answers it if it forwards. */
+  #heldAnswer = false;
   /** Set by `attach`, once the handlers exist (they may use this io while they are created). */
   #chain: HandlerChain | undefined;
   /** Encoded bytes waiting to be written, keyed by the direction they travel (toUpstream = to the upstream). */
@@ -79,6 +85,7 @@ export class FramedPath implements SessionIO {
     this.#logger = init.logger;
     this.#trace = init.logger.isLevelEnabled('debug');
     this.#owner = init.owner;
+    this.#clock = init.codec !== undefined ? init.clock : undefined;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
   }
@@ -181,6 +188,10 @@ export class FramedPath implements SessionIO {
   /** Collect the output of every decoded frame; stop at a handler's promise or at the error a result carries. */
   #collect(dir: Direction, settled: ChainResult | undefined): Promise<ChainResult> | SwitchyardError | undefined {
     if (settled !== undefined) {
+      if (dir === 'toDownstream' && this.#heldAnswer) {
+        this.#heldAnswer = false;
+        if (settled.forward.length > 0) this.#clock?.answered();
+      }
       const error = this.#apply(dir, settled);
       if (error !== undefined) return error;
     }
@@ -198,12 +209,26 @@ export class FramedPath implements SessionIO {
       const frame = decoder.next();
       if (frame === null) return undefined;
       this.#countFrames(dir, 1);
-      const result = chain.length === 0 ? undefined : chain.run(frame, dir, protocol ? (decoder as ProtocolFramer).info : undefined);
+      const info = protocol ? (decoder as ProtocolFramer).info : undefined;
+      // Request durations: a request starts when its first frame is read; its answer ends with the response's last
+      // frame passed on here (or, when a handler keeps the frame and writes it later, when the handler says so).
+      let answer = false;
+      if (this.#clock !== undefined && info !== undefined && !info.opaque) {
+        if (dir === 'toUpstream') {
+          if (info.start) this.#clock.started(info.responses ?? 1);
+        } else answer = info.end && info.unsolicited !== true;
+      }
+      const result = chain.length === 0 ? undefined : chain.run(frame, dir, info);
       if (result === undefined) {
         encodeInto(decoder, frame, out);
+        if (answer) this.#clock!.answered();
         continue;
       }
-      if (result instanceof Promise) return result;
+      if (result instanceof Promise) {
+        this.#heldAnswer = answer;
+        return result;
+      }
+      if (answer && result.forward.length > 0) this.#clock!.answered();
       const error = this.#apply(dir, result);
       if (error !== undefined) return error;
     }
@@ -326,6 +351,10 @@ export class FramedPath implements SessionIO {
     for (const f of frames) encodeInto(enc, f, out);
     if (this.#pumping > 0) return true;
     return this.#write(dir);
+  }
+
+  answered(): void {
+    this.#clock?.answered();
   }
 
   drained(dir: Direction): Promise<void> {

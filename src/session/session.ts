@@ -10,6 +10,8 @@ import type { Logger } from '../core/log.js';
 import type { UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
+import { RequestClock } from './request-clock.js';
+import type { LatencyHistogram } from '../core/latency.js';
 import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionStateName } from './state.js';
 
 /**
@@ -40,6 +42,8 @@ export interface SessionOptions {
   /** Every stats object this session counts into (listener, route, cluster). */
   stats: readonly TrafficStats[];
   logger: Logger;
+  /** Protocol listeners: where request durations (first request frame read → answer written) are observed. */
+  requestDuration?: LatencyHistogram | undefined;
   onClose?: (session: Session) => void;
 }
 
@@ -174,6 +178,7 @@ export class Session {
       trackActivity: this.#opts.idleTimeout > 0,
       logger: this.#opts.logger,
       owner,
+      clock: codec !== undefined && this.#opts.requestDuration !== undefined ? new RequestClock(this.#opts.requestDuration) : undefined,
     }));
     framed.attach(new HandlerChain(handlers.map((h) => h.create(this.context)), this.context));
     client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));

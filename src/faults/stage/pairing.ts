@@ -50,6 +50,7 @@ export class PairingBooks {
 
   /** A server response completed on the wire: pop it, then write replies that were waiting for it. */
   responseDone(): void {
+    this.#ctx.io.answered();
     if (this.order[0]?.server) this.order.shift();
     while (this.order.length > 0 && !this.order[0]!.server) {
       const r = this.order.shift() as { frames: readonly Buffer[]; close: boolean };
@@ -60,6 +61,7 @@ export class PairingBooks {
 
   #writeReply(frames: readonly Buffer[], close: boolean): void {
     this.#ctx.io.write('toDownstream', frames);
+    this.#ctx.io.answered();
     if (close) this.#ctx.io.close();
   }
 }
