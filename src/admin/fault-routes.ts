@@ -3,7 +3,8 @@
  *   GET  /api/v1/faults/types                      fault types with their self-describing options
  *   GET  /api/v1/protocols                         protocol modules with their attributes
  *   GET  /api/v1/listeners/:id/faults              the listener's live faults
- *   POST /api/v1/listeners/:id/faults              add one ({name?, type, stream?, toxicity?, scope?, attributes?, match?, group?})
+ *   POST /api/v1/listeners/:id/faults              add one ({name?, type, stream?, toxicity?, scope?, attributes?, match?, group?});
+ *                                                  the answer adds `reaches` (live connections reached) and `warnings`
  *   GET  /api/v1/listeners/:id/faults/:name        one fault
  *   PATCH|POST /api/v1/listeners/:id/faults/:name  update (attributes merge; toxicity, scope, match replace)
  *   DELETE /api/v1/listeners/:id/faults/:name      remove (frames in flight finish their way)
@@ -11,6 +12,7 @@
 import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
+import { TcpListener } from '../listeners/tcp.js';
 import { faultInputSchema } from '../config/fault-input.js';
 import type { FaultSet } from '../faults/fault-set.js';
 import type { FaultPlugin } from '../faults/plugin.js';
@@ -68,7 +70,15 @@ export function listFaults(yard: Switchyard, ctx: RequestContext): void {
 export async function addFault(yard: Switchyard, ctx: RequestContext): Promise<void> {
   const set = faultSet(yard, ctx);
   const input = parse(faultInputSchema, await ctx.json(), 'fault');
-  ctx.send(201, set.add(input, 'api').toJSON());
+  const fault = set.add(input, 'api');
+  // Live sessions took the fault stage synchronously inside add(): say which ones it reaches.
+  const listener = yard.listeners.get(ctx.param('id'));
+  const reach = listener instanceof TcpListener ? listener.faultReach() : undefined;
+  ctx.send(201, {
+    ...fault.toJSON(),
+    ...(reach ? { reaches: { connections: reach.connections, reached: reach.reached } } : {}),
+    ...(reach && reach.warnings.length > 0 ? { warnings: reach.warnings } : {}),
+  });
 }
 
 export function getFault(yard: Switchyard, ctx: RequestContext): void {

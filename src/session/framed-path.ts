@@ -39,6 +39,8 @@ export interface FramedPathInit {
   readonly trackActivity: boolean;
   readonly logger: Logger;
   readonly owner: FramedOwner;
+  /** Directions whose FIN was already handed on before this path took over (a session leaving the zero-copy path). */
+  readonly ended?: readonly Direction[] | undefined;
 }
 
 /**
@@ -79,6 +81,7 @@ export class FramedPath implements SessionIO {
     this.#logger = init.logger;
     this.#trace = init.logger.isLevelEnabled('debug');
     this.#owner = init.owner;
+    for (const dir of init.ended ?? []) this.#phase[dir] = DirectionPhase.Ended;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
   }
@@ -91,6 +94,7 @@ export class FramedPath implements SessionIO {
     });
   }
 
+  /** Set the handler chain; a later call replaces it (a handler added live: frames inside the old one finish there). */
   attach(chain: HandlerChain): void {
     this.#chain = chain;
   }
