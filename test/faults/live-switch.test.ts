@@ -6,7 +6,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
-import type net from 'node:net';
+import net from 'node:net';
+import tls from 'node:tls';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AdminServer } from '../../src/admin/server.js';
 import { faultStagePending } from '../../src/faults/stage/fault-stage.js';
 import { Session } from '../../src/session/session.js';
@@ -15,6 +19,7 @@ import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { LOOPBACK, startAdminStack, stopAdminStack } from '../helpers/admin.js';
 import { connect, eventually, hashAll, pseudoRandomChunks, startEchoServer, startServer, writeChunks } from '../helpers/net.js';
 import { startYard } from '../helpers/yard.js';
+import { testCerts } from '../helpers/certs.js';
 
 interface Reply {
   status: number;
@@ -209,6 +214,46 @@ describe('faults added at run time reach live connections (listener without faul
       await admin.close();
       await yard.close();
       await new Promise<void>((r) => backend.close(() => r()));
+    }
+  });
+
+  test('TLS and Unix-socket listeners: live connections take a fault added at run time, byte-exact', async () => {
+    const certs = testCerts();
+    const echo = await startEchoServer();
+    const sock = join(mkdtempSync(join(tmpdir(), 'swy-live-')), 'proxy.sock');
+    const yard = await startYard({
+      listeners: [
+        { id: 'tls', listen: '127.0.0.1:0', tls: { cert: certs.server.certPath, key: certs.server.keyPath } },
+        { id: 'unix', listen: `unix:${sock}` },
+      ],
+      clusters: [{ id: 'c1', endpoints: [`127.0.0.1:${echo.port}`] }],
+      routes: [
+        { id: 'r1', listener: 'tls', cluster: 'c1' },
+        { id: 'r2', listener: 'unix', cluster: 'c1' },
+      ],
+    });
+    const admin = await AdminServer.start(yard, { listen: LOOPBACK });
+    const sockets: net.Socket[] = [];
+    try {
+      const t = tls.connect({ host: '127.0.0.1', port: (yard.listeners.get('tls')!.address as { port: number }).port, ca: certs.ca.cert, servername: 'localhost' });
+      await once(t, 'secureConnect');
+      const u = net.createConnection({ path: sock, allowHalfOpen: true });
+      await once(u, 'connect');
+      sockets.push(t, u);
+      for (const [id, c] of [['tls', t], ['unix', u]] as const) {
+        assert.deepEqual(await roundTrip(c, Buffer.from('before')), Buffer.from('before'));
+        const r = await call(admin, 'POST', `/api/v1/listeners/${id}/faults`, { type: 'slicer', attributes: { average_size: 50 } });
+        assert.deepEqual(r.body['reaches'], { connections: 1, reached: 1 }, id);
+        const data = Buffer.concat([...pseudoRandomChunks(512 * 1024, 5)]);
+        assert.deepEqual(await roundTrip(c, data), data, id);
+        assert.ok((await injected(admin, id, 'slicer_downstream')) > 0, `${id}: the fault applied to the live connection`);
+        assert.equal(yard.listeners.get(id)!.stats.total, 1);
+      }
+    } finally {
+      for (const c of sockets) c.destroy();
+      await admin.close();
+      await yard.close();
+      await echo.close();
     }
   });
 
