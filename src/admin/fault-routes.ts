@@ -3,7 +3,8 @@
  *   GET  /api/v1/faults/types                      fault types with their self-describing options
  *   GET  /api/v1/protocols                         protocol modules with their attributes
  *   GET  /api/v1/listeners/:id/faults              the listener's live faults
- *   POST /api/v1/listeners/:id/faults              add one ({name?, type, stream?, toxicity?, scope?, attributes?, match?, group?})
+ *   POST /api/v1/listeners/:id/faults              add one ({name?, type, stream?, toxicity?, scope?, attributes?, match?, group?});
+ *                                                  the answer adds `reaches` (live connections reached) and `warnings`
  *   GET  /api/v1/listeners/:id/faults/:name        one fault
  *   PATCH|POST /api/v1/listeners/:id/faults/:name  update (attributes merge; toxicity, scope, match, handshake replace)
  *   DELETE /api/v1/listeners/:id/faults/:name      remove (frames in flight finish their way)
@@ -12,6 +13,7 @@
 import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
+import { TcpListener } from '../listeners/tcp.js';
 import { faultInputSchema, type FaultInput } from '../config/fault-input.js';
 import { configErrorMap } from '../config/issues.js';
 import { suggestionSuffix } from '../config/did-you-mean.js';
@@ -97,7 +99,15 @@ export async function addFault(yard: Switchyard, ctx: RequestContext): Promise<v
   const badToxicity = problems.some((p) => p.path === 'toxicity');
   problems.push(...set.problems(badToxicity ? { ...input, group: undefined } : input));
   if (problems.length > 0) throw faultProblemsError(problems, 'invalid fault: ');
-  ctx.send(201, set.add(input as FaultInput, 'api').toJSON());
+  const fault = set.add(input as FaultInput, 'api');
+  // Live sessions took the fault stage synchronously inside add(): say which ones it reaches.
+  const listener = yard.listeners.get(ctx.param('id'));
+  const reach = listener instanceof TcpListener ? listener.faultReach() : undefined;
+  ctx.send(201, {
+    ...fault.toJSON(),
+    ...(reach ? { reaches: { connections: reach.connections, reached: reach.reached } } : {}),
+    ...(reach && reach.warnings.length > 0 ? { warnings: reach.warnings } : {}),
+  });
 }
 
 export function getFault(yard: Switchyard, ctx: RequestContext): void {

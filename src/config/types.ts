@@ -67,8 +67,8 @@ export interface ListenerConfig {
   protocol?: ProtocolSpec | undefined;
   /**
    * Faults applied to this listener's connections. When the key is present (even empty) every connection runs
-   * through the fault stage, so faults added later reach live connections; when absent, connections take the
-   * zero-copy path and faults added later apply to new connections only.
+   * through the fault stage from its first byte; when absent, connections take the fastest path while the listener
+   * has no fault, and switch to the fault stage when one is added at run time.
    */
   faults?: FaultInput[] | undefined;
 }

@@ -10,6 +10,7 @@ import { buildServerTlsOptions } from '../core/tls.js';
 import type { Logger } from '../core/log.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { Session, type SessionFraming } from '../session/session.js';
+import { SessionState } from '../session/state.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
@@ -44,6 +45,16 @@ const FD_BACKOFF_MAX_MS = 1000;
 export interface StopOptions {
   /** ms to let live connections finish before they are closed; 0 = close at once. */
   drainTimeout?: number;
+}
+
+/** Which live connections of a listener its faults reach (the admin API's answer to a new fault). */
+export interface FaultReach {
+  /** Live connections, closing ones left out. */
+  readonly connections: number;
+  /** Of those, the ones running through the fault stage (a connection still connecting starts with it). */
+  readonly reached: number;
+  /** Why the others are not reached (empty when every one is). */
+  readonly warnings: readonly string[];
 }
 
 let nextSessionId = 1;
@@ -97,7 +108,10 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     if (deps.faults && deps.random) {
       this.#faultStage = new FaultHandlerFactory({ set: deps.faults, random: deps.random });
       this.#withFaults = [...handlers, this.#faultStage];
-      this.#unsubscribe = deps.faults.onChange(() => this.#syncDown());
+      this.#unsubscribe = deps.faults.onChange(() => {
+        this.#syncDown();
+        this.#reachLive();
+      });
     } else {
       this.#withFaults = handlers;
     }
@@ -118,6 +132,42 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     const faults = this.#deps.faults;
     if (this.#faultStage && (this.config.faults !== undefined || (faults !== undefined && faults.size > 0))) return this.#withFaults;
     return this.#deps.handlers;
+  }
+
+  /**
+   * The fault set is not empty: live sessions without the fault stage take it now (those on the zero-copy path
+   * switch to the framed path). Runs on changes only, never per chunk. Sessions stay framed when the faults go.
+   */
+  #reachLive(): void {
+    const stage = this.#faultStage;
+    if (stage === undefined || (this.#deps.faults?.size ?? 0) === 0) return;
+    // The same place in the order as a new session's: after the listener's handlers, before the route's.
+    const at = this.#deps.handlers?.length ?? 0;
+    for (const s of this.sessions) if (s instanceof Session) s.addHandler(stage, at);
+  }
+
+  /** Which live connections the faults reach now, and why the others are not reached. */
+  faultReach(): FaultReach {
+    const stage = this.#faultStage;
+    let connections = 0;
+    let reached = 0;
+    let engines = 0;
+    for (const s of this.sessions) {
+      if (!(s instanceof Session)) {
+        engines++;
+        connections++;
+        continue;
+      }
+      if (s.state >= SessionState.Closing) continue;
+      connections++;
+      if (stage !== undefined && s.runs(stage)) reached++;
+    }
+    const warnings: string[] = [];
+    if (engines > 0) warnings.push(`${engines} live connection(s) of listener '${this.id}' are handled by a route engine (replicate/merge), which takes the connection over: listener faults do not reach them`);
+    if (this.#deps.director.resolve(this.id)?.engine) warnings.push(`listener '${this.id}' routes to a route engine (replicate/merge): faults do not reach its new connections either`);
+    const other = connections - engines - reached;
+    if (other > 0) warnings.push(`${other} live connection(s) of listener '${this.id}' could not take the fault stage (see the log)`);
+    return { connections, reached, warnings };
   }
 
   /** Follow the fault set's `down` state: close the socket and live sessions, or listen again. */

@@ -42,6 +42,8 @@ export interface FramedPathInit {
   readonly owner: FramedOwner;
   /** Times requests to their answers (protocol listeners; undefined = not measured). */
   readonly clock?: RequestClock | undefined;
+  /** Directions whose FIN was already handed on before this path took over (a session leaving the zero-copy path). */
+  readonly ended?: readonly Direction[] | undefined;
 }
 
 /**
@@ -86,6 +88,7 @@ export class FramedPath implements SessionIO {
     this.#trace = init.logger.isLevelEnabled('debug');
     this.#owner = init.owner;
     this.#clock = init.codec !== undefined ? init.clock : undefined;
+    for (const dir of init.ended ?? []) this.#phase[dir] = DirectionPhase.Ended;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
   }
@@ -98,6 +101,7 @@ export class FramedPath implements SessionIO {
     });
   }
 
+  /** Set the handler chain; a later call replaces it (a handler added live: frames inside the old one finish there). */
   attach(chain: HandlerChain): void {
     this.#chain = chain;
   }

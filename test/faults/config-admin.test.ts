@@ -70,7 +70,7 @@ test('admin API: faults as run-time objects on a listener, fault types, protocol
   try {
     let res = await api('/api/v1/listeners/l1/faults', json({ type: 'latency', attributes: { latency: 5 } }));
     assert.equal(res.status, 201);
-    assert.deepEqual(await res.json(), { name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1, scope: 'connection', attributes: { latency: 5, jitter: 0 }, injected: 0 });
+    assert.deepEqual(await res.json(), { name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1, scope: 'connection', attributes: { latency: 5, jitter: 0 }, injected: 0, reaches: { connections: 0, reached: 0 } });
     res = await api('/api/v1/listeners/l1/faults', json({ type: 'latency' }));
     assert.equal(res.status, 409);
     res = await api('/api/v1/listeners/l1/faults', json({ type: 'nope' }));
