@@ -3,31 +3,56 @@
  *   GET  /api/v1/faults/types                      fault types with their self-describing options
  *   GET  /api/v1/protocols                         protocol modules with their attributes
  *   GET  /api/v1/listeners/:id/faults              the listener's live faults
- *   POST /api/v1/listeners/:id/faults              add one ({name?, type, stream?, toxicity?, scope?, attributes?, match?, group?})
+ *   POST /api/v1/listeners/:id/faults              add one ({name?, type, stream?, toxicity?, scope?, attributes?, match?, group?});
+ *                                                  the answer adds `reaches` (live connections reached) and `warnings`
  *   GET  /api/v1/listeners/:id/faults/:name        one fault
- *   PATCH|POST /api/v1/listeners/:id/faults/:name  update (attributes merge; toxicity, scope, match replace)
+ *   PATCH|POST /api/v1/listeners/:id/faults/:name  update (attributes merge; toxicity, scope, match, handshake replace)
  *   DELETE /api/v1/listeners/:id/faults/:name      remove (frames in flight finish their way)
+ * A body is checked in one pass: one 400 lists every problem (wrapper fields, attributes, match keys, group shares).
  */
 import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
-import { faultInputSchema } from '../config/fault-input.js';
-import type { FaultSet } from '../faults/fault-set.js';
+import { TcpListener } from '../listeners/tcp.js';
+import { faultInputSchema, type FaultInput } from '../config/fault-input.js';
+import { configErrorMap } from '../config/issues.js';
+import { suggestionSuffix } from '../config/did-you-mean.js';
+import { faultProblemsError, type FaultPatch, type FaultProblem, type FaultSet } from '../faults/fault-set.js';
 import type { FaultPlugin } from '../faults/plugin.js';
 import type { RequestContext } from '../http-kit/context.js';
 
-const patchSchema = z.strictObject({
+const patchShape = {
   attributes: z.record(z.string(), z.unknown()).optional(),
   toxicity: faultInputSchema.shape.toxicity,
   scope: z.enum(['connection', 'request']).optional(),
   match: faultInputSchema.shape.match.unwrap().nullable().optional(),
-});
+  handshake: z.boolean().optional(),
+};
 
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const msg = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`).join('; ');
-  throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `invalid ${what}: ${msg}`, { details: { issues: r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) } });
+/**
+ * Parse each field of a body on its own, so that one bad field does not hide another (the config loader's one pass):
+ * the values of the good fields, and a problem for each bad or unknown one.
+ */
+function parseFields(shape: Readonly<Record<string, z.ZodType>>, body: unknown, what: string): { values: Record<string, unknown>; problems: FaultProblem[] } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `invalid ${what}: expected a JSON object`, { details: { issues: [{ path: '', message: 'expected a JSON object' }] } });
+  }
+  const raw = body as Record<string, unknown>;
+  const known = Object.keys(shape);
+  const values: Record<string, unknown> = {};
+  const problems: FaultProblem[] = [];
+  for (const key of Object.keys(raw)) {
+    if (!Object.hasOwn(shape, key)) problems.push({ path: key, message: `unknown field${suggestionSuffix(key, known)} (known: ${known.join(', ')})`, reason: 'invalid_field' });
+  }
+  for (const [key, schema] of Object.entries(shape)) {
+    const r = schema.safeParse(raw[key], { error: configErrorMap });
+    if (r.success) {
+      if (r.data !== undefined) values[key] = r.data;
+    } else {
+      for (const i of r.error.issues) problems.push({ path: [key, ...i.path.map(String)].join('.'), message: i.message, reason: `invalid_${key}` });
+    }
+  }
+  return { values, problems };
 }
 
 export function describePlugin(p: FaultPlugin): Record<string, unknown> {
@@ -47,8 +72,8 @@ export function faultTypes(yard: Switchyard, ctx: RequestContext): void {
 
 export function protocols(yard: Switchyard, ctx: RequestContext): void {
   ctx.send(200, [
-    { name: 'tcp', description: 'Raw TCP: no codec; every chunk is its own frame.', attributes: {} },
-    ...yard.protocols.modules().map((m) => ({ name: m.name, description: m.description, attributes: m.attributes })),
+    { name: 'tcp', description: 'Raw TCP: no codec; every chunk is its own frame.', attributes: {}, setup: [] },
+    ...yard.protocols.modules().map((m) => ({ name: m.name, description: m.description, attributes: m.attributes, setup: m.setup ?? [] })),
   ]);
 }
 
@@ -67,8 +92,22 @@ export function listFaults(yard: Switchyard, ctx: RequestContext): void {
 
 export async function addFault(yard: Switchyard, ctx: RequestContext): Promise<void> {
   const set = faultSet(yard, ctx);
-  const input = parse(faultInputSchema, await ctx.json(), 'fault');
-  ctx.send(201, set.add(input, 'api').toJSON());
+  // Every problem in one 400: the wrapper's fields, then what the fault set checks (type, stream, attributes, match keys, group shares).
+  const { values, problems } = parseFields(faultInputSchema.shape, await ctx.json(), 'fault');
+  const input = values as Partial<FaultInput>;
+  // A group's shares are checked with the toxicity given, not with the default that stands in for a bad one.
+  const badToxicity = problems.some((p) => p.path === 'toxicity');
+  problems.push(...set.problems(badToxicity ? { ...input, group: undefined } : input));
+  if (problems.length > 0) throw faultProblemsError(problems, 'invalid fault: ');
+  const fault = set.add(input as FaultInput, 'api');
+  // Live sessions took the fault stage synchronously inside add(): say which ones it reaches.
+  const listener = yard.listeners.get(ctx.param('id'));
+  const reach = listener instanceof TcpListener ? listener.faultReach() : undefined;
+  ctx.send(201, {
+    ...fault.toJSON(),
+    ...(reach ? { reaches: { connections: reach.connections, reached: reach.reached } } : {}),
+    ...(reach && reach.warnings.length > 0 ? { warnings: reach.warnings } : {}),
+  });
 }
 
 export function getFault(yard: Switchyard, ctx: RequestContext): void {
@@ -80,8 +119,14 @@ export function getFault(yard: Switchyard, ctx: RequestContext): void {
 
 export async function updateFault(yard: Switchyard, ctx: RequestContext): Promise<void> {
   const set = faultSet(yard, ctx);
-  const patch = parse(patchSchema, await ctx.json(), 'fault update');
-  ctx.send(200, set.update(ctx.param('name'), patch).toJSON());
+  const name = ctx.param('name');
+  const fault = set.get(name);
+  if (!fault) throw new SwitchyardError(ErrorCodes.NOT_FOUND, `fault '${name}' not found on listener '${ctx.param('id')}'`);
+  const { values, problems } = parseFields(patchShape, await ctx.json(), 'fault update');
+  const patch = values as FaultPatch;
+  problems.push(...set.updateProblems(fault, patch));
+  if (problems.length > 0) throw faultProblemsError(problems, 'invalid fault update: ');
+  ctx.send(200, set.update(name, patch).toJSON());
 }
 
 export function removeFault(yard: Switchyard, ctx: RequestContext): void {

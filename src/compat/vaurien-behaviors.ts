@@ -148,14 +148,17 @@ export class VaurienBehaviors {
   #set: FaultSet | undefined;
   /** Only requests that match get a behavior (`switchyard chaos --match`); undefined: every request. */
   readonly #match: MatchSpec | undefined;
+  /** Behaviors also hit the protocol's connection setup requests (`switchyard chaos --handshake`). */
+  readonly #handshake: boolean;
 
-  constructor(registry: FaultRegistry, init: { mix: MixEntry[]; options?: BehaviorOptions; raw: boolean; match?: MatchSpec | undefined }) {
+  constructor(registry: FaultRegistry, init: { mix: MixEntry[]; options?: BehaviorOptions; raw: boolean; match?: MatchSpec | undefined; handshake?: boolean | undefined }) {
     this.registry = registry;
     this.names = behaviorNames(registry);
     this.raw = init.raw;
     this.#mix = [...init.mix];
     this.#options = {};
     this.#match = init.match;
+    this.#handshake = init.handshake === true;
     for (const [b, o] of Object.entries(init.options ?? {})) this.#options[b] = { ...this.validateOptions(b, o) };
   }
 
@@ -193,6 +196,7 @@ export class VaurienBehaviors {
         stream: this.streamOf(name),
         attributes: { ...(this.#options[name] ?? {}) },
         ...(this.#match !== undefined ? { match: this.#match } : {}),
+        ...(this.#handshake ? { handshake: true } : {}),
       }));
   }
 
@@ -251,11 +255,17 @@ export class VaurienBehaviors {
     return this.#mix.find((e) => e.name === name)?.percent ?? 0;
   }
 
-  /** Bring the fault set in line with the mix and options; untouched faults keep their state (warmup counters). */
+  /**
+   * Bring the fault set in line with the mix and options; untouched faults keep their state (warmup counters).
+   * Shares that go down are changed before shares that go up, so the group's shares never add up to more than 1
+   * on the way (the fault set refuses an update that would).
+   */
   #sync(): void {
     const set = this.#set;
     if (!set) return;
-    for (const input of this.faultInputs()) {
+    const change = (i: FaultInput): number => (i.toxicity ?? 0) - (set.get(i.name!)?.toxicity ?? 0);
+    const inputs = this.faultInputs().sort((a, b) => change(a) - change(b));
+    for (const input of inputs) {
       const existing = set.get(input.name!);
       if (!existing) {
         set.add(input, 'vaurien');

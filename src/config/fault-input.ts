@@ -45,6 +45,11 @@ export interface FaultInput {
   match?: MatchSpec | undefined;
   /** Faults of one group are exclusive: per request at most one of them fires, `toxicity` being its share. */
   group?: string | undefined;
+  /**
+   * Request-scope faults (and group members) skip the protocol's connection setup requests (Redis `HELLO`, `AUTH`,
+   * the first `INFO`...; `MessageInfo.setup`) and the responses to them, unless this is true. Default false.
+   */
+  handshake?: boolean | undefined;
 }
 
 const FRACTION_FORMS = 'a probability 0..1 or a percentage like "50%"';
@@ -133,6 +138,7 @@ export const faultInputSchema = z.strictObject({
   attributes: z.record(z.string(), z.unknown()).optional(),
   match: matchSchema.optional(),
   group: z.string().min(1).optional(),
+  handshake: z.boolean().optional(),
 });
 
 /** `upstream` / `downstream` in any case; throws SWY_BAD_REQUEST (reason `invalid_stream`) otherwise. */

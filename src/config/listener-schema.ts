@@ -40,6 +40,7 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
       tls: serverTlsSchema.optional(),
       framing: framingSchema(framers),
       maxConnections: int(0).default(10_000),
+      maxConnectionsPerSource: int(0).default(0),
       idleTimeout: duration().default(0),
       requestHeaderTimeout: duration().default(10_000),
       requestTimeout: duration().default(0),

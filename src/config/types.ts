@@ -61,6 +61,8 @@ export interface ListenerConfig {
   framing: FramingConfig;
   /** Most simultaneous client connections; further ones are closed at once and counted. 0 = unlimited. */
   maxConnections: number;
+  /** Most simultaneous connections from one source IP address; further ones are closed at once and counted. 0 = unlimited. */
+  maxConnectionsPerSource: number;
   /** Close a connection idle (no bytes either way) for this long; 0 disables. */
   idleTimeout: number;
   /**
@@ -80,8 +82,8 @@ export interface ListenerConfig {
   protocol?: ProtocolSpec | undefined;
   /**
    * Faults applied to this listener's connections. When the key is present (even empty) every connection runs
-   * through the fault stage, so faults added later reach live connections; when absent, connections take the
-   * zero-copy path and faults added later apply to new connections only.
+   * through the fault stage from its first byte; when absent, connections take the fastest path while the listener
+   * has no fault, and switch to the fault stage when one is added at run time.
    */
   faults?: FaultInput[] | undefined;
 }

@@ -21,6 +21,9 @@ export const ErrorCodes = {
   CLIENT_ERROR: 'SWY_CLIENT_ERROR',
   IDLE_TIMEOUT: 'SWY_IDLE_TIMEOUT',
   MAX_CONNECTIONS: 'SWY_MAX_CONNECTIONS',
+  MAX_CONNECTIONS_PER_SOURCE: 'SWY_MAX_CONNECTIONS_PER_SOURCE',
+  // the process ran out of file descriptors (EMFILE/ENFILE), or came within the reserve of its limit
+  FD_EXHAUSTED: 'SWY_FD_EXHAUSTED',
   // protocol listeners: a request too slow to arrive (requestHeaderTimeout, requestTimeout, minDataRate)
   REQUEST_HEADER_TIMEOUT: 'SWY_REQUEST_HEADER_TIMEOUT',
   REQUEST_TIMEOUT: 'SWY_REQUEST_TIMEOUT',
@@ -85,6 +88,7 @@ export function upstreamConnectError(err: NodeJS.ErrnoException, target: string)
   const sys = err.code ?? 'UNKNOWN';
   let code: ErrorCode = ErrorCodes.UPSTREAM_ERROR;
   if (sys === 'ECONNREFUSED' || sys === 'ENOENT') code = ErrorCodes.UPSTREAM_REFUSED;
+  else if (sys === 'EMFILE' || sys === 'ENFILE') code = ErrorCodes.FD_EXHAUSTED;
   else if (['EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL'].includes(sys)) code = ErrorCodes.UPSTREAM_UNREACHABLE;
   else if (sys === 'ETIMEDOUT') code = ErrorCodes.UPSTREAM_TIMEOUT;
   else if (sys === 'ECONNRESET') code = ErrorCodes.UPSTREAM_RESET;

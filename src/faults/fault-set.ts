@@ -1,5 +1,7 @@
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { matchKeyProblems, parseStream, type FaultInput, type MatchSpec, type Scope, type Stream } from '../config/fault-input.js';
+import { describeValue } from '../config/describe-value.js';
+import { suggestionSuffix } from '../config/did-you-mean.js';
 import type { FaultOptions } from '../config/fault-options.js';
 import type { FaultPlugin } from './plugin.js';
 import type { FaultRegistry } from './registry.js';
@@ -11,6 +13,26 @@ export interface FaultPatch {
   toxicity?: number | undefined;
   scope?: Scope | undefined;
   match?: MatchSpec | null | undefined;
+  handshake?: boolean | undefined;
+}
+
+/**
+ * One problem of a fault given to the set (to add or update): `path` into the fault's JSON (`type`, `stream`,
+ * `attributes.latency`, `match.pth`, `toxicity`), the message, and the reason the compatibility APIs map to their
+ * own errors (invalid_type, invalid_stream, invalid_attributes, invalid_toxicity, invalid_match).
+ */
+export interface FaultProblem {
+  readonly path: string;
+  readonly message: string;
+  readonly reason: string;
+}
+
+/** Every problem in one SWY_BAD_REQUEST: `path: message; ...`, `details.issues` lists them, `details.reason` is the first's. */
+export function faultProblemsError(problems: readonly FaultProblem[], prefix = ''): SwitchyardError {
+  const text = problems.map((p) => (p.path === '' ? p.message : `${p.path}: ${p.message}`)).join('; ');
+  return new SwitchyardError(ErrorCodes.BAD_REQUEST, prefix + text, {
+    details: { reason: problems[0]?.reason ?? 'invalid', issues: problems.map((p) => ({ path: p.path, message: p.message })) },
+  });
 }
 
 /** One configured fault: the wrapper (name, direction, probability, scope, match) around a plugin's effect. */
@@ -27,13 +49,15 @@ export class Fault {
   options: FaultOptions;
   match: MatchSpec | undefined;
   matcher: Matcher | undefined;
+  /** Also draw on the protocol's connection setup requests (a request-scope fault skips them by default). */
+  handshake: boolean;
   shared: unknown;
   /** Bumped on every update; live connections rebuild this fault's state when it changes. */
   generation = 0;
   injected = 0;
   readonly createdAt = new Date();
 
-  constructor(init: { name: string; plugin: FaultPlugin; stream: Stream; streamAsGiven: string; toxicity: number; scope: Scope; options: FaultOptions; match: MatchSpec | undefined; group: string | undefined; origin: string | undefined }) {
+  constructor(init: { name: string; plugin: FaultPlugin; stream: Stream; streamAsGiven: string; toxicity: number; scope: Scope; options: FaultOptions; match: MatchSpec | undefined; group: string | undefined; origin: string | undefined; handshake?: boolean | undefined }) {
     this.name = init.name;
     this.plugin = init.plugin;
     this.stream = init.stream;
@@ -43,6 +67,7 @@ export class Fault {
     this.options = init.options;
     this.match = init.match;
     this.matcher = init.match ? compileMatch(init.match) : undefined;
+    this.handshake = init.handshake ?? false;
     this.group = init.group;
     this.origin = init.origin;
     this.shared = init.plugin.createShared?.(init.options);
@@ -62,6 +87,7 @@ export class Fault {
       attributes: { ...this.options },
       ...(this.match ? { match: this.match } : {}),
       ...(this.group ? { group: this.group } : {}),
+      ...(this.handshake ? { handshake: true } : {}),
       injected: this.injected,
     };
   }
@@ -138,18 +164,17 @@ export class FaultSet {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Validate and add. Errors: SWY_BAD_REQUEST (unknown type, bad stream or attributes), SWY_CONFLICT (name taken). */
+  /**
+   * Validate and add. Errors: SWY_BAD_REQUEST listing every problem at once (type, stream, attributes, toxicity,
+   * match keys, group shares: see {@link problems}), then SWY_CONFLICT (name taken).
+   */
   add(input: FaultInput, origin?: string): Fault {
-    const plugin = this.#registry.get(input.type);
-    if (!plugin) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `invalid fault type '${input.type}' (known: ${this.#registry.types().join(', ')})`, { details: { reason: 'invalid_type' } });
-    const streamAsGiven = input.stream ?? plugin.defaultStream;
-    const stream = parseStream(streamAsGiven);
+    const { problems, plugin, stream, streamAsGiven, options, toxicity } = this.#check(input);
+    if (problems.length > 0 || !plugin || !stream || streamAsGiven === undefined || !options) {
+      throw faultProblemsError(problems.length > 0 ? problems : [{ path: 'type', message: 'missing (expected a fault type)', reason: 'invalid_type' }]);
+    }
     const name = input.name ?? `${plugin.type}_${stream}`;
     if (this.get(name)) throw new SwitchyardError(ErrorCodes.CONFLICT, `fault '${name}' already exists`, { details: { reason: 'exists' } });
-    const options = this.#registry.parseOptions(plugin, input.attributes ?? {});
-    const toxicity = checkToxicity(input.toxicity ?? 1);
-    if (input.match) this.#checkMatchKeys(input.match);
-    if (input.group !== undefined) this.#checkGroup(input.group, stream, toxicity);
     const fault = new Fault({
       name,
       plugin,
@@ -161,22 +186,71 @@ export class FaultSet {
       match: input.match,
       group: input.group,
       origin,
+      handshake: input.handshake,
     });
     this.#faults.push(fault);
     this.#changed({ kind: 'added', fault });
     return fault;
   }
 
+  /**
+   * Every problem of a fault to add, wrapper and attributes alike, in one pass: an unknown type (with a
+   * did-you-mean), a bad stream, each bad attribute, a toxicity outside 0..1, match keys the listener's protocol
+   * does not report, an exclusive group whose shares would add up to more than 1. Fields left undefined are not
+   * checked (a caller that parsed the body reports those itself). Empty: `add` takes it unless the name is taken.
+   */
+  problems(input: Partial<FaultInput>): FaultProblem[] {
+    return this.#check(input).problems;
+  }
+
+  #check(input: Partial<FaultInput>): FaultCheck {
+    const problems: FaultProblem[] = [];
+    const plugin = input.type === undefined ? undefined : this.#registry.get(input.type);
+    if (input.type !== undefined && !plugin) {
+      const known = this.#registry.types();
+      problems.push({ path: 'type', message: `invalid fault type '${input.type}'${suggestionSuffix(input.type, known)} (known: ${known.join(', ')})`, reason: 'invalid_type' });
+    }
+    const streamAsGiven = input.stream ?? plugin?.defaultStream;
+    let stream: Stream | undefined;
+    if (streamAsGiven !== undefined) {
+      try {
+        stream = parseStream(streamAsGiven);
+      } catch {
+        problems.push({ path: 'stream', message: `expected "upstream" or "downstream", got ${describeValue(streamAsGiven)}`, reason: 'invalid_stream' });
+      }
+    }
+    let options: FaultOptions | undefined;
+    if (plugin) {
+      const r = this.#registry.checkOptions(plugin, input.attributes ?? {});
+      if (r.ok) options = r.options;
+      else for (const p of r.problems) problems.push({ path: ['attributes', ...p.path].join('.'), message: p.message, reason: 'invalid_attributes' });
+    }
+    const toxicity = input.toxicity ?? 1;
+    const toxicityOk = toxicityProblem(toxicity, problems);
+    if (input.match) problems.push(...this.#matchProblems(input.match));
+    if (input.group !== undefined && stream !== undefined && toxicityOk) {
+      const p = this.#groupProblem(input.group, stream, toxicity, undefined);
+      if (p) problems.push(p);
+    }
+    return { problems, plugin, stream, streamAsGiven, options, toxicity };
+  }
+
+  /**
+   * Errors: SWY_NOT_FOUND, or SWY_BAD_REQUEST listing every problem of the patch at once (attributes, toxicity,
+   * match keys, and the fault's group shares: a new toxicity that would make them add up to more than 1).
+   */
   update(name: string, patch: FaultPatch): Fault {
     const fault = this.#require(name);
     // Validate everything before changing anything: a rejected update leaves the fault as it was.
+    const problems = this.updateProblems(fault, patch);
+    if (problems.length > 0) throw faultProblemsError(problems);
     const options = patch.attributes !== undefined ? this.#registry.parseOptions(fault.plugin, { ...fault.options, ...patch.attributes }) : fault.options;
-    const toxicity = patch.toxicity !== undefined ? checkToxicity(patch.toxicity) : fault.toxicity;
-    if (patch.match) this.#checkMatchKeys(patch.match);
+    const toxicity = patch.toxicity ?? fault.toxicity;
     const matcher = patch.match ? compileMatch(patch.match) : undefined;
     fault.options = options;
     fault.toxicity = toxicity;
     if (patch.scope !== undefined) fault.scope = patch.scope;
+    if (patch.handshake !== undefined) fault.handshake = patch.handshake;
     if (patch.match !== undefined) {
       fault.match = patch.match ?? undefined;
       fault.matcher = matcher;
@@ -204,25 +278,42 @@ export class FaultSet {
     this.#changed({ kind: 'cleared' });
   }
 
-  #checkMatchKeys(match: MatchSpec): void {
-    if (!this.matchKeys) return;
-    const problems = matchKeyProblems(match, this.matchKeys.keys, this.matchKeys.text);
-    if (problems.length === 0) return;
-    const text = problems.map((p) => `match.${p.path.join('.')}: ${p.message}`).join('; ');
-    throw new SwitchyardError(ErrorCodes.BAD_REQUEST, text, { details: { reason: 'invalid_match' } });
+  /** Every problem of `patch` to `fault` (see {@link update}); empty when the update would be taken. */
+  updateProblems(fault: Fault, patch: FaultPatch): FaultProblem[] {
+    const problems: FaultProblem[] = [];
+    if (patch.attributes !== undefined) {
+      const r = this.#registry.checkOptions(fault.plugin, { ...fault.options, ...patch.attributes });
+      if (!r.ok) for (const p of r.problems) problems.push({ path: ['attributes', ...p.path].join('.'), message: p.message, reason: 'invalid_attributes' });
+    }
+    if (patch.toxicity !== undefined && toxicityProblem(patch.toxicity, problems) && fault.group !== undefined) {
+      const p = this.#groupProblem(fault.group, fault.stream, patch.toxicity, fault);
+      if (p) problems.push(p);
+    }
+    if (patch.match) problems.push(...this.#matchProblems(patch.match));
+    return problems;
   }
 
-  /** An exclusive group's shares (its members' toxicity, per direction) must add up to 1 at most. */
-  // Checked when a member is added (config, admin API). Updates are not checked: a caller moving shares between
-  // members (the Vaurien API's mix changes) passes through intermediate sums above 1.
-  #checkGroup(group: string, stream: Stream, share: number): void {
-    const members = this.#faults.filter((f) => f.group === group && f.stream === stream);
-    const sum = members.reduce((n, f) => n + f.toxicity, share);
-    if (sum <= 1 + 1e-9) return;
-    const list = members.map((f) => `${f.name} ${f.toxicity}`).join(', ');
-    throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `the shares (toxicity) of group '${group}' on ${stream} would add up to ${+sum.toFixed(6)}, more than 1 (${list}, and ${share} here): at most one member fires per request, so they must total 1 or less`, {
-      details: { reason: 'invalid_toxicity' },
-    });
+  #matchProblems(match: MatchSpec): FaultProblem[] {
+    if (!this.matchKeys) return [];
+    return matchKeyProblems(match, this.matchKeys.keys, this.matchKeys.text).map((p) => ({ path: ['match', ...p.path].join('.'), message: p.message, reason: 'invalid_match' }));
+  }
+
+  /**
+   * An exclusive group's shares (its members' toxicity, per direction) must add up to 1 at most: checked when a
+   * member is added and when a member's toxicity is updated (`member`: the fault whose share `share` replaces).
+   * A caller moving shares between members lowers shares before it raises others (the Vaurien API's mix changes).
+   */
+  #groupProblem(group: string, stream: Stream, share: number, member: Fault | undefined): FaultProblem | undefined {
+    const others = this.#faults.filter((f) => f.group === group && f.stream === stream && f !== member);
+    const sum = others.reduce((n, f) => n + f.toxicity, share);
+    if (sum <= 1 + 1e-9) return undefined;
+    const list = others.map((f) => `${f.name} ${f.toxicity}`).join(', ');
+    const here = member ? `and ${share} for ${member.name} here` : `and ${share} here`;
+    return {
+      path: 'toxicity',
+      message: `the shares (toxicity) of group '${group}' on ${stream} would add up to ${+sum.toFixed(6)}, more than 1 (${list}${list ? ', ' : ''}${here}): at most one member fires per request, so they must total 1 or less`,
+      reason: 'invalid_toxicity',
+    };
   }
 
   #require(name: string): Fault {
@@ -237,7 +328,19 @@ export class FaultSet {
   }
 }
 
-function checkToxicity(t: number): number {
-  if (!Number.isFinite(t) || t < 0 || t > 1) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `toxicity must be a number from 0 to 1, got ${t}`, { details: { reason: 'invalid_toxicity' } });
-  return t;
+/** What {@link FaultSet.problems} found, with the values `add` goes on with when there is no problem. */
+interface FaultCheck {
+  problems: FaultProblem[];
+  plugin: FaultPlugin | undefined;
+  stream: Stream | undefined;
+  streamAsGiven: string | undefined;
+  options: FaultOptions | undefined;
+  toxicity: number;
+}
+
+/** A toxicity outside 0..1 adds a problem; returns true when it is fine. */
+function toxicityProblem(t: number, problems: FaultProblem[]): boolean {
+  if (Number.isFinite(t) && t >= 0 && t <= 1) return true;
+  problems.push({ path: 'toxicity', message: `toxicity must be a number from 0 to 1, got ${t}`, reason: 'invalid_toxicity' });
+  return false;
 }

@@ -1,4 +1,5 @@
 import net, { type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { unlink } from 'node:fs/promises';
 import type { ListenerConfig } from '../config/types.js';
@@ -10,6 +11,7 @@ import type { Logger } from '../core/log.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { Session, type SessionFraming } from '../session/session.js';
 import type { RequestLimits } from '../session/request-deadline.js';
+import { SessionState } from '../session/state.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director } from '../routing/director.js';
@@ -18,6 +20,9 @@ import type { FaultSet } from '../faults/fault-set.js';
 import { FaultHandlerFactory } from '../faults/stage/fault-stage.js';
 import type { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
+import { ThrottledWarning } from '../core/throttled-log.js';
+import { processFdBudget, type FdBudget } from '../core/fd-budget.js';
+import { CONNECTION_BUCKETS, LatencyHistogram } from '../core/latency.js';
 
 export interface ListenerDeps {
   director: Director;
@@ -30,11 +35,27 @@ export interface ListenerDeps {
   random?: RandomSource | undefined;
   /** Needed when the config names a protocol. */
   protocols?: ProtocolRegistry | undefined;
+  /** The file-descriptor budget to respect (default: the process's). */
+  fdBudget?: FdBudget | undefined;
 }
+
+/** First pause when descriptors run out, doubling up to the longest. */
+const FD_BACKOFF_FIRST_MS = 50;
+const FD_BACKOFF_MAX_MS = 1000;
 
 export interface StopOptions {
   /** ms to let live connections finish before they are closed; 0 = close at once. */
   drainTimeout?: number;
+}
+
+/** Which live connections of a listener its faults reach (the admin API's answer to a new fault). */
+export interface FaultReach {
+  /** Live connections, closing ones left out. */
+  readonly connections: number;
+  /** Of those, the ones running through the fault stage (a connection still connecting starts with it). */
+  readonly reached: number;
+  /** Why the others are not reached (empty when every one is). */
+  readonly warnings: readonly string[];
 }
 
 let nextSessionId = 1;
@@ -43,6 +64,8 @@ let nextSessionId = 1;
 export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly kind = 'listener' as const;
   readonly sessions = new Set<Session | EngineSession>();
+  /** Accept to close of every connection handed to a session or a route engine (`switchyard_connection_duration_seconds`). */
+  readonly connectionDuration = new LatencyHistogram(CONNECTION_BUCKETS);
   readonly #deps: ListenerDeps;
   readonly #framing: SessionFraming | undefined;
   /** Protocol listeners only: requestHeaderTimeout, requestTimeout, minDataRate. */
@@ -55,10 +78,22 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   #down = false;
   #unsubscribe: (() => void) | undefined;
   #downChange: Promise<void> = Promise.resolve();
+  /** Open connections per source address (only when maxConnectionsPerSource is set). */
+  readonly #perSource = new Map<string, number>();
+  readonly #fdBudget: FdBudget;
+  /** Not accepting because descriptors ran out: the back-off timer that checks again. */
+  #fdPause: NodeJS.Timeout | undefined;
+  readonly #dropped: ThrottledWarning;
+  readonly #droppedPerSource: ThrottledWarning;
+  readonly #fdSpent: ThrottledWarning;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     super(config);
     this.#deps = deps;
+    this.#fdBudget = deps.fdBudget ?? processFdBudget();
+    this.#dropped = new ThrottledWarning(deps.logger, 'max connections reached; connections dropped');
+    this.#droppedPerSource = new ThrottledWarning(deps.logger, 'max connections per source address reached; connections dropped');
+    this.#fdSpent = new ThrottledWarning(deps.logger, 'file descriptors nearly exhausted: stopped accepting until some are free (clients are refused, not accepted and closed)');
     const f = config.framing;
     const passthrough = f.toUpstream.type === 'passthrough' && f.toDownstream.type === 'passthrough';
     // Build framer factories once, at config time (bad options fail here, not per connection).
@@ -78,7 +113,10 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     if (deps.faults && deps.random) {
       this.#faultStage = new FaultHandlerFactory({ set: deps.faults, random: deps.random });
       this.#withFaults = [...handlers, this.#faultStage];
-      this.#unsubscribe = deps.faults.onChange(() => this.#syncDown());
+      this.#unsubscribe = deps.faults.onChange(() => {
+        this.#syncDown();
+        this.#reachLive();
+      });
     } else {
       this.#withFaults = handlers;
     }
@@ -101,6 +139,42 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     return this.#deps.handlers;
   }
 
+  /**
+   * The fault set is not empty: live sessions without the fault stage take it now (those on the zero-copy path
+   * switch to the framed path). Runs on changes only, never per chunk. Sessions stay framed when the faults go.
+   */
+  #reachLive(): void {
+    const stage = this.#faultStage;
+    if (stage === undefined || (this.#deps.faults?.size ?? 0) === 0) return;
+    // The same place in the order as a new session's: after the listener's handlers, before the route's.
+    const at = this.#deps.handlers?.length ?? 0;
+    for (const s of this.sessions) if (s instanceof Session) s.addHandler(stage, at);
+  }
+
+  /** Which live connections the faults reach now, and why the others are not reached. */
+  faultReach(): FaultReach {
+    const stage = this.#faultStage;
+    let connections = 0;
+    let reached = 0;
+    let engines = 0;
+    for (const s of this.sessions) {
+      if (!(s instanceof Session)) {
+        engines++;
+        connections++;
+        continue;
+      }
+      if (s.state >= SessionState.Closing) continue;
+      connections++;
+      if (stage !== undefined && s.runs(stage)) reached++;
+    }
+    const warnings: string[] = [];
+    if (engines > 0) warnings.push(`${engines} live connection(s) of listener '${this.id}' are handled by a route engine (replicate/merge), which takes the connection over: listener faults do not reach them`);
+    if (this.#deps.director.resolve(this.id)?.engine) warnings.push(`listener '${this.id}' routes to a route engine (replicate/merge): faults do not reach its new connections either`);
+    const other = connections - engines - reached;
+    if (other > 0) warnings.push(`${other} live connection(s) of listener '${this.id}' could not take the fault stage (see the log)`);
+    return { connections, reached, warnings };
+  }
+
   /** Follow the fault set's `down` state: close the socket and live sessions, or listen again. */
   #syncDown(): void {
     this.#downChange = this.#downChange.then(async () => {
@@ -114,6 +188,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         if (server) await new Promise<void>((r) => server.close(() => r()));
         this.#deps.logger.info({ listener: this.id }, 'listener down (fault)');
       } else {
+        if (this.#fdPause !== undefined) return; // the descriptor back-off listens again when it ends
         try {
           await this.#listen(this.#bound ?? this.config.listen);
           this.#deps.logger.info({ listener: this.id }, 'listener up again');
@@ -164,9 +239,17 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       if (cfg.maxConnections > 0) server.maxConnections = cfg.maxConnections;
       server.on('drop', () => {
         this.stats.error(ErrorCodes.MAX_CONNECTIONS);
-        this.#deps.logger.warn({ listener: this.id, max: cfg.maxConnections }, 'max connections reached; connection dropped');
+        this.#dropped.note({ listener: this.id, max: cfg.maxConnections });
       });
-      server.on(cfg.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.#accept(socket));
+      if (cfg.tls) {
+        // The raw TCP connection (before its TLS handshake) is what holds descriptors and a source's share.
+        server.on('connection', (raw: Socket) => void this.#admit(raw));
+        server.on('secureConnection', (socket: Socket) => this.#accept(socket));
+      } else {
+        server.on('connection', (socket: Socket) => {
+          if (this.#admit(socket)) this.#accept(socket);
+        });
+      }
       if (cfg.tls) {
         server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
           this.stats.error(err.code ?? 'ERR_TLS');
@@ -183,11 +266,74 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         });
       });
       // Logged only once listening: a failure to listen is the caller's error (the CLI prints one line for it).
-      server.on('error', (err) => this.#deps.logger.error({ listener: this.id, err }, 'listener error'));
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EMFILE' || err.code === 'ENFILE') this.#pauseForFds();
+        else this.#deps.logger.error({ listener: this.id, err }, 'listener error');
+      });
       this.#server = server;
       const a = server.address();
       this.#bound = typeof a === 'string' || a === null ? address : { kind: 'tcp', host: a.address, port: a.port };
     }
+  }
+
+  /**
+   * Limits checked for every accepted TCP connection before anything else: the per-source-address share, and the
+   * file-descriptor budget (when it is spent the listener stops accepting for a while, so further clients wait in
+   * or are refused by the kernel instead of being accepted and closed). False: the connection was closed.
+   */
+  #admit(socket: Socket): boolean {
+    const budget = this.#fdBudget;
+    budget.accepted();
+    if (budget.spent()) this.#pauseForFds();
+    const max = this.config.maxConnectionsPerSource;
+    if (max === 0) return true;
+    const source = socket.remoteAddress;
+    if (source === undefined) return true; // Unix sockets have no source address
+    const open = this.#perSource.get(source) ?? 0;
+    if (open >= max) {
+      this.stats.total++;
+      this.stats.error(ErrorCodes.MAX_CONNECTIONS_PER_SOURCE);
+      this.#droppedPerSource.note({ listener: this.id, source, max });
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return false;
+    }
+    this.#perSource.set(source, open + 1);
+    socket.once('close', () => {
+      const n = (this.#perSource.get(source) ?? 1) - 1;
+      if (n <= 0) this.#perSource.delete(source);
+      else this.#perSource.set(source, n);
+    });
+    return true;
+  }
+
+  /** Close the listening socket (live sessions go on) and listen again once descriptors are free. */
+  #pauseForFds(): void {
+    if (this.#fdPause !== undefined || !this.#server) return;
+    const server = this.#server;
+    this.#server = undefined;
+    server.close();
+    this.stats.error(ErrorCodes.FD_EXHAUSTED);
+    const budget = this.#fdBudget;
+    this.#fdSpent.note({ listener: this.id, open: budget.estimate, limit: budget.limit, reserve: budget.reserve, sessions: this.sessions.size });
+    let wait = FD_BACKOFF_FIRST_MS;
+    const check = (): void => {
+      this.#fdPause = undefined;
+      if (this.life.state !== 'started' || this.#down || this.#server) return;
+      if (!budget.recovered()) {
+        wait = Math.min(wait * 2, FD_BACKOFF_MAX_MS);
+        this.#fdPause = setTimeout(check, wait).unref();
+        return;
+      }
+      this.#listen(this.#bound ?? this.config.listen).then(
+        () => this.#deps.logger.info({ listener: this.id, open: budget.estimate, limit: budget.limit }, 'file descriptors free again: accepting'),
+        (err: unknown) => {
+          this.life.failed(ErrorCodes.LISTEN_FAILED, (err as Error).message);
+          this.#deps.logger.error({ listener: this.id, err }, 'listener could not listen again after running out of file descriptors');
+        },
+      );
+    };
+    this.#fdPause = setTimeout(check, wait).unref();
   }
 
   #accept(socket: Socket): void {
@@ -205,6 +351,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       return;
     }
     if (this.config.socket.keepAlive > 0) socket.setKeepAlive(true, this.config.socket.keepAlive);
+    const acceptedAt = performance.now();
     if (target.engine) {
       const stats = target.cluster ? [this.stats, target.route.stats, target.cluster.stats] : [this.stats, target.route.stats];
       // onClose may run inside accept (a connection the engine refuses at once): then it is never added.
@@ -220,6 +367,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         idleTimeout: this.config.idleTimeout,
         onClose: () => {
           closed = true;
+          this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
           if (accepted) this.sessions.delete(engineSession);
         },
       });
@@ -245,7 +393,11 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       upstreamName: cluster.id,
       stats: [this.stats, target.route.stats, cluster.stats],
       logger: this.#deps.logger,
-      onClose: (s) => this.sessions.delete(s),
+      requestDuration: this.config.protocol ? target.route.requestDuration : undefined,
+      onClose: (s) => {
+        this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
+        this.sessions.delete(s);
+      },
     });
     this.sessions.add(session);
     void session.start();
@@ -262,6 +414,9 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     if (this.life.state === 'stopped') return;
     this.#unsubscribe?.();
     this.life.stopping();
+    clearTimeout(this.#fdPause);
+    this.#fdPause = undefined;
+    for (const w of [this.#dropped, this.#droppedPerSource, this.#fdSpent]) w.flush();
     const server = this.#server;
     const closedServer = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     const drain = options.drainTimeout ?? 0;

@@ -50,6 +50,12 @@ export interface SessionIO {
   drained(direction: Direction): Promise<void>;
   /** Forward end-of-stream (FIN) toward the direction's destination. */
   end(direction: Direction): void;
+  /**
+   * A whole answer to a request (the server's response, or a reply the handler made up) was written toward the
+   * client by the handler itself (through `write`), not passed on in a verdict. Feeds the request-duration metric;
+   * only a handler that writes answers on its own schedule calls it (the fault stage's pairing books).
+   */
+  answered(): void;
   /** Close both sides with an RST. */
   reset(): void;
   /** Close both sides, letting what was written reach the peers (FIN; destroyed if it lingers); `error` is counted and logged. */

@@ -35,6 +35,12 @@ export interface MessageInfo {
   /** On the `start` frame of a request: attributes for matching (see each module's docs). */
   readonly attributes?: Attributes;
   /**
+   * Client → server, on the `start` frame of a request: the request is part of the connection setup the module
+   * declares in {@link ProtocolModule.setup} (Redis `HELLO`, `AUTH`, the first `INFO`; PostgreSQL startup; MySQL
+   * login). Request-scope faults skip such requests, and the responses to them, unless the fault says `handshake: true`.
+   */
+  readonly setup?: boolean;
+  /**
    * The codec stopped understanding the stream on purpose (TLS after SSLRequest, HTTP Upgrade / CONNECT tunnel):
    * from this frame on, frames are opaque chunks with `start` and `end` both true and no pairing.
    */
@@ -191,6 +197,12 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
   readonly optionsSchema: z.ZodType<O>;
   /** Attribute names this module reports on request start frames, with a one-line description each (for docs/CLI). */
   readonly attributes: Readonly<Record<string, string>>;
+  /**
+   * The requests this module marks as connection setup (`MessageInfo.setup`), one human-readable entry each, e.g.
+   * `HELLO`, `the first INFO of a connection` (for docs, the CLI and `GET /api/v1/protocols`). Absent or empty: the
+   * protocol has no setup requests (HTTP, memcache).
+   */
+  readonly setup?: readonly string[];
   /** Merge routes: terminates this protocol's connection startup (absent: the startup is merged like any request). */
   readonly mergeStartup?: MergeStartupHooks;
   factory(options: O): ProtocolCodecFactory;

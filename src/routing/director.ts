@@ -1,6 +1,7 @@
 import type { RouteConfig } from '../config/types.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { RuntimeBase } from '../core/lifecycle.js';
+import { LatencyHistogram } from '../core/latency.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { EngineLatency, RouteEngine } from './engine.js';
 
@@ -21,6 +22,8 @@ export class Route extends RuntimeBase<RouteConfig> {
   mirrorStats: MirrorStats | undefined;
   /** Latency histograms of the route's variants / backend / shadow. */
   extraLatencies: EngineLatency[] = [];
+  /** Request durations of the route's sessions when its listener speaks a protocol (`switchyard_request_duration_seconds`). */
+  readonly requestDuration = new LatencyHistogram();
 
   latencies(): Iterable<EngineLatency> {
     const fromEngine = this.engine?.latencies?.() ?? [];

@@ -2,13 +2,19 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FaultSet } from '../faults/fault-set.js';
 import type { Metric } from 'prom-client';
 import type { DivergenceLog } from '../replication/events.js';
-import { LATENCY_BUCKETS, type LatencyHistogram } from '../core/latency.js';
+import type { LatencyHistogram } from '../core/latency.js';
 import type { Route } from '../routing/director.js';
 import type { TrafficStats } from '../core/stats.js';
 
 export interface UdpFlowSource {
   id: string;
   flowStats(): { flowsExpired: number; flowsEvicted: number } | undefined;
+}
+
+/** A histogram kept on the data path with the labels its series carry. */
+export interface LabelledHistogram {
+  labels: Record<string, string>;
+  h: LatencyHistogram;
 }
 
 export interface StatsSource {
@@ -29,6 +35,10 @@ export function createMetricsRegistry(
     faults?: () => Iterable<[string, FaultSet]>;
     divergences?: DivergenceLog;
     engines?: () => Iterable<Route>;
+    /** Request durations of protocol listeners' routes: labels listener, route, protocol. */
+    requests?: () => Iterable<LabelledHistogram>;
+    /** Connection durations of TCP listeners: label listener. */
+    connections?: () => Iterable<LabelledHistogram>;
   } = {},
 ): Registry {
   const registry = new Registry();
@@ -141,6 +151,26 @@ export function createMetricsRegistry(
       },
     });
   }
+  const requests = options.requests;
+  if (requests) {
+    registry.registerMetric(
+      new HistogramFromCounters(
+        'switchyard_request_duration_seconds',
+        "Protocol listeners: time from a request's first frame read from the client to the last byte of its answer (the server's response or an injected error reply) written to the client, by listener, route and protocol.",
+        () => [...requests()],
+      ) as unknown as Metric,
+    );
+  }
+  const connections = options.connections;
+  if (connections) {
+    registry.registerMetric(
+      new HistogramFromCounters(
+        'switchyard_connection_duration_seconds',
+        'TCP listeners: time from accepting a client connection to its close, by listener.',
+        () => [...connections()],
+      ) as unknown as Metric,
+    );
+  }
   const engines = options.engines;
   if (engines) {
     registry.registerMetric(
@@ -148,7 +178,7 @@ export function createMetricsRegistry(
         'switchyard_variant_response_seconds',
         'Time from a request reaching a variant (replicate), the backend (merge) or the shadow (mirror) to its complete answer, by route and variant.',
         () => {
-          const out: Array<{ labels: Record<string, string>; h: LatencyHistogram }> = [];
+          const out: LabelledHistogram[] = [];
           for (const r of engines()) for (const v of r.latencies()) out.push({ labels: { route: r.id, variant: v.variant }, h: v.histogram });
           return out;
         },
@@ -199,13 +229,13 @@ class HistogramFromCounters {
   constructor(
     readonly name: string,
     readonly help: string,
-    readonly source: () => Array<{ labels: Record<string, string>; h: LatencyHistogram }>,
+    readonly source: () => LabelledHistogram[],
   ) {}
   get(): Promise<unknown> {
     const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
     for (const { labels, h } of this.source()) {
       let cumulative = 0;
-      LATENCY_BUCKETS.forEach((le, i) => {
+      h.buckets.forEach((le, i) => {
         cumulative += h.counts[i]!;
         values.push({ value: cumulative, labels: { ...labels, le }, metricName: `${this.name}_bucket` });
       });

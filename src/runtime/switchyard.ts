@@ -13,7 +13,7 @@ import { Route, RouteTable, routeListeners } from '../routing/director.js';
 import { TcpListener, type StopOptions } from '../listeners/tcp.js';
 import { UdpListenerObject } from '../listeners/udp-runtime.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
-import { createMetricsRegistry } from './metrics.js';
+import { createMetricsRegistry, type LabelledHistogram } from './metrics.js';
 import { FaultSet } from '../faults/fault-set.js';
 import { matchKeysOf } from '../config/catalogs.js';
 import type { FaultRegistry } from '../faults/registry.js';
@@ -22,6 +22,7 @@ import type { ProtocolRegistry } from '../protocols/registry.js';
 import { defaultChaosRegistries } from './config.js';
 import { DivergenceLog } from '../replication/events.js';
 import { buildRouteEngine, routeClusterRefs } from '../replication/wiring.js';
+import type { FdBudget } from '../core/fd-budget.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
@@ -42,6 +43,8 @@ export interface SwitchyardOptions {
   protocols?: ProtocolRegistry;
   /** Fault types (default: the built-in ones). */
   faults?: FaultRegistry;
+  /** The file-descriptor budget listeners respect (default: the process's; tests pass a small one). */
+  fdBudget?: FdBudget | undefined;
   /** Seed for every random draw of faults; overrides the config's `seed`. */
   seed?: number | undefined;
 }
@@ -59,6 +62,7 @@ export class Switchyard {
   readonly metrics: Registry;
   readonly #table = new RouteTable();
   readonly #handlers: readonly HandlerFactory[];
+  readonly #fdBudget: FdBudget | undefined;
   readonly protocols: ProtocolRegistry;
   readonly faultTypes: FaultRegistry;
   /** Live faults per listener id (route faults join their listener's set). */
@@ -71,6 +75,7 @@ export class Switchyard {
     this.logger = options.logger ?? silentLogger();
     this.framers = options.framers ?? createFramerRegistry();
     this.#handlers = options.handlers ?? [];
+    this.#fdBudget = options.fdBudget;
     this.protocols = options.protocols ?? defaultChaosRegistries().protocols;
     this.faultTypes = options.faults ?? defaultChaosRegistries().faults;
     this.random = new RandomSource(options.seed);
@@ -87,6 +92,8 @@ export class Switchyard {
         faults: () => this.faultSets.entries(),
         divergences: this.divergences,
         engines: () => this.routes.values(),
+        requests: () => this.#requestHistograms(),
+        connections: () => this.#connectionHistograms(),
       },
     );
   }
@@ -109,6 +116,22 @@ export class Switchyard {
 
   #publish(): void {
     this.#table.publish(this.routes.values(), this.clusters);
+  }
+
+  /** Request-duration series: one per route without an engine whose TCP listener speaks a protocol. */
+  *#requestHistograms(): Iterable<LabelledHistogram> {
+    for (const route of this.routes.values()) {
+      if (route.engine !== undefined) continue;
+      const listener = this.listeners.get(route.config.listener);
+      const protocol = listener?.config.transport === 'tcp' ? listener.config.protocol?.type : undefined;
+      if (protocol === undefined) continue;
+      yield { labels: { listener: route.config.listener, route: route.id, protocol }, h: route.requestDuration };
+    }
+  }
+
+  /** Connection-duration series: one per TCP listener. */
+  *#connectionHistograms(): Iterable<LabelledHistogram> {
+    for (const l of this.listeners.values()) if (l instanceof TcpListener) yield { labels: { listener: l.id }, h: l.connectionDuration };
   }
 
   addCluster(config: ClusterConfig): Promise<Cluster> {
@@ -190,7 +213,7 @@ export class Switchyard {
       faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);
       faults.clear('listener');
       for (const f of config.faults ?? []) faults.add(f, 'listener');
-      listener = new TcpListener(config, { ...deps, faults, random: this.random, protocols: this.protocols });
+      listener = new TcpListener(config, { ...deps, faults, random: this.random, protocols: this.protocols, fdBudget: this.#fdBudget });
     }
     this.listeners.set(config.id, listener);
     try {

@@ -11,6 +11,7 @@ import { DirectionPhase, heldPhase, phaseCanMove, phaseName, releasedPhase } fro
 import { illegalTransition } from './state.js';
 import { encodeInto, writeGathered } from './gather.js';
 import type { RequestDeadline } from './request-deadline.js';
+import type { RequestClock } from './request-clock.js';
 
 /** What the framed path asks of its session: the lifecycle stays the session's. */
 export interface FramedOwner {
@@ -44,6 +45,10 @@ export interface FramedPathInit {
   readonly owner: FramedOwner;
   /** The request limits of a protocol listener (absent: none). */
   readonly deadline?: RequestDeadline | undefined;
+  /** Times requests to their answers (protocol listeners; undefined = not measured). */
+  readonly clock?: RequestClock | undefined;
+  /** Directions whose FIN was already handed on before this path took over (a session leaving the zero-copy path). */
+  readonly ended?: readonly Direction[] | undefined;
 }
 
 /**
@@ -64,6 +69,9 @@ export class FramedPath implements SessionIO {
   readonly #logger: Logger;
   readonly #trace: boolean;
   readonly #owner: FramedOwner;
+  readonly #clock: RequestClock | undefined;
+  /** The toDownstream frame a handler holds (its verdict is a promise) ends a response: the settled result answers it if it forwards. */
+  #heldAnswer = false;
   /** Set by `attach`, once the handlers exist (they may use this io while they are created). */
   #chain: HandlerChain | undefined;
   /** Encoded bytes waiting to be written, keyed by the direction they travel (toUpstream = to the upstream). */
@@ -92,6 +100,8 @@ export class FramedPath implements SessionIO {
     this.#trace = init.logger.isLevelEnabled('debug');
     this.#owner = init.owner;
     this.#deadline = init.deadline;
+    this.#clock = init.codec !== undefined ? init.clock : undefined;
+    for (const dir of init.ended ?? []) this.#phase[dir] = DirectionPhase.Ended;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
   }
@@ -104,6 +114,7 @@ export class FramedPath implements SessionIO {
     });
   }
 
+  /** Set the handler chain; a later call replaces it (a handler added live: frames inside the old one finish there). */
   attach(chain: HandlerChain): void {
     this.#chain = chain;
   }
@@ -205,6 +216,10 @@ export class FramedPath implements SessionIO {
   /** Collect the output of every decoded frame; stop at a handler's promise or at the error a result carries. */
   #collect(dir: Direction, settled: ChainResult | undefined): Promise<ChainResult> | SwitchyardError | undefined {
     if (settled !== undefined) {
+      if (dir === 'toDownstream' && this.#heldAnswer) {
+        this.#heldAnswer = false;
+        if (settled.forward.length > 0) this.#clock?.answered();
+      }
       const error = this.#apply(dir, settled);
       if (error !== undefined) return error;
     }
@@ -227,12 +242,25 @@ export class FramedPath implements SessionIO {
       this.#countFrames(dir, 1);
       const info = protocol ? (decoder as ProtocolFramer).info : undefined;
       if (info !== undefined) this.#trackExchange(dir, info);
+      // Request durations: a request starts when its first frame is read; its answer ends with the response's last
+      // frame passed on here (or, when a handler keeps the frame and writes it later, when the handler says so).
+      let answer = false;
+      if (this.#clock !== undefined && info !== undefined && !info.opaque) {
+        if (dir === 'toUpstream') {
+          if (info.start) this.#clock.started(info.responses ?? 1);
+        } else answer = info.end && info.unsolicited !== true;
+      }
       const result = chain.length === 0 ? undefined : chain.run(frame, dir, info);
       if (result === undefined) {
         encodeInto(decoder, frame, out);
+        if (answer) this.#clock!.answered();
         continue;
       }
-      if (result instanceof Promise) return result;
+      if (result instanceof Promise) {
+        this.#heldAnswer = answer;
+        return result;
+      }
+      if (answer && result.forward.length > 0) this.#clock!.answered();
       const error = this.#apply(dir, result);
       if (error !== undefined) return error;
     }
@@ -372,6 +400,10 @@ export class FramedPath implements SessionIO {
     for (const f of frames) encodeInto(enc, f, out);
     if (this.#pumping > 0) return true;
     return this.#write(dir);
+  }
+
+  answered(): void {
+    this.#clock?.answered();
   }
 
   drained(dir: Direction): Promise<void> {

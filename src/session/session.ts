@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { FramerFactory } from '../framing/framer.js';
-import type { HandlerFactory, SessionContext, Direction, SessionIO } from '../pipeline/handler.js';
+import type { FrameHandler, HandlerFactory, SessionContext, Direction, SessionIO } from '../pipeline/handler.js';
 import type { ProtocolCodecFactory } from '../protocols/protocol.js';
 import { HandlerChain } from '../pipeline/chain.js';
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
@@ -10,6 +10,8 @@ import type { Logger } from '../core/log.js';
 import type { UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
+import { RequestClock } from './request-clock.js';
+import type { LatencyHistogram } from '../core/latency.js';
 import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionStateName } from './state.js';
 import { EXPIRY_CODES, RequestDeadline, expiryMessage, limitsActive, type RequestExpiry, type RequestLimits } from './request-deadline.js';
 import { REFUSAL_CODES, answerAndClose, connectRefusal, inputRefusal, refusalReply, refuseBeforeUpstream } from './refusal.js';
@@ -47,6 +49,8 @@ export interface SessionOptions {
   /** Every stats object this session counts into (listener, route, cluster). */
   stats: readonly TrafficStats[];
   logger: Logger;
+  /** Protocol listeners: where request durations (first request frame read → answer written) are observed. */
+  requestDuration?: LatencyHistogram | undefined;
   onClose?: (session: Session) => void;
 }
 
@@ -82,12 +86,19 @@ export class Session {
   #deadline: RequestDeadline | undefined;
   /** The proxy answered the client itself and is closing: nothing more is forwarded. */
   #refused = false;
+  /** The handlers this session runs: the listener's and route's, and any added live by {@link addHandler}. */
+  #handlerFactories: readonly HandlerFactory[];
+  /** Their instances, once the framed path is wired (in the same order). */
+  #handlerInstances: readonly FrameHandler[] = [];
+  /** Takes the zero-copy path's listeners off both sockets (set while the session is on that path). */
+  #unwireRaw: (() => void) | undefined;
 
   constructor(opts: SessionOptions) {
     this.id = opts.id;
     this.client = opts.client;
     this.#opts = opts;
     this.#stats = opts.stats;
+    this.#handlerFactories = opts.handlers ?? NO_HANDLERS;
     this.#trace = opts.logger.isLevelEnabled('debug');
     for (const s of this.#stats) {
       s.active++;
@@ -134,7 +145,7 @@ export class Session {
     upstream.on('error', (err) => this.#onSocketError('upstream', err));
     upstream.on('close', () => this.#onSocketClose());
     this.#to(SessionState.Open);
-    const handlers = this.#opts.handlers ?? [];
+    const handlers = this.#handlerFactories;
     const framing = this.#opts.framing;
     const needsFraming = handlers.length > 0 || (framing !== undefined && (!isPassthrough(framing.toUpstream) || !isPassthrough(framing.toDownstream)));
     if (needsFraming || framing?.codec !== undefined) this.#wireFramed(upstream, handlers);
@@ -147,29 +158,99 @@ export class Session {
     const client = this.client;
     const stats = this.#stats;
     const track = this.#opts.idleTimeout > 0;
-    client.on('data', (chunk: Buffer) => {
+    const clientData = (chunk: Buffer): void => {
       for (let i = 0; i < stats.length; i++) stats[i]!.bytesToUpstream += chunk.length;
       if (track) this.#lastActivity = Date.now();
       if (!upstream.write(chunk)) client.pause();
-    });
-    upstream.on('data', (chunk: Buffer) => {
+    };
+    const upstreamData = (chunk: Buffer): void => {
       for (let i = 0; i < stats.length; i++) stats[i]!.bytesToDownstream += chunk.length;
       if (track) this.#lastActivity = Date.now();
       if (!client.write(chunk)) upstream.pause();
-    });
-    client.on('end', () => {
+    };
+    const clientEnd = (): void => {
       this.#finForwarded('toUpstream');
       upstream.end();
-    });
-    upstream.on('end', () => {
+    };
+    const upstreamEnd = (): void => {
       this.#finForwarded('toDownstream');
       client.end();
-    });
-    upstream.on('drain', () => client.resume());
-    client.on('drain', () => upstream.resume());
+    };
+    const upstreamDrain = (): void => {
+      client.resume();
+    };
+    const clientDrain = (): void => {
+      upstream.resume();
+    };
+    client.on('data', clientData);
+    upstream.on('data', upstreamData);
+    client.on('end', clientEnd);
+    upstream.on('end', upstreamEnd);
+    upstream.on('drain', upstreamDrain);
+    client.on('drain', clientDrain);
+    // Kept for a switch to the framed path (a fault added at run time): nothing of it runs per chunk.
+    this.#unwireRaw = () => {
+      client.off('data', clientData);
+      upstream.off('data', upstreamData);
+      client.off('end', clientEnd);
+      upstream.off('end', upstreamEnd);
+      upstream.off('drain', upstreamDrain);
+      client.off('drain', clientDrain);
+    };
   }
 
-  #wireFramed(upstream: UpstreamStream, handlers: readonly HandlerFactory[]): void {
+  /**
+   * Run one more handler from now on, at `index` in the handler order (the listener's fault stage when a fault
+   * arrives at run time on a listener whose connections took the zero-copy path).
+   *
+   * - connecting: the session starts with it;
+   * - zero-copy path: switches to the framed path between two chunks. The raw listeners come off and the framed
+   *   ones go on in one synchronous step (Node emits chunks one by one from the event loop), so no chunk is lost
+   *   and none is framed twice; bytes already written stay written; a source paused for backpressure waits for
+   *   the same 'drain'; a direction whose FIN was already handed on stays ended;
+   * - framed path: a new chain with the same handler instances and the new one; a frame already inside a handler
+   *   finishes its way there.
+   *
+   * Returns false when the session is closing or closed (nothing more reaches its peers), or the handler failed
+   * to start (the session is then closed with its error).
+   */
+  addHandler(factory: HandlerFactory, index: number): boolean {
+    if (this.#state >= SessionState.Closing) return false;
+    const factories = this.#handlerFactories;
+    if (factories.includes(factory)) return true;
+    const at = Math.max(0, Math.min(index, factories.length));
+    this.#handlerFactories = [...factories.slice(0, at), factory, ...factories.slice(at)];
+    const upstream = this.upstream;
+    if (this.#state === SessionState.Connecting || upstream === undefined) return true;
+    try {
+      const framed = this.#framed;
+      if (framed) {
+        const handler = factory.create(this.context);
+        const instances = this.#handlerInstances;
+        this.#handlerInstances = [...instances.slice(0, at), handler, ...instances.slice(at)];
+        framed.attach(new HandlerChain(this.#handlerInstances, this.context));
+      } else {
+        const ended: Direction[] = [];
+        if (this.#state === SessionState.ClientEnded || this.#state === SessionState.Draining) ended.push('toUpstream');
+        if (this.#state === SessionState.UpstreamEnded || this.#state === SessionState.Draining) ended.push('toDownstream');
+        this.#unwireRaw?.();
+        this.#unwireRaw = undefined;
+        this.#wireFramed(upstream, this.#handlerFactories, ended);
+      }
+    } catch (err) {
+      this.#fail(err, 'toUpstream');
+      return false;
+    }
+    return true;
+  }
+
+  /** True when the session runs (or, connecting, will run) the handlers of `factory`. */
+  runs(factory: HandlerFactory): boolean {
+    return this.#handlerFactories.includes(factory);
+  }
+
+  /** `ended`: directions whose FIN was already handed on (a session switched from the zero-copy path). */
+  #wireFramed(upstream: UpstreamStream, handlers: readonly HandlerFactory[], ended?: readonly Direction[]): void {
     const client = this.client;
     const framing = this.#opts.framing;
     const owner: FramedOwner = {
@@ -197,9 +278,12 @@ export class Session {
       logger: this.#opts.logger,
       owner,
       deadline: this.#deadline,
+      clock: codec !== undefined && this.#opts.requestDuration !== undefined ? new RequestClock(this.#opts.requestDuration) : undefined,
+      ended,
     }));
     this.#deadline?.begin();
-    framed.attach(new HandlerChain(handlers.map((h) => h.create(this.context)), this.context));
+    this.#handlerInstances = handlers.map((h) => h.create(this.context));
+    framed.attach(new HandlerChain(this.#handlerInstances, this.context));
     client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));
     upstream.on('data', (chunk: Buffer) => framed.onData('toDownstream', chunk));
     client.on('end', () => framed.onEnd('toUpstream'));
@@ -443,6 +527,8 @@ export class Session {
     return this.#state;
   }
 }
+
+const NO_HANDLERS: readonly HandlerFactory[] = [];
 
 function isPassthrough(f: FramerFactory): boolean {
   return f.name === 'passthrough';

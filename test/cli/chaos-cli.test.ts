@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
 import { Redis, ReplyError } from 'ioredis';
+import { Redis as Redis6 } from 'ioredis6';
 import { spawnCli, runCli, type CliProcess } from '../helpers/cli.js';
 import { freePort, connect, eventually } from '../helpers/net.js';
 import { chaosCommand } from '../../src/cli/commands/chaos.js';
@@ -121,6 +122,30 @@ describe('switchyard chaos (CLI)', () => {
     assert.equal(await redis.client('ID'), id1);
     assert.equal(connects, 1, 'one connection: no reconnect');
     assert.equal(redis.status, 'ready');
+  });
+
+  test('issue 10 §6: ioredis 6 with its defaults connects through redis 100:error and its commands fail; --handshake makes HELLO fail too', async (t) => {
+    if (!(await redisReachable())) {
+      if (process.env['CI']) assert.fail('Redis is not reachable on 127.0.0.1:6379 (required in CI)');
+      t.skip('Redis is not reachable on 127.0.0.1:6379');
+      return;
+    }
+    const plain = await startChaosCli(t, ['--protocol', 'redis', '--backend', '127.0.0.1:6379', '--proxy', '127.0.0.1:0', '--behavior', '100:error']);
+    const redis = new Redis6({ host: '127.0.0.1', port: plain.proxy.port, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+    redis.on('error', () => undefined);
+    t.after(() => redis.disconnect());
+    await redis.connect(); // HELLO 3, CLIENT SETINFO, the INFO ready check: all passed
+    assert.equal(redis.status, 'ready');
+    await assert.rejects(redis.get(`swy-chaos-cli:${process.pid}:h`), (e: Error) => e.name === 'ReplyError' && /error injected by switchyard/.test(e.message));
+    const strict = await startChaosCli(t, ['--protocol', 'redis', '--backend', '127.0.0.1:6379', '--proxy', '127.0.0.1:0', '--behavior', '100:error', '--handshake']);
+    const s = net.connect({ host: '127.0.0.1', port: strict.proxy.port });
+    t.after(() => s.destroy());
+    await once(s, 'connect');
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.write('*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n');
+    await eventually(() => got.includes('\r\n'), 'the reply to HELLO', 15000);
+    assert.equal(got, '-ERR error injected by switchyard\r\n');
   });
 
   test('--protocol http --behavior 50:error: about half 5xx on one keep-alive connection; --seed 7 repeats the sequence', async (t) => {

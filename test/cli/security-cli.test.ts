@@ -97,6 +97,19 @@ describe('tokens from a file or the environment on the CLI (not on the command l
     assert.ok(!p.stdout().includes('proxy-admin-token') && !p.stderr().includes('proxy-admin-token'), 'the token is never printed');
   });
 
+  test('nvariant --admin-token-file; --admin on 0.0.0.0 without a token refuses to start', async (t) => {
+    const refused = await runCli(['nvariant', '--listen', '127.0.0.1:0', '--variant', '127.0.0.1:1', '--variant', '127.0.0.1:2', '--admin', '0.0.0.0:0'], NO_TOKENS);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /--admin: 0\.0\.0\.0:0 is not a loopback address and no token is set.*--admin-token-file/);
+    const file = path.join(dir, 'nvariant');
+    writeFileSync(file, 'nvariant-admin-token\n');
+    const p = spawnCli(['nvariant', '--listen', '127.0.0.1:0', '--variant', '127.0.0.1:1', '--variant', '127.0.0.1:2', '--admin', '127.0.0.1:0', '--admin-token-file', file], NO_TOKENS);
+    t.after(() => p.kill('SIGKILL'));
+    const [, url] = await p.waitFor(/admin (http:\/\/\S+)/);
+    assert.equal(await status(`${url!}/api/v1/divergences`), 401);
+    assert.equal(await status(`${url!}/api/v1/divergences`, 'nvariant-admin-token'), 200);
+  });
+
   test('toxiproxy: SWITCHYARD_TOXIPROXY_TOKEN and --token-file', async (t) => {
     const env = spawnCli(['toxiproxy', '--port', '0', '--log-level', 'warn'], { ...NO_TOKENS, SWITCHYARD_TOXIPROXY_TOKEN: 'tp-env' });
     t.after(() => env.kill('SIGKILL'));

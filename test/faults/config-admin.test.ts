@@ -52,6 +52,10 @@ test('a valid fault config gets defaults filled in', () => {
   const l = r.config.listeners[0]!;
   assert.equal(l.protocol?.type, 'redis');
   assert.deepEqual(l.faults?.[0], { type: 'error', name: 'error_upstream', stream: 'upstream', match: { command: 'GET' } });
+  const h = validateConfig(base({ protocol: { type: 'redis' }, faults: [{ type: 'error', handshake: true }, { type: 'delay', handshake: 1 }] }), createFramerRegistry(), { env: {} });
+  assert.ok(!h.ok);
+  assert.deepEqual(h.errors.map((e) => e.path), ['listeners[0].faults[1].handshake']);
+  assert.match(h.errors[0]!.message, /expected true or false, got 1/);
 });
 
 test('admin API: faults as run-time objects on a listener, fault types, protocols, metrics', async () => {
@@ -66,7 +70,7 @@ test('admin API: faults as run-time objects on a listener, fault types, protocol
   try {
     let res = await api('/api/v1/listeners/l1/faults', json({ type: 'latency', attributes: { latency: 5 } }));
     assert.equal(res.status, 201);
-    assert.deepEqual(await res.json(), { name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1, scope: 'connection', attributes: { latency: 5, jitter: 0 }, injected: 0 });
+    assert.deepEqual(await res.json(), { name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1, scope: 'connection', attributes: { latency: 5, jitter: 0 }, injected: 0, reaches: { connections: 0, reached: 0 } });
     res = await api('/api/v1/listeners/l1/faults', json({ type: 'latency' }));
     assert.equal(res.status, 409);
     res = await api('/api/v1/listeners/l1/faults', json({ type: 'nope' }));
@@ -104,8 +108,22 @@ test('admin API: faults as run-time objects on a listener, fault types, protocol
     for (const t of ['latency', 'bandwidth', 'slow_close', 'timeout', 'reset_peer', 'slicer', 'limit_data', 'down', 'dummy', 'delay', 'error', 'hang', 'blackout', 'transient', 'abort', 'drop', 'corrupt', 'duplicate']) {
       assert.ok(types.some((x) => x.type === t), `fault type ${t} listed`);
     }
-    const protocols = (await (await api('/api/v1/protocols')).json()) as { name: string }[];
+    const protocols = (await (await api('/api/v1/protocols')).json()) as { name: string; setup: string[] }[];
     assert.deepEqual(protocols.map((p) => p.name).sort(), ['http', 'memcache', 'mysql', 'postgres', 'redis', 'smtp', 'tcp']);
+    // Each module's connection setup list (what request-scope faults skip unless `handshake: true`).
+    assert.ok(protocols.find((p) => p.name === 'redis')!.setup.includes('HELLO'));
+    assert.deepEqual(protocols.find((p) => p.name === 'http')!.setup, []);
+    // `handshake` round-trips: shown only when true, replaced by PATCH, a non-boolean refused naming the key.
+    res = await api('/api/v1/listeners/l1/faults', json({ type: 'error', handshake: true }));
+    assert.equal(res.status, 201);
+    assert.equal(((await res.json()) as { handshake?: boolean }).handshake, true);
+    res = await api('/api/v1/listeners/l1/faults/error_upstream', json({ handshake: false }, 'PATCH'));
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { handshake?: boolean }).handshake, undefined);
+    assert.equal(yard.faultSet('l1').get('error_upstream')!.handshake, false);
+    res = await api('/api/v1/listeners/l1/faults', json({ type: 'delay', handshake: 'yes' }));
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /handshake: expected true or false, got "yes"/);
   } finally {
     await admin.close();
     await yard.close();

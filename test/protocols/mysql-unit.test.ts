@@ -116,7 +116,7 @@ test('login: greeting is unsolicited, HandshakeResponse is the login request, Au
   const g = feed(c.toDownstream, greeting());
   assert.deepEqual(g[0]!.info, { start: true, end: true, unsolicited: true });
   const hr = feed(c.toUpstream, handshakeResponse());
-  assert.deepEqual(hr[0]!.info, { start: true, end: true, responses: 1, attributes: { phase: 'login', user: 'alice', database: 'shop' } });
+  assert.deepEqual(hr[0]!.info, { start: true, end: true, responses: 1, attributes: { phase: 'login', user: 'alice', database: 'shop' }, setup: true });
   assert.deepEqual(feed(c.toDownstream, pkt(2, Buffer.concat([Buffer.from([0xfe]), Buffer.from('mysql_native_password\0'), Buffer.alloc(20, 3)])))[0]!.info, { start: true, end: false });
   assert.deepEqual(feed(c.toUpstream, pkt(3, Buffer.alloc(20, 9)))[0]!.info, { start: false, end: false });
   assert.deepEqual(feed(c.toDownstream, pkt(4, [0x01, 0x03]))[0]!.info, { start: false, end: false }, 'AuthMoreData continues');
@@ -132,7 +132,7 @@ test('SSLRequest: both directions are opaque afterwards', () => {
   const clientHello = Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]);
   const got = feed(c.toUpstream, Buffer.concat([ssl, clientHello]));
   assert.deepEqual(got.map((g) => g.info), [
-    { start: true, end: true, responses: 0, attributes: { phase: 'login', ssl: true } },
+    { start: true, end: true, responses: 0, attributes: { phase: 'login', ssl: true }, setup: true },
     { start: true, end: true, opaque: true },
   ]);
   assert.deepEqual(got[1]!.frame, clientHello);
@@ -394,4 +394,15 @@ test('errorReply: during login it closes; without CLIENT_PROTOCOL_41 there is no
   const old = loggedIn(CAP.CONNECT_WITH_DB | CAP.TRANSACTIONS | CAP.SECURE_CONNECTION, SERVER);
   feed(old.toUpstream, query('select 1'));
   assert.deepEqual(old.errorReply({ message: 'x' })?.frames, [pkt(1, [0xff, 0x51, 0x04, 0x78])]);
+});
+
+test('mysql: the HandshakeResponse (login) is connection setup; commands, COM_CHANGE_USER included, are not', () => {
+  const c = codec();
+  feed(c.toDownstream, greeting());
+  const login = feed(c.toUpstream, handshakeResponse());
+  assert.equal(login[0]!.info.attributes?.['phase'], 'login');
+  assert.equal(login[0]!.info.setup, true);
+  feed(c.toDownstream, OK(2));
+  const q = feed(c.toUpstream, query('SELECT 1'));
+  assert.equal(q[0]!.info.setup, undefined);
 });

@@ -139,7 +139,7 @@ test('postgres: buffer limit', () => {
 test('postgres: startup attributes, SSLRequest answered N, then the StartupMessage', () => {
   const codec = factory().create();
   const ssl = feed(codec.toUpstream, Buffer.concat([i32(8), i32(80877103)]));
-  assert.deepEqual(ssl[0]!.info, { start: true, end: true, attributes: { phase: 'ssl', encryption: 'ssl' } });
+  assert.deepEqual(ssl[0]!.info, { start: true, end: true, attributes: { phase: 'ssl', encryption: 'ssl' }, setup: true });
   // a client that does not wait: its bytes are held until the answer is known
   const early = startup({ user: 'alice', database: 'db1', application_name: 'app', client_encoding: 'UTF8' });
   assert.deepEqual(feed(codec.toUpstream, early), []);
@@ -327,4 +327,19 @@ test('postgres messages: parsers', () => {
   assert.deepEqual({ ...p, sql: p?.sql.toString() }, { statement: 'n', sql: 'SELECT $1', paramTypes: [23] });
   assert.equal(typeName(FE.Password, 'client'), "PasswordMessage ('p')");
   assert.equal(typeName(BE.ReadyForQuery, 'server'), "ReadyForQuery ('Z')");
+});
+
+test('postgres: SSLRequest and the StartupMessage (with its password exchange) are connection setup; queries and CancelRequest are not', () => {
+  const codec = factory().create();
+  const ssl = feed(codec.toUpstream, Buffer.concat([i32(8), i32(80877103)]));
+  assert.equal(ssl[0]!.info.setup, true);
+  feed(codec.toDownstream, Buffer.from('N'));
+  const st = feed(codec.toUpstream, startup({ user: 'u', database: 'd' }));
+  assert.equal(st[0]!.info.setup, true);
+  feed(codec.toDownstream, Buffer.concat([AUTH_OK, Z('I')]));
+  const q = feed(codec.toUpstream, Q('SELECT 1'));
+  assert.equal(q[0]!.info.setup, undefined);
+  const cancel = feed(factory().create().toUpstream, Buffer.concat([i32(16), i32(80877102), i32(42), i32(7)]));
+  assert.equal(cancel[0]!.info.attributes?.['phase'], 'cancel');
+  assert.equal(cancel[0]!.info.setup, undefined);
 });

@@ -286,3 +286,21 @@ test('redis: options have defaults', () => {
   assert.equal(redisOptionsSchema.parse({ maxFrame: '1MiB' }).maxFrame, 1048576);
   assert.throws(() => redisOptionsSchema.parse({ nope: 1 }));
 });
+
+test('redis: connection setup requests are marked setup (HELLO, AUTH, SELECT, CLIENT SETNAME/SETINFO in any case, READONLY, the first INFO only), nothing else', () => {
+  const codec = factory().create();
+  const fr = runTranscript(codec, [
+    {
+      from: 'c',
+      bytes:
+        cmd('HELLO', '3') + cmd('CLIENT', 'MAINT_NOTIFICATIONS', 'ON') + cmd('auth', 'pw') + cmd('Select', '1') + cmd('client', 'setinfo', 'lib-name', 'ioredis') + 'client setname app\r\n' + cmd('READONLY') +
+        cmd('INFO') + cmd('GET', 'k') + cmd('INFO', 'server') + cmd('CLIENT', 'ID') + cmd('MULTI') + cmd('SELECT', '2') + cmd('EXEC'),
+    },
+  ]).filter((f) => f.info.start);
+  const marks = fr.map((f) => `${String(f.info.attributes?.['command'])}${f.info.attributes?.['subcommand'] ? ` ${String(f.info.attributes['subcommand'])}` : ''}:${f.info.setup === true}`);
+  assert.deepEqual(marks, [
+    'HELLO:true', 'CLIENT MAINT_NOTIFICATIONS:true', 'AUTH:true', 'SELECT:true', 'CLIENT SETINFO:true', 'CLIENT SETNAME:true', 'READONLY:true',
+    'INFO:true', 'GET:false', 'INFO:false', 'CLIENT ID:false', 'MULTI:false', 'SELECT:false', 'EXEC:false',
+  ]);
+  assert.ok(redisProtocol.setup?.includes('HELLO'), 'the module declares its list');
+});

@@ -195,3 +195,20 @@ test('smtp: a replaced RCPT gets no server reply; a replaced DATA does not switc
 test('smtp: options have defaults', () => {
   assert.deepEqual(smtpOptionsSchema.parse({}), { maxFrame: 65536, maxLine: 65536 });
 });
+
+test('smtp: EHLO, HELO, STARTTLS and AUTH (with its continuation lines) are connection setup; mail commands are not', () => {
+  const fr = runTranscript(factory().create(), [
+    { from: 's', bytes: '220 mx ESMTP\r\n' },
+    { from: 'c', bytes: 'EHLO me\r\n' },
+    { from: 's', bytes: '250-mx\r\n250 AUTH PLAIN\r\n' },
+    { from: 'c', bytes: 'AUTH PLAIN\r\n' },
+    { from: 's', bytes: '334 \r\n' },
+    { from: 'c', bytes: 'AGFsaWNlAHB3\r\n' },
+    { from: 's', bytes: '235 ok\r\n' },
+    { from: 'c', bytes: 'helo again\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nNOOP\r\n' },
+  ]).filter((f) => f.from === 'c' && f.info.start);
+  assert.deepEqual(
+    fr.map((f) => `${String(f.info.attributes?.['command'])}:${f.info.setup === true}`),
+    ['EHLO:true', 'AUTH:true', 'AUTH-DATA:true', 'HELO:true', 'MAIL:false', 'RCPT:false', 'NOOP:false'],
+  );
+});

@@ -46,6 +46,11 @@ export interface ChaosOptions {
   options?: Record<string, Record<string, unknown>>;
   /** Only requests whose attributes match get a behavior (the faults' `match`, docs/faults.md); the rest pass. */
   match?: MatchSpec | undefined;
+  /**
+   * Behaviors also apply to the protocol's connection setup requests (Redis HELLO, AUTH, the first INFO...; the
+   * faults' `handshake`, docs/faults.md). Default false: clients connect, then their commands get the behaviors.
+   */
+  handshake?: boolean | undefined;
   /** Control API address, off when absent. */
   http?: string | undefined;
   /** The control API's protection (docs/security.md): token, extra Host/Origin values, insecure. */
@@ -89,7 +94,7 @@ export async function startChaos(opts: ChaosOptions): Promise<ChaosRunning> {
       throw new UsageError(`--${behaviorFlag(b, field)}: ${(err as Error).message}`);
     }
   }
-  const behaviors = new VaurienBehaviors(faults, { mix, raw, options, match: opts.match });
+  const behaviors = new VaurienBehaviors(faults, { mix, raw, options, match: opts.match, handshake: opts.handshake });
   let httpAddress;
   if (opts.http !== undefined) {
     try {
@@ -157,8 +162,8 @@ function behaviorFlags(faults: FaultRegistry): Map<string, [string, string]> {
 function usage(faults: FaultRegistry): string {
   const lines: string[] = [];
   lines.push(`Usage: switchyard chaos [--proxy HOST:PORT] [--backend HOST:PORT] [--protocol P] [--behavior 20:delay,10:error] [--match KEY=VALUE ...]
-                        [--behavior-<name>-<option> VALUE ...] [--http HOST:PORT [--http-token-file F]] [--seed N]
-                        [--log-level L]
+                        [--handshake] [--behavior-<name>-<option> VALUE ...] [--http HOST:PORT [--http-token-file F]]
+                        [--seed N] [--log-level L]
 
 A Vaurien-style chaos proxy: each request (each chunk on raw TCP) gets one behavior drawn from the mix; the
 control API (--http) changes the behavior and the backend while traffic flows. See docs/chaos-cli.md.
@@ -172,6 +177,9 @@ Options:
       --match KEY=VALUE      only requests whose attribute KEY matches VALUE get a behavior (exact, * wildcards or
                              /regex/; repeat a key for any of several values); KEY!=VALUE excludes; every --match
                              must hold. Keys are the protocol's attributes (docs/faults.md), e.g. path, command
+      --handshake            behaviors also hit the protocol's connection setup (Redis HELLO, AUTH, SELECT, CLIENT
+                             SETNAME/SETINFO, READONLY, the first INFO; PostgreSQL startup; MySQL login; SMTP
+                             EHLO/HELO/STARTTLS/AUTH); by default they skip it, so clients connect
       --http ADDR            serve Vaurien's control API (GET/PUT /behavior, GET /behaviors, GET/PUT /backend)
       --http-host HOST       the control API's host (with --http-port; default 127.0.0.1)
       --http-port PORT       the control API's port (with --http-host; default 8080)
@@ -241,8 +249,8 @@ export function chaosCommand(argv: string[]): Promise<number> {
     const flags = behaviorFlags(faults);
     const base = ['proxy', 'backend', 'protocol', 'behavior', 'match', 'http', 'http-host', 'http-port', 'http-token-file', 'http-allowed-host', 'http-allowed-origin', 'seed', 'log-level'];
     const valued = new Set([...base, ...flags.keys()]);
-    checkFlags(argv, new Set([...valued, 'help', 'http-insecure']), valued);
-    const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { 'http-insecure': { type: 'boolean' } };
+    checkFlags(argv, new Set([...valued, 'help', 'http-insecure', 'handshake']), valued);
+    const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { 'http-insecure': { type: 'boolean' }, handshake: { type: 'boolean' } };
     for (const k of valued) if (k !== 'log-level') spec[k] = { type: 'string' };
     spec['match'] = { type: 'string', multiple: true };
     spec['http-allowed-host'] = { type: 'string', multiple: true };
@@ -278,7 +286,8 @@ export function chaosCommand(argv: string[]): Promise<number> {
     const httpAccess = chaosHttpAccess(values);
     const match = parseMatchFlags(strs(values['match']) ?? []);
     const logger = createLogger({ level: logLevelOf(values['log-level']) });
-    const running = await startChaos({ proxy, backend, protocol, behavior, options, match, http, httpAccess, seed, logger, faults });
+    const handshake = values['handshake'] === true;
+    const running = await startChaos({ proxy, backend, protocol, behavior, options, match, handshake, http, httpAccess, seed, logger, faults });
     const l = running.yard.listeners.get(LISTENER)!;
     process.stdout.write(
       `switchyard chaos: ${l.address ? formatAddress(l.address) : proxy} -> ${backend} protocol=${protocol} behavior=${running.behaviors.spec}` +

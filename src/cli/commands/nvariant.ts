@@ -13,6 +13,7 @@ import type { FramerRegistry } from '../../framing/registry.js';
 import type { Logger, LogLevel } from '../../core/log.js';
 import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
+import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, ADMIN_NAMES, adminBlockFromFlags, adminCliPath } from '../admin-flags.js';
 import { createProtocolRegistry } from '../../protocols/builtins.js';
 import { suggestionSuffix } from '../../config/did-you-mean.js';
 import { POLICIES } from '../../config/replication.js';
@@ -24,7 +25,7 @@ const ROUTE = 'nvariant';
 const USAGE = `Usage: switchyard nvariant --listen HOST:PORT --variant HOST:PORT --variant HOST:PORT [--variant ...]
                          [--protocol P | --framing NAME] [--policy unanimous|majority|primary] [--timeout 5s]
                          [--filter-pair] [--quarantine] [--mask POINTER ...] [--ignore-header NAME ...]
-                         [--admin HOST:PORT] [--events FILE] [--log-level LEVEL]
+                         [--admin HOST:PORT [--admin-token-file F]] [--events FILE] [--log-level LEVEL]
 
 N-variant execution: every request is sent to every variant, their answers are compared after protocol-aware
 normalisation, and the policy decides what the client gets. Each divergence is printed to stderr as one line.
@@ -47,7 +48,7 @@ Options:
       --ignore-header NAME   HTTP: ignore this response header when comparing (repeatable; Date, Server, ...
                              are ignored already)
       --admin ADDR           also serve the admin API: GET /api/v1/divergences, live GET /api/v1/events (SSE)
-      --events FILE          append every divergence event to FILE as one JSON line
+${ADMIN_FLAGS_USAGE}      --events FILE          append every divergence event to FILE as one JSON line
       --log-level L          trace|debug|info|warn|error|fatal|silent (default warn)
   -h, --help                 this help
 `;
@@ -69,6 +70,8 @@ export interface NvariantOptions {
   masks?: string[] | undefined;
   ignoreHeaders?: string[] | undefined;
   admin?: string | undefined;
+  /** The rest of the admin API's block (token, tokenFile, allowedHosts, allowedOrigins, insecure), from its flags. */
+  adminOptions?: Record<string, unknown> | undefined;
   /** JSONL file for divergence events. */
   events?: string | undefined;
 }
@@ -120,7 +123,7 @@ export function nvariantConfig(opts: NvariantOptions, framers: FramerRegistry = 
     routes: [{ id: ROUTE, listener: LISTENER, replicate }],
     shutdown: { drainTimeout: '1s' },
   };
-  if (opts.admin !== undefined) raw['admin'] = { listen: opts.admin };
+  if (opts.admin !== undefined) raw['admin'] = { ...opts.adminOptions, listen: opts.admin };
   if (opts.events !== undefined) raw['divergences'] = { file: opts.events };
   const result = validateConfig(raw, framers);
   if (!result.ok) {
@@ -140,7 +143,7 @@ function checkAddress(flag: string, text: string, role: 'listen' | 'connect'): v
 
 /** Map config paths back to the flags they came from. */
 function cliPath(path: string): string {
-  return path
+  return adminCliPath(path)
     .replace(/^listeners\[0\]\.listen/, '--listen')
     .replace(/^listeners\[0\]\.framing.*/, '--framing')
     .replace(/^listeners\[0\]\.protocol.*/, '--protocol')
@@ -151,7 +154,6 @@ function cliPath(path: string): string {
     .replace(/^routes\[0\]\.replicate\.timeout.*/, '--timeout')
     .replace(/^routes\[0\]\.replicate\.normalise\.masks\[(\d+)\].*/, (_m, i: string) => `--mask #${Number(i) + 1}`)
     .replace(/^routes\[0\]\.replicate\.normalise\.ignoreHeaders\[(\d+)\].*/, (_m, i: string) => `--ignore-header #${Number(i) + 1}`)
-    .replace(/^admin\.listen/, '--admin')
     .replace(/^divergences\.file/, '--events');
 }
 
@@ -225,7 +227,7 @@ export function nvariantCommand(argv: string[]): Promise<number> {
       quarantine: { type: 'boolean' },
       mask: { type: 'string', multiple: true },
       'ignore-header': { type: 'string', multiple: true },
-      admin: { type: 'string' },
+      ...ADMIN_FLAGS,
       events: { type: 'string' },
     });
     if (values.help) {
@@ -244,13 +246,14 @@ export function nvariantCommand(argv: string[]): Promise<number> {
       masks: strs(values['mask']),
       ignoreHeaders: strs(values['ignore-header']),
       admin: str(values['admin']),
+      adminOptions: adminBlockFromFlags(values),
       events: str(values['events']),
     };
     const level = logLevelOf(values['log-level'], 'warn');
     const framers = createFramerRegistry();
     const config = nvariantConfig(opts, framers); // usage errors before anything starts
     const logger = divergenceLineLogger(level);
-    const { yard, admin } = await startAll(config, framers, logger);
+    const { yard, admin } = await startAll(config, framers, logger, ADMIN_NAMES);
     const replicate = config.routes[0]!.replicate!;
     const l = yard.listeners.get(LISTENER)!;
     const kind = opts.protocol !== undefined && opts.protocol !== 'tcp' ? `protocol ${opts.protocol}` : opts.framing !== undefined ? `raw tcp, framing ${opts.framing}` : 'raw tcp';

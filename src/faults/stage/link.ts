@@ -52,6 +52,8 @@ export class Link {
   #active: Stage[] = [];
   /** Current request (or response) context. */
   #request: Attributes | undefined;
+  /** The current request (or the request the current response answers) is connection setup (`MessageInfo.setup`). */
+  #setup = false;
   readonly #decisions = new Set<Fault>();
   /**
    * The proxy answered the current request itself: the rest of it (later pieces of the frame a fault split, later
@@ -274,18 +276,32 @@ export class Link {
 
   #newMessage(info: MessageInfo | undefined, opaque: boolean): void {
     this.#dropRest = false;
-    if (this.stream === 'upstream') this.#request = opaque ? undefined : info?.attributes;
-    else if (info !== undefined && !opaque && !info.unsolicited) this.#request = this.#books.awaiting.shift();
-    else this.#request = undefined;
+    if (this.stream === 'upstream') {
+      this.#request = opaque ? undefined : info?.attributes;
+      this.#setup = !opaque && info?.setup === true;
+    } else if (info !== undefined && !opaque && !info.unsolicited) {
+      const awaited = this.#books.awaiting.shift();
+      this.#request = awaited?.attributes;
+      this.#setup = awaited?.setup === true;
+    } else {
+      this.#request = undefined;
+      this.#setup = false;
+    }
     this.#decide();
   }
 
-  /** Per-request draws for request-scoped faults and exclusive groups. */
+  /**
+   * Per-request draws for request-scoped faults and exclusive groups. On a connection setup request (and its
+   * responses) only faults with `handshake: true` draw: the others neither fire nor consume a draw. A group member
+   * left out keeps its share as "nothing fires", so the others' shares stay what they were configured to be.
+   */
   #decide(): void {
     this.#decisions.clear();
+    const setup = this.#setup;
     let groups: Map<string, Fault[]> | undefined;
     for (const st of this.#stages) {
       const f = st.fault;
+      if (setup && !f.handshake) continue;
       if (f.group !== undefined) {
         groups ??= new Map();
         const g = groups.get(f.group);

@@ -1,6 +1,13 @@
 import type { SessionContext } from '../../pipeline/handler.js';
 import type { Attributes, MessageInfo } from '../../protocols/protocol.js';
 
+/** A request on the wire whose response has not started: its attributes, and whether it is connection setup. */
+export interface AwaitedRequest {
+  readonly attributes: Attributes | undefined;
+  /** `MessageInfo.setup` of the request: request-scope faults without `handshake` skip its responses too. */
+  readonly setup: boolean;
+}
+
 type OrderEntry = { server: true } | { server: false; frames: readonly Buffer[]; close: boolean };
 const SERVER: OrderEntry = Object.freeze({ server: true });
 
@@ -9,8 +16,8 @@ const SERVER: OrderEntry = Object.freeze({ server: true });
  * and the replies the proxy made up, each written in its turn among the server's responses.
  */
 export class PairingBooks {
-  /** Attributes of requests on the wire whose response has not started yet (downstream matching). */
-  readonly awaiting: (Attributes | undefined)[] = [];
+  /** Requests on the wire whose response has not started yet (downstream matching and setup skipping). */
+  readonly awaiting: AwaitedRequest[] = [];
   /** Responses owed to the client, in order: the server's, or a reply the proxy made up. */
   readonly order: OrderEntry[] = [];
   /** Replies waiting in `order` behind server responses. */
@@ -24,8 +31,10 @@ export class PairingBooks {
   /** A request's start frame went to the server: it is owed `responses` answers (default 1). */
   requestSent(info: MessageInfo, attributes: Attributes | undefined): void {
     const n = info.responses ?? 1;
+    if (n === 0) return;
+    const request: AwaitedRequest = { attributes, setup: info.setup === true };
     for (let i = 0; i < n; i++) {
-      this.awaiting.push(attributes);
+      this.awaiting.push(request);
       this.order.push(SERVER);
     }
   }
@@ -41,6 +50,7 @@ export class PairingBooks {
 
   /** A server response completed on the wire: pop it, then write replies that were waiting for it. */
   responseDone(): void {
+    this.#ctx.io.answered();
     if (this.order[0]?.server) this.order.shift();
     while (this.order.length > 0 && !this.order[0]!.server) {
       const r = this.order.shift() as { frames: readonly Buffer[]; close: boolean };
@@ -51,6 +61,7 @@ export class PairingBooks {
 
   #writeReply(frames: readonly Buffer[], close: boolean): void {
     this.#ctx.io.write('toDownstream', frames);
+    this.#ctx.io.answered();
     if (close) this.#ctx.io.close();
   }
 }

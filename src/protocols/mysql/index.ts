@@ -47,6 +47,7 @@ export const mysqlProtocol: ProtocolModule<MysqlOptions> = {
     statement: 'prepared statement id (COM_STMT_EXECUTE / FETCH / CLOSE / RESET / SEND_LONG_DATA / BULK_EXECUTE)',
     table: 'table name (COM_FIELD_LIST)',
   },
+  setup: ['the login: HandshakeResponse (or SSLRequest) and the authentication exchange it starts'],
   factory(options: MysqlOptions): ProtocolCodecFactory {
     const codecOptions: MysqlCodecOptions = {
       maxPacketFrame: options.maxPacketFrame,

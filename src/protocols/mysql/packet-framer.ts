@@ -40,7 +40,8 @@ export abstract class MysqlFramer extends BufferedFramer implements ProtocolFram
   protected pEnd = false;
   protected pUnsolicited = false;
   /** Request start info (with attributes) for the current logical packet, when it starts a request. */
-  protected pRequest: { responses: number; attributes: Record<string, AttributeValue> } | undefined;
+  /** The request the current packet starts; `setup`: the login (HandshakeResponse / SSLRequest), `MessageInfo.setup`. */
+  protected pRequest: { responses: number; attributes: Record<string, AttributeValue>; setup?: boolean } | undefined;
   #pWholeInfo: MessageInfo | undefined;
   readonly #direction: 'client' | 'server';
 
@@ -139,8 +140,9 @@ export abstract class MysqlFramer extends BufferedFramer implements ProtocolFram
     const end = last && this.pEnd;
     const req = this.pRequest;
     if (start && req) {
-      if (end) return (this.#pWholeInfo ??= { start: true, end: true, responses: req.responses, attributes: req.attributes });
-      return { start: true, end: false, responses: req.responses, attributes: req.attributes };
+      const setup = req.setup === true ? { setup: true } : {};
+      if (end) return (this.#pWholeInfo ??= { start: true, end: true, responses: req.responses, attributes: req.attributes, ...setup });
+      return { start: true, end: false, responses: req.responses, attributes: req.attributes, ...setup };
     }
     return INFOS[(start ? 4 : 0) | (end ? 2 : 0) | (this.pUnsolicited ? 1 : 0)]!;
   }

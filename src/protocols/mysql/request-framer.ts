@@ -35,7 +35,7 @@ export class RequestFramer extends MysqlFramer {
   #startRequest(seq: number, attributes: Record<string, AttributeValue>, exp: Expect | undefined, responses: number, login = false, prevClientMode = this.s.clientMode): void {
     this.pStart = true;
     this.pEnd = true;
-    this.pRequest = { responses, attributes };
+    this.pRequest = login ? { responses, attributes, setup: true } : { responses, attributes };
     if (exp) this.s.pending.push(exp);
     this.s.last = { seq, login, responses, exp, prevClientMode };
   }

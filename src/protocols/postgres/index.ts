@@ -42,6 +42,7 @@ export const postgresProtocol: ProtocolModule<PostgresOptions> = {
     encryption: "ssl phase: 'ssl' (SSLRequest) or 'gss' (GSSENCRequest)",
     pid: 'cancel phase: the backend process id to cancel',
   },
+  setup: ['SSLRequest / GSSENCRequest', 'the StartupMessage and the authentication exchange it starts (password, SASL)'],
   mergeStartup: postgresMergeStartup,
   factory: (options) =>
     createPostgresCodecFactory({

@@ -116,7 +116,10 @@ export class RequestFramer extends PgFramer {
       st.lastStart = { phase: 'startup', entry };
       this.set(true, true, attrs);
     }
-    this.lastInfo = this.makeInfo(true);
+    const info = this.makeInfo(true);
+    // SSLRequest/GSSENCRequest and the StartupMessage (with the authentication exchange it starts) are connection
+    // setup (`MessageInfo.setup`); a CancelRequest is not: it is the application's own request on its own connection.
+    this.lastInfo = code === CANCEL_REQUEST_CODE ? info : { ...info, setup: true };
     return frame;
   }
 

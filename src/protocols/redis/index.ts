@@ -3,6 +3,7 @@ import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { RedisCodec } from './codec.js';
 import { createRedisLifter } from './normalize.js';
+import { REDIS_SETUP } from './request-framer.js';
 
 export { RedisCodec } from './codec.js';
 
@@ -31,6 +32,7 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
     key: 'first argument after the command (after the subcommand for container commands), latin1, at most 256 chars',
     args: 'number of arguments after the command name (a subcommand counts as one)',
   },
+  setup: REDIS_SETUP,
   factory(options: RedisOptions): ProtocolCodecFactory {
     return { name: 'redis', create: () => new RedisCodec(options) };
   },

@@ -16,6 +16,14 @@ const CONTAINERS = new Set([
 const SUBSCRIBE = new Set(['SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE']);
 const UNSUBSCRIBE = new Set(['UNSUBSCRIBE', 'PUNSUBSCRIBE', 'SUNSUBSCRIBE']);
 const MULTI_CONTROL = new Set(['EXEC', 'DISCARD', 'MULTI', 'WATCH', 'RESET', 'QUIT']);
+/** Connection setup (`MessageInfo.setup`): what client libraries send before the application's first command. */
+const SETUP = new Set(['HELLO', 'AUTH', 'SELECT', 'READONLY']);
+/** `CLIENT MAINT_NOTIFICATIONS`: ioredis 6 (RESP3) opens with it, after `CLIENT SETINFO`. */
+const SETUP_CLIENT = new Set(['SETNAME', 'SETINFO', 'MAINT_NOTIFICATIONS']);
+/** The module's declared list (docs, `GET /api/v1/protocols`), kept next to the rule. */
+export const REDIS_SETUP: readonly string[] = [
+  'HELLO', 'AUTH', 'SELECT', 'CLIENT SETNAME', 'CLIENT SETINFO', 'CLIENT MAINT_NOTIFICATIONS', 'READONLY', 'the first INFO of a connection',
+];
 
 const R_IDLE = 0;
 const R_ARG_HEADER = 1;
@@ -215,7 +223,13 @@ export class RedisRequestFramer extends RedisFramerBase {
       record.complete = true;
       record.effects = this.#effects();
     }
-    const info: MessageInfo = { start: true, end, responses, attributes };
+    // Inside MULTI a command is part of the application's transaction, never connection setup.
+    let setup = !st.inMulti && (SETUP.has(cmd) || (cmd === 'CLIENT' && SETUP_CLIENT.has(sub)));
+    if (cmd === 'INFO' && !st.inMulti) {
+      setup = !st.infoSeen;
+      st.infoSeen = true;
+    }
+    const info: MessageInfo = setup ? { start: true, end, responses, attributes, setup } : { start: true, end, responses, attributes };
     st.byAttributes.set(info.attributes!, record);
     return info;
   }

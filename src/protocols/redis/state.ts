@@ -28,6 +28,8 @@ export class RedisState {
   replyOff = false;
   skipNext = false;
   inMulti = false;
+  /** An INFO was framed on this connection (only the first one is connection setup: client libraries' ready check). */
+  infoSeen = false;
   last: RequestRecord | undefined;
   /** Request start attributes → their record: a fault stage may answer a request after later pipelined ones were framed. */
   readonly byAttributes = new WeakMap<Attributes, RequestRecord>();

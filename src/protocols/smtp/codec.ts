@@ -18,6 +18,10 @@ const START: MessageInfo = { start: true, end: false };
 const UNSOLICITED_WHOLE: MessageInfo = { start: true, end: true, unsolicited: true };
 const UNSOLICITED_START: MessageInfo = { start: true, end: false, unsolicited: true };
 const OPAQUE: MessageInfo = { start: true, end: true, opaque: true };
+/** Connection setup (`MessageInfo.setup`): the greeting exchange, TLS upgrade and authentication. */
+const SETUP = new Set(['EHLO', 'HELO', 'LHLO', 'STARTTLS', 'AUTH', 'AUTH-DATA']);
+/** The module's declared list (docs, `GET /api/v1/protocols`). */
+export const SMTP_SETUP: readonly string[] = ['EHLO', 'HELO', 'LHLO', 'STARTTLS', 'AUTH (and its continuation lines, AUTH-DATA)'];
 /** End of a DATA body: CRLF . CRLF (the first CRLF may be the one ending the DATA command). */
 const TERMINATOR = Buffer.from('\r\n.\r\n', 'latin1');
 const BODY_ATTRIBUTES: Attributes = { command: 'DATA-BODY' };
@@ -201,7 +205,7 @@ class SmtpRequestFramer extends SmtpFramerBase {
     this.state.queue.push(entry);
     this.state.last = { entry, replaced: false };
     this.state.byAttributes.set(attributes, this.state.last);
-    return { start: true, end: false, responses: 1, attributes };
+    return SETUP.has(command) ? { start: true, end: false, responses: 1, attributes, setup: true } : { start: true, end: false, responses: 1, attributes };
   }
 
   /** BDAT: the command line then exactly `size` bytes, forwarded in frames of at most maxFrame bytes. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
-import { SmtpCodec } from './codec.js';
+import { SMTP_SETUP, SmtpCodec } from './codec.js';
 
 export { SmtpCodec } from './codec.js';
 
@@ -23,6 +23,7 @@ export const smtpProtocol: ProtocolModule<SmtpOptions> = {
     command: 'command verb in upper case (EHLO, MAIL, RCPT, DATA, BDAT, ...); DATA-BODY for the message after a 354, AUTH-DATA for a line answering a 334 challenge',
     address: 'MAIL FROM / RCPT TO: the path between < and >, e.g. alice@example.com (empty for the null sender <>)',
   },
+  setup: SMTP_SETUP,
   factory(options: SmtpOptions): ProtocolCodecFactory {
     return { name: 'smtp', create: () => new SmtpCodec(options) };
   },
