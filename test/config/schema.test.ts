@@ -68,6 +68,7 @@ test('listener, cluster and route defaults', () => {
       toDownstream: { type: 'passthrough', options: { maxBufferedBytes: 16 << 20 } },
     },
     maxConnections: 10_000,
+    maxConnectionsPerSource: 0,
     idleTimeout: 0,
     requestHeaderTimeout: 10_000,
     requestTimeout: 0,
