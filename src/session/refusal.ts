@@ -58,43 +58,85 @@ export function answerAndClose(client: Socket, frames: readonly Buffer[]): void 
 
 function discard(): void {}
 
+/** How long a refused client that may go on sending requests (the reply did not close) gets to send the next one. */
+export const NEXT_REQUEST_MS = 200;
+
 /**
  * Before any upstream exists (the connect failed): a server-speaks-first protocol gets the refusal at once, as its
  * greeting; otherwise the client's first request is read (until its head, or `waitMs`, or its FIN) and then refused,
- * so the answer matches it (HTTP HEAD gets no body; PostgreSQL answers an SSLRequest as such).
- * Calls `answered(true)` once the refusal was written, `answered(false)` when the protocol has none.
+ * so the answer matches it (HTTP HEAD gets no body; PostgreSQL answers an SSLRequest as such). When the protocol
+ * does not close after such an answer (RESP, memcache), every further request the client sends soon after is
+ * refused the same way (a client's opening — ioredis's `CLIENT SETINFO` then its `INFO` ready check — and a
+ * pipeline each get their answer, so the client reports the refusal's message rather than a closed connection);
+ * the connection is closed once the client has been quiet for {@link NEXT_REQUEST_MS}, or after {@link LINGER_MS}.
+ * Calls `answered(true)` once the first refusal was written, `answered(false)` when the protocol has none.
  */
 export function refuseBeforeUpstream(client: Socket, codec: ProtocolCodec, reason: RefusalReason, message: string, waitMs: number, answered: (sent: boolean) => void): void {
-  let done = false;
-  const answer = (request?: Attributes): void => {
-    if (done) return;
-    done = true;
+  let answeredOnce = false;
+  let closing = false;
+  const started = Date.now();
+  const finish = (frames: readonly Buffer[]): void => {
+    if (closing) return;
+    closing = true;
     clearTimeout(timer);
     client.removeListener('data', onData);
     client.removeListener('end', onEnd);
+    answerAndClose(client, frames);
+  };
+  /** Answer one request; false when the connection is to close now. */
+  const answer = (request?: Attributes): boolean => {
     const reply = refusalReply(codec, reason, message, request);
-    answered(reply !== undefined);
-    if (reply) answerAndClose(client, reply.frames);
-    else client.destroy();
+    if (!answeredOnce) {
+      answeredOnce = true;
+      answered(reply !== undefined);
+    }
+    if (reply === undefined) {
+      closing = true;
+      clearTimeout(timer);
+      client.destroy();
+      return false;
+    }
+    if (reply.close || codec.serverSpeaksFirst === true) {
+      finish(reply.frames);
+      return false;
+    }
+    for (const f of reply.frames) client.write(f);
+    return true;
   };
   const decoder = codec.toUpstream;
   const onData = (chunk: Buffer): void => {
+    if (closing) return;
     try {
       decoder.push(chunk);
       for (let f = decoder.next(); f !== null; f = decoder.next()) {
-        if (decoder.info?.start === true) return answer(decoder.info.attributes);
+        if (decoder.info?.start === true && !answer(decoder.info.attributes)) return;
       }
     } catch {
-      answer();
+      if (!answeredOnce) answer();
+      finish([]);
+      return;
     }
+    // Wait a little for the client's next request (never past the linger bound), then close.
+    if (answeredOnce) rearm(Math.max(0, Math.min(NEXT_REQUEST_MS, started + waitMs + LINGER_MS - Date.now())));
   };
-  const onEnd = (): void => answer();
-  const timer = setTimeout(() => answer(), codec.serverSpeaksFirst === true ? 0 : waitMs);
-  timer.unref();
+  const onEnd = (): void => {
+    if (!answeredOnce && !answer()) return;
+    finish([]);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const rearm = (ms: number): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!answeredOnce && !answer()) return;
+      finish([]);
+    }, ms);
+    timer.unref();
+  };
   if (codec.serverSpeaksFirst === true) {
     answer();
     return;
   }
+  rearm(waitMs);
   client.on('data', onData);
   client.on('end', onEnd);
   client.resume();

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
+import { Redis as Redis6 } from 'ioredis6';
 import { startYard } from '../helpers/yard.js';
 import { connect, eventually, freePort, readAll, startServer, type TestServer } from '../helpers/net.js';
 import { reachable } from '../helpers/services.js';
@@ -98,6 +99,21 @@ test('redis: refused upstream, upstream killed mid-command, malformed input and 
   } finally {
     await p.yard.close();
     await rel.close();
+  }
+});
+
+test('redis: ioredis 5 and 6 with their default opening (CLIENT SETINFO, the INFO ready check) report the refusal, not a closed connection', async (t) => {
+  if (!need(t, 'redis')) return;
+  const dead = await proxy('redis', await freePort());
+  try {
+    for (const Client of [Redis, Redis6]) {
+      const r = new Client({ host: '127.0.0.1', port: dead.port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined);
+      await assert.rejects(r.get('k'), /ERR switchyard: cluster 'c1': upstream 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+      r.disconnect();
+    }
+  } finally {
+    await dead.yard.close();
   }
 });
 
