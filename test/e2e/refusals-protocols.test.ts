@@ -106,8 +106,9 @@ test('redis: ioredis 5 and 6 with their default opening (CLIENT SETINFO, the INF
   if (!need(t, 'redis')) return;
   const dead = await proxy('redis', await freePort());
   try {
-    for (const Client of [Redis, Redis6]) {
-      const r = new Client({ host: '127.0.0.1', port: dead.port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const options = { host: '127.0.0.1', port: dead.port, maxRetriesPerRequest: 0, retryStrategy: () => null };
+    for (const open of [() => new Redis(options), () => new Redis6(options)]) {
+      const r = open();
       r.on('error', () => undefined);
       await assert.rejects(r.get('k'), /ERR switchyard: cluster 'c1': upstream 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
       r.disconnect();
