@@ -6,7 +6,7 @@
  * Checks per input (drive.ts): only typed SWY_* framing errors, `next()` terminates, frames are wire-exact, held
  * bytes stay bounded; after an error a fresh codec replays a clean transcript exactly.
  *
- * FUZZ_INPUTS: inputs per target (default 1000 in `npm test`; `npm run fuzz` runs ≥ 10^6 in total).
+ * FUZZ_INPUTS: inputs per target (default 2000 in `npm test`; `npm run fuzz` runs ≥ 10^6 in total).
  * FUZZ_SEED: the seed (default fixed). FUZZ_SECONDS: time bound per target (default 120). FUZZ_REPORT: a file to
  * write the per-target statistics to (JSON). A failure prints the target, the input's seed and its bytes.
  */
@@ -19,7 +19,7 @@ import { drive, FuzzViolation } from './drive.js';
 import { inputFor, seedsOf } from './inputs.js';
 import { TARGETS } from './targets.js';
 
-const INPUTS = Number(process.env.FUZZ_INPUTS ?? 1000);
+const INPUTS = Number(process.env.FUZZ_INPUTS ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261206);
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 120);
 
