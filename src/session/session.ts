@@ -7,7 +7,7 @@ import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
-import type { UpstreamStream } from './upstream-stream.js';
+import { resetStream, type UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
 import { RequestClock } from './request-clock.js';
@@ -344,7 +344,7 @@ export class Session {
     this.#opts.logger.debug({ session: this.id, side, code, syscode: err.code }, reset ? 'peer reset; resetting the other side' : 'socket error');
     this.#beginClosing();
     // An RST (or any abnormal end) on one side becomes an RST on the other.
-    if (other && !other.destroyed) other.resetAndDestroy();
+    if (other && !other.destroyed) resetStream(other);
     if (side === 'client') this.#abortNow();
   }
 
@@ -491,8 +491,8 @@ export class Session {
     if (this.#state === SessionState.Closed) return;
     this.#beginClosing();
     this.#abortNow();
-    this.client.resetAndDestroy();
-    if (this.upstream && !this.upstream.destroyed) this.upstream.resetAndDestroy();
+    resetStream(this.client);
+    if (this.upstream && !this.upstream.destroyed) resetStream(this.upstream);
     if (!this.upstream) this.#finish();
   }
 

@@ -4,8 +4,9 @@
  * streams, at random moments between and during requests — keeps each fault type's contract (docs/faults.md):
  *
  * - answer-keeping faults (latency, bandwidth, slicer, delay, slow_close, noop, dummy; error/transient upstream
- *   without `close`): every request gets exactly one answer, its own echo or an injected error, in order, and the
- *   connection stays open;
+ *   without `close`): every request gets exactly one answer, its own echo or an injected error, in order, within
+ *   the faults' declared delays (an upper bound from their latency/jitter/sleep/delay/rate over the run's traffic,
+ *   plus the run's pauses and 5 s of slack for a busy machine), and the connection stays open;
  * - connection-ending faults (reset_peer, timeout, limit_data, down, blackout, abort; error/transient with `close`):
  *   every answer the client got is exactly one per request, in order, and any request left unanswered is explained
  *   by the client seeing the connection close;
@@ -39,6 +40,11 @@ const RUNS = Number(process.env.FC_RUNS ?? 50);
 const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : 20261206;
 /** A run that needs longer than this for its answers or its close fails (faults' delays here are a few ms). */
 const DEADLINE_MS = 10_000;
+/**
+ * Slack on top of the faults' declared delays (see {@link declaredDelayMs}) for a busy machine: an answer-keeping run
+ * whose answers take longer than declared + this fails. An upper-bound safety check, never a "took < X ms" one.
+ */
+const SLACK_MS = 5_000;
 
 // ---- faults with small parameters -------------------------------------------------------------------------
 
@@ -81,6 +87,34 @@ function contract(type: string, stream: Stream, attributes: Record<string, unkno
       return 'close';
     default:
       return 'damage';
+  }
+}
+
+/** Upper bounds of one run's traffic, for {@link declaredDelayMs}. */
+interface Traffic {
+  /** Requests sent. */
+  requests: number;
+  /** Frames both ways (a request is at most a head and a body frame, an answer at most two). */
+  frames: number;
+  /** Bytes both ways. */
+  bytes: number;
+}
+
+/**
+ * The most time the faults' declared parameters allow the run's traffic to be held (docs/faults.md), in ms: latency
+ * `latency + jitter` per frame, delay `sleep` per request, slicer `delay` µs between pieces (at most one piece per
+ * byte), bandwidth `rate` KB/s over every byte, slow_close `delay` once; every other answer-keeping fault adds
+ * nothing. Counted for every fault and every set of attributes a run used, as if all applied to all traffic.
+ */
+function declaredDelayMs(type: string, attributes: Record<string, unknown>, t: Traffic): number {
+  const n = (k: string): number => Number(attributes[k] ?? 0);
+  switch (type) {
+    case 'latency': return (n('latency') + n('jitter')) * t.frames;
+    case 'delay': return n('sleep') * 1000 * t.requests;
+    case 'slicer': return (n('delay') / 1000) * t.bytes;
+    case 'bandwidth': return n('rate') > 0 ? t.bytes / n('rate') : 0;
+    case 'slow_close': return n('delay');
+    default: return 0;
   }
 }
 
@@ -175,9 +209,8 @@ class Client {
     if (!this.#socket.destroyed) this.#socket.write(wire.join(''));
   }
 
-  /** Resolves once `done()` holds (checked on every answer and on close); rejects after the deadline. */
-  async until(done: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + DEADLINE_MS;
+  /** Resolves once `done()` holds (checked on every answer and on close); rejects after the deadline (epoch ms). */
+  async until(done: () => boolean, what: string, deadline = Date.now() + DEADLINE_MS): Promise<void> {
     while (!done()) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${what}: sent ${JSON.stringify(this.sent)}, answers ${JSON.stringify(this.answers)}, closed ${this.closed}`);
@@ -272,6 +305,11 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
   set.clear();
   const client = await Client.open(port, protocol);
   const slots: ({ name: string; type: string; stream: Stream; scope: Scope | undefined } | undefined)[] = [];
+  /** Every fault type and attributes the run used: the answers' declared upper bound comes from them. */
+  const used: { type: string; attributes: Record<string, unknown> }[] = [];
+  let paused = 0;
+  let bytes = 0;
+  const started = Date.now();
   let worst: Contract = 'keep';
   const note = (c: Contract): void => {
     if (c === 'damage' || (c === 'close' && worst === 'keep')) worst = c;
@@ -280,14 +318,19 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
   try {
     for (const step of steps) {
       switch (step.kind) {
-        case 'send':
-          client.send(Array.from({ length: step.n }, () => `r${run}-${n++}`), step.body);
+        case 'send': {
+          const ids = Array.from({ length: step.n }, () => `r${run}-${n++}`);
+          client.send(ids, step.body);
+          // request (≤ 60 bytes of head) + body + answer (≤ 60 bytes of head) + the id echoed
+          bytes += ids.reduce((sum, id) => sum + 120 + step.body + 2 * id.length, 0);
           break;
+        }
         case 'tick':
           await new Promise((r) => setImmediate(r));
           break;
         case 'pause':
           await new Promise((r) => setTimeout(r, step.ms));
+          paused += step.ms;
           break;
         case 'settle':
           // only where every request is owed an answer (no fault so far may end or damage the connection)
@@ -298,6 +341,7 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
           const name = `f${step.slot}`;
           set.add({ name, type: step.type, stream: step.stream, toxicity: step.toxicity, ...(step.scope ? { scope: step.scope } : {}), attributes: step.attributes });
           slots[step.slot] = { name, type: step.type, stream: step.stream, scope: step.scope };
+          used.push({ type: step.type, attributes: step.attributes });
           note(contract(step.type, step.stream, step.attributes, step.scope));
           break;
         }
@@ -307,6 +351,7 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
           const attributes = fc.sample(ATTRIBUTES[s.type]!, { numRuns: 1, seed: step.seed })[0]!;
           set.update(s.name, { toxicity: step.toxicity, scope: step.scope, attributes });
           s.scope = step.scope ?? s.scope;
+          used.push({ type: s.type, attributes });
           note(contract(s.type, s.stream, attributes, s.scope));
           break;
         }
@@ -324,7 +369,15 @@ async function run(stack: Stack, protocol: Protocol, steps: readonly Action[], c
     // faults may also stay while the answers come
     if (clearFirst || worst !== 'keep') set.clear();
     if (worst === 'keep') {
-      await client.until(() => client.answers.length === client.sent.length || client.closed || client.garbled, 'every answer');
+      // within the faults' declared delays: every answer by then (plus the run's own pauses, plus a large slack)
+      const traffic: Traffic = { requests: client.sent.length, frames: 4 * client.sent.length, bytes };
+      const declared = used.reduce((sum, f) => sum + declaredDelayMs(f.type, f.attributes, traffic), 0);
+      const bound = declared + paused + SLACK_MS;
+      await client.until(
+        () => client.answers.length === client.sent.length || client.closed || client.garbled,
+        `every answer within the faults' declared delays (${Math.round(declared)} ms) + ${paused} ms paused + ${SLACK_MS} ms slack`,
+        started + bound,
+      );
       assertInOrder(client);
       assert.equal(client.answers.length, client.sent.length, `unanswered requests: sent ${JSON.stringify(client.sent)}, answers ${JSON.stringify(client.answers)}`);
       assert.ok(!client.closed, 'the connection closed although no fault ends connections');

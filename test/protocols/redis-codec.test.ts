@@ -170,6 +170,16 @@ test('redis: a long aggregate reply of small elements is cut at element boundari
   assert.ok(rep.maxFrame <= 8192 + 16, `largest frame ${rep.maxFrame}`);
 });
 
+test('redis: a long array reply whose first element is an integer is cut into frames, not held whole (fuzz find)', () => {
+  // the first element (':1') names no pub/sub kind: the reply is classified at once and streams out
+  const elems = ':7\r\n'.repeat(2_000);
+  const codec = factory({ maxFrame: 1024, maxBufferedBytes: 4096 }).create();
+  const msgs = messages(codec, [{ from: 'c', bytes: cmd('EVAL', 'return x', '0') }, { from: 's', bytes: `*2001\r\n:1\r\n${elems}` }], 'random');
+  const rep = msgs[1]!;
+  assert.ok(rep.frames > 4, `${rep.frames} frames`);
+  assert.ok(rep.maxFrame <= 1024 + 16, `largest frame ${rep.maxFrame}`);
+});
+
 test('redis: UNSUBSCRIBE without arguments expects one confirmation per subscribed channel', () => {
   const codec = factory().create();
   const fr = runTranscript(codec, [

@@ -200,6 +200,9 @@ export class RedisResponseFramer extends RedisFramerBase {
       default:
         throw malformed(`unknown RESP type byte ${showByte(type)}`);
     }
+    // a first element that is no string (an integer, null, double, boolean) names no pub/sub kind: classify now,
+    // so a long message streams out in frames instead of being held whole
+    if (topElem === 0 && this.#kind === undefined && !this.#captureKind) this.#kind = '';
     if (!this.#decided && !this.#captureKind && (this.#kind !== undefined || this.#done || this.#stack.length === 0 || !this.#needsKind())) this.#decide();
   }
 
