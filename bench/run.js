@@ -9,11 +9,12 @@
 // The http (bench/chaos.js) and nvariant (bench/nvariant.js) scenarios are their own scripts, run after the table.
 // See docs/benchmarks.md for what each scenario measures.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { binLaunch } from './lib/launch.js';
 import { coresBusy, cpuSeconds, fdCount, forkHelper, freePort, installCleanup, machineCpu, memory, spawnProxy, stop, waitQuiet } from './lib/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -118,12 +119,6 @@ function environment() {
 
 // ---- proxies ------------------------------------------------------------------------------------------------
 
-/** The node flags on bin/switchyard.js's `#!/usr/bin/env -S node ...` line. */
-function binShebangFlags() {
-  const first = readFileSync(path.join(root, 'bin', 'switchyard.js'), 'utf8').split('\n', 1)[0];
-  const m = /^#!\S*env -S node\s*(.*)$/.exec(first);
-  return m ? m[1].split(/\s+/).filter(Boolean) : [];
-}
 
 async function startProxy(mode, upstreamPort) {
   const port = await freePort();
@@ -133,11 +128,12 @@ async function startProxy(mode, upstreamPort) {
   if (mode === 'bare') {
     p = spawnProxy([path.join(here, 'pipe-proxy.js'), '--listen', listen, '--upstream', upstream], 'pipe-proxy', 'pipe-proxy:');
   } else {
-    // Run the bin exactly as a user's shell would: with the node flags of its shebang line.
-    const flags = [...binShebangFlags(), ...opts['node-flags'].split(/\s+/).filter(Boolean)];
+    // Run the bin exactly as a user's shell would: with the environment and node flags of its shebang line.
+    const launch = binLaunch(root);
+    const flags = [...launch.flags, ...opts['node-flags'].split(/\s+/).filter(Boolean)];
     const args = [...flags, path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', listen, '--upstream', upstream, '--log-level', 'warn', '--drain-timeout', '0'];
     if (mode === 'line') args.push('--framing', 'line');
-    p = spawnProxy(args, `switchyard(${mode})`, 'switchyard proxy:');
+    p = spawnProxy(args, `switchyard(${mode})`, 'switchyard proxy:', undefined, launch.env);
   }
   await p.ready;
   return { mode, port, pid: p.pid, proc: p };
