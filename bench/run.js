@@ -1,4 +1,5 @@
 // switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant]`
+// (`npm run bench -- --pinned`: the pinned side-by-side bench, bench/pinned.js)
 //
 // Process layout (every process is a separate Node process; everything binds 127.0.0.1):
 //   run.js (this file)   orchestrates only: starts/stops the others, reads /proc, prints and saves results
@@ -24,6 +25,12 @@ const ALL_MODES = ['direct', 'bare', 'passthrough', 'line'];
 const MODE_TITLE = { direct: 'direct', bare: 'bare pipe', passthrough: 'passthrough', line: 'line framing' };
 const MiB = 1024 * 1024;
 
+if (process.argv.includes('--pinned')) {
+  // The pinned side-by-side bench (the shared run.sh method) is its own script: bench/pinned.js.
+  const r = spawnSync(process.execPath, [path.join(here, 'pinned.js'), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
 const { values: opts } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -46,6 +53,8 @@ if (opts.help) {
   --out      results JSON (default bench/results/latest.json)
   --node-flags "F"  extra node flags for the switchyard processes (e.g. "--initial-heap-size=64")
   --no-wait-quiet  do not wait for other processes to go quiet before each trial (and do not retry noisy trials)
+  --pinned   the pinned side-by-side bench instead (the shared run.sh: proxy alone on CPU 1, node-pipe and
+             haproxy in the same rounds); npm run bench -- --pinned --help for its options
 `);
   process.exit(0);
 }
