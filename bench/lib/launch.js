@@ -3,7 +3,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** { env, flags } of the bin's shebang line. Throws when the line does not have that shape. */
+/**
+ * { env, flags } of the bin's shebang line, plus the node flags in $SWITCHYARD_BENCH_NODE_FLAGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof": profile the switchyard processes of any bench). Throws when the line does not have that shape.
+ */
 export function binLaunch(root) {
   const file = path.join(root, 'bin', 'switchyard.js');
   const first = readFileSync(file, 'utf8').split('\n', 1)[0];
@@ -16,5 +19,6 @@ export function binLaunch(root) {
     env[w.slice(0, w.indexOf('='))] = w.slice(w.indexOf('=') + 1);
   }
   if (words.shift() !== 'node') throw new Error(`${file}: the shebang line does not run node: '${first}'`);
-  return { env, flags: words };
+  const extra = (process.env['SWITCHYARD_BENCH_NODE_FLAGS'] ?? '').split(/\s+/).filter(Boolean);
+  return { env, flags: [...words, ...extra] };
 }
