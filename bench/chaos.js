@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { httpLoad } from './lib/http-load.js';
+import { binLaunch } from './lib/launch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -79,7 +80,8 @@ async function startSwitchyard(dir, name, listener, upstreamPort) {
   };
   const file = path.join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(cfg));
-  const proc = spawn(process.execPath, ['--initial-heap-size=64', path.join(root, 'bin', 'switchyard.js'), 'run', '-c', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const launch = binLaunch(root); // the bin's shebang line: its environment and node flags
+  const proc = spawn(process.execPath, [...launch.flags, path.join(root, 'bin', 'switchyard.js'), 'run', '-c', file], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...launch.env } });
   await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${name}: switchyard did not start`)), 20_000);
     proc.stdout.on('data', (d) => {

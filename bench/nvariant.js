@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, coresBusy, freePort, installCleanup, machineCpu, spawnProxy, stop, track, waitQuiet } from './lib/proc.js';
 import { httpLoad } from './lib/http-load.js';
+import { binLaunch } from './lib/launch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -171,7 +172,8 @@ async function startSwitchyard(dir, name, build) {
   const cfg = { log: { level: 'warn' }, admin: { listen: `${HOST}:${adminPort}`, token }, ...build(`${HOST}:${port}`) };
   const file = path.join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(cfg, null, 2));
-  const p = spawnProxy(['--initial-heap-size=64', path.join(root, 'bin', 'switchyard.js'), 'run', '-c', file], `switchyard(${name})`, 'admin API:');
+  const launch = binLaunch(root); // the bin's shebang line: its environment and node flags
+  const p = spawnProxy([...launch.flags, path.join(root, 'bin', 'switchyard.js'), 'run', '-c', file], `switchyard(${name})`, 'admin API:', undefined, launch.env);
   await p.ready;
   return { port, adminPort, token, pid: p.pid, proc: p, config: cfg, stop: () => stop(p.child) };
 }

@@ -1,4 +1,5 @@
 // switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant]`
+// (`npm run bench -- --pinned`: the pinned side-by-side bench, bench/pinned.js)
 //
 // Process layout (every process is a separate Node process; everything binds 127.0.0.1):
 //   run.js (this file)   orchestrates only: starts/stops the others, reads /proc, prints and saves results
@@ -9,11 +10,12 @@
 // The http (bench/chaos.js) and nvariant (bench/nvariant.js) scenarios are their own scripts, run after the table.
 // See docs/benchmarks.md for what each scenario measures.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { binLaunch } from './lib/launch.js';
 import { coresBusy, cpuSeconds, fdCount, forkHelper, freePort, installCleanup, machineCpu, memory, spawnProxy, stop, waitQuiet } from './lib/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,6 +24,12 @@ const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http', 'nvar
 const ALL_MODES = ['direct', 'bare', 'passthrough', 'line'];
 const MODE_TITLE = { direct: 'direct', bare: 'bare pipe', passthrough: 'passthrough', line: 'line framing' };
 const MiB = 1024 * 1024;
+
+if (process.argv.includes('--pinned')) {
+  // The pinned side-by-side bench (the shared run.sh method) is its own script: bench/pinned.js.
+  const r = spawnSync(process.execPath, [path.join(here, 'pinned.js'), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 
 const { values: opts } = parseArgs({
   options: {
@@ -45,6 +53,8 @@ if (opts.help) {
   --out      results JSON (default bench/results/latest.json)
   --node-flags "F"  extra node flags for the switchyard processes (e.g. "--initial-heap-size=64")
   --no-wait-quiet  do not wait for other processes to go quiet before each trial (and do not retry noisy trials)
+  --pinned   the pinned side-by-side bench instead (the shared run.sh: proxy alone on CPU 1, node-pipe and
+             haproxy in the same rounds); npm run bench -- --pinned --help for its options
 `);
   process.exit(0);
 }
@@ -118,12 +128,6 @@ function environment() {
 
 // ---- proxies ------------------------------------------------------------------------------------------------
 
-/** The node flags on bin/switchyard.js's `#!/usr/bin/env -S node ...` line. */
-function binShebangFlags() {
-  const first = readFileSync(path.join(root, 'bin', 'switchyard.js'), 'utf8').split('\n', 1)[0];
-  const m = /^#!\S*env -S node\s*(.*)$/.exec(first);
-  return m ? m[1].split(/\s+/).filter(Boolean) : [];
-}
 
 async function startProxy(mode, upstreamPort) {
   const port = await freePort();
@@ -133,11 +137,12 @@ async function startProxy(mode, upstreamPort) {
   if (mode === 'bare') {
     p = spawnProxy([path.join(here, 'pipe-proxy.js'), '--listen', listen, '--upstream', upstream], 'pipe-proxy', 'pipe-proxy:');
   } else {
-    // Run the bin exactly as a user's shell would: with the node flags of its shebang line.
-    const flags = [...binShebangFlags(), ...opts['node-flags'].split(/\s+/).filter(Boolean)];
+    // Run the bin exactly as a user's shell would: with the environment and node flags of its shebang line.
+    const launch = binLaunch(root);
+    const flags = [...launch.flags, ...opts['node-flags'].split(/\s+/).filter(Boolean)];
     const args = [...flags, path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', listen, '--upstream', upstream, '--log-level', 'warn', '--drain-timeout', '0'];
     if (mode === 'line') args.push('--framing', 'line');
-    p = spawnProxy(args, `switchyard(${mode})`, 'switchyard proxy:');
+    p = spawnProxy(args, `switchyard(${mode})`, 'switchyard proxy:', undefined, launch.env);
   }
   await p.ready;
   return { mode, port, pid: p.pid, proc: p };

@@ -111,8 +111,8 @@ export function forkHelper(path, name, execArgv = []) {
  * Spawn a proxy process (node + args) and wait until it prints a line containing `readyPattern` on stdout.
  * stderr is kept (last 8 KiB) for error messages and counted in lines.
  */
-export function spawnProxy(args, name, readyPattern, timeoutMs = 20_000) {
-  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }), name);
+export function spawnProxy(args, name, readyPattern, timeoutMs = 20_000, env = {}) {
+  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }), name);
   const info = { child, pid: child.pid, name, stderr: '', stderrLines: 0 };
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => {

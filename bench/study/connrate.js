@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { coresBusy, cpuSeconds, forkHelper, freePort, installCleanup, machineCpu, pin, spawnProxy, stop, waitQuiet } from '../lib/proc.js';
+import { binLaunch } from '../lib/launch.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -90,7 +91,8 @@ async function main() {
     }
     if (o.switchyard) {
       const port = await freePort();
-      const p = spawnProxy([...profFlags('switchyard'), path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`, '--log-level', 'warn', '--drain-timeout', '0'], 'switchyard', 'switchyard proxy:');
+      const launch = binLaunch(root); // as the bin runs: its shebang line's environment and node flags
+      const p = spawnProxy([...launch.flags, ...profFlags('switchyard'), path.join(root, 'bin', 'switchyard.js'), 'proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${serverPort}`, '--log-level', 'warn', '--drain-timeout', '0'], 'switchyard', 'switchyard proxy:', undefined, launch.env);
       procs.push(p);
       await p.ready;
       targets.push({ name: 'switchyard', port, pids: [p.pid] });
