@@ -115,6 +115,7 @@ static pipe_t *g_pool = NULL;
 static uint32_t g_pool_free = 0, g_pipes_total = 0;
 /* read by info(): approximate, no lock needed for a report */
 static volatile uint32_t g_copy_dirs = 0;
+static volatile double g_copy_total = 0;
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -191,6 +192,7 @@ static int acquire(dir_t *d) {
   if (!d->buf) return ENOMEM;
   d->off = d->len = 0;
   g_copy_dirs++;
+  g_copy_total++;
   return 0;
 }
 
@@ -723,7 +725,7 @@ static napi_value js_abort(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* info() → { connections, pipes, freePipes, maxPipes, copyDirections } (approximate; for tests and debugging). */
+/* info() → { connections, pipes, freePipes, maxPipes, copyDirections, copyFallbacks } (approximate; tests, debugging). */
 static napi_value js_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value o, v;
@@ -738,6 +740,8 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "maxPipes", v);
   napi_create_uint32(env, g_copy_dirs, &v);
   napi_set_named_property(env, o, "copyDirections", v);
+  napi_create_double(env, g_copy_total, &v);
+  napi_set_named_property(env, o, "copyFallbacks", v);
   return o;
 }
 

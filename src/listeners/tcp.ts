@@ -287,7 +287,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
    */
   #admit(socket: Socket): boolean {
     const budget = this.#fdBudget;
-    budget.accepted();
+    budget.accepted(this.#splice ? 4 : 2);
     if (budget.spent()) this.#pauseForFds();
     const max = this.config.maxConnectionsPerSource;
     if (max === 0) return true;

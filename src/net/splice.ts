@@ -68,13 +68,15 @@ export interface SpliceInfo {
   readonly pipes: number;
   readonly maxPipes: number;
   readonly copyDirections: number;
+  /** Times a direction found the pool spent and copied through a buffer instead, since start. */
+  readonly copyFallbacks: number;
 }
 
 interface Addon {
   init(onRecords: (records: Float64Array, pending: (Buffer | undefined)[] | undefined) => void, maxPipes: number): void;
   add(clientFd: number, upstreamFd: number, idleMs: number): number;
   abort(id: number): void;
-  info(): { connections: number; pipes: number; maxPipes: number; copyDirections: number };
+  info(): { connections: number; pipes: number; maxPipes: number; copyDirections: number; copyFallbacks: number };
 }
 
 const STRIDE = 8;
@@ -139,6 +141,7 @@ export function spliceInfo(): SpliceInfo {
     pipes: i?.pipes ?? 0,
     maxPipes: i?.maxPipes ?? 0,
     copyDirections: i?.copyDirections ?? 0,
+    copyFallbacks: i?.copyFallbacks ?? 0,
   };
 }
 
