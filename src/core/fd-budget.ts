@@ -55,6 +55,16 @@ export class FdBudget {
     return this.estimate + 2 >= room;
   }
 
+  /**
+   * True while the descriptors in use stay under a quarter of the room: a new connection may take the splice path
+   * (four descriptors). Past it, new connections take the JS path (two), so a process near its limit serves about
+   * as many connections as without splice.
+   */
+  roomy(): boolean {
+    const limit = this.limit;
+    return limit === undefined || this.estimate < (limit - this.reserve) / 4;
+  }
+
   /** True when there is room again with some slack (half the reserve again), so accepting does not flap. */
   recovered(): boolean {
     const limit = this.limit;

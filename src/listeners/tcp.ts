@@ -393,7 +393,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       framing: this.#framing,
       handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,
-      splice: this.#splice,
+      splice: this.#splice && this.#fdBudget.roomy(),
       requestLimits: this.#requestLimits,
       upstreamName: cluster.id,
       stats: [this.stats, target.route.stats, cluster.stats],
