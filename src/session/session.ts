@@ -165,7 +165,7 @@ export class Session {
     else if (this.#opts.splice === true && this.#startSplice(upstream)) return;
     else this.#wireRaw(upstream);
     this.client.resume();
-    upstream.resume();
+    if (this.#opts.splice === true) upstream.resume(); // connected paused for the splice path, which was not taken
   }
 
   /** Hand both sockets to the splice addon (which then times idleness); false: nothing changed, wire the JS path. */

@@ -1,6 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -10,6 +11,7 @@ import { startProxy as startYardProxy } from '../helpers/yard.js';
 import { AdminServer } from '../../src/admin/server.js';
 import { spliceInfo } from '../../src/net/splice.js';
 import { LOOPBACK } from '../helpers/admin.js';
+import { testCerts } from '../helpers/certs.js';
 
 /**
  * Every raw-TCP test runs on both data paths: the JS byte path (`socket.splice: off`) and the splice(2) addon
@@ -448,6 +450,30 @@ for (const dataPath of PATHS) describe(`TCP data path (${dataPath})`, () => {
       await admin.close();
       await yard.close();
       await upstream.close();
+    }
+  });
+
+  test('a plain listener in front of a TLS cluster forwards on the JS path (the upstream connected paused is resumed)', async () => {
+    const certs = testCerts();
+    const upstream = tls.createServer({ cert: certs.server.cert, key: certs.server.key, allowHalfOpen: true }, (s) => {
+      s.write('hello from TLS\n'); // the proxy's first read of the upstream: lost if it stayed paused
+      let got = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (got += d));
+      s.on('end', () => s.end(`saw: ${got}`));
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const upPort = (upstream.address() as net.AddressInfo).port;
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upPort}`], cluster: { tls: { ca: certs.ca.certPath, servername: 'localhost' } } });
+    try {
+      const client = await connect(port);
+      client.end('plain in');
+      assert.equal((await readAll(client)).toString(), 'hello from TLS\nsaw: plain in');
+      assertPath(0);
+    } finally {
+      await yard.close();
+      upstream.close();
     }
   });
 });
