@@ -9,7 +9,7 @@ import { matchKeyProblems, type FaultInput } from './fault-input.js';
 import { framingSchema } from './framing-schema.js';
 import { faultListSchema } from './fault-list-schema.js';
 import { protocolSchema } from './protocol-schema.js';
-import { socketSchema } from './socket-schema.js';
+import { listenerSocketSchema } from './socket-schema.js';
 import { serverTlsSchema } from './tls-schema.js';
 
 const udpSchema = z
@@ -46,7 +46,7 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
       requestTimeout: duration().default(0),
       minDataRate: minDataRateSchema,
       backlog: int(0, 65_535).default(511),
-      socket: socketSchema,
+      socket: listenerSocketSchema,
       udp: udpSchema,
     })
     .superRefine(

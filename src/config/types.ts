@@ -30,6 +30,15 @@ export interface SocketOptions {
   keepAlive: number;
 }
 
+/** A listener's socket options. */
+export interface ListenerSocketOptions extends SocketOptions {
+  /**
+   * 'auto': raw TCP passthrough connections (no framing, protocol, faults or TLS, TCP on both sides) are moved by
+   * the splice(2) addon when it is built (Linux); 'off': always the JavaScript path.
+   */
+  splice: 'auto' | 'off';
+}
+
 export interface UdpOptions {
   /** A flow (one client address) expires after this long without a datagram either way. */
   flowIdleTimeout: number;
@@ -76,7 +85,7 @@ export interface ListenerConfig {
   minDataRate: MinDataRate;
   /** Listen backlog. */
   backlog: number;
-  socket: SocketOptions;
+  socket: ListenerSocketOptions;
   udp: UdpOptions;
   /** Protocol module (http, redis, postgres, ...): request/response framing, matching, protocol error replies. */
   protocol?: ProtocolSpec | undefined;

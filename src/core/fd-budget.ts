@@ -8,7 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
  * accept again when descriptors are free.
  *
  * Counting /proc/self/fd costs a directory read, so the count is taken at most once per `sampleMs` and, in between,
- * estimated: each connection accepted since the count is assumed to hold two descriptors (client and upstream).
+ * estimated: each connection accepted since the count is assumed to hold two descriptors (client and upstream), or
+ * four when the listener hands it to the splice addon (which holds a dup of each).
  * Elsewhere than Linux the limit is unknown and the budget never reports spent (only EMFILE errors are counted).
  */
 export class FdBudget {
@@ -19,7 +20,8 @@ export class FdBudget {
   readonly #sampleMs: number;
   #open = 0;
   #sampledAt = 0;
-  #acceptedSinceSample = 0;
+  /** Descriptors the connections accepted since the count are assumed to hold. */
+  #heldSinceSample = 0;
 
   constructor(options: { limit?: number | undefined; reserve?: number | undefined; sampleMs?: number | undefined } = {}) {
     this.limit = options.limit ?? readSoftLimit();
@@ -27,14 +29,14 @@ export class FdBudget {
     this.#sampleMs = options.sampleMs ?? 250;
   }
 
-  /** Descriptors open at the last count plus two per connection accepted since (an upper estimate). */
+  /** Descriptors open at the last count plus those of the connections accepted since (an upper estimate). */
   get estimate(): number {
-    return this.#open + 2 * this.#acceptedSinceSample;
+    return this.#open + this.#heldSinceSample;
   }
 
-  /** A connection was accepted (it will hold about two descriptors). */
-  accepted(): void {
-    this.#acceptedSinceSample++;
+  /** A connection was accepted: it will hold about `descriptors` (client and upstream; 4 with the splice addon's dups). */
+  accepted(descriptors = 2): void {
+    this.#heldSinceSample += descriptors;
   }
 
   /**
@@ -53,6 +55,16 @@ export class FdBudget {
     return this.estimate + 2 >= room;
   }
 
+  /**
+   * True while the descriptors in use stay under a quarter of the room: a new connection may take the splice path
+   * (four descriptors). Past it, new connections take the JS path (two), so a process near its limit serves about
+   * as many connections as without splice.
+   */
+  roomy(): boolean {
+    const limit = this.limit;
+    return limit === undefined || this.estimate < (limit - this.reserve) / 4;
+  }
+
   /** True when there is room again with some slack (half the reserve again), so accepting does not flap. */
   recovered(): boolean {
     const limit = this.limit;
@@ -65,7 +77,7 @@ export class FdBudget {
     const n = countOpen();
     if (n !== undefined) this.#open = n;
     this.#sampledAt = now;
-    this.#acceptedSinceSample = 0;
+    this.#heldSinceSample = 0;
   }
 }
 

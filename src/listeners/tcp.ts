@@ -23,6 +23,7 @@ import type { ProtocolRegistry } from '../protocols/registry.js';
 import { ThrottledWarning } from '../core/throttled-log.js';
 import { processFdBudget, type FdBudget } from '../core/fd-budget.js';
 import { CONNECTION_BUCKETS, LatencyHistogram } from '../core/latency.js';
+import { spliceAvailable } from '../net/splice.js';
 
 export interface ListenerDeps {
   director: Director;
@@ -86,6 +87,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly #dropped: ThrottledWarning;
   readonly #droppedPerSource: ThrottledWarning;
   readonly #fdSpent: ThrottledWarning;
+  /** Raw passthrough over TCP with `socket.splice: auto` and the addon available: sessions may use splice(2). */
+  readonly #splice: boolean;
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     super(config);
@@ -109,6 +112,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     } else {
       this.#framing = framers;
     }
+    this.#splice = config.socket.splice === 'auto' && passthrough && !config.protocol && !config.tls && config.listen.kind === 'tcp' && spliceAvailable();
     const handlers = deps.handlers ?? [];
     if (deps.faults && deps.random) {
       this.#faultStage = new FaultHandlerFactory({ set: deps.faults, random: deps.random });
@@ -221,7 +225,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       }
       await this.#listen(this.config.listen);
       this.life.started();
-      this.#deps.logger.info({ listener: this.id, address: this.#bound }, 'listener started');
+      this.#deps.logger.info({ listener: this.id, address: this.#bound, ...(this.#splice ? { splice: true } : {}) }, 'listener started');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       this.life.failed(e.code ?? ErrorCodes.LISTEN_FAILED, e.message);
@@ -283,7 +287,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
    */
   #admit(socket: Socket): boolean {
     const budget = this.#fdBudget;
-    budget.accepted();
+    budget.accepted(this.#splice ? 4 : 2);
     if (budget.spent()) this.#pauseForFds();
     const max = this.config.maxConnectionsPerSource;
     if (max === 0) return true;
@@ -385,10 +389,11 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       id: nextSessionId++,
       listenerId: this.id,
       client: socket,
-      connect: (signal) => cluster.connect(signal),
+      connect: (signal, hints) => cluster.connect(signal, hints),
       framing: this.#framing,
       handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,
+      splice: this.#splice && this.#fdBudget.roomy(),
       requestLimits: this.#requestLimits,
       upstreamName: cluster.id,
       stats: [this.stats, target.route.stats, cluster.stats],

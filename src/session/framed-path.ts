@@ -155,6 +155,8 @@ export class FramedPath implements SessionIO {
   }
 
   onEnd(dir: Direction): void {
+    // a direction that started ended (its FIN handed on before this path took over) sees its source's EOF again
+    if (this.#phase[dir] === DirectionPhase.Ended) return;
     const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
     try {
       decoder.end();

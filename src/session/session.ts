@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { FramerFactory } from '../framing/framer.js';
 import type { FrameHandler, HandlerFactory, SessionContext, Direction, SessionIO } from '../pipeline/handler.js';
 import type { ProtocolCodecFactory } from '../protocols/protocol.js';
@@ -16,13 +16,19 @@ import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionState
 import { EXPIRY_CODES, RequestDeadline, expiryMessage, limitsActive, type RequestExpiry, type RequestLimits } from './request-deadline.js';
 import { REFUSAL_CODES, answerAndClose, connectRefusal, inputRefusal, refusalReply, refuseBeforeUpstream } from './refusal.js';
 import type { RefusalReason } from '../protocols/protocol.js';
+import { SplicePath } from './splice-path.js';
 
 /**
  * The director's answer for a new session: how to open the upstream stream (a socket, or any duplex of the
  * {@link UpstreamStream} shape). Engines that need more than one upstream (replication) take over the accepted
  * socket instead of going through a Session.
  */
-export type UpstreamConnector = (signal?: AbortSignal) => Promise<UpstreamStream>;
+export type UpstreamConnector = (signal?: AbortSignal, hints?: ConnectHints) => Promise<UpstreamStream>;
+
+export interface ConnectHints {
+  /** Pause the socket as it connects, so Node never reads it (the splice path hands it to the addon unread). */
+  paused?: boolean | undefined;
+}
 
 export interface SessionFraming {
   toUpstream: FramerFactory;
@@ -49,6 +55,11 @@ export interface SessionOptions {
   /** Every stats object this session counts into (listener, route, cluster). */
   stats: readonly TrafficStats[];
   logger: Logger;
+  /**
+   * Raw passthrough over plain TCP may be moved by the splice(2) addon (session/splice-path.ts); the JS path is
+   * used whenever that is not possible.
+   */
+  splice?: boolean | undefined;
   /** Protocol listeners: where request durations (first request frame read → answer written) are observed. */
   requestDuration?: LatencyHistogram | undefined;
   onClose?: (session: Session) => void;
@@ -92,6 +103,8 @@ export class Session {
   #handlerInstances: readonly FrameHandler[] = [];
   /** Takes the zero-copy path's listeners off both sockets (set while the session is on that path). */
   #unwireRaw: (() => void) | undefined;
+  /** Set while (and after) the splice addon moves this session's bytes. */
+  #splice: SplicePath | undefined;
 
   constructor(opts: SessionOptions) {
     this.id = opts.id;
@@ -118,7 +131,7 @@ export class Session {
     try {
       // No AbortSignal is made just for the connect (creating one costs ~3 µs per connection in Node 20): if the
       // client leaves meanwhile, the upstream is destroyed as soon as the attempt settles (below).
-      upstream = await this.#opts.connect(this.#abort?.signal);
+      upstream = await this.#opts.connect(this.#abort?.signal, this.#opts.splice === true ? PAUSED : undefined);
     } catch (err) {
       if (this.#state === SessionState.Closed) return;
       this.#countError(err);
@@ -149,8 +162,27 @@ export class Session {
     const framing = this.#opts.framing;
     const needsFraming = handlers.length > 0 || (framing !== undefined && (!isPassthrough(framing.toUpstream) || !isPassthrough(framing.toDownstream)));
     if (needsFraming || framing?.codec !== undefined) this.#wireFramed(upstream, handlers);
+    else if (this.#opts.splice === true && this.#startSplice(upstream)) return;
     else this.#wireRaw(upstream);
     this.client.resume();
+    if (this.#opts.splice === true) upstream.resume(); // connected paused for the splice path, which was not taken
+  }
+
+  /** Hand both sockets to the splice addon (which then times idleness); false: nothing changed, wire the JS path. */
+  #startSplice(upstream: UpstreamStream): boolean {
+    if (!(upstream instanceof Socket)) return false;
+    this.#splice = SplicePath.start({
+      sessionId: this.id,
+      client: this.client,
+      upstream,
+      idleTimeout: this.#opts.idleTimeout,
+      stats: this.#stats,
+      logger: this.#opts.logger,
+      owner: { finForwarded: (dir) => this.#finForwarded(dir), idle: () => this.destroy() },
+    });
+    if (this.#splice === undefined) return false;
+    clearTimeout(this.#idleTimer);
+    return true;
   }
 
   /** The zero-copy byte path: each chunk is written as received; no framer, no handler. */
@@ -229,19 +261,38 @@ export class Session {
         const instances = this.#handlerInstances;
         this.#handlerInstances = [...instances.slice(0, at), handler, ...instances.slice(at)];
         framed.attach(new HandlerChain(this.#handlerInstances, this.context));
-      } else {
-        const ended: Direction[] = [];
-        if (this.#state === SessionState.ClientEnded || this.#state === SessionState.Draining) ended.push('toUpstream');
-        if (this.#state === SessionState.UpstreamEnded || this.#state === SessionState.Draining) ended.push('toDownstream');
-        this.#unwireRaw?.();
-        this.#unwireRaw = undefined;
-        this.#wireFramed(upstream, this.#handlerFactories, ended);
+      } else if (!(this.#splice?.release((back) => back && this.#spliceToJs(upstream)) ?? false)) {
+        this.#rawToFramed(upstream);
       }
     } catch (err) {
       this.#fail(err, 'toUpstream');
       return false;
     }
     return true;
+  }
+
+  #rawToFramed(upstream: UpstreamStream): void {
+    const ended: Direction[] = [];
+    if (this.#state === SessionState.ClientEnded || this.#state === SessionState.Draining) ended.push('toUpstream');
+    if (this.#state === SessionState.UpstreamEnded || this.#state === SessionState.Draining) ended.push('toDownstream');
+    this.#unwireRaw?.();
+    this.#unwireRaw = undefined;
+    this.#wireFramed(upstream, this.#handlerFactories, ended);
+  }
+
+  /** The addon let the sockets go (a handler added live): JS reads them from here on, framed when it has handlers. */
+  #spliceToJs(upstream: UpstreamStream): void {
+    if (this.#state >= SessionState.Closing) return;
+    try {
+      if (this.#handlerFactories.length > 0) this.#rawToFramed(upstream);
+      else this.#wireRaw(upstream);
+    } catch (err) {
+      this.#fail(err, 'toUpstream');
+      return;
+    }
+    this.client.resume();
+    upstream.resume();
+    if (this.#opts.idleTimeout > 0) this.#armIdle(this.#opts.idleTimeout);
   }
 
   /** True when the session runs (or, connecting, will run) the handlers of `factory`. */
@@ -507,6 +558,7 @@ export class Session {
   destroy(): void {
     this.#beginClosing();
     this.#abortNow();
+    if (this.#splice?.release(() => this.destroy())) return; // the addon lets the sockets go first
     this.client.destroy();
     this.upstream?.destroy();
     if (!this.upstream) this.#finish();
@@ -514,6 +566,12 @@ export class Session {
 
   /** Shutdown helper: FIN both sides, let buffered bytes flush (the state follows as the peers answer). */
   end(): void {
+    const upstream = this.upstream;
+    const then = (back: boolean): void => {
+      if (back && upstream) this.#spliceToJs(upstream);
+      this.end();
+    };
+    if (this.#splice?.release(then)) return;
     this.client.end();
     this.upstream?.end();
   }
@@ -529,6 +587,7 @@ export class Session {
 }
 
 const NO_HANDLERS: readonly HandlerFactory[] = [];
+const PAUSED: ConnectHints = { paused: true };
 
 function isPassthrough(f: FramerFactory): boolean {
   return f.name === 'passthrough';

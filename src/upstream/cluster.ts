@@ -63,7 +63,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
   }
 
   /** Connect to the next endpoint; tracks the endpoint's active connection count. */
-  async connect(signal?: AbortSignal): Promise<Socket> {
+  async connect(signal?: AbortSignal, hints?: { paused?: boolean | undefined }): Promise<Socket> {
     // Errors are counted by the caller (the session counts into listener, route and cluster stats alike).
     const e = this.#pick();
     const addr = e.config.address;
@@ -72,6 +72,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
       socket: this.config.socket,
       tls: this.config.tls ? this.#tlsByHost.get(addr.kind === 'tcp' ? addr.host : 'localhost') : undefined,
       signal,
+      paused: hints?.paused,
     });
     e.active++;
     socket.once('close', () => e.active--);

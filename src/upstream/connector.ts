@@ -11,6 +11,8 @@ export interface ConnectOptions {
   /** Originate TLS with these options (already built; servername etc. included). */
   tls?: tls.ConnectionOptions | undefined;
   signal?: AbortSignal | undefined;
+  /** Pause the socket as it connects, before Node's first read: nothing is read until it is resumed. */
+  paused?: boolean | undefined;
 }
 
 export function describeAddress(a: Address): string {
@@ -65,6 +67,8 @@ export function connectUpstream(address: Address, opts: ConnectOptions): Promise
         return;
       }
       cleanup();
+      // Node starts reading right after the 'connect' listeners return, unless the socket is paused by then.
+      if (opts.paused === true) socket.pause();
       if (opts.tls) socket.setNoDelay(opts.socket.noDelay);
       if (opts.socket.keepAlive > 0) socket.setKeepAlive(true, opts.socket.keepAlive);
       resolve(socket);

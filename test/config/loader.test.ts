@@ -40,7 +40,7 @@ function checkGood(c: SwitchyardConfig): void {
   assert.equal(l.framing.toUpstream.type, 'line');
   assert.equal(l.framing.toUpstream.options['maxLength'], 4096);
   assert.equal(l.idleTimeout, 120_000);
-  assert.deepEqual(l.socket, { noDelay: true, keepAlive: 30_000 });
+  assert.deepEqual(l.socket, { noDelay: true, keepAlive: 30_000, splice: 'auto' });
   assert.deepEqual(c.clusters[0]!.endpoints, [
     { address: { kind: 'tcp', host: '127.0.0.1', port: 7101 }, weight: 1 },
     { address: { kind: 'tcp', host: '127.0.0.1', port: 7102 }, weight: 2 },

@@ -74,7 +74,7 @@ test('listener, cluster and route defaults', () => {
     requestTimeout: 0,
     minDataRate: { bytesPerSecond: 0, grace: 5_000 },
     backlog: 511,
-    socket: { noDelay: true, keepAlive: 0 },
+    socket: { noDelay: true, keepAlive: 0, splice: 'auto' },
     udp: { flowIdleTimeout: 60_000, maxFlows: 10_000, maxDatagramSize: 65_507 },
   });
   assert.deepEqual(c.clusters[0], {
@@ -101,7 +101,7 @@ test('friendly forms: durations, sizes, numeric strings, endpoint objects', () =
   assert.equal(l.idleTimeout, 1500);
   assert.equal(l.maxConnections, 250);
   assert.equal(l.backlog, 128);
-  assert.deepEqual(l.socket, { noDelay: false, keepAlive: 60_000 });
+  assert.deepEqual(l.socket, { noDelay: false, keepAlive: 60_000, splice: 'auto' });
   assert.deepEqual(l.udp, { flowIdleTimeout: 500, maxFlows: 10_000, maxDatagramSize: 1024 });
   const cl = c.clusters[0]!;
   assert.deepEqual(cl.endpoints, [

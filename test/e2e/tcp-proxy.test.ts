@@ -1,17 +1,47 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { startServer, startEchoServer, connect, readAll, closeOutcome, pseudoRandomChunks, writeChunks, hashAll, freePort, eventually } from '../helpers/net.js';
-import { startProxy } from '../helpers/yard.js';
+import { startProxy as startYardProxy } from '../helpers/yard.js';
+import { AdminServer } from '../../src/admin/server.js';
+import { spliceInfo } from '../../src/net/splice.js';
+import { LOOPBACK } from '../helpers/admin.js';
+import { testCerts } from '../helpers/certs.js';
 
-describe('TCP data path', () => {
-  test('forwards bytes exactly in both directions at once (32 MiB each way)', async () => {
+/**
+ * Every raw-TCP test runs on both data paths: the JS byte path (`socket.splice: off`) and the splice(2) addon
+ * (`socket.splice: auto`, the default where the addon is built). `SWITCHYARD_SPLICE_ADDON=off` runs the JS path only.
+ */
+const PATHS = process.env['SWITCHYARD_SPLICE_ADDON'] === 'off' ? (['js'] as const) : (['js', 'splice'] as const);
+
+for (const dataPath of PATHS) describe(`TCP data path (${dataPath})`, () => {
+  const splice = dataPath === 'splice' ? 'auto' : 'off';
+  let handedOverAtStart = 0;
+  /** The shared helper, with the listener on this suite's data path. */
+  const startProxy = (opts: Parameters<typeof startYardProxy>[0]): ReturnType<typeof startYardProxy> => {
+    handedOverAtStart = spliceInfo().handedOver;
+    const listener = opts.listener ?? {};
+    return startYardProxy({ ...opts, listener: { ...listener, socket: { ...(listener['socket'] as object | undefined), splice } } });
+  };
+  /** The connections since startProxy took this suite's path (the splice suite fails when the addon is not built). */
+  const assertPath = (connections = 1): void => {
+    const handed = spliceInfo().handedOver - handedOverAtStart;
+    if (dataPath === 'splice') {
+      assert.ok(spliceInfo().available, `the splice addon is built and loads: ${spliceInfo().reason}`);
+      assert.equal(handed, connections, 'the connections went through the splice addon');
+    } else {
+      assert.equal(handed, 0, 'the connections took the JS path');
+    }
+  };
+
+  test('forwards bytes exactly in both directions at once (64 MiB each way), counted into listener, route and cluster', async () => {
     // The server hashes what it receives and, concurrently, sends its own stream.
-    const size = 32 * 1024 * 1024;
+    const size = 64 * 1024 * 1024;
     let serverGot: Promise<{ sha256: string; bytes: number }> | undefined;
     let serverSent: Promise<string> | undefined;
     const upstream = await startServer((s) => {
@@ -32,9 +62,13 @@ describe('TCP data path', () => {
       assert.equal(got.sha256, await serverSent!);
       const stats = yard.listeners.get('l1')!.stats;
       await eventually(() => stats.active === 0, 'session closed');
-      assert.equal(stats.bytesToUpstream, size);
-      assert.equal(stats.bytesToDownstream, size);
-      assert.equal(stats.total, 1);
+      for (const s of [stats, yard.routes.get('r1')!.stats, yard.clusters.get('c1')!.stats]) {
+        assert.equal(s.bytesToUpstream, size);
+        assert.equal(s.bytesToDownstream, size);
+        assert.equal(s.total, 1);
+        assert.equal(s.errors.size, 0, JSON.stringify([...s.errors]));
+      }
+      assertPath();
     } finally {
       await yard.close();
       await upstream.close();
@@ -51,6 +85,9 @@ describe('TCP data path', () => {
       const client = await connect(port);
       client.end('abc');
       assert.equal((await readAll(client)).toString(), 'got:abc');
+      await eventually(() => yard.listeners.get('l1')!.stats.active === 0, 'session closed');
+      assert.equal(yard.listeners.get('l1')!.stats.errors.size, 0);
+      assertPath();
     } finally {
       await yard.close();
       await upstream.close();
@@ -69,6 +106,8 @@ describe('TCP data path', () => {
       assert.equal((await readAll(client)).toString(), 'hello');
       client.end('late data');
       assert.equal((await serverGot!).toString(), 'late data');
+      await eventually(() => yard.listeners.get('l1')!.stats.active === 0, 'session closed');
+      assertPath();
     } finally {
       await yard.close();
       await upstream.close();
@@ -87,6 +126,7 @@ describe('TCP data path', () => {
       const err = await outcome;
       assert.equal(err?.code, 'ECONNRESET');
       await eventually(() => (yard.listeners.get('l1')!.stats.errors.get('SWY_UPSTREAM_RESET') ?? 0) === 1, 'reset counted');
+      assertPath();
     } finally {
       await yard.close();
       await upstream.close();
@@ -106,6 +146,8 @@ describe('TCP data path', () => {
       client.resetAndDestroy();
       const err = await serverOutcome!;
       assert.equal(err?.code, 'ECONNRESET');
+      await eventually(() => (yard.listeners.get('l1')!.stats.errors.get('SWY_CLIENT_RESET') ?? 0) === 1, 'reset counted');
+      assertPath();
     } finally {
       await yard.close();
       await upstream.close();
@@ -165,6 +207,7 @@ describe('TCP data path', () => {
       assert.equal(echo.toString(), 'ping');
       await readAll(client); // then silence → closed by the proxy
       assert.equal(yard.listeners.get('l1')!.stats.errors.get('SWY_IDLE_TIMEOUT'), 1);
+      assertPath();
     } finally {
       await yard.close();
       await upstream.close();
@@ -221,6 +264,7 @@ describe('TCP data path', () => {
       await once(client, 'connect');
       client.end('over unix');
       assert.equal((await readAll(client)).toString(), 'over unix');
+      assertPath(0); // Unix sockets always take the JS path
     } finally {
       await yard.close();
       await new Promise<void>((r) => upstream.close(() => r()));
@@ -288,5 +332,166 @@ describe('TCP data path', () => {
       await upstream.close();
     }
   });
+
+  test('counts bytes while the connection stays open (what the metrics read)', async () => {
+    const upstream = await startEchoServer();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    try {
+      const client = await connect(port);
+      const size = 1024 * 1024;
+      const echoed = readBytes(client, size);
+      client.write(Buffer.alloc(size, 7));
+      assert.equal((await echoed).length, size);
+      const stats = yard.listeners.get('l1')!.stats;
+      await eventually(() => stats.bytesToUpstream === size && stats.bytesToDownstream === size, 'bytes counted while open');
+      assert.equal(stats.active, 1);
+      assertPath();
+      client.destroy();
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('idle timeout spares a connection that keeps talking, then closes it once silent', async () => {
+    const upstream = await startEchoServer();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`], listener: { idleTimeout: '2s' } });
+    try {
+      const client = await connect(port);
+      let closed = false;
+      client.once('close', () => (closed = true));
+      const started = Date.now();
+      // a round trip every 50 ms for longer than the idle timeout (bounded in count and time)
+      for (let i = 0; i < 200 && Date.now() - started < 3000; i++) {
+        const echo = readBytes(client, 4);
+        client.write('ping');
+        assert.equal((await echo).toString(), 'ping');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(closed, false, 'still open while talking');
+      const stats = yard.listeners.get('l1')!.stats;
+      assert.equal(stats.errors.get('SWY_IDLE_TIMEOUT'), undefined);
+      await readAll(client); // silence → closed by the proxy
+      assert.equal(stats.errors.get('SWY_IDLE_TIMEOUT'), 1);
+      assertPath();
+    } finally {
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('stopping the listener through the admin API mid-transfer closes both sides', async () => {
+    let serverSide: net.Socket | undefined;
+    const upstream = await startServer((s) => {
+      serverSide = s;
+      s.on('error', () => undefined); // the proxy's close may come as an RST (unread bytes in its buffers)
+      s.once('data', () => s.pause()); // the transfer stalls mid-way: backpressure all the way to the client
+    });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    const admin = await AdminServer.start(yard, { listen: LOOPBACK });
+    try {
+      const client = await connect(port);
+      client.on('error', () => undefined);
+      const clientClosed = new Promise((r) => client.once('close', r)); // once() would reject on the RST
+      const writing = writeChunks(client, pseudoRandomChunks(64 * 1024 * 1024, 5)).catch(() => 'interrupted');
+      const stats = yard.listeners.get('l1')!.stats;
+      await eventually(() => stats.bytesToUpstream > 0 && serverSide !== undefined, 'transfer under way', 30_000);
+      const r = await fetch(`${admin.url}/api/v1/listeners/l1`, { method: 'DELETE' });
+      assert.equal(r.status, 200, await r.text());
+      await clientClosed;
+      assert.equal(await writing, 'interrupted');
+      assert.equal(yard.listeners.get('l1'), undefined);
+      assert.equal(stats.active, 0);
+      assert.ok(stats.bytesToUpstream > 0);
+      const serverClosed = new Promise((r) => serverSide!.once('close', r));
+      serverSide!.once('end', () => serverSide!.end()); // half-open capable: answer the proxy's FIN
+      serverSide!.resume();
+      await serverClosed;
+      assertPath();
+    } finally {
+      await admin.close();
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('a fault added mid-transfer applies to the live connection, and every byte arrives in order', async () => {
+    const upstream = await startEchoServer();
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`] });
+    const admin = await AdminServer.start(yard, { listen: LOOPBACK });
+    try {
+      const client = await connect(port);
+      client.pause(); // not reading yet: the echo stalls mid-way with bytes in flight in the proxy
+      const size = 32 * 1024 * 1024;
+      const sent = writeChunks(client, pseudoRandomChunks(size, 9));
+      const stats = yard.listeners.get('l1')!.stats;
+      await eventually(() => stats.bytesToDownstream > 0, 'transfer under way', 30_000);
+      const r = await fetch(`${admin.url}/api/v1/listeners/l1/faults`, {
+        method: 'POST',
+        body: JSON.stringify({ name: 'lat', type: 'latency', attributes: { latency: 1 } }),
+        headers: { 'content-type': 'application/json' },
+      });
+      const body = (await r.json()) as Record<string, unknown>;
+      assert.equal(r.status, 201, JSON.stringify(body));
+      assert.deepEqual(body['reaches'], { connections: 1, reached: 1 });
+      const received = hashAll(client);
+      client.resume();
+      const [want, got] = await Promise.all([sent, received]);
+      assert.equal(got.bytes, size);
+      assert.equal(got.sha256, want, 'echoed bytes identical across the switch');
+      const f = (await (await fetch(`${admin.url}/api/v1/listeners/l1/faults/lat`)).json()) as Record<string, unknown>;
+      assert.ok((f['injected'] as number) > 0, 'the fault applied to the live connection');
+      await eventually(() => stats.active === 0, 'session closed');
+      assert.equal(stats.bytesToUpstream, size);
+      assert.equal(stats.bytesToDownstream, size);
+      assert.equal(stats.errors.size, 0, JSON.stringify([...stats.errors]));
+      assertPath();
+    } finally {
+      await admin.close();
+      await yard.close();
+      await upstream.close();
+    }
+  });
+
+  test('a plain listener in front of a TLS cluster forwards on the JS path (the upstream connected paused is resumed)', async () => {
+    const certs = testCerts();
+    const upstream = tls.createServer({ cert: certs.server.cert, key: certs.server.key, allowHalfOpen: true }, (s) => {
+      s.write('hello from TLS\n'); // the proxy's first read of the upstream: lost if it stayed paused
+      let got = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (got += d));
+      s.on('end', () => s.end(`saw: ${got}`));
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const upPort = (upstream.address() as net.AddressInfo).port;
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upPort}`], cluster: { tls: { ca: certs.ca.certPath, servername: 'localhost' } } });
+    try {
+      const client = await connect(port);
+      client.end('plain in');
+      assert.equal((await readAll(client)).toString(), 'hello from TLS\nsaw: plain in');
+      assertPath(0);
+    } finally {
+      await yard.close();
+      upstream.close();
+    }
+  });
 });
 
+/** Read exactly `n` bytes (then stop listening). */
+function readBytes(socket: net.Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const onData = (d: Buffer): void => {
+      chunks.push(d);
+      got += d.length;
+      if (got < n) return;
+      socket.off('data', onData);
+      socket.off('error', reject);
+      resolve(Buffer.concat(chunks));
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}

@@ -442,7 +442,7 @@ describe('UdpListenerObject (run-time listener)', () => {
       requestTimeout: 0,
       minDataRate: { bytesPerSecond: 0, grace: 5000 },
       backlog: 511,
-      socket: { noDelay: true, keepAlive: 0 },
+      socket: { noDelay: true, keepAlive: 0, splice: 'auto' },
       udp: udp(),
     };
     const listener = new UdpListenerObject(config, { director: table, framers: new FramerRegistry(), logger: silentLogger() });
@@ -487,7 +487,7 @@ describe('UdpListenerObject (run-time listener)', () => {
       requestTimeout: 0,
       minDataRate: { bytesPerSecond: 0, grace: 5000 },
       backlog: 511,
-      socket: { noDelay: true, keepAlive: 0 },
+      socket: { noDelay: true, keepAlive: 0, splice: 'auto' },
       udp: udp(),
     } satisfies ListenerConfig;
     const listener = new UdpListenerObject(config, { director: new RouteTable(), framers: new FramerRegistry(), logger });
