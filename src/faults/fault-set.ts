@@ -104,6 +104,8 @@ export class FaultSet {
   #faults: Fault[] = [];
   #version = 0;
   #enabled = true;
+  /** {@link chain}'s lists for `version`. */
+  #chains: { version: number; upstream: readonly Fault[]; downstream: readonly Fault[] } | undefined;
   readonly #listeners = new Set<(change: FaultSetChange) => void>();
   /**
    * The request attribute names `match` keys may use on this listener (its protocol's; none on raw TCP), with the
@@ -133,9 +135,16 @@ export class FaultSet {
     return [...this.#faults.filter((f) => f.stream === 'upstream'), ...this.#faults.filter((f) => f.stream === 'downstream')];
   }
 
-  /** The faults of one direction, in chain order (creation order). */
+  /**
+   * The faults of one direction, in chain order (creation order). Every new connection asks for both: the lists
+   * are kept until the set changes (callers must not modify them).
+   */
   chain(stream: Stream): readonly Fault[] {
-    return this.#faults.filter((f) => f.stream === stream && f.plugin.listenerEffect === undefined);
+    if (this.#chains === undefined || this.#chains.version !== this.#version) {
+      const pick = (s: Stream): readonly Fault[] => Object.freeze(this.#faults.filter((f) => f.stream === s && f.plugin.listenerEffect === undefined));
+      this.#chains = { version: this.#version, upstream: pick('upstream'), downstream: pick('downstream') };
+    }
+    return this.#chains[stream];
   }
 
   get(name: string): Fault | undefined {

@@ -6,13 +6,23 @@
 
 /** A small, fast PRNG (sfc32) with a 128-bit state. */
 export class Random {
-  #a: number;
-  #b: number;
-  #c: number;
-  #d: number;
+  #a = 0;
+  #b = 0;
+  #c = 0;
+  #d = 0;
+  /**
+   * The seed until the first draw: the state is derived then. Every connection gets a stream per fault and
+   * direction, and most never draw (a fault with toxicity 1, a passive one), so the hash is not paid up front.
+   */
+  #seed: string | undefined;
 
   constructor(seed: number | string) {
-    const h = typeof seed === 'number' ? hash32(String(seed)) : hash32(seed);
+    this.#seed = typeof seed === 'number' ? String(seed) : seed;
+  }
+
+  #init(seed: string): void {
+    this.#seed = undefined;
+    const h = hash32(seed);
     this.#a = h[0]!;
     this.#b = h[1]!;
     this.#c = h[2]!;
@@ -22,6 +32,7 @@ export class Random {
 
   /** Uniform in [0, 1). */
   next(): number {
+    if (this.#seed !== undefined) this.#init(this.#seed);
     let a = this.#a, b = this.#b, c = this.#c, d = this.#d;
     const t = (((a + b) | 0) + d) | 0;
     d = (d + 1) | 0;

@@ -10,6 +10,9 @@ export const passthroughOptionsSchema = z.strictObject({
 });
 export type PassthroughOptions = z.output<typeof passthroughOptionsSchema>;
 
+/** The defaults, parsed once: a framed session without configured framing makes two framers per connection. */
+const PASSTHROUGH_DEFAULTS: PassthroughOptions = Object.freeze(passthroughOptionsSchema.parse({}));
+
 /**
  * Raw bytes: each pushed chunk is one frame (empty chunks produce none); encode is the identity.
  * Frame boundaries follow the transport's reads, so they carry no meaning.
@@ -18,7 +21,7 @@ export class PassthroughFramer extends BufferedFramer {
   readonly name = 'passthrough';
   readonly passthrough = true;
 
-  constructor(options: PassthroughOptions = passthroughOptionsSchema.parse({})) {
+  constructor(options: PassthroughOptions = PASSTHROUGH_DEFAULTS) {
     super(options.maxBufferedBytes);
   }
 

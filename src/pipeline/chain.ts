@@ -32,10 +32,24 @@ export class HandlerChain {
     return this.#handlers.length;
   }
 
-  run(frame: Frame, direction: Direction, info?: MessageInfo): ChainResult | Promise<ChainResult> {
-    const result: ChainResult = { forward: [], reply: [] };
+  /**
+   * Run one frame through every handler. Undefined: every handler passed it on unchanged (the common case: no
+   * result object is made; the caller forwards the frame itself).
+   */
+  run(frame: Frame, direction: Direction, info?: MessageInfo): ChainResult | Promise<ChainResult> | undefined {
     const order = direction === 'toUpstream' ? this.#handlers : this.#reversed;
-    return this.#step(order, 0, [frame], direction, result, info);
+    const ctx = this.#ctx;
+    for (let i = 0; i < order.length; i++) {
+      const verdict = order[i]!.onFrame(frame, direction, ctx, info);
+      if (!(verdict instanceof Promise) && verdict.action === 'continue' && verdict.frames === undefined) continue;
+      // From the first handler that does anything else on, the general path (its verdict is applied as it came).
+      const result: ChainResult = { forward: [], reply: [] };
+      const next: Frame[] = [];
+      if (verdict instanceof Promise) return this.#stepAsync(order, i, [frame], 0, verdict, next, direction, result, info);
+      if (this.#apply(verdict, frame, next, result)) return result;
+      return this.#step(order, i + 1, next, direction, result, next.length === 1 && next[0] === frame ? info : undefined);
+    }
+    return undefined;
   }
 
   get #reversed(): readonly FrameHandler[] {

@@ -14,20 +14,30 @@ export interface ContextHooks {
 export class HandlerContext implements SessionContext {
   readonly sessionId: number;
   readonly listenerId: string;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
   readonly logger: Logger;
   readonly framing: SessionContext['framing'];
   readonly #hooks: ContextHooks;
+  readonly #client: Socket;
 
   constructor(sessionId: number, listenerId: string, client: Socket, logger: Logger, framing: SessionContext['framing'], hooks: ContextHooks) {
     this.sessionId = sessionId;
     this.listenerId = listenerId;
-    this.remoteAddress = client.remoteAddress;
-    this.remotePort = client.remotePort;
+    this.#client = client;
     this.logger = logger;
     this.framing = framing;
     this.#hooks = hooks;
+  }
+
+  /**
+   * The client's address: asked of the socket on first use (a getpeername(2) per connection otherwise; Node keeps
+   * the answer, so it stays readable after the socket closed once it was read).
+   */
+  get remoteAddress(): string | undefined {
+    return this.#client.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.#client.remotePort;
   }
 
   /** Aborted when the session ends; made on first use. */

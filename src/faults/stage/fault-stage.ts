@@ -42,8 +42,24 @@ export interface FaultStagePending {
   readonly waitingReplies: number;
 }
 
-/** Live handlers per fault set: registered on create, removed on close (never touched per frame). */
+/**
+ * Live handlers per fault set: registered on create, removed on close (never touched per frame). One subscription
+ * per set (made with its first handler) reconfigures them all when the set changes: a session costs a set entry,
+ * not a listener closure of its own.
+ */
 const liveHandlers = new WeakMap<FaultSet, Set<FaultStageHandler>>();
+
+function liveHandlersOf(set: FaultSet): Set<FaultStageHandler> {
+  let live = liveHandlers.get(set);
+  if (live === undefined) {
+    const handlers = (live = new Set());
+    liveHandlers.set(set, handlers);
+    set.onChange(() => {
+      for (const h of handlers) h.reconfigure();
+    });
+  }
+  return live;
+}
 
 /**
  * Read-only sum of what the live sessions' fault stages of `set` hold: everything but `sessions` is 0 once every
@@ -67,28 +83,26 @@ export function faultStagePending(set: FaultSet): FaultStagePending {
   return p;
 }
 
-/** One session's fault stage: its two links, the pairing books they share, and the fault set subscription. */
+/** One session's fault stage: its two links and the pairing books they share; its set's changes reach it through {@link liveHandlersOf}. */
 class FaultStageHandler implements FrameHandler {
   readonly #up: Link;
   readonly #down: Link;
-  readonly #unsubscribe: () => void;
-  readonly #set: FaultSet;
+  readonly #live: Set<FaultStageHandler>;
   readonly books: PairingBooks;
 
   constructor(opts: FaultStageOptions, ctx: SessionContext, ordinal: number) {
     const books = (this.books = new PairingBooks(ctx));
-    this.#set = opts.set;
-    let live = liveHandlers.get(opts.set);
-    if (live === undefined) liveHandlers.set(opts.set, (live = new Set()));
-    live.add(this);
-    const up = (this.#up = new Link(opts, ctx, ordinal, books, 'upstream', 'toUpstream'));
-    const down = (this.#down = new Link(opts, ctx, ordinal, books, 'downstream', 'toDownstream'));
-    this.#unsubscribe = opts.set.onChange(() => {
-      up.reconfigure();
-      down.reconfigure();
-    });
-    up.reconfigure();
-    down.reconfigure();
+    this.#live = liveHandlersOf(opts.set);
+    this.#live.add(this);
+    this.#up = new Link(opts, ctx, ordinal, books, 'upstream', 'toUpstream');
+    this.#down = new Link(opts, ctx, ordinal, books, 'downstream', 'toDownstream');
+    this.reconfigure();
+  }
+
+  /** Match both links to the live fault set (at once when it changes). */
+  reconfigure(): void {
+    this.#up.reconfigure();
+    this.#down.reconfigure();
   }
 
   onFrame(frame: Buffer, direction: Direction, _ctx: SessionContext, info?: MessageInfo): Verdict | Promise<Verdict> {
@@ -104,8 +118,7 @@ class FaultStageHandler implements FrameHandler {
   }
 
   onClose(): void {
-    liveHandlers.get(this.#set)?.delete(this);
-    this.#unsubscribe();
+    this.#live.delete(this);
     this.#up.dispose();
     this.#down.dispose();
   }

@@ -8,7 +8,7 @@ import type { FaultChunk, FaultIO } from '../plugin.js';
 import type { Random } from '../random.js';
 import type { FaultStageOptions } from './options.js';
 import type { PairingBooks } from './pairing.js';
-import { sleep, type Stage } from './stage.js';
+import { Stage, sleep } from './stage.js';
 import { LinkState, illegalLinkTransition, linkCanMove, linkStateName } from './link-state.js';
 
 const DROP: Verdict = Object.freeze({ action: 'drop' });
@@ -36,8 +36,6 @@ export class Link {
   #stages: Stage[] = [];
   /** The fault set version the stages match (-1: not matched yet). */
   #version = -1;
-  /** Stages whose start() ran. */
-  readonly #started = new WeakSet<Stage>();
   /** Nothing to do to any frame: every fault is passive (noop, dummy) or lost its connection draw. */
   #passive = true;
   // -- input
@@ -54,7 +52,8 @@ export class Link {
   #request: Attributes | undefined;
   /** The current request (or the request the current response answers) is connection setup (`MessageInfo.setup`). */
   #setup = false;
-  readonly #decisions = new Set<Fault>();
+  /** Request-scoped and group faults drawn for the current message (made on the first draw). */
+  #decisions: Set<Fault> | undefined;
   /**
    * The proxy answered the current request itself: the rest of it (later pieces of the frame a fault split, later
    * frames of the message) never reaches the server. Reset by the next message.
@@ -97,27 +96,39 @@ export class Link {
     if (this.#version === set.version || this.#state === LinkState.Disposed) return;
     this.#version = set.version;
     const wanted = set.chain(this.stream);
+    const previous = this.#stages;
+    if (previous.length === 0 && wanted.length === 0) {
+      this.#passive = true;
+      return;
+    }
     const next: Stage[] = [];
-    const old = new Map(this.#stages.map((st) => [st.fault, st]));
+    // The first match of a connection (nothing to keep) takes no map
+    const old = previous.length === 0 ? undefined : new Map(previous.map((st) => [st.fault, st]));
+    let passive = true;
     for (const fault of wanted) {
-      const st = old.get(fault);
+      const st = old?.get(fault);
+      let stage: Stage;
       if (st && st.generation === fault.generation) {
-        next.push(st);
-        old.delete(fault);
+        stage = st;
+        old!.delete(fault);
       } else {
-        next.push(this.#createStage(fault));
+        stage = this.#createStage(fault);
       }
+      next.push(stage);
+      if (fault.plugin.passive !== true && (stage.drawn || fault.group !== undefined)) passive = false;
     }
     this.#stages = next;
-    this.#passive = next.every((st) => st.fault.plugin.passive === true || (!st.drawn && st.fault.group === undefined));
-    const removed = [...old.values()];
-    for (const st of removed) st.controller.abort();
-    for (const st of removed) {
-      if (!wanted.includes(st.fault) && st.drawn) {
-        try {
-          st.instance.removed?.(st.io);
-        } catch (err) {
-          this.#ctx.logger.warn({ err, fault: st.fault.name }, 'fault removed() threw');
+    this.#passive = passive;
+    if (old !== undefined && old.size > 0) {
+      const removed = [...old.values()];
+      for (const st of removed) st.abort();
+      for (const st of removed) {
+        if (!wanted.includes(st.fault) && st.drawn && st.instance.removed) {
+          try {
+            st.instance.removed(st.io);
+          } catch (err) {
+            this.#ctx.logger.warn({ err, fault: st.fault.name }, 'fault removed() threw');
+          }
         }
       }
     }
@@ -125,8 +136,8 @@ export class Link {
   }
 
   #startStage(st: Stage): void {
-    if (this.#started.has(st)) return;
-    this.#started.add(st);
+    if (st.started) return;
+    st.started = true;
     try {
       st.instance.start!(st.io);
     } catch (err) {
@@ -137,17 +148,14 @@ export class Link {
   #createStage(fault: Fault): Stage {
     const key = `${this.#ctx.listenerId}|${this.#ordinal}|${this.stream}|${fault.name}|${fault.generation}`;
     const random = this.#opts.random.stream(key);
-    const controller = new AbortController();
     const drawn = fault.scope === 'request' || fault.group !== undefined ? true : fault.toxicity >= 1 || (fault.toxicity > 0 && random.next() < fault.toxicity);
     const instance = fault.plugin.create(fault.options, { stream: this.stream, random, shared: fault.shared });
-    const stage: Stage = { fault, generation: fault.generation, instance, controller, drawn, io: undefined as unknown as FaultIO };
-    (stage as { io: FaultIO }).io = this.#makeIO(stage, random);
-    return stage;
+    return new Stage(fault, instance, drawn, (stage) => this.#makeIO(stage, random));
   }
 
+  /** A stage's io, made on its first use (passive faults never need one). */
   #makeIO(stage: Stage, random: Random): FaultIO {
     const ctx = this.#ctx;
-    const signal = stage.controller.signal;
     return {
       push: (chunk) => this.#runFrom(this.#active.indexOf(stage) + 1, chunk),
       end: () => this.#endFrom(this.#stages.indexOf(stage) + 1),
@@ -155,8 +163,10 @@ export class Link {
       errorStatuses: (request) => ctx.codec?.errorStatuses?.(request),
       reset: () => ctx.io.reset(),
       close: (reason) => ctx.io.close(new SwitchyardError(ErrorCodes.FAULT_CLOSED, `closed by fault '${stage.fault.name}' (${stage.fault.type}): ${reason}`)),
-      sleep: (ms) => sleep(ms, signal),
-      signal,
+      sleep: (ms) => sleep(ms, stage.signal),
+      get signal() {
+        return stage.signal;
+      },
       random,
       logger: ctx.logger,
       injected: () => {
@@ -296,7 +306,7 @@ export class Link {
    * left out keeps its share as "nothing fires", so the others' shares stay what they were configured to be.
    */
   #decide(): void {
-    this.#decisions.clear();
+    this.#decisions?.clear();
     const setup = this.#setup;
     let groups: Map<string, Fault[]> | undefined;
     for (const st of this.#stages) {
@@ -308,7 +318,7 @@ export class Link {
         if (g) g.push(f);
         else groups.set(f.group, [f]);
       } else if (f.scope === 'request' && f.toxicity > 0 && (f.toxicity >= 1 || this.#random.next() < f.toxicity)) {
-        this.#decisions.add(f);
+        (this.#decisions ??= new Set()).add(f);
       }
     }
     if (groups) {
@@ -318,7 +328,7 @@ export class Link {
         for (const f of members) {
           acc += f.toxicity;
           if (r < acc) {
-            this.#decisions.add(f);
+            (this.#decisions ??= new Set()).add(f);
             break;
           }
         }
@@ -331,7 +341,7 @@ export class Link {
     for (const st of this.#stages) {
       if (!st.drawn || st.fault.plugin.passive) continue;
       const f = st.fault;
-      if ((f.scope === 'request' || f.group !== undefined) && !this.#decisions.has(f)) continue;
+      if ((f.scope === 'request' || f.group !== undefined) && this.#decisions?.has(f) !== true) continue;
       if (f.matcher && !f.matcher(this.#request)) continue;
       out.push(st);
     }
@@ -342,7 +352,7 @@ export class Link {
     const active = this.#active;
     if (index >= active.length) return this.#wire(chunk);
     const st = active[index]!;
-    if (st.controller.signal.aborted) return this.#runFrom(index + 1, chunk);
+    if (st.aborted) return this.#runFrom(index + 1, chunk);
     if (!st.instance.chunk) return this.#runFrom(index + 1, chunk);
     return st.instance.chunk(chunk, st.io);
   }
@@ -384,9 +394,9 @@ export class Link {
   #endFrom(index: number): Promise<void> | void {
     for (let i = index; i < this.#stages.length; i++) {
       const st = this.#stages[i]!;
-      if (!st.drawn || st.controller.signal.aborted || !st.instance.end) continue;
+      if (!st.drawn || st.aborted || !st.instance.end) continue;
       const f = st.fault;
-      if ((f.scope === 'request' || f.group !== undefined) && !this.#decisions.has(f)) continue;
+      if ((f.scope === 'request' || f.group !== undefined) && this.#decisions?.has(f) !== true) continue;
       return st.instance.end(st.io);
     }
     // Through every stage (a fault may hold the FIN: hang, slow_close, or swallow it: timeout): the session
@@ -409,7 +419,7 @@ export class Link {
 
   dispose(): void {
     if (this.#state !== LinkState.Disposed) this.#to(LinkState.Disposed);
-    for (const st of this.#stages) st.controller.abort();
+    for (const st of this.#stages) st.abort();
     this.#queue.length = 0;
     this.#queuedBytes = 0;
     this.#release();
