@@ -14,6 +14,7 @@ import { startChaos, type ChaosRunning } from '../../src/cli/commands/chaos.js';
 import { createLogger } from '../../src/core/log.js';
 import { redisOptionsSchema, redisProtocol } from '../../src/protocols/redis/index.js';
 import { startYard } from '../helpers/yard.js';
+import { SERVICES, needService, reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const REDIS = '127.0.0.1:6379';
@@ -21,22 +22,11 @@ const P = 'chaos-handshake:';
 let available = false;
 
 before(async () => {
-  const s = net.connect({ host: '127.0.0.1', port: 6379 });
-  try {
-    await once(s, 'connect');
-    available = true;
-  } catch {
-    available = false;
-  } finally {
-    s.destroy();
-  }
+  available = await reachable(SERVICES.redis.host, SERVICES.redis.port);
 });
 
 function needRedis(t: { skip(msg: string): void }): boolean {
-  if (available) return true;
-  if (process.env['CI']) assert.fail('Redis is not reachable at 127.0.0.1:6379 (required in CI)');
-  t.skip('Redis is not reachable at 127.0.0.1:6379');
-  return false;
+  return needService(t, available, 'redis');
 }
 
 async function chaos(behavior: string, extra: { handshake?: boolean; seed?: number } = {}): Promise<{ running: ChaosRunning; port: number }> {

@@ -13,21 +13,16 @@ import { Redis } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
 import { startYard } from '../helpers/yard.js';
 import { connect, eventually, freePort, readAll, startServer, type TestServer } from '../helpers/net.js';
-import { reachable } from '../helpers/services.js';
+import { SERVICES, needService, reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
 
-const up = { pg: false, mysql: false, redis: false };
+const up = { postgres: false, mysql: false, redis: false };
 before(async () => {
-  up.pg = await reachable('127.0.0.1', 5432);
-  up.mysql = await reachable('127.0.0.1', 3306);
-  up.redis = await reachable('127.0.0.1', 6379);
+  for (const which of ['postgres', 'mysql', 'redis'] as const) up[which] = await reachable(SERVICES[which].host, SERVICES[which].port);
 });
 
 function need(t: { skip(msg: string): void }, which: keyof typeof up): boolean {
-  if (up[which]) return true;
-  if (process.env['CI']) assert.fail(`${which} is not reachable (required in CI)`);
-  t.skip(`${which} is not reachable`);
-  return false;
+  return needService(t, up[which], which);
 }
 
 async function proxy(protocol: unknown, upstreamPort: number, listener: Record<string, unknown> = {}): Promise<{ yard: Switchyard; port: number; errors: Map<string, number> }> {
@@ -121,7 +116,7 @@ test('redis: ioredis 5 and 6 with their default opening (CLIENT SETINFO, the INF
 // ---- PostgreSQL ----
 
 test('postgres: refused upstream is a FATAL 08006, an upstream killed mid-query 08006, a stalled startup 57014, a bad length 08P01', async (t) => {
-  if (!need(t, 'pg')) return;
+  if (!need(t, 'postgres')) return;
   const dead = await proxy('postgres', await freePort());
   try {
     const c = new pg.Client({ host: '127.0.0.1', port: dead.port, user: 'postgres', database: 'test' });

@@ -5,6 +5,7 @@ import net from 'node:net';
 export const SERVICES = {
   postgres: { host: '127.0.0.1', port: 5432, name: 'PostgreSQL' },
   redis: { host: '127.0.0.1', port: 6379, name: 'Redis' },
+  mysql: { host: '127.0.0.1', port: 3306, name: 'MariaDB' },
 } as const;
 
 /** True when something accepts TCP connections at host:port. */
