@@ -9,6 +9,7 @@ import { HttpError, errorMessage } from '../http-kit/http-error.js';
 import { jsonReply, type JsonStyle, type Reply } from '../http-kit/reply.js';
 import { RouteTable } from '../http-kit/route-table.js';
 import { health, metrics, objectRoutes } from './object-routes.js';
+import { CONFIG_BODY_TYPES, getConfig, putConfig } from './config-routes.js';
 import { addFault, faultTypes, getFault, listFaults, protocols, removeFault, updateFault } from './fault-routes.js';
 import { clearDivergences, divergence, divergences, events, noise, quarantine, restore, variants } from './replication-routes.js';
 
@@ -60,6 +61,7 @@ export class AdminServer {
       body: BODY_RULES,
       json: JSON_STYLE,
       segments: (ctx) => pathSegments(ctx.url),
+      bodyTypes: (ctx) => (ctx.method === 'PUT' && /^\/api\/v1\/config\/?$/.test(ctx.url.pathname) ? CONFIG_BODY_TYPES : undefined),
       notFound: (ctx) => notFound(ctx),
       notAllowed: (ctx, allow) => {
         throw new HttpError(405, ErrorCodes.BAD_REQUEST, `method ${ctx.method} not allowed here (allowed: ${allow.join(', ')})`, { headers: { allow: allow.join(', ') } });
@@ -96,6 +98,8 @@ export class AdminServer {
       ['GET HEAD', '/healthz', (c) => health(y, c), 'health: 200 ok, or 503 degraded when a listener failed'],
       ['GET HEAD', '/metrics', (c) => metrics(y, c), 'Prometheus metrics (text format)'],
       ['GET', '/api/v1/events', (c) => events(y, c), 'divergence events live, as Server-Sent Events'],
+      ['GET HEAD', '/api/v1/config', (c) => getConfig(y, c), 'the configuration running now (secrets redacted)'],
+      ['PUT', '/api/v1/config', (c) => putConfig(y, c), 'replace the whole config, applied as a hot reload (body: YAML or JSON; ?dryRun=true: only the plan)'],
       ...objectRoutes(y, 'listeners'),
       ...objectRoutes(y, 'clusters'),
       ...objectRoutes(y, 'routes'),

@@ -49,10 +49,17 @@ export async function startAll(config: SwitchyardConfig, framers: FramerRegistry
  * Keep a running proxy alive until SIGINT/SIGTERM, then shut down gracefully: stop accepting, let live
  * connections finish for up to drainTimeout ms, close the rest. A second signal closes everything at once.
  */
-export function serveUntilSignal(yard: Switchyard, admin: AdminServer | undefined, drainTimeout: number, logger: Logger, others: readonly Closable[] = []): Promise<number> {
+export function serveUntilSignal(
+  yard: Switchyard,
+  admin: AdminServer | undefined,
+  drainTimeoutOrGetter: number | (() => number),
+  logger: Logger,
+  others: readonly Closable[] = [],
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
+      const drainTimeout = typeof drainTimeoutOrGetter === 'number' ? drainTimeoutOrGetter : drainTimeoutOrGetter();
       if (stopping) {
         logger.warn({ signal }, 'second signal: closing all connections now');
         void yard.close({ drainTimeout: 0 });

@@ -62,13 +62,22 @@ export class Lifecycle {
 export abstract class RuntimeBase<C extends { id: string }> implements RuntimeObject<C> {
   abstract readonly kind: ObjectKind;
   readonly id: string;
-  readonly config: C;
   readonly stats = new TrafficStats();
   protected readonly life = new Lifecycle();
+  #config: C;
 
   constructor(config: C) {
     this.id = config.id;
-    this.config = config;
+    this.#config = config;
+  }
+
+  get config(): C {
+    return this.#config;
+  }
+
+  /** Swap the config of a live object (hot reload, in place); the subclass applies what the new one changes. */
+  protected replaceConfig(config: C): void {
+    this.#config = config;
   }
 
   get state(): ObjectState {

@@ -28,6 +28,13 @@ export interface AccessPolicy {
   readonly fix?: string | undefined;
 }
 
+/** Body content types a route admits besides JSON. */
+export interface BodyTypes {
+  readonly test: RegExp;
+  /** How the refusal names every admitted type. */
+  readonly expected: string;
+}
+
 /** The settings named in refusals, so a refused user knows what to change. */
 export interface AccessNames {
   /** e.g. `admin.allowedHosts (--admin-allowed-host)`. */
@@ -103,13 +110,17 @@ export class AccessGuard {
     return undefined;
   }
 
-  /** The request checks (token, body content type): throws a 401 or 415 HttpError. */
-  checkRequest(req: IncomingMessage): void {
+  /**
+   * The request checks (token, body content type): throws a 401 or 415 HttpError. `other` admits more body types
+   * (a route whose method is never sent cross-site without a preflight, e.g. PUT with YAML): `test` sees the
+   * content type ('' when absent) and `expected` names them in the refusal.
+   */
+  checkRequest(req: IncomingMessage, other?: BodyTypes): void {
     this.#checkToken(req);
     if (hasBody(req)) {
       const type = req.headers['content-type'] ?? '';
-      if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) {
-        throw refusal(415, ErrorCodes.BAD_REQUEST, `expected content-type application/json, got ${type === '' ? 'none' : type}`);
+      if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type) && !(other?.test.test(type) ?? false)) {
+        throw refusal(415, ErrorCodes.BAD_REQUEST, `expected content-type ${other?.expected ?? 'application/json'}, got ${type === '' ? 'none' : type}`);
       }
     }
   }

@@ -9,7 +9,7 @@ import { formatAddress, toListenOptions, type Address } from '../core/address.js
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { exposureProblem } from '../core/exposure.js';
 import type { Logger } from '../core/log.js';
-import { AccessGuard, type AccessNames, type AccessPolicy } from './access.js';
+import { AccessGuard, type AccessNames, type AccessPolicy, type BodyTypes } from './access.js';
 import type { BodyRules } from './body.js';
 import { RequestContext } from './context.js';
 import { errorHeaders, errorStatus } from './http-error.js';
@@ -31,6 +31,8 @@ export interface ApiServerOptions {
   readonly routes: RouteTable<Handler>;
   readonly body: BodyRules;
   readonly json: JsonStyle;
+  /** Body content types a request may carry besides JSON (undefined: JSON only), by request. */
+  bodyTypes?(ctx: RequestContext): BodyTypes | undefined;
   /** Runs before routing (authentication, request ids, refusals); returns true when it answered the request. */
   before?(ctx: RequestContext): boolean;
   /** The path's segments to route on; undefined = no route can match. May throw (e.g. bad percent-encoding). */
@@ -103,7 +105,7 @@ export class ApiServer {
       if (opts.before?.(ctx)) return;
       const cors = this.#guard.checkSite(ctx.req);
       if (cors !== undefined && this.#answerCors(ctx, cors)) return;
-      this.#guard.checkRequest(ctx.req);
+      this.#guard.checkRequest(ctx.req, opts.bodyTypes?.(ctx));
       const segments = opts.segments(ctx);
       const match = segments ? opts.routes.match(ctx.method, segments) : undefined;
       if (!match || match.kind === 'not-found') return opts.notFound(ctx);

@@ -70,7 +70,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly #deps: ListenerDeps;
   readonly #framing: SessionFraming | undefined;
   /** Protocol listeners only: requestHeaderTimeout, requestTimeout, minDataRate. */
-  readonly #requestLimits: RequestLimits | undefined;
+  #requestLimits: RequestLimits | undefined;
   #server: Server | undefined;
   #bound: Address | undefined;
   #stopping: Promise<void> | undefined;
@@ -107,8 +107,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       if (!deps.protocols) throw new SwitchyardError(ErrorCodes.CONFIG_INVALID, `listener '${config.id}': protocol '${config.protocol.type}' needs a protocol registry`);
       const codec = deps.protocols.build(config.protocol.type, config.protocol.options);
       this.#framing = { toUpstream: PASSTHROUGH_FACTORY, toDownstream: PASSTHROUGH_FACTORY, codec };
-      const rate = config.minDataRate;
-      this.#requestLimits = { headerTimeout: config.requestHeaderTimeout, requestTimeout: config.requestTimeout, minBytesPerSecond: rate.bytesPerSecond, grace: rate.grace };
+      this.#requestLimits = requestLimitsOf(config);
     } else {
       this.#framing = framers;
     }
@@ -124,6 +123,17 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     } else {
       this.#withFaults = handlers;
     }
+  }
+
+  /**
+   * Hot reload in place: a config differing from the current one only in keys that apply to new connections
+   * (idleTimeout, maxConnections, maxConnectionsPerSource, request limits, socket.keepAlive, faults: the caller
+   * updates the fault set). Live connections keep the values they started with.
+   */
+  reconfigure(config: ListenerConfig): void {
+    this.replaceConfig(config);
+    if (config.protocol) this.#requestLimits = requestLimitsOf(config);
+    if (this.#server) this.#server.maxConnections = config.maxConnections > 0 ? config.maxConnections : Infinity;
   }
 
   /** The listener's live faults (undefined when it was built without a fault stage). */
@@ -451,4 +461,9 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     });
   }
 
+}
+
+function requestLimitsOf(config: ListenerConfig): RequestLimits {
+  const rate = config.minDataRate;
+  return { headerTimeout: config.requestHeaderTimeout, requestTimeout: config.requestTimeout, minBytesPerSecond: rate.bytesPerSecond, grace: rate.grace };
 }

@@ -39,6 +39,8 @@ export function createMetricsRegistry(
     requests?: () => Iterable<LabelledHistogram>;
     /** Connection durations of TCP listeners: label listener. */
     connections?: () => Iterable<LabelledHistogram>;
+    /** Hot reloads by result (applied, rejected, failed). */
+    reloads?: () => Iterable<[string, number]>;
   } = {},
 ): Registry {
   const registry = new Registry();
@@ -198,6 +200,19 @@ export function createMetricsRegistry(
           this.inc({ route: r.id, result: 'dropped' }, m.dropped);
           this.inc({ route: r.id, result: 'sampled_out' }, m.sampledOut);
         }
+      },
+    });
+  }
+  const reloads = options.reloads;
+  if (reloads) {
+    new Counter({
+      name: 'switchyard_config_reloads_total',
+      help: 'Config reloads (SIGHUP, --watch, PUT /api/v1/config) by result: applied, rejected (invalid config, nothing changed), failed (a step threw part-way).',
+      labelNames: ['result'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [result, n] of reloads()) this.inc({ result }, n);
       },
     });
   }

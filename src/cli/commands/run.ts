@@ -6,15 +6,20 @@ import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
 import { formatAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
+import { reloadTriggers } from '../reload-triggers.js';
 
-const USAGE = `Usage: switchyard run -c FILE [--log-level LEVEL]
+const USAGE = `Usage: switchyard run -c FILE [--watch] [--log-level LEVEL]
 
 Run the proxy described by a YAML or JSON config file (see docs/configuration.md). Starts clusters, routes,
 listeners and (when configured) the admin API; SIGINT/SIGTERM drain live connections for shutdown.drainTimeout,
 then close. A second signal closes at once.
 
+SIGHUP reloads the file (docs/configuration.md, "Hot reload"): an invalid file is rejected with every issue logged
+and the running config kept; a valid one is applied as a difference (unchanged listeners keep their connections).
+
 Options:
   -c, --config FILE   the config file (.yaml, .yml or .json)
+      --watch         also reload when the file's content changes
       --log-level L   trace|debug|info|warn|error|fatal|silent (overrides log.level)
   -h, --help          this help
 `;
@@ -41,7 +46,7 @@ export function runCommand(argv: string[]): Promise<number> {
   let config: SwitchyardConfig | undefined;
   let file: string | undefined;
   return guard(USAGE, async () => {
-    const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' } });
+    const { values } = parseCommandArgs(argv, { config: { type: 'string', short: 'c' }, watch: { type: 'boolean' } });
     if (values.help) {
       process.stdout.write(USAGE);
       return 0;
@@ -64,7 +69,13 @@ export function runCommand(argv: string[]): Promise<number> {
       process.stdout.write(`listener ${l.id}: ${l.address ? formatAddress(l.address) : '?'} (${listenerSummary(l.config, yard.faultSets.get(l.id)?.list() ?? [])})\n`);
     }
     if (admin) process.stdout.write(`admin API: ${admin.url || formatAddress(admin.address!)}\n`);
-    return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
+    const triggers = reloadTriggers(yard, file, framers, { watchFile: values.watch === true });
+    try {
+      // The drain deadline as reloaded (shutdown.drainTimeout applies live).
+      return await serveUntilSignal(yard, admin, () => yard.sections.shutdown.drainTimeout, logger);
+    } finally {
+      triggers.close();
+    }
   }, (where) => inUseHint(config, file, where));
 }
 
