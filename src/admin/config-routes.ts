@@ -21,7 +21,7 @@ export const CONFIG_BODY_TYPES: BodyTypes = {
 
 const SECRET_KEYS = /^(token|password|passphrase|secret)$/i;
 
-/** A config as JSON: addresses as `HOST:PORT` / paths, secrets replaced by `<redacted>`. */
+/** A config as a file would write it (addresses as `HOST:PORT` or paths, framers as `{type, ...options}`), secrets replaced by `<redacted>`. */
 function presentable(value: unknown, key = ''): unknown {
   if (typeof value === 'string' && (SECRET_KEYS.test(key) || value.includes('PRIVATE KEY'))) return '<redacted>';
   if (Array.isArray(value)) return value.map((v) => presentable(v));
@@ -30,9 +30,16 @@ function presentable(value: unknown, key = ''): unknown {
   if ((o['kind'] === 'tcp' && typeof o['host'] === 'string' && typeof o['port'] === 'number') || (o['kind'] === 'unix' && typeof o['path'] === 'string')) {
     if (Object.keys(o).length === (o['kind'] === 'tcp' ? 3 : 2)) return formatAddress(o as unknown as Address);
   }
+  // A framer's or protocol's normalised `{type, options}` is written `{type, ...options}` in a config file.
+  const keys = Object.keys(o);
+  if (keys.length === 2 && typeof o['type'] === 'string' && isRecord(o['options'])) return presentable({ type: o['type'], ...o['options'] });
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = presentable(v, k);
   return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function getConfig(yard: Switchyard, ctx: RequestContext): void {
