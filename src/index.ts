@@ -4,6 +4,8 @@ export { AdminServer, type AdminServerOptions } from './admin/server.js';
 export { loadConfigFile, parseConfigText, validateConfig, buildConfigSchema } from './runtime/config.js';
 export type * from './config/types.js';
 export { createMetricsRegistry } from './runtime/metrics.js';
+export { applyConfig, currentConfig, type ReloadOutcome } from './runtime/reload.js';
+export { planReload, type ReloadPlan } from './runtime/reload-plan.js';
 
 export { SwitchyardError, ErrorCodes, hasCode, errorCode, type ErrorCode } from './core/errors.js';
 export { TrafficStats } from './core/stats.js';
