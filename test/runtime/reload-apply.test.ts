@@ -125,6 +125,36 @@ describe('applying a reload', () => {
     live.end();
   });
 
+  test('a listener replaced on the same address (new framing): new connections get the new one, the live one drains on the old', async (t) => {
+    const a = await named('a');
+    t.after(() => a.close());
+    const port = await freeListenPort();
+    const raw = {
+      listeners: [{ id: 'l1', listen: `127.0.0.1:${port}`, framing: { type: 'line', stripDelimiter: false } }],
+      clusters: [{ id: 'c1', endpoints: [`127.0.0.1:${a.port}`] }],
+      routes: [{ id: 'r1', listener: 'l1', cluster: 'c1' }],
+      shutdown: { drainTimeout: '5s' },
+    };
+    const yard = await startYard(raw);
+    t.after(() => yard.close());
+    const before = yard.listeners.get('l1');
+    const live = await connect(port);
+    assert.equal(await roundTrip(live, 'old'), 'a:old');
+    const next: typeof raw = structuredClone(raw);
+    next.listeners[0]!.framing = { type: 'line', stripDelimiter: true };
+    const out = await applyConfig(yard, config(next));
+    assert.equal(out.result, 'applied', out.error);
+    assert.equal(out.plan.listeners.changed[0]!.action, 'replace');
+    assert.notEqual(yard.listeners.get('l1'), before, 'a new listener object');
+    assert.equal(before!.state, 'stopping', 'the old one drains');
+    assert.equal((yard.listeners.get('l1') as TcpListener).config.framing.toUpstream.options['stripDelimiter'], true);
+    assert.equal(await ask(port, 'new'), 'a:new');
+    assert.equal(await roundTrip(live, 'still'), 'a:still');
+    live.end();
+    await before!.stop();
+    assert.equal(before!.state, 'stopped');
+  });
+
   test('a failure part-way (a port in use) is reported with what was applied; the old config still serves', async (t) => {
     const a = await named('a');
     t.after(() => a.close());
