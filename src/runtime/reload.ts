@@ -8,6 +8,7 @@ import type { ConfigIssue } from '../config/issues.js';
 import { formatConfigIssue } from '../config/issues.js';
 import type { Switchyard } from './switchyard.js';
 import { describePlan, planReload, type ReloadPlan } from './reload-plan.js';
+import * as objects from './reload-objects.js';
 
 export interface ReloadOutcome {
   /** `applied`: every step ran; `failed`: a step threw (see `error`): the steps before it stay applied. */
@@ -118,43 +119,36 @@ function stepsOf(yard: Switchyard, plan: ReloadPlan, next: SwitchyardConfig): St
   }
   for (const id of plan.clusters.added) steps.push({ name: `cluster ${id}: add`, run: async () => void (await yard.addCluster(clusters.get(id)!)) });
   for (const c of plan.clusters.changed) {
-    steps.push({ name: `cluster ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(yard, yard.replaceCluster(clusters.get(c.id)!), drain) });
+    steps.push({ name: `cluster ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(yard, objects.replaceCluster(yard, clusters.get(c.id)!), drain) });
   }
   for (const id of plan.listeners.removed) {
     steps.push({
       name: `listener ${id}: remove (drain ${drain} ms)`,
-      run: () => {
-        const l = yard.listeners.get(id);
-        if (!l) return;
-        yard.listeners.delete(id);
-        background(yard, `listener ${id}`, l.stop({ drainTimeout: drain }).then(() => {
-          if (!yard.listeners.has(id)) yard.faultSets.get(id)?.clear('listener');
-        }));
-      },
+      run: () => background(yard, `listener ${id}`, objects.detachListener(yard, id, drain)),
     });
   }
-  for (const id of plan.routes.removed) steps.push({ name: `route ${id}: remove`, run: () => retire(yard, yard.detachRoute(id), drain) });
+  for (const id of plan.routes.removed) steps.push({ name: `route ${id}: remove`, run: () => retire(yard, objects.detachRoute(yard, id), drain) });
   for (const c of plan.routes.changed) {
-    steps.push({ name: `route ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(yard, yard.replaceRoute(routes.get(c.id)!), drain) });
+    steps.push({ name: `route ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(yard, objects.replaceRoute(yard, routes.get(c.id)!), drain) });
   }
   for (const r of plan.routes.rebuilt) {
-    steps.push({ name: `route ${r.id}: rebuild (cluster ${r.clusters.join(', ')} changed)`, run: () => retire(yard, yard.replaceRoute(routes.get(r.id)!), drain) });
+    steps.push({ name: `route ${r.id}: rebuild (cluster ${r.clusters.join(', ')} changed)`, run: () => retire(yard, objects.replaceRoute(yard, routes.get(r.id)!), drain) });
   }
   for (const id of plan.routes.added) steps.push({ name: `route ${id}: add`, run: async () => void (await yard.addRoute(routes.get(id)!)) });
   if (plan.routes.reordered || plan.routes.added.length > 0) {
-    steps.push({ name: 'routes: order as in the config', run: () => yard.orderRoutes(next.routes.map((r) => r.id)) });
+    steps.push({ name: 'routes: order as in the config', run: () => objects.orderRoutes(yard, next.routes.map((r) => r.id)) });
   }
   for (const c of plan.listeners.changed) {
     const cfg = listeners.get(c.id)!;
-    if (c.action === 'update') steps.push({ name: `listener ${c.id}: update in place (${c.keys.join(', ')})`, run: () => yard.reconfigureListener(cfg) });
+    if (c.action === 'update') steps.push({ name: `listener ${c.id}: update in place (${c.keys.join(', ')})`, run: () => objects.reconfigureListener(yard, cfg) });
     else {
       steps.push({
         name: `listener ${c.id}: replace (${c.keys.join(', ')}; the old one drains ${drain} ms)`,
-        run: async () => background(yard, `old listener ${c.id}`, (await yard.replaceListener(cfg, drain)).drained),
+        run: async () => background(yard, `old listener ${c.id}`, (await objects.replaceListener(yard, cfg, drain)).drained),
       });
     }
   }
   for (const id of plan.listeners.added) steps.push({ name: `listener ${id}: add`, run: async () => void (await yard.addListener(listeners.get(id)!)) });
-  for (const id of plan.clusters.removed) steps.push({ name: `cluster ${id}: remove`, run: () => retire(yard, yard.detachCluster(id), drain) });
+  for (const id of plan.clusters.removed) steps.push({ name: `cluster ${id}: remove`, run: () => retire(yard, objects.detachCluster(yard, id), drain) });
   return steps;
 }

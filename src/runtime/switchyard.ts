@@ -21,7 +21,7 @@ import { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
 import { defaultChaosRegistries } from './config.js';
 import { DivergenceLog } from '../replication/events.js';
-import { buildRouteEngine, routeClusterRefs } from '../replication/wiring.js';
+import { buildRouteEngine, routeClusterRefs, type EngineDeps } from '../replication/wiring.js';
 import type { FdBudget } from '../core/fd-budget.js';
 
 /** What every listener run-time object offers, whatever its transport. */
@@ -263,123 +263,31 @@ export class Switchyard {
     return listener;
   }
 
-  /**
-   * Hot reload: a changed cluster replaces the old one under the same id (new connections use it); the old one is
-   * returned for the caller to stop once the connections that hold it have had their time.
-   */
-  replaceCluster(config: ClusterConfig): Cluster {
-    const old = this.clusters.get(config.id);
-    if (!old) throw notFound('cluster', config.id);
-    const cluster = new Cluster(config);
-    cluster.start();
-    this.clusters.set(config.id, cluster);
-    this.#publish();
-    return old;
-  }
+  /** Listeners a hot reload took out that are still draining (close() waits for them too). */
+  readonly #draining = new Set<ProxyListener>();
 
   /**
-   * Hot reload: a changed route replaces the old one at the same place in the order (new connections and requests
-   * use it); the old one is returned for the caller to stop once its sessions have had their time.
+   * Hot reload (runtime/reload-objects.ts): stop a listener already taken out of `listeners`, letting its
+   * connections finish for `drainTimeout` ms; close() waits for it too.
    */
-  replaceRoute(config: RouteConfig): Route {
-    const old = this.routes.get(config.id);
-    if (!old) throw notFound('route', config.id);
-    for (const ref of routeClusterRefs(config)) {
-      if (!this.clusters.has(ref)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': cluster '${ref}' does not exist`);
-    }
-    const route = new Route(config);
-    buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
-    const owner = `route:${config.id}`;
-    this.faultSets.get(old.config.listener)?.clear(owner);
-    if (config.faults) {
-      const set = this.faultSet(config.listener);
-      for (const f of config.faults) set.add(f, owner);
-    }
-    route.start();
-    this.routes.set(config.id, route);
-    this.#publish();
-    return old;
+  drainDetached(listener: ProxyListener, drainTimeout: number): Promise<void> {
+    this.#draining.add(listener);
+    return listener.stop({ drainTimeout }).finally(() => this.#draining.delete(listener));
   }
 
-  /** Hot reload: take a route out of the table without stopping it (its live sessions finish; the caller stops it later). */
-  detachRoute(id: string): Route {
-    const route = this.routes.get(id);
-    if (!route) throw notFound('route', id);
-    this.faultSets.get(route.config.listener)?.clear(`route:${id}`);
-    this.routes.delete(id);
-    this.#publish();
-    return route;
-  }
-
-  /** Hot reload: take an unused cluster out without stopping it (connections that hold it finish; the caller stops it later). */
-  detachCluster(id: string): Cluster {
-    const cluster = this.clusters.get(id);
-    if (!cluster) throw notFound('cluster', id);
-    const users = [...this.routes.values()].filter((r) => routeClusterRefs(r.config).includes(id)).map((r) => r.id);
-    if (users.length > 0) throw new SwitchyardError(ErrorCodes.CONFLICT, `cluster '${id}' is used by route(s) ${users.join(', ')}`);
-    this.clusters.delete(id);
-    this.#publish();
-    return cluster;
-  }
-
-  /** Hot reload: routes in this order (the order they are evaluated in per listener); ids not listed keep theirs, after. */
-  orderRoutes(ids: readonly string[]): void {
-    const all = [...this.routes];
-    const listed = ids.filter((id) => this.routes.has(id)).map((id) => [id, this.routes.get(id)!] as const);
-    const rest = all.filter(([id]) => !ids.includes(id));
-    this.routes.clear();
-    for (const [id, r] of [...listed, ...rest]) this.routes.set(id, r);
+  /** Hot reload: rebuild the route table after the `clusters`/`routes` maps were changed in place. */
+  publish(): void {
     this.#publish();
   }
 
-  /** Hot reload in place: a TCP listener's new connections take `config` (see TcpListener.reconfigure); its faults are replaced. */
-  reconfigureListener(config: ListenerConfig): void {
-    const listener = this.listeners.get(config.id);
-    if (!(listener instanceof TcpListener)) throw notFound('TCP listener', config.id);
-    const set = this.faultSet(config.id);
-    set.clear('listener');
-    for (const f of config.faults ?? []) set.add(f, 'listener');
-    listener.reconfigure(config);
-  }
-
-  /**
-   * Hot reload: replace a listener by a new one with `config`. On the same address the old one stops accepting
-   * first; on another the new one listens first. The old one drains its connections for `drainTimeout` ms: the
-   * returned promise settles when it has stopped.
-   */
-  async replaceListener(config: ListenerConfig, drainTimeout: number): Promise<{ drained: Promise<void> }> {
-    const old = this.listeners.get(config.id);
-    if (!old) throw notFound('listener', config.id);
-    const sameAddress = old.address !== undefined && JSON.stringify(old.config.listen) === JSON.stringify(config.listen);
-    const stopOld = (): Promise<void> => {
-      if (this.listeners.get(config.id) === old) this.listeners.delete(config.id);
-      return old.stop({ drainTimeout });
-    };
-    if (sameAddress) {
-      // stop() closes the listening socket synchronously: the address is free for the new listener at once.
-      const drained = stopOld();
-      try {
-        await this.addListener(config);
-      } catch (err) {
-        // Serve the old config again on a new listener object (the old one is draining).
-        await this.addListener(old.config).catch((again: unknown) => this.logger.error({ listener: config.id, err: again }, 'listener could not listen again with its old config'));
-        throw err;
-      }
-      return { drained };
-    }
-    this.listeners.delete(config.id);
-    try {
-      await this.addListener(config);
-    } catch (err) {
-      this.listeners.set(config.id, old);
-      throw err;
-    }
-    return { drained: old.stop({ drainTimeout }) };
+  /** What builds a route's engine (replicate, merge, mirror) from its config. */
+  engineDeps(): EngineDeps {
+    return { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols };
   }
 
   /** Graceful shutdown: stop accepting everywhere, drain up to drainTimeout ms, close the rest. */
   async close(options: StopOptions = {}): Promise<void> {
-    await Promise.all([...this.listeners.values()].map((l) => l.stop(options)));
+    await Promise.all([...this.listeners.values(), ...this.#draining].map((l) => l.stop(options)));
     this.listeners.clear();
     for (const r of this.routes.values()) r.stop();
     for (const c of this.clusters.values()) c.stop();
