@@ -6,9 +6,16 @@
 import type { SwitchyardConfig } from '../config/types.js';
 import type { ConfigIssue } from '../config/issues.js';
 import { formatConfigIssue } from '../config/issues.js';
-import type { Switchyard } from './switchyard.js';
+import { declaredIds, type Switchyard } from './switchyard.js';
 import { describePlan, planReload, type ReloadPlan } from './reload-plan.js';
 import * as objects from './reload-objects.js';
+
+/** Object ids per kind. */
+export interface IdsByKind {
+  listeners: string[];
+  clusters: string[];
+  routes: string[];
+}
 
 export interface ReloadOutcome {
   /** `applied`: every step ran; `failed`: a step threw (see `error`): the steps before it stay applied. */
@@ -18,6 +25,11 @@ export interface ReloadOutcome {
   changes: string[];
   /** The steps that ran, in order. */
   applied: string[];
+  /**
+   * Objects created at run time (admin API, Toxiproxy API) that neither the running config nor the new one
+   * declares: left as they are.
+   */
+  untouched: IdsByKind;
   /** When failed: the step that threw, its error, and the steps that did not run. */
   failedStep?: string;
   error?: string;
@@ -37,6 +49,26 @@ export function currentConfig(yard: Switchyard): SwitchyardConfig {
 interface Step {
   name: string;
   run(): Promise<void> | void;
+}
+
+type Kind = 'listeners' | 'clusters' | 'routes';
+const KINDS: readonly Kind[] = ['listeners', 'clusters', 'routes'];
+
+/**
+ * What a reload compares `next` with: the running config minus the objects created at run time that no config
+ * declared (they are not the file's to remove), unless `next` names them.
+ */
+function managedConfig(yard: Switchyard, next: SwitchyardConfig): { current: SwitchyardConfig; untouched: IdsByKind } {
+  const all = currentConfig(yard);
+  const current = { ...all };
+  const untouched: IdsByKind = { listeners: [], clusters: [], routes: [] };
+  for (const kind of KINDS) {
+    const named = new Set(next[kind].map((o) => o.id));
+    const keep = (id: string): boolean => yard.declared[kind].has(id) || named.has(id);
+    untouched[kind] = all[kind].filter((o) => !keep(o.id)).map((o) => o.id);
+    (current as Record<Kind, Array<{ id: string }>>)[kind] = all[kind].filter((o) => keep(o.id));
+  }
+  return { current, untouched };
 }
 
 const queues = new WeakMap<Switchyard, Promise<unknown>>();
@@ -60,9 +92,11 @@ export function rejectConfig(yard: Switchyard, issues: readonly ConfigIssue[], s
 /** Plan `next` against what runs, and (unless dryRun) apply it. Counts `applied`/`failed` (not dry runs). */
 export function applyConfig(yard: Switchyard, next: SwitchyardConfig, options: { dryRun?: boolean; source?: string } = {}): Promise<ReloadOutcome> {
   return serial(yard, async () => {
-    const plan = planReload(currentConfig(yard), next);
+    const { current, untouched } = managedConfig(yard, next);
+    const plan = planReload(current, next);
     const changes = describePlan(plan);
-    if (options.dryRun) return { result: 'dry-run', plan, changes, applied: [] };
+    if (options.dryRun) return { result: 'dry-run', plan, changes, applied: [], untouched };
+    const before = yard.declared;
     const source = options.source ?? 'reload';
     const steps = stepsOf(yard, plan, next);
     const applied: string[] = [];
@@ -71,18 +105,23 @@ export function applyConfig(yard: Switchyard, next: SwitchyardConfig, options: {
         await step.run();
       } catch (err) {
         yard.reloads.failed++;
+        // What either config declares stays the file's: the next reload adds what is missing, removes what is left.
+        const now = declaredIds(next);
+        for (const kind of KINDS) for (const id of before[kind]) now[kind].add(id);
+        yard.declared = now;
         const notApplied = steps.slice(i + 1).map((s) => s.name);
         const error = (err as Error).message;
         yard.logger.error({ source, step: step.name, err, applied, notApplied }, `config reload failed at "${step.name}": ${error}; the steps before it stay applied, the rest did not run`);
-        return { result: 'failed', plan, changes, applied, failedStep: step.name, error, notApplied };
+        return { result: 'failed', plan, changes, applied, untouched, failedStep: step.name, error, notApplied };
       }
       applied.push(step.name);
       yard.logger.info({ source, step: step.name }, `config reload: ${step.name}`);
     }
     for (const r of plan.requiresRestart) yard.logger.warn({ source, section: r.section, keys: r.keys }, `config reload: ${r.section} changed; it takes effect only after a restart`);
+    yard.declared = declaredIds(next);
     yard.reloads.applied++;
     yard.logger.info({ source, changes: changes.length }, changes.length === 0 ? 'config reload: nothing changed' : 'config reload applied');
-    return { result: 'applied', plan, changes, applied };
+    return { result: 'applied', plan, changes, applied, untouched };
   });
 }
 

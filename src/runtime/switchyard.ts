@@ -37,6 +37,19 @@ export type ConfigSections = Omit<SwitchyardConfig, 'listeners' | 'clusters' | '
 
 export type ReloadResult = 'applied' | 'rejected' | 'failed';
 
+/** Object ids per kind. */
+export interface DeclaredIds {
+  listeners: Set<string>;
+  clusters: Set<string>;
+  routes: Set<string>;
+}
+
+/** The ids of the objects a config declares. */
+export function declaredIds(config: Pick<SwitchyardConfig, 'listeners' | 'clusters' | 'routes'>): DeclaredIds {
+  const ids = (list: ReadonlyArray<{ id: string }>): Set<string> => new Set(list.map((o) => o.id));
+  return { listeners: ids(config.listeners), clusters: ids(config.clusters), routes: ids(config.routes) };
+}
+
 export interface SwitchyardOptions {
   logger?: Logger;
   framers?: FramerRegistry;
@@ -77,6 +90,8 @@ export class Switchyard {
   readonly divergences: DivergenceLog;
   /** The config sections besides the objects (as started, then as reloaded): `GET /api/v1/config`, hot reload. */
   sections: ConfigSections = { log: { level: 'info' }, shutdown: { drainTimeout: 10_000 } };
+  /** Ids of the objects the config declared (at start, then as reloaded): a reload removes only these. */
+  declared: DeclaredIds = { listeners: new Set(), clusters: new Set(), routes: new Set() };
   /** Hot reloads by result (`switchyard_config_reloads_total`). */
   readonly reloads: Record<ReloadResult, number> = { applied: 0, rejected: 0, failed: 0 };
 
@@ -113,6 +128,7 @@ export class Switchyard {
     const yard = new Switchyard(options);
     const { listeners: _l, clusters: _c, routes: _r, ...sections } = config;
     yard.sections = sections;
+    yard.declared = declaredIds(config);
     if (options.seed === undefined && config.seed !== undefined) yard.random = new RandomSource(config.seed);
     if (config.divergences) yard.configureDivergences(config.divergences);
     try {

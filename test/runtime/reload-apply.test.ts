@@ -214,6 +214,40 @@ describe('applying a reload', () => {
     live.end();
   });
 
+  test('objects created at run time (admin API, Toxiproxy API) that no config declared are left alone', async (t) => {
+    const a = await named('a');
+    t.after(() => a.close());
+    const raw = {
+      listeners: [{ id: 'l1', listen: '127.0.0.1:0', framing: { type: 'line', stripDelimiter: false } }],
+      clusters: [{ id: 'c1', endpoints: [`127.0.0.1:${a.port}`] }],
+      routes: [{ id: 'r1', listener: 'l1', cluster: 'c1' }],
+    };
+    const yard = await startYard(raw);
+    t.after(() => yard.close());
+    // As POST /api/v1/clusters, /routes, /listeners would.
+    const extra = config({
+      listeners: [{ id: 'api', listen: '127.0.0.1:0', framing: { type: 'line', stripDelimiter: false } }],
+      clusters: [{ id: 'apic', endpoints: [`127.0.0.1:${a.port}`] }],
+      routes: [{ id: 'apir', listener: 'api', cluster: 'apic' }],
+    });
+    await yard.addCluster(extra.clusters[0]!);
+    await yard.addRoute(extra.routes[0]!);
+    await yard.addListener(extra.listeners[0]!);
+    const next = config({ ...raw, listeners: [{ ...raw.listeners[0], idleTimeout: '1m' }] });
+    const out = await applyConfig(yard, next);
+    assert.equal(out.result, 'applied', out.error);
+    assert.deepEqual(out.untouched, { listeners: ['api'], clusters: ['apic'], routes: ['apir'] });
+    assert.deepEqual(out.plan.listeners.removed, []);
+    assert.equal(await ask(portOf(yard, 'api'), 'kept'), 'a:kept');
+    // Once a config declares them they are the file's: a later config without them removes them.
+    const adopt = await applyConfig(yard, config({ ...raw, listeners: [...raw.listeners, { id: 'api', listen: '127.0.0.1:0', framing: { type: 'line', stripDelimiter: false } }], clusters: [...raw.clusters, { id: 'apic', endpoints: [`127.0.0.1:${a.port}`] }], routes: [...raw.routes, { id: 'apir', listener: 'api', cluster: 'apic' }] }));
+    assert.equal(adopt.result, 'applied', adopt.error);
+    const drop = await applyConfig(yard, config(raw));
+    assert.deepEqual(drop.plan.listeners.removed, ['api']);
+    assert.deepEqual(drop.plan.clusters.removed, ['apic']);
+    assert.equal(yard.listeners.has('api'), false);
+  });
+
   test('dry run: the plan only, nothing applied or counted', async (t) => {
     const a = await named('a');
     t.after(() => a.close());
