@@ -68,10 +68,16 @@ export const IN_PLACE_LISTENER_KEYS: readonly string[] = [
 const LIVE_SECTIONS = new Set(['shutdown']);
 const OBJECT_SECTIONS = new Set(['listeners', 'clusters', 'routes']);
 
-/** The dotted paths where two values differ: plain objects are walked (up to `depth` levels), anything else compared whole. */
+/**
+ * The dotted paths where two values differ: plain objects are walked (up to `depth` levels), anything else (lists,
+ * tagged values such as addresses) compared whole.
+ */
 export function changedKeys(a: unknown, b: unknown, depth = 3, prefix = ''): string[] {
   if (isDeepStrictEqual(a, b)) return [];
-  if (depth === 0 || !isPlainObject(a) || !isPlainObject(b)) return [prefix === '' ? '(value)' : prefix];
+  // Tagged values (addresses: `{kind: 'tcp', host, port}`) are one value, as written (`listen`, not `listen.port`).
+  if (depth === 0 || !isPlainObject(a) || !isPlainObject(b) || typeof a['kind'] === 'string' || typeof b['kind'] === 'string') {
+    return [prefix === '' ? '(value)' : prefix];
+  }
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
   const out: string[] = [];
   for (const k of keys) {

@@ -82,7 +82,7 @@ describe('reload plan', () => {
     });
     const plan2 = planReload(config(base), moved);
     assert.deepEqual(plan2.listeners.changed, [
-      { id: 'web', keys: ['listen.port'], action: 'replace' },
+      { id: 'web', keys: ['listen'], action: 'replace' },
       { id: 'db', keys: ['idleTimeout'], action: 'update' },
     ]);
     // A key the runtime cannot change on a live listener (framing) replaces it too, even next to in-place ones.
@@ -120,7 +120,7 @@ describe('reload plan', () => {
     const plan = planReload(config(base), next);
     assert.deepEqual(plan.settings, [{ id: 'shutdown', keys: ['shutdown.drainTimeout'] }]);
     assert.deepEqual(plan.requiresRestart, [
-      { section: 'admin', keys: ['admin.listen.port'] },
+      { section: 'admin', keys: ['admin.listen'] },
       { section: 'log', keys: ['log.level'] },
       { section: 'seed', keys: ['seed'] },
     ]);
@@ -147,5 +147,6 @@ describe('reload plan', () => {
     assert.deepEqual(changedKeys({ l: [1, 2] }, { l: [1, 3] }), ['l']);
     assert.deepEqual(changedKeys({ a: 1 }, { a: 1, n: 'new' }), ['n']);
     assert.deepEqual(changedKeys(1, 2), ['(value)']);
+    assert.deepEqual(changedKeys({ listen: { kind: 'tcp', host: 'h', port: 1 } }, { listen: { kind: 'tcp', host: 'h', port: 2 } }), ['listen']);
   });
 });
