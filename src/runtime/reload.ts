@@ -126,7 +126,7 @@ export function applyConfig(yard: Switchyard, next: SwitchyardConfig, options: {
 }
 
 /** Stop an object that left the config once the connections that hold it have had the drain deadline. */
-function retire(yard: Switchyard, obj: { stop(): void }, drainTimeout: number): void {
+function retire(obj: { stop(): void }, drainTimeout: number): void {
   if (drainTimeout <= 0) {
     obj.stop();
     return;
@@ -158,7 +158,7 @@ function stepsOf(yard: Switchyard, plan: ReloadPlan, next: SwitchyardConfig): St
   }
   for (const id of plan.clusters.added) steps.push({ name: `cluster ${id}: add`, run: async () => void (await yard.addCluster(clusters.get(id)!)) });
   for (const c of plan.clusters.changed) {
-    steps.push({ name: `cluster ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(yard, objects.replaceCluster(yard, clusters.get(c.id)!), drain) });
+    steps.push({ name: `cluster ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(objects.replaceCluster(yard, clusters.get(c.id)!), drain) });
   }
   for (const id of plan.listeners.removed) {
     steps.push({
@@ -166,12 +166,12 @@ function stepsOf(yard: Switchyard, plan: ReloadPlan, next: SwitchyardConfig): St
       run: () => background(yard, `listener ${id}`, objects.detachListener(yard, id, drain)),
     });
   }
-  for (const id of plan.routes.removed) steps.push({ name: `route ${id}: remove`, run: () => retire(yard, objects.detachRoute(yard, id), drain) });
+  for (const id of plan.routes.removed) steps.push({ name: `route ${id}: remove`, run: () => retire(objects.detachRoute(yard, id), drain) });
   for (const c of plan.routes.changed) {
-    steps.push({ name: `route ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(yard, objects.replaceRoute(yard, routes.get(c.id)!), drain) });
+    steps.push({ name: `route ${c.id}: replace (${c.keys.join(', ')})`, run: () => retire(objects.replaceRoute(yard, routes.get(c.id)!), drain) });
   }
   for (const r of plan.routes.rebuilt) {
-    steps.push({ name: `route ${r.id}: rebuild (cluster ${r.clusters.join(', ')} changed)`, run: () => retire(yard, objects.replaceRoute(yard, routes.get(r.id)!), drain) });
+    steps.push({ name: `route ${r.id}: rebuild (cluster ${r.clusters.join(', ')} changed)`, run: () => retire(objects.replaceRoute(yard, routes.get(r.id)!), drain) });
   }
   for (const id of plan.routes.added) steps.push({ name: `route ${id}: add`, run: async () => void (await yard.addRoute(routes.get(id)!)) });
   if (plan.routes.reordered || plan.routes.added.length > 0) {
@@ -188,6 +188,6 @@ function stepsOf(yard: Switchyard, plan: ReloadPlan, next: SwitchyardConfig): St
     }
   }
   for (const id of plan.listeners.added) steps.push({ name: `listener ${id}: add`, run: async () => void (await yard.addListener(listeners.get(id)!)) });
-  for (const id of plan.clusters.removed) steps.push({ name: `cluster ${id}: remove`, run: () => retire(yard, objects.detachCluster(yard, id), drain) });
+  for (const id of plan.clusters.removed) steps.push({ name: `cluster ${id}: remove`, run: () => retire(objects.detachCluster(yard, id), drain) });
   return steps;
 }
