@@ -5,13 +5,14 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
 import { validateConfig } from '../../src/runtime/config.js';
 import { createFramerRegistry } from '../../src/framing/builtins.js';
 import type { SwitchyardConfig } from '../../src/config/types.js';
 import { applyConfig, currentConfig } from '../../src/runtime/reload.js';
 import { TcpListener } from '../../src/listeners/tcp.js';
 import { startYard } from '../helpers/yard.js';
-import { connect, readAll, startLineServer, type TestServer } from '../helpers/net.js';
+import { connect, eventually, readAll, startLineServer, type TestServer } from '../helpers/net.js';
 
 const framers = createFramerRegistry();
 
@@ -246,6 +247,53 @@ describe('applying a reload', () => {
     assert.deepEqual(drop.plan.listeners.removed, ['api']);
     assert.deepEqual(drop.plan.clusters.removed, ['apic']);
     assert.equal(yard.listeners.has('api'), false);
+  });
+
+  test('a mirror route whose shadow cluster changed is rebuilt: new connections mirror to the new shadow', async (t) => {
+    const seen = { prod: 0, shadow1: 0, shadow2: 0 };
+    const servers = await Promise.all(
+      (['prod', 'shadow1', 'shadow2'] as const).map(async (name) => {
+        const server = http.createServer((req, res) => {
+          seen[name]++;
+          req.resume();
+          res.end(name);
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        t.after(() => new Promise((r) => server.close(r)));
+        return (server.address() as net.AddressInfo).port;
+      }),
+    );
+    const [prodPort, shadow1, shadow2] = servers as [number, number, number];
+    const raw = {
+      listeners: [{ id: 'front', listen: '127.0.0.1:0', protocol: 'http' }],
+      clusters: [
+        { id: 'prod', endpoints: [`127.0.0.1:${prodPort}`] },
+        { id: 'canary', endpoints: [`127.0.0.1:${shadow1}`] },
+      ],
+      routes: [{ id: 'web', listener: 'front', cluster: 'prod', mirror: { cluster: 'canary', fraction: 1 } }],
+      shutdown: { drainTimeout: '1s' },
+    };
+    const yard = await startYard(raw);
+    t.after(() => yard.close());
+    const get = async (): Promise<string> => {
+      const port = portOf(yard, 'front');
+      return new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+    };
+    assert.equal(await get(), 'prod');
+    await eventually(() => seen.shadow1 === 1, 'mirrored to shadow1', 10_000);
+    const next = structuredClone(raw);
+    next.clusters[1]!.endpoints = [`127.0.0.1:${shadow2}`];
+    const out = await applyConfig(yard, config(next));
+    assert.equal(out.result, 'applied', out.error);
+    assert.deepEqual(out.plan.routes.rebuilt, [{ id: 'web', clusters: ['canary'] }]);
+    assert.equal(await get(), 'prod');
+    await eventually(() => seen.shadow2 === 1, 'mirrored to shadow2', 10_000);
+    assert.equal(seen.shadow1, 1);
   });
 
   test('dry run: the plan only, nothing applied or counted', async (t) => {
