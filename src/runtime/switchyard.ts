@@ -137,7 +137,7 @@ export class Switchyard {
   addCluster(config: ClusterConfig): Promise<Cluster> {
     return settle(() => {
       if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
-      const cluster = new Cluster(config);
+      const cluster = new Cluster(config, { logger: this.logger });
       cluster.start();
       this.clusters.set(config.id, cluster);
       this.#publish();
