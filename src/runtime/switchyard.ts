@@ -94,6 +94,7 @@ export class Switchyard {
         engines: () => this.routes.values(),
         requests: () => this.#requestHistograms(),
         connections: () => this.#connectionHistograms(),
+        clusters: () => this.clusters.values(),
       },
     );
   }

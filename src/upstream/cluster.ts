@@ -287,7 +287,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
     e.ejectionTimer = setTimeout(() => this.#uneject(e, 'ejection time over'), ms);
     e.ejectionTimer.unref();
     this.#logger.warn({ cluster: this.id, endpoint: e.key, ms, times: e.timesEjected, after: `${n} consecutive ${kind} failures` }, 'cluster: endpoint ejected');
-    this.#republish();
+    this.republish();
   }
 
   #uneject(e: Endpoint, why: string): void {
@@ -296,7 +296,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
     if (e.ejectedUntil === 0) return;
     e.ejectedUntil = 0;
     this.#logger.info({ cluster: this.id, endpoint: e.key, why }, 'cluster: endpoint back from ejection');
-    this.#republish();
+    this.republish();
   }
 
   /** One active health-check result: thresholds move the endpoint between unknown, healthy and unhealthy. */
@@ -311,7 +311,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
         const was = e.health;
         e.health = 'healthy';
         if (was === 'unhealthy') this.#logger.info({ cluster: this.id, endpoint: e.key }, 'cluster: endpoint healthy again');
-        this.#republish();
+        this.republish();
       }
       // As Envoy: a passing active check ends an ejection.
       if (e.ejectedUntil > 0) this.#uneject(e, 'health check passed');
@@ -321,7 +321,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
       if (e.health !== 'unhealthy' && e.checkFailures >= check.unhealthyThreshold) {
         e.health = 'unhealthy';
         this.#logger.warn({ cluster: this.id, endpoint: e.key, error: r.error }, 'cluster: endpoint unhealthy');
-        this.#republish();
+        this.republish();
       }
     }
   }
@@ -336,7 +336,8 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
     return createPicker(this.config.balancer, this.#panic ? this.endpoints : eligible, { state: this.#pickerState, random: this.#random });
   }
 
-  #republish(): void {
+  /** Publish a new picker over the endpoints eligible now (called on every health or ejection change). */
+  republish(): void {
     this.#picker = this.#buildPicker();
   }
 
