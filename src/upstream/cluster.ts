@@ -197,7 +197,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
     const { retries, retryBackoff } = this.config;
     for (let attempt = 1; attempt <= retries; attempt++) {
       if (isShutdown(last) || isAborted(signal) || this.life.state !== 'started') break;
-      const next = this.#another(tried, hints?.hash);
+      const next = this.#another(tried);
       if (!next) break;
       const wait = Math.min(retryBackoff * 2 ** (attempt - 1), retryBackoff * RETRY_BACKOFF_CAP_FACTOR);
       if (wait > 0) await sleep(wait);
@@ -213,11 +213,12 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
     throw last;
   }
 
-  /** An eligible endpoint not tried yet: the balancer's choice when it is one, else the next in order. */
-  #another(tried: readonly Endpoint[], hash: string | undefined): Endpoint | undefined {
+  /**
+   * An eligible endpoint not tried yet, scanning from the round-robin position (without moving it, so retries do
+   * not shift the rotation of later connections).
+   */
+  #another(tried: readonly Endpoint[]): Endpoint | undefined {
     const candidates = this.#picker.endpoints;
-    const choice = this.#picker.pick(hash);
-    if (choice && !tried.includes(choice)) return choice;
     const n = candidates.length;
     const start = this.#pickerState.cursor;
     for (let k = 0; k < n; k++) {
