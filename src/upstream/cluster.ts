@@ -7,7 +7,7 @@ import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { buildClientTlsOptions } from '../core/tls.js';
 import { createPicker, type Picker, type PickerState } from './balancer.js';
-import { connectUpstream } from './connector.js';
+import { connectUpstream, type ConnectOptions } from './connector.js';
 import { Endpoint, resolveEndpoint, type CheckResult } from './endpoint.js';
 import { HealthChecker } from './health.js';
 import { probeFor } from './probes.js';
@@ -181,14 +181,26 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
    * (`retries`, after `retryBackoff`, doubling) on endpoints not tried yet for this call; the last error is thrown.
    * Tracks the endpoint's active connection count.
    */
-  async connect(signal?: AbortSignal, hints?: ConnectHints): Promise<Socket> {
+  connect(signal?: AbortSignal, hints?: ConnectHints): Promise<Socket> {
     // Errors are counted by the caller (the session counts into listener, route and cluster stats alike).
-    const first = this.#pick(hints?.hash);
+    let first: Endpoint;
     try {
-      return await this.#connectTo(first, signal, hints?.paused);
-    } catch (err) {
-      return this.#retry(err, first, signal, hints);
+      first = this.#pick(hints?.hash);
+    } catch (err: unknown) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+    // One promise step on the success path (this is every proxied connection's path).
+    return connectUpstream(first.config.address, this.#connectOptions(first, signal, hints?.paused)).then(
+      (socket) => this.#connected(first, socket),
+      (err: unknown) => {
+        if (!isShutdown(err)) this.#failed(first, 'connect');
+        return this.#retry(err, first, signal, hints);
+      },
+    );
+  }
+
+  #connectOptions(e: Endpoint, signal: AbortSignal | undefined, paused: boolean | undefined): ConnectOptions {
+    return { connectTimeout: this.config.connectTimeout, socket: this.config.socket, tls: this.#tlsFor(e), signal, paused, lookup: e.lookup };
   }
 
   async #retry(err: unknown, first: Endpoint, signal: AbortSignal | undefined, hints: ConnectHints | undefined): Promise<Socket> {
@@ -204,11 +216,15 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
       if (isAborted(signal)) break; // may have been aborted while waiting
       this.counters.retries++;
       tried.push(next);
+      let socket: Socket;
       try {
-        return await this.#connectTo(next, signal, hints?.paused);
+        socket = await connectUpstream(next.config.address, this.#connectOptions(next, signal, hints?.paused));
       } catch (e) {
+        if (!isShutdown(e)) this.#failed(next, 'connect');
         last = e;
+        continue;
       }
+      return this.#connected(next, socket);
     }
     throw last;
   }
@@ -228,27 +244,17 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
     return undefined;
   }
 
-  async #connectTo(e: Endpoint, signal: AbortSignal | undefined, paused: boolean | undefined): Promise<Socket> {
-    let socket: Socket;
-    try {
-      socket = await connectUpstream(e.config.address, {
-        connectTimeout: this.config.connectTimeout,
-        socket: this.config.socket,
-        tls: this.#tlsFor(e),
-        signal,
-        paused,
-        lookup: e.lookup,
-      });
-    } catch (err) {
-      if (!isShutdown(err)) this.#failed(e, 'connect');
-      throw err;
-    }
+  #connected(e: Endpoint, socket: Socket): Socket {
     e.connectFailures = 0;
     e.active++;
+    if (!this.config.outlierDetection) {
+      socket.once('close', () => e.active--);
+      return socket;
+    }
     this.#owners.set(socket, e);
     socket.once('close', (hadError: boolean) => {
       e.active--;
-      // A socket already reported as failed is not counted twice.
+      // A socket already reported as reset is not counted twice.
       if (!this.#owners.delete(socket)) return;
       if (hadError) this.#failed(e, 'exchange');
       else e.exchangeFailures = 0;
@@ -258,7 +264,8 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
 
   /**
    * The caller's verdict on an exchange over a socket connect() returned: `reset` and `protocol_error` (HTTP 5xx;
-   * not Redis -ERR) count toward outlier ejection, `ok` resets the endpoint's count.
+   * not Redis -ERR) count toward outlier ejection, `ok` resets the endpoint's count. A no-op without
+   * `outlierDetection`.
    */
   report(socket: Socket, outcome: ExchangeOutcome): void {
     const e = this.#owners.get(socket);
