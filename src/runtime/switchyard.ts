@@ -138,7 +138,7 @@ export class Switchyard {
   addCluster(config: ClusterConfig): Promise<Cluster> {
     return settle(() => {
       if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
-      const cluster = new Cluster(config, { logger: this.logger });
+      const cluster = new Cluster(config, { logger: this.logger, protocols: this.protocols });
       cluster.start();
       this.clusters.set(config.id, cluster);
       this.#publish();

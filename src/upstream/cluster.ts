@@ -11,6 +11,8 @@ import { connectUpstream, type ConnectOptions } from './connector.js';
 import { Endpoint, resolveEndpoint, type CheckResult } from './endpoint.js';
 import { HealthChecker } from './health.js';
 import { probeFor } from './probes.js';
+import type { ProtocolRegistry } from '../protocols/registry.js';
+import { createProtocolRegistry } from '../protocols/builtins.js';
 
 /** A cluster config whose keys with defaults may be left out (code that builds clusters by hand). */
 export type ClusterInit = Omit<ClusterConfig, 'retries' | 'retryBackoff' | 'retryOn' | 'dnsRefresh'> &
@@ -30,6 +32,8 @@ export interface ClusterDeps {
   logger?: Logger | undefined;
   /** Random source for the balancers and health-check jitter (tests). */
   random?: (() => number) | undefined;
+  /** Protocol modules: health checks of a protocol type use the module's probe (default: the built-in modules). */
+  protocols?: ProtocolRegistry | undefined;
 }
 
 /** Counters read by the metrics and the admin API. */
@@ -76,6 +80,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
   readonly #pickerState: PickerState = { cursor: 0 };
   readonly #random: () => number;
   readonly #logger: Logger;
+  readonly #protocols: ProtocolRegistry | undefined;
   #tlsByHost = new Map<string, tls.ConnectionOptions>();
   #health: HealthChecker | undefined;
   #dnsTimer: NodeJS.Timeout | undefined;
@@ -87,6 +92,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
     super(config);
     this.#random = deps.random ?? Math.random;
     this.#logger = deps.logger ?? silentLogger();
+    this.#protocols = deps.protocols;
     this.endpoints = config.endpoints.map((e) => new Endpoint(e, config.dnsRefresh > 0));
     const hk = config.hashKey;
     this.hashAttribute = hk === undefined ? undefined : hk.startsWith('header:') ? `header.${hk.slice('header:'.length)}` : hk;
@@ -107,7 +113,7 @@ export class Cluster extends RuntimeBase<ClusterConfig> {
       this.#startDns();
       const check = this.config.healthCheck;
       if (check) {
-        const probe = probeFor(check);
+        const probe = probeFor(check, this.#protocols ?? createProtocolRegistry());
         this.#health = new HealthChecker(
           check,
           this.endpoints,

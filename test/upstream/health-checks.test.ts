@@ -7,7 +7,9 @@ import { once } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseObjectConfig } from '../../src/runtime/config.js';
 import { Cluster } from '../../src/upstream/cluster.js';
-import { probeFor, mysqlScramble, type ProbeTarget } from '../../src/upstream/probes.js';
+import { probeFor, type ProbeTarget } from '../../src/upstream/probes.js';
+import { mysqlScramble } from '../../src/protocols/mysql/health-probe.js';
+import { createProtocolRegistry } from '../../src/protocols/builtins.js';
 import type { HealthCheckConfig } from '../../src/config/types.js';
 import { buildClientTlsOptions } from '../../src/core/tls.js';
 import { eventually, freePort, startServer } from '../helpers/net.js';
@@ -31,7 +33,7 @@ function check(raw: Record<string, unknown>): HealthCheckConfig {
 async function probe(raw: Record<string, unknown>, target: ProbeTarget, timeout = 5000): Promise<string | undefined> {
   const signal = AbortSignal.timeout(timeout);
   try {
-    await probeFor(check(raw))(target, signal);
+    await probeFor(check(raw), createProtocolRegistry())(target, signal);
     return undefined;
   } catch (err) {
     return (err as Error).message || String((err as NodeJS.ErrnoException).code);
