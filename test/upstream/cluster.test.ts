@@ -298,3 +298,29 @@ describe('cluster config', () => {
     assert.deepEqual(issues({ outlierDetection: { consecutiveFailure: 3 } }), ['outlierDetection.consecutiveFailure: unknown key (did you mean "consecutiveFailures"?)']);
   });
 });
+
+describe('docs', () => {
+  it('docs/configuration.md has a row for every cluster, healthCheck and outlierDetection key', async () => {
+    const { readFileSync } = await import('node:fs');
+    const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('## clusters'), doc.indexOf('## routes'));
+    const full = parseObjectConfig('cluster', {
+      id: 'x',
+      endpoints: ['127.0.0.1:1'],
+      balancer: 'maglev',
+      hashKey: 'key',
+      tls: true,
+      healthCheck: { type: 'tcp' },
+      outlierDetection: {},
+    });
+    const keys = new Set<string>([...Object.keys(full), ...Object.keys(full.outlierDetection!)]);
+    for (const type of ['tcp', 'http', 'redis', 'postgres', 'mysql']) {
+      const hc = parseObjectConfig('cluster', { id: 'x', endpoints: ['127.0.0.1:1'], healthCheck: type === 'http' || type === 'tcp' ? { type } : { type, password: 'p' } }).healthCheck!;
+      for (const k of Object.keys(hc)) keys.add(k);
+    }
+    for (const k of keys) assert.ok(section.includes(`\`${k}\``), `docs/configuration.md#clusters mentions ${k}`);
+    for (const b of ['round_robin', 'weighted', 'random', 'least_request', 'least_connections', 'ring_hash', 'maglev']) {
+      assert.ok(section.includes(`| \`${b}\` |`), `balancer ${b} has a row`);
+    }
+  });
+});

@@ -138,6 +138,24 @@ function connections(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.getConnections((_err, n) => resolve(n)));
 }
 
+describe('health checks: lifecycle', () => {
+  it('probes start with the cluster and stop with it', async (t) => {
+    let probes = 0;
+    const s = await startServer((sock) => {
+      probes++;
+      sock.end();
+    });
+    t.after(() => s.close());
+    const c = cluster({ id: 'hc-life', endpoints: [`${LOOP}:${s.port}`], healthCheck: { type: 'tcp', interval: '50ms', healthyThreshold: 1 } });
+    await eventually(() => probes >= 3, 'a few probes', DEADLINE);
+    c.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    const after = probes;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(probes, after, 'no probe after stop');
+  });
+});
+
 describe('health checks: http', () => {
   let server: http.Server;
   let port = 0;
