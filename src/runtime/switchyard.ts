@@ -8,7 +8,7 @@ import type { RuntimeObject } from '../core/lifecycle.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { createFramerRegistry } from '../framing/builtins.js';
-import { Cluster } from '../upstream/cluster.js';
+import { Cluster, type ClusterInit } from '../upstream/cluster.js';
 import { Route, RouteTable, routeListeners } from '../routing/director.js';
 import { TcpListener, type StopOptions } from '../listeners/tcp.js';
 import { UdpListenerObject } from '../listeners/udp-runtime.js';
@@ -135,7 +135,8 @@ export class Switchyard {
     for (const l of this.listeners.values()) if (l instanceof TcpListener) yield { labels: { listener: l.id }, h: l.connectionDuration };
   }
 
-  addCluster(config: ClusterConfig): Promise<Cluster> {
+  /** Create and start a cluster (keys with defaults — retries, retryBackoff, retryOn, dnsRefresh — may be left out). */
+  addCluster(config: ClusterInit): Promise<Cluster> {
     return settle(() => {
       if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
       const cluster = new Cluster(config, { logger: this.logger, protocols: this.protocols });
