@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { DivergencesConfig } from '../config/replication.js';
-import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/types.js';
+import type { ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/types.js';
 import type { Address } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
