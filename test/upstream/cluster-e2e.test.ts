@@ -106,4 +106,30 @@ describe('clusters end to end through a TCP listener', () => {
     }
     assert.ok(seen.size >= 2, `20 sources all hashed to ${[...seen].join(',')}`);
   });
+
+  it('outlier ejection through the listener: a refusing endpoint is ejected, then clients skip it without retries', async (t) => {
+    const a = await startEchoServer();
+    t.after(() => a.close());
+    const dead = await freePort();
+    const yard = await startYard({
+      listeners: [{ id: 'l1', listen: `${LOOP}:0` }],
+      clusters: [
+        {
+          id: 'c1',
+          endpoints: [`${LOOP}:${dead}`, `${LOOP}:${a.port}`],
+          outlierDetection: { consecutiveFailures: 2, baseEjectionTime: '1m', maxEjectionPercent: 50 },
+        },
+      ],
+      routes: [{ id: 'r1', listener: 'l1', cluster: 'c1' }],
+    });
+    t.after(() => yard.close({ drainTimeout: 0 }));
+    const port = proxyPort(yard);
+    const cluster = yard.clusters.get('c1')!;
+    for (let i = 0; i < 10; i++) assert.equal(await roundTrip(port, `e${i}`), `e${i}`);
+    assert.equal(cluster.endpoints[0]!.ejected, true);
+    assert.equal(cluster.counters.retries, 2, 'two rescued connects, then the dead endpoint was ejected');
+    const metrics = await yard.metrics.metrics();
+    assert.match(metrics, /switchyard_outlier_ejections_total\{cluster="c1"\} 1/);
+    assert.match(metrics, new RegExp(`switchyard_endpoint_ejected\\{cluster="c1",endpoint="127.0.0.1:${dead}"\\} 1`));
+  });
 });
