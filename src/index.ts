@@ -25,6 +25,7 @@ export { CONTINUE } from './pipeline/handler.js';
 export { Session, type SessionOptions, type UpstreamConnector } from './session/session.js';
 export { TcpListener, type StopOptions } from './listeners/tcp.js';
 export { Cluster } from './upstream/cluster.js';
+export type { ClusterInit, ConnectHints, ExchangeOutcome } from './upstream/cluster.js';
 export { connectUpstream } from './upstream/connector.js';
 export { Route, RouteTable, type Director, type Destination } from './routing/director.js';
 

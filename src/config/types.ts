@@ -103,15 +103,104 @@ export interface EndpointConfig {
   weight: number;
 }
 
+/** How a cluster picks an endpoint (docs/configuration.md#balancers). */
+export type BalancerName = 'round_robin' | 'weighted' | 'random' | 'least_request' | 'least_connections' | 'ring_hash' | 'maglev';
+
+/**
+ * What the hash balancers (ring_hash, maglev) hash: the client's address, the request's key (Redis/memcache), the
+ * database user (PostgreSQL/MySQL) or an HTTP header (`header:NAME`, NAME lowercased). The caller computes the value.
+ */
+export type HashKey = 'sourceAddress' | 'key' | 'user' | `header:${string}`;
+
+/** When the HTTP request router retries a request on another endpoint. */
+export type RetryOn = 'connect-failure' | 'reset' | '503' | '5xx';
+
+interface HealthCheckBase {
+  /** Time between two checks of one endpoint (ms). */
+  interval: number;
+  /** A check not finished after this long fails (ms). */
+  timeout: number;
+  /** Consecutive passing checks that make an endpoint healthy. */
+  healthyThreshold: number;
+  /** Consecutive failing checks that make an endpoint unhealthy. */
+  unhealthyThreshold: number;
+  /** Up to this many ms are added at random to each wait, so checks of many endpoints do not line up. */
+  jitter: number;
+}
+
+export interface TcpHealthCheck extends HealthCheckBase {
+  type: 'tcp';
+}
+
+export interface HttpHealthCheck extends HealthCheckBase {
+  type: 'http';
+  method: string;
+  path: string;
+  /** Accepted statuses as inclusive ranges (`200`, `[200, 204]`, `"200-399"` are normalised to these). */
+  expectStatus: Array<[number, number]>;
+  /** `Host` header (default: the endpoint's host:port). */
+  host?: string | undefined;
+}
+
+export interface RedisHealthCheck extends HealthCheckBase {
+  type: 'redis';
+  /** AUTH before PING when set (with `username`: Redis 6 ACL form). */
+  password?: string | undefined;
+  username?: string | undefined;
+}
+
+export interface PostgresHealthCheck extends HealthCheckBase {
+  type: 'postgres';
+  user: string;
+  database: string;
+  password?: string | undefined;
+}
+
+export interface MysqlHealthCheck extends HealthCheckBase {
+  type: 'mysql';
+  user: string;
+  password?: string | undefined;
+  database?: string | undefined;
+}
+
+/** Active health checking of a cluster's endpoints. */
+export type HealthCheckConfig = TcpHealthCheck | HttpHealthCheck | RedisHealthCheck | PostgresHealthCheck | MysqlHealthCheck;
+
+/** Passive outlier ejection. */
+export interface OutlierDetectionConfig {
+  /** Consecutive failures (connect failures, or resets/protocol errors) that eject an endpoint. */
+  consecutiveFailures: number;
+  /** An ejection lasts this × the number of times the endpoint has been ejected (ms)... */
+  baseEjectionTime: number;
+  /** ...but at most this long (ms). */
+  maxEjectionTime: number;
+  /** An endpoint is ejected only while the ejected share of the cluster is below this percentage (at least one may always be). */
+  maxEjectionPercent: number;
+}
+
 export interface ClusterConfig {
   id: string;
   endpoints: EndpointConfig[];
-  balancer: 'round_robin' | 'random' | 'least_connections';
+  balancer: BalancerName;
+  /** ring_hash / maglev: what is hashed (absent: those balancers fall back to round robin). */
+  hashKey?: HashKey | undefined;
   /** Give up connecting to an endpoint after this many ms. */
   connectTimeout: number;
   /** Originate TLS to the endpoints. */
   tls?: ClientTlsConfig | undefined;
   socket: SocketOptions;
+  /** Active health checks (absent: endpoints stay `unknown` and eligible). */
+  healthCheck?: HealthCheckConfig | undefined;
+  /** Passive outlier ejection (absent: off). */
+  outlierDetection?: OutlierDetectionConfig | undefined;
+  /** A failed connect is retried this many times, each time on an endpoint not tried yet for this connection. */
+  retries: number;
+  /** Wait before the first retry (ms); doubles for each further one, up to 10 × this. */
+  retryBackoff: number;
+  /** HTTP request retries (the request router): which failures are retried. */
+  retryOn: RetryOn[];
+  /** Endpoints given by host name are resolved every this many ms and the answer cached; 0 = resolve at every connect. */
+  dnsRefresh: number;
 }
 
 export interface RouteConfig {

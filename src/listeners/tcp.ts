@@ -399,7 +399,11 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       id: nextSessionId++,
       listenerId: this.id,
       client: socket,
-      connect: (signal, hints) => cluster.connect(signal, hints),
+      // ring_hash / maglev on the client's address: the session's hints plus the hash value.
+      connect:
+        cluster.hashAttribute === 'sourceAddress'
+          ? (signal, hints) => cluster.connect(signal, { ...hints, hash: socket.remoteAddress })
+          : (signal, hints) => cluster.connect(signal, hints),
       framing: this.#framing,
       handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,

@@ -1,3 +1,4 @@
+import type { HealthProbe, HealthProbeOptions } from './health-probe.js';
 import type { z } from 'zod';
 import type { Framer } from '../framing/framer.js';
 import type { Lifter, LifterOptions } from './lift.js';
@@ -212,4 +213,10 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
    * into a comparable tree (see `lift.ts`), built once per comparator. Absent: messages are compared as raw bytes.
    */
   lifter?(options: LifterOptions): Lifter;
+
+  /**
+   * Active health checks of cluster endpoints (`healthCheck: {type: <this module's name>, ...}`): the probe for the
+   * check's validated options. Absent: no health check of this type.
+   */
+  healthProbe?(options: HealthProbeOptions): HealthProbe;
 }

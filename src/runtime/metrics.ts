@@ -5,6 +5,7 @@ import type { DivergenceLog } from '../replication/events.js';
 import type { LatencyHistogram } from '../core/latency.js';
 import type { Route } from '../routing/director.js';
 import type { TrafficStats } from '../core/stats.js';
+import type { Cluster } from '../upstream/cluster.js';
 
 export interface UdpFlowSource {
   id: string;
@@ -41,6 +42,8 @@ export function createMetricsRegistry(
     connections?: () => Iterable<LabelledHistogram>;
     /** Hot reloads by result (applied, rejected, failed). */
     reloads?: () => Iterable<[string, number]>;
+    /** Clusters: endpoint health, outlier ejections, connect retries, panic picks, DNS failures. */
+    clusters?: () => Iterable<Cluster>;
   } = {},
 ): Registry {
   const registry = new Registry();
@@ -215,6 +218,47 @@ export function createMetricsRegistry(
         for (const [result, n] of reloads()) this.inc({ result }, n);
       },
     });
+  }
+  const clusters = options.clusters;
+  if (clusters) {
+    const perCluster = (name: string, help: string, read: (c: Cluster) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['cluster'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const c of clusters()) this.inc({ cluster: c.id }, read(c));
+        },
+      });
+    };
+    new Gauge({
+      name: 'switchyard_endpoint_health',
+      help: 'Active health of each cluster endpoint: 1 healthy, 0 unhealthy, -1 unknown (no health check, or thresholds not reached yet).',
+      labelNames: ['cluster', 'endpoint'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of clusters()) {
+          for (const e of c.endpoints) this.set({ cluster: c.id, endpoint: e.key }, e.health === 'healthy' ? 1 : e.health === 'unhealthy' ? 0 : -1);
+        }
+      },
+    });
+    new Gauge({
+      name: 'switchyard_endpoint_ejected',
+      help: 'Outlier ejection of each cluster endpoint: 1 while ejected, else 0.',
+      labelNames: ['cluster', 'endpoint'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of clusters()) for (const e of c.endpoints) this.set({ cluster: c.id, endpoint: e.key }, e.ejected ? 1 : 0);
+      },
+    });
+    perCluster('switchyard_outlier_ejections_total', 'Endpoints ejected by passive outlier detection, per cluster.', (c) => c.counters.ejections);
+    perCluster('switchyard_upstream_retries_total', 'Upstream connects retried on another endpoint after a failed connect, per cluster.', (c) => c.counters.retries);
+    perCluster('switchyard_cluster_panic_total', 'Endpoint picks made in panic mode (no endpoint healthy and not ejected: all of them used), per cluster.', (c) => c.counters.panics);
+    perCluster('switchyard_dns_failures_total', 'Failed DNS resolutions of host-name endpoints (the last good answer is kept), per cluster.', (c) => c.counters.dnsFailures);
   }
   const udpFlows = options.udpFlows;
   if (udpFlows) {

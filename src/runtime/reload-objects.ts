@@ -22,7 +22,7 @@ function notFound(kind: string, id: string): SwitchyardError {
 export function replaceCluster(yard: Switchyard, config: ClusterConfig): Cluster {
   const old = yard.clusters.get(config.id);
   if (!old) throw notFound('cluster', config.id);
-  const cluster = new Cluster(config);
+  const cluster = new Cluster(config, { logger: yard.logger, protocols: yard.protocols });
   cluster.start();
   yard.clusters.set(config.id, cluster);
   yard.publish();

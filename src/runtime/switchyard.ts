@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { DivergencesConfig } from '../config/replication.js';
-import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/types.js';
+import type { ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/types.js';
 import type { Address } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -8,7 +8,7 @@ import type { RuntimeObject } from '../core/lifecycle.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { createFramerRegistry } from '../framing/builtins.js';
-import { Cluster } from '../upstream/cluster.js';
+import { Cluster, type ClusterInit } from '../upstream/cluster.js';
 import { Route, RouteTable, routeListeners } from '../routing/director.js';
 import { TcpListener, type StopOptions } from '../listeners/tcp.js';
 import { UdpListenerObject } from '../listeners/udp-runtime.js';
@@ -119,6 +119,7 @@ export class Switchyard {
         requests: () => this.#requestHistograms(),
         connections: () => this.#connectionHistograms(),
         reloads: () => Object.entries(this.reloads),
+        clusters: () => this.clusters.values(),
       },
     );
   }
@@ -162,10 +163,11 @@ export class Switchyard {
     for (const l of this.listeners.values()) if (l instanceof TcpListener) yield { labels: { listener: l.id }, h: l.connectionDuration };
   }
 
-  addCluster(config: ClusterConfig): Promise<Cluster> {
+  /** Create and start a cluster (keys with defaults — retries, retryBackoff, retryOn, dnsRefresh — may be left out). */
+  addCluster(config: ClusterInit): Promise<Cluster> {
     return settle(() => {
       if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
-      const cluster = new Cluster(config);
+      const cluster = new Cluster(config, { logger: this.logger, protocols: this.protocols });
       cluster.start();
       this.clusters.set(config.id, cluster);
       this.#publish();

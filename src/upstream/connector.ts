@@ -13,6 +13,8 @@ export interface ConnectOptions {
   signal?: AbortSignal | undefined;
   /** Pause the socket as it connects, before Node's first read: nothing is read until it is resumed. */
   paused?: boolean | undefined;
+  /** Name resolution for a host-name endpoint (the cluster's DNS cache); absent = the system resolver per connect. */
+  lookup?: net.LookupFunction | undefined;
 }
 
 export function describeAddress(a: Address): string {
@@ -35,7 +37,8 @@ export function connectUpstream(address: Address, opts: ConnectOptions): Promise
       reject(new SwitchyardError(ErrorCodes.SHUTDOWN, `connect to ${target} aborted`));
       return;
     }
-    const base = address.kind === 'unix' ? { path: address.path } : { host: address.host, port: address.port };
+    const base: net.NetConnectOpts =
+      address.kind === 'unix' ? { path: address.path } : opts.lookup ? { host: address.host, port: address.port, lookup: opts.lookup } : { host: address.host, port: address.port };
     let socket: Socket;
     if (opts.tls) {
       // tls.connect accepts allowHalfOpen (documented; missing from @types/node).

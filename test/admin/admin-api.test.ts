@@ -183,7 +183,11 @@ describe('admin API: inspecting run-time objects', () => {
     assertIsoDate(c.startedAt, 'cluster startedAt');
     assert.deepEqual(c.config.endpoints, [{ address: { kind: 'tcp', host: '127.0.0.1', port: echo.port }, weight: 1 }]);
     assert.equal(c.config.connectTimeout, 5000);
-    assert.deepEqual(c.endpoints, [{ address: `127.0.0.1:${echo.port}`, weight: 1, active: 0 }]);
+    assert.deepEqual(c.endpoints, [
+      { address: `127.0.0.1:${echo.port}`, weight: 1, active: 0, health: 'unknown', ejected: false, ejectedUntil: null, timesEjected: 0, lastCheck: null },
+    ]);
+    assert.equal((c as unknown as { panic: boolean }).panic, false);
+    assert.deepEqual((c as unknown as { counters: unknown }).counters, { retries: 0, panics: 0, ejections: 0, dnsFailures: 0 });
     assert.equal(c.stats.total, 1);
 
     const routes = await call(admin, 'GET', '/api/v1/routes');

@@ -83,6 +83,10 @@ test('listener, cluster and route defaults', () => {
     balancer: 'round_robin',
     connectTimeout: 5_000,
     socket: { noDelay: true, keepAlive: 0 },
+    retries: 1,
+    retryBackoff: 25,
+    retryOn: ['connect-failure'],
+    dnsRefresh: 30_000,
   });
   assert.deepEqual(c.routes[0], { id: 'web', listener: 'web', cluster: 'app' });
   assert.equal(c.admin, undefined);
@@ -231,7 +235,7 @@ test('every issue is reported, not just the first', () => {
     'listeners[1].udp.maxFlows: expected an integer >= 1, got 0',
     'listeners[1].udp.maxDatagramSize: expected a size of 1-65535 bytes, got "1MiB"',
     'clusters[0].endpoints: expected at least 1 item, got 0 items',
-    'clusters[0].balancer: expected one of "round_robin", "random", "least_connections", got "round-robin" (did you mean "round_robin"?)',
+    'clusters[0].balancer: expected one of "round_robin", "weighted", "random", "least_request", "least_connections", "ring_hash", "maglev", got "round-robin" (did you mean "round_robin"?)',
     'clusters[0].connectTimeout: expected a duration like "500ms", "5s", "2m", "1h" or a number of milliseconds, got "5 sec"',
     'clusters[1].endpoints: missing (expected a list)',
     'routes[0].id: missing (expected an id of letters, digits, "_", "." and "-", starting with a letter or digit)',

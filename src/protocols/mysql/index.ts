@@ -3,6 +3,7 @@ import { sizeOption } from '../../core/units.js';
 import { READ_HEADROOM } from '../../framing/buffered-framer.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { MysqlCodec } from './codec.js';
+import { mysqlHealthProbe } from './health-probe.js';
 import type { MysqlCodecOptions } from './state.js';
 
 export { MysqlCodec, errPacket } from './codec.js';
@@ -59,4 +60,5 @@ export const mysqlProtocol: ProtocolModule<MysqlOptions> = {
     };
     return { name: 'mysql', create: () => new MysqlCodec(codecOptions) };
   },
+  healthProbe: mysqlHealthProbe,
 };

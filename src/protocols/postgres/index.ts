@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolModule } from '../protocol.js';
 import { createPostgresCodecFactory } from './codec.js';
+import { postgresHealthProbe } from './health-probe.js';
 import { postgresMergeStartup } from './merge-startup.js';
 import { MAX_STARTUP_LENGTH } from './messages.js';
 import { createPostgresLifter } from './normalize.js';
@@ -51,4 +52,5 @@ export const postgresProtocol: ProtocolModule<PostgresOptions> = {
       maxBufferedBytes: options.maxBufferedBytes,
     }),
   lifter: createPostgresLifter,
+  healthProbe: postgresHealthProbe,
 };

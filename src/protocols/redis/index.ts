@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { RedisCodec } from './codec.js';
+import { redisHealthProbe } from './health-probe.js';
 import { createRedisLifter } from './normalize.js';
 import { REDIS_SETUP } from './request-framer.js';
 
@@ -37,4 +38,5 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
     return { name: 'redis', create: () => new RedisCodec(options) };
   },
   lifter: createRedisLifter,
+  healthProbe: redisHealthProbe,
 };
