@@ -12,6 +12,7 @@ import { connect, eventually, freePort, readAll, startServer, type TestServer } 
 import { SERVICES, needService, reachable } from '../helpers/services.js';
 import { testCerts } from '../helpers/certs.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
+import { AdminServer } from '../../src/admin/server.js';
 
 /** A server that answers every connection with its name, then closes. */
 function namedServer(name: string): Promise<TestServer> {
@@ -225,6 +226,68 @@ test('PostgreSQL routed by database to two clusters (real server, pg client); SS
     assert.equal((await first).toString('latin1'), 'N');
     s.destroy();
   } finally {
+    await yard.close({ drainTimeout: 0 });
+  }
+});
+
+test('admin: GET /routes?listener= in evaluation order, POST with position and match, bad input → 400 naming the field; metric', async () => {
+  const port = await freePort();
+  const yard = await startYard({
+    listeners: [{ id: 'raw', listen: `127.0.0.1:${port}` }],
+    clusters: clusters(),
+    routes: [
+      { id: 'first', listener: 'raw', cluster: 'cb', match: { sourceAddress: '127.0.0.2' } },
+      { id: 'last', listener: 'raw', cluster: 'ca' },
+    ],
+  });
+  const admin = await AdminServer.start(yard, { listen: { kind: 'tcp', host: '127.0.0.1', port: 0 } });
+  interface RouteBody {
+    id: string;
+    position: number;
+    requests: number;
+    config: { match?: unknown };
+    error: { message: string };
+  }
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: RouteBody }> => {
+    const res = await fetch(admin.url + path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+    return { status: res.status, body: JSON.parse(await res.text()) as RouteBody };
+  };
+  try {
+    const ids = async (): Promise<string[]> => ((await call('GET', '/api/v1/routes?listener=raw')).body as unknown as RouteBody[]).map((r) => r.id);
+    assert.deepEqual(await ids(), ['first', 'last']);
+    // Inserted at position 0: it is tried first, so connections from 127.0.0.1 now go to B.
+    const created = await call('POST', '/api/v1/routes', { id: 'local', listener: 'raw', cluster: 'cb', match: { sourceAddress: '127.0.0.1/32' }, position: 0 });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.position, 0);
+    assert.deepEqual(created.body.config.match, { sourceAddress: '127.0.0.1/32' });
+    assert.deepEqual(await ids(), ['local', 'first', 'last']);
+    const listed = (await call('GET', '/api/v1/routes?listener=raw')).body as unknown as RouteBody[];
+    assert.deepEqual(listed.map((r) => r.position), [0, 1, 2]);
+    const s = net.connect({ host: '127.0.0.1', port });
+    assert.equal((await readAll(s)).toString(), 'B');
+    s.destroy();
+    assert.equal((await call('GET', '/api/v1/routes/local')).body.requests, 1);
+    // Default position: last.
+    assert.equal((await call('POST', '/api/v1/routes', { id: 'tail', listener: 'raw', cluster: 'ca', match: { destinationPort: 1 } })).status, 201);
+    assert.deepEqual(await ids(), ['local', 'first', 'last', 'tail']);
+    const badPos = await call('POST', '/api/v1/routes', { id: 'x', listener: 'raw', cluster: 'ca', position: 9 });
+    assert.equal(badPos.status, 400);
+    assert.match(badPos.body.error.message, /^position: expected 0\.\.4/);
+    const negPos = await call('POST', '/api/v1/routes', { id: 'x', listener: 'raw', cluster: 'ca', position: -1 });
+    assert.equal(negPos.status, 400);
+    assert.match(negPos.body.error.message, /^position: expected a 0-based index/);
+    const badMatch = await call('POST', '/api/v1/routes', { id: 'x', listener: 'raw', cluster: 'ca', match: { path: '/x' } });
+    assert.equal(badMatch.status, 400);
+    assert.match(badMatch.body.error.message, /match\.path: unknown route match key "path"/);
+    const badShape = await call('POST', '/api/v1/routes', { id: 'x', listener: 'raw', cluster: 'ca', match: { sourceAddress: '1.2.3.4/99' } });
+    assert.equal(badShape.status, 400);
+    assert.match(badShape.body.error.message, /match\.sourceAddress: expected a CIDR block/);
+    assert.equal((await call('GET', '/api/v1/routes?listener=nope')).status, 404);
+    const metrics = await (await fetch(`${admin.url}/metrics`)).text();
+    assert.match(metrics, /switchyard_route_requests_total\{listener="raw",route="local"\} 1/);
+    assert.match(metrics, /switchyard_route_requests_total\{listener="raw",route="first"\} 0/);
+  } finally {
+    await admin.close();
     await yard.close({ drainTimeout: 0 });
   }
 });
