@@ -4,6 +4,9 @@ import { parseRouteFlag, routesFromFlags } from '../../src/cli/route-flag.js';
 import { freePort, readAll, startServer } from '../helpers/net.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 test('--route: match conditions, lists, negation, map forms, numbers, several upstreams, catch-all', () => {
   assert.deepEqual(parseRouteFlag('host=api.example.com,path=/v1/* -> 127.0.0.1:3001'), {
@@ -65,4 +68,18 @@ test('switchyard proxy --route: connection routing through the CLI; config error
   t.after(() => shadow.kill('SIGKILL'));
   await shadow.waitFor(/switchyard proxy: /);
   assert.match(shadow.stderr(), /warning: --route #2 match: route "route-2" can never match: --route #1 on listener "proxy" comes first and has no match/);
+});
+
+test('switchyard validate prints a warning with its position for a route that can never match', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'swy-routes-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'shadow.yaml');
+  writeFileSync(
+    file,
+    ['listeners: [{id: web, listen: "127.0.0.1:0", protocol: http}]', 'clusters: [{id: a, endpoints: ["127.0.0.1:1"]}]', 'routes:', '  - {id: all, listener: web, cluster: a}', '  - {id: api, listener: web, cluster: a, match: {path: "/api/*"}}', ''].join('\n'),
+  );
+  const r = await runCli(['validate', '-c', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /valid \(1 listener\(s\), 1 cluster\(s\), 2 route\(s\)\)/);
+  assert.match(r.stderr, /^warning: routes\[1\]\.match: route "api" can never match: routes\[0\] \("all"\) on listener "web" comes first and has no match \(it takes everything\) \(at .*shadow\.yaml:5:\d+\)$/m);
 });
