@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import pg from 'pg';
+import mysql from 'mysql2/promise';
 import { startYard } from '../helpers/yard.js';
 import { connect, eventually, freePort, readAll, startServer, type TestServer } from '../helpers/net.js';
 import { SERVICES, needService, reachable } from '../helpers/services.js';
@@ -132,16 +133,18 @@ test('source address CIDR and destination port pick the route per connection; no
   }
 });
 
-test('no route at connection scope: HTTP 404 with a JSON body naming the listener, RESP -ERR no route', async () => {
+test('no route at connection scope: HTTP 404 with a JSON body naming the listener, RESP -ERR no route, MySQL 1045 greeting', async () => {
   const yard = await startYard({
     listeners: [
       { id: 'web', listen: '127.0.0.1:0', protocol: 'http' },
       { id: 'kv', listen: '127.0.0.1:0', protocol: 'redis' },
+      { id: 'my', listen: '127.0.0.1:0', protocol: 'mysql' },
     ],
     clusters: clusters(),
     routes: [
       { id: 'w', listener: 'web', cluster: 'ca', match: { sourceAddress: '10.0.0.0/8' } },
       { id: 'k', listener: 'kv', cluster: 'ca', match: { sourceAddress: '10.0.0.0/8' } },
+      { id: 'm', listener: 'my', cluster: 'ca', match: { sourceAddress: '10.0.0.0/8' } },
     ],
   });
   try {
@@ -166,6 +169,12 @@ test('no route at connection scope: HTTP 404 with a JSON body naming the listene
     const reply = (await rall).toString();
     r.destroy();
     assert.match(reply, /^-ERR no route on listener 'kv'/);
+    // MySQL speaks first: the refusal is the greeting (errno 1045), seen by mysql2 as the connect error.
+    await assert.rejects(mysql.createConnection({ host: '127.0.0.1', port: portOf(yard, 'my'), user: 'root', password: '', database: 'test' }), (err: Error & { errno?: number }) => {
+      assert.equal(err.errno, 1045);
+      assert.match(err.message, /no route on listener 'my'/);
+      return true;
+    });
     await eventually(() => noRoutes(yard, 'web') === 1 && noRoutes(yard, 'kv') === 1, 'no_route counted on both listeners');
   } finally {
     await yard.close({ drainTimeout: 0 });
