@@ -234,6 +234,41 @@ test('PostgreSQL routed by database to two clusters (real server, pg client); SS
     s.write(ssl);
     assert.equal((await first).toString('latin1'), 'N');
     s.destroy();
+
+    // A CancelRequest names no database: it is sent to every cluster of the listener's routes, and the server
+    // holding that backend cancels the query.
+    const busy = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+    await busy.connect();
+    try {
+      const ids = busy as unknown as { processID: number; secretKey: number };
+      const sleeping = busy.query('SELECT pg_sleep(30)');
+      // wait (bounded) until the server runs it: a cancel that arrives before the query starts cancels nothing
+      const watch = new pg.Client({ host: SERVICES.postgres.host, port: SERVICES.postgres.port, user: 'postgres', database: 'postgres' });
+      await watch.connect();
+      try {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const r = await watch.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", [ids.processID]);
+          if ((r.rows[0] as { n: number }).n === 1) break;
+          assert.ok(Date.now() < deadline, 'the sleeping query started');
+          await new Promise((res) => setTimeout(res, 20));
+        }
+      } finally {
+        await watch.end();
+      }
+      const cancel = Buffer.alloc(16);
+      cancel.writeUInt32BE(16, 0);
+      cancel.writeUInt32BE(80877102, 4);
+      cancel.writeUInt32BE(ids.processID >>> 0, 8);
+      cancel.writeUInt32BE(ids.secretKey >>> 0, 12);
+      const c = await connect(port);
+      c.write(cancel);
+      assert.equal((await readAll(c)).length, 0, 'the proxy answers a cancel with a close, as the server does');
+      c.destroy();
+      await assert.rejects(sleeping, (err: Error & { code?: string }) => err.code === '57014');
+    } finally {
+      await busy.end();
+    }
   } finally {
     await yard.close({ drainTimeout: 0 });
   }
