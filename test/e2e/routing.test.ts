@@ -335,3 +335,28 @@ test('admin: GET /routes?listener= in evaluation order, POST with position and m
     await yard.close({ drainTimeout: 0 });
   }
 });
+
+test('stopping a listener closes connections whose startup is still being read', async () => {
+  const yard = await startYard({
+    listeners: [{ id: 'pg', listen: '127.0.0.1:0', protocol: 'postgres', requestHeaderTimeout: '60s' }],
+    clusters: [{ id: 'c', endpoints: ['127.0.0.1:1'] }],
+    routes: [{ id: 'r', listener: 'pg', cluster: 'c', match: { database: 'x' } }],
+  });
+  const s = await connect(portOf(yard, 'pg'));
+  // the proxy's side goes away: FIN (or RST when it had not read everything yet)
+  const gone = new Promise<void>((r) => {
+    s.once('end', () => r());
+    s.once('error', () => r());
+  });
+  s.write(Buffer.from([0, 0, 0])); // a startup that never completes
+  await new Promise((r) => setTimeout(r, 100)); // let the proxy read it (the test holds either way)
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    yard.close({ drainTimeout: 0 }).then(() => 'closed'),
+    new Promise<string>((r) => (timer = setTimeout(() => r('hung'), 20_000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, 'closed', 'close does not wait for the 60 s startup timeout');
+  await gone;
+  s.destroy();
+});
