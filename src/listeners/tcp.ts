@@ -183,7 +183,9 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     }
     const warnings: string[] = [];
     if (engines > 0) warnings.push(`${engines} live connection(s) of listener '${this.id}' are handled by a route engine (replicate/merge), which takes the connection over: listener faults do not reach them`);
-    if (this.#deps.director.resolve(this.id)?.engine) warnings.push(`listener '${this.id}' routes to a route engine (replicate/merge): faults do not reach its new connections either`);
+    if (this.#deps.director.routing(this.id)?.choices.some((c) => c.engine !== undefined)) {
+      warnings.push(`listener '${this.id}' routes to a route engine (replicate/merge): faults do not reach its new connections either`);
+    }
     const other = connections - engines - reached;
     if (other > 0) warnings.push(`${other} live connection(s) of listener '${this.id}' could not take the fault stage (see the log)`);
     return { connections, reached, warnings };
