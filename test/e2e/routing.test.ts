@@ -327,6 +327,11 @@ test('admin: GET /routes?listener= in evaluation order, POST with position and m
     assert.equal(badShape.status, 400);
     assert.match(badShape.body.error.message, /match\.sourceAddress: expected a CIDR block/);
     assert.equal((await call('GET', '/api/v1/routes?listener=nope')).status, 404);
+    // a second default, even inserted before the first, is refused
+    assert.equal((await call('POST', '/api/v1/routes', { id: 'd1', listener: 'raw', cluster: 'ca', default: true, match: { destinationPort: 2 } })).status, 201);
+    const twoDefaults = await call('POST', '/api/v1/routes', { id: 'd2', listener: 'raw', cluster: 'ca', default: true, match: { destinationPort: 3 }, position: 0 });
+    assert.equal(twoDefaults.status, 400);
+    assert.match(twoDefaults.body.error.message, /already has a default route/);
     const metrics = await (await fetch(`${admin.url}/metrics`)).text();
     assert.match(metrics, /switchyard_route_requests_total\{listener="raw",route="local"\} 1/);
     assert.match(metrics, /switchyard_route_requests_total\{listener="raw",route="first"\} 0/);
