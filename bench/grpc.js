@@ -300,6 +300,12 @@ async function main() {
     { id: 'unary c64 k4', cmd: 'unary', args: { conns: 4, concurrency: 64 } },
     { id: 'server stream', cmd: 'stream', args: {} },
   ];
+  // warm every path up first (JIT, connection setup, the server's first calls): the first scenario measured
+  // otherwise pays for it
+  for (const t of targets) {
+    await load.call('unary', { port: t.port, conns: 4, concurrency: 16, size: CFG.size, timeMs: quick ? 500 : 2000, warmupMs: 0, maxCalls: CFG.maxCalls }, 60_000);
+    await load.call('stream', { ...CFG.stream, count: 64, port: t.port }, 60_000);
+  }
   const trials = [];
   const results = {};
   for (const sc of scenarios) {
