@@ -44,26 +44,22 @@ export type WireField =
 
 /** An unsigned varint at `pos`: [value, next position]. Throws on truncation and on more than 64 bits. */
 export function readVarint(buf: Buffer, pos: number, end = buf.length): [number | bigint, number] {
-  let lo = 0;
-  let shift = 0;
+  let value = 0;
   let p = pos;
-  // the first 4 bytes (28 bits) in plain arithmetic, the common case
-  while (shift < 28) {
+  // the first 7 bytes (49 bits) in exact double arithmetic, the common case
+  for (let i = 0; i < 7; i++) {
     if (p >= end) throw new ProtobufDecodeError('truncated varint', pos);
     const b = buf[p++]!;
-    lo += (b & 0x7f) * 2 ** shift;
-    if (b < 0x80) return [lo, p];
-    shift += 7;
+    value += (b & 0x7f) * 2 ** (7 * i);
+    if (b < 0x80) return [value, p];
   }
-  let big = BigInt(lo);
-  let bshift = 28n;
-  for (let i = 4; i < 10; i++) {
+  let big = BigInt(value);
+  for (let i = 7; i < 10; i++) {
     if (p >= end) throw new ProtobufDecodeError('truncated varint', pos);
     const b = buf[p++]!;
     if (i === 9 && b > 1) throw new ProtobufDecodeError('varint longer than 64 bits', pos);
-    big |= BigInt(b & 0x7f) << bshift;
+    big |= BigInt(b & 0x7f) << BigInt(7 * i);
     if (b < 0x80) return [big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big, p];
-    bshift += 7n;
   }
   throw new ProtobufDecodeError('varint longer than 10 bytes', pos);
 }
