@@ -6,7 +6,8 @@
 //                     :method/:path dropped), DATA piped both ways, response headers, trailers and trailers-only
 //                     answers passed on; 4 MiB windows toward both sides. THE BASELINE of the switchyard ratios.
 //   switchyard grpc   `bin/switchyard.js grpc --listen … --upstream …`, when that command exists (else skipped with a
-//                     line saying why)
+//                     line saying why); then the same with `--secondary` 1 and 2 (their own grpc-js servers), for
+//                     the cost of each added secondary
 // Figures: calls per second, p50/p99 (ms), each target as a ratio of direct measured in the same run (and switchyard
 // also of the bare pipe), and the proxy's CPU: calls (or MiB) per proxy CPU-second.
 //
@@ -222,9 +223,9 @@ async function loadRole() {
 
 // ---- orchestrator -------------------------------------------------------------------------------------------------
 
-function switchyardGrpc() {
-  if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) return { why: 'dist/ is missing (npm run build)' };
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'switchyard.js'), 'grpc', '--help'], { timeout: 15_000, encoding: 'utf8' });
+function switchyardGrpc(syRoot) {
+  if (!existsSync(path.join(syRoot, 'dist', 'cli', 'main.js'))) return { why: `${path.relative(process.cwd(), syRoot) || '.'}/dist/ is missing (npm run build)` };
+  const r = spawnSync(process.execPath, [path.join(syRoot, 'bin', 'switchyard.js'), 'grpc', '--help'], { timeout: 15_000, encoding: 'utf8' });
   if (r.status !== 0) return { why: `'switchyard grpc --help' failed (the grpc command is not built yet?): ${(r.stderr || r.stdout || String(r.error)).split('\n').slice(0, 2).join(' ')}` };
   return { why: null };
 }
@@ -244,10 +245,19 @@ async function waitPort(port, ms) {
 
 async function main() {
   const { values: opts } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, repeat: { type: 'string' }, out: { type: 'string' }, 'no-wait-quiet': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      quick: { type: 'boolean', default: false },
+      repeat: { type: 'string' },
+      out: { type: 'string' },
+      'no-wait-quiet': { type: 'boolean', default: false },
+      'switchyard-root': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (opts.help) {
-    process.stdout.write('Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE] [--no-wait-quiet]\n');
+    process.stdout.write(`Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE] [--no-wait-quiet] [--switchyard-root DIR]
+  --switchyard-root DIR  the checkout whose bin/switchyard.js (and dist/) is measured (default: this one)
+`);
     return;
   }
   const log = (s) => process.stderr.write(`${s}\n`);
@@ -265,6 +275,7 @@ async function main() {
   const outFile = path.resolve(opts.out ?? path.join(here, 'results', 'grpc-latest.json'));
 
   const fork = (roleArgs, name) => forkHelper(fileURLToPath(import.meta.url), name, [], roleArgs);
+  const extraServers = [];
   const srv = fork(['--server'], 'grpc-server');
   const { port: serverPort } = await srv.ready;
   const load = fork(['--load'], 'grpc-load');
@@ -275,22 +286,37 @@ async function main() {
   const pipe = spawnProxy([fileURLToPath(import.meta.url), '--pipe', `${HOST}:${pipePort}`, `${HOST}:${serverPort}`], 'grpc-pipe', 'grpc-pipe:');
   await pipe.ready;
   targets.push({ name: 'bare h2 pipe', port: pipePort, pid: pipe.pid, proc: pipe });
-  const sy = switchyardGrpc();
-  let syProc;
+  const syRoot = path.resolve(opts['switchyard-root'] ?? root);
+  const sy = switchyardGrpc(syRoot);
+  const syProcs = [];
+  const skipped = [];
   if (sy.why) {
+    skipped.push(`switchyard grpc: skipped (${sy.why})`);
     log(`grpc: switchyard grpc skipped: ${sy.why}`);
   } else {
-    const port = await freePort();
-    const launch = binLaunch(root);
-    syProc = track(
-      spawn(process.execPath, [...launch.flags, path.join(root, 'bin', 'switchyard.js'), 'grpc', '--listen', `${HOST}:${port}`, '--upstream', `${HOST}:${serverPort}`], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, ...launch.env },
-      }),
-      'switchyard-grpc',
-    );
-    await waitPort(port, 20_000);
-    targets.push({ name: 'switchyard grpc', port, pid: syProc.pid });
+    // the same proxy with 0, 1 and 2 secondaries (each its own grpc-js server): the cost of each added secondary
+    const secondaries = [];
+    for (let i = 0; i < 2; i++) {
+      const h = fork(['--server'], `grpc-secondary-${i + 1}`);
+      secondaries.push({ h, port: (await h.ready).port });
+    }
+    extraServers.push(...secondaries.map((x) => x.h));
+    for (const n of [0, 1, 2]) {
+      const name = n === 0 ? 'switchyard grpc' : `switchyard +${n} secondar${n === 1 ? 'y' : 'ies'}`;
+      const port = await freePort();
+      const launch = binLaunch(syRoot);
+      const args = [...launch.flags, path.join(syRoot, 'bin', 'switchyard.js'), 'grpc', '--listen', `${HOST}:${port}`, '--upstream', `${HOST}:${serverPort}`];
+      for (const x of secondaries.slice(0, n)) args.push('--secondary', `${HOST}:${x.port}`);
+      const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...launch.env } }), name);
+      syProcs.push(child);
+      try {
+        await waitPort(port, 20_000);
+        targets.push({ name, port, pid: child.pid });
+      } catch (err) {
+        skipped.push(`${name}: skipped (did not start: ${err.message})`);
+        await stop(child);
+      }
+    }
   }
 
   const scenarios = [
@@ -339,7 +365,7 @@ async function main() {
     const b = med(results[sc.id]['bare h2 pipe'], 'rps');
     for (const t of targets) {
       const m = med(results[sc.id][t.name], 'rps');
-      lines.push(`| ${sc.id.replace('unary ', '')} | ${t.name} | ${fmt(m.rps)} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${t.name === 'direct' ? '1' : fmt(m.rps / d.rps, 2)} | ${t.name === 'switchyard grpc' ? fmt(m.rps / b.rps, 2) : ''} | ${t.pid ? fmt(m.calls / m.proxyCpu) : ''} |`);
+      lines.push(`| ${sc.id.replace('unary ', '')} | ${t.name} | ${fmt(m.rps)} | ${fmt(m.p50, 2)} | ${fmt(m.p99, 2)} | ${t.name === 'direct' ? '1' : fmt(m.rps / d.rps, 2)} | ${t.name.startsWith('switchyard') ? fmt(m.rps / b.rps, 2) : ''} | ${t.pid ? fmt(m.calls / m.proxyCpu) : ''} |`);
     }
   }
   lines.push('');
@@ -350,16 +376,28 @@ async function main() {
     const m = med(results['server stream'][t.name], 'mibps');
     lines.push(`| ${t.name} | ${fmt(m.mibps)}${m.complete ? '' : ' (incomplete)'} | ${t.name === 'direct' ? '1' : fmt(m.mibps / ds.mibps, 2)} | ${t.pid ? fmt(m.bytes / MiB / m.proxyCpu) : ''} |`);
   }
-  if (sy.why) lines.push('', `switchyard grpc: skipped (${sy.why})`);
+  const syTargets = targets.filter((t) => t.name.startsWith('switchyard'));
+  if (syTargets.length > 1) {
+    lines.push('', '| cost of secondaries | ' + syTargets.map((t) => t.name).join(' | ') + ' | per added secondary |', `|---|${syTargets.map(() => '---:|').join('')}---:|`);
+    for (const sc of scenarios) {
+      const key = sc.cmd === 'unary' ? 'rps' : 'mibps';
+      const vals = syTargets.map((t) => med(results[sc.id][t.name], key)[key]);
+      const last = syTargets.length - 1;
+      const per = ((vals[last] / vals[0]) ** (1 / last) - 1) * 100; // geometric mean change per added secondary
+      lines.push(`| ${sc.id} (${sc.cmd === 'unary' ? 'calls/s' : 'MiB/s'}) | ${vals.map((v) => fmt(v)).join(' | ')} | ${per < 0 ? '−' : '+'}${fmt(Math.abs(per), 1)} % |`);
+    }
+  }
+  if (skipped.length) lines.push('', ...skipped);
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(path.dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, repeat, cfg: CFG, skipped: sy.why, trials }, null, 2));
+  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, repeat, cfg: CFG, skipped, trials }, null, 2));
   log(`grpc: results in ${path.relative(process.cwd(), outFile)}`);
 
   await stop(load.child);
   await stop(srv.child);
   await stop(pipe.child);
-  if (syProc) await stop(syProc);
+  for (const c of syProcs) await stop(c);
+  for (const h of extraServers) await stop(h.child);
 }
 
 // ---- dispatch (last: the roles use the constants above) ----
