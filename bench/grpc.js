@@ -6,8 +6,9 @@
 //                     :method/:path dropped), DATA piped both ways, response headers, trailers and trailers-only
 //                     answers passed on; 4 MiB windows toward both sides. THE BASELINE of the switchyard ratios.
 //   switchyard grpc   `bin/switchyard.js grpc --listen … --upstream …`, when that command exists (else skipped with a
-//                     line saying why); then the same with `--secondary` 1 and 2 (their own grpc-js servers), for
-//                     the cost of each added secondary
+//                     line saying why; without that command, `switchyard run -c` with a generated `protocol: grpc`
+//                     listener when the config schema has one); then the same with 1 and 2 secondaries (their own
+//                     grpc-js servers), for the cost of each added secondary
 // Figures: calls per second, p50/p99 (ms), each target as a ratio of direct measured in the same run (and switchyard
 // also of the bare pipe), and the proxy's CPU: calls (or MiB) per proxy CPU-second.
 //
@@ -19,7 +20,7 @@
 // Every loop is bounded in count and time. Results: stdout (tables), bench/results/grpc-latest.json (every trial).
 // Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE]   (npm run bench -- --only grpc)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
@@ -223,11 +224,29 @@ async function loadRole() {
 
 // ---- orchestrator -------------------------------------------------------------------------------------------------
 
-function switchyardGrpc(syRoot) {
+/** A config with a `protocol: grpc` listener in front of `upstream` and `secondaries` (the config-file form). */
+function grpcConfig(listen, upstream, secondaries) {
+  const clusters = [{ id: 'primary', endpoints: [upstream] }, ...secondaries.map((e, i) => ({ id: `s${i + 1}`, endpoints: [e] }))];
+  const route = { id: 'r', listener: 'g', cluster: 'primary' };
+  if (secondaries.length > 0) route.grpc = { secondaries: clusters.slice(1).map((c) => c.id) };
+  return { log: { level: 'warn' }, listeners: [{ id: 'g', listen, protocol: 'grpc' }], clusters, routes: [route] };
+}
+
+/**
+ * How switchyard can be run as a gRPC proxy from `syRoot`: `cli` (`switchyard grpc …`), else `config` (`switchyard run
+ * -c` with a `protocol: grpc` listener, when the config schema has it), else `why` it cannot.
+ */
+function switchyardGrpc(syRoot, tmp) {
   if (!existsSync(path.join(syRoot, 'dist', 'cli', 'main.js'))) return { why: `${path.relative(process.cwd(), syRoot) || '.'}/dist/ is missing (npm run build)` };
-  const r = spawnSync(process.execPath, [path.join(syRoot, 'bin', 'switchyard.js'), 'grpc', '--help'], { timeout: 15_000, encoding: 'utf8' });
-  if (r.status !== 0) return { why: `'switchyard grpc --help' failed (the grpc command is not built yet?): ${(r.stderr || r.stdout || String(r.error)).split('\n').slice(0, 2).join(' ')}` };
-  return { why: null };
+  const bin = path.join(syRoot, 'bin', 'switchyard.js');
+  const r = spawnSync(process.execPath, [bin, 'grpc', '--help'], { timeout: 15_000, encoding: 'utf8' });
+  if (r.status === 0) return { why: null, mode: 'cli' };
+  const file = path.join(tmp, 'probe.json');
+  writeFileSync(file, JSON.stringify(grpcConfig(`${HOST}:0`, `${HOST}:1`, [`${HOST}:2`])));
+  const v = spawnSync(process.execPath, [bin, 'validate', '-c', file], { timeout: 15_000, encoding: 'utf8' });
+  if (v.status === 0) return { why: null, mode: 'config' };
+  const first = (x) => (x.stderr || x.stdout || String(x.error)).split('\n').filter(Boolean).slice(0, 2).join(' ');
+  return { why: `no 'switchyard grpc' command (${first(r)}) and no 'protocol: grpc' listener in the config schema (${first(v)})` };
 }
 
 async function waitPort(port, ms) {
@@ -287,13 +306,15 @@ async function main() {
   await pipe.ready;
   targets.push({ name: 'bare h2 pipe', port: pipePort, pid: pipe.pid, proc: pipe });
   const syRoot = path.resolve(opts['switchyard-root'] ?? root);
-  const sy = switchyardGrpc(syRoot);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'swy-grpc-bench-'));
+  const sy = switchyardGrpc(syRoot, tmp);
   const syProcs = [];
   const skipped = [];
   if (sy.why) {
     skipped.push(`switchyard grpc: skipped (${sy.why})`);
     log(`grpc: switchyard grpc skipped: ${sy.why}`);
   } else {
+    log(`grpc: switchyard started with ${sy.mode === 'cli' ? "'switchyard grpc'" : "'switchyard run -c' and a protocol: grpc listener"}`);
     // the same proxy with 0, 1 and 2 secondaries (each its own grpc-js server): the cost of each added secondary
     const secondaries = [];
     for (let i = 0; i < 2; i++) {
@@ -305,8 +326,18 @@ async function main() {
       const name = n === 0 ? 'switchyard grpc' : `switchyard +${n} secondar${n === 1 ? 'y' : 'ies'}`;
       const port = await freePort();
       const launch = binLaunch(syRoot);
-      const args = [...launch.flags, path.join(syRoot, 'bin', 'switchyard.js'), 'grpc', '--listen', `${HOST}:${port}`, '--upstream', `${HOST}:${serverPort}`];
-      for (const x of secondaries.slice(0, n)) args.push('--secondary', `${HOST}:${x.port}`);
+      const listen = `${HOST}:${port}`;
+      const upstream = `${HOST}:${serverPort}`;
+      const secs = secondaries.slice(0, n).map((x) => `${HOST}:${x.port}`);
+      const args = [...launch.flags, path.join(syRoot, 'bin', 'switchyard.js')];
+      if (sy.mode === 'cli') {
+        args.push('grpc', '--listen', listen, '--upstream', upstream);
+        for (const e of secs) args.push('--secondary', e);
+      } else {
+        const file = path.join(tmp, `switchyard-${n}.json`);
+        writeFileSync(file, JSON.stringify(grpcConfig(listen, upstream, secs), null, 2));
+        args.push('run', '-c', file);
+      }
       const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...launch.env } }), name);
       syProcs.push(child);
       try {
@@ -398,6 +429,7 @@ async function main() {
   await stop(pipe.child);
   for (const c of syProcs) await stop(c);
   for (const h of extraServers) await stop(h.child);
+  rmSync(tmp, { recursive: true, force: true });
 }
 
 // ---- dispatch (last: the roles use the constants above) ----
