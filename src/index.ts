@@ -60,15 +60,14 @@ export type { FieldDiff } from './compare/leaf-diff.js';
 export { maskTree } from './compare/pointer-mask.js';
 export { unifiedDiff } from './compare/unified-diff.js';
 export { NoiseModel, type NoiseThresholds } from './compare/noise.js';
+export { buildGrpcComparator, type GrpcCompareOptions } from './compare/grpc-comparator.js';
 export {
-  buildGrpcComparator,
   createGrpcLifter,
   grpcExchangeFrames,
   liftGrpcExchange,
   GrpcMessageReader,
   GrpcFramingError,
   type GrpcExchange,
-  type GrpcCompareOptions,
   type GrpcLiftOptions,
   type GrpcMessage,
 } from './compare/grpc-lifter.js';

@@ -14,15 +14,14 @@
  * A request's tree is the same without status/message/trailers. Masks are JSON pointers over that tree; a pointer
  * whose first segment is not one of the keys above applies to every message: "/1/3" is "/messages/*\/1/3".
  *
- * The comparator's `canonical(frames, kind)` takes frames made by {@link grpcExchangeFrames} (one frame describing the
+ * The comparator (grpc-comparator.ts; `buildComparator('grpc')` for one without a descriptor set) takes frames made by
+ * {@link grpcExchangeFrames} (one frame describing the
  * call — method, headers, trailers — then the DATA chunks as they came); frames without that first frame are read as
  * a bare message stream.
  */
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { binaryLeaf, bytesLeaf, invalidTree, MAX_INLINE_BINARY, sha256Hex, setKey, shorten, type LiftResult, type Lifter, type MTree, type MessageKind } from '../protocols/lift.js';
-import { createComparator, type Comparator, type NormaliseOptions } from './comparator.js';
-import { configError } from './config-error.js';
-import { liftTyped, loadDescriptorSet, type DescriptorPool } from './protobuf-descriptor.js';
+import { liftTyped, type DescriptorPool } from './protobuf-descriptor.js';
 import { liftProtobuf, liftUnknownBytes, ProtobufDecodeError } from './protobuf-wire.js';
 
 /** A framing error in a gRPC message stream (bad compressed flag, message over the size bound, truncated stream). */
@@ -377,28 +376,4 @@ export function createGrpcLifter(options: GrpcLiftOptions = {}): Lifter {
       return GRPC_TREE_KEYS.includes(seg) || seg === '**' ? pointer : `/messages/*${pointer}`;
     },
   };
-}
-
-/** Options of {@link buildGrpcComparator}: the normalisation of every comparator, plus gRPC's own. */
-export interface GrpcCompareOptions extends NormaliseOptions {
-  /** Path of a compiled FileDescriptorSet (`.protoset`), or one already parsed. */
-  readonly descriptorSet?: string | DescriptorPool | undefined;
-  readonly maxMessageSize?: number | undefined;
-}
-
-/**
- * The comparator for gRPC calls: `canonical(grpcExchangeFrames(ex), 'response')` gives the canon of a call's response
- * side. Validates the options now (a bad mask, regex, header name or descriptor set throws CONFIG_INVALID naming it).
- */
-export function buildGrpcComparator(options: GrpcCompareOptions = {}, what = 'compare'): Comparator {
-  const { descriptorSet, maxMessageSize, ...normalise } = options;
-  if (maxMessageSize !== undefined && (!Number.isInteger(maxMessageSize) || maxMessageSize < 1)) throw configError(`${what}.maxMessageSize: expected a positive integer`);
-  const descriptors = typeof descriptorSet === 'string' ? loadDescriptorSet(descriptorSet, `${what}.descriptorSet`) : descriptorSet;
-  const lifter = createGrpcLifter({
-    descriptors,
-    ignoreHeaders: normalise.ignoreHeaders,
-    compareHeaders: normalise.compareHeaders,
-    maxMessageSize,
-  });
-  return createComparator(lifter, normalise);
 }

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { buildGrpcComparator, grpcExchangeFrames, type GrpcExchange } from '../../src/compare/grpc-lifter.js';
+import { buildGrpcComparator } from '../../src/compare/grpc-comparator.js';
+import { grpcExchangeFrames, type GrpcExchange } from '../../src/compare/grpc-lifter.js';
 
 const PROTO = `
 syntax = "proto3";

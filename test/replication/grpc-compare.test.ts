@@ -7,8 +7,9 @@ import { deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
+import { buildComparator } from '../../src/compare/comparator.js';
+import { buildGrpcComparator } from '../../src/compare/grpc-comparator.js';
 import {
-  buildGrpcComparator,
   createGrpcLifter,
   GrpcFramingError,
   GrpcMessageReader,
@@ -167,6 +168,9 @@ test('gRPC comparator: masks like /1/3 reach every message; diffs name the field
     ['/message', '/status'],
   );
   assert.equal(cmp.endpoint(grpcExchangeFrames(response([]))), '/demo.v1.Store/List');
+  // N-variant's buildComparator('grpc') (protocol: grpc listeners) is the same lifter, without a descriptor set
+  const generic = buildComparator('grpc', { masks: ['/1/3'] });
+  assert.equal(generic.canonical(grpcExchangeFrames(response([frame(a)])), 'response').digest, cmp.canonical(grpcExchangeFrames(response([frame(b)])), 'response').digest);
   // a bad mask is a config error naming it
   assert.throws(() => buildGrpcComparator({ masks: ['1/3'] }), (e: unknown) => e instanceof SwitchyardError && /mask 0 "\/messages\/\*1\/3"|must start with/.test(e.message));
 });

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
-import { buildGrpcComparator, grpcExchangeFrames } from '../../src/compare/grpc-lifter.js';
+import { buildGrpcComparator } from '../../src/compare/grpc-comparator.js';
+import { grpcExchangeFrames } from '../../src/compare/grpc-lifter.js';
 import { isPrintableText, liftProtobuf, liftUnknownBytes, ProtobufDecodeError, readFields } from '../../src/compare/protobuf-wire.js';
 import type { MTree } from '../../src/protocols/lift.js';
 
