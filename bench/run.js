@@ -1,4 +1,4 @@
-// switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant]`
+// switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant,grpc]`
 // (`npm run bench -- --pinned`: the pinned side-by-side bench, bench/pinned.js)
 //
 // Process layout (every process is a separate Node process; everything binds 127.0.0.1):
@@ -7,7 +7,8 @@
 //   bench/load.js        the load generator (clients), one process for the whole run
 //   the proxy under test its own process: bench/pipe-proxy.js (bare pipe) or bin/switchyard.js proxy
 // Modes: direct (load → server), bare (→ pipe-proxy → server), passthrough and line (→ switchyard → server).
-// The http (bench/chaos.js) and nvariant (bench/nvariant.js) scenarios are their own scripts, run after the table.
+// The http (bench/chaos.js), nvariant (bench/nvariant.js) and grpc (bench/grpc.js) scenarios are their own scripts,
+// run after the table.
 // See docs/benchmarks.md for what each scenario measures.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { coresBusy, cpuSeconds, fdCount, forkHelper, freePort, installCleanup, m
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http', 'nvariant'];
+const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http', 'nvariant', 'grpc'];
 const ALL_MODES = ['direct', 'bare', 'passthrough', 'line'];
 const MODE_TITLE = { direct: 'direct', bare: 'bare pipe', passthrough: 'passthrough', line: 'line framing' };
 const MiB = 1024 * 1024;
@@ -481,6 +482,11 @@ async function main() {
   if (only.includes('nvariant') && !why) {
     // N-variant execution (replicate N=3 unanimous/primary, mirror) against single passthrough: bench/nvariant.js.
     const r = spawnSync(process.execPath, ['--expose-gc', path.join(here, 'nvariant.js'), ...(quick ? ['--quick'] : []), '--repeat', String(repeat), ...(opts['no-wait-quiet'] ? ['--no-wait-quiet'] : [])], { stdio: 'inherit' });
+    if (r.status !== 0) process.exitCode = r.status ?? 1;
+  }
+  if (only.includes('grpc')) {
+    // gRPC unary and server-stream: direct, a bare node:http2 pipe, and `switchyard grpc` when it exists: bench/grpc.js.
+    const r = spawnSync(process.execPath, [path.join(here, 'grpc.js'), ...(quick ? ['--quick'] : []), '--repeat', String(repeat), ...(opts['no-wait-quiet'] ? ['--no-wait-quiet'] : [])], { stdio: 'inherit' });
     if (r.status !== 0) process.exitCode = r.status ?? 1;
   }
 }

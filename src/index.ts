@@ -55,7 +55,7 @@ export { DivergenceLog, type DivergenceEvent, type DivergenceLogOptions, type De
 export { Replicator, type QuarantineEntry } from './replication/replicator.js';
 export { Merger } from './replication/merge.js';
 export { MirrorHandlerFactory } from './replication/mirror.js';
-export { tally, majorityOf, type Ballot, type Tally } from './replication/vote.js';
+export { tally, majorityOf, weightedTally, weightsFor, type Ballot, type Tally, type WeightedTally, type Weights } from './replication/vote.js';
 export { buildComparator, type Comparator, type NormaliseOptions } from './compare/comparator.js';
 export type { Canon } from './compare/canon.js';
 export { canonicalJson } from './compare/canonical-json.js';
@@ -63,6 +63,19 @@ export type { FieldDiff } from './compare/leaf-diff.js';
 export { maskTree } from './compare/pointer-mask.js';
 export { unifiedDiff } from './compare/unified-diff.js';
 export { NoiseModel, type NoiseThresholds } from './compare/noise.js';
+export { buildGrpcComparator, type GrpcCompareOptions } from './compare/grpc-comparator.js';
+export {
+  createGrpcLifter,
+  grpcExchangeFrames,
+  liftGrpcExchange,
+  GrpcMessageReader,
+  GrpcFramingError,
+  type GrpcExchange,
+  type GrpcLiftOptions,
+  type GrpcMessage,
+} from './compare/grpc-lifter.js';
+export { liftProtobuf, readFields, ProtobufDecodeError, type WireField } from './compare/protobuf-wire.js';
+export { parseDescriptorSet, loadDescriptorSet, liftTyped, type DescriptorPool } from './compare/protobuf-descriptor.js';
 export { FrontendAuth } from './protocols/postgres/frontend-auth.js';
 export { BackendAuth } from './protocols/postgres/backend-auth.js';
 export { PgMessageReader } from './protocols/postgres/message-reader.js';

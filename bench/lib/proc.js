@@ -60,9 +60,9 @@ export async function stop(child, graceMs = 2000) {
   clearTimeout(t);
 }
 
-/** Fork a bench helper with an IPC channel and wait for its {type:'ready'} message. */
-export function forkHelper(path, name, execArgv = []) {
-  const child = track(fork(path, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv }), name);
+/** Fork a bench helper (with `args`) with an IPC channel and wait for its {type:'ready'} message. */
+export function forkHelper(path, name, execArgv = [], args = []) {
+  const child = track(fork(path, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv }), name);
   let nextId = 1;
   const pending = new Map();
   child.on('message', (m) => {

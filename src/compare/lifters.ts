@@ -1,6 +1,6 @@
 /**
  * Finding the lifter for a protocol: the protocol module's own (`ProtocolModule.lifter`, looked up in a protocol
- * registry), else the raw lifter — for modules without one, framers (line, ...) and raw tcp.
+ * registry), the gRPC lifter for 'grpc', else the raw lifter — for modules without one, framers (line, ...) and raw tcp.
  *
  * The raw lifter: the frames concatenated; UTF-8 text without NULs → string, else `{ base64 }` (or
  * `{ sha256, length }` over 64 KiB).
@@ -8,6 +8,7 @@
 import { createProtocolRegistry } from '../protocols/builtins.js';
 import { bytesLeaf, concat, type Lifter, type LifterOptions } from '../protocols/lift.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
+import { createGrpcLifter } from './grpc-lifter.js';
 
 /** The byte lifter (its `protocol` is 'raw'). */
 export function createRawLifter(): Lifter {
@@ -35,7 +36,13 @@ function builtinProtocols(): ProtocolRegistry {
   return builtins;
 }
 
-/** The lifter of the module named `protocol` in `protocols`; the raw lifter when there is no such module or it has none. */
+/**
+ * The lifter of the module named `protocol` in `protocols`; for 'grpc' (HTTP/2 listeners, no codec module) the gRPC
+ * lifter without a descriptor set (grpc-lifter.ts); else the raw lifter when there is no such module or it has none.
+ */
 export function lifterFor(protocol: string, options: LifterOptions = {}, protocols: ProtocolRegistry = builtinProtocols()): Lifter {
-  return protocols.get(protocol)?.lifter?.(options) ?? createRawLifter();
+  const lifter = protocols.get(protocol)?.lifter?.(options);
+  if (lifter) return lifter;
+  if (protocol === 'grpc') return createGrpcLifter({ ignoreHeaders: options.ignoreHeaders, compareHeaders: options.compareHeaders });
+  return createRawLifter();
 }
