@@ -324,10 +324,10 @@ describe('docs', () => {
     }
   });
 
-  it('the cluster examples of docs/routing-clusters.md are valid clusters', async () => {
+  it('the cluster examples of docs/routing.md are valid clusters', async () => {
     const { readFileSync } = await import('node:fs');
     const { parse } = await import('yaml');
-    const doc = readFileSync(new URL('../../docs/routing-clusters.md', import.meta.url), 'utf8');
+    const doc = readFileSync(new URL('../../docs/routing.md', import.meta.url), 'utf8');
     const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => b.startsWith('clusters:'));
     assert.ok(blocks.length >= 2, `${blocks.length} cluster examples`);
     for (const b of blocks) {
