@@ -4,6 +4,7 @@ import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { RedisCodec } from './codec.js';
 import { createRedisLifter } from './normalize.js';
 import { REDIS_SETUP } from './request-framer.js';
+import { redisRequestRouting } from './request-routing.js';
 
 export { RedisCodec } from './codec.js';
 
@@ -37,4 +38,5 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
     return { name: 'redis', create: () => new RedisCodec(options) };
   },
   lifter: createRedisLifter,
+  requestRouting: redisRequestRouting,
 };

@@ -1,0 +1,506 @@
+/**
+ * Per-request routing (listeners whose routing scope is `request`): the upstream stream a Session is given. It cuts
+ * what the session writes into requests with the protocol's codec, routes each request by its own attributes (HTTP)
+ * or key (Redis) to a route's cluster, keeps a small pool of upstream connections per cluster, and hands the answers
+ * back in request order (pipelining kept: later requests are sent while earlier answers are pending). The session
+ * in front of it is the ordinary one, so listener faults, request limits, refusals and stats work unchanged.
+ * Protocol specifics come from the module's {@link RequestRoutingHooks}. See docs/routing.md.
+ */
+import { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import type { Attributes, MessageInfo, ProtocolCodec, ProtocolCodecFactory, ProtocolFramer, RefusalReason, RequestRoutingHooks } from '../protocols/protocol.js';
+import type { TrafficStats } from '../core/stats.js';
+import type { Logger } from '../core/log.js';
+import { ErrorCodes, SwitchyardError, type ErrorCode } from '../core/errors.js';
+import { RoutedUpstream, type Exchange, type RoutedCluster, type UpstreamOwner } from './routed-upstream.js';
+
+/** The route actions the router executes (structurally: config/types.ts RouteConfig). */
+export interface RouteActions {
+  readonly match?: Readonly<Record<string, unknown>> | undefined;
+  readonly rewrite?: { readonly host?: string | undefined; readonly pathPrefix?: string | undefined } | undefined;
+  readonly redirect?: { readonly status: number; readonly location: string } | undefined;
+  readonly directResponse?: { readonly status: number; readonly body: string; readonly headers?: Readonly<Record<string, string>> | undefined } | undefined;
+}
+
+/** One route as the router sees it (structurally: routing/director.ts RouteChoice). */
+export interface RequestRouteChoice {
+  readonly route: {
+    readonly id: string;
+    readonly config: RouteActions;
+    readonly stats: TrafficStats;
+    readonly requestDuration?: { observe(seconds: number): void } | undefined;
+  };
+  readonly cluster: RoutedCluster | undefined;
+}
+
+/** A listener's routes (structurally: routing/director.ts ListenerRouting). */
+export interface RequestRouting {
+  readonly listenerId: string;
+  select(attrs: Attributes | undefined): RequestRouteChoice | undefined;
+  readonly fallback: RequestRouteChoice | undefined;
+}
+
+export interface RequestRouterOptions {
+  readonly routing: RequestRouting;
+  readonly codec: ProtocolCodecFactory;
+  readonly hooks: RequestRoutingHooks;
+  /** Connection-level attributes (sourceAddress, destinationPort, sni, alpn), merged under each request's. */
+  readonly attributes?: Attributes | undefined;
+  /** Most upstream connections per cluster for one client connection (later requests pipeline on them). */
+  readonly maxPerCluster?: number | undefined;
+  /** Answer bytes held for later requests before fast upstreams are paused. */
+  readonly holdLimit?: number | undefined;
+  /** Counted into for requests no route takes (listener stats). */
+  readonly stats?: TrafficStats | undefined;
+  readonly logger: Logger;
+}
+
+const DEFAULT_MAX_PER_CLUSTER = 4;
+const DEFAULT_HOLD_LIMIT = 1024 * 1024;
+/** A request bigger than this is not kept for a retry. */
+const RETRY_KEEP_LIMIT = 64 * 1024;
+
+/**
+ * The upstream side of one routed client connection. Written with the client's bytes (after the session's framed
+ * path), read for the answers, in order.
+ */
+export class RequestRouter extends Duplex {
+  readonly #opts: RequestRouterOptions;
+  readonly #codec: ProtocolCodec;
+  readonly #framer: ProtocolFramer;
+  readonly #hooks: RequestRoutingHooks;
+  readonly #pools = new Map<RoutedCluster, RoutedUpstream[]>();
+  /** Exchanges in request order; the head is the one being answered. */
+  readonly #queue: Exchange[] = [];
+  /** Where the frames of the request being read go (undefined: dropped, the router answered it). */
+  #current: { conn: RoutedUpstream | undefined; ex: Exchange | undefined } = { conn: undefined, ex: undefined };
+  /** Set once a request pinned the connection: every later client byte goes here unparsed. */
+  #pinned: RoutedUpstream | undefined;
+  readonly #replays: Array<{ bytes: Buffer; responses: number }> = [];
+  readonly #owner: UpstreamOwner;
+  #held = 0;
+  #wantsRead = true;
+  /** The client sent its FIN: end once every answer is delivered. */
+  #inputEnded = false;
+  /** The router answered a request with `Connection: close`: nothing after it is read. */
+  #closing = false;
+  #ended = false;
+  /** Cached per route: the literal path prefix its match names (for rewrite.pathPrefix). */
+  readonly #prefixes = new WeakMap<object, string | undefined>();
+
+  constructor(opts: RequestRouterOptions) {
+    super({ allowHalfOpen: true, decodeStrings: false });
+    this.#opts = opts;
+    this.#codec = opts.codec.create();
+    this.#framer = this.#codec.toUpstream;
+    this.#hooks = opts.hooks;
+    const holdLimit = opts.holdLimit ?? DEFAULT_HOLD_LIMIT;
+    this.#owner = {
+      arrived: () => this.#flush(),
+      answerStarted: (conn, ex, facts) => this.#answerStarted(conn, ex, facts.status),
+      failed: (conn, pending, why, err) => this.#failed(conn, pending, why, err),
+      gone: (conn) => this.#drop(conn),
+      replays: this.#replays,
+      held: () => this.#held,
+      holdLimit,
+    };
+  }
+
+  /** Like a socket's: reset every upstream connection, then close. */
+  resetAndDestroy(): this {
+    for (const pool of this.#pools.values()) for (const c of pool) c.close(true);
+    this.#pinned?.close(true);
+    return this.destroy();
+  }
+
+  // ---- requests (the writable side) ----------------------------------------------------------------------
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    try {
+      const wait = this.#take(chunk);
+      if (wait === undefined) cb();
+      else wait.then(() => cb(), cb);
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  /** Route what `chunk` completes; a promise when an upstream must drain first. */
+  #take(chunk: Buffer): Promise<void> | undefined {
+    if (this.#closing) return undefined;
+    const pinned = this.#pinned;
+    if (pinned !== undefined) return pinned.sendRaw(chunk) ? undefined : pinned.drained();
+    const framer = this.#framer;
+    framer.push(chunk);
+    let full: RoutedUpstream | undefined;
+    for (;;) {
+      const frame = framer.next();
+      if (frame === null) break;
+      const info = framer.info!;
+      const conn = info.start ? this.#route(frame, info) : this.#more(frame, info);
+      if (conn !== undefined) full = conn;
+      if (this.#pinned !== undefined) {
+        const rest = framer.takeBuffered();
+        if (rest.length > 0 && !this.#pinned.sendRaw(rest)) full = this.#pinned;
+        break;
+      }
+      if (this.#closing) break;
+    }
+    return full?.drained();
+  }
+
+  /** A frame continuing the current request (a body). Returns the connection when its socket is full. */
+  #more(frame: Buffer, info: MessageInfo): RoutedUpstream | undefined {
+    const { conn, ex } = this.#current;
+    if (ex !== undefined) {
+      if (ex.request !== undefined) {
+        if (frame.length + sum(ex.request) > RETRY_KEEP_LIMIT) ex.request = undefined;
+        else ex.request.push(frame);
+      }
+      if (info.end) ex.requestDone = true;
+    }
+    if (conn === undefined) return undefined;
+    return conn.send(frame) ? undefined : conn;
+  }
+
+  /** A request's start frame: pick its route and act. Returns the connection when its socket is full. */
+  #route(frame: Buffer, info: MessageInfo): RoutedUpstream | undefined {
+    const hooks = this.#hooks;
+    const own = info.attributes;
+    const conn0 = this.#opts.attributes;
+    const attrs = conn0 === undefined ? own : own === undefined ? conn0 : { ...conn0, ...own };
+    const facts = hooks.facts(this.#codec, frame, info);
+    const routing = this.#opts.routing;
+    const choice = facts.keyless === true ? routing.fallback : routing.select(attrs);
+    const responses = info.responses ?? 1;
+    this.#current = { conn: undefined, ex: undefined };
+    if (choice === undefined) {
+      this.#refuse(own, 'no route', noRouteMessage(routing.listenerId, attrs), 404, responses);
+      return undefined;
+    }
+    if (facts.keys !== undefined) {
+      const other = this.#crossCluster(choice, facts.keys, attrs);
+      if (other !== undefined) {
+        this.#refuse(own, 'cross cluster', `CROSSSLOT keys in request map to clusters '${clusterName(choice)}' and '${clusterName(other)}'`, undefined, responses);
+        return undefined;
+      }
+    }
+    choice.route.stats.total++;
+    const cfg = choice.route.config;
+    if (cfg.redirect !== undefined || cfg.directResponse !== undefined) {
+      const a = cfg.redirect !== undefined ? { status: cfg.redirect.status, body: '', headers: { Location: cfg.redirect.location } } : cfg.directResponse!;
+      this.#answerLocally(own, a, responses, choice);
+      return undefined;
+    }
+    const cluster = choice.cluster;
+    if (cluster === undefined) {
+      this.#refuse(own, 'no route', noRouteMessage(routing.listenerId, attrs), 404, responses);
+      return undefined;
+    }
+    if (facts.replay === true) return this.#replay(frame, responses, cluster, own, choice);
+    const conn = this.#pick(cluster, facts.pin === true);
+    const bytes = cfg.rewrite !== undefined && hooks.rewrite !== undefined ? hooks.rewrite(frame, cfg.rewrite, this.#prefix(choice)) : frame;
+    let ex: Exchange | undefined;
+    if (responses > 0) {
+      const retry = facts.idempotent === true && (cluster.config.retryOn?.length ?? 0) > 0;
+      ex = this.#exchange(conn, own, retry ? [bytes] : undefined, info.end, choice);
+      ex.left = responses;
+    } else if (own !== undefined) hooks.forget(this.#codec, own);
+    this.#current = { conn, ex };
+    const ok = conn.send(bytes, ex);
+    if (facts.pin === true) {
+      this.#pinned = conn;
+      conn.raw = true;
+      if (ex === undefined) {
+        ex = this.#exchange(conn, undefined, undefined, true, undefined);
+        conn.inflight.push(ex);
+      }
+      ex.open = true;
+    }
+    return ok ? undefined : conn;
+  }
+
+  #exchange(conn: RoutedUpstream | undefined, attributes: Attributes | undefined, request: Buffer[] | undefined, requestDone: boolean, choice: RequestRouteChoice | undefined): Exchange {
+    const observe = choice?.route.requestDuration;
+    const ex: Exchange = {
+      chunks: [],
+      held: 0,
+      delivered: 0,
+      done: false,
+      left: 1,
+      discard: false,
+      open: false,
+      conn,
+      attributes,
+      request,
+      requestDone,
+      attempts: 1,
+      skipping: false,
+      startedAt: observe === undefined ? 0 : performance.now(),
+      observe: observe === undefined ? undefined : (s) => observe.observe(s),
+    };
+    this.#queue.push(ex);
+    return ex;
+  }
+
+  /** Setup (Redis HELLO, AUTH, SELECT, CLIENT SETNAME): remembered for new connections, sent on every open one, answered once. */
+  #replay(frame: Buffer, responses: number, cluster: RoutedCluster, own: Attributes | undefined, choice: RequestRouteChoice): RoutedUpstream | undefined {
+    const bytes = Buffer.from(frame);
+    const answering = this.#pick(cluster, false);
+    for (const pool of this.#pools.values()) for (const c of pool) if (c !== answering && c.usable) c.replaySetup(bytes, responses);
+    this.#replays.push({ bytes, responses });
+    let ex: Exchange | undefined;
+    if (responses > 0) {
+      ex = this.#exchange(answering, own, undefined, true, choice);
+      ex.left = responses;
+    } else if (own !== undefined) this.#hooks.forget(this.#codec, own);
+    this.#current = { conn: answering, ex };
+    return answering.send(bytes, ex) ? undefined : answering;
+  }
+
+  /** The route of another key, when it goes to another cluster than `choice`'s. */
+  #crossCluster(choice: RequestRouteChoice, keys: readonly string[], attrs: Attributes | undefined): RequestRouteChoice | undefined {
+    for (const key of keys) {
+      const other = this.#opts.routing.select({ ...attrs, key });
+      if (other !== undefined && other.cluster !== choice.cluster) return other;
+      if (other === undefined) return undefined;
+    }
+    return undefined;
+  }
+
+  /** A connection of `cluster` for the next request: an idle one, a new one while under the limit, else the least loaded. */
+  #pick(cluster: RoutedCluster, fresh: boolean): RoutedUpstream {
+    let pool = this.#pools.get(cluster);
+    if (pool === undefined) this.#pools.set(cluster, (pool = []));
+    if (!fresh) {
+      let best: RoutedUpstream | undefined;
+      for (const c of pool) {
+        if (!c.usable) continue;
+        if (c.load === 0) return c;
+        if (best === undefined || c.load < best.load) best = c;
+      }
+      if (best !== undefined && pool.length >= (this.#opts.maxPerCluster ?? DEFAULT_MAX_PER_CLUSTER)) return best;
+    }
+    const conn = new RoutedUpstream(cluster, this.#opts.codec, this.#hooks, this.#owner);
+    if (!fresh) pool.push(conn);
+    return conn;
+  }
+
+  #prefix(choice: RequestRouteChoice): string | undefined {
+    const route = choice.route;
+    if (this.#prefixes.has(route)) return this.#prefixes.get(route);
+    const path = route.config.match?.['path'];
+    let prefix: string | undefined;
+    if (typeof path === 'string' && path.endsWith('*') && path.indexOf('*') === path.length - 1 && !(path.length > 1 && path.startsWith('/') && path.endsWith('/'))) prefix = path.slice(0, -1);
+    this.#prefixes.set(route, prefix);
+    return prefix;
+  }
+
+  /** Answer the request in the protocol's error form (no route, CROSSSLOT): an exchange that is complete at once. */
+  #refuse(own: Attributes | undefined, what: string, message: string, status: number | undefined, responses: number): void {
+    this.#opts.stats?.error(what === 'no route' ? ErrorCodes.NO_UPSTREAM : ErrorCodes.BAD_REQUEST);
+    const reply = this.#codec.errorReply({ request: own, message, status });
+    this.#current = { conn: undefined, ex: undefined };
+    if (responses === 0 || reply === undefined) return;
+    const ex = this.#exchange(undefined, own, undefined, true, undefined);
+    for (const f of reply.frames) ex.chunks.push(f);
+    ex.done = true;
+    if (reply.close) this.#closing = true;
+    this.#flush();
+  }
+
+  #answerLocally(own: Attributes | undefined, answer: { status: number; body: string; headers?: Readonly<Record<string, string>> | undefined }, responses: number, choice: RequestRouteChoice): void {
+    const hooks = this.#hooks;
+    if (hooks.answer === undefined || own === undefined) {
+      this.#refuse(own, 'no route', `route '${choice.route.id}' answers directly, which this protocol cannot do`, 501, responses);
+      return;
+    }
+    const { bytes, close } = hooks.answer(this.#codec, own, answer);
+    hooks.forget(this.#codec, own);
+    const ex = this.#exchange(undefined, own, undefined, true, choice);
+    ex.chunks.push(bytes);
+    ex.done = true;
+    if (close) this.#closing = true;
+    this.#flush();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#inputEnded = true;
+    const pinned = this.#pinned;
+    if (pinned !== undefined) pinned.socket?.end();
+    this.#flush();
+    cb();
+  }
+
+  // ---- answers (the readable side) -----------------------------------------------------------------------
+
+  override _read(): void {
+    this.#wantsRead = true;
+    this.#flush();
+  }
+
+  /** Pass on what is at the head of the line, in request order. */
+  #flush(): void {
+    const q = this.#queue;
+    while (q.length > 0 && this.#wantsRead) {
+      const ex = q[0]!;
+      if (ex.chunks.length > 0) {
+        const chunks = ex.chunks.splice(0);
+        this.#held -= ex.held;
+        ex.delivered += ex.held;
+        ex.held = 0;
+        for (const c of chunks) if (!this.push(c)) this.#wantsRead = false;
+      }
+      if (!ex.done) break;
+      q.shift();
+      if (ex.observe !== undefined) ex.observe((performance.now() - ex.startedAt) / 1000);
+      if (ex.attributes !== undefined && ex.conn !== undefined) this.#hooks.forget(this.#codec, ex.attributes);
+    }
+    if (this.#held <= (this.#owner.holdLimit >> 1)) for (const pool of this.#pools.values()) for (const c of pool) c.resume();
+    if (q.length === 0 && (this.#inputEnded || this.#closing) && !this.#ended) this.#end();
+  }
+
+  /** Every answer is delivered and no more requests come: close the upstreams, end the readable side. */
+  #end(): void {
+    this.#ended = true;
+    for (const pool of this.#pools.values()) for (const c of pool) c.close();
+    this.push(null);
+  }
+
+  #drop(conn: RoutedUpstream): void {
+    const pool = this.#pools.get(conn.cluster);
+    if (pool === undefined) return;
+    const i = pool.indexOf(conn);
+    if (i >= 0) pool.splice(i, 1);
+  }
+
+  /** A 5xx answer started: retry the request elsewhere when the cluster says so and it is allowed (true: drop this answer). */
+  #answerStarted(conn: RoutedUpstream, ex: Exchange, status: number | undefined): boolean {
+    if (status === undefined || status < 500) return false;
+    const cluster = conn.cluster;
+    if (conn.socket !== undefined) cluster.report?.(conn.socket, 'protocol_error');
+    const retryOn = cluster.config.retryOn ?? [];
+    const wanted = retryOn.includes('5xx') || (status === 503 && retryOn.includes('503'));
+    if (!wanted || !this.#mayRetry(ex, cluster)) return false;
+    // the answer is dropped; the request goes again on another connection once this one is answered
+    queueMicrotask(() => this.#retry(ex, cluster));
+    return true;
+  }
+
+  #mayRetry(ex: Exchange, cluster: RoutedCluster): boolean {
+    return ex.request !== undefined && ex.requestDone && ex.delivered === 0 && ex.held === 0 && !ex.open && ex.attempts <= (cluster.config.retries ?? 1);
+  }
+
+  #retry(ex: Exchange, cluster: RoutedCluster): void {
+    if (this.destroyed) return;
+    ex.attempts++;
+    cluster.stats.error('SWY_UPSTREAM_RETRY');
+    const send = (): void => {
+      if (this.destroyed) return;
+      const conn = this.#pick(cluster, true);
+      this.#pools.get(cluster)!.push(conn);
+      ex.conn = conn;
+      const parts = ex.request!;
+      conn.send(parts[0]!, ex);
+      for (let i = 1; i < parts.length; i++) conn.send(parts[i]!);
+    };
+    const backoff = cluster.config.retryBackoff ?? 0;
+    if (backoff > 0) setTimeout(send, backoff).unref();
+    else send();
+  }
+
+  /** An upstream connection failed: retry what may be, answer the rest with the protocol's error, or reset the client. */
+  #failed(conn: RoutedUpstream, pending: Exchange[], why: 'connect' | 'reset' | 'closed', err: unknown): void {
+    this.#drop(conn);
+    if (this.destroyed) return;
+    const cluster = conn.cluster;
+    const code = why === 'connect' ? ((err as { code?: string } | undefined)?.code ?? ErrorCodes.UPSTREAM_REFUSED) : why === 'reset' ? ErrorCodes.UPSTREAM_RESET : ErrorCodes.UPSTREAM_ERROR;
+    cluster.stats.error(code);
+    this.#opts.logger.debug({ cluster: cluster.id, why, code, err: (err as Error | undefined)?.message }, 'routed upstream connection failed');
+    if (conn === this.#pinned) {
+      // a pinned connection is the client's connection now: its end is the client's
+      this.#failPinned(pending, why);
+      return;
+    }
+    const retryOn = cluster.config.retryOn ?? [];
+    const reason: RefusalReason = why === 'connect' ? (code === ErrorCodes.UPSTREAM_TIMEOUT ? 'upstream_timeout' : 'upstream_refused') : 'upstream_lost';
+    for (const ex of pending) {
+      if (ex.done) continue;
+      const allowed = why === 'connect' ? retryOn.includes('connect-failure') : why === 'reset' ? retryOn.includes('reset') : retryOn.includes('reset');
+      if (allowed && this.#mayRetry(ex, cluster)) {
+        this.#retry(ex, cluster);
+        continue;
+      }
+      if (ex.delivered > 0) {
+        // part of this answer reached the client: it cannot be answered any more
+        this.destroy(new SwitchyardError(why === 'reset' ? ErrorCodes.UPSTREAM_RESET : ErrorCodes.UPSTREAM_ERROR, `cluster '${cluster.id}': upstream ${why === 'reset' ? 'reset' : 'closed'} in the middle of an answer`));
+        return;
+      }
+      this.#failExchange(ex, reason, `switchyard: cluster '${cluster.id}': ${why === 'connect' ? `no connection (${(err as Error | undefined)?.message ?? code})` : why === 'reset' ? 'the upstream reset the connection before answering' : 'the upstream closed the connection before answering'}`);
+    }
+    this.#flush();
+  }
+
+  #failExchange(ex: Exchange, reason: RefusalReason, message: string): void {
+    ex.chunks.length = 0;
+    this.#held -= ex.held;
+    ex.held = 0;
+    ex.left = 0;
+    ex.done = true;
+    ex.conn = undefined;
+    this.#opts.stats?.error(reasonCode(reason));
+    const reply = this.#codec.errorReply({ request: ex.attributes, message, reason });
+    if (reply !== undefined) for (const f of reply.frames) ex.chunks.push(f);
+    if (reply?.close === true) this.#closing = true;
+  }
+
+  #failPinned(pending: Exchange[], why: 'connect' | 'reset' | 'closed'): void {
+    const open = pending.find((e) => e.open);
+    if (open !== undefined && open.delivered === 0 && open.held === 0 && why !== 'reset') {
+      for (const ex of pending) if (!ex.done) this.#failExchange(ex, why === 'connect' ? 'upstream_refused' : 'upstream_lost', `switchyard: cluster '${open.conn?.cluster.id ?? '?'}': the upstream closed the connection before answering`);
+      this.#inputEnded = true;
+      this.#flush();
+      return;
+    }
+    if (why === 'reset') {
+      this.resetAndDestroy();
+      return;
+    }
+    for (const ex of pending) ex.done = true;
+    this.#inputEnded = true;
+    this.#flush();
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    for (const pool of this.#pools.values()) for (const c of pool) c.close(err !== null);
+    this.#pinned?.close(err !== null);
+    cb(err);
+  }
+}
+
+function sum(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
+function clusterName(choice: RequestRouteChoice): string {
+  return choice.cluster?.id ?? choice.route.id;
+}
+
+function noRouteMessage(listenerId: string, attrs: Attributes | undefined): string {
+  const key = attrs?.['key'];
+  if (typeof key === 'string' && attrs?.['command'] !== undefined) return `no route for key '${key}' on listener '${listenerId}'`;
+  return JSON.stringify({ error: 'no_route', listener: listenerId, message: `no route of listener '${listenerId}' matches this request` });
+}
+
+function reasonCode(reason: RefusalReason): ErrorCode {
+  switch (reason) {
+    case 'upstream_timeout':
+      return ErrorCodes.REFUSED_UPSTREAM_TIMEOUT;
+    case 'upstream_refused':
+      return ErrorCodes.REFUSED_UPSTREAM_UNAVAILABLE;
+    default:
+      return ErrorCodes.REFUSED_UPSTREAM_LOST;
+  }
+}
