@@ -46,7 +46,7 @@ export interface RequestRouterOptions {
   readonly hooks: RequestRoutingHooks;
   /** Connection-level attributes (sourceAddress, destinationPort, sni, alpn), merged under each request's. */
   readonly attributes?: Attributes | undefined;
-  /** Most upstream connections per cluster for one client connection (later requests pipeline on them). */
+  /** Most upstream connections per cluster for one client connection (default 1: requests to one cluster are pipelined on one connection, so they run in the order sent). */
   readonly maxPerCluster?: number | undefined;
   /** Answer bytes held for later requests before fast upstreams are paused. */
   readonly holdLimit?: number | undefined;
@@ -55,7 +55,7 @@ export interface RequestRouterOptions {
   readonly logger: Logger;
 }
 
-const DEFAULT_MAX_PER_CLUSTER = 4;
+const DEFAULT_MAX_PER_CLUSTER = 1;
 const DEFAULT_HOLD_LIMIT = 1024 * 1024;
 /** A request bigger than this is not kept for a retry. */
 const RETRY_KEEP_LIMIT = 64 * 1024;
