@@ -342,20 +342,23 @@ export class RequestRouter extends Duplex {
   /** Pass on what is at the head of the line, in request order. */
   #flush(): void {
     const q = this.#queue;
+    // everything deliverable now leaves as one chunk (one 'data' event, one write to the client)
+    const out: Buffer[] = [];
     while (q.length > 0 && this.#wantsRead) {
       const ex = q[0]!;
       if (ex.chunks.length > 0) {
-        const chunks = ex.chunks.splice(0);
+        for (const c of ex.chunks) out.push(c);
+        ex.chunks.length = 0;
         this.#held -= ex.held;
         ex.delivered += ex.held;
         ex.held = 0;
-        for (const c of chunks) if (!this.push(c)) this.#wantsRead = false;
       }
       if (!ex.done) break;
       q.shift();
       if (ex.observe !== undefined) ex.observe((performance.now() - ex.startedAt) / 1000);
       if (ex.attributes !== undefined && ex.conn !== undefined) this.#hooks.forget(this.#codec, ex.attributes);
     }
+    if (out.length > 0 && !this.push(out.length === 1 ? out[0] : Buffer.concat(out))) this.#wantsRead = false;
     if (this.#held <= (this.#owner.holdLimit >> 1)) for (const pool of this.#pools.values()) for (const c of pool) c.resume();
     if (q.length === 0 && (this.#inputEnded || this.#closing) && !this.#ended) this.#end();
   }

@@ -139,8 +139,20 @@ export class RoutedUpstream {
     }
     const s = this.socket;
     if (s === undefined || s.destroyed) return true;
+    if (!this.#corked) {
+      // several frames of one client read (a head and its body) leave in one write
+      this.#corked = true;
+      s.cork();
+      process.nextTick(this.#uncork);
+    }
     return s.write(bytes);
   }
+
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.socket?.uncork();
+  };
 
   /** Resolves when the socket can take more (immediately when it can). */
   drained(): Promise<void> {

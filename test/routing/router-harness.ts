@@ -39,7 +39,7 @@ export function testCluster(id: string, port: number, config: { retryOn?: string
     config,
     connect: () =>
       new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+        const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
         s.once('connect', () => {
           s.off('error', reject);
           resolve(s);
@@ -83,7 +83,7 @@ export async function startRoutedProxy(protocol: 'http' | 'redis', routes: TestR
   const logger = silentLogger();
   const sessions = new Set<Session>();
   let id = 1;
-  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (client) => {
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (client) => {
     const session = new Session({
       id: id++,
       listenerId: 'l1',
