@@ -231,3 +231,68 @@ describe('HTTP per-request routing: failures and retries', () => {
     }
   });
 });
+
+describe('HTTP per-request routing: pinning and connection reuse', () => {
+  test('an Upgrade pins the connection to its cluster: a tunnel after the 101, answers before it in order', async () => {
+    const a = await backend('A');
+    const b = await backend('B');
+    a.server.on('upgrade', (_req, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      socket.on('data', (d: Buffer) => socket.write(Buffer.from(d.toString('latin1').toUpperCase(), 'latin1')));
+      socket.on('end', () => socket.end());
+    });
+    const proxy = await startRoutedProxy('http', [
+      { id: 'ra', match: { path: '/a/*' }, cluster: testCluster('ca', a.port) },
+      { id: 'rb', match: { path: '/b/*' }, cluster: testCluster('cb', b.port) },
+    ]);
+    try {
+      const s = await connect(proxy.port);
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      s.write('GET /b/first HTTP/1.1\r\nHost: x\r\n\r\nGET /a/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      await eventually(() => got.includes('101 Switching Protocols'), '101 arrives');
+      assert.ok(got.indexOf('"server":"B"') < got.indexOf('101 Switching'), 'B answered first');
+      s.write('hello tunnel');
+      await eventually(() => got.endsWith('HELLO TUNNEL'), 'tunnel data echoed');
+      s.end();
+      await readAll(s);
+    } finally {
+      await proxy.close();
+      for (const x of [a, b]) {
+        x.server.closeAllConnections();
+        x.server.close();
+      }
+    }
+  });
+
+  test('a connection whose answer says Connection: close is retired; the next request opens another', async () => {
+    let conns = 0;
+    const a = await backend('A', (req, res) => {
+      if (req.url === '/a/close') {
+        res.setHeader('connection', 'close');
+        res.end('closing');
+        return true;
+      }
+      return false;
+    });
+    a.server.on('connection', () => conns++);
+    const proxy = await startRoutedProxy('http', [{ id: 'ra', match: { path: '/a/*' }, cluster: testCluster('ca', a.port) }]);
+    // a raw client: it keeps its connection although the answer it got says close (that was the server's connection)
+    const s = await connect(proxy.port);
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    try {
+      s.write('GET /a/close HTTP/1.1\r\nHost: x\r\n\r\n');
+      await eventually(() => got.endsWith('closing'), 'first answer');
+      s.write('GET /a/2 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await eventually(() => got.includes('"path":"/a/2"'), 'second answer, from a new upstream connection');
+      assert.equal(conns, 2);
+      assert.equal(proxy.stats.total, 1, 'the client kept its one connection');
+    } finally {
+      s.destroy();
+      await proxy.close();
+      a.server.closeAllConnections();
+      a.server.close();
+    }
+  });
+});
