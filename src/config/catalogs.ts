@@ -19,10 +19,36 @@ export interface FramerCatalog {
   get(name: string): OptionsSchemaEntry | undefined;
 }
 
+/**
+ * What a protocol module supports for routes' `match` (docs/routing.md): which attributes can pick a route and
+ * when. Connection attributes (`sni`, `alpn`, `sourceAddress`, `destinationPort`) work on every TCP listener and are
+ * not listed here.
+ */
+export interface ProtocolRouting {
+  /**
+   * Attributes of the connection's startup (PostgreSQL: database, user, application_name): a route matching on them
+   * is decided once per connection, after the proxy has read the startup; the module provides the startup reader.
+   */
+  readonly startupAttributes?: readonly string[];
+  /** Routes may match the module's request attributes: decided per request (HTTP) / per command (Redis). */
+  readonly perRequest?: boolean;
+  /**
+   * Map forms of a route's `match`: key written in config → attribute prefix, e.g. `headers` → `header`
+   * (`headers: {x-canary: "1"}` matches attribute `header.x-canary`); names are lower-cased.
+   */
+  readonly maps?: Readonly<Record<string, string>>;
+  /** Routes may answer without an upstream and rewrite requests (`rewrite`, `redirect`, `directResponse`). */
+  readonly answers?: boolean;
+  /** Attributes a route cannot match on this protocol, with the reason (shown in the config error). */
+  readonly unsupported?: Readonly<Record<string, string>>;
+}
+
 /** A protocol module as the schema sees it: its options, and the request attribute names `match` may use. */
 export interface ProtocolEntry extends OptionsSchemaEntry {
   /** Attribute names (with a description each) the module reports on requests; absent = not checked. */
   readonly attributes?: Readonly<Record<string, string>>;
+  /** Route matching support (absent: routes may match connection attributes only). */
+  readonly routing?: ProtocolRouting;
 }
 
 /** Protocol modules by name (`protocol:` of listeners). */

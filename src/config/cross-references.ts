@@ -4,10 +4,11 @@ import { matchKeyProblems, type FaultInput } from './fault-input.js';
 import { groupShareProblems } from './fault-list-schema.js';
 import { get, isPlainObject } from './fields.js';
 import { type ConfigIssue, type ConfigIssueCode, formatPath } from './issues.js';
+import { routeTableIssues } from './route-checks.js';
 
 /**
- * Checks between objects: unique ids per kind, routes naming existing listeners and clusters, one route per
- * listener, and UDP listeners only routed to plain (non-TLS, non-unix) clusters; with `protocols`, a route's
+ * Checks between objects: unique ids per kind, routes naming existing listeners and clusters, each listener's
+ * route table (route-checks.ts: match keys, actions, one default, ...), and UDP listeners only routed to plain (non-TLS, non-unix) clusters; with `protocols`, a route's
  * faults (which join its listener's) against that listener: `match` keys against the listener's protocol, and
  * exclusive group shares added to the listener's. Defensive: works on partial or raw input, skipping whatever is
  * not yet well-formed.
@@ -42,7 +43,6 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
     return `no ${noun} with id ${JSON.stringify(ref)}${suggestionSuffix(ref, known)}; ${tail}`;
   };
 
-  const routeOf = new Map<string, number>();
   list('routes').forEach((route, i) => {
     const replicate = get(route, 'replicate');
     const variants = get(replicate, 'variants');
@@ -60,9 +60,6 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
       mergeListeners.forEach((l, j) => {
         if (typeof l !== 'string') return;
         if (!listeners.has(l)) push(['routes', i, 'merge', 'listeners', j], unknownRef('listener', l, listeners), 'reference');
-        const earlier = routeOf.get(l);
-        if (earlier !== undefined) push(['routes', i, 'merge', 'listeners', j], `listener ${JSON.stringify(l)} already has a route (routes[${earlier}]); one route per listener is supported for now`, 'duplicate');
-        else routeOf.set(l, i);
       });
     }
     // Merge routes take their listeners from merge.listeners (checked above).
@@ -72,12 +69,6 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
     const ci = typeof clusterRef === 'string' ? clusters.get(clusterRef) : undefined;
     if (typeof listenerRef === 'string') {
       if (li === undefined) push(['routes', i, 'listener'], unknownRef('listener', listenerRef, listeners), 'reference');
-      const earlier = routeOf.get(listenerRef);
-      if (earlier !== undefined) {
-        push(['routes', i, 'listener'], `listener ${JSON.stringify(listenerRef)} already has a route (routes[${earlier}]); one route per listener is supported for now`, 'duplicate');
-      } else {
-        routeOf.set(listenerRef, i);
-      }
     }
     if (typeof clusterRef === 'string' && ci === undefined) {
       push(['routes', i, 'cluster'], unknownRef('cluster', clusterRef, clusters), 'reference');
@@ -99,6 +90,7 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
       push(['routes', i, 'cluster'], `udp listener ${JSON.stringify(listenerRef)} cannot use TLS cluster ${JSON.stringify(clusterRef)}`, 'reference');
     }
   });
+  issues.push(...routeTableIssues(list('listeners'), list('routes'), protocols));
   return issues;
 }
 

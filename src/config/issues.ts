@@ -9,8 +9,8 @@ import { suggestionSuffix } from './did-you-mean.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { describeValue } from './describe-value.js';
 
-/** What kind of problem an issue is; `message` is the human text. */
-export type ConfigIssueCode = 'syntax' | 'env' | 'unknown_key' | 'invalid' | 'reference' | 'duplicate';
+/** What kind of problem an issue is; `message` is the human text. `shadowed` is a warning (a route that can never match). */
+export type ConfigIssueCode = 'syntax' | 'env' | 'unknown_key' | 'invalid' | 'reference' | 'duplicate' | 'shadowed';
 
 export interface ConfigIssue {
   /** `listeners[0].framing.toUpstream.maxLength`; '' for the document itself (syntax errors, wrong root type). */
@@ -26,7 +26,8 @@ export interface ConfigIssue {
 }
 
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: ConfigIssue[] };
-export type ConfigValidationResult = { ok: true; config: SwitchyardConfig } | { ok: false; errors: ConfigIssue[] };
+/** `warnings`: what is valid but probably not meant (shadowed routes); the CLI prints them, the runtime logs them. */
+export type ConfigValidationResult = { ok: true; config: SwitchyardConfig; warnings?: ConfigIssue[] } | { ok: false; errors: ConfigIssue[] };
 
 /** `listeners[0].tls.sni["api.example.com"].cert` */
 export function formatPath(segments: ReadonlyArray<PropertyKey>): string {

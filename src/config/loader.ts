@@ -43,7 +43,14 @@ export function validateConfigText(
     // A value whose substitution failed would only repeat the complaint: skip its schema issue.
     ...(result.ok ? [] : result.errors.filter((e) => !envPaths.has(e.path))),
   ];
-  if (issues.length === 0 && result.ok) return result;
+  if (issues.length === 0 && result.ok) {
+    if (result.warnings === undefined) return result;
+    const warnings = result.warnings.map((w) => {
+      const pos = parsed.locate(w.segments, false);
+      return pos ? { ...w, line: pos.line, column: pos.column } : w;
+    });
+    return { ...result, warnings };
+  }
   const located = issues.map((issue, order) => {
     if (issue.line !== undefined || issue.code === 'syntax') return { issue, order };
     const pos = parsed.locate(issue.segments, issue.code === 'unknown_key');

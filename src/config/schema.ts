@@ -18,6 +18,7 @@ import { clusterSchema } from './cluster-schema.js';
 import { routeSchemaWith } from './route-schema.js';
 import { replicationSchemas } from './replication-schema.js';
 import { crossReferenceIssues } from './cross-references.js';
+import { routeShadowWarnings } from './route-checks.js';
 
 export interface ConfigSchemaOptions {
   /** Environment for admin.token's fallback (SWITCHYARD_ADMIN_TOKEN). Default: process.env. */
@@ -53,10 +54,12 @@ export function buildConfigSchema(framers: FramerCatalog, options: ConfigSchemaO
     );
 }
 
-/** Validate a parsed document: `{ok: true, config}` with defaults applied, or every issue found. */
+/** Validate a parsed document: `{ok: true, config, warnings?}` with defaults applied, or every issue found. */
 export function validateConfig(raw: unknown, framers: FramerCatalog, options: ConfigSchemaOptions): ConfigValidationResult {
   const r = validateWith(buildConfigSchema(framers, options), raw);
-  return r.ok ? { ok: true, config: r.value } : { ok: false, errors: r.errors };
+  if (!r.ok) return { ok: false, errors: r.errors };
+  const warnings = routeShadowWarnings(r.value.routes);
+  return warnings.length > 0 ? { ok: true, config: r.value, warnings } : { ok: true, config: r.value };
 }
 
 /**

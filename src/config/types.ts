@@ -7,7 +7,7 @@
 
 import type { Address } from '../core/address.js';
 import type { ClientTlsConfig, ServerTlsConfig } from '../core/tls.js';
-import type { FaultInput } from './fault-input.js';
+import type { FaultInput, MatchSpec } from './fault-input.js';
 import type { DivergencesConfig, MergeConfig, MirrorConfig, ReplicateConfig } from './replication.js';
 
 
@@ -128,6 +128,44 @@ export interface RouteConfig {
   mirror?: MirrorConfig | undefined;
   /** Faults for this route's traffic (added to its listener's faults while the route exists). */
   faults?: FaultInput[] | undefined;
+  /**
+   * Which connections / requests take this route (docs/routing.md); absent = everything. Same forms as a fault's
+   * `match` (exact, `*` wildcards, `/regex/`, lists = any of, numbers/booleans, `not: {...}`), plus
+   * `headers: {name: value}` and `query: {name: value}` maps on HTTP listeners (attributes `header.<name>` and
+   * `query.<name>`) and CIDR values (`10.0.0.0/8`) for `sourceAddress`. A listener's routes are tried in config
+   * order: the first whose match holds wins.
+   */
+  match?: MatchSpec | undefined;
+  /** Redis keyless commands (PING, INFO) go to this route (else the first route). At most one per listener. */
+  default?: boolean | undefined;
+  /**
+   * HTTP only: rewrite before forwarding. `pathPrefix` replaces the part of the path matched by a `path: '/x/*'`
+   * prefix (or is prepended when path had no prefix match).
+   */
+  rewrite?: RouteRewrite | undefined;
+  /** HTTP only: answer with a redirect, no upstream. status default 302. */
+  redirect?: RouteRedirect | undefined;
+  /** HTTP only: answer directly, no upstream. */
+  directResponse?: RouteDirectResponse | undefined;
+}
+
+/** `rewrite` of an HTTP route. */
+export interface RouteRewrite {
+  host?: string | undefined;
+  pathPrefix?: string | undefined;
+}
+
+/** `redirect` of an HTTP route. */
+export interface RouteRedirect {
+  status: 301 | 302 | 303 | 307 | 308;
+  location: string;
+}
+
+/** `directResponse` of an HTTP route. */
+export interface RouteDirectResponse {
+  status: number;
+  body: string;
+  headers?: Record<string, string> | undefined;
 }
 
 /** A control API's section (`admin`, `toxiproxy`); docs/security.md. */

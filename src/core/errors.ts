@@ -37,6 +37,8 @@ export const ErrorCodes = {
   REFUSED_HEADER_TIMEOUT: 'SWY_REFUSED_HEADER_TIMEOUT',
   REFUSED_REQUEST_TIMEOUT: 'SWY_REFUSED_REQUEST_TIMEOUT',
   REFUSED_TOO_SLOW: 'SWY_REFUSED_TOO_SLOW',
+  // no route of the listener matches the connection, its startup or the request (answered in the protocol, counted per listener)
+  NO_ROUTE: 'SWY_NO_ROUTE',
   SHUTDOWN: 'SWY_SHUTDOWN',
   // faults
   FAULT_CLOSED: 'SWY_FAULT_CLOSED',

@@ -14,7 +14,10 @@ import type { RequestLimits } from '../session/request-deadline.js';
 import { SessionState } from '../session/state.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
-import type { Director } from '../routing/director.js';
+import type { Director, ListenerRouting, RouteChoice } from '../routing/director.js';
+import type { Attributes } from '../protocols/protocol.js';
+import { answerAndClose, refusalReply } from '../session/refusal.js';
+import { broadcast, connectionAttributes, readStartup, refuseNoRoute } from './route-accept.js';
 import type { EngineSession } from '../routing/engine.js';
 import type { FaultSet } from '../faults/fault-set.js';
 import { FaultHandlerFactory } from '../faults/stage/fault-stage.js';
@@ -60,6 +63,11 @@ export interface FaultReach {
 }
 
 let nextSessionId = 1;
+
+/** How long a connection no route matches may take to send its first request (to answer it in the protocol). */
+const NO_ROUTE_WAIT_MS = 10_000;
+/** How long a client may take to send its startup when routes match startup attributes (unless requestHeaderTimeout). */
+const STARTUP_TIMEOUT_MS = 30_000;
 
 /** A TCP (optionally TLS) or Unix-socket listener: accepts connections and hands each to a Session, or to its route's engine. */
 export class TcpListener extends RuntimeBase<ListenerConfig> {
@@ -345,8 +353,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       socket.destroy();
       return;
     }
-    const target = this.#deps.director.resolve(this.id);
-    if (!target) {
+    const routing = this.#deps.director.routing(this.id);
+    if (!routing) {
       this.stats.total++;
       this.stats.error(ErrorCodes.NO_UPSTREAM);
       this.#deps.logger.warn({ listener: this.id }, 'no route for listener; closing connection');
@@ -356,6 +364,84 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     }
     if (this.config.socket.keepAlive > 0) socket.setKeepAlive(true, this.config.socket.keepAlive);
     const acceptedAt = performance.now();
+    switch (routing.scope) {
+      case 'fixed':
+        this.#open(socket, routing.choices[0]!, acceptedAt);
+        return;
+      case 'connection': {
+        const attrs = connectionAttributes(socket);
+        const choice = routing.select(attrs);
+        if (choice) this.#open(socket, choice, acceptedAt);
+        else this.#noRoute(socket, `no route on listener '${this.id}' for this connection`);
+        return;
+      }
+      case 'startup':
+        this.#routeStartup(socket, routing, acceptedAt);
+        return;
+      case 'request':
+        // Per-request routing (HTTP) / per-command (Redis) plugs in here; without it, the fallback route takes the connection.
+        this.#open(socket, routing.fallback!, acceptedAt);
+        return;
+    }
+  }
+
+  /** No route matched: the protocol's answer (raw TCP: a close), counted as `no_route`. */
+  #noRoute(socket: Socket, message: string, replay?: Buffer, request?: Attributes): void {
+    this.stats.total++;
+    this.stats.error(ErrorCodes.NO_ROUTE);
+    this.#deps.logger.debug({ listener: this.id, ...(request ?? {}) }, 'no route matches; refusing the connection');
+    refuseNoRoute(socket, { listenerId: this.id, codec: this.#framing?.codec, waitMs: this.config.requestHeaderTimeout || NO_ROUTE_WAIT_MS }, message, replay, request);
+  }
+
+  /** Startup scope: read the startup (the protocol's reader), choose with its attributes, replay it to the session. */
+  #routeStartup(socket: Socket, routing: ListenerRouting, acceptedAt: number): void {
+    const type = this.config.protocol?.type;
+    const reader = type === undefined ? undefined : this.#deps.protocols?.get(type)?.startupRouter?.create();
+    if (reader === undefined) {
+      this.#open(socket, routing.fallback!, acceptedAt);
+      return;
+    }
+    readStartup(socket, reader, this.config.requestHeaderTimeout || STARTUP_TIMEOUT_MS, (outcome) => {
+      if (this.life.state !== 'started') {
+        socket.destroy();
+        return;
+      }
+      switch (outcome.kind) {
+        case 'ready': {
+          const attrs = { ...connectionAttributes(socket), ...outcome.attributes };
+          const choice = routing.select(attrs);
+          if (choice) this.#open(socket, choice, acceptedAt, outcome.replay);
+          else this.#noRoute(socket, `no route on listener '${this.id}' for ${reader.describe(outcome.attributes)}`, outcome.replay, outcome.attributes);
+          return;
+        }
+        case 'broadcast':
+          this.stats.total++;
+          broadcast(routing, outcome.replay);
+          socket.on('error', () => undefined);
+          answerAndClose(socket, []);
+          return;
+        case 'malformed': {
+          this.stats.total++;
+          this.stats.error(ErrorCodes.REFUSED_MALFORMED);
+          const codec = this.#framing?.codec?.create();
+          socket.on('error', () => undefined);
+          answerAndClose(socket, (codec && refusalReply(codec, 'malformed', outcome.message)?.frames) ?? []);
+          return;
+        }
+        case 'timeout':
+        case 'closed':
+          this.stats.total++;
+          if (outcome.kind === 'timeout') this.stats.error(ErrorCodes.REQUEST_HEADER_TIMEOUT);
+          socket.destroy();
+          return;
+      }
+    });
+  }
+
+  /** Hand the connection to the chosen route: its engine, or a Session to its cluster. `replay`: bytes already read. */
+  #open(socket: Socket, target: RouteChoice, acceptedAt: number, replay?: Buffer): void {
+    target.route.requests++;
+    if (replay !== undefined) socket.unshift(replay);
     if (target.engine) {
       const stats = target.cluster ? [this.stats, target.route.stats, target.cluster.stats] : [this.stats, target.route.stats];
       // onClose may run inside accept (a connection the engine refuses at once): then it is never added.
@@ -444,8 +530,11 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   }
 
   override toJSON(): Record<string, unknown> {
+    const routing = this.#deps.director.routing(this.id);
     return this.json({
       address: this.#bound ?? null,
+      routing: routing?.scope ?? null,
+      no_route: this.stats.errors.get(ErrorCodes.NO_ROUTE) ?? 0,
       ...(this.config.protocol ? { protocol: this.config.protocol.type } : {}),
       ...(this.#deps.faults ? { down: this.#down, faults: this.#deps.faults.list().map((f) => f.toJSON()) } : {}),
     });

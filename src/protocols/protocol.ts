@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ProtocolRouting } from '../config/catalogs.js';
 import type { Framer } from '../framing/framer.js';
 import type { Lifter, LifterOptions } from './lift.js';
 
@@ -60,7 +61,10 @@ export interface ProtocolFramer extends Framer {
  * - `upstream_refused`: no upstream connection (refused, unreachable, TLS, no endpoint); `upstream_timeout`: the
  *   connect timed out; `upstream_lost`: the upstream reset or closed while a request waited for its answer;
  * - `header_timeout` / `request_timeout` / `too_slow`: the listener's requestHeaderTimeout, requestTimeout or
- *   minDataRate expired for the request in progress.
+ *   minDataRate expired for the request in progress;
+ * - `no_route`: none of the listener's routes matches the connection, its startup or the request (HTTP 404 with a
+ *   JSON body naming the listener, RESP `-ERR no route ...`, PostgreSQL 08004, MySQL 1045, memcache SERVER_ERROR,
+ *   SMTP 421).
  */
 export type RefusalReason =
   | 'malformed'
@@ -70,7 +74,8 @@ export type RefusalReason =
   | 'upstream_lost'
   | 'header_timeout'
   | 'request_timeout'
-  | 'too_slow';
+  | 'too_slow'
+  | 'no_route';
 
 /** What the proxy wants to tell the client instead of the server's answer. */
 export interface ErrorReplyRequest {
@@ -87,6 +92,8 @@ export interface ErrorReplyRequest {
   readonly close?: boolean | undefined;
   /** Set when the proxy refuses on its own (not an injected fault): picks the status when `status` is absent. */
   readonly reason?: RefusalReason | undefined;
+  /** The listener refusing, for replies that name it (HTTP's `no_route` JSON body). */
+  readonly listener?: string | undefined;
 }
 
 export interface ErrorReply {
@@ -189,7 +196,6 @@ export interface MergeStartupHooks {
   create(options: unknown): MergeStartup | undefined;
 }
 
-
 // ---- Per-request routing (listeners whose routes are decided per request: HTTP per request, Redis per command) ----
 // The router (routing/request-router.ts) is protocol-neutral: it cuts the client's stream with the module's codec,
 // asks these hooks what each request is, picks a route, and keeps answers in request order. What only a protocol
@@ -253,6 +259,34 @@ export interface RequestRoutingHooks {
   answer?(codec: ProtocolCodec, attributes: Attributes, answer: DirectAnswer): { bytes: Buffer; close: boolean };
 }
 
+// ---- Startup routing: routes chosen on what the client says when it opens the connection (PostgreSQL) ----
+
+/** What the listener does after feeding client bytes to a {@link StartupReader}. */
+export type StartupStep =
+  /** Wait for more bytes; first write `reply` to the client (PostgreSQL: 'N' to an SSLRequest). */
+  | { readonly kind: 'more'; readonly reply?: readonly Buffer[] | undefined }
+  /** The startup is read: choose a route with `attributes`, then give the session `replay` as the client's first bytes. */
+  | { readonly kind: 'ready'; readonly attributes: Attributes; readonly replay: Buffer }
+  /**
+   * A request for whichever upstream holds the session it names (PostgreSQL CancelRequest): `replay` is sent to
+   * one connection of every cluster of the listener's routes, then the client connection is closed.
+   */
+  | { readonly kind: 'broadcast'; readonly replay: Buffer }
+  /** The bytes break the protocol: refuse as malformed. */
+  | { readonly kind: 'malformed'; readonly message: string };
+
+/** Reads one connection's startup, up to the point where a route can be chosen. */
+export interface StartupReader {
+  push(chunk: Buffer): StartupStep;
+  /** What a `no_route` refusal names (PostgreSQL: `database "x", user "y"`). */
+  describe(attributes: Attributes): string;
+}
+
+/** A module whose routes may match startup attributes (`routing.startupAttributes`) provides this. */
+export interface StartupRouterHooks {
+  create(): StartupReader;
+}
+
 /** A protocol module as registered in the protocol registry. */
 export interface ProtocolModule<O extends Record<string, unknown> = Record<string, unknown>> {
   readonly name: string;
@@ -269,6 +303,10 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
   readonly setup?: readonly string[];
   /** Merge routes: terminates this protocol's connection startup (absent: the startup is merged like any request). */
   readonly mergeStartup?: MergeStartupHooks;
+  /** What routes' `match` may use on this protocol and when it is decided (absent: connection attributes only). */
+  readonly routing?: ProtocolRouting;
+  /** Reads the connection startup for routes matching `routing.startupAttributes` (required when those are declared). */
+  readonly startupRouter?: StartupRouterHooks;
   factory(options: O): ProtocolCodecFactory;
   /** Per-request routing (listeners whose routes are decided per request). Absent: per connection only. */
   readonly requestRouting?: RequestRoutingHooks;

@@ -16,6 +16,8 @@ import type { HandlerFactory } from '../pipeline/handler.js';
 import { createMetricsRegistry, type LabelledHistogram } from './metrics.js';
 import { FaultSet } from '../faults/fault-set.js';
 import { matchKeysOf } from '../config/catalogs.js';
+import { routeShadowWarnings, routeTableIssues } from '../config/route-checks.js';
+import { formatPath } from '../config/issues.js';
 import type { FaultRegistry } from '../faults/registry.js';
 import { RandomSource } from '../faults/random.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
@@ -60,7 +62,11 @@ export class Switchyard {
   readonly clusters = new Map<string, Cluster>();
   readonly routes = new Map<string, Route>();
   readonly metrics: Registry;
-  readonly #table = new RouteTable();
+  readonly #table = new RouteTable((id) => {
+    const type = this.listeners.get(id)?.config.protocol?.type;
+    const routing = type === undefined ? undefined : this.protocols.get(type)?.routing;
+    return routing && { startupAttributes: routing.startupAttributes, maps: routing.maps };
+  });
   readonly #handlers: readonly HandlerFactory[];
   readonly #fdBudget: FdBudget | undefined;
   readonly protocols: ProtocolRegistry;
@@ -103,6 +109,7 @@ export class Switchyard {
     const yard = new Switchyard(options);
     if (options.seed === undefined && config.seed !== undefined) yard.random = new RandomSource(config.seed);
     if (config.divergences) yard.configureDivergences(config.divergences);
+    for (const w of routeShadowWarnings(config.routes)) yard.logger.warn({ path: w.path }, `config: ${w.path}: ${w.message}`);
     try {
       for (const c of config.clusters) await yard.addCluster(c);
       for (const r of config.routes) await yard.addRoute(r);
@@ -160,18 +167,23 @@ export class Switchyard {
     });
   }
 
-  addRoute(config: RouteConfig): Promise<Route> {
+  /** The routes of a listener, in evaluation order. */
+  routesOf(listenerId: string): Route[] {
+    return [...this.routes.values()].filter((r) => routeListeners(r.config).includes(listenerId));
+  }
+
+  /**
+   * Add a route. `position`: its 0-based index among its listener's routes (evaluation order; default: last).
+   * Checks the route against its listener's table as a config file would (match keys, actions, default, merge).
+   */
+  addRoute(config: RouteConfig, options: { position?: number | undefined } = {}): Promise<Route> {
     return settle(() => {
       if (this.routes.has(config.id)) throw conflict('route', config.id);
       for (const ref of routeClusterRefs(config)) {
         if (!this.clusters.has(ref)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': cluster '${ref}' does not exist`);
       }
-      for (const l of routeListeners(config)) {
-        const existing = [...this.routes.values()].find((r) => routeListeners(r.config).includes(l));
-        if (existing) {
-          throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${l}' already has route '${existing.id}' (one route per listener for now)`);
-        }
-      }
+      const position = options.position;
+      const placed = this.#checkPlacement(config, position);
       const route = new Route(config);
       buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
       if (config.faults) {
@@ -185,10 +197,52 @@ export class Switchyard {
         }
       }
       route.start();
-      this.routes.set(config.id, route);
+      if (placed === undefined) this.routes.set(config.id, route);
+      else {
+        // Insert before the listener's route now at `position`: rebuild the map in the new order.
+        const order = [...this.routes.values()];
+        order.splice(order.indexOf(placed), 0, route);
+        this.routes.clear();
+        for (const r of order) this.routes.set(r.id, r);
+      }
       this.#publish();
       return route;
     });
+  }
+
+  /**
+   * A new route against its listener's table: throws SWY_BAD_REQUEST naming the field, or SWY_CONFLICT for a
+   * listener held by a merge route. Returns the route it goes before (undefined: last).
+   */
+  #checkPlacement(config: RouteConfig, position: number | undefined): Route | undefined {
+    const listenerIds = routeListeners(config);
+    let before: Route | undefined;
+    for (const l of listenerIds) {
+      const mine = this.routesOf(l);
+      const merge = mine.find((r) => r.config.merge !== undefined);
+      if (merge || (config.merge && mine.length > 0)) {
+        throw new SwitchyardError(ErrorCodes.CONFLICT, `listener '${l}' already has route '${(merge ?? mine[0])!.id}' (a merge route takes all of its listener's connections: no other route beside it)`);
+      }
+      if (position !== undefined && (position > mine.length || position < 0)) {
+        throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `position: expected 0..${mine.length} (listener '${l}' has ${mine.length} route(s)), got ${position}`, { details: { field: 'position' } });
+      }
+      const at = position ?? mine.length;
+      const listener = this.listeners.get(l);
+      if (listener) {
+        const table = [...mine.map((r) => r.config)];
+        table.splice(at, 0, config);
+        const issues = routeTableIssues([listener.config], table, this.protocols).filter((i) => i.segments[1] === at);
+        if (issues.length > 0) {
+          const text = issues.map((i) => `${formatPath(i.segments.slice(2))}: ${i.message}`).join('; ');
+          throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': ${text}`, { details: { issues: issues.map((i) => ({ ...i, path: formatPath(i.segments.slice(2)), segments: i.segments.slice(2) })) } });
+        }
+        for (const w of routeShadowWarnings(table)) {
+          if (w.segments[1] === at) this.logger.warn({ route: config.id, listener: l }, w.message.replace(/routes\[\d+\]/g, 'an earlier route'));
+        }
+      }
+      if (listenerIds.length === 1 && at < mine.length) before = mine[at];
+    }
+    return before;
   }
 
   removeRoute(id: string): Promise<Route> {
@@ -216,10 +270,13 @@ export class Switchyard {
       listener = new TcpListener(config, { ...deps, faults, random: this.random, protocols: this.protocols, fdBudget: this.#fdBudget });
     }
     this.listeners.set(config.id, listener);
+    // The listener's protocol decides how its routes are compiled and scoped.
+    this.#publish();
     try {
       await listener.start();
     } catch (err) {
       this.listeners.delete(config.id);
+      this.#publish();
       throw err;
     }
     return listener;
@@ -247,7 +304,10 @@ export class Switchyard {
     await listener.stop(options);
     this.faultSets.get(id)?.clear('listener');
     // Only forget it if the map still holds this very listener (a concurrent DELETE + POST may have replaced it).
-    if (this.listeners.get(id) === listener) this.listeners.delete(id);
+    if (this.listeners.get(id) === listener) {
+      this.listeners.delete(id);
+      this.#publish();
+    }
     return listener;
   }
 

@@ -17,6 +17,7 @@ export const REFUSAL_CODES: Readonly<Record<RefusalReason, ErrorCode>> = {
   header_timeout: ErrorCodes.REFUSED_HEADER_TIMEOUT,
   request_timeout: ErrorCodes.REFUSED_REQUEST_TIMEOUT,
   too_slow: ErrorCodes.REFUSED_TOO_SLOW,
+  no_route: ErrorCodes.NO_ROUTE,
 };
 
 /** How long a refused client may keep sending (read and discarded) after the answer before it is destroyed. */
@@ -36,8 +37,8 @@ export function connectRefusal(err: unknown): RefusalReason {
 }
 
 /** The codec's answer for a refusal (always closing), or undefined when the protocol has none for this moment. */
-export function refusalReply(codec: ProtocolCodec, reason: RefusalReason, message: string, request?: Attributes): ErrorReply | undefined {
-  const reply = codec.errorReply({ message, reason, close: true, request });
+export function refusalReply(codec: ProtocolCodec, reason: RefusalReason, message: string, request?: Attributes, listener?: string): ErrorReply | undefined {
+  const reply = codec.errorReply({ message, reason, close: true, request, listener });
   return reply !== undefined && reply.frames.length > 0 ? reply : undefined;
 }
 
@@ -70,8 +71,17 @@ export const NEXT_REQUEST_MS = 200;
  * pipeline each get their answer, so the client reports the refusal's message rather than a closed connection);
  * the connection is closed once the client has been quiet for {@link NEXT_REQUEST_MS}, or after {@link LINGER_MS}.
  * Calls `answered(true)` once the first refusal was written, `answered(false)` when the protocol has none.
+ * `listener` is named in replies that carry it (HTTP's `no_route` JSON body).
  */
-export function refuseBeforeUpstream(client: Socket, codec: ProtocolCodec, reason: RefusalReason, message: string, waitMs: number, answered: (sent: boolean) => void): void {
+export function refuseBeforeUpstream(
+  client: Socket,
+  codec: ProtocolCodec,
+  reason: RefusalReason,
+  message: string,
+  waitMs: number,
+  answered: (sent: boolean) => void,
+  listener?: string,
+): void {
   let answeredOnce = false;
   let closing = false;
   const started = Date.now();
@@ -85,7 +95,7 @@ export function refuseBeforeUpstream(client: Socket, codec: ProtocolCodec, reaso
   };
   /** Answer one request; false when the connection is to close now. */
   const answer = (request?: Attributes): boolean => {
-    const reply = refusalReply(codec, reason, message, request);
+    const reply = refusalReply(codec, reason, message, request, listener);
     if (!answeredOnce) {
       answeredOnce = true;
       answered(reply !== undefined);

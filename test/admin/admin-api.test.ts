@@ -289,8 +289,8 @@ describe('admin API: creating objects with POST', () => {
     assertError(await call(admin, 'POST', '/api/v1/clusters', { id: 'c1', endpoints: ['127.0.0.1:1'] }), 409, 'SWY_CONFLICT', /cluster 'c1' already exists/);
     assertError(await call(admin, 'POST', '/api/v1/routes', { id: 'r1', listener: 'other', cluster: 'c1' }), 409, 'SWY_CONFLICT', /route 'r1' already exists/);
     assertError(await call(admin, 'POST', '/api/v1/listeners', { id: 'l1', listen: '127.0.0.1:0' }), 409, 'SWY_CONFLICT', /listener 'l1' already exists/);
-    // A second route for a listener that already has one is a conflict too.
-    assertError(await call(admin, 'POST', '/api/v1/routes', { id: 'r1b', listener: 'l1', cluster: 'c1' }), 409, 'SWY_CONFLICT', /already has route 'r1'/);
+    // A second route for a listener is fine (tried after the first); a match key the listener cannot route on is not.
+    assertError(await call(admin, 'POST', '/api/v1/routes', { id: 'r1b', listener: 'l1', cluster: 'c1', match: { path: '/x/*' } }), 400, 'SWY_BAD_REQUEST', /match\.path: unknown route match key "path"/);
   });
 
   test('invalid JSON → 400 SWY_BAD_REQUEST; an empty body → 400', async () => {

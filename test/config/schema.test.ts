@@ -243,7 +243,7 @@ test('the root must be an object', () => {
   assert.deepEqual(lines({ listeners: { id: 'x' } }), ['listeners: expected a list, got an object']);
 });
 
-test('cross references: unique ids, existing listener and cluster, one route per listener', () => {
+test('cross references: unique ids, existing listener and cluster', () => {
   const raw = {
     listeners: [
       { id: 'web', listen: '127.0.0.1:1' },
@@ -269,7 +269,6 @@ test('cross references: unique ids, existing listener and cluster, one route per
       'routes[1].id: duplicate route id "r1" (also routes[0]) [duplicate]',
       'routes[1].listener: no listener with id "wbe" (did you mean "web"?); known: web, api [reference]',
       'routes[1].cluster: no cluster with id "ap" (did you mean "app"?); known: app [reference]',
-      'routes[2].listener: listener "web" already has a route (routes[0]); one route per listener is supported for now [duplicate]',
       'routes[2].cluster: no cluster with id "nothing-like-it"; known: app [reference]',
     ],
   );
@@ -281,10 +280,10 @@ test('cross references: unique ids, existing listener and cluster, one route per
 
 test('cross references are checked even when objects have other errors', () => {
   const raw = minimal({ listen: 'nope' });
-  (raw['routes'] as Array<Record<string, unknown>>).push({ id: 'r2', listener: 'web', cluster: 'app' });
+  (raw['routes'] as Array<Record<string, unknown>>).push({ id: 'r2', listener: 'web', cluster: 'app', default: true }, { id: 'r3', listener: 'web', cluster: 'app', default: true });
   assert.deepEqual(lines(raw), [
     'listeners[0].listen: expected HOST:PORT, [IPv6]:PORT or unix:/path, got "nope"',
-    'routes[1].listener: listener "web" already has a route (routes[0]); one route per listener is supported for now',
+    'routes[2].default: listener "web" already has a default route (routes[1]); at most one per listener',
   ]);
   // And as a standalone function on raw input.
   assert.deepEqual(

@@ -140,7 +140,7 @@ test('every issue of a fault, and of a route, is reported in one pass', () => {
   assert.deepEqual(issues(raw), [
     'routes[0].faults[0].attributes.latency: expected a whole number 0-2147483647 (ms) or a duration like "200ms", "1.5s", got -1',
     'routes[0].listener: missing (expected a listener id)',
-    'routes[0].cluster: missing (expected a cluster id (or replicate: { variants: [...] }))',
+    'routes[0].cluster: missing (expected a cluster id (or replicate: { variants: [...] }, redirect or directResponse))',
   ]);
 });
 

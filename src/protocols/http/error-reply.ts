@@ -109,6 +109,8 @@ export function refusalStatus(reason: RefusalReason, head: boolean): number {
     case 'request_timeout':
     case 'too_slow':
       return 408;
+    case 'no_route':
+      return 404;
   }
 }
 
@@ -121,13 +123,14 @@ export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyR
   // The request named by its start attributes (pipelined requests may have been framed since), else the last one.
   const req = (request.request !== undefined ? state.byAttributes.get(request.request) : undefined) ?? state.last;
   const status = request.status === undefined && request.reason !== undefined ? refusalStatus(request.reason, readingHead) : replyStatus(request.status);
-  const body = Buffer.from(`${request.message}\n`, 'utf8');
+  const json = request.reason === 'no_route' && request.status === undefined;
+  const body = Buffer.from(json ? `${noRouteBody(request, req?.method)}\n` : `${request.message}\n`, 'utf8');
   // a client that sent `Expect: 100-continue` may or may not send the body after a final answer: only closing is safe
   // a later pipelined request asking to close does not close before it is answered: only this request's own wish
   // (or the server's) counts when the request is known
   const close =
     request.close === true || (req !== undefined ? !req.keepAlive || (req.expectContinue && !req.bodyDone) || state.serverClose : !state.keepAlive);
-  let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n`;
+  let head = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nContent-Type: ${json ? 'application/json' : 'text/plain; charset=utf-8'}\r\nContent-Length: ${body.length}\r\n`;
   if (close) head += 'Connection: close\r\n';
   else if (req !== undefined && req.minor === 0) head += 'Connection: keep-alive\r\n';
   head += '\r\n';
@@ -140,4 +143,16 @@ export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyR
   }
   if (close) state.keepAlive = false;
   return { frames: [bytes], close };
+}
+
+/** The JSON body of a `no_route` refusal: `{"error":"no route","listener":"web","method":"GET","host":...,"path":...,"message":...}`. */
+function noRouteBody(request: ErrorReplyRequest, method: string | undefined): string {
+  const attrs = request.request;
+  const out: Record<string, unknown> = { error: 'no route' };
+  if (request.listener !== undefined) out['listener'] = request.listener;
+  const m = attrs?.['method'] ?? method;
+  if (m !== undefined) out['method'] = m;
+  for (const k of ['host', 'path'] as const) if (attrs?.[k] !== undefined) out[k] = attrs[k];
+  out['message'] = request.message;
+  return JSON.stringify(out);
 }

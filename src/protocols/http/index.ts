@@ -34,6 +34,7 @@ export const httpProtocol: ProtocolModule<HttpOptions> = {
   description: 'HTTP/1.0 and HTTP/1.1: requests and responses paired in order (pipelining, keep-alive, chunked, 100-continue, Upgrade/CONNECT tunnels).',
   optionsSchema: httpOptionsSchema,
   attributes: HTTP_ATTRIBUTES,
+  routing: { perRequest: true, maps: { headers: 'header', query: 'query' }, answers: true },
   factory(options: HttpOptions): ProtocolCodecFactory {
     const opts = { maxHeaderSize: options.maxHeaderSize, maxBodyFrame: options.maxBodyFrame };
     return { name: 'http', create: () => new HttpCodec(opts) };

@@ -15,6 +15,7 @@ export const REFUSAL_ERRORS: Readonly<Record<RefusalReason, { code: number; sqlS
   header_timeout: { code: 1159, sqlState: '08S01' }, // ER_NET_READ_INTERRUPTED
   request_timeout: { code: 1159, sqlState: '08S01' },
   too_slow: { code: 1159, sqlState: '08S01' },
+  no_route: { code: 1045, sqlState: '28000' }, // ER_ACCESS_DENIED_ERROR: this server has no place for the login
 };
 
 /** Error code and SQLSTATE of an error reply from the request's `status` and the options. */

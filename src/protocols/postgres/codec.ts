@@ -21,6 +21,7 @@ export const REFUSAL_SQLSTATES: Readonly<Record<RefusalReason, string>> = {
   header_timeout: '57014', // query_canceled (PostgreSQL's own authentication timeout uses it)
   request_timeout: '57014',
   too_slow: '57014',
+  no_route: '08004', // sqlserver_rejected_establishment_of_sqlconnection
 };
 
 function sqlState(status: ErrorReplyRequest['status'], reason: RefusalReason | undefined): string {

@@ -1,3 +1,4 @@
+import { postgresStartupRouter } from './startup-router.js';
 import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolModule } from '../protocol.js';
@@ -44,6 +45,8 @@ export const postgresProtocol: ProtocolModule<PostgresOptions> = {
   },
   setup: ['SSLRequest / GSSENCRequest', 'the StartupMessage and the authentication exchange it starts (password, SASL)'],
   mergeStartup: postgresMergeStartup,
+  routing: { startupAttributes: ['database', 'user', 'application_name'] },
+  startupRouter: postgresStartupRouter,
   factory: (options) =>
     createPostgresCodecFactory({
       maxMessageFrame: options.maxMessageFrame,

@@ -34,6 +34,7 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
     args: 'number of arguments after the command name (a subcommand counts as one)',
   },
   setup: REDIS_SETUP,
+  routing: { perRequest: true },
   factory(options: RedisOptions): ProtocolCodecFactory {
     return { name: 'redis', create: () => new RedisCodec(options) };
   },

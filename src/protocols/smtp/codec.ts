@@ -326,6 +326,7 @@ const REFUSAL_DETAIL: Readonly<Record<RefusalReason, string>> = {
   header_timeout: '4.2',
   request_timeout: '4.2',
   too_slow: '4.2',
+  no_route: '4.0', // with code 421: service not available here
 };
 
 export class SmtpCodec implements ProtocolCodec {
