@@ -248,6 +248,11 @@ export interface RequestRoutingHooks {
    * the codec keeps for it (its pending answer), so a long connection keeps nothing per request.
    */
   forget(codec: ProtocolCodec, attributes: Attributes): void;
+  /**
+   * Attributes of map forms the listener's routes use (HTTP `header.x-canary`, `query.v`), read from the request's
+   * start frame only when some route names them; `wanted` are the attribute names (lower-cased after the prefix).
+   */
+  attributes?(head: Buffer, info: MessageInfo, wanted: readonly string[]): Attributes;
   /** Facts from a response's start frame, once `codec` (the upstream connection's) framed it. */
   response?(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts;
   /**

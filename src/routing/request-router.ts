@@ -28,6 +28,8 @@ export interface RequestRouteChoice {
     readonly id: string;
     readonly config: RouteActions;
     readonly stats: TrafficStats;
+    /** Route decisions that picked this route (`switchyard_route_requests_total`): the router adds one per request. */
+    requests: number;
     readonly requestDuration?: { observe(seconds: number): void } | undefined;
   };
   readonly cluster: RoutedCluster | undefined;
@@ -36,6 +38,7 @@ export interface RequestRouteChoice {
 /** A listener's routes (structurally: routing/director.ts ListenerRouting). */
 export interface RequestRouting {
   readonly listenerId: string;
+  readonly choices: readonly RequestRouteChoice[];
   select(attrs: Attributes | undefined): RequestRouteChoice | undefined;
   readonly fallback: RequestRouteChoice | undefined;
 }
@@ -46,6 +49,8 @@ export interface RequestRouterOptions {
   readonly hooks: RequestRoutingHooks;
   /** Connection-level attributes (sourceAddress, destinationPort, sni, alpn), merged under each request's. */
   readonly attributes?: Attributes | undefined;
+  /** Map forms of `match` for this protocol (`headers` → `header`): the attributes they name are read per request. */
+  readonly maps?: Readonly<Record<string, string>> | undefined;
   /** Most upstream connections per cluster for one client connection (default 1: requests to one cluster are pipelined on one connection, so they run in the order sent). */
   readonly maxPerCluster?: number | undefined;
   /** Answer bytes held for later requests before fast upstreams are paused. */
@@ -87,6 +92,8 @@ export class RequestRouter extends Duplex {
   #ended = false;
   /** Cached per route: the literal path prefix its match names (for rewrite.pathPrefix). */
   readonly #prefixes = new WeakMap<object, string | undefined>();
+  /** Map-form attributes the routes name (`header.x-canary`); empty: none are read. */
+  readonly #wanted: readonly string[];
 
   constructor(opts: RequestRouterOptions) {
     super({ allowHalfOpen: true, decodeStrings: false });
@@ -94,6 +101,7 @@ export class RequestRouter extends Duplex {
     this.#codec = opts.codec.create();
     this.#framer = this.#codec.toUpstream;
     this.#hooks = opts.hooks;
+    this.#wanted = opts.hooks.attributes === undefined ? NONE : wantedAttributes(opts.routing, opts.maps ?? {});
     const holdLimit = opts.holdLimit ?? DEFAULT_HOLD_LIMIT;
     this.#owner = {
       arrived: () => this.#flush(),
@@ -168,24 +176,25 @@ export class RequestRouter extends Duplex {
     const hooks = this.#hooks;
     const own = info.attributes;
     const conn0 = this.#opts.attributes;
-    const attrs = conn0 === undefined ? own : own === undefined ? conn0 : { ...conn0, ...own };
+    let attrs = conn0 === undefined ? own : own === undefined ? conn0 : { ...conn0, ...own };
+    if (this.#wanted.length > 0) attrs = { ...attrs, ...hooks.attributes!(frame, info, this.#wanted) };
     const facts = hooks.facts(this.#codec, frame, info);
     const routing = this.#opts.routing;
     const choice = facts.keyless === true ? routing.fallback : routing.select(attrs);
     const responses = info.responses ?? 1;
     this.#current = { conn: undefined, ex: undefined };
     if (choice === undefined) {
-      this.#refuse(own, 'no route', noRouteMessage(routing.listenerId, attrs), 404, responses);
+      this.#refuse(own, 'no_route', noRouteMessage(routing.listenerId, attrs), responses);
       return undefined;
     }
     if (facts.keys !== undefined) {
       const other = this.#crossCluster(choice, facts.keys, attrs);
       if (other !== undefined) {
-        this.#refuse(own, 'cross cluster', `CROSSSLOT keys in request map to clusters '${clusterName(choice)}' and '${clusterName(other)}'`, undefined, responses);
+        this.#refuse(own, undefined, `CROSSSLOT keys in request map to clusters '${clusterName(choice)}' and '${clusterName(other)}'`, responses);
         return undefined;
       }
     }
-    choice.route.stats.total++;
+    choice.route.requests++;
     const cfg = choice.route.config;
     if (cfg.redirect !== undefined || cfg.directResponse !== undefined) {
       const a = cfg.redirect !== undefined ? { status: cfg.redirect.status, body: '', headers: { Location: cfg.redirect.location } } : cfg.directResponse!;
@@ -194,7 +203,7 @@ export class RequestRouter extends Duplex {
     }
     const cluster = choice.cluster;
     if (cluster === undefined) {
-      this.#refuse(own, 'no route', noRouteMessage(routing.listenerId, attrs), 404, responses);
+      this.#refuse(own, 'no_route', `route '${choice.route.id}' has no cluster this router can send to`, responses);
       return undefined;
     }
     if (facts.replay === true) return this.#replay(frame, responses, cluster, own, choice);
@@ -297,22 +306,22 @@ export class RequestRouter extends Duplex {
   }
 
   /** Answer the request in the protocol's error form (no route, CROSSSLOT): an exchange that is complete at once. */
-  #refuse(own: Attributes | undefined, what: string, message: string, status: number | undefined, responses: number): void {
-    this.#opts.stats?.error(what === 'no route' ? ErrorCodes.NO_UPSTREAM : ErrorCodes.BAD_REQUEST);
-    const reply = this.#codec.errorReply({ request: own, message, status });
+  #refuse(own: Attributes | undefined, reason: 'no_route' | undefined, message: string, responses: number): void {
+    this.#opts.stats?.error(reason === 'no_route' ? ErrorCodes.NO_ROUTE : ErrorCodes.CROSS_CLUSTER);
+    const reply = this.#codec.errorReply({ request: own, message, reason, listener: this.#opts.routing.listenerId });
     this.#current = { conn: undefined, ex: undefined };
     if (responses === 0 || reply === undefined) return;
     const ex = this.#exchange(undefined, own, undefined, true, undefined);
     for (const f of reply.frames) ex.chunks.push(f);
     ex.done = true;
     if (reply.close) this.#closing = true;
-    this.#flush();
+    this.#flushSoon();
   }
 
   #answerLocally(own: Attributes | undefined, answer: { status: number; body: string; headers?: Readonly<Record<string, string>> | undefined }, responses: number, choice: RequestRouteChoice): void {
     const hooks = this.#hooks;
     if (hooks.answer === undefined || own === undefined) {
-      this.#refuse(own, 'no route', `route '${choice.route.id}' answers directly, which this protocol cannot do`, 501, responses);
+      this.#refuse(own, 'no_route', `route '${choice.route.id}' answers directly, which this protocol cannot do`, responses);
       return;
     }
     const { bytes, close } = hooks.answer(this.#codec, own, answer);
@@ -321,14 +330,14 @@ export class RequestRouter extends Duplex {
     ex.chunks.push(bytes);
     ex.done = true;
     if (close) this.#closing = true;
-    this.#flush();
+    this.#flushSoon();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
     this.#inputEnded = true;
     const pinned = this.#pinned;
     if (pinned !== undefined) pinned.socket?.end();
-    this.#flush();
+    this.#flushSoon();
     cb();
   }
 
@@ -338,6 +347,21 @@ export class RequestRouter extends Duplex {
     this.#wantsRead = true;
     this.#flush();
   }
+
+  /**
+   * {@link #flush} after the current write: answers made while the session writes to this stream must not reach it
+   * inside that write (the session would see its own write re-entered).
+   */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      if (!this.destroyed) this.#flush();
+    });
+  }
+
+  #flushQueued = false;
 
   /** Pass on what is at the head of the line, in request order. */
   #flush(): void {
@@ -397,7 +421,7 @@ export class RequestRouter extends Duplex {
   #retry(ex: Exchange, cluster: RoutedCluster): void {
     if (this.destroyed) return;
     ex.attempts++;
-    cluster.stats.error('SWY_UPSTREAM_RETRY');
+    if (cluster.counters !== undefined) cluster.counters.retries++;
     const send = (): void => {
       if (this.destroyed) return;
       const conn = this.#pick(cluster, true);
@@ -481,6 +505,27 @@ export class RequestRouter extends Duplex {
   }
 }
 
+const NONE: readonly string[] = [];
+const WANTED = new WeakMap<RequestRouting, readonly string[]>();
+
+/** The map-form attribute names (`header.x-canary`, `query.v`) any route of `routing` matches on (once per table). */
+function wantedAttributes(routing: RequestRouting, maps: Readonly<Record<string, string>>): readonly string[] {
+  const known = WANTED.get(routing);
+  if (known !== undefined) return known;
+  const names = new Set<string>();
+  const walk = (spec: Readonly<Record<string, unknown>>): void => {
+    for (const [key, value] of Object.entries(spec)) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) continue;
+      if (key === 'not') walk(value as Record<string, unknown>);
+      else for (const name of Object.keys(value)) names.add(`${maps[key] ?? key}.${name.toLowerCase()}`);
+    }
+  };
+  for (const c of routing.choices) if (c.route.config.match !== undefined) walk(c.route.config.match);
+  const out = names.size === 0 ? NONE : [...names];
+  WANTED.set(routing, out);
+  return out;
+}
+
 function sum(parts: readonly Buffer[]): number {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -493,8 +538,8 @@ function clusterName(choice: RequestRouteChoice): string {
 
 function noRouteMessage(listenerId: string, attrs: Attributes | undefined): string {
   const key = attrs?.['key'];
-  if (typeof key === 'string' && attrs?.['command'] !== undefined) return `no route for key '${key}' on listener '${listenerId}'`;
-  return JSON.stringify({ error: 'no_route', listener: listenerId, message: `no route of listener '${listenerId}' matches this request` });
+  if (typeof key === 'string') return `no route for key '${key}' on listener '${listenerId}'`;
+  return `no route of listener '${listenerId}' matches this request`;
 }
 
 function reasonCode(reason: RefusalReason): ErrorCode {

@@ -13,7 +13,9 @@ export interface RoutedCluster {
   connect(signal?: AbortSignal, hints?: { paused?: boolean | undefined }): Promise<Socket>;
   /** The caller's verdict on an exchange over a socket connect() returned (outlier ejection), when the cluster counts them. */
   report?(socket: Socket, outcome: 'ok' | 'reset' | 'protocol_error'): void;
-  readonly config: { readonly retryOn?: readonly string[] | undefined; readonly retries?: number | undefined; readonly retryBackoff?: number | undefined };
+  /** The cluster's counters, when it keeps them (`retries`: switchyard_upstream_retries_total). */
+  readonly counters?: { retries: number } | undefined;
+  readonly config: { readonly id: string; readonly retryOn?: readonly string[] | undefined; readonly retries?: number | undefined; readonly retryBackoff?: number | undefined };
 }
 
 /** One request and its answer, in the client's order. */

@@ -77,8 +77,8 @@ describe('HTTP per-request routing', () => {
         assert.equal(r.json?.['server'], paths[i]!.startsWith('/a/') ? 'A' : 'B');
       });
       assert.equal(proxy.stats.total, 1, 'one client connection');
-      assert.equal(proxy.routeStats.get('ra')!.total, 4);
-      assert.equal(proxy.routeStats.get('rb')!.total, 4);
+      assert.equal(proxy.routeRequests('ra'), 4);
+      assert.equal(proxy.routeRequests('rb'), 4);
     } finally {
       await c.close();
     }
@@ -103,7 +103,10 @@ describe('HTTP per-request routing', () => {
       assert.equal(direct.text, 'ok');
       assert.equal(direct.headers['content-type'], 'text/plain');
       assert.equal(none.status, 404);
-      assert.match(none.text, /no_route/);
+      assert.equal(none.headers['content-type'], 'application/json');
+      assert.equal((none.json as Record<string, unknown>)['error'], 'no route');
+      assert.equal((none.json as Record<string, unknown>)['listener'], 'l1');
+      assert.equal((none.json as Record<string, unknown>)['path'], '/nowhere');
       assert.match(none.text, /l1/);
       assert.equal(after.json?.['path'], '/a/after');
     } finally {

@@ -116,7 +116,8 @@ describe('Redis per-command routing', { skip }, () => {
       assert.equal(await r.ping(), 'PONG');
       const info = await r.info('server');
       assert.match(info, new RegExp(`tcp_port:${ra.port}`));
-      await assert.rejects(r.get('zzz:1'), /no route for key 'zzz:1'/);
+      await assert.rejects(r.get('zzz:1'), /^ReplyError: ERR no route for key 'zzz:1'/);
+      await eventually(() => (proxy.stats.errors.get('SWY_NO_ROUTE') ?? 0) >= 1, 'no_route counted');
       assert.equal(await r.set('a:still', '1'), 'OK');
     } finally {
       r.disconnect();

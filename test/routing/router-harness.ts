@@ -36,7 +36,7 @@ export function testCluster(id: string, port: number, config: { retryOn?: string
     port,
     reports,
     stats: new TrafficStats(),
-    config,
+    config: { id, ...config },
     connect: () =>
       new Promise<net.Socket>((resolve, reject) => {
         const s = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
@@ -54,6 +54,7 @@ export interface RoutedProxy {
   port: number;
   stats: TrafficStats;
   routeStats: Map<string, TrafficStats>;
+  routeRequests(id: string): number;
   close(): Promise<void>;
 }
 
@@ -64,12 +65,15 @@ export async function startRoutedProxy(protocol: 'http' | 'redis', routes: TestR
   const codec = registry.build(protocol, {});
   const stats = new TrafficStats();
   const routeStats = new Map<string, TrafficStats>();
+  const byId = new Map<string, { requests: number }>();
   const choices: Array<RequestRouteChoice & { matches: (a: Attributes | undefined) => boolean; isDefault: boolean }> = routes.map((r) => {
     const s = new TrafficStats();
     routeStats.set(r.id, s);
     const m = r.match === undefined ? undefined : compileMatch(r.match);
+    const route = { id: r.id, config: r, stats: s, requests: 0, requestDuration: new LatencyHistogram() };
+    byId.set(r.id, route);
     return {
-      route: { id: r.id, config: r, stats: s, requestDuration: new LatencyHistogram() },
+      route,
       cluster: r.cluster,
       matches: (a) => m === undefined || m(a),
       isDefault: r.default === true,
@@ -77,6 +81,7 @@ export async function startRoutedProxy(protocol: 'http' | 'redis', routes: TestR
   });
   const routing: RequestRouting = {
     listenerId: 'l1',
+    choices,
     select: (a) => choices.find((c) => c.matches(a)),
     fallback: choices.find((c) => c.isDefault) ?? choices[0],
   };
@@ -105,6 +110,7 @@ export async function startRoutedProxy(protocol: 'http' | 'redis', routes: TestR
     port,
     stats,
     routeStats,
+    routeRequests: (id) => byId.get(id)?.requests ?? 0,
     close: async () => {
       for (const s of sessions) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));

@@ -37,6 +37,25 @@ export const httpRequestRouting: RequestRoutingHooks = {
     if (st.last === req) st.last = undefined;
   },
 
+  attributes(head: Buffer, info: MessageInfo, wanted: readonly string[]): Attributes {
+    const out: Record<string, string> = {};
+    let params: URLSearchParams | undefined;
+    let text: string | undefined;
+    for (const name of wanted) {
+      if (name.startsWith('query.')) {
+        const q = info.attributes?.['query'];
+        params ??= new URLSearchParams(typeof q === 'string' ? q : '');
+        const v = params.get(name.slice(6));
+        if (v !== null) out[name] = v;
+      } else if (name.startsWith('header.')) {
+        text ??= head.toString('latin1');
+        const v = headerValue(text, name.slice(7));
+        if (v !== undefined) out[name] = v;
+      }
+    }
+    return out;
+  },
+
   response(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts {
     const status = (head[9]! - 48) * 100 + (head[10]! - 48) * 10 + (head[11]! - 48);
     const close = state(codec).serverClose;
@@ -85,3 +104,17 @@ export const httpRequestRouting: RequestRoutingHooks = {
     return { bytes, close };
   },
 };
+
+/** The first value of header `name` (lower case) in a head's text, trimmed; undefined when absent. */
+function headerValue(text: string, name: string): string | undefined {
+  let pos = text.indexOf('\r\n');
+  while (pos >= 0 && pos + 2 < text.length) {
+    const start = pos + 2;
+    const end = text.indexOf('\r\n', start);
+    if (end < 0 || end === start) return undefined;
+    const colon = text.indexOf(':', start);
+    if (colon > start && colon < end && colon - start === name.length && text.slice(start, colon).toLowerCase() === name) return text.slice(colon + 1, end).trim();
+    pos = end;
+  }
+  return undefined;
+}
