@@ -40,18 +40,19 @@ test('config routes by path and header per request on one connection; a listener
   const addr = yard.listeners.get('web')!.address!;
   const client = new Client(`http://127.0.0.1:${addr.kind === 'tcp' ? addr.port : 0}`, { pipelining: 4 });
   try {
+    const json = (text: string): Record<string, unknown> => JSON.parse(text) as Record<string, unknown>;
     const get = async (path: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> => {
       const r = await client.request({ method: 'GET', path, headers });
       return { status: r.statusCode, text: await r.body.text() };
     };
     const [r1, r2, r3, r4, r5] = await Promise.all([get('/a/1'), get('/b/1'), get('/a/boom'), get('/b/2', { 'x-canary': '1' }), get('/zzz')]);
-    assert.equal(JSON.parse(r1.text).server, 'A');
-    assert.equal(JSON.parse(r2.text).server, 'B');
+    assert.equal(json(r1.text)['server'], 'A');
+    assert.equal(json(r2.text)['server'], 'B');
     assert.equal(r3.status, 503);
     assert.match(r3.text, /fault says no/);
-    assert.equal(JSON.parse(r4.text).server, 'C');
+    assert.equal(json(r4.text)['server'], 'C');
     assert.equal(r5.status, 404);
-    assert.equal(JSON.parse(r5.text).listener, 'web');
+    assert.equal(json(r5.text)['listener'], 'web');
     const routes = yard.routes;
     assert.equal(routes.get('ra')!.requests, 1, 'the faulted request never reached the router');
     assert.equal(routes.get('rb')!.requests, 1);
