@@ -115,32 +115,43 @@ function median(xs) {
   return a[Math.floor(a.length / 2)];
 }
 
-const httpOne = (up) => (listen) => ({
-  listeners: [{ id: 'bench', listen, protocol: 'http' }],
-  clusters: [{ id: 'up', endpoints: [`${HOST}:${up}`] }],
-  routes: [{ id: 'r', listener: 'bench', cluster: 'up' }],
-});
-const httpEight = (up) => (listen) => ({
-  listeners: [{ id: 'bench', listen, protocol: 'http' }],
-  clusters: Array.from({ length: 8 }, (_, i) => ({ id: `up${i}`, endpoints: [`${HOST}:${up}`] })),
-  routes: Array.from({ length: 8 }, (_, i) => ({ id: `r${i}`, listener: 'bench', cluster: `up${i}`, match: { path: `/r${i}/*` } })),
-});
-const redisOne = (a) => (listen) => ({
-  listeners: [{ id: 'bench', listen, protocol: 'redis' }],
-  clusters: [{ id: 'a', endpoints: [`${HOST}:${a}`] }],
-  routes: [{ id: 'r', listener: 'bench', cluster: 'a' }],
-});
-const redisTwo = (a, b) => (listen) => ({
-  listeners: [{ id: 'bench', listen, protocol: 'redis' }],
-  clusters: [
-    { id: 'a', endpoints: [`${HOST}:${a}`] },
-    { id: 'b', endpoints: [`${HOST}:${b}`] },
-  ],
-  routes: [
-    { id: 'ra', listener: 'bench', cluster: 'a', match: { key: 'a:*' }, default: true },
-    { id: 'rb', listener: 'bench', cluster: 'b', match: { key: 'b:*' } },
-  ],
-});
+function httpOne(up) {
+  return (listen) => ({
+    listeners: [{ id: 'bench', listen, protocol: 'http' }],
+    clusters: [{ id: 'up', endpoints: [`${HOST}:${up}`] }],
+    routes: [{ id: 'r', listener: 'bench', cluster: 'up' }],
+  });
+}
+
+function httpEight(up) {
+  return (listen) => ({
+    listeners: [{ id: 'bench', listen, protocol: 'http' }],
+    clusters: Array.from({ length: 8 }, (_, i) => ({ id: `up${i}`, endpoints: [`${HOST}:${up}`] })),
+    routes: Array.from({ length: 8 }, (_, i) => ({ id: `r${i}`, listener: 'bench', cluster: `up${i}`, match: { path: `/r${i}/*` } })),
+  });
+}
+
+function redisOne(a) {
+  return (listen) => ({
+    listeners: [{ id: 'bench', listen, protocol: 'redis' }],
+    clusters: [{ id: 'a', endpoints: [`${HOST}:${a}`] }],
+    routes: [{ id: 'r', listener: 'bench', cluster: 'a' }],
+  });
+}
+
+function redisTwo(a, b) {
+  return (listen) => ({
+    listeners: [{ id: 'bench', listen, protocol: 'redis' }],
+    clusters: [
+      { id: 'a', endpoints: [`${HOST}:${a}`] },
+      { id: 'b', endpoints: [`${HOST}:${b}`] },
+    ],
+    routes: [
+      { id: 'ra', listener: 'bench', cluster: 'a', match: { key: 'a:*' }, default: true },
+      { id: 'rb', listener: 'bench', cluster: 'b', match: { key: 'b:*' } },
+    ],
+  });
+}
 
 async function main() {
   const { values: opts } = parseArgs({ options: { quick: { type: 'boolean', default: false }, repeat: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' } }, allowPositionals: false });
