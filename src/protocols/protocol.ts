@@ -253,6 +253,12 @@ export interface RequestRoutingHooks {
    * start frame only when some route names them; `wanted` are the attribute names (lower-cased after the prefix).
    */
   attributes?(head: Buffer, info: MessageInfo, wanted: readonly string[]): Attributes;
+  /**
+   * Tell `to` (an upstream connection's codec) that the request `from` (the router's codec) framed with these start
+   * attributes was sent on its connection, so its response framer pairs the answer without parsing the request
+   * again. Absent: the request's bytes are parsed by `to` as they are sent.
+   */
+  expect?(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void;
   /** Facts from a response's start frame, once `codec` (the upstream connection's) framed it. */
   response?(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts;
   /**

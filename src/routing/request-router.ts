@@ -12,6 +12,7 @@ import type { Attributes, MessageInfo, ProtocolCodec, ProtocolCodecFactory, Prot
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 import { ErrorCodes, SwitchyardError, type ErrorCode } from '../core/errors.js';
+import { CONNECTION_KEYS } from '../config/route-match.js';
 import { RoutedUpstream, type Exchange, type RoutedCluster, type UpstreamOwner } from './routed-upstream.js';
 
 /** The route actions the router executes (structurally: config/types.ts RouteConfig). */
@@ -78,11 +79,14 @@ export class RequestRouter extends Duplex {
   /** Exchanges in request order; the head is the one being answered. */
   readonly #queue: Exchange[] = [];
   /** Where the frames of the request being read go (undefined: dropped, the router answered it). */
-  #current: { conn: RoutedUpstream | undefined; ex: Exchange | undefined } = { conn: undefined, ex: undefined };
+  #curConn: RoutedUpstream | undefined;
+  #curEx: Exchange | undefined;
+  /** Connections written to during the current client write: their batches leave together at its end. */
+  readonly #touched: RoutedUpstream[] = [];
   /** Set once a request pinned the connection: every later client byte goes here unparsed. */
   #pinned: RoutedUpstream | undefined;
   readonly #replays: Array<{ bytes: Buffer; responses: number }> = [];
-  readonly #owner: UpstreamOwner;
+  readonly #owner: UpstreamOwner & { batching: boolean };
   #held = 0;
   #wantsRead = true;
   /** The client sent its FIN: end once every answer is delivered. */
@@ -94,6 +98,8 @@ export class RequestRouter extends Duplex {
   readonly #prefixes = new WeakMap<object, string | undefined>();
   /** Map-form attributes the routes name (`header.x-canary`); empty: none are read. */
   readonly #wanted: readonly string[];
+  /** Some route matches connection attributes together with request ones: they are merged into each request's. */
+  readonly #connKeys: boolean;
 
   constructor(opts: RequestRouterOptions) {
     super({ allowHalfOpen: true, decodeStrings: false });
@@ -101,7 +107,9 @@ export class RequestRouter extends Duplex {
     this.#codec = opts.codec.create();
     this.#framer = this.#codec.toUpstream;
     this.#hooks = opts.hooks;
-    this.#wanted = opts.hooks.attributes === undefined ? NONE : wantedAttributes(opts.routing, opts.maps ?? {});
+    const names = namedAttributes(opts.routing, opts.maps ?? {});
+    this.#wanted = opts.hooks.attributes === undefined ? NONE : names.wanted;
+    this.#connKeys = names.connection;
     const holdLimit = opts.holdLimit ?? DEFAULT_HOLD_LIMIT;
     this.#owner = {
       arrived: () => this.#flush(),
@@ -111,6 +119,8 @@ export class RequestRouter extends Duplex {
       replays: this.#replays,
       held: () => this.#held,
       holdLimit,
+      batching: false,
+      touch: (conn) => this.#touched.push(conn),
     };
   }
 
@@ -141,6 +151,21 @@ export class RequestRouter extends Duplex {
     const framer = this.#framer;
     framer.push(chunk);
     let full: RoutedUpstream | undefined;
+    this.#owner.batching = true;
+    try {
+      full = this.#routeAll(framer);
+    } finally {
+      this.#owner.batching = false;
+      const touched = this.#touched;
+      for (let i = 0; i < touched.length; i++) if (!touched[i]!.flushBatch()) full = touched[i];
+      touched.length = 0;
+    }
+    return full?.drained();
+  }
+
+  /** Route every frame the framer returns now; the connection whose socket is full, if any. */
+  #routeAll(framer: ProtocolFramer): RoutedUpstream | undefined {
+    let full: RoutedUpstream | undefined;
     for (;;) {
       const frame = framer.next();
       if (frame === null) break;
@@ -154,12 +179,13 @@ export class RequestRouter extends Duplex {
       }
       if (this.#closing) break;
     }
-    return full?.drained();
+    return full;
   }
 
   /** A frame continuing the current request (a body). Returns the connection when its socket is full. */
   #more(frame: Buffer, info: MessageInfo): RoutedUpstream | undefined {
-    const { conn, ex } = this.#current;
+    const conn = this.#curConn;
+    const ex = this.#curEx;
     if (ex !== undefined) {
       if (ex.request !== undefined) {
         if (frame.length + sum(ex.request) > RETRY_KEEP_LIMIT) ex.request = undefined;
@@ -176,13 +202,14 @@ export class RequestRouter extends Duplex {
     const hooks = this.#hooks;
     const own = info.attributes;
     const conn0 = this.#opts.attributes;
-    let attrs = conn0 === undefined ? own : own === undefined ? conn0 : { ...conn0, ...own };
+    let attrs = conn0 === undefined || !this.#connKeys ? own : own === undefined ? conn0 : { ...conn0, ...own };
     if (this.#wanted.length > 0) attrs = { ...attrs, ...hooks.attributes!(frame, info, this.#wanted) };
     const facts = hooks.facts(this.#codec, frame, info);
     const routing = this.#opts.routing;
     const choice = facts.keyless === true ? routing.fallback : routing.select(attrs);
     const responses = info.responses ?? 1;
-    this.#current = { conn: undefined, ex: undefined };
+    this.#curConn = undefined;
+    this.#curEx = undefined;
     if (choice === undefined) {
       this.#refuse(own, 'no_route', noRouteMessage(routing.listenerId, attrs), responses);
       return undefined;
@@ -215,8 +242,9 @@ export class RequestRouter extends Duplex {
       ex = this.#exchange(conn, own, retry ? [bytes] : undefined, info.end, choice);
       ex.left = responses;
     } else if (own !== undefined) hooks.forget(this.#codec, own);
-    this.#current = { conn, ex };
-    const ok = conn.send(bytes, ex);
+    this.#curConn = conn;
+    this.#curEx = ex;
+    const ok = conn.send(bytes, ex, this.#codec, own);
     if (facts.pin === true) {
       this.#pinned = conn;
       conn.raw = true;
@@ -246,7 +274,7 @@ export class RequestRouter extends Duplex {
       attempts: 1,
       skipping: false,
       startedAt: observe === undefined ? 0 : performance.now(),
-      observe: observe === undefined ? undefined : (s) => observe.observe(s),
+      observe,
     };
     this.#queue.push(ex);
     return ex;
@@ -263,8 +291,9 @@ export class RequestRouter extends Duplex {
       ex = this.#exchange(answering, own, undefined, true, choice);
       ex.left = responses;
     } else if (own !== undefined) this.#hooks.forget(this.#codec, own);
-    this.#current = { conn: answering, ex };
-    return answering.send(bytes, ex) ? undefined : answering;
+    this.#curConn = answering;
+    this.#curEx = ex;
+    return answering.send(bytes, ex, this.#codec, own) ? undefined : answering;
   }
 
   /** The route of another key, when it goes to another cluster than `choice`'s. */
@@ -309,7 +338,8 @@ export class RequestRouter extends Duplex {
   #refuse(own: Attributes | undefined, reason: 'no_route' | undefined, message: string, responses: number): void {
     this.#opts.stats?.error(reason === 'no_route' ? ErrorCodes.NO_ROUTE : ErrorCodes.CROSS_CLUSTER);
     const reply = this.#codec.errorReply({ request: own, message, reason, listener: this.#opts.routing.listenerId });
-    this.#current = { conn: undefined, ex: undefined };
+    this.#curConn = undefined;
+    this.#curEx = undefined;
     if (responses === 0 || reply === undefined) return;
     const ex = this.#exchange(undefined, own, undefined, true, undefined);
     for (const f of reply.frames) ex.chunks.push(f);
@@ -379,10 +409,10 @@ export class RequestRouter extends Duplex {
       }
       if (!ex.done) break;
       q.shift();
-      if (ex.observe !== undefined) ex.observe((performance.now() - ex.startedAt) / 1000);
+      if (ex.observe !== undefined) ex.observe.observe((performance.now() - ex.startedAt) / 1000);
       if (ex.attributes !== undefined && ex.conn !== undefined) this.#hooks.forget(this.#codec, ex.attributes);
     }
-    if (out.length > 0 && !this.push(out.length === 1 ? out[0] : Buffer.concat(out))) this.#wantsRead = false;
+    if (out.length > 0 && !this.push(out.length === 1 ? out[0] : joined(out))) this.#wantsRead = false;
     if (this.#held <= (this.#owner.holdLimit >> 1)) for (const pool of this.#pools.values()) for (const c of pool) c.resume();
     if (q.length === 0 && (this.#inputEnded || this.#closing) && !this.#ended) this.#end();
   }
@@ -428,7 +458,7 @@ export class RequestRouter extends Duplex {
       this.#pools.get(cluster)!.push(conn);
       ex.conn = conn;
       const parts = ex.request!;
-      conn.send(parts[0]!, ex);
+      conn.send(parts[0]!, ex, this.#codec, ex.attributes);
       for (let i = 1; i < parts.length; i++) conn.send(parts[i]!);
     };
     const backoff = cluster.config.retryBackoff ?? 0;
@@ -506,24 +536,41 @@ export class RequestRouter extends Duplex {
 }
 
 const NONE: readonly string[] = [];
-const WANTED = new WeakMap<RequestRouting, readonly string[]>();
+const NAMED = new WeakMap<RequestRouting, { wanted: readonly string[]; connection: boolean }>();
 
-/** The map-form attribute names (`header.x-canary`, `query.v`) any route of `routing` matches on (once per table). */
-function wantedAttributes(routing: RequestRouting, maps: Readonly<Record<string, string>>): readonly string[] {
-  const known = WANTED.get(routing);
+/**
+ * What the routes of `routing` match on (once per table): the map-form attribute names (`header.x-canary`,
+ * `query.v`) to read per request, and whether any route uses connection attributes (then merged into each request's).
+ */
+function namedAttributes(routing: RequestRouting, maps: Readonly<Record<string, string>>): { wanted: readonly string[]; connection: boolean } {
+  const known = NAMED.get(routing);
   if (known !== undefined) return known;
   const names = new Set<string>();
+  let connection = false;
   const walk = (spec: Readonly<Record<string, unknown>>): void => {
     for (const [key, value] of Object.entries(spec)) {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) continue;
-      if (key === 'not') walk(value as Record<string, unknown>);
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        if (CONNECTION_KEYS.includes(key)) connection = true;
+      } else if (key === 'not') walk(value as Record<string, unknown>);
       else for (const name of Object.keys(value)) names.add(`${maps[key] ?? key}.${name.toLowerCase()}`);
     }
   };
   for (const c of routing.choices) if (c.route.config.match !== undefined) walk(c.route.config.match);
-  const out = names.size === 0 ? NONE : [...names];
-  WANTED.set(routing, out);
+  const out = { wanted: names.size === 0 ? NONE : [...names], connection };
+  NAMED.set(routing, out);
   return out;
+}
+
+/** One buffer for `parts`: a view over them when they are adjacent in one received chunk (no copy), else a copy. */
+function joined(parts: readonly Buffer[]): Buffer {
+  const first = parts[0]!;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const b = parts[i]!;
+    if (b.buffer !== first.buffer || b.byteOffset !== end) return Buffer.concat(parts);
+    end += b.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
 function sum(parts: readonly Buffer[]): number {

@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import type { Attributes, MessageInfo, ProtocolCodec, ProtocolCodecFactory, RequestRoutingHooks, RoutedResponseFacts } from '../protocols/protocol.js';
 import type { TrafficStats } from '../core/stats.js';
+import { writeGathered } from '../session/gather.js';
 
 /** What the router needs of a cluster (structurally: upstream/cluster.ts's Cluster). */
 export interface RoutedCluster {
@@ -46,7 +47,8 @@ export interface Exchange {
   /** A 5xx answer being dropped because the request is retried. */
   skipping: boolean;
   readonly startedAt: number;
-  readonly observe: ((seconds: number) => void) | undefined;
+  /** The route's request-duration histogram (observed when the answer is passed on). */
+  readonly observe: { observe(seconds: number): void } | undefined;
 }
 
 export interface UpstreamOwner {
@@ -62,6 +64,10 @@ export interface UpstreamOwner {
   readonly replays: readonly { bytes: Buffer; responses: number }[];
   readonly held: () => number;
   readonly holdLimit: number;
+  /** True while the router routes one client write: writes are collected and leave at its end. */
+  readonly batching: boolean;
+  /** A connection collected its first bytes of the current client write. */
+  touch(conn: RoutedUpstream): void;
 }
 
 const DISCARD_ATTRS = undefined;
@@ -108,10 +114,17 @@ export class RoutedUpstream {
     return !this.retired && !this.#failed;
   }
 
-  /** Send request bytes (a start frame with its exchange, or more frames of the current request). */
-  send(bytes: Buffer, ex?: Exchange): boolean {
+  /**
+   * Send request bytes: a start frame (`from`: the router's codec that framed it, with its start attributes), or more
+   * frames of the current request. `ex`: the exchange waiting for its answer here.
+   */
+  send(bytes: Buffer, ex?: Exchange, from?: ProtocolCodec, attributes?: Attributes): boolean {
     if (ex !== undefined) this.inflight.push(ex);
-    return this.#write(bytes, true);
+    const expect = this.#hooks.expect;
+    if (expect === undefined) return this.#write(bytes, true);
+    // the codec pairs answers from what the router's codec knows: no second parse of the request
+    if (from !== undefined && attributes !== undefined) expect(from, this.#codec, attributes);
+    return this.#write(bytes, false);
   }
 
   /** Send bytes the codec must not see (a pinned connection's raw stream). */
@@ -141,20 +154,26 @@ export class RoutedUpstream {
     }
     const s = this.socket;
     if (s === undefined || s.destroyed) return true;
-    if (!this.#corked) {
-      // several frames of one client read (a head and its body) leave in one write
-      this.#corked = true;
-      s.cork();
-      process.nextTick(this.#uncork);
+    if (this.#owner.batching) {
+      // the frames of one client write (a head and its body) leave together, joined when adjacent (see flushBatch)
+      if (this.#batch.length === 0) this.#owner.touch(this);
+      this.#batch.push(bytes);
+      return true;
     }
     return s.write(bytes);
   }
 
-  #corked = false;
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.socket?.uncork();
-  };
+  #batch: Buffer[] = [];
+
+  /** Write what the current client write collected for this connection; false when the socket is full. */
+  flushBatch(): boolean {
+    const batch = this.#batch;
+    if (batch.length === 0) return true;
+    this.#batch = [];
+    const s = this.socket;
+    if (s === undefined || s.destroyed) return true;
+    return writeGathered(s, batch);
+  }
 
   /** Resolves when the socket can take more (immediately when it can). */
   drained(): Promise<void> {

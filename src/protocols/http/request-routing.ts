@@ -56,6 +56,13 @@ export const httpRequestRouting: RequestRoutingHooks = {
     return out;
   },
 
+  expect(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void {
+    const req = state(from).byAttributes.get(attributes);
+    if (req === undefined) return;
+    const st = state(to);
+    st.pending.push({ method: req.method, minor: req.minor, keepAlive: req.keepAlive, switching: req.switching, expectContinue: req.expectContinue, bodyDone: true });
+  },
+
   response(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts {
     const status = (head[9]! - 48) * 100 + (head[10]! - 48) * 10 + (head[11]! - 48);
     const close = state(codec).serverClose;
