@@ -120,10 +120,10 @@ export class RoutedUpstream {
    */
   send(bytes: Buffer, ex?: Exchange, from?: ProtocolCodec, attributes?: Attributes): boolean {
     if (ex !== undefined) this.inflight.push(ex);
-    const expect = this.#hooks.expect;
-    if (expect === undefined) return this.#write(bytes, true);
+    const hooks = this.#hooks;
+    if (hooks.expect === undefined) return this.#write(bytes, true);
     // the codec pairs answers from what the router's codec knows: no second parse of the request
-    if (from !== undefined && attributes !== undefined) expect(from, this.#codec, attributes);
+    if (from !== undefined && attributes !== undefined) hooks.expect(from, this.#codec, attributes);
     return this.#write(bytes, false);
   }
 
