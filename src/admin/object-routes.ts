@@ -2,8 +2,8 @@
  * The run-time objects of the native admin API, and the health and metrics endpoints:
  *   GET  /healthz                               200 `ok` or 503 `degraded` (some listener failed)
  *   GET  /metrics                               Prometheus text
- *   GET  /api/v1/{listeners,clusters,routes}    the list
- *   POST /api/v1/{listeners,clusters,routes}    create and start one (201)
+ *   GET  /api/v1/{listeners,clusters,routes}    the list (routes: ?listener=ID for one listener's, in evaluation order)
+ *   POST /api/v1/{listeners,clusters,routes}    create and start one (201; routes: `position` in the body)
  *   GET  /api/v1/{kind}/:id                     one object
  *   DELETE /api/v1/{kind}/:id[?drain=DURATION]  stop and remove it (listeners drain their connections)
  */
@@ -19,6 +19,7 @@ import type { RouteEntry } from '../http-kit/route-table.js';
 export type Kind = 'listeners' | 'clusters' | 'routes';
 
 interface RunTimeObject {
+  readonly id: string;
   toJSON(): Record<string, unknown>;
 }
 
@@ -36,9 +37,19 @@ export async function metrics(yard: Switchyard, ctx: RequestContext): Promise<vo
 export function objectRoutes(yard: Switchyard, kind: Kind): RouteEntry<Handler>[] {
   const one = kind.slice(0, -1);
   return [
-    ['GET HEAD', `/api/v1/${kind}`, (c) => c.send(200, [...collection(yard, kind).values()].map((o) => o.toJSON())), `every ${one} with its state and stats`],
-    ['POST', `/api/v1/${kind}`, async (c) => c.send(201, (await create(yard, kind, await c.json())).toJSON()), `create and start a ${one} (body: its config, JSON)`],
-    ['GET HEAD', `/api/v1/${kind}/:id`, (c) => c.send(200, get(yard, kind, c.param('id')).toJSON()), `one ${one}`],
+    kind === 'routes'
+      ? ['GET HEAD', '/api/v1/routes', (c) => c.send(200, routeList(yard, c.url.searchParams.get('listener'))), 'every route with its state, match, position and stats (?listener=ID: that listener\'s, in evaluation order)']
+      : ['GET HEAD', `/api/v1/${kind}`, (c) => c.send(200, [...collection(yard, kind).values()].map((o) => o.toJSON())), `every ${one} with its state and stats`],
+    [
+      'POST',
+      `/api/v1/${kind}`,
+      async (c) => {
+        const created = await create(yard, kind, await c.json());
+        c.send(201, kind === 'routes' ? routeJson(yard, created.id) : created.toJSON());
+      },
+      kind === 'routes' ? 'create and start a route (body: its config, JSON; `position`: its index among its listener\'s routes, default last)' : `create and start a ${one} (body: its config, JSON)`,
+    ],
+    ['GET HEAD', `/api/v1/${kind}/:id`, (c) => c.send(200, kind === 'routes' ? routeJson(yard, c.param('id')) : get(yard, kind, c.param('id')).toJSON()), `one ${one}`],
     [
       'DELETE',
       `/api/v1/${kind}/:id`,
@@ -61,12 +72,13 @@ function get(yard: Switchyard, kind: Kind, id: string): RunTimeObject {
 async function create(yard: Switchyard, kind: Kind, body: unknown): Promise<RunTimeObject> {
   if (kind === 'clusters') return yard.addCluster(parseObjectConfig('cluster', body, yard.framers));
   if (kind === 'routes') {
-    const cfg = parseObjectConfig('route', body, yard.framers);
+    const { position, rest } = takePosition(body);
+    const cfg = parseObjectConfig('route', rest, yard.framers);
     if (!yard.listeners.has(cfg.listener)) {
       // A route may be created before its listener (the listener then picks it up), but say so if it is a typo.
       yard.logger.info({ route: cfg.id, listener: cfg.listener }, 'route created for a listener that does not exist yet');
     }
-    return yard.addRoute(cfg);
+    return yard.addRoute(cfg, { position });
   }
   return yard.addListener(parseObjectConfig('listener', body, yard.framers));
 }
@@ -86,4 +98,31 @@ async function remove(yard: Switchyard, kind: Kind, id: string, drainTimeout: nu
   if (kind === 'listeners') return yard.removeListener(id, { drainTimeout });
   if (kind === 'clusters') return yard.removeCluster(id);
   return yard.removeRoute(id);
+}
+
+/** `position` of a POST /routes body (not a route config key): a 0-based index among the listener's routes. */
+function takePosition(body: unknown): { position: number | undefined; rest: unknown } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !('position' in body)) return { position: undefined, rest: body };
+  const { position, ...rest } = body as Record<string, unknown>;
+  if (typeof position !== 'number' || !Number.isInteger(position) || position < 0) {
+    throw new HttpError(400, ErrorCodes.BAD_REQUEST, `position: expected a 0-based index among the listener's routes (an integer >= 0), got ${JSON.stringify(position)}`);
+  }
+  return { position, rest };
+}
+
+/** A route's JSON with its listener's evaluation order: `position` (0-based) and `scope` (how the listener routes). */
+function routeJson(yard: Switchyard, id: string): Record<string, unknown> {
+  const route = yard.routes.get(id);
+  if (!route) throw new HttpError(404, ErrorCodes.NOT_FOUND, `route '${id}' not found`);
+  const json = route.toJSON();
+  const position = yard.routesOf(route.config.listener).indexOf(route);
+  return { id: json['id'], kind: json['kind'], listener: route.config.listener, position, ...json };
+}
+
+/** Every route, or one listener's in evaluation order (404 when no such listener and no route names it). */
+function routeList(yard: Switchyard, listener: string | null): Array<Record<string, unknown>> {
+  if (listener === null) return [...yard.routes.keys()].map((id) => routeJson(yard, id));
+  const routes = yard.routesOf(listener);
+  if (routes.length === 0 && !yard.listeners.has(listener)) throw new HttpError(404, ErrorCodes.NOT_FOUND, `listener '${listener}' not found`);
+  return routes.map((r) => routeJson(yard, r.id));
 }

@@ -4,11 +4,12 @@
  * route is decided per connection; and the shadowed-route warnings. Defensive like cross-references.ts: works on
  * partial or raw input.
  */
+import { z } from 'zod';
 import type { ProtocolCatalog } from './catalogs.js';
 import type { MatchSpec } from './fault-input.js';
 import { get, isPlainObject } from './fields.js';
 import { type ConfigIssue, type ConfigIssueCode, formatPath } from './issues.js';
-import { keyKind, type ListenerMatchFacts, routeMatchKeys, scopeOf, shadows } from './route-match.js';
+import { keyKind, type ListenerMatchFacts, routeMatchKeys, routeMatchShapeProblems, scopeOf, shadows } from './route-match.js';
 
 type Push = (segments: Array<string | number>, message: string, code: ConfigIssueCode) => void;
 
@@ -45,9 +46,10 @@ function routesByListener(routes: readonly unknown[]): Map<string, Array<{ i: nu
   return by;
 }
 
+/** The route's match when well-formed (a failed one is reported by the schema; zod leaves a placeholder in its place). */
 function matchOf(route: unknown): MatchSpec | undefined {
   const m = get(route, 'match');
-  return isPlainObject(m) ? (m as MatchSpec) : undefined;
+  return isPlainObject(m) && (m as unknown) !== z.NEVER && routeMatchShapeProblems(m).length === 0 ? (m as MatchSpec) : undefined;
 }
 
 /** Issues of every listener's route table (see the file comment). */

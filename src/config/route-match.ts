@@ -151,7 +151,7 @@ export function keyKind(facts: ListenerMatchFacts, key: string, map: string | un
   if (map !== undefined) {
     if (perRequest && r?.maps?.[map] !== undefined) return { scope: 'request' };
   } else if (perRequest && (facts.attributes === undefined || facts.attributes.includes(key))) return { scope: 'request' };
-  const known = [...CONNECTION_KEYS.filter((k) => facts.tls || !TLS_KEYS.includes(k)), ...(r?.startupAttributes ?? []), ...(perRequest ? [...(facts.attributes ?? []), ...Object.keys(r?.maps ?? {})] : [])];
+  const known = [...new Set([...CONNECTION_KEYS.filter((k) => facts.tls || !TLS_KEYS.includes(k)), ...(r?.startupAttributes ?? []), ...(perRequest ? [...(facts.attributes ?? []), ...Object.keys(r?.maps ?? {})] : [])])];
   const why =
     facts.protocol === undefined
       ? `${where} is raw TCP: routes match connection attributes only`

@@ -318,6 +318,12 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
   readonly routing?: ProtocolRouting;
   /** Reads the connection startup for routes matching `routing.startupAttributes` (required when those are declared). */
   readonly startupRouter?: StartupRouterHooks;
+  /**
+   * Routes' map forms (`routing.maps`: HTTP `headers: {...}`, `query: {...}`): the attributes named by `keys`
+   * (`header.x-canary`, `query.v`) read from a request's start frame, for the request router to merge into the
+   * request's attributes. Only called when a listener's routes use map forms (`ListenerRouting.mapKeys`).
+   */
+  requestAttributes?(startFrame: Buffer, keys: readonly string[]): Attributes;
   factory(options: O): ProtocolCodecFactory;
   /** Per-request routing (listeners whose routes are decided per request). Absent: per connection only. */
   readonly requestRouting?: RequestRoutingHooks;

@@ -5,7 +5,7 @@ import { LatencyHistogram } from '../core/latency.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { EngineLatency, RouteEngine } from './engine.js';
 import type { Attributes } from '../protocols/protocol.js';
-import { CONNECTION_KEYS, scopeOf, type RoutingScope } from '../config/route-match.js';
+import { CONNECTION_KEYS, flattenRouteMatch, routeMatchKeys, scopeOf, type RoutingScope } from '../config/route-match.js';
 import { compileRouteMatch } from './route-match.js';
 
 /** Counters of a mirror route. */
@@ -89,6 +89,11 @@ export interface ListenerRouting {
   select(attrs: Attributes | undefined): RouteChoice | undefined;
   /** The `default: true` route, else the first route. */
   readonly fallback: RouteChoice | undefined;
+  /**
+   * The map-form attributes the routes match (`header.x-canary`, `query.v`; empty: none): the request router asks
+   * the protocol module's `requestAttributes(startFrame, mapKeys)` for them and merges them into the request's.
+   */
+  readonly mapKeys: readonly string[];
 }
 
 /** The route rewrites or answers requests itself (rewrite, redirect, directResponse): its listener routes per request. */
@@ -120,12 +125,21 @@ export interface ListenerRoutingFacts {
 class Table implements ListenerRouting {
   readonly fallback: RouteChoice | undefined;
   readonly scope: RoutingScope;
+  readonly mapKeys: readonly string[];
   constructor(
     readonly listenerId: string,
     readonly choices: readonly RouteChoice[],
     facts: ListenerRoutingFacts | undefined,
   ) {
     this.fallback = choices.find((c) => c.isDefault) ?? choices[0];
+    const maps = facts?.maps ?? {};
+    const keys = new Set<string>();
+    for (const c of choices) {
+      const spec = c.route.config.match;
+      if (spec === undefined) continue;
+      for (const k of routeMatchKeys(flattenRouteMatch(spec, maps))) if (Object.values(maps).some((prefix) => k.key.startsWith(`${prefix}.`))) keys.add(k.key);
+    }
+    this.mapKeys = [...keys];
     const startup = facts?.startupAttributes ?? [];
     this.scope = scopeOf(
       choices.map((c) => c.route.config.match),

@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 import { dirname } from 'node:path';
 import type { ClusterConfig, ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/types.js';
-import type { ConfigValidationResult } from '../config/issues.js';
+import { configError, type ConfigIssue, type ConfigValidationResult } from '../config/issues.js';
 import * as schema from '../config/schema.js';
 import * as loader from '../config/loader.js';
 import { listenerSchema as listenerSchemaOf } from '../config/listener-schema.js';
@@ -37,6 +37,8 @@ export interface LoadConfigOptions {
   env?: Record<string, string | undefined>;
   /** Protocol and fault registries (default: the built-in ones; `plugins.faults` modules are loaded into it). */
   chaos?: ChaosRegistries;
+  /** Called with the warnings of a valid config (shadowed routes), each with its line:column when known. */
+  onWarnings?: (warnings: ConfigIssue[]) => void;
 }
 
 function withChaos(options: LoadConfigOptions): schema.ConfigSchemaOptions {
@@ -115,5 +117,8 @@ export async function loadConfigFile(path: string, registry: FramerRegistry, opt
   const chaos = options.chaos ?? defaultChaosRegistries();
   const plugins = loader.declaredFaultPlugins(text, format);
   if (plugins !== undefined) await loadFaultPlugins(plugins, chaos.faults, dirname(path));
-  return loader.parseConfigText(text, format, registry, path, withChaos({ ...options, chaos }));
+  const result = loader.validateConfigText(text, format, registry, withChaos({ ...options, chaos }));
+  if (!result.ok) throw configError(result.errors, 'configuration', path);
+  if (result.warnings !== undefined) options.onWarnings?.(result.warnings);
+  return result.config;
 }

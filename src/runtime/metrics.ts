@@ -35,6 +35,8 @@ export function createMetricsRegistry(
     faults?: () => Iterable<[string, FaultSet]>;
     divergences?: DivergenceLog;
     engines?: () => Iterable<Route>;
+    /** Every route, for its route decisions (`switchyard_route_requests_total`). */
+    routes?: () => Iterable<Route>;
     /** Request durations of protocol listeners' routes: labels listener, route, protocol. */
     requests?: () => Iterable<LabelledHistogram>;
     /** Connection durations of TCP listeners: label listener. */
@@ -170,6 +172,19 @@ export function createMetricsRegistry(
         () => [...connections()],
       ) as unknown as Metric,
     );
+  }
+  const routes = options.routes;
+  if (routes) {
+    new Counter({
+      name: 'switchyard_route_requests_total',
+      help: 'Route decisions that picked the route: connections on listeners routed per connection or startup (and with one catch-all route), requests/commands on listeners routed per request.',
+      labelNames: ['listener', 'route'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of routes()) this.inc({ listener: r.config.listener, route: r.id }, r.requests);
+      },
+    });
   }
   const engines = options.engines;
   if (engines) {

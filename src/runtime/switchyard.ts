@@ -98,6 +98,7 @@ export class Switchyard {
         faults: () => this.faultSets.entries(),
         divergences: this.divergences,
         engines: () => this.routes.values(),
+        routes: () => this.routes.values(),
         requests: () => this.#requestHistograms(),
         connections: () => this.#connectionHistograms(),
       },

@@ -2,11 +2,13 @@ import { guard, parseCommandArgs, str, UsageError } from '../args.js';
 import { loadConfigFile } from '../../runtime/config.js';
 import { createFramerRegistry } from '../../framing/builtins.js';
 import { formatAddress, type Address } from '../../core/address.js';
+import { formatConfigIssue } from '../../config/issues.js';
 
 const USAGE = `Usage: switchyard validate -c FILE [--print]
 
 Check a YAML or JSON config file against the schema (unknown keys, types, references, framer options).
-Exits 0 and prints a summary when valid; exits 1 and prints every error with its path otherwise.
+Exits 0 and prints a summary when valid (and a warning on stderr for each route that can never match); exits 1
+and prints every error with its path otherwise.
 
 Options:
   -c, --config FILE   the config file (.yaml, .yml or .json)
@@ -27,7 +29,11 @@ export function validateCommand(argv: string[]): Promise<number> {
     const file = str(values.config);
     if (!file) throw new UsageError('missing -c FILE');
     try {
-      const config = await loadConfigFile(file, createFramerRegistry());
+      const config = await loadConfigFile(file, createFramerRegistry(), {
+        onWarnings: (warnings) => {
+          for (const w of warnings) process.stderr.write(`warning: ${formatConfigIssue(w, file)}\n`);
+        },
+      });
       if (values['print']) {
         process.stdout.write(`${JSON.stringify(config, printable, 2)}\n`);
         return 0;

@@ -1,3 +1,4 @@
+import { httpRouteAttributes } from './route-attributes.js';
 import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
@@ -35,6 +36,7 @@ export const httpProtocol: ProtocolModule<HttpOptions> = {
   optionsSchema: httpOptionsSchema,
   attributes: HTTP_ATTRIBUTES,
   routing: { perRequest: true, maps: { headers: 'header', query: 'query' }, answers: true },
+  requestAttributes: httpRouteAttributes,
   factory(options: HttpOptions): ProtocolCodecFactory {
     const opts = { maxHeaderSize: options.maxHeaderSize, maxBodyFrame: options.maxBodyFrame };
     return { name: 'http', create: () => new HttpCodec(opts) };
