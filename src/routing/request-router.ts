@@ -85,7 +85,8 @@ export class RequestRouter extends Duplex {
   readonly #touched: RoutedUpstream[] = [];
   /** Set once a request pinned the connection: every later client byte goes here unparsed. */
   #pinned: RoutedUpstream | undefined;
-  readonly #replays: Array<{ bytes: Buffer; responses: number }> = [];
+  /** Setup requests replayed on new upstream connections, one per kind (a later `SELECT` replaces an earlier one in place). */
+  readonly #replays: Array<{ bytes: Buffer; responses: number; kind: string }> = [];
   readonly #owner: UpstreamOwner & { batching: boolean };
   #held = 0;
   #wantsRead = true;
@@ -285,7 +286,10 @@ export class RequestRouter extends Duplex {
     const bytes = Buffer.from(frame);
     const answering = this.#pick(cluster, false);
     for (const pool of this.#pools.values()) for (const c of pool) if (c !== answering && c.usable) c.replaySetup(bytes, responses);
-    this.#replays.push({ bytes, responses });
+    const kind = `${String(own?.['command'] ?? '')} ${String(own?.['subcommand'] ?? '')}`;
+    const i = this.#replays.findIndex((r) => r.kind === kind);
+    if (i >= 0) this.#replays[i] = { bytes, responses, kind };
+    else this.#replays.push({ bytes, responses, kind });
     let ex: Exchange | undefined;
     if (responses > 0) {
       ex = this.#exchange(answering, own, undefined, true, choice);

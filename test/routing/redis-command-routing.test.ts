@@ -157,6 +157,43 @@ describe('Redis per-command routing', { skip }, () => {
     }
   });
 
+  test('SUBSCRIBE pins the connection to the default cluster: messages published there arrive', async () => {
+    const sub = CLIENTS[1]!.create(proxy.port);
+    sub.on('error', () => undefined);
+    try {
+      await sub.connect();
+      const got: string[] = [];
+      sub.on('message', (channel: string, message: string) => got.push(`${channel}=${message}`));
+      await sub.subscribe('routed-news');
+      await eventually(() => {
+        void directA.publish('routed-news', 'hello');
+        return got.includes('routed-news=hello');
+      }, 'message through the pinned connection', 10_000);
+    } finally {
+      sub.disconnect();
+    }
+  });
+
+  test('a later SELECT replaces the earlier one for connections opened after it', async () => {
+    const r = CLIENTS[0]!.create(proxy.port, { db: 4 });
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      assert.equal(await r.set('a:db', 'four'), 'OK'); // opens the connection to A (db 4)
+      assert.equal(await r.select(6), 'OK');
+      assert.equal(await r.set('b:db', 'six'), 'OK'); // B is opened now: only SELECT 6 is replayed there
+      assert.equal(await r.set('a:db6', 'six'), 'OK');
+      await directB.select(6);
+      await directA.select(6);
+      assert.equal(await directB.get('b:db'), 'six');
+      assert.equal(await directA.get('a:db6'), 'six');
+      await directB.select(0);
+      await directA.select(0);
+    } finally {
+      r.disconnect();
+    }
+  });
+
   test('SELECT is replayed on connections opened later', async () => {
     const r = CLIENTS[0]!.create(proxy.port, { db: 3 });
     r.on('error', () => undefined);
