@@ -24,7 +24,7 @@ export { Session, type SessionOptions, type UpstreamConnector } from './session/
 export { TcpListener, type StopOptions } from './listeners/tcp.js';
 export { Cluster } from './upstream/cluster.js';
 export { connectUpstream } from './upstream/connector.js';
-export { Route, RouteTable, type Director, type Destination } from './routing/director.js';
+export { Route, RouteTable, type Director, type Destination, type ListenerRouting, type RouteChoice, type RoutingScope } from './routing/director.js';
 
 export * from './net/index.js';
 export * from './listeners/udp.js';
