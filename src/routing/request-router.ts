@@ -235,7 +235,7 @@ export class RequestRouter extends Duplex {
       return undefined;
     }
     if (facts.replay === true) return this.#replay(frame, responses, cluster, own, choice);
-    const conn = this.#pick(cluster, facts.pin === true);
+    const conn = this.#pick(cluster, facts.pin === true, attrs);
     const bytes = cfg.rewrite !== undefined && hooks.rewrite !== undefined ? hooks.rewrite(frame, cfg.rewrite, this.#prefix(choice)) : frame;
     let ex: Exchange | undefined;
     if (responses > 0) {
@@ -284,7 +284,7 @@ export class RequestRouter extends Duplex {
   /** Setup (Redis HELLO, AUTH, SELECT, CLIENT SETNAME): remembered for new connections, sent on every open one, answered once. */
   #replay(frame: Buffer, responses: number, cluster: RoutedCluster, own: Attributes | undefined, choice: RequestRouteChoice): RoutedUpstream | undefined {
     const bytes = Buffer.from(frame);
-    const answering = this.#pick(cluster, false);
+    const answering = this.#pick(cluster, false, undefined);
     for (const pool of this.#pools.values()) for (const c of pool) if (c !== answering && c.usable) c.replaySetup(bytes, responses);
     const kind = `${String(own?.['command'] ?? '')} ${String(own?.['subcommand'] ?? '')}`;
     const i = this.#replays.findIndex((r) => r.kind === kind);
@@ -311,7 +311,7 @@ export class RequestRouter extends Duplex {
   }
 
   /** A connection of `cluster` for the next request: an idle one, a new one while under the limit, else the least loaded. */
-  #pick(cluster: RoutedCluster, fresh: boolean): RoutedUpstream {
+  #pick(cluster: RoutedCluster, fresh: boolean, attrs: Attributes | undefined): RoutedUpstream {
     let pool = this.#pools.get(cluster);
     if (pool === undefined) this.#pools.set(cluster, (pool = []));
     if (!fresh) {
@@ -323,9 +323,17 @@ export class RequestRouter extends Duplex {
       }
       if (best !== undefined && pool.length >= (this.#opts.maxPerCluster ?? DEFAULT_MAX_PER_CLUSTER)) return best;
     }
-    const conn = new RoutedUpstream(cluster, this.#opts.codec, this.#hooks, this.#owner);
+    const conn = new RoutedUpstream(cluster, this.#opts.codec, this.#hooks, this.#owner, this.#hash(cluster, attrs));
     if (!fresh) pool.push(conn);
     return conn;
+  }
+
+  /** The balancer's hash value for a cluster with `hashKey` (`key`, `sourceAddress`, `header:<name>`), from the request opening the connection. */
+  #hash(cluster: RoutedCluster, attrs: Attributes | undefined): string | undefined {
+    const key = cluster.config.hashKey;
+    if (key === undefined) return undefined;
+    const v = key === 'key' ? attrs?.['key'] : key === 'sourceAddress' ? this.#opts.attributes?.['sourceAddress'] : key.startsWith('header:') ? attrs?.[`header.${key.slice(7).toLowerCase()}`] : undefined;
+    return v === undefined ? undefined : String(v);
   }
 
   #prefix(choice: RequestRouteChoice): string | undefined {
@@ -458,7 +466,7 @@ export class RequestRouter extends Duplex {
     if (cluster.counters !== undefined) cluster.counters.retries++;
     const send = (): void => {
       if (this.destroyed) return;
-      const conn = this.#pick(cluster, true);
+      const conn = this.#pick(cluster, true, ex.attributes);
       this.#pools.get(cluster)!.push(conn);
       ex.conn = conn;
       const parts = ex.request!;

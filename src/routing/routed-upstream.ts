@@ -11,12 +11,12 @@ import { writeGathered } from '../session/gather.js';
 export interface RoutedCluster {
   readonly id: string;
   readonly stats: TrafficStats;
-  connect(signal?: AbortSignal, hints?: { paused?: boolean | undefined }): Promise<Socket>;
+  connect(signal?: AbortSignal, hints?: { paused?: boolean | undefined; hash?: string | undefined }): Promise<Socket>;
   /** The caller's verdict on an exchange over a socket connect() returned (outlier ejection), when the cluster counts them. */
   report?(socket: Socket, outcome: 'ok' | 'reset' | 'protocol_error'): void;
   /** The cluster's counters, when it keeps them (`retries`: switchyard_upstream_retries_total). */
   readonly counters?: { retries: number } | undefined;
-  readonly config: { readonly id: string; readonly retryOn?: readonly string[] | undefined; readonly retries?: number | undefined; readonly retryBackoff?: number | undefined };
+  readonly config: { readonly id: string; readonly hashKey?: string | undefined; readonly retryOn?: readonly string[] | undefined; readonly retries?: number | undefined; readonly retryBackoff?: number | undefined };
 }
 
 /** One request and its answer, in the client's order. */
@@ -91,7 +91,8 @@ export class RoutedUpstream {
   #paused = false;
   #drainWaiters: Array<() => void> = [];
 
-  constructor(cluster: RoutedCluster, factory: ProtocolCodecFactory, hooks: RequestRoutingHooks, owner: UpstreamOwner) {
+  /** `hash`: the balancer's hash value (ring_hash, maglev) of the request that opens the connection. */
+  constructor(cluster: RoutedCluster, factory: ProtocolCodecFactory, hooks: RequestRoutingHooks, owner: UpstreamOwner, hash?: string) {
     this.cluster = cluster;
     this.#codec = factory.create();
     this.#hooks = hooks;
@@ -99,7 +100,7 @@ export class RoutedUpstream {
     cluster.stats.total++;
     cluster.stats.active++;
     for (const r of owner.replays) this.#sendSetup(r.bytes, r.responses);
-    cluster.connect().then(
+    cluster.connect(undefined, hash === undefined ? undefined : { hash }).then(
       (s) => this.#connected(s),
       (err: unknown) => this.#fail('connect', err),
     );
