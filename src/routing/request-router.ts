@@ -63,6 +63,8 @@ export interface RequestRouterOptions {
 
 const DEFAULT_MAX_PER_CLUSTER = 1;
 const DEFAULT_HOLD_LIMIT = 1024 * 1024;
+/** Largest chunk pushed to the session at once (a socket read's size). */
+const PUSH_MAX = 64 * 1024;
 /** A request bigger than this is not kept for a retry. */
 const RETRY_KEEP_LIMIT = 64 * 1024;
 
@@ -424,9 +426,34 @@ export class RequestRouter extends Duplex {
       if (ex.observe !== undefined) ex.observe.observe((performance.now() - ex.startedAt) / 1000);
       if (ex.attributes !== undefined && ex.conn !== undefined) this.#hooks.forget(this.#codec, ex.attributes);
     }
-    if (out.length > 0 && !this.push(out.length === 1 ? out[0] : joined(out))) this.#wantsRead = false;
+    if (out.length > 0 && !this.#pushAll(out)) this.#wantsRead = false;
     if (this.#held <= (this.#owner.holdLimit >> 1)) for (const pool of this.#pools.values()) for (const c of pool) c.resume();
     if (q.length === 0 && (this.#inputEnded || this.#closing) && !this.#ended) this.#end();
+  }
+
+  /**
+   * Push answer pieces as few chunks as possible, each at most {@link PUSH_MAX} bytes (what a socket read gives:
+   * the session's framer holds at most a bounded amount per push). False when the reader wants no more for now.
+   */
+  #pushAll(out: Buffer[]): boolean {
+    if (out.length === 1 && out[0]!.length <= PUSH_MAX) return this.push(out[0]);
+    let ok = true;
+    let group: Buffer[] = [];
+    let size = 0;
+    for (const piece of out) {
+      for (let at = 0; at < piece.length; at += PUSH_MAX) {
+        const part = at === 0 && piece.length <= PUSH_MAX ? piece : piece.subarray(at, at + PUSH_MAX);
+        if (size + part.length > PUSH_MAX && group.length > 0) {
+          ok = this.push(group.length === 1 ? group[0] : joined(group)) && ok;
+          group = [];
+          size = 0;
+        }
+        group.push(part);
+        size += part.length;
+      }
+    }
+    if (group.length > 0) ok = this.push(group.length === 1 ? group[0] : joined(group)) && ok;
+    return ok;
   }
 
   /** Every answer is delivered and no more requests come: close the upstreams, end the readable side. */

@@ -139,6 +139,48 @@ describe('HTTP per-request routing', () => {
   });
 });
 
+describe('HTTP per-request routing: large answers', () => {
+  test('large answers from a slow and a fast cluster, pipelined, arrive whole and in order (held answers are bounded)', async () => {
+    const big = (name: string, n: number): Buffer => Buffer.alloc(n, name);
+    const a = await backend('A', (req, res) => {
+      setTimeout(() => res.end(big('a', 3 * 1024 * 1024)), 100);
+      void req;
+      return true;
+    });
+    const b = await backend('B', (req, res) => {
+      res.end(big('b', 3 * 1024 * 1024));
+      void req;
+      return true;
+    });
+    const proxy = await startRoutedProxy('http', [
+      { id: 'ra', match: { path: '/a/*' }, cluster: testCluster('ca', a.port) },
+      { id: 'rb', match: { path: '/b/*' }, cluster: testCluster('cb', b.port) },
+    ]);
+    const c = new Client(`http://127.0.0.1:${proxy.port}`, { pipelining: 6 });
+    try {
+      const paths = ['/a/1', '/b/1', '/b/2', '/a/2', '/b/3'];
+      const bodies = await Promise.all(
+        paths.map(async (p) => {
+          const r = await c.request({ method: 'GET', path: p });
+          return Buffer.from(await r.body.arrayBuffer());
+        }),
+      );
+      bodies.forEach((body, i) => {
+        assert.equal(body.length, 3 * 1024 * 1024, paths[i]);
+        const ch = paths[i]!.startsWith('/a/') ? 0x61 : 0x62;
+        assert.ok(body.every((x) => x === ch), `${paths[i]} bytes`);
+      });
+    } finally {
+      await c.close();
+      await proxy.close();
+      for (const x of [a, b]) {
+        x.server.closeAllConnections();
+        x.server.close();
+      }
+    }
+  });
+});
+
 describe('HTTP per-request routing: failures and retries', () => {
   test('an upstream failing mid-way gets a 502 for its request; the other cluster answers still arrive', async () => {
     const good = await backend('G');

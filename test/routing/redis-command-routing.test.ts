@@ -108,6 +108,30 @@ describe('Redis per-command routing', { skip }, () => {
     });
   }
 
+  test('large values (several frames each) interleaved across both clusters keep their order and bytes', async () => {
+    const r = CLIENTS[1]!.create(proxy.port);
+    r.on('error', () => undefined);
+    try {
+      await r.connect();
+      const p = r.pipeline();
+      const values: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const v = `${i}:`.padEnd(150_000 + i * 7919, String.fromCharCode(97 + (i % 26)));
+        values.push(v);
+        p.set(`${i % 2 === 0 ? 'a' : 'b'}:big:${i}`, v);
+        p.get(`${i % 2 === 0 ? 'a' : 'b'}:big:${i}`);
+      }
+      const out = (await p.exec())!;
+      for (let i = 0; i < 12; i++) {
+        assert.equal(out[2 * i]![1], 'OK');
+        assert.equal(out[2 * i + 1]![1], values[i], `value ${i}`);
+      }
+      assert.equal((await directB.strlen('b:big:1')), values[1]!.length);
+    } finally {
+      r.disconnect();
+    }
+  });
+
   test('keyless PING and INFO go to the default route; a key no route takes gets an error', async () => {
     const r = CLIENTS[0]!.create(proxy.port);
     r.on('error', () => undefined);
