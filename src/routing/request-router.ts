@@ -380,7 +380,7 @@ export class RequestRouter extends Duplex {
   override _final(cb: (err?: Error | null) => void): void {
     this.#inputEnded = true;
     const pinned = this.#pinned;
-    if (pinned !== undefined) pinned.socket?.end();
+    if (pinned !== undefined) pinned.end();
     this.#flushSoon();
     cb();
   }

@@ -209,6 +209,7 @@ export class RoutedUpstream {
     this.#queued = undefined;
     if (queued.length === 1) s.write(queued[0]!);
     else if (queued.length > 1) s.write(Buffer.concat(queued));
+    if (this.#endOnConnect) s.end();
     if (s.isPaused()) s.resume();
   }
 
@@ -302,6 +303,14 @@ export class RoutedUpstream {
     this.#wakeDrain();
     this.#owner.failed(this, pending, why, err);
   }
+
+  /** The client's FIN, for a pinned connection: after what was written (once connected, if it is not yet). */
+  end(): void {
+    if (this.#queued !== undefined) this.#endOnConnect = true;
+    else this.socket?.end();
+  }
+
+  #endOnConnect = false;
 
   /** Close this connection (the client went away, or the router is done with it). */
   close(reset = false): void {

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { Redis as Redis5 } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
 import { startRoutedProxy, testCluster, type RoutedProxy } from './router-harness.js';
-import { freePort, eventually } from '../helpers/net.js';
+import { freePort, eventually, connect, readAll } from '../helpers/net.js';
 import { reachable } from '../helpers/services.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -196,6 +196,14 @@ describe('Redis per-command routing', { skip }, () => {
     } finally {
       sub.disconnect();
     }
+  });
+
+  test('a client that pins (MULTI) and half-closes at once gets every answer, then the FIN', async () => {
+    const s = await connect(proxy.port);
+    s.end('GET b:half\r\nMULTI\r\nSET b:half-multi 1\r\nEXEC\r\n');
+    const text = (await readAll(s)).toString('latin1');
+    assert.equal(text, '$-1\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n');
+    assert.equal(await directA.get('b:half-multi'), '1', 'pinned to the default cluster');
   });
 
   test('a later SELECT replaces the earlier one for connections opened after it', async () => {
