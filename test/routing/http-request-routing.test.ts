@@ -249,6 +249,36 @@ describe('HTTP per-request routing: failures and retries', () => {
     }
   });
 
+  test('an idempotent GET whose connection is reset before any answer is retried when the cluster retries on reset; a POST is not', async () => {
+    let calls = 0;
+    const flaky = await backend('R', (req) => {
+      calls++;
+      if (calls === 1 || req.method === 'POST') {
+        req.socket.resetAndDestroy();
+        return true;
+      }
+      return false;
+    });
+    const cluster = testCluster('flaky', flaky.port, { retryOn: ['reset'], retries: 1 });
+    const proxy = await startRoutedProxy('http', [{ id: 'f', cluster }]);
+    const c = new Client(`http://127.0.0.1:${proxy.port}`, { pipelining: 1 });
+    try {
+      const r = await body(c, '/again');
+      assert.equal(r.status, 200);
+      assert.equal(r.json?.['server'], 'R');
+      assert.equal(calls, 2);
+      assert.ok(cluster.reports.includes('reset'));
+      const p = await c.request({ method: 'POST', path: '/once', body: 'x' });
+      assert.equal(p.statusCode, 502);
+      await p.body.text();
+    } finally {
+      await c.close();
+      await proxy.close();
+      flaky.server.closeAllConnections();
+      flaky.server.close();
+    }
+  });
+
   test('a cluster that refuses connections answers 502 to its requests only', async () => {
     const good = await backend('G');
     const port = await new Promise<number>((resolve) => {
