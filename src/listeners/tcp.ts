@@ -88,6 +88,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   #down = false;
   #unsubscribe: (() => void) | undefined;
   #downChange: Promise<void> = Promise.resolve();
+  /** Connections not yet handed to a session: their startup being read, or a no-route answer being given. */
+  readonly #pending = new Set<Socket>();
   /** Open connections per source address (only when maxConnectionsPerSource is set). */
   readonly #perSource = new Map<string, number>();
   readonly #fdBudget: FdBudget;
@@ -182,7 +184,9 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     }
     const warnings: string[] = [];
     if (engines > 0) warnings.push(`${engines} live connection(s) of listener '${this.id}' are handled by a route engine (replicate/merge), which takes the connection over: listener faults do not reach them`);
-    if (this.#deps.director.resolve(this.id)?.engine) warnings.push(`listener '${this.id}' routes to a route engine (replicate/merge): faults do not reach its new connections either`);
+    if (this.#deps.director.routing(this.id)?.choices.some((c) => c.engine !== undefined)) {
+      warnings.push(`listener '${this.id}' routes to a route engine (replicate/merge): faults do not reach its new connections either`);
+    }
     const other = connections - engines - reached;
     if (other > 0) warnings.push(`${other} live connection(s) of listener '${this.id}' could not take the fault stage (see the log)`);
     return { connections, reached, warnings };
@@ -198,6 +202,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         const server = this.#server;
         this.#server = undefined;
         for (const s of [...this.sessions]) s.destroy();
+        this.#dropPending();
         if (server) await new Promise<void>((r) => server.close(() => r()));
         this.#deps.logger.info({ listener: this.id }, 'listener down (fault)');
       } else {
@@ -420,11 +425,23 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     void session.start();
   }
 
+  /** Track a connection that is not a session yet, until it closes (listener stop and `down` destroy it). */
+  #hold(socket: Socket): void {
+    this.#pending.add(socket);
+    socket.once('close', () => this.#pending.delete(socket));
+  }
+
+  #dropPending(): void {
+    for (const s of this.#pending) s.destroy();
+    this.#pending.clear();
+  }
+
   /** No route matched: the protocol's answer (raw TCP: a close), counted as `no_route`. */
   #noRoute(socket: Socket, message: string, replay?: Buffer, request?: Attributes): void {
     this.stats.total++;
     this.stats.error(ErrorCodes.NO_ROUTE);
     this.#deps.logger.debug({ listener: this.id, ...(request ?? {}) }, 'no route matches; refusing the connection');
+    this.#hold(socket);
     refuseNoRoute(socket, { listenerId: this.id, codec: this.#framing?.codec, waitMs: this.config.requestHeaderTimeout || NO_ROUTE_WAIT_MS }, message, replay, request);
   }
 
@@ -436,7 +453,9 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       this.#open(socket, routing.fallback!, acceptedAt);
       return;
     }
+    this.#hold(socket);
     readStartup(socket, reader, this.config.requestHeaderTimeout || STARTUP_TIMEOUT_MS, (outcome) => {
+      this.#pending.delete(socket);
       if (this.life.state !== 'started') {
         socket.destroy();
         return;
@@ -453,6 +472,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
           this.stats.total++;
           broadcast(routing, outcome.replay);
           socket.on('error', () => undefined);
+          this.#hold(socket);
           answerAndClose(socket, []);
           return;
         case 'malformed': {
@@ -460,6 +480,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
           this.stats.error(ErrorCodes.REFUSED_MALFORMED);
           const codec = this.#framing?.codec?.create();
           socket.on('error', () => undefined);
+          this.#hold(socket);
           answerAndClose(socket, (codec && refusalReply(codec, 'malformed', outcome.message)?.frames) ?? []);
           return;
         }
@@ -554,6 +575,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       ]);
       clearTimeout(timer);
     }
+    this.#dropPending();
     const left = [...this.sessions];
     if (left.length > 0) this.#deps.logger.info({ listener: this.id, sessions: left.length }, 'closing remaining sessions');
     for (const s of left) s.destroy();

@@ -232,9 +232,11 @@ export class Switchyard {
       if (listener) {
         const table = [...mine.map((r) => r.config)];
         table.splice(at, 0, config);
-        const issues = routeTableIssues([listener.config], table, this.protocols).filter((i) => i.segments[1] === at);
+        // The table was valid before: the new route's own issues, and conflicts it makes (two defaults, udp, merge).
+        const issues = routeTableIssues([listener.config], table, this.protocols).filter((i) => i.segments[1] === at || i.code === 'duplicate');
         if (issues.length > 0) {
-          const text = issues.map((i) => `${formatPath(i.segments.slice(2))}: ${i.message}`).join('; ');
+          const named = (m: string): string => m.replace(/routes\[(\d+)\]/g, (_x, n: string) => `route '${table[Number(n)]?.id ?? n}'`);
+          const text = issues.map((i) => `${formatPath(i.segments.slice(2))}: ${named(i.message)}`).join('; ');
           throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `route '${config.id}': ${text}`, { details: { issues: issues.map((i) => ({ ...i, path: formatPath(i.segments.slice(2)), segments: i.segments.slice(2) })) } });
         }
         for (const w of routeShadowWarnings(table)) {

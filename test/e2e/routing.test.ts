@@ -327,6 +327,11 @@ test('admin: GET /routes?listener= in evaluation order, POST with position and m
     assert.equal(badShape.status, 400);
     assert.match(badShape.body.error.message, /match\.sourceAddress: expected a CIDR block/);
     assert.equal((await call('GET', '/api/v1/routes?listener=nope')).status, 404);
+    // a second default, even inserted before the first, is refused
+    assert.equal((await call('POST', '/api/v1/routes', { id: 'd1', listener: 'raw', cluster: 'ca', default: true, match: { destinationPort: 2 } })).status, 201);
+    const twoDefaults = await call('POST', '/api/v1/routes', { id: 'd2', listener: 'raw', cluster: 'ca', default: true, match: { destinationPort: 3 }, position: 0 });
+    assert.equal(twoDefaults.status, 400);
+    assert.match(twoDefaults.body.error.message, /already has a default route/);
     const metrics = await (await fetch(`${admin.url}/metrics`)).text();
     assert.match(metrics, /switchyard_route_requests_total\{listener="raw",route="local"\} 1/);
     assert.match(metrics, /switchyard_route_requests_total\{listener="raw",route="first"\} 0/);
@@ -334,4 +339,29 @@ test('admin: GET /routes?listener= in evaluation order, POST with position and m
     await admin.close();
     await yard.close({ drainTimeout: 0 });
   }
+});
+
+test('stopping a listener closes connections whose startup is still being read', async () => {
+  const yard = await startYard({
+    listeners: [{ id: 'pg', listen: '127.0.0.1:0', protocol: 'postgres', requestHeaderTimeout: '60s' }],
+    clusters: [{ id: 'c', endpoints: ['127.0.0.1:1'] }],
+    routes: [{ id: 'r', listener: 'pg', cluster: 'c', match: { database: 'x' } }],
+  });
+  const s = await connect(portOf(yard, 'pg'));
+  // the proxy's side goes away: FIN (or RST when it had not read everything yet)
+  const gone = new Promise<void>((r) => {
+    s.once('end', () => r());
+    s.once('error', () => r());
+  });
+  s.write(Buffer.from([0, 0, 0])); // a startup that never completes
+  await new Promise((r) => setTimeout(r, 100)); // let the proxy read it (the test holds either way)
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    yard.close({ drainTimeout: 0 }).then(() => 'closed'),
+    new Promise<string>((r) => (timer = setTimeout(() => r('hung'), 20_000))),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, 'closed', 'close does not wait for the 60 s startup timeout');
+  await gone;
+  s.destroy();
 });

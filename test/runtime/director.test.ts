@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Route, RouteTable } from '../../src/routing/director.js';
 import { Cluster } from '../../src/upstream/cluster.js';
@@ -19,6 +19,9 @@ function route(config: Partial<RouteConfig> & { id: string }): Route {
 }
 
 const clusters = new Map([['a', cluster('a')], ['b', cluster('b')]]);
+after(() => {
+  for (const c of clusters.values()) c.stop();
+});
 const PG = { startupAttributes: ['database', 'user', 'application_name'] };
 const HTTP = { maps: { headers: 'header', query: 'query' } };
 
