@@ -226,6 +226,31 @@ describe('Redis per-command routing', { skip }, () => {
     }
   });
 
+  test('routes may match the selected database (db)', async () => {
+    const byDb = await startRoutedProxy('redis', [
+      { id: 'db1', match: { db: 1 }, cluster: testCluster('cb', rb.port) },
+      { id: 'rest', cluster: testCluster('ca', ra.port), default: true },
+    ]);
+    const r0 = CLIENTS[0]!.create(byDb.port);
+    const r1 = CLIENTS[1]!.create(byDb.port, { db: 1 });
+    r0.on('error', () => undefined);
+    r1.on('error', () => undefined);
+    try {
+      await r0.connect();
+      await r1.connect();
+      assert.equal(await r0.set('dbroute:k', 'zero'), 'OK');
+      assert.equal(await r1.set('dbroute:k', 'one'), 'OK');
+      assert.equal(await directA.get('dbroute:k'), 'zero');
+      await directB.select(1);
+      assert.equal(await directB.get('dbroute:k'), 'one');
+      await directB.select(0);
+    } finally {
+      r0.disconnect();
+      r1.disconnect();
+      await byDb.close();
+    }
+  });
+
   test('SELECT is replayed on connections opened later', async () => {
     const r = CLIENTS[0]!.create(proxy.port, { db: 3 });
     r.on('error', () => undefined);

@@ -32,6 +32,7 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
     subcommand: 'second word of container commands in upper case, e.g. SETNAME for CLIENT SETNAME',
     key: 'first argument after the command (after the subcommand for container commands), latin1, at most 256 chars',
     args: 'number of arguments after the command name (a subcommand counts as one)',
+    db: 'the database number the connection selected (SELECT n before this command; 0 by default)',
   },
   setup: REDIS_SETUP,
   routing: { perRequest: true },
