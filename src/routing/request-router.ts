@@ -121,6 +121,8 @@ export class RequestRouter extends Duplex {
       gone: (conn) => this.#drop(conn),
       replays: this.#replays,
       held: () => this.#held,
+      grew: (n) => (this.#held += n),
+      mayHold: (ex) => !(this.#wantsRead && this.#queue[0] === ex),
       holdLimit,
       batching: false,
       touch: (conn) => this.#touched.push(conn),
@@ -428,6 +430,8 @@ export class RequestRouter extends Duplex {
     }
     if (out.length > 0 && !this.#pushAll(out)) this.#wantsRead = false;
     if (this.#held <= (this.#owner.holdLimit >> 1)) for (const pool of this.#pools.values()) for (const c of pool) c.resume();
+    // the connection answering the head of the line reads on while the client takes answers, however much is held
+    if (this.#wantsRead) q[0]?.conn?.resume();
     if (q.length === 0 && (this.#inputEnded || this.#closing) && !this.#ended) this.#end();
   }
 

@@ -63,6 +63,10 @@ export interface UpstreamOwner {
   /** Setup requests to send first on every new connection, with how many answers each gets. */
   readonly replays: readonly { bytes: Buffer; responses: number }[];
   readonly held: () => number;
+  /** False for the exchange at the head of the line while the client takes answers: its connection keeps reading. */
+  mayHold(ex: Exchange): boolean;
+  /** Answer bytes were added to an exchange (counted until passed on). */
+  grew(bytes: number): void;
   readonly holdLimit: number;
   /** True while the router routes one client write: writes are collected and leave at its end. */
   readonly batching: boolean;
@@ -223,6 +227,7 @@ export class RoutedUpstream {
     if (this.raw && this.inflight.length === 1 && this.inflight[0]!.open) {
       this.#hold(this.inflight[0]!, chunk);
       this.#owner.arrived();
+      this.#pauseIfFull();
       return;
     }
     const down = this.#codec.toDownstream;
@@ -244,10 +249,7 @@ export class RoutedUpstream {
       return;
     }
     this.#owner.arrived();
-    if (this.#owner.held() > this.#owner.holdLimit && this.socket !== undefined && !this.#paused) {
-      this.#paused = true;
-      this.socket.pause();
-    }
+    this.#pauseIfFull();
   }
 
   /** The router passed held answers on: read again. */
@@ -291,6 +293,18 @@ export class RoutedUpstream {
   #hold(ex: Exchange, bytes: Buffer): void {
     ex.chunks.push(bytes);
     ex.held += bytes.length;
+    this.#owner.grew(bytes.length);
+  }
+
+  /** Too many answer bytes are held for the client: stop reading until the router passed them on. */
+  #pauseIfFull(): void {
+    const first = this.inflight[0];
+    // the answer at the head of the line is passed on as it comes (unless the client is full): never held back
+    if (first !== undefined && !this.#owner.mayHold(first)) return;
+    if (this.#owner.held() > this.#owner.holdLimit && this.socket !== undefined && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
   }
 
   #fail(why: 'connect' | 'reset' | 'closed', err: unknown): void {
