@@ -1,4 +1,4 @@
-// switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant,grpc]`
+// switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant,grpc,routing]`
 // (`npm run bench -- --pinned`: the pinned side-by-side bench, bench/pinned.js)
 //
 // Process layout (every process is a separate Node process; everything binds 127.0.0.1):
@@ -7,8 +7,8 @@
 //   bench/load.js        the load generator (clients), one process for the whole run
 //   the proxy under test its own process: bench/pipe-proxy.js (bare pipe) or bin/switchyard.js proxy
 // Modes: direct (load → server), bare (→ pipe-proxy → server), passthrough and line (→ switchyard → server).
-// The http (bench/chaos.js), nvariant (bench/nvariant.js) and grpc (bench/grpc.js) scenarios are their own scripts,
-// run after the table.
+// The http (bench/chaos.js), nvariant (bench/nvariant.js), grpc (bench/grpc.js) and routing (bench/routing.js)
+// scenarios are their own scripts, run after the table.
 // See docs/benchmarks.md for what each scenario measures.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { coresBusy, cpuSeconds, fdCount, forkHelper, freePort, installCleanup, m
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http', 'nvariant', 'grpc'];
+const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http', 'nvariant', 'grpc', 'routing'];
 const ALL_MODES = ['direct', 'bare', 'passthrough', 'line'];
 const MODE_TITLE = { direct: 'direct', bare: 'bare pipe', passthrough: 'passthrough', line: 'line framing' };
 const MiB = 1024 * 1024;
@@ -477,6 +477,11 @@ async function main() {
   if (only.includes('http') && !why) {
     // The chaos scenario (HTTP request rate through faults and protocol mode) is its own script: bench/chaos.js.
     const r = spawnSync(process.execPath, [path.join(here, 'chaos.js'), ...(quick ? ['--quick'] : []), '--repeat', String(repeat)], { stdio: 'inherit' });
+    if (r.status !== 0) process.exitCode = r.status ?? 1;
+  }
+  if (only.includes('routing') && !why) {
+    // Per-request HTTP routing over 8 routes and per-command Redis routing over two clusters vs one route: bench/routing.js.
+    const r = spawnSync(process.execPath, [path.join(here, 'routing.js'), ...(quick ? ['--quick'] : []), '--repeat', String(repeat)], { stdio: 'inherit' });
     if (r.status !== 0) process.exitCode = r.status ?? 1;
   }
   if (only.includes('nvariant') && !why) {

@@ -5,10 +5,10 @@ import net from 'node:net';
  * flight each, responses counted by Content-Length; `warmupMs` unmeasured, then `timeMs` (or `maxRequests`)
  * measured. Returns the request rate, p50/p99 latency (ms), the count and the errors (non-200 or socket errors).
  */
-export async function httpLoad({ host, port, body, conns, timeMs, warmupMs, maxRequests }) {
+export async function httpLoad({ host, port, body, conns, timeMs, warmupMs, maxRequests, path }) {
   const BODY = body;
   const HOST = host;
-  const req = Buffer.concat([Buffer.from(`POST /bench HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\nContent-Length: ${BODY.length}\r\n\r\n`), BODY]);
+  const req = Buffer.concat([Buffer.from(`POST ${path ?? '/bench'} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\nContent-Length: ${BODY.length}\r\n\r\n`), BODY]);
   const samples = new Float64Array(maxRequests);
   let count = 0;
   let errors = 0;

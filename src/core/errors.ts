@@ -39,6 +39,8 @@ export const ErrorCodes = {
   REFUSED_TOO_SLOW: 'SWY_REFUSED_TOO_SLOW',
   // no route of the listener matches the connection, its startup or the request (answered in the protocol, counted per listener)
   NO_ROUTE: 'SWY_NO_ROUTE',
+  /** A multi-key request (Redis MGET, DEL, ...) whose keys map to different clusters (per-command routing). */
+  CROSS_CLUSTER: 'SWY_CROSS_CLUSTER',
   SHUTDOWN: 'SWY_SHUTDOWN',
   // faults
   FAULT_CLOSED: 'SWY_FAULT_CLOSED',

@@ -18,6 +18,7 @@ import type { Director, ListenerRouting, RouteChoice } from '../routing/director
 import type { Attributes } from '../protocols/protocol.js';
 import { answerAndClose, refusalReply } from '../session/refusal.js';
 import { broadcast, connectionAttributes, readStartup, refuseNoRoute } from './route-accept.js';
+import { RequestRouter } from '../routing/request-router.js';
 import type { EngineSession } from '../routing/engine.js';
 import type { FaultSet } from '../faults/fault-set.js';
 import { FaultHandlerFactory } from '../faults/stage/fault-stage.js';
@@ -394,10 +395,44 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         this.#routeStartup(socket, routing, acceptedAt);
         return;
       case 'request':
-        // Per-request routing (HTTP) / per-command (Redis) plugs in here; without it, the fallback route takes the connection.
-        this.#open(socket, routing.fallback!, acceptedAt);
+        this.#routeRequests(socket, routing, acceptedAt);
         return;
     }
+  }
+
+  /**
+   * Request scope: one ordinary Session (faults, request limits, refusals, stats) whose upstream is a RequestRouter
+   * that picks a route per HTTP request / Redis command (routing/request-router.ts). A protocol without per-request
+   * routing hooks: the fallback route takes the whole connection.
+   */
+  #routeRequests(socket: Socket, routing: ListenerRouting, acceptedAt: number): void {
+    const codec = this.#framing?.codec;
+    const module = this.config.protocol === undefined ? undefined : this.#deps.protocols?.get(this.config.protocol.type);
+    const hooks = module?.requestRouting;
+    if (codec === undefined || hooks === undefined) {
+      this.#open(socket, routing.fallback!, acceptedAt);
+      return;
+    }
+    const logger = this.#deps.logger;
+    const attributes = connectionAttributes(socket);
+    const session = new Session({
+      id: nextSessionId++,
+      listenerId: this.id,
+      client: socket,
+      connect: () => Promise.resolve(new RequestRouter({ routing, codec, hooks, attributes, maps: module?.routing?.maps, stats: this.stats, logger })),
+      framing: this.#framing,
+      handlers: this.#handlers(),
+      idleTimeout: this.config.idleTimeout,
+      requestLimits: this.#requestLimits,
+      stats: [this.stats],
+      logger,
+      onClose: (s) => {
+        this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
+        this.sessions.delete(s);
+      },
+    });
+    this.sessions.add(session);
+    void session.start();
   }
 
   /** Track a connection that is not a session yet, until it closes (listener stop and `down` destroy it). */

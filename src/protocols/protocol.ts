@@ -197,6 +197,80 @@ export interface MergeStartupHooks {
   create(options: unknown): MergeStartup | undefined;
 }
 
+// ---- Per-request routing (listeners whose routes are decided per request: HTTP per request, Redis per command) ----
+// The router (routing/request-router.ts) is protocol-neutral: it cuts the client's stream with the module's codec,
+// asks these hooks what each request is, picks a route, and keeps answers in request order. What only a protocol
+// knows (keys of a multi-key command, which commands pin a connection, idempotent methods, how to rewrite a request
+// head, how to answer without an upstream) lives in the module.
+
+/** What the router needs to know of one request, from its start frame. */
+export interface RoutedRequestFacts {
+  /** The request names no key: it goes to the listener's fallback route (Redis PING, INFO). */
+  readonly keyless?: boolean | undefined;
+  /** Every key of a command that names several (all must route to one cluster); undefined when at most one. */
+  readonly keys?: readonly string[] | undefined;
+  /**
+   * From this request on, every later byte of the client goes to this request's upstream connection, unparsed
+   * (HTTP Upgrade/CONNECT; Redis MULTI, WATCH, SUBSCRIBE, MONITOR, blocking commands).
+   */
+  readonly pin?: boolean | undefined;
+  /** Connection setup: replayed on every upstream connection opened later (answers dropped); the client gets one answer. */
+  readonly replay?: boolean | undefined;
+  /** May be sent again on another connection when its first attempt failed before any byte of its answer. */
+  readonly idempotent?: boolean | undefined;
+}
+
+/** What a response's start frame says (HTTP: status, `Connection: close`). */
+export interface RoutedResponseFacts {
+  /** Protocol status (HTTP status code); undefined when the protocol has none. */
+  readonly status?: number | undefined;
+  /** The server closes the connection after this answer: the connection is retired. */
+  readonly close?: boolean | undefined;
+}
+
+/** A route action that rewrites the request before it is forwarded. */
+export interface RequestRewrite {
+  readonly host?: string | undefined;
+  readonly pathPrefix?: string | undefined;
+}
+
+/** A route that answers by itself (HTTP redirect / direct response). */
+export interface DirectAnswer {
+  readonly status: number;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+export interface RequestRoutingHooks {
+  /** Facts about the request whose start frame `head` the codec's request framer just returned (with `info`). */
+  facts(codec: ProtocolCodec, head: Buffer, info: MessageInfo): RoutedRequestFacts;
+  /**
+   * The router's own codec will never see the answer to this request (the router cuts requests only): forget what
+   * the codec keeps for it (its pending answer), so a long connection keeps nothing per request.
+   */
+  forget(codec: ProtocolCodec, attributes: Attributes): void;
+  /**
+   * Attributes of map forms the listener's routes use (HTTP `header.x-canary`, `query.v`), read from the request's
+   * start frame only when some route names them; `wanted` are the attribute names (lower-cased after the prefix).
+   */
+  attributes?(head: Buffer, info: MessageInfo, wanted: readonly string[]): Attributes;
+  /**
+   * Tell `to` (an upstream connection's codec) that the request `from` (the router's codec) framed with these start
+   * attributes was sent on its connection, so its response framer pairs the answer without parsing the request
+   * again. Absent: the request's bytes are parsed by `to` as they are sent.
+   */
+  expect?(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void;
+  /** Facts from a response's start frame, once `codec` (the upstream connection's) framed it. */
+  response?(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts;
+  /**
+   * The request head `head` with `rewrite` applied. `prefix` is the literal path prefix the route's match named
+   * (`path: '/a/*'` → `/a/`): it is replaced by `rewrite.pathPrefix`; without one the prefix is prepended.
+   */
+  rewrite?(head: Buffer, rewrite: RequestRewrite, prefix: string | undefined): Buffer;
+  /** A complete answer to the request (named by its start attributes) built by the proxy; close: the connection closes after it. */
+  answer?(codec: ProtocolCodec, attributes: Attributes, answer: DirectAnswer): { bytes: Buffer; close: boolean };
+}
+
 // ---- Startup routing: routes chosen on what the client says when it opens the connection (PostgreSQL) ----
 
 /** What the listener does after feeding client bytes to a {@link StartupReader}. */
@@ -252,6 +326,8 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
    */
   requestAttributes?(startFrame: Buffer, keys: readonly string[]): Attributes;
   factory(options: O): ProtocolCodecFactory;
+  /** Per-request routing (listeners whose routes are decided per request). Absent: per connection only. */
+  readonly requestRouting?: RequestRoutingHooks;
 
   /**
    * Comparison (replicate, merge and mirror routes): the lifter that turns one complete message of this protocol

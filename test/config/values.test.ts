@@ -97,12 +97,12 @@ test('exclusive group shares adding up to more than 1 are refused, naming the gr
 
 test('match keys are checked against the listener protocol, with did-you-mean', () => {
   assert.deepEqual(issues(cfg({ protocol: 'http', faults: [{ type: 'error', match: { pth: '/x*', method: 'GET', not: { hots: 'a' } } }] })), [
-    'listeners[0].faults[0].match.pth: unknown match key "pth" (did you mean "path"?) (no protocol reports it; known attributes: address, application_name, args, command, database, encryption, host, key, keys, kind, method, path, phase, pid, query, ssl, statement, subcommand, table, user, version)',
-    'listeners[0].faults[0].match.not.hots: unknown match key "hots" (did you mean "host"?) (no protocol reports it; known attributes: address, application_name, args, command, database, encryption, host, key, keys, kind, method, path, phase, pid, query, ssl, statement, subcommand, table, user, version)',
+    'listeners[0].faults[0].match.pth: unknown match key "pth" (did you mean "path"?) (no protocol reports it; known attributes: address, application_name, args, command, database, db, encryption, host, key, keys, kind, method, path, phase, pid, query, ssl, statement, subcommand, table, user, version)',
+    'listeners[0].faults[0].match.not.hots: unknown match key "hots" (did you mean "host"?) (no protocol reports it; known attributes: address, application_name, args, command, database, db, encryption, host, key, keys, kind, method, path, phase, pid, query, ssl, statement, subcommand, table, user, version)',
   ]);
   // A key of another protocol: wrong for this listener.
   assert.deepEqual(issues(cfg({ protocol: 'redis', faults: [{ type: 'error', match: { path: '/x' } }] })), [
-    'listeners[0].faults[0].match.path: unknown match key "path" (protocol "redis" reports: command, subcommand, key, args)',
+    'listeners[0].faults[0].match.path: unknown match key "path" (protocol "redis" reports: command, subcommand, key, args, db)',
   ]);
   // Raw TCP reports no attributes.
   assert.deepEqual(issues(cfg({ faults: [{ type: 'error', match: { command: 'GET' } }] })), [
@@ -110,7 +110,7 @@ test('match keys are checked against the listener protocol, with did-you-mean', 
   ]);
   // Route faults: checked against their listener's protocol in the cross-reference pass.
   assert.deepEqual(issues(cfg({ protocol: 'redis' }, { faults: [{ type: 'error', match: { method: 'GET' } }] })), [
-    'routes[0].faults[0].match.method: unknown match key "method" (listener "l1": protocol "redis" reports: command, subcommand, key, args)',
+    'routes[0].faults[0].match.method: unknown match key "method" (listener "l1": protocol "redis" reports: command, subcommand, key, args, db)',
   ]);
   valid(cfg({ protocol: 'http', faults: [{ type: 'error', match: { path: '/api/*', not: { method: ['GET', 'HEAD'] } } }] }, { faults: [{ name: 'r', type: 'error', match: { host: 'a' } }] }));
 });

@@ -134,17 +134,21 @@ function messages(codec: ProtocolCodec, steps: TranscriptStep[], split: 'whole' 
   return out;
 }
 
-test('redis: request attributes (command, subcommand, key, args) for multibulk and inline commands', () => {
+test('redis: request attributes (command, subcommand, key, args, db) for multibulk and inline commands', () => {
   const msgs = messages(factory().create(), [
-    { from: 'c', bytes: cmd('get', 'user:1') + cmd('CLIENT', 'setname', 'conn') + cmd('xinfo', 'STREAM', 'mystream') + 'set  inline:key  value\r\n' + cmd('PING') + cmd('GET', 'k'.repeat(300)) },
+    { from: 'c', bytes: cmd('get', 'user:1') + cmd('CLIENT', 'setname', 'conn') + cmd('xinfo', 'STREAM', 'mystream') + 'set  inline:key  value\r\n' + cmd('PING') + cmd('GET', 'k'.repeat(300)) + cmd('SELECT', '3') + cmd('GET', 'x') + cmd('RESET') + cmd('GET', 'y') },
   ]);
   assert.deepEqual(msgs.map((m) => m.info.attributes), [
-    { command: 'GET', key: 'user:1', args: 1 },
-    { command: 'CLIENT', subcommand: 'SETNAME', key: 'conn', args: 2 },
-    { command: 'XINFO', subcommand: 'STREAM', key: 'mystream', args: 2 },
-    { command: 'SET', key: 'inline:key', args: 2 },
-    { command: 'PING', args: 0 },
-    { command: 'GET', key: 'k'.repeat(256), args: 1 },
+    { command: 'GET', key: 'user:1', args: 1, db: 0 },
+    { command: 'CLIENT', subcommand: 'SETNAME', key: 'conn', args: 2, db: 0 },
+    { command: 'XINFO', subcommand: 'STREAM', key: 'mystream', args: 2, db: 0 },
+    { command: 'SET', key: 'inline:key', args: 2, db: 0 },
+    { command: 'PING', args: 0, db: 0 },
+    { command: 'GET', key: 'k'.repeat(256), args: 1, db: 0 },
+    { command: 'SELECT', key: '3', args: 1, db: 0 },
+    { command: 'GET', key: 'x', args: 1, db: 3 },
+    { command: 'RESET', args: 0, db: 3 },
+    { command: 'GET', key: 'y', args: 1, db: 0 },
   ]);
 });
 
@@ -155,7 +159,7 @@ test('redis: a large SET is cut into bounded frames, the header frame carrying t
     assert.equal(msgs.length, 4);
     const [req, get, ok, rep] = msgs as [Msg, Msg, Msg, Msg];
     assert.deepEqual([get.frames, ok.frames], [1, 1]);
-    assert.deepEqual(req.info.attributes, { command: 'SET', key: 'big', args: 2 });
+    assert.deepEqual(req.info.attributes, { command: 'SET', key: 'big', args: 2, db: 0 });
     assert.ok(req.frames >= 1_000_000 / 16384, `request cut into ${req.frames} frames`);
     assert.ok(req.maxFrame <= 16384, `largest request frame ${req.maxFrame}`);
     assert.ok(rep.maxFrame <= 16384, `largest reply frame ${rep.maxFrame}`);

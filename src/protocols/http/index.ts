@@ -4,6 +4,7 @@ import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { HttpCodec } from './codec.js';
 import { createHttpLifter } from './normalize.js';
+import { httpRequestRouting } from './request-routing.js';
 
 export { HttpCodec } from './codec.js';
 export { HttpConnectionState } from './connection-state.js';
@@ -41,4 +42,5 @@ export const httpProtocol: ProtocolModule<HttpOptions> = {
     return { name: 'http', create: () => new HttpCodec(opts) };
   },
   lifter: createHttpLifter,
+  requestRouting: httpRequestRouting,
 };

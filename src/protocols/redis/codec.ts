@@ -1,5 +1,5 @@
 /** One connection's Redis codec: the two framers over one shared state, and the error reply. */
-import type { ErrorReply, ErrorReplyRequest, ProtocolCodec } from '../protocol.js';
+import type { Attributes, ErrorReply, ErrorReplyRequest, ProtocolCodec } from '../protocol.js';
 import type { RedisCodecOptions } from './framer-base.js';
 import { RedisRequestFramer } from './request-framer.js';
 import { RedisResponseFramer } from './response-framer.js';
@@ -13,6 +13,16 @@ export class RedisCodec implements ProtocolCodec {
   constructor(options: RedisCodecOptions) {
     this.toUpstream = new RedisRequestFramer(this.#state, options);
     this.toDownstream = new RedisResponseFramer(this.#state, options);
+  }
+
+  /** Forget the pending answer of the request whose start frame carried `attributes` (a router answers it elsewhere). */
+  forget(attributes: Attributes): void {
+    const st = this.#state;
+    const rec = st.byAttributes.get(attributes);
+    if (rec?.entry === undefined) return;
+    const i = st.queue.lastIndexOf(rec.entry);
+    if (i >= 0) st.queue.splice(i, 1);
+    rec.entry = undefined;
   }
 
   errorReply(request: ErrorReplyRequest): ErrorReply {

@@ -5,6 +5,7 @@ import { RedisCodec } from './codec.js';
 import { redisHealthProbe } from './health-probe.js';
 import { createRedisLifter } from './normalize.js';
 import { REDIS_SETUP } from './request-framer.js';
+import { redisRequestRouting } from './request-routing.js';
 
 export { RedisCodec } from './codec.js';
 
@@ -32,6 +33,7 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
     subcommand: 'second word of container commands in upper case, e.g. SETNAME for CLIENT SETNAME',
     key: 'first argument after the command (after the subcommand for container commands), latin1, at most 256 chars',
     args: 'number of arguments after the command name (a subcommand counts as one)',
+    db: 'the database number the connection selected (SELECT n before this command; 0 by default)',
   },
   setup: REDIS_SETUP,
   routing: { perRequest: true },
@@ -40,4 +42,5 @@ export const redisProtocol: ProtocolModule<RedisOptions> = {
   },
   lifter: createRedisLifter,
   healthProbe: redisHealthProbe,
+  requestRouting: redisRequestRouting,
 };

@@ -192,6 +192,7 @@ export class RedisRequestFramer extends RedisFramerBase {
     const key = argc > keyIdx ? caps[keyIdx] : undefined;
     if (key !== undefined) attributes['key'] = key;
     attributes['args'] = Math.max(0, argc - 1);
+    attributes['db'] = st.db;
 
     let responses = 1;
     let kind: Kind = 'normal';
@@ -256,8 +257,13 @@ export class RedisRequestFramer extends RedisFramerBase {
         return () => (st.inMulti = false);
       case 'MONITOR':
         return () => (st.monitorRequested = true);
+      case 'SELECT': {
+        const db = Number(caps[1]);
+        return Number.isInteger(db) && db >= 0 ? () => (st.db = db) : undefined;
+      }
       case 'RESET':
         return () => {
+          st.db = 0;
           st.inMulti = false;
           st.monitorRequested = false;
           st.replyOff = false;

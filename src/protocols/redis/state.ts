@@ -28,6 +28,8 @@ export class RedisState {
   replyOff = false;
   skipNext = false;
   inMulti = false;
+  /** The database the client selected (`SELECT n`, applied once the command is complete; `RESET` → 0). */
+  db = 0;
   /** An INFO was framed on this connection (only the first one is connection setup: client libraries' ready check). */
   infoSeen = false;
   last: RequestRecord | undefined;
