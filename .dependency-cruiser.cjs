@@ -11,7 +11,7 @@ const LAYERS = [
   ['faults', 'compare'],
   ['session', 'upstream'],
   ['routing'],
-  ['listeners', 'replication'],
+  ['listeners', 'replication', 'grpc'],
   ['runtime'],
   ['admin', 'compat'],
   ['cli'],

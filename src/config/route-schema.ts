@@ -5,6 +5,7 @@ import type { RouteConfig } from './types.js';
 import { addIssue, id, isPlainObject, text } from './fields.js';
 import { faultListSchema } from './fault-list-schema.js';
 import { replicationSchemas } from './replication-schema.js';
+import { grpcRouteSchema } from './grpc-schema.js';
 
 /** One route (also the body of the admin API's POST /routes). References are checked by the whole config. */
 export function routeSchemaWith(chaos: ChaosCatalogs): z.ZodType<RouteConfig> {
@@ -18,6 +19,7 @@ export function routeSchemaWith(chaos: ChaosCatalogs): z.ZodType<RouteConfig> {
       replicate: rs.replicate.optional(),
       merge: rs.merge.optional(),
       mirror: rs.mirror.optional(),
+      grpc: grpcRouteSchema.optional(),
     })
     .superRefine(
       (raw, ctx) => {
@@ -26,6 +28,10 @@ export function routeSchemaWith(chaos: ChaosCatalogs): z.ZodType<RouteConfig> {
         const r = raw as Partial<typeof raw>;
         const need = (key: 'listener' | 'cluster', why: string): void => addIssue(ctx, `missing (expected a ${key} id${why})`, [key]);
         const forbid = (key: string, why: string): void => addIssue(ctx, `not allowed ${why}`, [key]);
+        if (r.grpc) {
+          if (r.cluster === undefined) need('cluster', ': the primary of a grpc route');
+          for (const k of ['replicate', 'merge', 'mirror'] as const) if (r[k]) forbid(k, 'together with grpc');
+        }
         if (r.merge) {
           if (r.listener !== undefined) forbid('listener', 'on a merge route (its listeners are merge.listeners)');
           if (r.cluster === undefined) need('cluster', ': the backend the variants share');
@@ -48,6 +54,7 @@ export function routeSchemaWith(chaos: ChaosCatalogs): z.ZodType<RouteConfig> {
       if (r.replicate) out.replicate = r.replicate;
       if (r.merge) out.merge = r.merge;
       if (r.mirror) out.mirror = r.mirror;
+      if (r.grpc) out.grpc = r.grpc;
       return out;
     });
 }

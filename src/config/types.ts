@@ -128,6 +128,22 @@ export interface RouteConfig {
   mirror?: MirrorConfig | undefined;
   /** Faults for this route's traffic (added to its listener's faults while the route exists). */
   faults?: FaultInput[] | undefined;
+  /** Routes of `protocol: grpc` listeners: secondaries and how their errors count (docs/grpc.md). */
+  grpc?: GrpcRouteConfig | undefined;
+}
+
+/** A gRPC route's `grpc` block: `cluster` is the primary; each secondary gets a copy of the request stream. */
+export interface GrpcRouteConfig {
+  /** Cluster ids that get a copy of every (mutator) call's request stream; their answers are read and dropped. */
+  secondaries: string[];
+  /** `swallow`: a secondary's failure is counted and the call still succeeds; `fail`: the call fails INTERNAL. */
+  secondaryErrors: 'swallow' | 'fail';
+  /** Comparison of the secondaries' answers with the primary's: only `off` for now. */
+  compare: { policy: 'off' };
+  /** Regular expression source: only methods (`/pkg.Service/Method`) it matches go to the secondaries; absent = all. */
+  mutators?: string | undefined;
+  /** Bytes that may wait toward one secondary; past it that secondary is cancelled (a secondary error). */
+  secondaryQueue: number;
 }
 
 /** A control API's section (`admin`, `toxiproxy`); docs/security.md. */

@@ -24,6 +24,8 @@ export class Route extends RuntimeBase<RouteConfig> {
   extraLatencies: EngineLatency[] = [];
   /** Request durations of the route's sessions when its listener speaks a protocol (`switchyard_request_duration_seconds`). */
   readonly requestDuration = new LatencyHistogram();
+  /** Extra fields of the admin view, given by the layer that serves the route (gRPC: primary, secondaries, counters). */
+  extraJSON: (() => Record<string, unknown>) | undefined;
 
   latencies(): Iterable<EngineLatency> {
     const fromEngine = this.engine?.latencies?.() ?? [];
@@ -41,7 +43,8 @@ export class Route extends RuntimeBase<RouteConfig> {
   }
 
   override toJSON(): Record<string, unknown> {
-    return this.engine ? this.json({ engine: this.engine.toJSON() }) : this.json({});
+    const extra = this.extraJSON?.() ?? {};
+    return this.engine ? this.json({ ...extra, engine: this.engine.toJSON() }) : this.json(extra);
   }
 }
 

@@ -1,0 +1,484 @@
+/**
+ * One proxied call: a client stream fanned out to a primary and its secondaries. Only the primary's headers, DATA and
+ * trailers reach the client (DATA as it arrives, never re-framed); the secondaries get a copy of the request stream
+ * and their answers are read and dropped. The final status follows one precedence (docs/grpc.md):
+ * the proxy's own status (deadline, director refusal, primary unreachable) > the primary's error (after its error
+ * handler; passed on as is) > a secondary's error (after its handler: INTERNAL "failed proxying to secondary: …") >
+ * the finalizer's error > the primary's own trailers. The finalizer always runs, once.
+ */
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Logger } from '../core/log.js';
+import type { TrafficStats } from '../core/stats.js';
+import type { GrpcCallInfo, GrpcDestination, GrpcDirector, GrpcErrorHandler, GrpcStreamParameters } from './director.js';
+import { frameMessage, passHeaders, requestMetadata, statusFromTrailers, statusTrailers } from './headers.js';
+import { type H2Pool, sessionLost } from './pool.js';
+import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
+import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
+
+/** Largest first message `peek()` buffers. */
+const MAX_PEEK = 64 * 1024 * 1024;
+
+/** What a route gives its calls (built from the route's config, plus a director registered from code). */
+export interface GrpcRouteSetup {
+  readonly routeId: string;
+  readonly primary: string;
+  readonly secondaries: readonly string[];
+  readonly secondaryErrors: 'swallow' | 'fail';
+  /** Methods that go to the secondaries too; absent = all. */
+  readonly mutators: RegExp | undefined;
+  /** Bytes that may wait toward one secondary before it is cancelled. */
+  readonly secondaryQueue: number;
+  readonly director: GrpcDirector | undefined;
+  readonly stats: GrpcRouteStats;
+  /** Traffic counters the call adds to (listener, route). */
+  readonly traffic: readonly TrafficStats[];
+}
+
+export interface CallEnv {
+  pool(clusterId: string): H2Pool | undefined;
+  /** `upstream` (the endpoint's address), `client` (as received) or a fixed value. */
+  readonly authority: string;
+  readonly logger: Logger;
+}
+
+interface Dest {
+  readonly cluster: string;
+  readonly role: 'primary' | 'secondary';
+  readonly spec: GrpcDestination;
+  readonly handler: GrpcErrorHandler | undefined;
+  readonly counters: DestinationCounters;
+  stream: ClientHttp2Stream | undefined;
+  done: boolean;
+  trailers: IncomingHttpHeaders | undefined;
+  /** Why the proxy cancelled it (the status it counts as). */
+  cancelled: GrpcStatusError | undefined;
+  /** Its error before the handler. */
+  error: GrpcStatusError | undefined;
+  /** Its error after the handler (undefined: none or swallowed). */
+  reported: GrpcStatusError | undefined;
+}
+
+export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv): void {
+  new ProxyCall(client, headers, route, env).start();
+}
+
+class ProxyCall {
+  readonly #client: ServerHttp2Stream;
+  readonly #headers: IncomingHttpHeaders;
+  readonly #route: GrpcRouteSetup;
+  readonly #env: CallEnv;
+  readonly #grpc: boolean;
+  readonly #method: string;
+  readonly #started = Date.now();
+  readonly #timeout: number | undefined;
+  #dests: Dest[] = [];
+  #finalizer: (() => void | Promise<void>) | undefined;
+  #forced: GrpcStatusError | undefined;
+  #clientGone = false;
+  #finishing = false;
+  #responded = false;
+  #finalTrailers: OutgoingHttpHeaders | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** Client bytes read (by peek) but not yet forwarded. */
+  #held: Buffer[] = [];
+  #peeked: { flag: number; payload: Buffer } | undefined;
+  #clientEnded = false;
+
+  constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv) {
+    this.#client = client;
+    this.#headers = headers;
+    this.#route = route;
+    this.#env = env;
+    this.#grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
+    this.#method = String(headers[':path'] ?? '');
+    this.#timeout = this.#grpc ? parseGrpcTimeout(headers['grpc-timeout'] as string | undefined) : undefined;
+  }
+
+  start(): void {
+    const client = this.#client;
+    for (const t of this.#route.traffic) {
+      t.active++;
+      t.total++;
+    }
+    client.on('error', () => undefined);
+    client.on('close', () => {
+      for (const t of this.#route.traffic) t.active--;
+      if (!this.#finishing) this.#lostClient();
+    });
+    client.on('wantTrailers', () => {
+      try {
+        client.sendTrailers(this.#finalTrailers ?? {});
+      } catch {
+        // the client went away meanwhile
+      }
+    });
+    if (this.#timeout !== undefined) {
+      this.#timer = setTimeout(() => this.#force(new GrpcStatusError('DEADLINE_EXCEEDED', `Deadline exceeded at the proxy (grpc-timeout ${this.#headers['grpc-timeout'] as string})`)), this.#timeout);
+    }
+    this.#direct().catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+  }
+
+  async #direct(): Promise<void> {
+    const route = this.#route;
+    const metadata = requestMetadata(this.#headers);
+    const service = /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '';
+    const mutator = route.mutators === undefined || route.mutators.test(this.#method);
+    const defaults = { primary: route.primary, secondaries: mutator ? route.secondaries : [] };
+    let params: GrpcStreamParameters;
+    if (route.director) {
+      const info: GrpcCallInfo = {
+        method: this.#method,
+        service,
+        metadata,
+        peer: `${this.#client.session?.socket?.remoteAddress ?? ''}:${this.#client.session?.socket?.remotePort ?? ''}`,
+        route: route.routeId,
+        defaults,
+        peek: () => this.#peek(),
+      };
+      try {
+        params = await route.director.direct(info);
+      } catch (err) {
+        this.#force(asStatus(err, GrpcCode.INTERNAL));
+        return;
+      }
+    } else {
+      const swallow: GrpcErrorHandler | undefined = route.secondaryErrors === 'swallow' ? () => undefined : undefined;
+      params = { primary: defaults.primary, secondaries: defaults.secondaries.map((cluster) => ({ cluster, errorHandler: swallow })) };
+    }
+    if (this.#finishing) return;
+    this.#finalizer = params.finalizer;
+    const make = (d: GrpcDestination | string, role: 'primary' | 'secondary'): Dest => {
+      const spec = typeof d === 'string' ? { cluster: d } : d;
+      const top = params.errorHandler;
+      const handler = spec.errorHandler ?? (top ? (e: GrpcStatusError) => top(e, { cluster: spec.cluster, role }) : undefined);
+      const counters = route.stats.destination(spec.cluster, role);
+      counters.calls++;
+      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, cancelled: undefined, error: undefined, reported: undefined };
+    };
+    this.#dests = [make(params.primary, 'primary'), ...(params.secondaries ?? []).map((d) => make(d, 'secondary'))];
+    const opened = await Promise.allSettled(this.#dests.map((d) => this.#open(d)));
+    if (this.#finishing) {
+      for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
+      return;
+    }
+    const primary = this.#dests[0]!;
+    const first = opened[0]!;
+    if (first.status === 'rejected') {
+      // The primary could not be reached: every destination's handler hears of it, the client gets UNAVAILABLE.
+      const err = asStatus(first.reason, GrpcCode.UNAVAILABLE);
+      for (const d of this.#dests) d.handler?.(err);
+      primary.counters.errors.set(err.codeName, (primary.counters.errors.get(err.codeName) ?? 0) + 1);
+      for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
+      this.#force(err);
+      return;
+    }
+    opened.forEach((r, i) => {
+      const d = this.#dests[i]!;
+      if (r.status === 'fulfilled') this.#wire(d, r.value);
+      else this.#settle(d, asStatus(r.reason, GrpcCode.UNAVAILABLE));
+    });
+    this.#pumpClient();
+  }
+
+  #open(d: Dest): Promise<ClientHttp2Stream> {
+    const pool = this.#env.pool(d.cluster);
+    if (!pool) return Promise.reject(new GrpcStatusError('INTERNAL', `route '${this.#route.routeId}': no cluster '${d.cluster}'`));
+    const h: OutgoingHttpHeaders = d.spec.metadata ? { ...pick(this.#headers, ['content-type', 'te', 'grpc-encoding', 'grpc-accept-encoding']), ...d.spec.metadata } : requestMetadata(this.#headers);
+    h[':method'] = this.#headers[':method'];
+    h[':path'] = this.#headers[':path'];
+    if (this.#timeout !== undefined) h['grpc-timeout'] = `${Math.max(1, Math.ceil(this.#timeout - (Date.now() - this.#started)))}m`;
+    if (this.#peeked !== undefined && d.spec.message !== undefined) delete h['content-length'];
+    const authority = this.#env.authority === 'upstream' ? undefined : this.#env.authority === 'client' ? (this.#headers[':authority']) : this.#env.authority;
+    return pool.open(h, authority).catch((err: unknown) => {
+      throw new GrpcStatusError('UNAVAILABLE', `${(err as Error).message}`);
+    });
+  }
+
+  /** Attach a destination's stream: the primary's answer goes to the client, a secondary's is read and dropped. */
+  #wire(d: Dest, s: ClientHttp2Stream): void {
+    d.stream = s;
+    s.on('error', () => undefined);
+    s.on('trailers', (h: IncomingHttpHeaders) => (d.trailers = h));
+    s.on('close', () => this.#closed(d));
+    if (d.role === 'secondary') {
+      s.on('response', (h: IncomingHttpHeaders, flags: number) => {
+        if (flags & constants.NGHTTP2_FLAG_END_STREAM) d.trailers = h;
+      });
+      s.on('data', () => undefined);
+      return;
+    }
+    s.on('response', (h: IncomingHttpHeaders, flags: number) => {
+      if (flags & constants.NGHTTP2_FLAG_END_STREAM) {
+        d.trailers = h;
+        return;
+      }
+      if (this.#finishing || this.#clientGone) return;
+      this.#responded = true;
+      try {
+        this.#client.respond(passHeaders(h, true), { waitForTrailers: true });
+      } catch (err) {
+        this.#env.logger.debug({ err, route: this.#route.routeId }, 'grpc: could not send response headers');
+      }
+    });
+    let waiting = false;
+    s.on('data', (chunk: Buffer) => {
+      for (const t of this.#route.traffic) t.bytesToDownstream += chunk.length;
+      if (this.#clientGone || !this.#responded) return;
+      if (!this.#client.write(chunk) && !waiting) {
+        waiting = true;
+        s.pause();
+        this.#client.once('drain', () => {
+          waiting = false;
+          s.resume();
+        });
+      }
+    });
+  }
+
+  /** Forward what peek held, then the rest of the client's stream, to every live destination. */
+  #pumpClient(): void {
+    const client = this.#client;
+    const peeked = this.#peeked;
+    for (const d of this.#dests) {
+      if (!d.stream || d.done) continue;
+      if (peeked) d.stream.write(frameMessage(d.spec.message ?? peeked.payload, d.spec.message ? 0 : peeked.flag));
+      for (const b of this.#held) d.stream.write(b);
+    }
+    this.#held = [];
+    const endAll = (): void => {
+      for (const d of this.#dests) if (d.stream && !d.done && d.stream.writable) d.stream.end();
+    };
+    if (this.#clientEnded) {
+      endAll();
+      return;
+    }
+    const primary = this.#dests[0]!;
+    let waiting = false;
+    client.on('data', (chunk: Buffer) => {
+      for (const t of this.#route.traffic) t.bytesToUpstream += chunk.length;
+      for (const d of this.#dests) {
+        const s = d.stream;
+        if (!s || d.done || !s.writable) continue;
+        const ok = s.write(chunk);
+        if (d === primary) {
+          if (!ok && !waiting) {
+            waiting = true;
+            client.pause();
+            s.once('drain', () => {
+              waiting = false;
+              client.resume();
+            });
+          }
+        } else if (s.writableLength > this.#route.secondaryQueue) {
+          d.counters.queueOverflows++;
+          this.#cancel(d, new GrpcStatusError('RESOURCE_EXHAUSTED', `secondary '${d.cluster}' fell behind: more than ${this.#route.secondaryQueue} bytes queued`));
+        }
+      }
+    });
+    client.on('end', endAll);
+    client.resume();
+  }
+
+  #peek(): Promise<Buffer> {
+    if (this.#peeked) return Promise.resolve(this.#peeked.payload);
+    const client = this.#client;
+    return new Promise<Buffer>((resolve, reject) => {
+      const tryParse = (): boolean => {
+        const all = this.#held.length === 1 ? this.#held[0]! : Buffer.concat(this.#held);
+        this.#held = all.length > 0 ? [all] : [];
+        if (all.length < 5) return false;
+        const len = all.readUInt32BE(1);
+        if (len > MAX_PEEK) {
+          done(new GrpcStatusError('RESOURCE_EXHAUSTED', `first message of ${len} bytes is over the ${MAX_PEEK}-byte peek limit`));
+          return true;
+        }
+        if (all.length < 5 + len) return false;
+        this.#peeked = { flag: all[0]!, payload: Buffer.from(all.subarray(5, 5 + len)) };
+        const rest = all.subarray(5 + len);
+        this.#held = rest.length > 0 ? [rest] : [];
+        done(undefined);
+        return true;
+      };
+      const onData = (chunk: Buffer): void => {
+        for (const t of this.#route.traffic) t.bytesToUpstream += chunk.length;
+        this.#held.push(chunk);
+        tryParse();
+      };
+      const onEnd = (): void => {
+        this.#clientEnded = true;
+        done(new GrpcStatusError('INTERNAL', 'the client ended its stream before a whole first message'));
+      };
+      const done = (err: GrpcStatusError | undefined): void => {
+        client.pause();
+        client.off('data', onData);
+        client.off('end', onEnd);
+        if (err) reject(err);
+        else resolve(this.#peeked!.payload);
+      };
+      client.on('data', onData);
+      client.on('end', onEnd);
+      client.resume();
+    });
+  }
+
+  #cancel(d: Dest, why: GrpcStatusError): void {
+    if (d.done || d.cancelled) return;
+    d.cancelled = why;
+    if (d.stream && !d.stream.closed) d.stream.close(constants.NGHTTP2_CANCEL);
+    else if (!d.stream) this.#settle(d, why);
+  }
+
+  #closed(d: Dest): void {
+    if (d.done) return;
+    const s = d.stream!;
+    let status: GrpcStatusError;
+    if (d.cancelled) status = d.cancelled;
+    else if (d.trailers) status = statusFromTrailers(d.trailers);
+    else if (!this.#grpc && s.rstCode === constants.NGHTTP2_NO_ERROR) status = new GrpcStatusError('OK', '');
+    else status = statusForReset(s.rstCode, sessionLost(s));
+    this.#settle(d, status);
+  }
+
+  #settle(d: Dest, status: GrpcStatusError): void {
+    if (d.done) return;
+    d.done = true;
+    if (status.code !== GrpcCode.OK) {
+      d.error = status;
+      d.counters.errors.set(status.codeName, (d.counters.errors.get(status.codeName) ?? 0) + 1);
+      d.reported = d.handler ? d.handler(status) : status;
+      if (d.role === 'primary') {
+        for (const s of this.#dests) if (s.role === 'secondary') this.#cancel(s, new GrpcStatusError('CANCELLED', 'cancelled: the primary failed'));
+      }
+    }
+    if (this.#dests.every((x) => x.done)) void this.#finish();
+  }
+
+  /** The client reset its stream or its connection dropped: cancel every destination. */
+  #lostClient(): void {
+    this.#clientGone = true;
+    const why = new GrpcStatusError('CANCELLED', 'the client cancelled');
+    if (this.#dests.length === 0) {
+      void this.#finish();
+      return;
+    }
+    for (const d of this.#dests) this.#cancel(d, why);
+  }
+
+  /** The proxy answers itself (deadline, refusal, unreachable primary): cancel every destination. */
+  #force(status: GrpcStatusError): void {
+    if (this.#finishing) return;
+    this.#forced ??= status;
+    const live = this.#dests.filter((d) => !d.done);
+    if (live.length === 0) {
+      void this.#finish();
+      return;
+    }
+    for (const d of live) this.#cancel(d, new GrpcStatusError('CANCELLED', `cancelled: ${status.message}`));
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    clearTimeout(this.#timer);
+    let finalizerError: GrpcStatusError | undefined;
+    if (this.#finalizer) {
+      try {
+        await this.#finalizer();
+      } catch (err) {
+        finalizerError = asStatus(err, GrpcCode.UNKNOWN);
+      }
+    }
+    const primary = this.#dests[0];
+    const secondaryError = this.#dests.find((d) => d.role === 'secondary' && d.reported)?.reported;
+    let code: number;
+    if (this.#clientGone) {
+      code = GrpcCode.CANCELLED;
+    } else if (this.#forced) {
+      code = this.#forced.code;
+      this.#answer(this.#forced);
+    } else if (primary?.error) {
+      const r = primary.reported;
+      code = r?.code ?? GrpcCode.OK;
+      if (r === primary.error && primary.trailers) this.#pass(primary.trailers);
+      else this.#answer(r ?? new GrpcStatusError('OK', ''));
+    } else if (secondaryError) {
+      code = GrpcCode.INTERNAL;
+      this.#answer(new GrpcStatusError('INTERNAL', `failed proxying to secondary: ${secondaryError.message}`));
+    } else if (finalizerError) {
+      code = finalizerError.code;
+      this.#answer(finalizerError);
+    } else {
+      code = primary?.trailers ? statusFromTrailers(primary.trailers).code : GrpcCode.OK;
+      if (primary?.trailers) this.#pass(primary.trailers);
+      else this.#answer(new GrpcStatusError('OK', ''));
+    }
+    this.#route.stats.call(this.#method, code);
+    if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
+  }
+
+  /** Pass the primary's own trailers (or Trailers-Only headers) on unchanged. */
+  #pass(trailers: IncomingHttpHeaders): void {
+    const client = this.#client;
+    if (client.destroyed) return;
+    if (this.#responded) {
+      this.#finalTrailers = passHeaders(trailers, false);
+      client.end();
+      return;
+    }
+    const h = passHeaders(trailers, true);
+    if (h[':status'] === undefined) h[':status'] = 200;
+    try {
+      client.respond(h, { endStream: true });
+    } catch {
+      client.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  /** Answer with a status of the proxy's own (as trailers, or Trailers-Only when no headers went out yet). */
+  #answer(status: GrpcStatusError): void {
+    const client = this.#client;
+    if (client.destroyed) return;
+    const primary = this.#dests[0];
+    if (!this.#grpc) {
+      // Plain HTTP/2: mirror the primary's reset, or answer 502/504 when nothing was sent yet.
+      if (this.#responded) {
+        if (status.code === GrpcCode.OK) client.end();
+        else client.close(primary?.stream?.rstCode || constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      const http = status.code === GrpcCode.DEADLINE_EXCEEDED ? 504 : status.code === GrpcCode.OK ? 200 : 502;
+      try {
+        client.respond({ ':status': http, 'content-type': 'text/plain; charset=utf-8' });
+        client.end(status.code === GrpcCode.OK ? '' : `${status.message}\n`);
+      } catch {
+        client.close(constants.NGHTTP2_INTERNAL_ERROR);
+      }
+      return;
+    }
+    const trailers = statusTrailers(status);
+    if (this.#responded) {
+      this.#finalTrailers = trailers;
+      client.end();
+      return;
+    }
+    try {
+      client.respond({ ':status': 200, 'content-type': (this.#headers['content-type']) ?? 'application/grpc', ...trailers }, { endStream: true });
+    } catch {
+      client.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+}
+
+function asStatus(err: unknown, fallback: number): GrpcStatusError {
+  if (err instanceof GrpcStatusError) return err;
+  return new GrpcStatusError(fallback, err instanceof Error ? err.message : String(err));
+}
+
+function pick(h: IncomingHttpHeaders, keys: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k of keys) {
+    const v = h[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
