@@ -248,7 +248,8 @@ class ProxyCall {
     const endAll = (): void => {
       for (const d of this.#dests) if (d.stream && !d.done && d.stream.writable) d.stream.end();
     };
-    if (this.#clientEnded) {
+    // The stream may have ended while paused after a peek (Node emits 'end' for an EOF that follows the last chunk).
+    if (this.#clientEnded || client.readableEnded) {
       endAll();
       return;
     }
@@ -315,6 +316,10 @@ class ProxyCall {
         if (err) reject(err);
         else resolve(this.#peeked!.payload);
       };
+      if (client.readableEnded) {
+        onEnd();
+        return;
+      }
       client.on('data', onData);
       client.on('end', onEnd);
       client.resume();
@@ -396,17 +401,21 @@ class ProxyCall {
     } else if (this.#forced) {
       code = this.#forced.code;
       this.#answer(this.#forced);
-    } else if (primary?.error) {
+    } else if (primary?.reported) {
       const r = primary.reported;
-      code = r?.code ?? GrpcCode.OK;
+      code = r.code;
       if (r === primary.error && primary.trailers) this.#pass(primary.trailers);
-      else this.#answer(r ?? new GrpcStatusError('OK', ''));
+      else this.#answer(r);
     } else if (secondaryError) {
       code = GrpcCode.INTERNAL;
       this.#answer(new GrpcStatusError('INTERNAL', `failed proxying to secondary: ${secondaryError.message}`));
     } else if (finalizerError) {
       code = finalizerError.code;
       this.#answer(finalizerError);
+    } else if (primary?.error) {
+      // The primary's error was swallowed by its handler: the call succeeds (possibly without a message).
+      code = GrpcCode.OK;
+      this.#answer(new GrpcStatusError('OK', ''));
     } else {
       code = primary?.trailers ? statusFromTrailers(primary.trailers).code : GrpcCode.OK;
       if (primary?.trailers) this.#pass(primary.trailers);

@@ -87,6 +87,8 @@ export async function startGrpcServer(name: string, options: { port?: number; cr
       const header = new grpc.Metadata();
       header.set('x-server-header', name);
       call.sendMetadata(header);
+      const early = fail();
+      if (early) return cb(early);
       const answer = (): void => {
         const err = fail();
         if (err) return cb(err);
