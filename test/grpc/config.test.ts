@@ -31,3 +31,12 @@ test('grpc config errors name the path and the problem', () => {
   assert.match(issues(base({}, { protocol: { type: 'grpc', authoritee: 'x' } }))[0]!, /^listeners\[0\]\.protocol: unknown option\(s\) authoritee/);
   assert.match(issues(base({ grpc: {}, cluster: undefined }))[0]!, /^routes\[0\]\.cluster: missing/);
 });
+
+test('the YAML example in docs/grpc.md is valid', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { parse } = await import('yaml');
+  const doc = readFileSync(new URL('../../docs/grpc.md', import.meta.url), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(blocks.length >= 1);
+  for (const b of blocks) assert.deepEqual(issues(parse(b) as Record<string, unknown>), []);
+});
