@@ -68,7 +68,7 @@ export { POLICIES, type Policy, type ReplicateConfig, type MergeConfig, type Mir
 export type { RouteEngine, AcceptContext, EngineSession, ConnectionFraming, EngineLatency } from './routing/engine.js';
 
 // gRPC / HTTP/2: transparent forwarding, primary + secondaries, directors.
-export { grpcDirector, type GrpcDirector, type GrpcDirectorFn, type GrpcCallInfo, type GrpcStreamParameters, type GrpcDestination, type GrpcErrorHandler, type GrpcMetadata } from './grpc/director.js';
+export { grpcDirector, grpcAttributes, type GrpcDirector, type GrpcDirectorFn, type GrpcCallInfo, type GrpcStreamParameters, type GrpcDestination, type GrpcErrorHandler, type GrpcMetadata } from './grpc/director.js';
 export { GrpcStatusError, GrpcCode, type GrpcCodeName, codeName as grpcCodeName } from './grpc/status.js';
 export { GrpcListener } from './grpc/listener.js';
 export { GrpcRuntime } from './grpc/runtime.js';

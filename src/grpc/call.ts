@@ -9,7 +9,7 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../core/log.js';
 import type { TrafficStats } from '../core/stats.js';
-import type { GrpcCallInfo, GrpcDestination, GrpcDirector, GrpcErrorHandler, GrpcStreamParameters } from './director.js';
+import { grpcAttributes, type GrpcCallInfo, type GrpcDestination, type GrpcDirector, type GrpcErrorHandler, type GrpcStreamParameters } from './director.js';
 import { frameMessage, passHeaders, requestMetadata, statusFromTrailers, statusTrailers } from './headers.js';
 import { type H2Pool, sessionLost } from './pool.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
@@ -131,6 +131,7 @@ class ProxyCall {
         service,
         metadata,
         peer: `${this.#client.session?.socket?.remoteAddress ?? ''}:${this.#client.session?.socket?.remotePort ?? ''}`,
+        attributes: grpcAttributes(this.#method, metadata),
         route: route.routeId,
         defaults,
         peek: () => this.#peek(),

@@ -51,6 +51,11 @@ export interface GrpcCallInfo {
   readonly metadata: GrpcMetadata;
   /** The client's address, `HOST:PORT`. */
   readonly peer: string;
+  /**
+   * The call's matching attributes: `method` (full path), `service`, and `metadata.<name>` for each request
+   * metadata key (several values joined with `, `).
+   */
+  readonly attributes: Readonly<Record<string, string>>;
   /** The route's id. */
   readonly route: string;
   /** What the route's config would do: its cluster and, for mutators, its secondaries. */
@@ -61,6 +66,13 @@ export interface GrpcCallInfo {
    * a destination has none. Rejects when the client ends or fails before a whole message arrived.
    */
   peek(): Promise<Buffer>;
+}
+
+/** The matching attributes of a call (see {@link GrpcCallInfo.attributes}). */
+export function grpcAttributes(method: string, metadata: GrpcMetadata): Record<string, string> {
+  const out: Record<string, string> = { method, service: /^\/([^/]+)\//.exec(method)?.[1] ?? '' };
+  for (const [k, v] of Object.entries(metadata)) out[`metadata.${k}`] = typeof v === 'string' ? v : v.join(', ');
+  return out;
 }
 
 export type GrpcDirectorFn = (call: GrpcCallInfo) => GrpcStreamParameters | Promise<GrpcStreamParameters>;

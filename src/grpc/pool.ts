@@ -31,6 +31,11 @@ export function sessionLost(stream: ClientHttp2Stream): boolean {
   return lost.has(stream.session as ClientHttp2Session) || stream.session === undefined || stream.session.destroyed;
 }
 
+/** The peer's maxConcurrentStreams (Node reports 2^32-1 until its SETTINGS arrive). */
+function maxStreams(session: ClientHttp2Session): number {
+  return session.remoteSettings.maxConcurrentStreams ?? 100;
+}
+
 export class UpstreamError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -74,13 +79,20 @@ export class H2Pool {
       throw new UpstreamError((err as Error).message, { cause: err });
     }
     const key = formatAddress(address);
-    const pooled = this.#sessionFor(key, address);
-    pooled.streams++;
-    try {
-      await pooled.ready;
-    } catch (err) {
+    let pooled: PooledSession;
+    // A new session's limit is known once its peer's SETTINGS arrived: a stream that finds it over the limit then
+    // looks again (bounded; the last try takes the session as it is and lets the peer queue or refuse).
+    for (let attempt = 0; ; attempt++) {
+      pooled = this.#sessionFor(key, address);
+      const slot = pooled.streams++;
+      try {
+        await pooled.ready;
+      } catch (err) {
+        pooled.streams--;
+        throw new UpstreamError(`cluster '${this.#cluster.id}': cannot reach ${key}: ${(err as Error).message}`, { cause: err });
+      }
+      if (slot < maxStreams(pooled.session) || attempt >= 8) break;
       pooled.streams--;
-      throw new UpstreamError(`cluster '${this.#cluster.id}': cannot reach ${key}: ${(err as Error).message}`, { cause: err });
     }
     const tlsOn = this.#cluster.config.tls !== undefined;
     const out: OutgoingHttpHeaders = { ...headers, ':scheme': tlsOn ? 'https' : 'http', ':authority': authority ?? key };
@@ -104,8 +116,7 @@ export class H2Pool {
     }
     for (const p of list) {
       if (p.dead || p.session.closed || p.session.destroyed) continue;
-      const max = p.session.remoteSettings.maxConcurrentStreams ?? 100;
-      if (p.streams < max) return p;
+      if (p.streams < maxStreams(p.session)) return p;
     }
     const p = this.#connect(key, address);
     list.push(p);
@@ -141,7 +152,8 @@ export class H2Pool {
         reject(new Error(`connect timed out after ${cfg.connectTimeout} ms`));
         session.destroy();
       }, cfg.connectTimeout);
-      session.once('connect', () => {
+      // Ready once the peer's SETTINGS arrived (its maxConcurrentStreams is known then).
+      session.once('remoteSettings', () => {
         clearTimeout(timer);
         session.setLocalWindowSize(SESSION_WINDOW);
         resolve();

@@ -117,13 +117,13 @@ test('director error: the client gets the thrown status (PERMISSION_DENIED) and 
 
 test('peek does not disturb what the backend receives (unary and bidi)', () => {
   const peeked: Buffer[] = [];
-  const seen: { method: string; service: string; peer: string }[] = [];
+  const seen: { method: string; service: string; peer: string; attributes: Readonly<Record<string, string>> }[] = [];
   return withStack(
     0,
     {
       director: grpcDirector(async (call) => {
         peeked.push(await call.peek());
-        seen.push({ method: call.method, service: call.service, peer: call.peer });
+        seen.push({ method: call.method, service: call.service, peer: call.peer, attributes: call.attributes });
         return { primary: 'primary' };
       }),
     },
@@ -134,6 +134,9 @@ test('peek does not disturb what the backend receives (unary and bidi)', () => {
       assert.deepEqual(seen[0]!.method, '/swtest.TestService/Ping');
       assert.deepEqual(seen[0]!.service, 'swtest.TestService');
       assert.match(seen[0]!.peer, /^127\.0\.0\.1:\d+$/);
+      assert.equal(seen[0]!.attributes['method'], '/swtest.TestService/Ping');
+      assert.equal(seen[0]!.attributes['service'], 'swtest.TestService');
+      assert.equal(seen[0]!.attributes['metadata.content-type'], 'application/grpc');
       const s = (client['PingStream'] as unknown as () => grpc.ClientDuplexStream<PingRequest, PingResponse>).call(client);
       const it = s[Symbol.asyncIterator]();
       for (let i = 0; i < 5; i++) {

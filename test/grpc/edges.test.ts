@@ -216,3 +216,48 @@ test('plain HTTP/2 (not gRPC) passes through: headers, body, trailers', async ()
     raw.server.close();
   }
 });
+
+test("a new upstream session is opened when the peer's maxConcurrentStreams is reached", async () => {
+  const backend = await startGrpcServer('b', { serverOptions: { 'grpc.max_concurrent_streams': 2 } });
+  const { yard, port } = await startGrpcProxy({ primary: backend.port });
+  const client = testClient(port);
+  try {
+    assert.equal((await unary(client, 'Ping', { value: 'warm-up' })).error, undefined);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => unary(client, 'Ping', { value: `c${i}`, sleep_ms: 300 })));
+    for (const r of results) assert.equal(r.error, undefined);
+    const pools = (yard.routes.get('r')!.toJSON()['grpc'] as { sessions: { sessionsOpened: number }[] }).sessions;
+    assert.equal(pools[0]!.sessionsOpened, 3, 'six concurrent calls over sessions of two streams each');
+  } finally {
+    client.close();
+    await yard.close();
+    await backend.close();
+  }
+});
+
+test('a secondary that falls behind its queue is cancelled and counted; the primary goes on', async () => {
+  const primary = await startGrpcServer('p');
+  // A secondary that never reads the request body: its flow-control window fills, the proxy's queue toward it grows.
+  const stuck = await rawServer((stream) => {
+    stream.on('error', () => undefined);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+  });
+  const { yard, port } = await startGrpcProxy({ primary: primary.port, secondaries: [stuck.port], grpc: { secondaryQueue: '256KiB' } });
+  const client = testClient(port);
+  try {
+    const sum = await new Promise<PingResponse>((resolve, reject) => {
+      const s = (client['PingClientStream'] as unknown as (cb: (e: Error | null, r?: PingResponse) => void) => grpc.ClientWritableStream<PingRequest>).call(client, (e, r) => (e ? reject(e) : resolve(r!)));
+      for (let i = 0; i < 32; i++) s.write({ count: 1, blob: Buffer.alloc(64 * 1024, i) });
+      s.end();
+    });
+    assert.equal(sum.counter, 32);
+    const view = yard.routes.get('r')!.toJSON()['grpc'] as { destinations: { cluster: string; queueOverflows: number; errors: Record<string, number> }[] };
+    const s0 = view.destinations.find((d) => d.cluster === 's0')!;
+    assert.equal(s0.queueOverflows, 1);
+    assert.deepEqual(s0.errors, { RESOURCE_EXHAUSTED: 1 });
+  } finally {
+    client.close();
+    await yard.close();
+    await primary.close();
+    stuck.server.close();
+  }
+});

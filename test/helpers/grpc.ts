@@ -47,8 +47,8 @@ export interface TestGrpcServer {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function startGrpcServer(name: string, options: { port?: number; credentials?: grpc.ServerCredentials } = {}): Promise<TestGrpcServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
+export async function startGrpcServer(name: string, options: { port?: number; credentials?: grpc.ServerCredentials; serverOptions?: grpc.ServerOptions } = {}): Promise<TestGrpcServer> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024, ...options.serverOptions });
   const t: TestGrpcServer = {
     name,
     port: 0,
