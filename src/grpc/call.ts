@@ -348,6 +348,7 @@ class ProxyCall {
   #settle(d: Dest, status: GrpcStatusError): void {
     if (d.done) return;
     d.done = true;
+    d.counters.latency.observe((Date.now() - this.#started) / 1000);
     if (status.code !== GrpcCode.OK) {
       d.error = status;
       d.counters.errors.set(status.codeName, (d.counters.errors.get(status.codeName) ?? 0) + 1);

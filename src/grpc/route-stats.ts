@@ -1,4 +1,5 @@
 /** Counters of one gRPC route: calls by method and final status, and per destination (primary, secondaries). */
+import { LatencyHistogram } from '../core/latency.js';
 import { codeName } from './status.js';
 
 export interface DestinationCounters {
@@ -8,12 +9,16 @@ export interface DestinationCounters {
   readonly errors: Map<string, number>;
   /** Calls where it was cancelled because its queue was full. */
   queueOverflows: number;
+  /** Time from the call's start to this destination's end. */
+  readonly latency: LatencyHistogram;
 }
 
 export class GrpcRouteStats {
   /** `method \0 code` → calls. */
   readonly calls = new Map<string, number>();
   readonly destinations = new Map<string, { role: 'primary' | 'secondary'; counters: DestinationCounters }>();
+  /** Called once per new destination with its latency histogram (the runtime hands it to the route's metrics). */
+  onNewDestination: ((name: string, latency: LatencyHistogram) => void) | undefined;
 
   call(method: string, code: number): void {
     const key = `${method}\0${codeName(code)}`;
@@ -24,8 +29,9 @@ export class GrpcRouteStats {
     const key = `${role}:${cluster}`;
     let d = this.destinations.get(key);
     if (!d) {
-      d = { role, counters: { calls: 0, errors: new Map(), queueOverflows: 0 } };
+      d = { role, counters: { calls: 0, errors: new Map(), queueOverflows: 0, latency: new LatencyHistogram() } };
       this.destinations.set(key, d);
+      this.onNewDestination?.(role === 'primary' ? cluster : `${cluster} (secondary)`, d.counters.latency);
     }
     return d.counters;
   }

@@ -68,17 +68,30 @@ export class GrpcRuntime {
   /** What a call on this route needs. */
   setup(route: Route, traffic: GrpcRouteSetup['traffic']): GrpcRouteSetup {
     const g: GrpcRouteConfig | undefined = route.config.grpc;
+    const stats = this.stats(route.id);
+    stats.onNewDestination ??= (variant, histogram) => route.extraLatencies.push({ variant, histogram });
     return {
       routeId: route.id,
       primary: route.config.cluster ?? '',
       secondaries: g?.secondaries ?? [],
       secondaryErrors: g?.secondaryErrors ?? 'swallow',
-      mutators: g?.mutators === undefined ? undefined : new RegExp(g.mutators),
+      mutators: g?.mutators === undefined ? undefined : this.#regex(g.mutators),
       secondaryQueue: g?.secondaryQueue ?? DEFAULT_SECONDARY_QUEUE,
       director: this.directors.get(route.id),
-      stats: this.stats(route.id),
+      stats,
       traffic,
     };
+  }
+
+  readonly #regexes = new Map<string, RegExp>();
+
+  #regex(source: string): RegExp {
+    let rx = this.#regexes.get(source);
+    if (!rx) {
+      rx = new RegExp(source);
+      this.#regexes.set(source, rx);
+    }
+    return rx;
   }
 
   /** The admin view of a route: primary, secondaries, director, per-destination counters, pools. */

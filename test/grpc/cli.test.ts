@@ -46,6 +46,8 @@ test('switchyard grpc: primary + secondary, --mutators, admin view and switchyar
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     assert.match(metrics, /switchyard_grpc_requests_total\{route="grpc",method="\/swtest.TestService\/Ping",code="OK"\} 1/);
     assert.match(metrics, /switchyard_grpc_requests_total\{route="grpc",method="\/swtest.TestService\/PingClientStream",code="INTERNAL"\} 1/);
+    assert.match(metrics, /switchyard_variant_response_seconds_count\{route="grpc",variant="primary"\} 3/);
+    assert.match(metrics, /switchyard_variant_response_seconds_count\{route="grpc",variant="secondary-1 \(secondary\)"\} 2/);
   } finally {
     client.close();
   }
