@@ -146,7 +146,11 @@ class ProxyCall {
       const swallow: GrpcErrorHandler | undefined = route.secondaryErrors === 'swallow' ? () => undefined : undefined;
       params = { primary: defaults.primary, secondaries: defaults.secondaries.map((cluster) => ({ cluster, errorHandler: swallow })) };
     }
-    if (this.#finishing) return;
+    if (this.#finishing) {
+      // The call ended (client gone, deadline) while the director decided: its finalizer still runs, once.
+      if (params.finalizer) await Promise.resolve().then(params.finalizer).catch(() => undefined);
+      return;
+    }
     this.#finalizer = params.finalizer;
     const make = (d: GrpcDestination | string, role: 'primary' | 'secondary'): Dest => {
       const spec = typeof d === 'string' ? { cluster: d } : d;
@@ -310,10 +314,12 @@ class ProxyCall {
         this.#clientEnded = true;
         done(new GrpcStatusError('INTERNAL', 'the client ended its stream before a whole first message'));
       };
+      const onClose = (): void => done(new GrpcStatusError('CANCELLED', 'the client went away before a whole first message'));
       const done = (err: GrpcStatusError | undefined): void => {
         client.pause();
         client.off('data', onData);
         client.off('end', onEnd);
+        client.off('close', onClose);
         if (err) reject(err);
         else resolve(this.#peeked!.payload);
       };
@@ -321,8 +327,13 @@ class ProxyCall {
         onEnd();
         return;
       }
+      if (client.destroyed) {
+        onClose();
+        return;
+      }
       client.on('data', onData);
       client.on('end', onEnd);
+      client.on('close', onClose);
       client.resume();
     });
   }

@@ -205,3 +205,17 @@ test('an error handler that swallows the primary error makes the call OK without
     assert.notEqual(r.error?.code, grpc.status.NOT_FOUND);
     assert.equal(r.trailers?.get('grpc-status').length ?? 0, 0);
   }));
+
+test('the finalizer runs even when the call ends (deadline, client cancel) while the director is still deciding', async () => {
+  let finalized = 0;
+  const director = grpcDirector(async () => {
+    await new Promise((r) => setTimeout(r, 400));
+    return { primary: 'primary', finalizer: () => void finalized++ };
+  });
+  await withStack(0, { director }, async ({ p, client }) => {
+    const r = await unary(client, 'Ping', { value: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 100 });
+    assert.equal(r.error?.code, grpc.status.DEADLINE_EXCEEDED);
+    await eventually(() => finalized === 1, 'the finalizer ran', 10_000);
+    assert.equal(p.received.length, 0);
+  });
+});
