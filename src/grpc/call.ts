@@ -10,13 +10,13 @@ import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type Outgo
 import type { Logger } from '../core/log.js';
 import type { TrafficStats } from '../core/stats.js';
 import { grpcAttributes, type GrpcCallInfo, type GrpcDestination, type GrpcDirector, type GrpcErrorHandler, type GrpcStreamParameters } from './director.js';
-import { frameMessage, passHeaders, requestMetadata, statusFromTrailers, statusTrailers } from './headers.js';
+import { frameMessage, requestMetadata, statusFromTrailers } from './headers.js';
 import { type H2Pool, sessionLost } from './pool.js';
+import { readFirstMessage, type Peeked } from './peek.js';
+import { ClientReply } from './reply.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
 
-/** Largest first message `peek()` buffers. */
-const MAX_PEEK = 64 * 1024 * 1024;
 
 /** What a route gives its calls (built from the route's config, plus a director registered from code). */
 export interface GrpcRouteSetup {
@@ -76,13 +76,11 @@ class ProxyCall {
   #forced: GrpcStatusError | undefined;
   #clientGone = false;
   #finishing = false;
-  #responded = false;
-  #finalTrailers: OutgoingHttpHeaders | undefined;
+  readonly #reply: ClientReply;
   #timer: NodeJS.Timeout | undefined;
-  /** Client bytes read (by peek) but not yet forwarded. */
-  #held: Buffer[] = [];
-  #peeked: { flag: number; payload: Buffer } | undefined;
-  #clientEnded = false;
+  /** The first message, when a director peeked (its bytes are held until the destinations are open). */
+  #peeked: Promise<Peeked> | undefined;
+  #first: Peeked | undefined;
 
   constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv) {
     this.#client = client;
@@ -92,6 +90,7 @@ class ProxyCall {
     this.#grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
     this.#method = String(headers[':path'] ?? '');
     this.#timeout = this.#grpc ? parseGrpcTimeout(headers['grpc-timeout'] as string | undefined) : undefined;
+    this.#reply = new ClientReply(client, this.#grpc, headers['content-type']);
   }
 
   start(): void {
@@ -104,13 +103,6 @@ class ProxyCall {
     client.on('close', () => {
       for (const t of this.#route.traffic) t.active--;
       if (!this.#finishing) this.#lostClient();
-    });
-    client.on('wantTrailers', () => {
-      try {
-        client.sendTrailers(this.#finalTrailers ?? {});
-      } catch {
-        // the client went away meanwhile
-      }
     });
     if (this.#timeout !== undefined) {
       this.#timer = setTimeout(() => this.#force(new GrpcStatusError('DEADLINE_EXCEEDED', `Deadline exceeded at the proxy (grpc-timeout ${this.#headers['grpc-timeout'] as string})`)), this.#timeout);
@@ -145,6 +137,13 @@ class ProxyCall {
     } else {
       const swallow: GrpcErrorHandler | undefined = route.secondaryErrors === 'swallow' ? () => undefined : undefined;
       params = { primary: defaults.primary, secondaries: defaults.secondaries.map((cluster) => ({ cluster, errorHandler: swallow })) };
+    }
+    if (this.#peeked) {
+      try {
+        this.#first = await this.#peeked;
+      } catch {
+        // the client ended or went away before a whole message: nothing is held
+      }
     }
     if (this.#finishing) {
       // The call ended (client gone, deadline) while the director decided: its finalizer still runs, once.
@@ -218,9 +217,8 @@ class ProxyCall {
         return;
       }
       if (this.#finishing || this.#clientGone) return;
-      this.#responded = true;
       try {
-        this.#client.respond(passHeaders(h, true), { waitForTrailers: true });
+        this.#reply.respond(h);
       } catch (err) {
         this.#env.logger.debug({ err, route: this.#route.routeId }, 'grpc: could not send response headers');
       }
@@ -228,7 +226,7 @@ class ProxyCall {
     let waiting = false;
     s.on('data', (chunk: Buffer) => {
       for (const t of this.#route.traffic) t.bytesToDownstream += chunk.length;
-      if (this.#clientGone || !this.#responded) return;
+      if (this.#clientGone || !this.#reply.responded) return;
       if (!this.#client.write(chunk) && !waiting) {
         waiting = true;
         s.pause();
@@ -243,18 +241,17 @@ class ProxyCall {
   /** Forward what peek held, then the rest of the client's stream, to every live destination. */
   #pumpClient(): void {
     const client = this.#client;
-    const peeked = this.#peeked;
+    const first = this.#first;
     for (const d of this.#dests) {
-      if (!d.stream || d.done) continue;
-      if (peeked) d.stream.write(frameMessage(d.spec.message ?? peeked.payload, d.spec.message ? 0 : peeked.flag));
-      for (const b of this.#held) d.stream.write(b);
+      if (!d.stream || d.done || !first) continue;
+      d.stream.write(frameMessage(d.spec.message ?? first.payload, d.spec.message ? 0 : first.flag));
+      for (const b of first.rest) d.stream.write(b);
     }
-    this.#held = [];
     const endAll = (): void => {
       for (const d of this.#dests) if (d.stream && !d.done && d.stream.writable) d.stream.end();
     };
     // The stream may have ended while paused after a peek (Node emits 'end' for an EOF that follows the last chunk).
-    if (this.#clientEnded || client.readableEnded) {
+    if (client.readableEnded) {
       endAll();
       return;
     }
@@ -285,57 +282,13 @@ class ProxyCall {
     client.resume();
   }
 
-  #peek(): Promise<Buffer> {
-    if (this.#peeked) return Promise.resolve(this.#peeked.payload);
-    const client = this.#client;
-    return new Promise<Buffer>((resolve, reject) => {
-      const tryParse = (): boolean => {
-        const all = this.#held.length === 1 ? this.#held[0]! : Buffer.concat(this.#held);
-        this.#held = all.length > 0 ? [all] : [];
-        if (all.length < 5) return false;
-        const len = all.readUInt32BE(1);
-        if (len > MAX_PEEK) {
-          done(new GrpcStatusError('RESOURCE_EXHAUSTED', `first message of ${len} bytes is over the ${MAX_PEEK}-byte peek limit`));
-          return true;
-        }
-        if (all.length < 5 + len) return false;
-        this.#peeked = { flag: all[0]!, payload: Buffer.from(all.subarray(5, 5 + len)) };
-        const rest = all.subarray(5 + len);
-        this.#held = rest.length > 0 ? [rest] : [];
-        done(undefined);
-        return true;
-      };
-      const onData = (chunk: Buffer): void => {
-        for (const t of this.#route.traffic) t.bytesToUpstream += chunk.length;
-        this.#held.push(chunk);
-        tryParse();
-      };
-      const onEnd = (): void => {
-        this.#clientEnded = true;
-        done(new GrpcStatusError('INTERNAL', 'the client ended its stream before a whole first message'));
-      };
-      const onClose = (): void => done(new GrpcStatusError('CANCELLED', 'the client went away before a whole first message'));
-      const done = (err: GrpcStatusError | undefined): void => {
-        client.pause();
-        client.off('data', onData);
-        client.off('end', onEnd);
-        client.off('close', onClose);
-        if (err) reject(err);
-        else resolve(this.#peeked!.payload);
-      };
-      if (client.readableEnded) {
-        onEnd();
-        return;
-      }
-      if (client.destroyed) {
-        onClose();
-        return;
-      }
-      client.on('data', onData);
-      client.on('end', onEnd);
-      client.on('close', onClose);
-      client.resume();
-    });
+  async #peek(): Promise<Buffer> {
+    if (!this.#peeked) {
+      this.#peeked = readFirstMessage(this.#client, (n) => {
+        for (const t of this.#route.traffic) t.bytesToUpstream += n;
+      });
+    }
+    return (await this.#peeked).payload;
   }
 
   #cancel(d: Dest, why: GrpcStatusError): void {
@@ -413,81 +366,29 @@ class ProxyCall {
       code = GrpcCode.CANCELLED;
     } else if (this.#forced) {
       code = this.#forced.code;
-      this.#answer(this.#forced);
+      this.#reply.answer(this.#forced, primary?.stream?.rstCode);
     } else if (primary?.reported) {
       const r = primary.reported;
       code = r.code;
-      if (r === primary.error && primary.trailers) this.#pass(primary.trailers);
-      else this.#answer(r);
+      if (r === primary.error && primary.trailers) this.#reply.pass(primary.trailers);
+      else this.#reply.answer(r, primary.stream?.rstCode);
     } else if (secondaryError) {
       code = GrpcCode.INTERNAL;
-      this.#answer(new GrpcStatusError('INTERNAL', `failed proxying to secondary: ${secondaryError.message}`));
+      this.#reply.answer(new GrpcStatusError('INTERNAL', `failed proxying to secondary: ${secondaryError.message}`), undefined);
     } else if (finalizerError) {
       code = finalizerError.code;
-      this.#answer(finalizerError);
+      this.#reply.answer(finalizerError, undefined);
     } else if (primary?.error) {
       // The primary's error was swallowed by its handler: the call succeeds (possibly without a message).
       code = GrpcCode.OK;
-      this.#answer(new GrpcStatusError('OK', ''));
+      this.#reply.answer(new GrpcStatusError('OK', ''), undefined);
     } else {
       code = primary?.trailers ? statusFromTrailers(primary.trailers).code : GrpcCode.OK;
-      if (primary?.trailers) this.#pass(primary.trailers);
-      else this.#answer(new GrpcStatusError('OK', ''));
+      if (primary?.trailers) this.#reply.pass(primary.trailers);
+      else this.#reply.answer(new GrpcStatusError('OK', ''), primary?.stream?.rstCode);
     }
     this.#route.stats.call(this.#method, code);
     if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
-  }
-
-  /** Pass the primary's own trailers (or Trailers-Only headers) on unchanged. */
-  #pass(trailers: IncomingHttpHeaders): void {
-    const client = this.#client;
-    if (client.destroyed) return;
-    if (this.#responded) {
-      this.#finalTrailers = passHeaders(trailers, false);
-      client.end();
-      return;
-    }
-    const h = passHeaders(trailers, true);
-    if (h[':status'] === undefined) h[':status'] = 200;
-    try {
-      client.respond(h, { endStream: true });
-    } catch {
-      client.close(constants.NGHTTP2_INTERNAL_ERROR);
-    }
-  }
-
-  /** Answer with a status of the proxy's own (as trailers, or Trailers-Only when no headers went out yet). */
-  #answer(status: GrpcStatusError): void {
-    const client = this.#client;
-    if (client.destroyed) return;
-    const primary = this.#dests[0];
-    if (!this.#grpc) {
-      // Plain HTTP/2: mirror the primary's reset, or answer 502/504 when nothing was sent yet.
-      if (this.#responded) {
-        if (status.code === GrpcCode.OK) client.end();
-        else client.close(primary?.stream?.rstCode || constants.NGHTTP2_INTERNAL_ERROR);
-        return;
-      }
-      const http = status.code === GrpcCode.DEADLINE_EXCEEDED ? 504 : status.code === GrpcCode.OK ? 200 : 502;
-      try {
-        client.respond({ ':status': http, 'content-type': 'text/plain; charset=utf-8' });
-        client.end(status.code === GrpcCode.OK ? '' : `${status.message}\n`);
-      } catch {
-        client.close(constants.NGHTTP2_INTERNAL_ERROR);
-      }
-      return;
-    }
-    const trailers = statusTrailers(status);
-    if (this.#responded) {
-      this.#finalTrailers = trailers;
-      client.end();
-      return;
-    }
-    try {
-      client.respond({ ':status': 200, 'content-type': (this.#headers['content-type']) ?? 'application/grpc', ...trailers }, { endStream: true });
-    } catch {
-      client.close(constants.NGHTTP2_INTERNAL_ERROR);
-    }
   }
 }
 
