@@ -13,7 +13,7 @@ export const grpcListenerOptionsSchema = z.strictObject({
   authority: field('"upstream", "client" or an authority like "api.example.com"', (v) => (typeof v === 'string' && v.length > 0 ? v : invalid('"upstream", "client" or an authority', v))).default('upstream'),
 });
 
-const COMPARE_LATER = ['report', 'majority', 'unanimous', 'weighted'];
+const COMPARE_LATER = ['majority', 'unanimous', 'weighted'];
 
 /** A route's `grpc` block. */
 export const grpcRouteSchema: z.ZodType<GrpcRouteConfig> = z.strictObject({
@@ -21,10 +21,10 @@ export const grpcRouteSchema: z.ZodType<GrpcRouteConfig> = z.strictObject({
   secondaryErrors: oneOf(['swallow', 'fail']).default('swallow'),
   compare: z
     .strictObject({
-      policy: field('"off"', (v) => {
-        if (v === 'off') return 'off' as const;
-        if (typeof v === 'string' && COMPARE_LATER.includes(v)) throw new Error(`compare policy "${v}" is not yet supported on gRPC routes (supported: off)`);
-        return invalid('"off"', v);
+      policy: field('"off" or "report"', (v): 'off' | 'report' => {
+        if (v === 'off' || v === 'report') return v;
+        if (typeof v === 'string' && COMPARE_LATER.includes(v)) throw new Error(`compare policy "${v}" is not yet supported on gRPC routes (supported: off, report)`);
+        return invalid('"off" or "report"', v);
       }).default('off'),
     })
     .prefault({}),

@@ -138,8 +138,8 @@ export interface GrpcRouteConfig {
   secondaries: string[];
   /** `swallow`: a secondary's failure is counted and the call still succeeds; `fail`: the call fails INTERNAL. */
   secondaryErrors: 'swallow' | 'fail';
-  /** Comparison of the secondaries' answers with the primary's: only `off` for now. */
-  compare: { policy: 'off' };
+  /** Comparison of the secondaries' answers with the primary's: `off`, or `report` (differences become divergence events). */
+  compare: { policy: 'off' | 'report' };
   /** Regular expression source: only methods (`/pkg.Service/Method`) it matches go to the secondaries; absent = all. */
   mutators?: string | undefined;
   /** Bytes that may wait toward one secondary; past it that secondary is cancelled (a secondary error). */

@@ -14,6 +14,8 @@ import { frameMessage, requestMetadata, statusFromTrailers } from './headers.js'
 import { type H2Pool, sessionLost } from './pool.js';
 import { readFirstMessage, type Peeked } from './peek.js';
 import { ClientReply } from './reply.js';
+import { ResponseCapture, reportDivergence } from './compare.js';
+import type { DivergenceLog } from '../replication/events.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
 
@@ -32,6 +34,8 @@ export interface GrpcRouteSetup {
   readonly stats: GrpcRouteStats;
   /** Traffic counters the call adds to (listener, route). */
   readonly traffic: readonly TrafficStats[];
+  /** `compare: {policy: report}`: where differences between the primary's and a secondary's answer are recorded. */
+  readonly report: DivergenceLog | undefined;
 }
 
 export interface CallEnv {
@@ -56,6 +60,11 @@ interface Dest {
   error: GrpcStatusError | undefined;
   /** Its error after the handler (undefined: none or swallowed). */
   reported: GrpcStatusError | undefined;
+  /** Its final status (set when it ended). */
+  status: GrpcStatusError | undefined;
+  /** Its answer, kept for `compare: report`. */
+  capture: ResponseCapture | undefined;
+  endedAt: number;
 }
 
 export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv): void {
@@ -122,7 +131,7 @@ class ProxyCall {
         method: this.#method,
         service,
         metadata,
-        peer: `${this.#client.session?.socket?.remoteAddress ?? ''}:${this.#client.session?.socket?.remotePort ?? ''}`,
+        peer: this.#peer(),
         attributes: grpcAttributes(this.#method, metadata),
         route: route.routeId,
         defaults,
@@ -157,7 +166,8 @@ class ProxyCall {
       const handler = spec.errorHandler ?? (top ? (e: GrpcStatusError) => top(e, { cluster: spec.cluster, role }) : undefined);
       const counters = route.stats.destination(spec.cluster, role);
       counters.calls++;
-      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, cancelled: undefined, error: undefined, reported: undefined };
+      const capture = route.report ? new ResponseCapture() : undefined;
+      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0 };
     };
     this.#dests = [make(params.primary, 'primary'), ...(params.secondaries ?? []).map((d) => make(d, 'secondary'))];
     const opened = await Promise.allSettled(this.#dests.map((d) => this.#open(d)));
@@ -208,7 +218,7 @@ class ProxyCall {
       s.on('response', (h: IncomingHttpHeaders, flags: number) => {
         if (flags & constants.NGHTTP2_FLAG_END_STREAM) d.trailers = h;
       });
-      s.on('data', () => undefined);
+      s.on('data', (chunk: Buffer) => d.capture?.add(chunk));
       return;
     }
     s.on('response', (h: IncomingHttpHeaders, flags: number) => {
@@ -225,6 +235,7 @@ class ProxyCall {
     });
     let waiting = false;
     s.on('data', (chunk: Buffer) => {
+      d.capture?.add(chunk);
       for (const t of this.#route.traffic) t.bytesToDownstream += chunk.length;
       if (this.#clientGone || !this.#reply.responded) return;
       if (!this.#client.write(chunk) && !waiting) {
@@ -312,7 +323,9 @@ class ProxyCall {
   #settle(d: Dest, status: GrpcStatusError): void {
     if (d.done) return;
     d.done = true;
-    d.counters.latency.observe((Date.now() - this.#started) / 1000);
+    d.status = status;
+    d.endedAt = Date.now();
+    d.counters.latency.observe((d.endedAt - this.#started) / 1000);
     if (status.code !== GrpcCode.OK) {
       d.error = status;
       d.counters.errors.set(status.codeName, (d.counters.errors.get(status.codeName) ?? 0) + 1);
@@ -388,7 +401,30 @@ class ProxyCall {
       else this.#reply.answer(new GrpcStatusError('OK', ''), primary?.stream?.rstCode);
     }
     this.#route.stats.call(this.#method, code);
+    if (this.#route.report && !this.#clientGone && !this.#forced) this.#compare(this.#route.report);
     if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
+  }
+
+  /** `compare: report`: the primary's answer against each secondary that ended on its own. */
+  #compare(log: DivergenceLog): void {
+    const outcome = (d: Dest): { name: string; status: GrpcStatusError; capture: ResponseCapture; latencyMs: number } => ({
+      name: d.role === 'primary' ? d.cluster : `${d.cluster} (secondary)`,
+      status: d.status ?? new GrpcStatusError('UNKNOWN', ''),
+      capture: d.capture ?? new ResponseCapture(),
+      latencyMs: d.endedAt - this.#started,
+    });
+    const primary = this.#dests[0];
+    if (!primary?.stream || primary.cancelled) return;
+    const secondaries = this.#dests.filter((d) => d.role === 'secondary' && d.stream && !d.cancelled);
+    try {
+      reportDivergence(log, this.#route.routeId, this.#method, this.#peer(), outcome(primary), secondaries.map(outcome));
+    } catch (err) {
+      this.#env.logger.warn({ err, route: this.#route.routeId }, 'grpc: comparing the answers failed');
+    }
+  }
+
+  #peer(): string {
+    return `${this.#client.session?.socket?.remoteAddress ?? ''}:${this.#client.session?.socket?.remotePort ?? ''}`;
   }
 }
 

@@ -10,6 +10,7 @@ import type { GrpcRouteSetup } from './call.js';
 import type { GrpcDirector } from './director.js';
 import { H2Pool } from './pool.js';
 import { GrpcRouteStats } from './route-stats.js';
+import type { DivergenceLog } from '../replication/events.js';
 
 /** Default bytes that may wait toward one secondary. */
 export const DEFAULT_SECONDARY_QUEUE = 4 * 1024 * 1024;
@@ -22,8 +23,11 @@ export class GrpcRuntime {
   readonly #clusters: ReadonlyMap<string, Cluster>;
   readonly logger: Logger;
 
-  constructor(clusters: ReadonlyMap<string, Cluster>, logger: Logger, directors?: Readonly<Record<string, GrpcDirector>>) {
+  readonly #divergences: DivergenceLog | undefined;
+
+  constructor(clusters: ReadonlyMap<string, Cluster>, logger: Logger, directors?: Readonly<Record<string, GrpcDirector>>, divergences?: DivergenceLog) {
     this.#clusters = clusters;
+    this.#divergences = divergences;
     this.logger = logger;
     for (const [k, v] of Object.entries(directors ?? {})) this.directors.set(k, v);
   }
@@ -80,6 +84,7 @@ export class GrpcRuntime {
       director: this.directors.get(route.id),
       stats,
       traffic,
+      report: g?.compare.policy === 'report' ? this.#divergences : undefined,
     };
   }
 
@@ -102,6 +107,7 @@ export class GrpcRuntime {
       primary: route.config.cluster ?? null,
       secondaries: g?.secondaries ?? [],
       secondaryErrors: g?.secondaryErrors ?? 'swallow',
+      compare: g?.compare ?? { policy: 'off' },
       director: this.directors.has(route.id),
       ...this.stats(route.id).toJSON(),
       sessions: clusters.map((c) => this.#pools.get(c)?.toJSON() ?? { cluster: c, sessions: 0, sessionsOpened: 0 }),

@@ -88,7 +88,7 @@ export class Switchyard {
     this.faultTypes = options.faults ?? defaultChaosRegistries().faults;
     this.random = new RandomSource(options.seed);
     this.divergences = new DivergenceLog({ logger: this.logger });
-    this.grpc = new GrpcRuntime(this.clusters, this.logger, options.grpcDirectors);
+    this.grpc = new GrpcRuntime(this.clusters, this.logger, options.grpcDirectors, this.divergences);
     const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
       kind,
       entries: () => map.values(),

@@ -23,7 +23,7 @@ test('a grpc route with defaults is valid and normalised', () => {
 
 test('grpc config errors name the path and the problem', () => {
   assert.deepEqual(issues(base({ grpc: { secondaries: ['c'] } })), ['routes[0].grpc.secondaries[0]: no cluster with id "c"; known: a, b']);
-  assert.match(issues(base({ grpc: { compare: { policy: 'majority' } } }))[0]!, /^routes\[0\]\.grpc\.compare\.policy: compare policy "majority" is not yet supported on gRPC routes/);
+  assert.match(issues(base({ grpc: { compare: { policy: 'majority' } } }))[0]!, /^routes\[0\]\.grpc\.compare\.policy: compare policy "majority" is not yet supported on gRPC routes \(supported: off, report\)/);
   assert.match(issues(base({ grpc: { secondaryErrors: 'ignore' } }))[0]!, /^routes\[0\]\.grpc\.secondaryErrors: /);
   assert.match(issues(base({ grpc: { mutators: '(' } }))[0]!, /^routes\[0\]\.grpc\.mutators: invalid regular expression/);
   assert.match(issues(base({ listener: 't', grpc: {} }))[0]!, /^routes\[0\]\.grpc: listener "t" is not a grpc listener/);

@@ -219,3 +219,24 @@ test('the finalizer runs even when the call ends (deadline, client cancel) while
     assert.equal(p.received.length, 0);
   });
 });
+
+test('compare: report — a secondary answering differently becomes a divergence event; the primary is served', () =>
+  withStack(1, { grpc: { compare: { policy: 'report' } } }, async ({ client, yard }) => {
+    // The test servers put their name in field 3 of PingResponse: primary "p", secondary "s0".
+    const r = await unary(client, 'Ping', { value: 'cmp' });
+    assert.equal(r.response?.server, 'p');
+    await eventually(() => yard.divergences.list().length === 1, 'one divergence event');
+    const e = yard.divergences.list()[0]!;
+    assert.equal(e.route, 'r');
+    assert.equal(e.mode, 'grpc');
+    assert.equal(e.decision, 'reported');
+    assert.equal(e.served, 'primary');
+    assert.equal(e.request.summary, '/swtest.TestService/Ping');
+    assert.deepEqual(e.fields, ['/messages/0']);
+    assert.deepEqual(e.variants.map((v) => [v.name, v.agreed]), [['primary', true], ['s0 (secondary)', false]]);
+    // Identical answers (the same error from both) record nothing.
+    const same = await unary(client, 'PingError', { value: 'x' });
+    assert.equal(same.error?.code, grpc.status.FAILED_PRECONDITION);
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(yard.divergences.list().length, 1);
+  }));

@@ -8,7 +8,7 @@ import { serveUntilSignal, startAll } from '../serve.js';
 
 const USAGE = `Usage: switchyard grpc --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
                        [--secondary HOST:PORT ...] [--mutators REGEX] [--secondary-errors swallow|fail]
-                       [--compare off] [--admin HOST:PORT] [--admin-token-file F] [--connect-timeout 5s]
+                       [--compare off|report] [--admin HOST:PORT] [--admin-token-file F] [--connect-timeout 5s]
                        [--drain-timeout 10s] [--log-level LEVEL]
 
 A transparent gRPC (HTTP/2 cleartext) proxy for any service, without its protos. Every call goes to the primary
@@ -24,7 +24,9 @@ Options:
                              primary only (default: all methods, when secondaries are given)
       --secondary-errors M   swallow (default: a secondary's failure is counted, the call succeeds) or fail
                              (the call fails INTERNAL "failed proxying to secondary: ...")
-      --compare P            comparison of the secondaries' answers: off (the only policy supported for now)
+      --compare P            off (default), or report: a secondary whose answer (messages, status) differs from
+                             the primary's is recorded as a divergence event (admin API /api/v1/divergences);
+                             the primary's answer is served either way
       --admin ADDR           also serve the admin API and /metrics (e.g. 127.0.0.1:9901)
 ${ADMIN_FLAGS_USAGE}      --connect-timeout D    upstream connect timeout (default 5s)
       --drain-timeout D      on SIGINT/SIGTERM, let calls finish this long (default 10s)
