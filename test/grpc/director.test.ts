@@ -240,3 +240,20 @@ test('compare: report — a secondary answering differently becomes a divergence
     await new Promise((res) => setTimeout(res, 200));
     assert.equal(yard.divergences.list().length, 1);
   }));
+
+test('stress: 50 unary and 50 bidi calls with two secondaries', () =>
+  withStack(2, {}, async ({ sec, client, yard }) => {
+    for (let i = 0; i < 50; i++) {
+      const r = await unary(client, 'Ping', { value: `u${i}` });
+      assert.equal(r.response?.value, `u${i}`);
+      const s = (client['PingStream'] as unknown as () => grpc.ClientDuplexStream<PingRequest, PingResponse>).call(client);
+      const it = s[Symbol.asyncIterator]();
+      s.write({ value: `b${i}` });
+      assert.equal(((await it.next()) as { value: PingResponse }).value.value, `b${i}`);
+      s.end();
+      assert.equal((await it.next()).done, true);
+    }
+    await eventually(() => sec.every((s) => s.received.length === 100), 'every call reached both secondaries', 20_000);
+    const view = yard.routes.get('r')!.toJSON()['grpc'] as { calls: Record<string, Record<string, number>> };
+    assert.deepEqual(view.calls, { '/swtest.TestService/Ping': { OK: 50 }, '/swtest.TestService/PingStream': { OK: 50 } });
+  }));
