@@ -223,7 +223,7 @@ test("a new upstream session is opened when the peer's maxConcurrentStreams is r
   const client = testClient(port);
   try {
     assert.equal((await unary(client, 'Ping', { value: 'warm-up' })).error, undefined);
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => unary(client, 'Ping', { value: `c${i}`, sleep_ms: 300 })));
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => unary(client, 'Ping', { value: `c${i}`, sleep_ms: 1500 })));
     for (const r of results) assert.equal(r.error, undefined);
     const pools = (yard.routes.get('r')!.toJSON()['grpc'] as { sessions: { sessionsOpened: number }[] }).sessions;
     assert.equal(pools[0]!.sessionsOpened, 3, 'six concurrent calls over sessions of two streams each');
