@@ -12,6 +12,7 @@ const LAYERS = [
   ['session', 'upstream'],
   ['routing'],
   ['listeners', 'replication'],
+  ['grpc'],
   ['runtime'],
   ['admin', 'compat'],
   ['cli'],

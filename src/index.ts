@@ -82,3 +82,9 @@ export { PgMessageReader } from './protocols/postgres/message-reader.js';
 export type { PgAuthMethod } from './protocols/postgres/auth-messages.js';
 export { POLICIES, type Policy, type ReplicateConfig, type MergeConfig, type MirrorConfig, type NormaliseConfig, type DivergencesConfig } from './config/replication.js';
 export type { RouteEngine, AcceptContext, EngineSession, ConnectionFraming, EngineLatency } from './routing/engine.js';
+
+// gRPC / HTTP/2: transparent forwarding, primary + secondaries, directors.
+export { grpcDirector, grpcAttributes, type GrpcDirector, type GrpcDirectorFn, type GrpcCallInfo, type GrpcStreamParameters, type GrpcDestination, type GrpcErrorHandler, type GrpcMetadata } from './grpc/director.js';
+export { GrpcStatusError, GrpcCode, type GrpcCodeName, codeName as grpcCodeName } from './grpc/status.js';
+export { GrpcListener } from './grpc/listener.js';
+export { GrpcRuntime } from './grpc/runtime.js';

@@ -83,6 +83,7 @@ function faultSet(yard: Switchyard, ctx: RequestContext): FaultSet {
   const listener = yard.listeners.get(listenerId);
   if (!listener) throw new SwitchyardError(ErrorCodes.NOT_FOUND, `listener '${listenerId}' not found`);
   if (listener.config.transport !== 'tcp') throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `listener '${listenerId}' is ${listener.config.transport}: faults need a tcp listener`);
+  if (!(listener instanceof TcpListener)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `listener '${listenerId}' is a ${listener.config.protocol?.type ?? 'non-TCP'} listener: faults are not yet supported on it`);
   return yard.faultSet(listenerId);
 }
 

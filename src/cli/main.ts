@@ -5,6 +5,7 @@ import { demoCommand } from './commands/demo.js';
 import { toxiproxyCommand } from './commands/toxiproxy.js';
 import { chaosCommand } from './commands/chaos.js';
 import { nvariantCommand } from './commands/nvariant.js';
+import { grpcCommand } from './commands/grpc.js';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../core/version.js';
 
@@ -23,10 +24,11 @@ Commands:
   toxiproxy          a drop-in toxiproxy-server: the Toxiproxy HTTP API on --host/--port (default 127.0.0.1:8474)
   chaos              a Vaurien-style chaos proxy: --proxy HOST:PORT --backend HOST:PORT --behavior 20:delay,10:error [--http HOST:PORT]
   nvariant           N-variant execution: --listen HOST:PORT --variant HOST:PORT --variant ... [--policy unanimous|majority|primary]
+  grpc               a transparent gRPC proxy: --listen HOST:PORT --upstream HOST:PORT [--secondary HOST:PORT ...]
 
 Run 'switchyard <command> --help' for a command's options.
 Docs (installed with the package): ${DOCS_DIR}
-  configuration.md (config files), admin-api.md, faults.md, chaos-cli.md, toxiproxy-compat.md, nvariant-cli.md
+  configuration.md (config files), admin-api.md, faults.md, chaos-cli.md, toxiproxy-compat.md, nvariant-cli.md, grpc.md
 `;
 
 export type CommandFn = (argv: string[]) => Promise<number>;
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, CommandFn> = {
   toxiproxy: toxiproxyCommand,
   chaos: chaosCommand,
   nvariant: nvariantCommand,
+  grpc: grpcCommand,
 };
 
 /** CLI entry point; resolves to the process exit code. */

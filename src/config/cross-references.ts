@@ -53,6 +53,12 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
         }
       });
     }
+    const secondaries = get(get(route, 'grpc'), 'secondaries');
+    if (Array.isArray(secondaries)) {
+      secondaries.forEach((c, j) => {
+        if (typeof c === 'string' && !clusters.has(c)) push(['routes', i, 'grpc', 'secondaries', j], unknownRef('cluster', c, clusters), 'reference');
+      });
+    }
     const mirrorRef = get(get(route, 'mirror'), 'cluster');
     if (typeof mirrorRef === 'string' && !clusters.has(mirrorRef)) push(['routes', i, 'mirror', 'cluster'], unknownRef('cluster', mirrorRef, clusters), 'reference');
     const mergeListeners = get(get(route, 'merge'), 'listeners');
@@ -72,6 +78,12 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
     }
     if (typeof clusterRef === 'string' && ci === undefined) {
       push(['routes', i, 'cluster'], unknownRef('cluster', clusterRef, clusters), 'reference');
+    }
+    const protocolOf = (p: unknown): unknown => (typeof p === 'string' ? p : get(p, 'type'));
+    const grpcListener = li !== undefined && protocolOf(get(list('listeners')[li], 'protocol')) === 'grpc';
+    if (get(route, 'grpc') !== undefined && li !== undefined && !grpcListener) push(['routes', i, 'grpc'], `listener ${JSON.stringify(listenerRef)} is not a grpc listener (protocol: grpc)`, 'reference');
+    if (grpcListener) {
+      for (const k of ['replicate', 'merge', 'mirror', 'faults']) if (get(route, k) !== undefined) push(['routes', i, k], `not yet supported on a route of grpc listener ${JSON.stringify(listenerRef)}`, 'invalid');
     }
     if (protocols) {
       const targets = Array.isArray(mergeListeners) ? mergeListeners.map((l) => (typeof l === 'string' ? listeners.get(l) : undefined)) : [li];

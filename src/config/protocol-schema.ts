@@ -8,6 +8,7 @@ import type { ProtocolSpec } from './types.js';
 import { suggestionSuffix } from './did-you-mean.js';
 import { configErrorMap, describeValue } from './issues.js';
 import { addPluginIssue, isPlainObject } from './fields.js';
+import { GRPC_PROTOCOL, grpcListenerOptionsSchema } from './grpc-schema.js';
 
 const PROTOCOL_FORMS = 'a protocol name like "http" or {type: "http", ...options}';
 
@@ -29,9 +30,16 @@ export function protocolSchema(protocols: ProtocolCatalog): z.ZodType<ProtocolSp
       if (Object.keys(options).length > 0) addPluginIssue(ctx, 'protocol "tcp" takes no options', [Object.keys(options)[0]!]);
       return undefined;
     }
+    if (type === GRPC_PROTOCOL) {
+      // gRPC / HTTP/2 is served by its own listener (an HTTP/2 server), not by a codec on TCP.
+      const r = grpcListenerOptionsSchema.safeParse(options, { error: configErrorMap });
+      if (r.success) return { type, options: r.data };
+      for (const i of r.error.issues) addPluginIssue(ctx, i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.join(', ')} (known: authority)` : i.message, i.path.map((p) => (typeof p === 'number' ? p : String(p))));
+      return z.NEVER;
+    }
     const m = protocols.get(type);
     if (!m) {
-      const known = ['tcp', ...protocols.names()];
+      const known = ['tcp', GRPC_PROTOCOL, ...protocols.names()];
       addPluginIssue(ctx, `unknown protocol "${type}"${suggestionSuffix(type, known)} (known: ${known.join(', ')})`, isPlainObject(v) ? ['type'] : []);
       return z.NEVER;
     }

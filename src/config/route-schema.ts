@@ -7,6 +7,7 @@ import type { MatchSpec } from './fault-input.js';
 import { routeMatchShapeProblems } from './route-match.js';
 import { faultListSchema } from './fault-list-schema.js';
 import { replicationSchemas } from './replication-schema.js';
+import { grpcRouteSchema } from './grpc-schema.js';
 
 /** A route's `match` (config/route-match.ts): fault match forms plus `headers`/`query` maps and CIDR blocks. */
 export const routeMatchSchema: z.ZodType<MatchSpec> = z.unknown().transform((v, ctx): MatchSpec => {
@@ -67,6 +68,7 @@ export function routeSchemaWith(chaos: ChaosCatalogs): z.ZodType<RouteConfig> {
       rewrite: rewriteSchema.optional(),
       redirect: redirectSchema.optional(),
       directResponse: directResponseSchema.optional(),
+      grpc: grpcRouteSchema.optional(),
     })
     .superRefine(
       (raw, ctx) => {
@@ -75,6 +77,10 @@ export function routeSchemaWith(chaos: ChaosCatalogs): z.ZodType<RouteConfig> {
         const r = raw as Partial<typeof raw>;
         const need = (key: 'listener' | 'cluster', why: string): void => addIssue(ctx, `missing (expected a ${key} id${why})`, [key]);
         const forbid = (key: string, why: string): void => addIssue(ctx, `not allowed ${why}`, [key]);
+        if (r.grpc) {
+          if (r.cluster === undefined) need('cluster', ': the primary of a grpc route');
+          for (const k of ['replicate', 'merge', 'mirror'] as const) if (r[k]) forbid(k, 'together with grpc');
+        }
         // Exactly one action: cluster, replicate, merge (which also names a cluster), redirect or directResponse.
         const answers = (['redirect', 'directResponse'] as const).filter((k) => r[k] !== undefined);
         if (answers.length > 0) {
@@ -112,6 +118,7 @@ export function routeSchemaWith(chaos: ChaosCatalogs): z.ZodType<RouteConfig> {
       if (r.rewrite !== undefined) out.rewrite = r.rewrite;
       if (r.redirect !== undefined) out.redirect = r.redirect;
       if (r.directResponse !== undefined) out.directResponse = r.directResponse;
+      if (r.grpc) out.grpc = r.grpc;
       return out;
     });
 }

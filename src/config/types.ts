@@ -236,6 +236,8 @@ export interface RouteConfig {
   redirect?: RouteRedirect | undefined;
   /** HTTP only: answer directly, no upstream. */
   directResponse?: RouteDirectResponse | undefined;
+  /** Routes of `protocol: grpc` listeners: secondaries and how their errors count (docs/grpc.md). */
+  grpc?: GrpcRouteConfig | undefined;
 }
 
 /** `rewrite` of an HTTP route. */
@@ -255,6 +257,20 @@ export interface RouteDirectResponse {
   status: number;
   body: string;
   headers?: Record<string, string> | undefined;
+}
+
+/** A gRPC route's `grpc` block: `cluster` is the primary; each secondary gets a copy of the request stream. */
+export interface GrpcRouteConfig {
+  /** Cluster ids that get a copy of every (mutator) call's request stream; their answers are read and dropped. */
+  secondaries: string[];
+  /** `swallow`: a secondary's failure is counted and the call still succeeds; `fail`: the call fails INTERNAL. */
+  secondaryErrors: 'swallow' | 'fail';
+  /** Comparison of the secondaries' answers with the primary's: `off`, or `report` (differences become divergence events). */
+  compare: { policy: 'off' | 'report' };
+  /** Regular expression source: only methods (`/pkg.Service/Method`) it matches go to the secondaries; absent = all. */
+  mutators?: string | undefined;
+  /** Bytes that may wait toward one secondary; past it that secondary is cancelled (a secondary error). */
+  secondaryQueue: number;
 }
 
 /** A control API's section (`admin`, `toxiproxy`); docs/security.md. */

@@ -29,8 +29,8 @@ export interface DivergenceEvent {
   /** ISO time the decision was taken. */
   readonly time: string;
   readonly route: string;
-  /** replicate (incoming), merge (outgoing) or mirror (shadow). */
-  readonly mode: 'replicate' | 'merge' | 'mirror';
+  /** replicate (incoming), merge (outgoing), mirror (shadow) or grpc (a gRPC route's secondaries, `compare: {policy: report}`). */
+  readonly mode: 'replicate' | 'merge' | 'mirror' | 'grpc';
   readonly policy: string;
   readonly decision: Decision;
   readonly request: { readonly summary: string; readonly endpoint: string; readonly attributes?: Readonly<Record<string, unknown>> | undefined };

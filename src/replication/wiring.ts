@@ -27,6 +27,7 @@ export function routeClusterRefs(config: RouteConfig): string[] {
   if (config.cluster !== undefined) refs.push(config.cluster);
   if (config.replicate) for (const v of config.replicate.variants) if (!isEndpointRef(v)) refs.push(v);
   if (config.mirror) refs.push(config.mirror.cluster);
+  if (config.grpc) refs.push(...config.grpc.secondaries);
   return refs;
 }
 

@@ -32,6 +32,8 @@ export class Route extends RuntimeBase<RouteConfig> {
    * startup scopes, requests for request scope. Whoever decides adds one.
    */
   requests = 0;
+  /** Extra fields of the admin view, given by the layer that serves the route (gRPC: primary, secondaries, counters). */
+  extraJSON: (() => Record<string, unknown>) | undefined;
 
   latencies(): Iterable<EngineLatency> {
     const fromEngine = this.engine?.latencies?.() ?? [];
@@ -49,7 +51,7 @@ export class Route extends RuntimeBase<RouteConfig> {
   }
 
   override toJSON(): Record<string, unknown> {
-    const extra = { requests: this.requests };
+    const extra = { requests: this.requests, ...this.extraJSON?.() };
     return this.engine ? this.json({ ...extra, engine: this.engine.toJSON() }) : this.json(extra);
   }
 }

@@ -25,6 +25,10 @@ import { defaultChaosRegistries } from './config.js';
 import { DivergenceLog } from '../replication/events.js';
 import { buildRouteEngine, routeClusterRefs, type EngineDeps } from '../replication/wiring.js';
 import type { FdBudget } from '../core/fd-budget.js';
+import { GrpcListener, isGrpcListenerConfig } from '../grpc/listener.js';
+import { GrpcRuntime } from '../grpc/runtime.js';
+import type { GrpcDirector } from '../grpc/director.js';
+import { registerGrpcMetrics } from '../grpc/metrics.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
@@ -67,6 +71,8 @@ export interface SwitchyardOptions {
   fdBudget?: FdBudget | undefined;
   /** Seed for every random draw of faults; overrides the config's `seed`. */
   seed?: number | undefined;
+  /** gRPC directors by route id (docs/grpc.md); more can be set later on `yard.grpc.directors`. */
+  grpcDirectors?: Readonly<Record<string, GrpcDirector>> | undefined;
 }
 
 /**
@@ -100,6 +106,8 @@ export class Switchyard {
   declared: DeclaredIds = { listeners: new Set(), clusters: new Set(), routes: new Set() };
   /** Hot reloads by result (`switchyard_config_reloads_total`). */
   readonly reloads: Record<ReloadResult, number> = { applied: 0, rejected: 0, failed: 0 };
+  /** gRPC routes' session pools, counters and directors. */
+  readonly grpc: GrpcRuntime;
 
   constructor(options: SwitchyardOptions = {}) {
     this.logger = options.logger ?? silentLogger();
@@ -110,6 +118,7 @@ export class Switchyard {
     this.faultTypes = options.faults ?? defaultChaosRegistries().faults;
     this.random = new RandomSource(options.seed);
     this.divergences = new DivergenceLog({ logger: this.logger });
+    this.grpc = new GrpcRuntime(this.clusters, this.logger, options.grpcDirectors, this.divergences);
     const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
       kind,
       entries: () => map.values(),
@@ -129,6 +138,7 @@ export class Switchyard {
         clusters: () => this.clusters.values(),
       },
     );
+    registerGrpcMetrics(this.metrics, this.grpc);
   }
 
   /** Build and start everything a validated config describes: clusters, then routes, then listeners. */
@@ -160,7 +170,7 @@ export class Switchyard {
     for (const route of this.routes.values()) {
       if (route.engine !== undefined) continue;
       const listener = this.listeners.get(route.config.listener);
-      const protocol = listener?.config.transport === 'tcp' ? listener.config.protocol?.type : undefined;
+      const protocol = listener instanceof TcpListener ? listener.config.protocol?.type : undefined;
       if (protocol === undefined) continue;
       yield { labels: { listener: route.config.listener, route: route.id, protocol }, h: route.requestDuration };
     }
@@ -192,6 +202,7 @@ export class Switchyard {
         throw new SwitchyardError(ErrorCodes.CONFLICT, `cluster '${id}' is used by route(s) ${users.join(', ')}; delete them first`);
       }
       cluster.stop();
+      this.grpc.dropCluster(id);
       this.clusters.delete(id);
       this.#publish();
       return cluster;
@@ -216,6 +227,7 @@ export class Switchyard {
       const position = options.position;
       const placed = this.#checkPlacement(config, position);
       const route = new Route(config);
+      route.extraJSON = () => (isGrpcListenerConfig(this.listeners.get(route.config.listener)?.config) ? { grpc: this.grpc.routeJSON(route) } : {});
       buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
       if (config.faults) {
         const set = this.faultSet(config.listener);
@@ -284,6 +296,7 @@ export class Switchyard {
       if (!route) throw notFound('route', id);
       route.stop();
       this.faultSets.get(route.config.listener)?.clear(`route:${id}`);
+      this.grpc.dropRoute(id);
       this.routes.delete(id);
       this.#publish();
       return route;
@@ -295,6 +308,7 @@ export class Switchyard {
     const deps = { director: this.#table, framers: this.framers, logger: this.logger, handlers: this.#handlers };
     let listener: ProxyListener;
     if (config.transport === 'udp') listener = new UdpListenerObject(config, deps);
+    else if (isGrpcListenerConfig(config)) listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger });
     else {
       const faults = this.faultSet(config.id);
       faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);
@@ -374,6 +388,7 @@ export class Switchyard {
     for (const c of this.clusters.values()) c.stop();
     this.routes.clear();
     this.clusters.clear();
+    this.grpc.close();
     this.#publish();
     this.divergences.close();
   }

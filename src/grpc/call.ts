@@ -1,0 +1,443 @@
+/**
+ * One proxied call: a client stream fanned out to a primary and its secondaries. Only the primary's headers, DATA and
+ * trailers reach the client (DATA as it arrives, never re-framed); the secondaries get a copy of the request stream
+ * and their answers are read and dropped. The final status follows one precedence (docs/grpc.md):
+ * the proxy's own status (deadline, director refusal, primary unreachable) > the primary's error (after its error
+ * handler; passed on as is) > a secondary's error (after its handler: INTERNAL "failed proxying to secondary: …") >
+ * the finalizer's error > the primary's own trailers. The finalizer always runs, once.
+ */
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Logger } from '../core/log.js';
+import type { TrafficStats } from '../core/stats.js';
+import { grpcAttributes, type GrpcCallInfo, type GrpcDestination, type GrpcDirector, type GrpcErrorHandler, type GrpcStreamParameters } from './director.js';
+import { frameMessage, requestMetadata, statusFromTrailers } from './headers.js';
+import { type H2Pool, sessionLost } from './pool.js';
+import { readFirstMessage, type Peeked } from './peek.js';
+import { ClientReply } from './reply.js';
+import { ResponseCapture, reportDivergence } from './compare.js';
+import type { DivergenceLog } from '../replication/events.js';
+import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
+import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
+
+
+/** What a route gives its calls (built from the route's config, plus a director registered from code). */
+export interface GrpcRouteSetup {
+  readonly routeId: string;
+  readonly primary: string;
+  readonly secondaries: readonly string[];
+  readonly secondaryErrors: 'swallow' | 'fail';
+  /** Methods that go to the secondaries too; absent = all. */
+  readonly mutators: RegExp | undefined;
+  /** Bytes that may wait toward one secondary before it is cancelled. */
+  readonly secondaryQueue: number;
+  readonly director: GrpcDirector | undefined;
+  readonly stats: GrpcRouteStats;
+  /** Traffic counters the call adds to (listener, route). */
+  readonly traffic: readonly TrafficStats[];
+  /** `compare: {policy: report}`: where differences between the primary's and a secondary's answer are recorded. */
+  readonly report: DivergenceLog | undefined;
+}
+
+export interface CallEnv {
+  pool(clusterId: string): H2Pool | undefined;
+  /** `upstream` (the endpoint's address), `client` (as received) or a fixed value. */
+  readonly authority: string;
+  readonly logger: Logger;
+}
+
+interface Dest {
+  readonly cluster: string;
+  readonly role: 'primary' | 'secondary';
+  readonly spec: GrpcDestination;
+  readonly handler: GrpcErrorHandler | undefined;
+  readonly counters: DestinationCounters;
+  stream: ClientHttp2Stream | undefined;
+  done: boolean;
+  trailers: IncomingHttpHeaders | undefined;
+  /** Why the proxy cancelled it (the status it counts as). */
+  cancelled: GrpcStatusError | undefined;
+  /** Its error before the handler. */
+  error: GrpcStatusError | undefined;
+  /** Its error after the handler (undefined: none or swallowed). */
+  reported: GrpcStatusError | undefined;
+  /** Its final status (set when it ended). */
+  status: GrpcStatusError | undefined;
+  /** Its answer, kept for `compare: report`. */
+  capture: ResponseCapture | undefined;
+  endedAt: number;
+}
+
+export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv): void {
+  new ProxyCall(client, headers, route, env).start();
+}
+
+class ProxyCall {
+  readonly #client: ServerHttp2Stream;
+  readonly #headers: IncomingHttpHeaders;
+  readonly #route: GrpcRouteSetup;
+  readonly #env: CallEnv;
+  readonly #grpc: boolean;
+  readonly #method: string;
+  readonly #started = Date.now();
+  readonly #timeout: number | undefined;
+  #dests: Dest[] = [];
+  #finalizer: (() => void | Promise<void>) | undefined;
+  #forced: GrpcStatusError | undefined;
+  #clientGone = false;
+  #finishing = false;
+  readonly #reply: ClientReply;
+  #timer: NodeJS.Timeout | undefined;
+  /** The first message, when a director peeked (its bytes are held until the destinations are open). */
+  #peeked: Promise<Peeked> | undefined;
+  #first: Peeked | undefined;
+
+  constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv) {
+    this.#client = client;
+    this.#headers = headers;
+    this.#route = route;
+    this.#env = env;
+    this.#grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
+    this.#method = String(headers[':path'] ?? '');
+    this.#timeout = this.#grpc ? parseGrpcTimeout(headers['grpc-timeout'] as string | undefined) : undefined;
+    this.#reply = new ClientReply(client, this.#grpc, headers['content-type']);
+  }
+
+  start(): void {
+    const client = this.#client;
+    for (const t of this.#route.traffic) {
+      t.active++;
+      t.total++;
+    }
+    client.on('error', () => undefined);
+    client.on('close', () => {
+      for (const t of this.#route.traffic) t.active--;
+      if (!this.#finishing) this.#lostClient();
+    });
+    if (this.#timeout !== undefined) {
+      this.#timer = setTimeout(() => this.#force(new GrpcStatusError('DEADLINE_EXCEEDED', `Deadline exceeded at the proxy (grpc-timeout ${this.#headers['grpc-timeout'] as string})`)), this.#timeout);
+    }
+    this.#direct().catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+  }
+
+  async #direct(): Promise<void> {
+    const route = this.#route;
+    const metadata = requestMetadata(this.#headers);
+    const service = /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '';
+    const mutator = route.mutators === undefined || route.mutators.test(this.#method);
+    const defaults = { primary: route.primary, secondaries: mutator ? route.secondaries : [] };
+    let params: GrpcStreamParameters;
+    if (route.director) {
+      const info: GrpcCallInfo = {
+        method: this.#method,
+        service,
+        metadata,
+        peer: this.#peer(),
+        attributes: grpcAttributes(this.#method, metadata),
+        route: route.routeId,
+        defaults,
+        peek: () => this.#peek(),
+      };
+      try {
+        params = await route.director.direct(info);
+      } catch (err) {
+        this.#force(asStatus(err, GrpcCode.INTERNAL));
+        return;
+      }
+    } else {
+      const swallow: GrpcErrorHandler | undefined = route.secondaryErrors === 'swallow' ? () => undefined : undefined;
+      params = { primary: defaults.primary, secondaries: defaults.secondaries.map((cluster) => ({ cluster, errorHandler: swallow })) };
+    }
+    if (this.#peeked) {
+      try {
+        this.#first = await this.#peeked;
+      } catch {
+        // the client ended or went away before a whole message: nothing is held
+      }
+    }
+    if (this.#finishing) {
+      // The call ended (client gone, deadline) while the director decided: its finalizer still runs, once.
+      if (params.finalizer) await Promise.resolve().then(params.finalizer).catch(() => undefined);
+      return;
+    }
+    this.#finalizer = params.finalizer;
+    const make = (d: GrpcDestination | string, role: 'primary' | 'secondary'): Dest => {
+      const spec = typeof d === 'string' ? { cluster: d } : d;
+      const top = params.errorHandler;
+      const handler = spec.errorHandler ?? (top ? (e: GrpcStatusError) => top(e, { cluster: spec.cluster, role }) : undefined);
+      const counters = route.stats.destination(spec.cluster, role);
+      counters.calls++;
+      const capture = route.report ? new ResponseCapture() : undefined;
+      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0 };
+    };
+    this.#dests = [make(params.primary, 'primary'), ...(params.secondaries ?? []).map((d) => make(d, 'secondary'))];
+    const opened = await Promise.allSettled(this.#dests.map((d) => this.#open(d)));
+    if (this.#finishing) {
+      for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
+      return;
+    }
+    const primary = this.#dests[0]!;
+    const first = opened[0]!;
+    if (first.status === 'rejected') {
+      // The primary could not be reached: every destination's handler hears of it, the client gets UNAVAILABLE.
+      const err = asStatus(first.reason, GrpcCode.UNAVAILABLE);
+      for (const d of this.#dests) d.handler?.(err);
+      primary.counters.errors.set(err.codeName, (primary.counters.errors.get(err.codeName) ?? 0) + 1);
+      for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
+      this.#force(err);
+      return;
+    }
+    opened.forEach((r, i) => {
+      const d = this.#dests[i]!;
+      if (r.status === 'fulfilled') this.#wire(d, r.value);
+      else this.#settle(d, asStatus(r.reason, GrpcCode.UNAVAILABLE));
+    });
+    this.#pumpClient();
+  }
+
+  #open(d: Dest): Promise<ClientHttp2Stream> {
+    const pool = this.#env.pool(d.cluster);
+    if (!pool) return Promise.reject(new GrpcStatusError('INTERNAL', `route '${this.#route.routeId}': no cluster '${d.cluster}'`));
+    const h: OutgoingHttpHeaders = d.spec.metadata ? { ...pick(this.#headers, ['content-type', 'te', 'grpc-encoding', 'grpc-accept-encoding']), ...d.spec.metadata } : requestMetadata(this.#headers);
+    h[':method'] = this.#headers[':method'];
+    h[':path'] = this.#headers[':path'];
+    if (this.#timeout !== undefined) h['grpc-timeout'] = `${Math.max(1, Math.ceil(this.#timeout - (Date.now() - this.#started)))}m`;
+    if (this.#peeked !== undefined && d.spec.message !== undefined) delete h['content-length'];
+    const authority = this.#env.authority === 'upstream' ? undefined : this.#env.authority === 'client' ? (this.#headers[':authority']) : this.#env.authority;
+    return pool.open(h, authority).catch((err: unknown) => {
+      throw new GrpcStatusError('UNAVAILABLE', `${(err as Error).message}`);
+    });
+  }
+
+  /** Attach a destination's stream: the primary's answer goes to the client, a secondary's is read and dropped. */
+  #wire(d: Dest, s: ClientHttp2Stream): void {
+    d.stream = s;
+    s.on('error', () => undefined);
+    s.on('trailers', (h: IncomingHttpHeaders) => (d.trailers = h));
+    s.on('close', () => this.#closed(d));
+    if (d.role === 'secondary') {
+      s.on('response', (h: IncomingHttpHeaders, flags: number) => {
+        if (flags & constants.NGHTTP2_FLAG_END_STREAM) d.trailers = h;
+      });
+      s.on('data', (chunk: Buffer) => d.capture?.add(chunk));
+      return;
+    }
+    s.on('response', (h: IncomingHttpHeaders, flags: number) => {
+      if (flags & constants.NGHTTP2_FLAG_END_STREAM) {
+        d.trailers = h;
+        return;
+      }
+      if (this.#finishing || this.#clientGone) return;
+      try {
+        this.#reply.respond(h);
+      } catch (err) {
+        this.#env.logger.debug({ err, route: this.#route.routeId }, 'grpc: could not send response headers');
+      }
+    });
+    let waiting = false;
+    s.on('data', (chunk: Buffer) => {
+      d.capture?.add(chunk);
+      for (const t of this.#route.traffic) t.bytesToDownstream += chunk.length;
+      if (this.#clientGone || !this.#reply.responded) return;
+      if (!this.#client.write(chunk) && !waiting) {
+        waiting = true;
+        s.pause();
+        this.#client.once('drain', () => {
+          waiting = false;
+          s.resume();
+        });
+      }
+    });
+  }
+
+  /** Forward what peek held, then the rest of the client's stream, to every live destination. */
+  #pumpClient(): void {
+    const client = this.#client;
+    const first = this.#first;
+    for (const d of this.#dests) {
+      if (!d.stream || d.done || !first) continue;
+      d.stream.write(frameMessage(d.spec.message ?? first.payload, d.spec.message ? 0 : first.flag));
+      for (const b of first.rest) d.stream.write(b);
+    }
+    const endAll = (): void => {
+      for (const d of this.#dests) if (d.stream && !d.done && d.stream.writable) d.stream.end();
+    };
+    // The stream may have ended while paused after a peek (Node emits 'end' for an EOF that follows the last chunk).
+    if (client.readableEnded) {
+      endAll();
+      return;
+    }
+    const primary = this.#dests[0]!;
+    let waiting = false;
+    client.on('data', (chunk: Buffer) => {
+      for (const t of this.#route.traffic) t.bytesToUpstream += chunk.length;
+      for (const d of this.#dests) {
+        const s = d.stream;
+        if (!s || d.done || !s.writable) continue;
+        const ok = s.write(chunk);
+        if (d === primary) {
+          if (!ok && !waiting) {
+            waiting = true;
+            client.pause();
+            s.once('drain', () => {
+              waiting = false;
+              client.resume();
+            });
+          }
+        } else if (s.writableLength > this.#route.secondaryQueue) {
+          d.counters.queueOverflows++;
+          this.#cancel(d, new GrpcStatusError('RESOURCE_EXHAUSTED', `secondary '${d.cluster}' fell behind: more than ${this.#route.secondaryQueue} bytes queued`));
+        }
+      }
+    });
+    client.on('end', endAll);
+    client.resume();
+  }
+
+  async #peek(): Promise<Buffer> {
+    if (!this.#peeked) {
+      this.#peeked = readFirstMessage(this.#client, (n) => {
+        for (const t of this.#route.traffic) t.bytesToUpstream += n;
+      });
+    }
+    return (await this.#peeked).payload;
+  }
+
+  #cancel(d: Dest, why: GrpcStatusError): void {
+    if (d.done || d.cancelled) return;
+    d.cancelled = why;
+    if (d.stream && !d.stream.closed) d.stream.close(constants.NGHTTP2_CANCEL);
+    else if (!d.stream) this.#settle(d, why);
+  }
+
+  #closed(d: Dest): void {
+    if (d.done) return;
+    const s = d.stream!;
+    let status: GrpcStatusError;
+    if (d.cancelled) status = d.cancelled;
+    else if (d.trailers) status = statusFromTrailers(d.trailers);
+    else if (!this.#grpc && s.rstCode === constants.NGHTTP2_NO_ERROR) status = new GrpcStatusError('OK', '');
+    else status = statusForReset(s.rstCode, sessionLost(s));
+    this.#settle(d, status);
+  }
+
+  #settle(d: Dest, status: GrpcStatusError): void {
+    if (d.done) return;
+    d.done = true;
+    d.status = status;
+    d.endedAt = Date.now();
+    d.counters.latency.observe((d.endedAt - this.#started) / 1000);
+    if (status.code !== GrpcCode.OK) {
+      d.error = status;
+      d.counters.errors.set(status.codeName, (d.counters.errors.get(status.codeName) ?? 0) + 1);
+      d.reported = d.handler ? d.handler(status) : status;
+      if (d.role === 'primary') {
+        for (const s of this.#dests) if (s.role === 'secondary') this.#cancel(s, new GrpcStatusError('CANCELLED', 'cancelled: the primary failed'));
+      }
+    }
+    if (this.#dests.every((x) => x.done)) void this.#finish();
+  }
+
+  /** The client reset its stream or its connection dropped: cancel every destination. */
+  #lostClient(): void {
+    this.#clientGone = true;
+    const why = new GrpcStatusError('CANCELLED', 'the client cancelled');
+    if (this.#dests.length === 0) {
+      void this.#finish();
+      return;
+    }
+    for (const d of this.#dests) this.#cancel(d, why);
+  }
+
+  /** The proxy answers itself (deadline, refusal, unreachable primary): cancel every destination. */
+  #force(status: GrpcStatusError): void {
+    if (this.#finishing) return;
+    this.#forced ??= status;
+    const live = this.#dests.filter((d) => !d.done);
+    if (live.length === 0) {
+      void this.#finish();
+      return;
+    }
+    for (const d of live) this.#cancel(d, new GrpcStatusError('CANCELLED', `cancelled: ${status.message}`));
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    clearTimeout(this.#timer);
+    let finalizerError: GrpcStatusError | undefined;
+    if (this.#finalizer) {
+      try {
+        await this.#finalizer();
+      } catch (err) {
+        finalizerError = asStatus(err, GrpcCode.UNKNOWN);
+      }
+    }
+    const primary = this.#dests[0];
+    const secondaryError = this.#dests.find((d) => d.role === 'secondary' && d.reported)?.reported;
+    let code: number;
+    if (this.#clientGone) {
+      code = GrpcCode.CANCELLED;
+    } else if (this.#forced) {
+      code = this.#forced.code;
+      this.#reply.answer(this.#forced, primary?.stream?.rstCode);
+    } else if (primary?.reported) {
+      const r = primary.reported;
+      code = r.code;
+      if (r === primary.error && primary.trailers) this.#reply.pass(primary.trailers);
+      else this.#reply.answer(r, primary.stream?.rstCode);
+    } else if (secondaryError) {
+      code = GrpcCode.INTERNAL;
+      this.#reply.answer(new GrpcStatusError('INTERNAL', `failed proxying to secondary: ${secondaryError.message}`), undefined);
+    } else if (finalizerError) {
+      code = finalizerError.code;
+      this.#reply.answer(finalizerError, undefined);
+    } else if (primary?.error) {
+      // The primary's error was swallowed by its handler: the call succeeds (possibly without a message).
+      code = GrpcCode.OK;
+      this.#reply.answer(new GrpcStatusError('OK', ''), undefined);
+    } else {
+      code = primary?.trailers ? statusFromTrailers(primary.trailers).code : GrpcCode.OK;
+      if (primary?.trailers) this.#reply.pass(primary.trailers);
+      else this.#reply.answer(new GrpcStatusError('OK', ''), primary?.stream?.rstCode);
+    }
+    this.#route.stats.call(this.#method, code);
+    if (this.#route.report && !this.#clientGone && !this.#forced) this.#compare(this.#route.report);
+    if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
+  }
+
+  /** `compare: report`: the primary's answer against each secondary that ended on its own. */
+  #compare(log: DivergenceLog): void {
+    const outcome = (d: Dest): { name: string; status: GrpcStatusError; capture: ResponseCapture; latencyMs: number } => ({
+      name: d.role === 'primary' ? d.cluster : `${d.cluster} (secondary)`,
+      status: d.status ?? new GrpcStatusError('UNKNOWN', ''),
+      capture: d.capture ?? new ResponseCapture(),
+      latencyMs: d.endedAt - this.#started,
+    });
+    const primary = this.#dests[0];
+    if (!primary?.stream || primary.cancelled) return;
+    const secondaries = this.#dests.filter((d) => d.role === 'secondary' && d.stream && !d.cancelled);
+    try {
+      reportDivergence(log, this.#route.routeId, this.#method, this.#peer(), outcome(primary), secondaries.map(outcome));
+    } catch (err) {
+      this.#env.logger.warn({ err, route: this.#route.routeId }, 'grpc: comparing the answers failed');
+    }
+  }
+
+  #peer(): string {
+    return `${this.#client.session?.socket?.remoteAddress ?? ''}:${this.#client.session?.socket?.remotePort ?? ''}`;
+  }
+}
+
+function asStatus(err: unknown, fallback: number): GrpcStatusError {
+  if (err instanceof GrpcStatusError) return err;
+  return new GrpcStatusError(fallback, err instanceof Error ? err.message : String(err));
+}
+
+function pick(h: IncomingHttpHeaders, keys: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k of keys) {
+    const v = h[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,54 @@
+/** Header rules of the forwarding engine: what crosses the proxy, and how a status becomes trailers. */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { GrpcCode, GrpcStatusError, decodeGrpcMessage, encodeGrpcMessage, parseCode, statusForHttp } from './status.js';
+
+/** Connection-specific headers HTTP/2 forbids, and `host` (`:authority` carries it). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
+
+/** Request metadata of an incoming stream: every regular header except hop-by-hop ones (pseudo-headers dropped). */
+export function requestMetadata(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k)) continue;
+    if (k === 'te' && v !== 'trailers') continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Response headers or trailers to pass on: pseudo-headers other than `:status` and hop-by-hop headers dropped. */
+export function passHeaders(headers: IncomingHttpHeaders, keepStatus: boolean): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k)) continue;
+    if (k.startsWith(':') && !(keepStatus && k === ':status')) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** The status a gRPC response's trailers (or Trailers-Only headers) carry. */
+export function statusFromTrailers(trailers: IncomingHttpHeaders): GrpcStatusError {
+  const raw = trailers['grpc-status'];
+  const message = typeof trailers['grpc-message'] === 'string' ? decodeGrpcMessage(trailers['grpc-message']) : '';
+  const code = typeof raw === 'string' ? parseCode(raw) : undefined;
+  if (code !== undefined) return new GrpcStatusError(code, message);
+  const http = Number(trailers[':status']);
+  if (Number.isInteger(http) && http !== 200) return new GrpcStatusError(statusForHttp(http), `Received HTTP status code ${http}`);
+  return new GrpcStatusError(GrpcCode.UNKNOWN, 'No status received');
+}
+
+/** Trailers for a status the proxy answers with itself. */
+export function statusTrailers(status: GrpcStatusError): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ...status.metadata, 'grpc-status': String(status.code) };
+  if (status.message.length > 0) out['grpc-message'] = encodeGrpcMessage(status.message);
+  return out;
+}
+
+/** Frame one message: 1-byte compressed flag, 4-byte big-endian length, payload. */
+export function frameMessage(payload: Buffer, compressed: number): Buffer {
+  const head = Buffer.allocUnsafe(5);
+  head[0] = compressed;
+  head.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([head, payload]);
+}

@@ -1,0 +1,133 @@
+/**
+ * A `protocol: grpc` listener: an HTTP/2 server (h2c with prior knowledge, or TLS with ALPN `h2` when the listener
+ * has `tls`) whose every stream is one call handed to the forwarding engine with its route's setup.
+ */
+import http2, { constants, type Http2SecureServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { ListenerConfig } from '../config/types.js';
+import type { Address } from '../core/address.js';
+import { toListenOptions } from '../core/address.js';
+import { RuntimeBase } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import { buildServerTlsOptions } from '../core/tls.js';
+import { ErrorCodes } from '../core/errors.js';
+import type { Director } from '../routing/director.js';
+import { handleCall } from './call.js';
+import { STREAM_WINDOW, SESSION_WINDOW } from './pool.js';
+import type { GrpcRuntime } from './runtime.js';
+import { statusTrailers } from './headers.js';
+import { GRPC_PROTOCOL } from '../config/grpc-schema.js';
+import { GrpcStatusError } from './status.js';
+
+export interface GrpcListenerDeps {
+  director: Director;
+  grpc: GrpcRuntime;
+  logger: Logger;
+}
+
+export class GrpcListener extends RuntimeBase<ListenerConfig> {
+  readonly kind = 'listener' as const;
+  readonly #deps: GrpcListenerDeps;
+  readonly #sessions = new Set<Http2Session>();
+  #server: Http2Server | Http2SecureServer | undefined;
+  #bound: Address | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #authority: string;
+
+  constructor(config: ListenerConfig, deps: GrpcListenerDeps) {
+    super(config);
+    this.#deps = deps;
+    const a = config.protocol?.options['authority'];
+    this.#authority = typeof a === 'string' ? a : 'upstream';
+  }
+
+  get address(): Address | undefined {
+    return this.#bound;
+  }
+
+  async start(): Promise<void> {
+    this.life.starting();
+    const settings = { initialWindowSize: STREAM_WINDOW, enablePush: false };
+    const cfg = this.config;
+    try {
+      const server = cfg.tls
+        ? http2.createSecureServer({ ...buildServerTlsOptions(cfg.tls), ALPNProtocols: ['h2'], allowHTTP1: false, settings })
+        : http2.createServer({ settings });
+      this.#server = server;
+      server.on('session', (session: Http2Session) => {
+        this.#sessions.add(session);
+        session.on('error', () => undefined);
+        session.once('close', () => this.#sessions.delete(session));
+        session.once('connect', () => undefined);
+        try {
+          session.setLocalWindowSize(SESSION_WINDOW);
+        } catch {
+          // not connected yet on some paths; the default window applies
+        }
+      });
+      server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.#stream(stream, headers));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(toListenOptions(cfg.listen, { backlog: cfg.backlog }), () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      server.on('error', (err) => this.#deps.logger.warn({ err, listener: this.id }, 'grpc listener error'));
+      const a = server.address();
+      this.#bound = a && typeof a === 'object' ? { kind: 'tcp', host: a.address, port: a.port } : cfg.listen;
+      this.life.started();
+      this.#deps.logger.info({ listener: this.id, address: this.#bound, tls: cfg.tls !== undefined }, 'grpc listener started');
+    } catch (err) {
+      this.life.failed((err as { code?: string }).code ?? ErrorCodes.INTERNAL, (err as Error).message);
+      throw err;
+    }
+  }
+
+  #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const target = this.#deps.director.resolve(this.id);
+    if (!target || !target.cluster) {
+      this.stats.error(ErrorCodes.NO_UPSTREAM);
+      stream.on('error', () => undefined);
+      const status = new GrpcStatusError('UNAVAILABLE', `listener '${this.id}' has no route`);
+      try {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...statusTrailers(status) }, { endStream: true });
+      } catch {
+        stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      }
+      return;
+    }
+    const setup = this.#deps.grpc.setup(target.route, [this.stats, target.route.stats]);
+    handleCall(stream, headers, setup, { pool: (id) => this.#deps.grpc.pool(id), authority: this.#authority, logger: this.#deps.logger });
+  }
+
+  stop(options: { drainTimeout?: number } = {}): Promise<void> {
+    this.#stopping ??= this.#stop(options.drainTimeout ?? 0);
+    return this.#stopping;
+  }
+
+  async #stop(drain: number): Promise<void> {
+    if (this.life.state === 'stopped') return;
+    this.life.stopping();
+    const server = this.#server;
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    for (const s of this.#sessions) if (!s.closed) s.close();
+    if (drain > 0 && this.#sessions.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, drain)))]);
+      clearTimeout(timer);
+    }
+    for (const s of this.#sessions) s.destroy();
+    await closed;
+    this.#server = undefined;
+    this.life.stopped();
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return this.json({ address: this.#bound ?? null, protocol: 'grpc', sessions: this.#sessions.size, tls: this.config.tls !== undefined });
+  }
+}
+
+/** True for a `protocol: grpc` listener's config (served by {@link GrpcListener}). */
+export function isGrpcListenerConfig(config: ListenerConfig | undefined): boolean {
+  return config?.protocol?.type === GRPC_PROTOCOL;
+}
