@@ -1,5 +1,6 @@
 /** The gRPC parts of the config: a `protocol: grpc` listener's options and a route's `grpc` block. */
 import { z } from 'zod';
+import type { ProtocolRouting } from './catalogs.js';
 import { sizeOption } from '../core/units.js';
 import type { GrpcRouteConfig } from './types.js';
 import { field, invalid, oneOf, strings } from './fields.js';
@@ -39,3 +40,9 @@ export const grpcRouteSchema: z.ZodType<GrpcRouteConfig> = z.strictObject({
   }).optional(),
   secondaryQueue: sizeOption(1).default(4 * 1024 * 1024),
 });
+
+/**
+ * How routes of a `protocol: grpc` listener match (docs/grpc.md § routes): per call, on `method` (`/pkg.Service/Method`),
+ * `service` (`pkg.Service`) and request metadata (`metadata: {x-tenant: acme}` → attribute `metadata.x-tenant`).
+ */
+export const GRPC_ROUTING: ProtocolRouting = { perRequest: true, maps: { metadata: 'metadata' } };

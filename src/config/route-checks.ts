@@ -9,6 +9,7 @@ import type { ProtocolCatalog } from './catalogs.js';
 import type { MatchSpec } from './fault-input.js';
 import { get, isPlainObject } from './fields.js';
 import { type ConfigIssue, type ConfigIssueCode, formatPath } from './issues.js';
+import { GRPC_PROTOCOL, GRPC_ROUTING } from './grpc-schema.js';
 import { keyKind, type ListenerMatchFacts, routeMatchKeys, routeMatchShapeProblems, scopeOf, shadows } from './route-match.js';
 
 type Push = (segments: Array<string | number>, message: string, code: ConfigIssueCode) => void;
@@ -19,6 +20,9 @@ const ANSWER_ACTIONS = ['rewrite', 'redirect', 'directResponse'] as const;
 export function listenerMatchFacts(listener: unknown, protocols: ProtocolCatalog | undefined): ListenerMatchFacts {
   const protocol = get(get(listener, 'protocol'), 'type');
   const type = typeof protocol === 'string' ? protocol : undefined;
+  if (type === GRPC_PROTOCOL) {
+    return { id: String(get(listener, 'id')), tls: get(listener, 'tls') !== undefined, udp: false, protocol: type, attributes: ['method', 'service'], routing: GRPC_ROUTING };
+  }
   const entry = type === undefined ? undefined : protocols?.get(type);
   return {
     id: String(get(listener, 'id')),

@@ -17,6 +17,17 @@ import type { GrpcRuntime } from './runtime.js';
 import { statusTrailers } from './headers.js';
 import { GRPC_PROTOCOL } from '../config/grpc-schema.js';
 import { GrpcStatusError } from './status.js';
+import type { Attributes } from '../protocols/protocol.js';
+
+/** A call's route attributes: `method`, `service`, and `metadata.<name>` for each request header that is not a pseudo-header. */
+function callAttributes(path: string, headers: IncomingHttpHeaders): Attributes {
+  const out: Record<string, string> = { method: path, service: /^\/([^/]+)\//.exec(path)?.[1] ?? '' };
+  for (const [k, v] of Object.entries(headers)) {
+    if (k.startsWith(':') || v === undefined) continue;
+    out[`metadata.${k}`] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
 
 export interface GrpcListenerDeps {
   director: Director;
@@ -84,11 +95,16 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
   }
 
   #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const target = this.#deps.director.resolve(this.id);
+    const routing = this.#deps.director.routing(this.id);
+    const path = typeof headers[':path'] === 'string' ? headers[':path'] : '';
+    const target = routing === undefined ? undefined : routing.scope === 'fixed' ? routing.choices[0] : routing.select(callAttributes(path, headers));
     if (!target || !target.cluster) {
-      this.stats.error(ErrorCodes.NO_UPSTREAM);
+      const none = routing !== undefined && routing.choices.length > 0;
+      this.stats.error(none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM);
       stream.on('error', () => undefined);
-      const status = new GrpcStatusError('UNAVAILABLE', `listener '${this.id}' has no route`);
+      const status = none
+        ? new GrpcStatusError('UNIMPLEMENTED', `switchyard: no route for ${path} on listener '${this.id}'`)
+        : new GrpcStatusError('UNAVAILABLE', `listener '${this.id}' has no route`);
       try {
         stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...statusTrailers(status) }, { endStream: true });
       } catch {
@@ -96,6 +112,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
       }
       return;
     }
+    target.route.requests++;
     const setup = this.#deps.grpc.setup(target.route, [this.stats, target.route.stats]);
     handleCall(stream, headers, setup, { pool: (id) => this.#deps.grpc.pool(id), authority: this.#authority, logger: this.#deps.logger });
   }

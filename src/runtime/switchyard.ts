@@ -26,6 +26,7 @@ import { DivergenceLog } from '../replication/events.js';
 import { buildRouteEngine, routeClusterRefs, type EngineDeps } from '../replication/wiring.js';
 import type { FdBudget } from '../core/fd-budget.js';
 import { GrpcListener, isGrpcListenerConfig } from '../grpc/listener.js';
+import { GRPC_PROTOCOL, GRPC_ROUTING } from '../config/grpc-schema.js';
 import { GrpcRuntime } from '../grpc/runtime.js';
 import type { GrpcDirector } from '../grpc/director.js';
 import { registerGrpcMetrics } from '../grpc/metrics.js';
@@ -88,7 +89,7 @@ export class Switchyard {
   readonly metrics: Registry;
   readonly #table = new RouteTable((id) => {
     const type = this.listeners.get(id)?.config.protocol?.type;
-    const routing = type === undefined ? undefined : this.protocols.get(type)?.routing;
+    const routing = type === undefined ? undefined : type === GRPC_PROTOCOL ? GRPC_ROUTING : this.protocols.get(type)?.routing;
     return routing && { startupAttributes: routing.startupAttributes, maps: routing.maps };
   });
   readonly #handlers: readonly HandlerFactory[];
