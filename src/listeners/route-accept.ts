@@ -61,6 +61,7 @@ export type StartupOutcome =
   | { readonly kind: 'ready'; readonly attributes: Attributes; readonly replay: Buffer }
   | { readonly kind: 'broadcast'; readonly replay: Buffer }
   | { readonly kind: 'malformed'; readonly message: string }
+  | { readonly kind: 'refuse'; readonly message: string; readonly reply: readonly Buffer[] }
   | { readonly kind: 'closed' }
   | { readonly kind: 'timeout' };
 
@@ -101,6 +102,8 @@ export function readStartup(socket: Socket, reader: StartupReader, timeoutMs: nu
     done(outcome);
   }
   socket.on('error', onError);
+  const greeting = reader.greeting?.();
+  if (greeting !== undefined) socket.write(greeting);
   socket.on('data', onData);
   socket.once('end', onEnd);
   socket.once('close', onEnd);

@@ -15,7 +15,7 @@ import { SessionState } from '../session/state.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import type { Director, ListenerRouting, RouteChoice } from '../routing/director.js';
-import type { Attributes } from '../protocols/protocol.js';
+import type { Attributes, ProtocolCodec, StartupReader } from '../protocols/protocol.js';
 import { answerAndClose, refusalReply } from '../session/refusal.js';
 import { broadcast, connectionAttributes, readStartup, refuseNoRoute } from './route-accept.js';
 import { RequestRouter } from '../routing/request-router.js';
@@ -474,7 +474,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         case 'ready': {
           const attrs = { ...connectionAttributes(socket), ...outcome.attributes };
           const choice = routing.select(attrs);
-          if (choice) this.#open(socket, choice, acceptedAt, outcome.replay);
+          if (choice && reader.login !== undefined) this.#loginThenOpen(socket, choice, acceptedAt, reader, attrs);
+          else if (choice) this.#open(socket, choice, acceptedAt, outcome.replay);
           else this.#noRoute(socket, `no route on listener '${this.id}' for ${reader.describe(outcome.attributes)}`, outcome.replay, outcome.attributes);
           return;
         }
@@ -484,6 +485,14 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
           socket.on('error', () => undefined);
           this.#hold(socket);
           answerAndClose(socket, []);
+          return;
+        case 'refuse':
+          this.stats.total++;
+          this.stats.error(ErrorCodes.REFUSED_MALFORMED);
+          this.#deps.logger.debug({ listener: this.id, reason: outcome.message }, 'startup refused');
+          socket.on('error', () => undefined);
+          this.#hold(socket);
+          answerAndClose(socket, outcome.reply);
           return;
         case 'malformed': {
           this.stats.total++;
@@ -504,8 +513,56 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     });
   }
 
-  /** Hand the connection to the chosen route: its engine, or a Session to its cluster. `replay`: bytes already read. */
-  #open(socket: Socket, target: RouteChoice, acceptedAt: number, replay?: Buffer): void {
+  /**
+   * Startup scope, protocols whose login depends on the server (MySQL): connect the chosen route's cluster, let the
+   * reader finish the login between client and server, then open the session on that upstream with the primed codec.
+   * A failed login was answered by the reader (the server's ERR, or the proxy's); it is counted on the route.
+   */
+  #loginThenOpen(socket: Socket, target: RouteChoice, acceptedAt: number, reader: StartupReader, attrs: Attributes): void {
+    const cluster = target.cluster;
+    const factory = this.#framing?.codec;
+    if (!cluster || !factory || !reader.login) {
+      socket.destroy();
+      return;
+    }
+    this.#hold(socket);
+    const codec = factory.create();
+    const timeoutMs = this.config.requestHeaderTimeout || STARTUP_TIMEOUT_MS;
+    // ring_hash / maglev on a startup attribute (`user`) or the client's address
+    const hashed = cluster.hashAttribute === undefined ? undefined : attrs[cluster.hashAttribute];
+    const hints = hashed === undefined ? undefined : { hash: String(hashed) };
+    reader.login(socket, () => cluster.connect(undefined, hints), codec, timeoutMs).then(
+      (outcome) => {
+        this.#pending.delete(socket);
+        if (!outcome.ok) {
+          this.stats.total++;
+          target.route.requests++;
+          target.route.stats.total++;
+          const code = outcome.kind === 'connect' ? ErrorCodes.UPSTREAM_REFUSED : outcome.kind === 'timeout' ? ErrorCodes.REQUEST_HEADER_TIMEOUT : outcome.kind === 'refused' ? undefined : ErrorCodes.UPSTREAM_ERROR;
+          if (code !== undefined) {
+            this.stats.error(code);
+            target.route.stats.error(code);
+          }
+          this.#deps.logger.debug({ listener: this.id, route: target.route.id, kind: outcome.kind, reason: outcome.message }, 'mysql login through the proxy failed');
+          this.#hold(socket);
+          return;
+        }
+        if (this.life.state !== 'started' || socket.destroyed) {
+          outcome.upstream.destroy();
+          socket.destroy();
+          return;
+        }
+        this.#open(socket, target, acceptedAt, undefined, { upstream: outcome.upstream, codec });
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  /**
+   * Hand the connection to the chosen route: its engine, or a Session to its cluster. `replay`: bytes already read.
+   * `loggedIn`: the upstream the startup's login already went to, and the codec primed past that login.
+   */
+  #open(socket: Socket, target: RouteChoice, acceptedAt: number, replay?: Buffer, loggedIn?: { upstream: Socket; codec: ProtocolCodec }): void {
     target.route.requests++;
     if (replay !== undefined) socket.unshift(replay);
     if (target.engine) {
@@ -537,19 +594,42 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       return;
     }
     const handlers = this.#handlers();
+    let framing = this.#framing;
+    if (loggedIn !== undefined && framing?.codec !== undefined) {
+      // the first codec made is the primed one (the session's); later ones (refusals) are fresh
+      let primed: ProtocolCodec | undefined = loggedIn.codec;
+      const base = framing.codec;
+      framing = {
+        ...framing,
+        codec: {
+          ...base,
+          create: () => {
+            const c = primed ?? base.create();
+            primed = undefined;
+            return c;
+          },
+        },
+      };
+    }
     const session = new Session({
       id: nextSessionId++,
       listenerId: this.id,
       client: socket,
       // ring_hash / maglev on the client's address: the session's hints plus the hash value.
       connect:
-        cluster.hashAttribute === 'sourceAddress'
+        loggedIn !== undefined
+          ? () => {
+              // paused after the login; resumed just before the session (in this tick) adds its listeners
+              loggedIn.upstream.resume();
+              return Promise.resolve(loggedIn.upstream);
+            }
+          : cluster.hashAttribute === 'sourceAddress'
           ? (signal, hints) => cluster.connect(signal, { ...hints, hash: socket.remoteAddress })
           : (signal, hints) => cluster.connect(signal, hints),
-      framing: this.#framing,
+      framing,
       handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,
-      splice: this.#splice && this.#fdBudget.roomy(),
+      splice: loggedIn === undefined && this.#splice && this.#fdBudget.roomy(),
       requestLimits: this.#requestLimits,
       upstreamName: cluster.id,
       stats: [this.stats, target.route.stats, cluster.stats],

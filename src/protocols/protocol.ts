@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { HealthProbe, HealthProbeOptions } from './health-probe.js';
 import type { z } from 'zod';
 import type { ProtocolRouting } from '../config/catalogs.js';
@@ -285,13 +286,28 @@ export type StartupStep =
    */
   | { readonly kind: 'broadcast'; readonly replay: Buffer }
   /** The bytes break the protocol: refuse as malformed. */
-  | { readonly kind: 'malformed'; readonly message: string };
+  | { readonly kind: 'malformed'; readonly message: string }
+  /** The reader refuses the connection with its own answer (`reply`, then close), counted as malformed. */
+  | { readonly kind: 'refuse'; readonly message: string; readonly reply: readonly Buffer[] };
+
+/** How {@link StartupReader.login} ended: the upstream in the command phase, or why not (the client was answered). */
+export type LoginOutcome =
+  | { readonly ok: true; readonly upstream: Socket }
+  | { readonly ok: false; readonly message: string; readonly kind: 'connect' | 'refused' | 'protocol' | 'lost' | 'timeout' };
 
 /** Reads one connection's startup, up to the point where a route can be chosen. */
 export interface StartupReader {
   push(chunk: Buffer): StartupStep;
   /** What a `no_route` refusal names (PostgreSQL: `database "x", user "y"`). */
   describe(attributes: Attributes): string;
+  /** Bytes sent to the client before anything is read (MySQL: the proxy's own greeting; the server speaks first). */
+  greeting?(): Buffer;
+  /**
+   * After a route is chosen (protocols whose login depends on the server, MySQL): connect with `connect`, finish the
+   * login between the client and that server, and prime `codec` (the session's) so it starts after the login.
+   * When absent, the startup is replayed to the session's upstream instead.
+   */
+  login?(client: Socket, connect: () => Promise<Socket>, codec: ProtocolCodec, timeoutMs: number): Promise<LoginOutcome>;
 }
 
 /** A module whose routes may match startup attributes (`routing.startupAttributes`) provides this. */

@@ -85,7 +85,7 @@ test('routes: match keys must be ones the listener can route on', () => {
       { id: 'h1', listener: 'web', cluster: 'a', match: { pth: '/x', sni: 'a.test' } },
       { id: 'p1', listener: 'pg', cluster: 'a', match: { database: 'x', query: 'select' } },
       { id: 'r1', listener: 'raw', cluster: 'a', match: { sourceAddress: '10.0.0.0/8', path: '/x' } },
-      { id: 'm1', listener: 'my', cluster: 'a', match: { database: 'shop' } },
+      { id: 'm1', listener: 'my', cluster: 'a', match: { database: 'shop', user: 'app', command: 'COM_QUERY' } },
       { id: 'u1', listener: 'u', cluster: 'a', match: { sourceAddress: '10.0.0.0/8' } },
     ],
   );
@@ -95,7 +95,7 @@ test('routes: match keys must be ones the listener can route on', () => {
   assert.match(out[1]!, /^routes\[0\]\.match\.sni: "sni" needs a TLS listener \(listener "web" has no tls\)$/);
   assert.match(out[2]!, /^routes\[1\]\.match\.query: unknown route match key "query" \(protocol "postgres" routes on: sourceAddress, destinationPort, database, user, application_name\)$/);
   assert.match(out[3]!, /^routes\[2\]\.match\.path: unknown route match key "path" \(listener "raw" is raw TCP: routes match connection attributes only\)$/);
-  assert.match(out[4]!, /^routes\[3\]\.match\.database: "database" cannot pick a route on protocol "mysql": MySQL's server speaks first/);
+  assert.match(out[4]!, /^routes\[3\]\.match\.command: unknown route match key "command" \(protocol "mysql" routes on: sourceAddress, destinationPort, database, user\)$/);
   assert.match(out[5]!, /^routes\[4\]\.match\.sourceAddress: listener "u" is udp/);
 });
 

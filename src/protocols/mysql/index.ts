@@ -4,13 +4,11 @@ import { READ_HEADROOM } from '../../framing/buffered-framer.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { MysqlCodec } from './codec.js';
 import { mysqlHealthProbe } from './health-probe.js';
+import { mysqlStartupRouter } from './startup-router.js';
 import type { MysqlCodecOptions } from './state.js';
 
 export { MysqlCodec, errPacket } from './codec.js';
 export { firstKeyword } from './parse.js';
-
-const MYSQL_NO_STARTUP_ROUTING =
-  "MySQL's server speaks first and the client's password scramble is computed from that server's salt, so the proxy cannot read the login and then pick the server; route MySQL listeners by sourceAddress, destinationPort or (TLS) sni";
 
 export const mysqlOptionsSchema = z
   .strictObject({
@@ -51,7 +49,8 @@ export const mysqlProtocol: ProtocolModule<MysqlOptions> = {
     statement: 'prepared statement id (COM_STMT_EXECUTE / FETCH / CLOSE / RESET / SEND_LONG_DATA / BULK_EXECUTE)',
     table: 'table name (COM_FIELD_LIST)',
   },
-  routing: { unsupported: { database: MYSQL_NO_STARTUP_ROUTING, user: MYSQL_NO_STARTUP_ROUTING } },
+  routing: { startupAttributes: ['database', 'user'] },
+  startupRouter: mysqlStartupRouter,
   setup: ['the login: HandshakeResponse (or SSLRequest) and the authentication exchange it starts'],
   factory(options: MysqlOptions): ProtocolCodecFactory {
     const codecOptions: MysqlCodecOptions = {
