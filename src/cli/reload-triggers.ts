@@ -25,7 +25,7 @@ export interface ReloadTriggers {
   close(): void;
 }
 
-async function digest(file: string): Promise<string | undefined> {
+export async function configDigest(file: string): Promise<string | undefined> {
   try {
     return createHash('sha256').update(await readFile(file)).digest('hex');
   } catch {
@@ -34,15 +34,15 @@ async function digest(file: string): Promise<string | undefined> {
 }
 
 /** Listen for SIGHUP (and watch `file` when `watchFile`); each trigger reloads `file` into `yard`. */
-export function reloadTriggers(yard: Switchyard, file: string, framers: FramerRegistry, options: { watchFile: boolean }): ReloadTriggers {
+export function reloadTriggers(yard: Switchyard, file: string, framers: FramerRegistry, options: { watchFile: boolean; startDigest?: string | undefined }): ReloadTriggers {
   let running: Promise<void> | undefined;
   let queued: string | undefined;
   let closed = false;
-  let lastDigest: string | undefined;
-  void digest(file).then((d) => (lastDigest ??= d));
+  let lastDigest: string | undefined = options.startDigest;
+  if (lastDigest === undefined) void configDigest(file).then((d) => (lastDigest ??= d));
 
   const once = async (why: string): Promise<void> => {
-    lastDigest = await digest(file);
+    lastDigest = await configDigest(file);
     let config;
     try {
       config = await loadConfigFile(file, framers);
@@ -97,7 +97,7 @@ export function reloadTriggers(yard: Switchyard, file: string, framers: FramerRe
   const onEvent = (): void => {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
-      void digest(file).then((d) => {
+      void configDigest(file).then((d) => {
         // Only a change of content reloads (a touch, or an editor's temp file next to it, does not).
         if (d === undefined || d === lastDigest || closed) return;
         void reload('file changed');

@@ -6,7 +6,7 @@ import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
 import { formatAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
-import { reloadTriggers } from '../reload-triggers.js';
+import { configDigest, reloadTriggers } from '../reload-triggers.js';
 
 const USAGE = `Usage: switchyard run -c FILE [--watch] [--log-level LEVEL]
 
@@ -54,6 +54,8 @@ export function runCommand(argv: string[]): Promise<number> {
     file = str(values.config);
     if (!file) throw new UsageError('missing -c FILE');
     const framers = createFramerRegistry();
+    // The content the process starts with, read before the config is: a save during start-up is then a change.
+    const startDigest = await configDigest(file);
     try {
       config = await loadConfigFile(file, framers);
     } catch (err) {
@@ -65,11 +67,12 @@ export function runCommand(argv: string[]): Promise<number> {
     }
     const logger = createLogger({ level: logLevelOf(values['log-level'], config.log.level) });
     const { yard, admin } = await startAll(config, framers, logger);
+    // Watching (and SIGHUP) starts before the addresses are printed: whoever reads them may save the file at once.
+    const triggers = reloadTriggers(yard, file, framers, { watchFile: values.watch === true, startDigest });
     for (const l of yard.listeners.values()) {
       process.stdout.write(`listener ${l.id}: ${l.address ? formatAddress(l.address) : '?'} (${listenerSummary(l.config, yard.faultSets.get(l.id)?.list() ?? [])})\n`);
     }
     if (admin) process.stdout.write(`admin API: ${admin.url || formatAddress(admin.address!)}\n`);
-    const triggers = reloadTriggers(yard, file, framers, { watchFile: values.watch === true });
     try {
       // The drain deadline as reloaded (shutdown.drainTimeout applies live).
       return await serveUntilSignal(yard, admin, () => yard.sections.shutdown.drainTimeout, logger);
