@@ -1,5 +1,5 @@
 /** One connection's memcached codec: the two framers over one shared state, and the error reply. */
-import type { ErrorReply, ErrorReplyRequest, ProtocolCodec, RefusalReason } from '../protocol.js';
+import type { Attributes, ErrorReply, ErrorReplyRequest, ProtocolCodec, RefusalReason } from '../protocol.js';
 import type { MemcacheCodecOptions } from './framer-base.js';
 import { MemcacheRequestFramer } from './request-framer.js';
 import { MemcacheResponseFramer } from './response-framer.js';
@@ -17,6 +17,16 @@ export class MemcacheCodec implements ProtocolCodec {
   constructor(options: MemcacheCodecOptions) {
     this.toUpstream = new MemcacheRequestFramer(this.#state, options);
     this.toDownstream = new MemcacheResponseFramer(this.#state, options);
+  }
+
+  /** The router will never see the answer to the request with these start attributes: drop its pending reply. */
+  forget(attributes: Attributes): void {
+    const st = this.#state;
+    const rec = st.byAttributes.get(attributes);
+    if (rec?.entry === undefined) return;
+    const i = st.queue.lastIndexOf(rec.entry);
+    if (i >= 0) st.queue.splice(i, 1);
+    rec.entry = undefined;
   }
 
   errorReply(request: ErrorReplyRequest): ErrorReply {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { MemcacheCodec } from './codec.js';
+import { memcacheRequestRouting } from './request-routing.js';
 
 export { MemcacheCodec } from './codec.js';
 
@@ -26,7 +27,9 @@ export const memcacheProtocol: ProtocolModule<MemcacheOptions> = {
     key: 'first key of the command (for gat/gats the first key after the expiry time)',
     keys: 'number of keys of a retrieval command (get, gets, gat, gats)',
   },
+  routing: { perRequest: true },
   factory(options: MemcacheOptions): ProtocolCodecFactory {
     return { name: 'memcache', create: () => new MemcacheCodec(options) };
   },
+  requestRouting: memcacheRequestRouting,
 };
