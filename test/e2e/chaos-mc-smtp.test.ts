@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +14,7 @@ import { SMTPServer } from 'smtp-server';
 import nodemailer from 'nodemailer';
 import { startYard } from '../helpers/yard.js';
 import { freePort } from '../helpers/net.js';
+import { reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const MEMCACHED = '/usr/bin/memcached';
@@ -21,24 +22,12 @@ const P = 'chaos-mc-smtp:';
 let mcProc: ChildProcess | undefined;
 let mcPort = 0;
 
-async function reachable(port: number): Promise<boolean> {
-  const s = net.connect({ host: '127.0.0.1', port });
-  try {
-    await once(s, 'connect');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    s.destroy();
-  }
-}
-
 before(async () => {
   if (!existsSync(MEMCACHED)) return;
   mcPort = await freePort();
   mcProc = spawn(MEMCACHED, ['-l', '127.0.0.1', '-p', String(mcPort), '-U', '0', '-u', 'root'], { stdio: 'ignore' });
   const start = Date.now();
-  while (!(await reachable(mcPort)) && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 50));
+  while (!(await reachable('127.0.0.1', mcPort)) && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 50));
 });
 
 after(async () => {
@@ -59,7 +48,7 @@ async function proxy(protocol: string, port: number, faults: unknown[]): Promise
 }
 
 test('memcache error matched on get: memcache-client rejects with SERVER_ERROR, the next commands work', async (t) => {
-  if (!mcProc || !(await reachable(mcPort))) {
+  if (!mcProc || !(await reachable('127.0.0.1', mcPort))) {
     if (process.env['CI']) assert.fail(`memcached not available at ${MEMCACHED} (required in CI)`);
     t.skip(`memcached not available at ${MEMCACHED}`);
     return;

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startYard } from '../helpers/yard.js';
 import { connect, freePort } from '../helpers/net.js';
+import { reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const MEMCACHED = '/usr/bin/memcached';
@@ -22,18 +23,6 @@ interface Memcached {
 }
 const mcs: Memcached[] = [];
 
-async function reachable(port: number): Promise<boolean> {
-  const s = net.connect({ host: '127.0.0.1', port });
-  try {
-    await once(s, 'connect');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    s.destroy();
-  }
-}
-
 async function startMemcached(): Promise<Memcached | undefined> {
   const port = await freePort();
   const proc = spawn(MEMCACHED, ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-u', 'root'], { stdio: 'ignore' });
@@ -42,7 +31,7 @@ async function startMemcached(): Promise<Memcached | undefined> {
   mcs.push(m);
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (await reachable(port)) return m;
+    if (await reachable('127.0.0.1', port)) return m;
     if (proc.exitCode !== null) return undefined;
     await new Promise((r) => setTimeout(r, 50));
   }
