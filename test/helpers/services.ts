@@ -22,9 +22,13 @@ export function reachable(host: string, port: number): Promise<boolean> {
  * loud there) and skips it with a message on a developer's machine.
  */
 export function needService(t: { skip(msg: string): void }, up: boolean, which: keyof typeof SERVICES): boolean {
-  if (up) return true;
   const s = SERVICES[which];
-  const what = `${s.name} is not reachable on ${s.host}:${s.port}`;
+  return needPeer(t, up, `${s.name} is not reachable on ${s.host}:${s.port}`);
+}
+
+/** The same gate for any peer a test needs (a binary it starts, a process that must come up): `what` says what is missing. */
+export function needPeer(t: { skip(msg: string): void }, ok: boolean, what: string): boolean {
+  if (ok) return true;
   if (process.env['CI']) assert.fail(`${what} (required in CI)`);
   t.skip(what);
   return false;

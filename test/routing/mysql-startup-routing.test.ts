@@ -12,25 +12,14 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { startYard } from '../helpers/yard.js';
 import { eventually } from '../helpers/net.js';
+import { SERVICES, needService, reachable } from '../helpers/services.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
 
 const MYSQL = '127.0.0.1:3306';
 let yard: Switchyard;
 let port = 0;
 
-async function reachable(): Promise<boolean> {
-  const sock = net.connect(3306, '127.0.0.1');
-  try {
-    await once(sock, 'connect');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    sock.destroy();
-  }
-}
-
-const up = await reachable();
+const up = await reachable(SERVICES.mysql.host, SERVICES.mysql.port);
 
 before(async () => {
   if (!up) return;
@@ -59,7 +48,8 @@ function connect(extra: mysql.ConnectionOptions = {}): Promise<mysql.Connection>
   return mysql.createConnection({ host: '127.0.0.1', port, user: 'root', connectTimeout: 20_000, ...extra });
 }
 
-test('mysql startup routing: database picks the route; SELECT DATABASE() and per-route counters agree', { skip: !up && 'MariaDB not reachable' }, async () => {
+test('mysql startup routing: database picks the route; SELECT DATABASE() and per-route counters agree', async (t) => {
+  if (!needService(t, up, 'mysql')) return;
   const ca = await connect({ database: 'test' });
   const [r1] = await ca.query<RowDataPacket[]>('SELECT DATABASE() AS db, 1 + 1 AS two');
   assert.deepEqual({ ...r1[0] }, { db: 'test', two: 2 });
@@ -75,7 +65,8 @@ test('mysql startup routing: database picks the route; SELECT DATABASE() and per
   await eventually(() => (yard.clusters.get('ca')?.stats.total ?? 0) >= 1 && (yard.clusters.get('cb')?.stats.total ?? 0) >= 1, 'cluster counters');
 });
 
-test('mysql startup routing: user without a database takes the user route', { skip: !up && 'MariaDB not reachable' }, async () => {
+test('mysql startup routing: user without a database takes the user route', async (t) => {
+  if (!needService(t, up, 'mysql')) return;
   const before = yard.routes.get('ru')!.requests;
   const c = await connect();
   const [r] = await c.query<RowDataPacket[]>('SELECT DATABASE() AS db, CURRENT_USER() AS u');
@@ -85,7 +76,8 @@ test('mysql startup routing: user without a database takes the user route', { sk
   assert.equal(yard.routes.get('ru')!.requests, before + 1);
 });
 
-test('mysql startup routing: no route → ERR 1045 seen by mysql2, counted as no_route', { skip: !up && 'MariaDB not reachable' }, async () => {
+test('mysql startup routing: no route → ERR 1045 seen by mysql2, counted as no_route', async (t) => {
+  if (!needService(t, up, 'mysql')) return;
   await assert.rejects(connect({ database: 'mysql' }), (err: { errno?: number; message: string }) => {
     assert.equal(err.errno, 1045);
     assert.match(err.message, /no route on listener 'my'/);
@@ -94,7 +86,8 @@ test('mysql startup routing: no route → ERR 1045 seen by mysql2, counted as no
   assert.ok((yard.listeners.get('my')!.stats.errors.get('SWY_NO_ROUTE') ?? 0) >= 1);
 });
 
-test("mysql startup routing: a wrong password gets the server's own 1045", { skip: !up && 'MariaDB not reachable' }, async () => {
+test("mysql startup routing: a wrong password gets the server's own 1045", async (t) => {
+  if (!needService(t, up, 'mysql')) return;
   await assert.rejects(connect({ database: 'test', password: 'definitely-wrong' }), (err: { errno?: number; message: string }) => {
     assert.equal(err.errno, 1045);
     assert.match(err.message, /Access denied for user 'root'/);
@@ -102,7 +95,8 @@ test("mysql startup routing: a wrong password gets the server's own 1045", { ski
   });
 });
 
-test('mysql startup routing: a pool runs many queries over routed connections', { skip: !up && 'MariaDB not reachable' }, async () => {
+test('mysql startup routing: a pool runs many queries over routed connections', async (t) => {
+  if (!needService(t, up, 'mysql')) return;
   const pool = mysql.createPool({ host: '127.0.0.1', port, user: 'root', database: 'test', connectionLimit: 3, connectTimeout: 20_000 });
   try {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.query<RowDataPacket[]>('SELECT ? AS i, DATABASE() AS db', [i])));
@@ -118,7 +112,8 @@ test('mysql startup routing: a pool runs many queries over routed connections', 
   }
 });
 
-test('mysql startup routing: a client that requires TLS is refused cleanly (the proxy offers none)', { skip: !up && 'MariaDB not reachable' }, async () => {
+test('mysql startup routing: a client that requires TLS is refused cleanly (the proxy offers none)', async (t) => {
+  if (!needService(t, up, 'mysql')) return;
   await assert.rejects(connect({ database: 'test', ssl: { rejectUnauthorized: false } }), (err: Error) => {
     assert.match(err.message, /secure connection|SSL|TLS/i);
     return true;
@@ -145,7 +140,8 @@ test('mysql startup routing: a client that requires TLS is refused cleanly (the 
   assert.equal(err.readUInt16LE(5), 2026);
 });
 
-test('mysql startup routing: after the login the session is ordinary: a request fault answers, the connection keeps working', { skip: !up && 'MariaDB not reachable' }, async () => {
+test('mysql startup routing: after the login the session is ordinary: a request fault answers, the connection keeps working', async (t) => {
+  if (!needService(t, up, 'mysql')) return;
   const c = await connect({ database: 'test' });
   try {
     await assert.rejects(c.query("SELECT 'swy_boom' AS x"), (err: { errno?: number; message: string }) => {
