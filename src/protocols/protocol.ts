@@ -261,6 +261,13 @@ export interface RequestRoutingHooks {
    * again. Absent: the request's bytes are parsed by `to` as they are sent.
    */
   expect?(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void;
+  /**
+   * Take over a request another codec of the same protocol already framed (`from`: the session's codec, whose request
+   * framer returned the start frame with these attributes): `to` (the router's codec) records it as if its own
+   * framer had cut it, so the router routes the session's frames without parsing the request a second time.
+   * Absent: the router parses the bytes it is written (the protocol cannot hand its frames over).
+   */
+  adopt?(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void;
   /** Facts from a response's start frame, once `codec` (the upstream connection's) framed it. */
   response?(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts;
   /**

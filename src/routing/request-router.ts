@@ -103,6 +103,11 @@ export class RequestRouter extends Duplex {
   readonly #wanted: readonly string[];
   /** Some route matches connection attributes together with request ones: they are merged into each request's. */
   readonly #connKeys: boolean;
+  /** The last request frame routed did not end its request. */
+  #reqOpen = false;
+  /** Frames handed over (FrameTaker): the connection that filled up during the current batch. */
+  #full: RoutedUpstream | undefined;
+  #drainWanted = false;
 
   constructor(opts: RequestRouterOptions) {
     super({ allowHalfOpen: true, decodeStrings: false });
@@ -134,6 +139,51 @@ export class RequestRouter extends Duplex {
     for (const pool of this.#pools.values()) for (const c of pool) c.close(true);
     this.#pinned?.close(true);
     return this.destroy();
+  }
+
+  // ---- requests handed over as frames (session/upstream-stream.ts FrameTaker) ---------------------------
+
+  /**
+   * The session may hand its request frames over instead of writing bytes: the protocol can adopt another codec's
+   * requests, nothing written is pending, and this router's own framer stands at a request boundary with no bytes.
+   */
+  framesReady(): boolean {
+    return this.#hooks.adopt !== undefined && this.writableLength === 0 && !this.#reqOpen && this.#framer.bufferedBytes === 0 && !this.destroyed;
+  }
+
+  /** One request frame the session's framer cut (`codec`: the session's, whose request state this router adopts). */
+  takeFrame(frame: Buffer, info: MessageInfo, codec: ProtocolCodec): void {
+    if (this.#closing || this.destroyed) return;
+    const pinned = this.#pinned;
+    if (pinned !== undefined) {
+      if (!pinned.sendRaw(frame)) this.#full = pinned;
+      return;
+    }
+    const owner = this.#owner;
+    owner.batching = true;
+    if (info.start && info.attributes !== undefined) this.#hooks.adopt!(codec, this.#codec, info.attributes);
+    const conn = info.start ? this.#route(frame, info) : this.#more(frame, info);
+    if (conn !== undefined) this.#full = conn;
+    this.#reqOpen = !info.end;
+  }
+
+  /** Send what the handed-over frames collected; false (and a 'drain' later) when an upstream connection is full. */
+  flushFrames(): boolean {
+    this.#owner.batching = false;
+    let full = this.#full;
+    this.#full = undefined;
+    const touched = this.#touched;
+    for (let i = 0; i < touched.length; i++) if (!touched[i]!.flushBatch()) full = touched[i];
+    touched.length = 0;
+    if (full === undefined) return true;
+    if (!this.#drainWanted) {
+      this.#drainWanted = true;
+      void full.drained().then(() => {
+        this.#drainWanted = false;
+        if (!this.destroyed) this.emit('drain');
+      });
+    }
+    return false;
   }
 
   // ---- requests (the writable side) ----------------------------------------------------------------------
@@ -176,6 +226,7 @@ export class RequestRouter extends Duplex {
       if (frame === null) break;
       const info = framer.info!;
       const conn = info.start ? this.#route(frame, info) : this.#more(frame, info);
+      this.#reqOpen = !info.end;
       if (conn !== undefined) full = conn;
       if (this.#pinned !== undefined) {
         const rest = framer.takeBuffered();

@@ -6,7 +6,7 @@ import type { MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocols/pr
 import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
-import type { UpstreamStream } from './upstream-stream.js';
+import { frameTaker, type FrameTaker, type UpstreamStream } from './upstream-stream.js';
 import { DirectionPhase, heldPhase, phaseCanMove, phaseName, releasedPhase } from './direction-phase.js';
 import { illegalTransition } from './state.js';
 import { encodeInto, writeGathered } from './gather.js';
@@ -86,6 +86,15 @@ export class FramedPath implements SessionIO {
   #downMid = false;
   /** Protocol sessions: the codec turned the stream into a tunnel (no more messages to answer). */
   #tunnel = false;
+  /** The upstream takes request frames directly (a per-request router): see {@link FrameTaker}. */
+  readonly #taker: FrameTaker | undefined;
+  /** Request frames go to {@link #taker} now instead of being written to the upstream stream. */
+  #handingOff = false;
+  /** The last frame handed over did not end its request: the rest of it goes the same way. */
+  #handoffMid = false;
+  /** Frames were handed over since the last flush. */
+  #handedOver = false;
+  readonly #one: Buffer[] = [];
 
   constructor(init: FramedPathInit) {
     this.#sessionId = init.sessionId;
@@ -101,6 +110,7 @@ export class FramedPath implements SessionIO {
     this.#owner = init.owner;
     this.#deadline = init.deadline;
     this.#clock = init.codec !== undefined ? init.clock : undefined;
+    this.#taker = init.codec !== undefined ? frameTaker(init.upstream) : undefined;
     for (const dir of init.ended ?? []) this.#phase[dir] = DirectionPhase.Ended;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
@@ -230,7 +240,7 @@ export class FramedPath implements SessionIO {
     const out = this.#out[dir];
     const protocol = this.codec !== undefined;
     // With no handlers, frames that re-encode to their received bytes are forwarded as those bytes, in bulk.
-    const raw = chain.length === 0 && decoder.forwardRaw !== undefined;
+    const raw = chain.length === 0 && decoder.forwardRaw !== undefined && !(dir === 'toUpstream' && this.#handingOff);
     for (;;) {
       if (raw) {
         const n = decoder.forwardRaw!(out);
@@ -252,6 +262,10 @@ export class FramedPath implements SessionIO {
           if (info.start) this.#clock.started(info.responses ?? 1);
         } else answer = info.end && info.unsolicited !== true;
       }
+      if (dir === 'toUpstream' && this.#taker !== undefined && info !== undefined && this.#handOff(chain.length > 0)) {
+        this.#giveFrame(decoder, frame, info);
+        continue;
+      }
       const result = chain.length === 0 ? undefined : chain.run(frame, dir, info);
       if (result === undefined) {
         encodeInto(decoder, frame, out);
@@ -266,6 +280,28 @@ export class FramedPath implements SessionIO {
       const error = this.#apply(dir, result);
       if (error !== undefined) return error;
     }
+  }
+
+  /**
+   * Whether this request frame goes to the frame taker: while the session has no handlers, from the first request
+   * boundary where the taker is ready (nothing written to it is pending); a request half handed over when a handler
+   * is added live finishes that way (the handler applies from the next request on).
+   */
+  #handOff(chained: boolean): boolean {
+    if (this.#handoffMid) return true;
+    if (chained) return (this.#handingOff = false);
+    if (!this.#handingOff) this.#handingOff = this.#out.toUpstream.length === 0 && this.#taker!.framesReady();
+    return this.#handingOff;
+  }
+
+  #giveFrame(decoder: Framer, frame: Buffer, info: MessageInfo): void {
+    const one = this.#one;
+    encodeInto(decoder, frame, one);
+    const bytes = one.length === 1 ? one[0]! : Buffer.concat(one);
+    one.length = 0;
+    this.#handedOver = true;
+    this.#handoffMid = !info.end;
+    this.#taker!.takeFrame(bytes, info, this.codec!);
   }
 
   /** A handler answers later: write what is collected, pause the source, and go on when the answer comes. */
@@ -377,7 +413,16 @@ export class FramedPath implements SessionIO {
 
   #write(dir: Direction): boolean {
     const out = this.#out[dir];
-    if (out.length === 0) return true;
+    let handed = true;
+    // frames handed to the taker leave first: they were decoded before anything collected after them
+    if (dir === 'toUpstream' && this.#handedOver) {
+      this.#handedOver = false;
+      if (!this.#upstream.destroyed && !this.#taker!.flushFrames()) {
+        handed = false;
+        this.#client.pause();
+      }
+    }
+    if (out.length === 0) return handed;
     const dest = dir === 'toUpstream' ? this.#upstream : this.#client;
     if (dest.destroyed) {
       out.length = 0;
@@ -390,7 +435,7 @@ export class FramedPath implements SessionIO {
       this.#deadline?.onAnswer();
     }
     if (!ok) (dir === 'toUpstream' ? this.#client : this.#upstream).pause();
-    return ok;
+    return ok && handed;
   }
 
   // ---- SessionIO (handlers acting on their own schedule) -------------------------------------------------

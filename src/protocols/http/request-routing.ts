@@ -63,6 +63,17 @@ export const httpRequestRouting: RequestRoutingHooks = {
     st.pending.push({ method: req.method, minor: req.minor, keepAlive: req.keepAlive, switching: req.switching, expectContinue: req.expectContinue, bodyDone: true });
   },
 
+  adopt(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void {
+    const req = state(from).byAttributes.get(attributes);
+    if (req === undefined) return;
+    // the same record: the session's framer marks its body done, which the router's answers read
+    const st = state(to);
+    st.pending.push(req);
+    st.last = req;
+    st.byAttributes.set(attributes, req);
+    if (!req.keepAlive) st.keepAlive = false;
+  },
+
   response(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts {
     const status = (head[9]! - 48) * 100 + (head[10]! - 48) * 10 + (head[11]! - 48);
     const close = state(codec).serverClose;
