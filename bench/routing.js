@@ -10,7 +10,7 @@
 // generator (child: this file with --load). Every loop is bounded in count and time.
 // Usage: node bench/routing.js [--quick] [--repeat N] [--only http,redis] [--out FILE]   (needs `npm run build`)
 import { fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -95,7 +95,18 @@ async function startSwitchyard(dir, name, config) {
   const proc = spawn(process.execPath, [...launch.flags, path.join(root, 'bin', 'switchyard.js'), 'run', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...launch.env } });
   proc.once('exit', (code) => code && process.stderr.write(`bench/routing: ${name}: switchyard exited with ${code}\n`));
   await waitPort(port, `switchyard (${name})`);
-  return { port, stop: () => stopProc(proc) };
+  return { port, pid: proc.pid, stop: () => stopProc(proc) };
+}
+
+/** CPU time (user + system) of a process so far, in µs, from /proc (undefined where /proc is missing). */
+function cpuMicros(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
 }
 
 function stopProc(proc) {
@@ -175,7 +186,7 @@ async function main() {
       const base = await startSwitchyard(dir, 'http-one', httpOne(upPort));
       const routed = await startSwitchyard(dir, 'http-eight', httpEight(upPort));
       stops.push(base.stop, routed.stop);
-      pairs.push({ name: 'HTTP per-request routing (8 routes) vs HTTP protocol mode (1 route)', kind: 'http', goal: 0.9, base: { port: base.port, path: '/r7/bench' }, routed: { port: routed.port, path: '/r7/bench' } });
+      pairs.push({ name: 'HTTP per-request routing (8 routes) vs HTTP protocol mode (1 route)', kind: 'http', goal: 0.9, base: { port: base.port, path: '/r7/bench', pid: base.pid }, routed: { port: routed.port, path: '/r7/bench', pid: routed.pid } });
     }
     if (only.includes('redis')) {
       if (!existsSync(REDIS_SERVER)) process.stderr.write(`bench/routing: ${REDIS_SERVER} is missing; Redis skipped\n`);
@@ -185,21 +196,28 @@ async function main() {
         const base = await startSwitchyard(dir, 'redis-one', redisOne(a.port));
         const routed = await startSwitchyard(dir, 'redis-two', redisTwo(a.port, b.port));
         stops.push(base.stop, routed.stop);
-        pairs.push({ name: 'Redis per-command routing (2 clusters) vs Redis protocol mode (1 route)', kind: 'redis', goal: 0.7, base: { port: base.port }, routed: { port: routed.port } });
+        pairs.push({ name: 'Redis per-command routing (2 clusters) vs Redis protocol mode (1 route)', kind: 'redis', goal: 0.7, base: { port: base.port, pid: base.pid }, routed: { port: routed.port, pid: routed.pid } });
       }
     }
-    const run = (kind, target) =>
-      new Promise((resolve) => {
+    // the proxy's CPU time over the whole trial (warm-up included) ÷ every request answered in it
+    const run = async (kind, { pid, ...target }) => {
+      const cpu0 = cpuMicros(pid);
+      const t = await new Promise((resolve) => {
         loader.c.once('message', resolve);
         loader.c.send({ kind, ...cfg, ...target });
       });
+      const cpu1 = cpuMicros(pid);
+      // requests in the warm-up are not counted by the load: estimated at the measured rate
+      const answered = (t.count ?? t.rps * (cfg.timeMs / 1000)) * ((cfg.timeMs + cfg.warmupMs) / cfg.timeMs);
+      return { ...t, cpuPerReq: cpu0 === undefined || cpu1 === undefined || !answered ? undefined : (cpu1 - cpu0) / answered };
+    };
     for (const p of pairs) p.trials = { base: [], routed: [] };
     for (let i = 0; i < repeat; i++) {
       for (const p of pairs) {
         for (const side of ['base', 'routed']) {
           const t = await run(p.kind, p[side]);
           p.trials[side].push(t);
-          process.stderr.write(`bench/routing: round ${i + 1}/${repeat} ${p.kind} ${side}: ${t.rps.toFixed(0)} req/s, p99 ${t.p99.toFixed(3)} ms, ${t.errors} errors\n`);
+          process.stderr.write(`bench/routing: round ${i + 1}/${repeat} ${p.kind} ${side}: ${t.rps.toFixed(0)} req/s, p99 ${t.p99.toFixed(3)} ms, ${t.cpuPerReq === undefined ? '' : `${t.cpuPerReq.toFixed(1)} µs proxy CPU/req, `}${t.errors} errors\n`);
         }
       }
     }
@@ -208,19 +226,24 @@ async function main() {
     loader.c.send('stop');
     upstream.c.send('stop');
   }
-  const rows = [['comparison', 'base req/s', 'routed req/s', 'ratio', 'base p99 ms', 'routed p99 ms', 'target', '']];
+  const rows = [['comparison', 'base req/s', 'routed req/s', 'ratio', 'per-round ratios', 'base p99 ms', 'routed p99 ms', 'CPU µs/req base, routed', 'target', '']];
   const results = {};
   for (const p of pairs) {
     const b = { rps: median(p.trials.base.map((t) => t.rps)), p99: median(p.trials.base.map((t) => t.p99)) };
     const r = { rps: median(p.trials.routed.map((t) => t.rps)), p99: median(p.trials.routed.map((t) => t.p99)) };
     const errors = [...p.trials.base, ...p.trials.routed].reduce((a, t) => a + t.errors, 0);
     const ratio = r.rps / b.rps;
-    results[p.name] = { base: b, routed: r, ratio, errors, trials: p.trials };
-    rows.push([p.name, b.rps.toFixed(0), r.rps.toFixed(0), ratio.toFixed(2), b.p99.toFixed(3), r.p99.toFixed(3), `≥ ${p.goal}×`, (ratio >= p.goal ? 'met' : 'NOT MET') + (errors ? `, ${errors} errors` : '')]);
+    const rounds = p.trials.base.map((t, i) => p.trials.routed[i].rps / t.rps);
+    const cpu = (side) => (p.trials[side].every((t) => t.cpuPerReq !== undefined) ? median(p.trials[side].map((t) => t.cpuPerReq)) : undefined);
+    const cpuB = cpu('base');
+    const cpuR = cpu('routed');
+    results[p.name] = { base: { ...b, cpuPerReq: cpuB }, routed: { ...r, cpuPerReq: cpuR }, ratio, rounds, errors, trials: p.trials };
+    const cpuCol = cpuB === undefined || cpuR === undefined ? '–' : `${cpuB.toFixed(1)}, ${cpuR.toFixed(1)} (${(cpuB / cpuR).toFixed(2)}×)`;
+    rows.push([p.name, b.rps.toFixed(0), r.rps.toFixed(0), ratio.toFixed(2), rounds.map((x) => x.toFixed(2)).join(' '), b.p99.toFixed(3), r.p99.toFixed(3), cpuCol, `≥ ${p.goal}×`, (ratio >= p.goal ? 'met' : 'NOT MET') + (errors ? `, ${errors} errors` : '')]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const out = rows.map((r, j) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |${j === 0 ? `\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : ''}`);
-  process.stdout.write(`\nrouting bench — ${cfg.conns} keep-alive connections, one request in flight each, median of ${repeat} interleaved round(s); ratio = routed req/s ÷ one-route req/s\n${out.join('\n')}\n`);
+  process.stdout.write(`\nrouting bench — ${cfg.conns} keep-alive connections, one request in flight each, median of ${repeat} interleaved round(s); ratio = routed req/s ÷ one-route req/s; CPU µs/req = the proxy process's CPU time per request answered (the bracket: base ÷ routed, the routed proxy's cost as a rate ratio on a saturated core)\n${out.join('\n')}\n`);
   const outFile = path.resolve(opts.out ?? path.join(here, 'results', 'routing-latest.json'));
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify({ node: process.version, nproc: os.cpus().length, config: cfg, repeat, results }, null, 2)}\n`);

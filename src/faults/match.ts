@@ -23,13 +23,36 @@ function compileSpec(spec: MatchSpec, prefix: string): (attrs: Attributes) => bo
       return (attrs) => !inner(attrs);
     }
     const alternatives = (Array.isArray(value) ? (value as readonly AttributeValue[]) : [value as AttributeValue]).map((v) => compileValue(v, `${prefix}${key}`));
+    if (alternatives.length === 1) {
+      const only = alternatives[0]!;
+      return (attrs) => {
+        const v = attrs[key];
+        return v !== undefined && only(v);
+      };
+    }
     return (attrs) => {
       const v = attrs[key];
       if (v === undefined) return false;
       return alternatives.some((t) => t(v));
     };
   });
+  if (tests.length === 1) return tests[0]!;
   return (attrs) => tests.every((t) => t(attrs));
+}
+
+/**
+ * The lower-case form of an attribute value, remembered for the last value asked: a table of routes tests one
+ * request's `path` against every route in turn, and lower-cases it once instead of once per route.
+ */
+let lastValue: string | undefined;
+let lastLower = '';
+function lowered(v: AttributeValue): string {
+  const s = typeof v === 'string' ? v : String(v);
+  if (s !== lastValue) {
+    lastValue = s;
+    lastLower = s.toLowerCase();
+  }
+  return lastLower;
 }
 
 function compileValue(value: AttributeValue | MatchValue, key: string): (v: AttributeValue) => boolean {
@@ -47,9 +70,9 @@ function compileValue(value: AttributeValue | MatchValue, key: string): (v: Attr
   const lower = value.toLowerCase();
   if (value.includes('*')) {
     const parts = lower.split('*');
-    return (v) => globMatch(parts, String(v).toLowerCase());
+    return (v) => globMatch(parts, lowered(v));
   }
-  return (v) => String(v).toLowerCase() === lower;
+  return (v) => lowered(v) === lower;
 }
 
 /**
