@@ -18,6 +18,7 @@ import { ResponseCapture, reportDivergence } from './compare.js';
 import type { DivergenceLog } from '../replication/events.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
+import type { CallFault } from './call-faults.js';
 
 
 /** What a route gives its calls (built from the route's config, plus a director registered from code). */
@@ -67,8 +68,8 @@ interface Dest {
   endedAt: number;
 }
 
-export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv): void {
-  new ProxyCall(client, headers, route, env).start();
+export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, faults?: readonly CallFault[]): void {
+  new ProxyCall(client, headers, route, env).start(faults);
 }
 
 class ProxyCall {
@@ -90,6 +91,10 @@ class ProxyCall {
   /** The first message, when a director peeked (its bytes are held until the destinations are open). */
   #peeked: Promise<Peeked> | undefined;
   #first: Peeked | undefined;
+  /** An `abort` fault reset the client's stream (the call counts INTERNAL, not CANCELLED). */
+  #aborted = false;
+  /** Ends a fault's delay early (the call ended meanwhile). */
+  #wake: (() => void) | undefined;
 
   constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv) {
     this.#client = client;
@@ -102,7 +107,7 @@ class ProxyCall {
     this.#reply = new ClientReply(client, this.#grpc, headers['content-type']);
   }
 
-  start(): void {
+  start(faults?: readonly CallFault[]): void {
     const client = this.#client;
     for (const t of this.#route.traffic) {
       t.active++;
@@ -116,7 +121,42 @@ class ProxyCall {
     if (this.#timeout !== undefined) {
       this.#timer = setTimeout(() => this.#force(new GrpcStatusError('DEADLINE_EXCEEDED', `Deadline exceeded at the proxy (grpc-timeout ${this.#headers['grpc-timeout'] as string})`)), this.#timeout);
     }
-    this.#direct().catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+    const run = faults === undefined || faults.length === 0 ? this.#direct() : this.#faulted(faults);
+    run.catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+  }
+
+  /** Per-call faults first (docs/grpc.md § faults): delays, then an error, abort or hang instead of the call. */
+  async #faulted(faults: readonly CallFault[]): Promise<void> {
+    for (const f of faults) {
+      f.fault.injected++;
+      switch (f.kind) {
+        case 'delay':
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              this.#wake = undefined;
+              resolve();
+            }, f.ms);
+            this.#wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          if (this.#finishing) return;
+          break;
+        case 'error':
+          this.#force(f.status);
+          return;
+        case 'abort':
+          this.#aborted = true;
+          this.#client.close(constants.NGHTTP2_INTERNAL_ERROR);
+          return;
+        case 'hang':
+          // Read and drop the request; answer nothing until the deadline (grpc-timeout) or the client's cancel.
+          this.#client.resume();
+          return;
+      }
+    }
+    await this.#direct();
   }
 
   async #direct(): Promise<void> {
@@ -364,6 +404,7 @@ class ProxyCall {
     if (this.#finishing) return;
     this.#finishing = true;
     clearTimeout(this.#timer);
+    this.#wake?.();
     let finalizerError: GrpcStatusError | undefined;
     if (this.#finalizer) {
       try {
@@ -376,7 +417,7 @@ class ProxyCall {
     const secondaryError = this.#dests.find((d) => d.role === 'secondary' && d.reported)?.reported;
     let code: number;
     if (this.#clientGone) {
-      code = GrpcCode.CANCELLED;
+      code = this.#aborted ? GrpcCode.INTERNAL : GrpcCode.CANCELLED;
     } else if (this.#forced) {
       code = this.#forced.code;
       this.#reply.answer(this.#forced, primary?.stream?.rstCode);

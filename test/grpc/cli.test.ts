@@ -43,9 +43,9 @@ test('switchyard grpc: primary + secondary, --mutators, admin view and switchyar
     assert.equal(route.grpc.primary, 'primary');
     assert.deepEqual(route.grpc.secondaries, ['secondary-1']);
     assert.deepEqual(route.grpc.destinations.map((d) => [d.cluster, d.role, d.calls]), [['primary', 'primary', 3], ['secondary-1', 'secondary', 2]]);
-    const refused = await fetch(`http://127.0.0.1:${adminPort}/api/v1/listeners/grpc/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'latency', attributes: { latency: 10 } }) });
+    const refused = await fetch(`http://127.0.0.1:${adminPort}/api/v1/listeners/grpc/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'latency', scope: 'request', attributes: { latency: 10 } }) });
     assert.equal(refused.status, 400);
-    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /grpc listener: faults are not yet supported/);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /fault type "latency" cannot act per call on a grpc listener/);
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     assert.match(metrics, /switchyard_grpc_requests_total\{route="grpc",method="\/swtest.TestService\/Ping",code="OK"\} 1/);
     assert.match(metrics, /switchyard_grpc_requests_total\{route="grpc",method="\/swtest.TestService\/PingClientStream",code="INTERNAL"\} 1/);

@@ -27,7 +27,7 @@ test('grpc config errors name the path and the problem', () => {
   assert.match(issues(base({ grpc: { secondaryErrors: 'ignore' } }))[0]!, /^routes\[0\]\.grpc\.secondaryErrors: /);
   assert.match(issues(base({ grpc: { mutators: '(' } }))[0]!, /^routes\[0\]\.grpc\.mutators: invalid regular expression/);
   assert.match(issues(base({ listener: 't', grpc: {} }))[0]!, /^routes\[0\]\.grpc: listener "t" is not a grpc listener/);
-  assert.match(issues(base({}, { faults: [] }))[0]!, /^listeners\[0\]\.faults: faults are not yet supported on grpc listeners/);
+  assert.match(issues(base({}, { faults: [{ type: 'slicer', scope: 'request' }] }))[0]!, /^listeners\[0\]\.faults\[0\]\.type: fault type "slicer" cannot act per call on a grpc listener/);
   assert.match(issues(base({}, { protocol: { type: 'grpc', authoritee: 'x' } }))[0]!, /^listeners\[0\]\.protocol: unknown option\(s\) authoritee/);
   assert.match(issues(base({ grpc: {}, cluster: undefined }))[0]!, /^routes\[0\]\.cluster: missing/);
 });
