@@ -14,21 +14,30 @@ export const grpcListenerOptionsSchema = z.strictObject({
   authority: field('"upstream", "client" or an authority like "api.example.com"', (v) => (typeof v === 'string' && v.length > 0 ? v : invalid('"upstream", "client" or an authority', v))).default('upstream'),
 });
 
-const COMPARE_LATER = ['majority', 'unanimous', 'weighted'];
+const POLICIES = ['off', 'report', 'majority', 'unanimous', 'weighted'] as const;
+
+/** A route's `grpc.compare` block (docs/grpc.md § compare and vote). */
+const grpcCompareSchema = z
+  .strictObject({
+    policy: oneOf(POLICIES).default('off'),
+    masks: z.array(field('a JSON pointer like "/1/3" (segments may be * or **)', (v) => (typeof v === 'string' && v.startsWith('/') ? v : invalid('a JSON pointer like "/1/3"', v)))).optional(),
+    regex: z.array(z.strictObject({ pattern: z.string().min(1), flags: z.string().regex(/^[imsu]*$/).optional(), replace: z.string().optional() })).optional(),
+    ignoreHeaders: z.array(z.string().min(1)).optional(),
+    compareHeaders: z.boolean().optional(),
+    descriptorSet: field('the path of a compiled FileDescriptorSet (.protoset)', (v) => (typeof v === 'string' && v.length > 0 ? v : invalid('a path', v))).optional(),
+    maxMessageSize: sizeOption(1).optional(),
+    /** Voting policies: the status a blocked call gets. */
+    blockStatus: oneOf(['INTERNAL', 'UNAVAILABLE']).default('INTERNAL'),
+    /** Voting policies: response bytes of one destination held until the decision; past it the call fails. */
+    holdLimit: sizeOption(1).default(4 * 1024 * 1024),
+  })
+  .prefault({});
 
 /** A route's `grpc` block. */
 export const grpcRouteSchema: z.ZodType<GrpcRouteConfig> = z.strictObject({
   secondaries: strings('a list of cluster ids').default([]),
   secondaryErrors: oneOf(['swallow', 'fail']).default('swallow'),
-  compare: z
-    .strictObject({
-      policy: field('"off" or "report"', (v): 'off' | 'report' => {
-        if (v === 'off' || v === 'report') return v;
-        if (typeof v === 'string' && COMPARE_LATER.includes(v)) throw new Error(`compare policy "${v}" is not yet supported on gRPC routes (supported: off, report)`);
-        return invalid('"off" or "report"', v);
-      }).default('off'),
-    })
-    .prefault({}),
+  compare: grpcCompareSchema,
   mutators: field('a regular expression', (v) => {
     if (typeof v !== 'string' || v === '') invalid('a regular expression', v);
     try {

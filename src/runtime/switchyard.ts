@@ -229,6 +229,7 @@ export class Switchyard {
       const placed = this.#checkPlacement(config, position);
       const route = new Route(config);
       route.extraJSON = () => (isGrpcListenerConfig(this.listeners.get(route.config.listener)?.config) ? { grpc: this.grpc.routeJSON(route) } : {});
+      this.grpc.prepare(route);
       buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
       if (config.faults) {
         const set = this.faultSet(config.listener);
