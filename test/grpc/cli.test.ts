@@ -67,3 +67,31 @@ test('switchyard grpc: bad flags exit 2 naming the flag', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--secondary-errors/);
 });
+
+test('switchyard grpc --compare unanimous: a secondary that answers differently blocks the call, naming the divergence', async (t) => {
+  const p = await startGrpcServer('same');
+  const s1 = await startGrpcServer('same');
+  const s2 = await startGrpcServer('odd');
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const cli = spawnCli(['grpc', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${p.port}`, '--secondary', `127.0.0.1:${s1.port}`, '--secondary', `127.0.0.1:${s2.port}`, '--compare', 'unanimous', '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'silent']);
+  t.after(async () => {
+    cli.kill();
+    await cli.exited;
+    for (const x of [p, s1, s2]) await x.close();
+  });
+  await cli.waitFor(/switchyard grpc: .*secondaries/);
+  const client = testClient(port);
+  try {
+    const r = await unary(client, 'Ping', { value: 'v' });
+    assert.equal(r.error?.code, grpc.status.INTERNAL);
+    const m = /divergence (\d+)/.exec(r.error?.details ?? '');
+    assert.ok(m, r.error?.details);
+    const events = (await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/divergences`)).json()) as { events?: { id: number; decision: string; mode: string }[] } | { id: number; decision: string; mode: string }[];
+    const list = Array.isArray(events) ? events : (events.events ?? []);
+    const e = list.find((x) => x.id === Number(m[1]));
+    assert.equal(e?.decision, 'blocked');
+    assert.equal(e?.mode, 'grpc');
+  } finally {
+    client.close();
+  }
+});
