@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import { TcpListener } from '../listeners/tcp.js';
+import { GrpcListener } from '../grpc/listener.js';
 import { faultInputSchema, type FaultInput } from '../config/fault-input.js';
 import { configErrorMap } from '../config/issues.js';
 import { suggestionSuffix } from '../config/did-you-mean.js';
@@ -83,7 +84,7 @@ function faultSet(yard: Switchyard, ctx: RequestContext): FaultSet {
   const listener = yard.listeners.get(listenerId);
   if (!listener) throw new SwitchyardError(ErrorCodes.NOT_FOUND, `listener '${listenerId}' not found`);
   if (listener.config.transport !== 'tcp') throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `listener '${listenerId}' is ${listener.config.transport}: faults need a tcp listener`);
-  if (!(listener instanceof TcpListener)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `listener '${listenerId}' is a ${listener.config.protocol?.type ?? 'non-TCP'} listener: faults are not yet supported on it`);
+  if (!(listener instanceof TcpListener) && !(listener instanceof GrpcListener)) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `listener '${listenerId}' is a ${listener.config.protocol?.type ?? 'non-TCP'} listener: faults are not yet supported on it`);
   return yard.faultSet(listenerId);
 }
 

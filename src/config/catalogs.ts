@@ -80,6 +80,8 @@ export interface FaultTypeEntry {
   readonly type: string;
   readonly options: OptionSpecs;
   readonly defaultStream: Stream;
+  /** The scope used when a fault names none (grpc listeners split faults by it). */
+  readonly defaultScope?: 'connection' | 'request';
 }
 
 /** Fault types by name (`faults:` of listeners and routes). */

@@ -116,7 +116,7 @@ export function matchKeyProblems(spec: MatchSpec, known: readonly string[], know
       if (isObject(value)) out.push(...matchKeyProblems(value, known, knownText, [...path, key]));
       continue;
     }
-    if (known.includes(key)) continue;
+    if (known.includes(key) || known.some((k) => k.endsWith('.*') && key.length > k.length - 1 && key.startsWith(k.slice(0, -1)))) continue;
     out.push({ path: [...path, key], message: `unknown match key "${key}"${suggestionSuffix(key, known)} (${knownText})` });
   }
   return out;

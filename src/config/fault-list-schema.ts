@@ -13,13 +13,14 @@ import { optionsSchema } from './fault-options.js';
 import { suggestionSuffix } from './did-you-mean.js';
 import { configErrorMap, describeValue } from './issues.js';
 import { addPluginIssue, isPlainObject } from './fields.js';
+import { GRPC_FAULT_MATCH_KEYS } from './grpc-schema.js';
 
 /** A list of faults (`faults:` of a listener or route). Each entry is checked against its type's options. */
 export function faultListSchema(faults: FaultCatalog, protocols?: ProtocolCatalog): z.ZodType<FaultInput[]> {
   return z.array(z.unknown()).transform((list, ctx): FaultInput[] => {
     const out: FaultInput[] = [];
     const names = new Map<string, number>();
-    const anyKeys = protocols ? allMatchKeys(protocols) : undefined;
+    const anyKeys = protocols ? [...allMatchKeys(protocols), ...GRPC_FAULT_MATCH_KEYS] : undefined;
     list.forEach((raw, index) => {
       const r = faultInputSchema.safeParse(raw, { error: configErrorMap });
       let ok = r.success;

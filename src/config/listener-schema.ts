@@ -9,7 +9,7 @@ import { matchKeyProblems, type FaultInput } from './fault-input.js';
 import { framingSchema } from './framing-schema.js';
 import { faultListSchema } from './fault-list-schema.js';
 import { protocolSchema } from './protocol-schema.js';
-import { GRPC_PROTOCOL } from './grpc-schema.js';
+import { GRPC_FAULT_MATCH_KEYS, GRPC_PROTOCOL, grpcFaultProblems } from './grpc-schema.js';
 import { listenerSocketSchema } from './socket-schema.js';
 import { serverTlsSchema } from './tls-schema.js';
 
@@ -55,7 +55,7 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
         // Runs even when other fields failed (so every issue is reported): the value may be partial.
         listenerMatchKeyIssues(l, chaos, ctx);
         const protocol = get(l, 'protocol');
-        if ((protocol === GRPC_PROTOCOL || get(protocol, 'type') === GRPC_PROTOCOL) && get(l, 'faults') !== undefined) addIssue(ctx, 'faults are not yet supported on grpc listeners', ['faults']);
+        if ((protocol === GRPC_PROTOCOL || get(protocol, 'type') === GRPC_PROTOCOL) && Array.isArray(get(l, 'faults'))) grpcListenerFaultIssues(get(l, 'faults') as unknown[], chaos, ctx);
         if (get(l, 'transport') !== 'udp') return;
         if (get(get(l, 'listen'), 'kind') === 'unix') addIssue(ctx, 'a unix socket needs transport "tcp", not "udp"', ['listen']);
         if (get(l, 'tls') !== undefined) addIssue(ctx, 'TLS needs transport "tcp", not "udp"', ['tls']);
@@ -81,6 +81,20 @@ function listenerMatchKeyIssues(l: unknown, chaos: ChaosCatalogs, ctx: Parameter
     if (!isPlainObject(f.match)) return;
     for (const p of matchKeyProblems(f.match, known.keys, known.text)) {
       // Keys no protocol knows were reported by the fault list already.
+      if (all.has(String(p.path[p.path.length - 1]))) addPluginIssue(ctx, p.message, ['faults', i, 'match', ...p.path], 'unknown_key');
+    }
+  });
+}
+
+/** Faults of a grpc listener: per-call or connection faults only (see grpcFaultProblems), match keys of gRPC calls. */
+function grpcListenerFaultIssues(faults: unknown[], chaos: ChaosCatalogs, ctx: Parameters<typeof addIssue>[0]): void {
+  faults.forEach((f, i) => {
+    if (!isPlainObject(f)) return;
+    for (const p of grpcFaultProblems(f, chaos.faults)) addIssue(ctx, p.message, ['faults', i, ...p.path]);
+    if (!isPlainObject(f['match'])) return;
+    const all = new Set(allKeysOf(chaos.protocols));
+    const text = `a grpc listener's calls report: ${GRPC_FAULT_MATCH_KEYS.join(', ')}`;
+    for (const p of matchKeyProblems(f['match'] as FaultInput['match'] & object, GRPC_FAULT_MATCH_KEYS, text)) {
       if (all.has(String(p.path[p.path.length - 1]))) addPluginIssue(ctx, p.message, ['faults', i, 'match', ...p.path], 'unknown_key');
     }
   });

@@ -260,13 +260,30 @@ export interface RouteDirectResponse {
 }
 
 /** A gRPC route's `grpc` block: `cluster` is the primary; each secondary gets a copy of the request stream. */
+/** A gRPC route's `compare` block (docs/grpc.md § compare and vote). */
+export interface GrpcCompareConfig {
+  /** `off`; `report` (primary served, differences recorded); `majority`, `unanimous`, `weighted` (the answer is held until the vote). */
+  policy: 'off' | 'report' | 'majority' | 'unanimous' | 'weighted';
+  masks?: string[] | undefined;
+  regex?: { pattern: string; flags?: string | undefined; replace?: string | undefined }[] | undefined;
+  ignoreHeaders?: string[] | undefined;
+  compareHeaders?: boolean | undefined;
+  /** Path of a compiled FileDescriptorSet: field names instead of numbers. */
+  descriptorSet?: string | undefined;
+  maxMessageSize?: number | undefined;
+  /** The status of a call the vote blocked. */
+  blockStatus: 'INTERNAL' | 'UNAVAILABLE';
+  /** Response bytes held per destination until the decision; past it the call fails RESOURCE_EXHAUSTED. */
+  holdLimit: number;
+}
+
 export interface GrpcRouteConfig {
   /** Cluster ids that get a copy of every (mutator) call's request stream; their answers are read and dropped. */
   secondaries: string[];
   /** `swallow`: a secondary's failure is counted and the call still succeeds; `fail`: the call fails INTERNAL. */
   secondaryErrors: 'swallow' | 'fail';
   /** Comparison of the secondaries' answers with the primary's: `off`, or `report` (differences become divergence events). */
-  compare: { policy: 'off' | 'report' };
+  compare: GrpcCompareConfig;
   /** Regular expression source: only methods (`/pkg.Service/Method`) it matches go to the secondaries; absent = all. */
   mutators?: string | undefined;
   /** Bytes that may wait toward one secondary; past it that secondary is cancelled (a secondary error). */

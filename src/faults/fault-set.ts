@@ -112,6 +112,11 @@ export class FaultSet {
    * text ending the error message; undefined = not checked (the listener is not known yet).
    */
   matchKeys: { keys: readonly string[]; text: string } | undefined;
+  /**
+   * What the listener itself cannot do with a fault (a grpc listener: per-call or connection faults only), checked
+   * on add and update with the fault as it would be; undefined = nothing more to check.
+   */
+  listenerProblems: ((fault: Partial<FaultInput>) => readonly FaultProblem[]) | undefined;
 
   constructor(registry: FaultRegistry) {
     this.#registry = registry;
@@ -237,6 +242,7 @@ export class FaultSet {
     const toxicity = input.toxicity ?? 1;
     const toxicityOk = toxicityProblem(toxicity, problems);
     if (input.match) problems.push(...this.#matchProblems(input.match));
+    if (this.listenerProblems && plugin) problems.push(...this.listenerProblems(input));
     if (input.group !== undefined && stream !== undefined && toxicityOk) {
       const p = this.#groupProblem(input.group, stream, toxicity, undefined);
       if (p) problems.push(p);
@@ -299,6 +305,10 @@ export class FaultSet {
       if (p) problems.push(p);
     }
     if (patch.match) problems.push(...this.#matchProblems(patch.match));
+    if (this.listenerProblems) {
+      const match = patch.match === null ? undefined : (patch.match ?? fault.match);
+      problems.push(...this.listenerProblems({ type: fault.type, stream: fault.stream, scope: patch.scope ?? fault.scope, group: fault.group, match, attributes: { ...fault.options, ...patch.attributes } }));
+    }
     return problems;
   }
 

@@ -18,6 +18,8 @@ import { ResponseCapture, reportDivergence } from './compare.js';
 import type { DivergenceLog } from '../replication/events.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
+import type { CallFault } from './call-faults.js';
+import { voteOnAnswers, type GrpcVoteSetup } from './vote.js';
 
 
 /** What a route gives its calls (built from the route's config, plus a director registered from code). */
@@ -36,6 +38,8 @@ export interface GrpcRouteSetup {
   readonly traffic: readonly TrafficStats[];
   /** `compare: {policy: report}`: where differences between the primary's and a secondary's answer are recorded. */
   readonly report: DivergenceLog | undefined;
+  /** `compare: {policy: majority | unanimous | weighted}`: answers are held until the vote. */
+  readonly vote?: GrpcVoteSetup | undefined;
 }
 
 export interface CallEnv {
@@ -54,6 +58,8 @@ interface Dest {
   stream: ClientHttp2Stream | undefined;
   done: boolean;
   trailers: IncomingHttpHeaders | undefined;
+  /** Its response headers (not a Trailers-Only answer); kept for the vote. */
+  headers: IncomingHttpHeaders | undefined;
   /** Why the proxy cancelled it (the status it counts as). */
   cancelled: GrpcStatusError | undefined;
   /** Its error before the handler. */
@@ -67,8 +73,8 @@ interface Dest {
   endedAt: number;
 }
 
-export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv): void {
-  new ProxyCall(client, headers, route, env).start();
+export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, faults?: readonly CallFault[]): void {
+  new ProxyCall(client, headers, route, env).start(faults);
 }
 
 class ProxyCall {
@@ -90,6 +96,10 @@ class ProxyCall {
   /** The first message, when a director peeked (its bytes are held until the destinations are open). */
   #peeked: Promise<Peeked> | undefined;
   #first: Peeked | undefined;
+  /** An `abort` fault reset the client's stream (the call counts INTERNAL, not CANCELLED). */
+  #aborted = false;
+  /** Ends a fault's delay early (the call ended meanwhile). */
+  #wake: (() => void) | undefined;
 
   constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv) {
     this.#client = client;
@@ -102,7 +112,7 @@ class ProxyCall {
     this.#reply = new ClientReply(client, this.#grpc, headers['content-type']);
   }
 
-  start(): void {
+  start(faults?: readonly CallFault[]): void {
     const client = this.#client;
     for (const t of this.#route.traffic) {
       t.active++;
@@ -116,7 +126,42 @@ class ProxyCall {
     if (this.#timeout !== undefined) {
       this.#timer = setTimeout(() => this.#force(new GrpcStatusError('DEADLINE_EXCEEDED', `Deadline exceeded at the proxy (grpc-timeout ${this.#headers['grpc-timeout'] as string})`)), this.#timeout);
     }
-    this.#direct().catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+    const run = faults === undefined || faults.length === 0 ? this.#direct() : this.#faulted(faults);
+    run.catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+  }
+
+  /** Per-call faults first (docs/grpc.md § faults): delays, then an error, abort or hang instead of the call. */
+  async #faulted(faults: readonly CallFault[]): Promise<void> {
+    for (const f of faults) {
+      f.fault.injected++;
+      switch (f.kind) {
+        case 'delay':
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              this.#wake = undefined;
+              resolve();
+            }, f.ms);
+            this.#wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          if (this.#finishing) return;
+          break;
+        case 'error':
+          this.#force(f.status);
+          return;
+        case 'abort':
+          this.#aborted = true;
+          this.#client.close(constants.NGHTTP2_INTERNAL_ERROR);
+          return;
+        case 'hang':
+          // Read and drop the request; answer nothing until the deadline (grpc-timeout) or the client's cancel.
+          this.#client.resume();
+          return;
+      }
+    }
+    await this.#direct();
   }
 
   async #direct(): Promise<void> {
@@ -166,8 +211,8 @@ class ProxyCall {
       const handler = spec.errorHandler ?? (top ? (e: GrpcStatusError) => top(e, { cluster: spec.cluster, role }) : undefined);
       const counters = route.stats.destination(spec.cluster, role);
       counters.calls++;
-      const capture = route.report ? new ResponseCapture() : undefined;
-      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0 };
+      const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture() : undefined;
+      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, headers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0 };
     };
     this.#dests = [make(params.primary, 'primary'), ...(params.secondaries ?? []).map((d) => make(d, 'secondary'))];
     const opened = await Promise.allSettled(this.#dests.map((d) => this.#open(d)));
@@ -217,6 +262,7 @@ class ProxyCall {
     if (d.role === 'secondary') {
       s.on('response', (h: IncomingHttpHeaders, flags: number) => {
         if (flags & constants.NGHTTP2_FLAG_END_STREAM) d.trailers = h;
+        else d.headers = h;
       });
       s.on('data', (chunk: Buffer) => d.capture?.add(chunk));
       return;
@@ -227,6 +273,11 @@ class ProxyCall {
         return;
       }
       if (this.#finishing || this.#clientGone) return;
+      if (this.#route.vote) {
+        // Held until the vote (served, or replaced by the block status).
+        d.headers = h;
+        return;
+      }
       try {
         this.#reply.respond(h);
       } catch (err) {
@@ -236,6 +287,10 @@ class ProxyCall {
     let waiting = false;
     s.on('data', (chunk: Buffer) => {
       d.capture?.add(chunk);
+      if (this.#route.vote) {
+        if (d.capture?.overflow) this.#force(new GrpcStatusError('RESOURCE_EXHAUSTED', `the primary's answer is larger than compare.holdLimit (${this.#route.vote.holdLimit} bytes) and cannot be held for the vote`));
+        return;
+      }
       for (const t of this.#route.traffic) t.bytesToDownstream += chunk.length;
       if (this.#clientGone || !this.#reply.responded) return;
       if (!this.#client.write(chunk) && !waiting) {
@@ -330,7 +385,8 @@ class ProxyCall {
       d.error = status;
       d.counters.errors.set(status.codeName, (d.counters.errors.get(status.codeName) ?? 0) + 1);
       d.reported = d.handler ? d.handler(status) : status;
-      if (d.role === 'primary') {
+      if (d.role === 'primary' && !this.#route.vote) {
+        // (A voting route keeps its secondaries: their answers vote on the primary's error too.)
         for (const s of this.#dests) if (s.role === 'secondary') this.#cancel(s, new GrpcStatusError('CANCELLED', 'cancelled: the primary failed'));
       }
     }
@@ -364,6 +420,7 @@ class ProxyCall {
     if (this.#finishing) return;
     this.#finishing = true;
     clearTimeout(this.#timer);
+    this.#wake?.();
     let finalizerError: GrpcStatusError | undefined;
     if (this.#finalizer) {
       try {
@@ -375,8 +432,13 @@ class ProxyCall {
     const primary = this.#dests[0];
     const secondaryError = this.#dests.find((d) => d.role === 'secondary' && d.reported)?.reported;
     let code: number;
-    if (this.#clientGone) {
-      code = GrpcCode.CANCELLED;
+    const vote = this.#route.vote && !this.#clientGone && !this.#forced && primary ? this.#vote(this.#route.vote) : undefined;
+    if (vote && vote.serve !== 0) {
+      // The vote blocked the call, or served a secondary's answer (majority out-voted the primary).
+      code = vote.serve === undefined ? GrpcCode[this.#route.vote!.blockStatus] : this.#serveHeld(this.#dests[vote.serve]!);
+      if (vote.serve === undefined) this.#reply.answer(new GrpcStatusError(code, `switchyard: the destinations' answers disagree (divergence ${vote.divergence ?? '?'})`), undefined);
+    } else if (this.#clientGone) {
+      code = this.#aborted ? GrpcCode.INTERNAL : GrpcCode.CANCELLED;
     } else if (this.#forced) {
       code = this.#forced.code;
       this.#reply.answer(this.#forced, primary?.stream?.rstCode);
@@ -403,6 +465,53 @@ class ProxyCall {
     this.#route.stats.call(this.#method, code);
     if (this.#route.report && !this.#clientGone && !this.#forced) this.#compare(this.#route.report);
     if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
+  }
+
+  /** The vote on every destination's held answer; when it serves the primary, the primary's held headers and messages go out now. */
+  #vote(v: GrpcVoteSetup): { serve: number | undefined; divergence: number | undefined } {
+    const answers = this.#dests.map((d) => ({
+      name: d.role === 'primary' ? d.cluster : `${d.cluster} (secondary)`,
+      ok: d.stream !== undefined && d.cancelled === undefined && d.capture !== undefined && !d.capture.overflow && (d.trailers !== undefined || d.status?.code === GrpcCode.OK),
+      why: d.cancelled ? d.cancelled.message : d.capture?.overflow ? 'oversized' : d.status && d.trailers === undefined ? `${d.status.codeName} ${d.status.message}` : undefined,
+      headers: d.headers,
+      trailers: d.trailers,
+      capture: d.capture,
+      latencyMs: d.endedAt - this.#started,
+    }));
+    let result: { serve: number | undefined; divergence: number | undefined };
+    try {
+      result = voteOnAnswers(v, this.#route.routeId, this.#method, this.#peer(), answers);
+    } catch (err) {
+      this.#env.logger.warn({ err, route: this.#route.routeId }, 'grpc: the vote failed');
+      result = { serve: undefined, divergence: undefined };
+    }
+    if (result.serve === 0) this.#flushHeld(this.#dests[0]!);
+    return result;
+  }
+
+  /** Send a destination's held response headers and messages (its end follows). */
+  #flushHeld(d: Dest): void {
+    if (!d.headers || this.#client.destroyed) return;
+    try {
+      this.#reply.respond(d.headers);
+      for (const c of d.capture?.chunks ?? []) {
+        for (const t of this.#route.traffic) t.bytesToDownstream += c.length;
+        this.#client.write(c);
+      }
+    } catch (err) {
+      this.#env.logger.debug({ err, route: this.#route.routeId }, 'grpc: could not send the held answer');
+    }
+  }
+
+  /** Serve a secondary's held answer (majority): its headers, messages and trailers. Returns its status code. */
+  #serveHeld(d: Dest): number {
+    this.#flushHeld(d);
+    if (d.trailers) {
+      this.#reply.pass(d.trailers);
+      return statusFromTrailers(d.trailers).code;
+    }
+    this.#reply.answer(new GrpcStatusError('OK', ''), undefined);
+    return GrpcCode.OK;
   }
 
   /** `compare: report`: the primary's answer against each secondary that ended on its own. */

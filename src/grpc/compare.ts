@@ -13,13 +13,23 @@ export const MAX_COMPARED_BYTES = 4 * 1024 * 1024;
 
 export class ResponseCapture {
   readonly #chunks: Buffer[] = [];
+  readonly #limit: number;
   #bytes = 0;
   overflow = false;
+
+  constructor(limit = MAX_COMPARED_BYTES) {
+    this.#limit = limit;
+  }
+
+  /** The DATA chunks kept, in order (empty after an overflow). */
+  get chunks(): readonly Buffer[] {
+    return this.#chunks;
+  }
 
   add(chunk: Buffer): void {
     if (this.overflow) return;
     this.#bytes += chunk.length;
-    if (this.#bytes > MAX_COMPARED_BYTES) {
+    if (this.#bytes > this.#limit) {
       this.overflow = true;
       this.#chunks.length = 0;
       return;

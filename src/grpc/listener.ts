@@ -2,6 +2,7 @@
  * A `protocol: grpc` listener: an HTTP/2 server (h2c with prior knowledge, or TLS with ALPN `h2` when the listener
  * has `tls`) whose every stream is one call handed to the forwarding engine with its route's setup.
  */
+import net, { type Server as NetServer, type Socket } from 'node:net';
 import http2, { constants, type Http2SecureServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { ListenerConfig } from '../config/types.js';
 import type { Address } from '../core/address.js';
@@ -18,6 +19,10 @@ import { statusTrailers } from './headers.js';
 import { GRPC_PROTOCOL } from '../config/grpc-schema.js';
 import { GrpcStatusError } from './status.js';
 import type { Attributes } from '../protocols/protocol.js';
+import type { FaultSet } from '../faults/fault-set.js';
+import type { RandomSource } from '../faults/random.js';
+import { GrpcCallFaults } from './call-faults.js';
+import { ConnectionFaults } from './conn-faults.js';
 
 /** A call's route attributes: `method`, `service`, and `metadata.<name>` for each request header that is not a pseudo-header. */
 function callAttributes(path: string, headers: IncomingHttpHeaders): Attributes {
@@ -33,6 +38,9 @@ export interface GrpcListenerDeps {
   director: Director;
   grpc: GrpcRuntime;
   logger: Logger;
+  /** The listener's live faults: per-call ones (scope request) and connection ones (the TCP bytes under HTTP/2). */
+  faults: FaultSet;
+  random: () => RandomSource;
 }
 
 export class GrpcListener extends RuntimeBase<ListenerConfig> {
@@ -40,6 +48,13 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
   readonly #deps: GrpcListenerDeps;
   readonly #sessions = new Set<Http2Session>();
   #server: Http2Server | Http2SecureServer | undefined;
+  /** Accepts the TCP connections; each goes to the HTTP/2 server directly, or through the connection faults. */
+  #tcp: NetServer | undefined;
+  readonly #callFaults: GrpcCallFaults;
+  #connFaults: ConnectionFaults | undefined;
+  /** Whether connection faults were present at the last fault set version seen. */
+  #connFaulted = false;
+  #unsubscribe: (() => void) | undefined;
   #bound: Address | undefined;
   #stopping: Promise<void> | undefined;
   readonly #authority: string;
@@ -49,6 +64,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     this.#deps = deps;
     const a = config.protocol?.options['authority'];
     this.#authority = typeof a === 'string' ? a : 'upstream';
+    this.#callFaults = new GrpcCallFaults(deps.faults, deps.random, config.id);
   }
 
   get address(): Address | undefined {
@@ -76,15 +92,21 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
         }
       });
       server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.#stream(stream, headers));
+      server.on('error', (err) => this.#deps.logger.warn({ err, listener: this.id }, 'grpc listener error'));
+      this.#connFaults = new ConnectionFaults({ set: this.#deps.faults, random: this.#deps.random(), listenerId: this.id, logger: this.#deps.logger });
+      this.#connFaulted = this.#connFaults.active;
+      this.#unsubscribe = this.#deps.faults.onChange(() => this.#faultsChanged());
+      const tcp = net.createServer({ noDelay: true }, (socket) => this.#accept(socket));
+      this.#tcp = tcp;
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(toListenOptions(cfg.listen, { backlog: cfg.backlog }), () => {
-          server.off('error', reject);
+        tcp.once('error', reject);
+        tcp.listen(toListenOptions(cfg.listen, { backlog: cfg.backlog }), () => {
+          tcp.off('error', reject);
           resolve();
         });
       });
-      server.on('error', (err) => this.#deps.logger.warn({ err, listener: this.id }, 'grpc listener error'));
-      const a = server.address();
+      tcp.on('error', (err) => this.#deps.logger.warn({ err, listener: this.id }, 'grpc listener error'));
+      const a = tcp.address();
       this.#bound = a && typeof a === 'object' ? { kind: 'tcp', host: a.address, port: a.port } : cfg.listen;
       this.life.started();
       this.#deps.logger.info({ listener: this.id, address: this.#bound, tls: cfg.tls !== undefined }, 'grpc listener started');
@@ -92,6 +114,34 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
       this.life.failed((err as { code?: string }).code ?? ErrorCodes.INTERNAL, (err as Error).message);
       throw err;
     }
+  }
+
+  /**
+   * A TCP connection: served by HTTP/2 directly, or through the fault stage while the listener has connection
+   * faults (or was configured with a `faults` key).
+   */
+  #accept(socket: Socket): void {
+    const server = this.#server;
+    if (!server || this.life.state !== 'started') {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    const faulted = this.#connFaults !== undefined && (this.config.faults !== undefined || this.#connFaults.active);
+    server.emit('connection', faulted ? this.#connFaults!.wrap(socket) : socket);
+  }
+
+  /**
+   * Connection faults just appeared: HTTP/2 connections are long-lived, so every live session is asked to go away
+   * (GOAWAY; calls in flight finish) and clients reconnect through the fault stage. Per-call faults need nothing:
+   * each new call reads the set.
+   */
+  #faultsChanged(): void {
+    const now = this.#connFaults?.active ?? false;
+    const was = this.#connFaulted;
+    this.#connFaulted = now;
+    if (!now || was || this.config.faults !== undefined) return;
+    for (const s of this.#sessions) if (!s.closed && !s.destroyed) s.close();
   }
 
   #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -114,7 +164,8 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     }
     target.route.requests++;
     const setup = this.#deps.grpc.setup(target.route, [this.stats, target.route.stats]);
-    handleCall(stream, headers, setup, { pool: (id) => this.#deps.grpc.pool(id), authority: this.#authority, logger: this.#deps.logger });
+    const faults = this.#callFaults.empty ? undefined : this.#callFaults.draw(callAttributes(path, headers));
+    handleCall(stream, headers, setup, { pool: (id) => this.#deps.grpc.pool(id), authority: this.#authority, logger: this.#deps.logger }, faults);
   }
 
   stop(options: { drainTimeout?: number } = {}): Promise<void> {
@@ -125,8 +176,9 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
   async #stop(drain: number): Promise<void> {
     if (this.life.state === 'stopped') return;
     this.life.stopping();
-    const server = this.#server;
-    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    this.#unsubscribe?.();
+    const tcp = this.#tcp;
+    const closed = tcp ? new Promise<void>((r) => tcp.close(() => r())) : Promise.resolve();
     for (const s of this.#sessions) if (!s.closed) s.close();
     if (drain > 0 && this.#sessions.size > 0) {
       let timer: NodeJS.Timeout | undefined;
@@ -136,6 +188,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     for (const s of this.#sessions) s.destroy();
     await closed;
     this.#server = undefined;
+    this.#tcp = undefined;
     this.life.stopped();
   }
 

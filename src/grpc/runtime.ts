@@ -11,6 +11,9 @@ import type { GrpcDirector } from './director.js';
 import { H2Pool } from './pool.js';
 import { GrpcRouteStats } from './route-stats.js';
 import type { DivergenceLog } from '../replication/events.js';
+import type { Comparator } from '../compare/comparator.js';
+import { buildGrpcComparator } from '../compare/grpc-comparator.js';
+import type { GrpcVoteSetup } from './vote.js';
 
 /** Default bytes that may wait toward one secondary. */
 export const DEFAULT_SECONDARY_QUEUE = 4 * 1024 * 1024;
@@ -85,7 +88,31 @@ export class GrpcRuntime {
       stats,
       traffic,
       report: g?.compare.policy === 'report' ? this.#divergences : undefined,
+      vote: this.#vote(route),
     };
+  }
+
+  readonly #comparators = new WeakMap<GrpcRouteConfig, Comparator>();
+
+  /**
+   * The comparator of a route with a voting policy (built once per route config: a bad mask or descriptor set
+   * throws CONFIG_INVALID naming it, so a route is checked when it is added).
+   */
+  prepare(route: Route): void {
+    const g = route.config.grpc;
+    if (!g || g.compare.policy === 'off') return;
+    if (this.#comparators.has(g)) return;
+    const c = g.compare;
+    const what = `route '${route.id}': grpc.compare`;
+    this.#comparators.set(g, buildGrpcComparator({ masks: c.masks, regex: c.regex, ignoreHeaders: c.ignoreHeaders, compareHeaders: c.compareHeaders, descriptorSet: c.descriptorSet, maxMessageSize: c.maxMessageSize }, what));
+  }
+
+  #vote(route: Route): GrpcVoteSetup | undefined {
+    const g = route.config.grpc;
+    const policy = g?.compare.policy;
+    if (!g || !this.#divergences || (policy !== 'majority' && policy !== 'unanimous' && policy !== 'weighted')) return undefined;
+    this.prepare(route);
+    return { policy, comparator: this.#comparators.get(g)!, blockStatus: g.compare.blockStatus, holdLimit: g.compare.holdLimit, log: this.#divergences };
   }
 
   readonly #regexes = new Map<string, RegExp>();

@@ -26,7 +26,7 @@ import { DivergenceLog } from '../replication/events.js';
 import { buildRouteEngine, routeClusterRefs, type EngineDeps } from '../replication/wiring.js';
 import type { FdBudget } from '../core/fd-budget.js';
 import { GrpcListener, isGrpcListenerConfig } from '../grpc/listener.js';
-import { GRPC_PROTOCOL, GRPC_ROUTING } from '../config/grpc-schema.js';
+import { GRPC_FAULT_MATCH_KEYS, GRPC_PROTOCOL, GRPC_ROUTING, grpcFaultProblems } from '../config/grpc-schema.js';
 import { GrpcRuntime } from '../grpc/runtime.js';
 import type { GrpcDirector } from '../grpc/director.js';
 import { registerGrpcMetrics } from '../grpc/metrics.js';
@@ -229,6 +229,7 @@ export class Switchyard {
       const placed = this.#checkPlacement(config, position);
       const route = new Route(config);
       route.extraJSON = () => (isGrpcListenerConfig(this.listeners.get(route.config.listener)?.config) ? { grpc: this.grpc.routeJSON(route) } : {});
+      this.grpc.prepare(route);
       buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
       if (config.faults) {
         const set = this.faultSet(config.listener);
@@ -309,7 +310,14 @@ export class Switchyard {
     const deps = { director: this.#table, framers: this.framers, logger: this.logger, handlers: this.#handlers };
     let listener: ProxyListener;
     if (config.transport === 'udp') listener = new UdpListenerObject(config, deps);
-    else if (isGrpcListenerConfig(config)) listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger });
+    else if (isGrpcListenerConfig(config)) {
+      const faults = this.faultSet(config.id);
+      faults.matchKeys = { keys: GRPC_FAULT_MATCH_KEYS, text: `a grpc listener's calls report: ${GRPC_FAULT_MATCH_KEYS.join(', ')}` };
+      faults.listenerProblems = (f) => grpcFaultProblems(f, this.faultTypes).map((p) => ({ path: p.path.join('.'), message: p.message, reason: p.path[0] === 'match' ? 'invalid_match' : p.path[0] === 'attributes' ? 'invalid_attributes' : 'invalid_type' }));
+      faults.clear('listener');
+      for (const f of config.faults ?? []) faults.add(f, 'listener');
+      listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger, faults, random: () => this.random });
+    }
     else {
       const faults = this.faultSet(config.id);
       faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);

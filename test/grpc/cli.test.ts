@@ -43,9 +43,9 @@ test('switchyard grpc: primary + secondary, --mutators, admin view and switchyar
     assert.equal(route.grpc.primary, 'primary');
     assert.deepEqual(route.grpc.secondaries, ['secondary-1']);
     assert.deepEqual(route.grpc.destinations.map((d) => [d.cluster, d.role, d.calls]), [['primary', 'primary', 3], ['secondary-1', 'secondary', 2]]);
-    const refused = await fetch(`http://127.0.0.1:${adminPort}/api/v1/listeners/grpc/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'latency', attributes: { latency: 10 } }) });
+    const refused = await fetch(`http://127.0.0.1:${adminPort}/api/v1/listeners/grpc/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'latency', scope: 'request', attributes: { latency: 10 } }) });
     assert.equal(refused.status, 400);
-    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /grpc listener: faults are not yet supported/);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /fault type "latency" cannot act per call on a grpc listener/);
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     assert.match(metrics, /switchyard_grpc_requests_total\{route="grpc",method="\/swtest.TestService\/Ping",code="OK"\} 1/);
     assert.match(metrics, /switchyard_grpc_requests_total\{route="grpc",method="\/swtest.TestService\/PingClientStream",code="INTERNAL"\} 1/);
@@ -60,10 +60,38 @@ test('switchyard grpc: bad flags exit 2 naming the flag', async () => {
   let r = await runCli(['grpc', '--listen', '127.0.0.1:0']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /missing --upstream/);
-  r = await runCli(['grpc', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--compare', 'majority']);
+  r = await runCli(['grpc', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--compare', 'vote']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--compare: compare policy "majority" is not yet supported/);
+  assert.match(r.stderr, /--compare: /);
   r = await runCli(['grpc', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--secondary-errors', 'ignore']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--secondary-errors/);
+});
+
+test('switchyard grpc --compare unanimous: a secondary that answers differently blocks the call, naming the divergence', async (t) => {
+  const p = await startGrpcServer('same');
+  const s1 = await startGrpcServer('same');
+  const s2 = await startGrpcServer('odd');
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const cli = spawnCli(['grpc', '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${p.port}`, '--secondary', `127.0.0.1:${s1.port}`, '--secondary', `127.0.0.1:${s2.port}`, '--compare', 'unanimous', '--admin', `127.0.0.1:${adminPort}`, '--log-level', 'silent']);
+  t.after(async () => {
+    cli.kill();
+    await cli.exited;
+    for (const x of [p, s1, s2]) await x.close();
+  });
+  await cli.waitFor(/switchyard grpc: .*secondaries/);
+  const client = testClient(port);
+  try {
+    const r = await unary(client, 'Ping', { value: 'v' });
+    assert.equal(r.error?.code, grpc.status.INTERNAL);
+    const m = /divergence (\d+)/.exec(r.error?.details ?? '');
+    assert.ok(m, r.error?.details);
+    const events = (await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/divergences`)).json()) as { events?: { id: number; decision: string; mode: string }[] } | { id: number; decision: string; mode: string }[];
+    const list = Array.isArray(events) ? events : (events.events ?? []);
+    const e = list.find((x) => x.id === Number(m[1]));
+    assert.equal(e?.decision, 'blocked');
+    assert.equal(e?.mode, 'grpc');
+  } finally {
+    client.close();
+  }
 });

@@ -17,17 +17,18 @@ const base = (route: Record<string, unknown>, listener: Record<string, unknown> 
 test('a grpc route with defaults is valid and normalised', () => {
   const r = validateConfig(base({ grpc: { secondaries: ['b'] } }, { protocol: { type: 'grpc', authority: 'client' } }), createFramerRegistry());
   assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
-  assert.deepEqual(r.config.routes[0]!.grpc, { secondaries: ['b'], secondaryErrors: 'swallow', compare: { policy: 'off' }, secondaryQueue: 4 * 1024 * 1024 });
+  assert.deepEqual(r.config.routes[0]!.grpc, { secondaries: ['b'], secondaryErrors: 'swallow', compare: { policy: 'off', blockStatus: 'INTERNAL', holdLimit: 4 * 1024 * 1024 }, secondaryQueue: 4 * 1024 * 1024 });
   assert.deepEqual(r.config.listeners[0]!.protocol, { type: 'grpc', options: { authority: 'client' } });
 });
 
 test('grpc config errors name the path and the problem', () => {
   assert.deepEqual(issues(base({ grpc: { secondaries: ['c'] } })), ['routes[0].grpc.secondaries[0]: no cluster with id "c"; known: a, b']);
-  assert.match(issues(base({ grpc: { compare: { policy: 'majority' } } }))[0]!, /^routes\[0\]\.grpc\.compare\.policy: compare policy "majority" is not yet supported on gRPC routes \(supported: off, report\)/);
+  assert.match(issues(base({ grpc: { compare: { policy: 'vote' } } }))[0]!, /^routes\[0\]\.grpc\.compare\.policy: /);
+  assert.deepEqual(issues(base({ grpc: { compare: { policy: 'weighted', masks: ['/1/3'], blockStatus: 'UNAVAILABLE' } } })), []);
   assert.match(issues(base({ grpc: { secondaryErrors: 'ignore' } }))[0]!, /^routes\[0\]\.grpc\.secondaryErrors: /);
   assert.match(issues(base({ grpc: { mutators: '(' } }))[0]!, /^routes\[0\]\.grpc\.mutators: invalid regular expression/);
   assert.match(issues(base({ listener: 't', grpc: {} }))[0]!, /^routes\[0\]\.grpc: listener "t" is not a grpc listener/);
-  assert.match(issues(base({}, { faults: [] }))[0]!, /^listeners\[0\]\.faults: faults are not yet supported on grpc listeners/);
+  assert.match(issues(base({}, { faults: [{ type: 'slicer', scope: 'request' }] }))[0]!, /^listeners\[0\]\.faults\[0\]\.type: fault type "slicer" cannot act per call on a grpc listener/);
   assert.match(issues(base({}, { protocol: { type: 'grpc', authoritee: 'x' } }))[0]!, /^listeners\[0\]\.protocol: unknown option\(s\) authoritee/);
   assert.match(issues(base({ grpc: {}, cluster: undefined }))[0]!, /^routes\[0\]\.cluster: missing/);
 });

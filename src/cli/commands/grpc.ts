@@ -8,7 +8,7 @@ import { serveUntilSignal, startAll } from '../serve.js';
 
 const USAGE = `Usage: switchyard grpc --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
                        [--secondary HOST:PORT ...] [--mutators REGEX] [--secondary-errors swallow|fail]
-                       [--compare off|report] [--admin HOST:PORT] [--admin-token-file F] [--connect-timeout 5s]
+                       [--compare off|report|majority|unanimous|weighted] [--admin HOST:PORT] [--admin-token-file F] [--connect-timeout 5s]
                        [--drain-timeout 10s] [--log-level LEVEL]
 
 A transparent gRPC (HTTP/2 cleartext) proxy for any service, without its protos. Every call goes to the primary
@@ -27,6 +27,9 @@ Options:
       --compare P            off (default), or report: a secondary whose answer (messages, status) differs from
                              the primary's is recorded as a divergence event (admin API /api/v1/divergences);
                              the primary's answer is served either way
+                             majority, unanimous, weighted: every answer is held until the call is over and
+                             voted on (weighted: Praefect's weights); a blocked call fails INTERNAL naming the
+                             divergence id
       --admin ADDR           also serve the admin API and /metrics (e.g. 127.0.0.1:9901)
 ${ADMIN_FLAGS_USAGE}      --connect-timeout D    upstream connect timeout (default 5s)
       --drain-timeout D      on SIGINT/SIGTERM, let calls finish this long (default 10s)

@@ -95,7 +95,8 @@ export class Link {
     const set = this.#opts.set;
     if (this.#version === set.version || this.#state === LinkState.Disposed) return;
     this.#version = set.version;
-    const wanted = set.chain(this.stream);
+    const include = this.#opts.include;
+    const wanted = include === undefined ? set.chain(this.stream) : set.chain(this.stream).filter(include);
     const previous = this.#stages;
     if (previous.length === 0 && wanted.length === 0) {
       this.#passive = true;

@@ -1,8 +1,10 @@
-import type { FaultSet } from '../fault-set.js';
+import type { Fault, FaultSet } from '../fault-set.js';
 import type { RandomSource } from '../random.js';
 
 export interface FaultStageOptions {
   readonly set: FaultSet;
+  /** Only the set's faults this accepts run in the stage (a grpc listener's connection faults); absent = all. */
+  readonly include?: ((fault: Fault) => boolean) | undefined;
   readonly random: RandomSource;
   /** Most bytes a direction may hold while faults delay them before the source is paused (default 4 MiB). */
   readonly maxQueuedBytes?: number;

@@ -1,0 +1,91 @@
+/**
+ * `compare: {policy: majority | unanimous | weighted}` on a gRPC route (docs/grpc.md § compare and vote): every
+ * destination's answer (response headers, messages, trailers / status) is held until the call is over, lifted
+ * without protos (or with the route's descriptor set), normalised (masks, regex, ignored metadata) and voted on.
+ * The vote picks the destination whose answer the client gets, or blocks the call; any disagreement becomes one
+ * divergence event (mode `grpc`).
+ */
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { Canon } from '../compare/canon.js';
+import type { Comparator } from '../compare/comparator.js';
+import { grpcExchangeFrames } from '../compare/grpc-lifter.js';
+import type { DivergenceLog, VariantOutcome } from '../replication/events.js';
+import { tally, weightedTally, type Ballot } from '../replication/vote.js';
+import type { ResponseCapture } from './compare.js';
+
+export type VotePolicy = 'majority' | 'unanimous' | 'weighted';
+
+export interface GrpcVoteSetup {
+  readonly policy: VotePolicy;
+  readonly comparator: Comparator;
+  readonly blockStatus: 'INTERNAL' | 'UNAVAILABLE';
+  readonly holdLimit: number;
+  readonly log: DivergenceLog;
+}
+
+/** One destination as the vote sees it (index 0 is the primary). */
+export interface VoterAnswer {
+  readonly name: string;
+  /** Answered on its own (not cancelled, reached, not over the hold limit). */
+  readonly ok: boolean;
+  /** Why it has no vote ("cancelled: …", "oversized"). */
+  readonly why?: string | undefined;
+  readonly headers: IncomingHttpHeaders | undefined;
+  readonly trailers: IncomingHttpHeaders | undefined;
+  readonly capture: ResponseCapture | undefined;
+  readonly latencyMs: number;
+}
+
+export interface VoteResult {
+  /** Index of the destination whose answer is served; undefined = blocked. */
+  readonly serve: number | undefined;
+  /** The divergence event's id (set when the answers were not all equal). */
+  readonly divergence: number | undefined;
+}
+
+/** Vote on the answers; record a divergence event when they were not unanimous. */
+export function voteOnAnswers(v: GrpcVoteSetup, route: string, method: string, peer: string, answers: readonly VoterAnswer[]): VoteResult {
+  const canons: (Canon | undefined)[] = answers.map((a) => {
+    if (!a.ok || !a.capture || a.capture.overflow) return undefined;
+    const trailersOnly = a.headers === undefined;
+    return v.comparator.canonical(grpcExchangeFrames({ method, headers: trailersOnly ? a.trailers : a.headers, trailers: trailersOnly ? undefined : a.trailers, data: a.capture.chunks }), 'response');
+  });
+  const ballots: Ballot[] = canons.map((c) => (c ? { ok: true, key: c.digest } : { ok: false }));
+  const t = v.policy === 'weighted' ? weightedTally(ballots) : tally(v.policy, ballots);
+  if (t.unanimous) return { serve: t.serve, divergence: undefined };
+  const refIndex = t.serve ?? (canons[0] ? 0 : canons.findIndex((c) => c !== undefined));
+  const ref = refIndex >= 0 ? canons[refIndex] : undefined;
+  const fields = new Set<string>();
+  const lines: string[] = [];
+  const variants: VariantOutcome[] = answers.map((a, i) => {
+    const c = canons[i];
+    if (c && ref && i !== refIndex) {
+      const d = v.comparator.diff(ref, c);
+      for (const f of d) fields.add(f.path);
+      if (d.length > 0) lines.push(v.comparator.render(ref, c, [answers[refIndex]!.name, a.name]));
+    }
+    if (!c && a.why) lines.push(`${a.name}: ${a.why}`);
+    return {
+      name: a.name,
+      status: c ? 'ok' : a.capture?.overflow ? 'oversized' : 'reset',
+      digest: c?.digest,
+      summary: c?.summary ?? a.why,
+      latencyMs: a.latencyMs,
+      agreed: t.agreeing.has(i),
+    };
+  });
+  const id = v.log.reserveId();
+  v.log.record({
+    id,
+    route,
+    mode: 'grpc',
+    policy: v.policy,
+    decision: t.serve === undefined ? 'blocked' : t.serve === 0 ? 'reported' : 'outvoted',
+    request: { summary: method, endpoint: peer, attributes: { method } },
+    variants,
+    served: t.serve === undefined ? undefined : answers[t.serve]!.name,
+    fields: [...fields].sort(),
+    diff: lines.join('\n'),
+  });
+  return { serve: t.serve, divergence: id };
+}
