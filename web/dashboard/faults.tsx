@@ -36,7 +36,10 @@ function errorText(err: unknown): string {
 }
 
 function text(v: unknown): string {
-  return v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v);
 }
 
 function OptionInput({ name, spec, value, onInput }: { name: string; spec: OptionSpec; value: unknown; onInput: (v: unknown) => void }) {
