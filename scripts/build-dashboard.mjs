@@ -1,17 +1,23 @@
 // Builds the admin API's dashboard (web/dashboard/) into dist/dashboard/: one minified ES module and one CSS file
 // with content-hashed names (served with a year of immutable caching), and index.html naming them (served no-cache).
-// Run by `npm run build`; the dashboard tests call buildDashboard() before they start.
+// Run by `npm run build`; the dashboard tests call buildDashboard() before they start. Each file is written to a
+// temporary name and renamed into place (index.html last), so a server reading the folder, or a second build
+// running at the same time (two test files), never sees a half-written file.
 import { build } from 'esbuild';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+async function put(outdir, name, contents) {
+  const tmp = join(outdir, `.${name}.tmp-${process.pid}`);
+  await writeFile(tmp, contents);
+  await rename(tmp, join(outdir, name));
+}
+
 /** Build into `outdir` (default dist/dashboard); returns the files written and their sizes in bytes. */
 export async function buildDashboard(outdir = join(root, 'dist', 'dashboard')) {
-  const tmp = `${outdir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
   const result = await build({
     entryPoints: [join(root, 'web', 'dashboard', 'main.tsx')],
     bundle: true,
@@ -21,23 +27,25 @@ export async function buildDashboard(outdir = join(root, 'dist', 'dashboard')) {
     jsx: 'automatic',
     jsxImportSource: 'preact',
     entryNames: 'app-[hash]',
-    outdir: tmp,
-    metafile: true,
+    outdir,
+    write: false,
     legalComments: 'none',
     logLevel: 'silent',
   });
-  const outputs = Object.keys(result.metafile.outputs).map((p) => basename(p));
-  const js = outputs.find((f) => f.endsWith('.js'));
-  const css = outputs.find((f) => f.endsWith('.css'));
-  if (!js || !css) throw new Error(`dashboard build: expected one .js and one .css output, got ${outputs.join(', ')}`);
-  const html = (await readFile(join(root, 'web', 'dashboard', 'index.html'), 'utf8')).replace('%APP_JS%', js).replace('%APP_CSS%', css);
-  await writeFile(join(tmp, 'index.html'), html);
-  await mkdir(dirname(outdir), { recursive: true });
-  await rm(outdir, { recursive: true, force: true });
-  const { rename } = await import('node:fs/promises');
-  await rename(tmp, outdir);
-  const sizes = {};
-  for (const f of [...outputs, 'index.html']) sizes[f] = (await readFile(join(outdir, f))).length;
+  const files = result.outputFiles.map((f) => ({ name: basename(f.path), contents: f.contents }));
+  const js = files.find((f) => f.name.endsWith('.js'));
+  const css = files.find((f) => f.name.endsWith('.css'));
+  if (!js || !css || files.length !== 2) throw new Error(`dashboard build: expected one .js and one .css output, got ${files.map((f) => f.name).join(', ')}`);
+  const html = (await readFile(join(root, 'web', 'dashboard', 'index.html'), 'utf8')).replace('%APP_JS%', js.name).replace('%APP_CSS%', css.name);
+  await mkdir(outdir, { recursive: true });
+  for (const f of files) await put(outdir, f.name, f.contents);
+  await put(outdir, 'index.html', html);
+  // Files of earlier builds (their hashes differ) go once the new index.html names the new ones.
+  const keep = new Set([js.name, css.name, 'index.html']);
+  for (const name of await readdir(outdir)) {
+    if (/^app-.*\.(js|css)$/.test(name) && !keep.has(name)) await rm(join(outdir, name), { force: true });
+  }
+  const sizes = { [js.name]: js.contents.length, [css.name]: css.contents.length, 'index.html': Buffer.byteLength(html) };
   return { outdir, sizes };
 }
 

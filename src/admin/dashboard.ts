@@ -66,7 +66,12 @@ function bundle(): Bundle | undefined {
     for (const name of readdirSync(dir)) {
       const ext = /\.[a-z]+$/.exec(name)?.[0] ?? '';
       const type = TYPES[ext];
-      if (type !== undefined) files.set(name, { body: readFileSync(`${dir}${name}`), type });
+      if (type === undefined || name.startsWith('.')) continue;
+      try {
+        files.set(name, { body: readFileSync(`${dir}${name}`), type });
+      } catch {
+        // removed by a rebuild since the listing: the new index.html does not name it
+      }
     }
     cached = { dir, mtime, bundle: { dir, files } };
     return cached.bundle;
