@@ -159,6 +159,9 @@ describe('dashboard with an admin token', { timeout: 120_000 }, () => {
 
   test('token-protected mutations fail without the token and work with it', async (t) => {
     if (!needPeer(t, have, `chromium is not installed at ${CHROMIUM}`)) return;
+    const kept = await nvGet(demo.nvPort, '/account?id=2');
+    assert.equal(kept.status, 502, 'a divergence the API keeps before the page opens');
+    const keptId = demo.yard.divergences.list().at(-1)!.id;
     const { page, errors } = await openPage(browser);
     const res = await page.goto(`${demo.admin.url}/`);
     assert.equal(res?.status(), 200, 'the page itself needs no token');
@@ -188,6 +191,12 @@ describe('dashboard with an admin token', { timeout: 120_000 }, () => {
     await page.waitForSelector('[data-faults-of="demo"] tr[data-fault="latency_downstream"]', { timeout: 15_000 });
     assert.equal(await page.$('#token-form'), null, 'the token is kept for the tab');
     await screenshot(page, 'token-faults');
+    // The divergences the API kept are listed once the token is given, and new ones arrive live with it.
+    await page.goto(`${demo.admin.url}/#/divergences`);
+    await page.waitForSelector(`tr[data-divergence="${keptId}"]`, { timeout: 15_000 });
+    await page.waitForFunction(() => document.getElementById('sse-state')?.textContent === 'connected', undefined, { timeout: 15_000 });
+    await nvGet(demo.nvPort, '/account?id=2');
+    await page.waitForSelector(`tr[data-divergence="${keptId + 1}"][data-received-at]`, { timeout: 15_000 });
     // The only console errors are the browser's own lines for the refused (401) requests.
     assert.deepEqual(errors.filter((e) => !/status of 401/.test(e)), []);
   });

@@ -80,6 +80,14 @@ export function subscribe(path: string, onEvent: (type: string, data: string, id
   let retry = 2000;
   const run = async (): Promise<void> => {
     while (!stopped) {
+      // Without the token the stream would only be refused: wait until one is given.
+      while (tokenNeeded() && !stopped) await new Promise<void>((resolve) => {
+        const off = onTokenChange(() => {
+          off();
+          resolve();
+        });
+      });
+      if (stopped) break;
       controller = new AbortController();
       try {
         const h: Record<string, string> = { ...headers(false), accept: 'text/event-stream' };

@@ -27,34 +27,41 @@ interface Row {
 
 const MAX_ROWS = 500;
 let rows: Row[] = [];
-let loaded = false;
+let streaming = false;
+let listed = false;
 let connected = false;
 const listeners = new Set<() => void>();
 const changed = (): void => {
   for (const l of listeners) l();
 };
 
-/** Start once: the kept events, then the live stream (reconnects with Last-Event-ID). */
+function add(e: DivergenceEvent, live: boolean): void {
+  if (rows.some((r) => r.event.id === e.id)) return;
+  rows = [{ event: e, ...(live ? { receivedAt: Date.now() } : {}) }, ...rows].slice(0, MAX_ROWS);
+}
+
+/**
+ * The live stream (started once; it reconnects with Last-Event-ID by itself), and the events the API kept (loaded
+ * once it answers: called again when a token is given). Duplicates are dropped by id.
+ */
 export function startDivergences(): void {
-  if (loaded) return;
-  loaded = true;
-  const add = (e: DivergenceEvent, live: boolean): void => {
-    if (rows.some((r) => r.event.id === e.id)) return;
-    rows = [{ event: e, ...(live ? { receivedAt: Date.now() } : {}) }, ...rows].slice(0, MAX_ROWS);
-  };
-  // Subscribe first so nothing falls between the list and the stream (duplicates are dropped by id).
-  subscribe(
-    '/api/v1/events',
-    (type, data) => {
-      if (type !== 'divergence') return;
-      add(JSON.parse(data) as DivergenceEvent, true);
-      changed();
-    },
-    (c) => {
-      connected = c;
-      changed();
-    },
-  );
+  if (!streaming) {
+    streaming = true;
+    subscribe(
+      '/api/v1/events',
+      (type, data) => {
+        if (type !== 'divergence') return;
+        add(JSON.parse(data) as DivergenceEvent, true);
+        changed();
+      },
+      (c) => {
+        connected = c;
+        changed();
+      },
+    );
+  }
+  if (listed) return;
+  listed = true;
   api<DivergenceEvent[]>('GET', '/api/v1/divergences?limit=200').then(
     (list) => {
       for (const e of list) add(e, false);
@@ -62,7 +69,7 @@ export function startDivergences(): void {
       changed();
     },
     () => {
-      loaded = false;
+      listed = false;
     },
   );
 }

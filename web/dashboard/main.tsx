@@ -66,6 +66,7 @@ function App() {
     const offToken = onTokenChange(() => {
       setTick((n) => n + 1);
       void refresh();
+      startDivergences();
     });
     void refresh();
     startDivergences();

@@ -2,7 +2,7 @@
  * The live state every view reads: listeners, clusters and routes polled from the admin API every 2 s, and the
  * rates computed from the difference between two polls, kept for the last 5 minutes (what the charts draw).
  */
-import { api } from './api.js';
+import { api, tokenNeeded } from './api.js';
 
 export interface Stats {
   active: number;
@@ -114,6 +114,11 @@ function totals(s: Snapshot): Map<string, { connections: number; requests: numbe
 /** Poll now (and then every 2 s). */
 export async function refresh(): Promise<void> {
   clearTimeout(timer);
+  // Waiting for the token: nothing to read until it is given (setting it calls refresh again).
+  if (tokenNeeded()) {
+    for (const fn of subscribers) fn();
+    return;
+  }
   try {
     const [listeners, clusters, routes] = await Promise.all([
       api<ListenerJson[]>('GET', '/api/v1/listeners'),
