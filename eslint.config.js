@@ -23,6 +23,12 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard (web/dashboard/, bundled by scripts/build-dashboard.mjs) runs in the browser: its own tsconfig
+    // (DOM, JSX for Preact) is found by the project service; browser globals instead of Node's.
+    files: ['web/**/*.{ts,tsx}'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

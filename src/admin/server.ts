@@ -11,6 +11,7 @@ import { RouteTable } from '../http-kit/route-table.js';
 import { health, metrics, objectRoutes } from './object-routes.js';
 import { CONFIG_BODY_TYPES, getConfig, putConfig } from './config-routes.js';
 import { addFault, faultTypes, getFault, listFaults, protocols, removeFault, updateFault } from './fault-routes.js';
+import { dashboardFile, dashboardPage, isDashboardRequest, wantsHtml } from './dashboard.js';
 import { clearDivergences, divergence, divergences, events, noise, quarantine, restore, variants } from './replication-routes.js';
 
 /** Where the admin API listens, and how it is protected (token, allowed hosts and origins: docs/security.md). */
@@ -61,6 +62,7 @@ export class AdminServer {
       body: BODY_RULES,
       json: JSON_STYLE,
       segments: (ctx) => pathSegments(ctx.url),
+      publicRequest: (ctx) => isDashboardRequest(ctx),
       bodyTypes: (ctx) => (ctx.method === 'PUT' && /^\/api\/v1\/config\/?$/.test(ctx.url.pathname) ? CONFIG_BODY_TYPES : undefined),
       notFound: (ctx) => notFound(ctx),
       notAllowed: (ctx, allow) => {
@@ -94,7 +96,9 @@ export class AdminServer {
   #table(): RouteTable<Handler> {
     const y = this.#yard;
     const table: RouteTable<Handler> = new RouteTable<Handler>([
-      ['GET HEAD', '/', (c) => c.send(200, { name: 'switchyard admin API', docs: 'docs/admin-api.md', endpoints: endpointIndex(table) }), 'this index of every endpoint'],
+      ['GET HEAD', '/', (c) => (wantsHtml(c) ? dashboardPage(c) : c.send(200, { name: 'switchyard admin API', docs: 'docs/admin-api.md', endpoints: endpointIndex(table) }, { vary: 'Accept' })), 'this index of every endpoint (a browser, Accept: text/html, gets the dashboard: docs/dashboard.md)'],
+      ['GET HEAD', '/ui', (c) => dashboardPage(c), 'the dashboard page (docs/dashboard.md)'],
+      ['GET HEAD', '/ui/:file', (c) => dashboardFile(c), "the dashboard's script and style files"],
       ['GET HEAD', '/healthz', (c) => health(y, c), 'health: 200 ok, or 503 degraded when a listener failed'],
       ['GET HEAD', '/metrics', (c) => metrics(y, c), 'Prometheus metrics (text format)'],
       ['GET', '/api/v1/events', (c) => events(y, c), 'divergence events live, as Server-Sent Events'],

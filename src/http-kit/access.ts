@@ -113,10 +113,11 @@ export class AccessGuard {
   /**
    * The request checks (token, body content type): throws a 401 or 415 HttpError. `other` admits more body types
    * (a route whose method is never sent cross-site without a preflight, e.g. PUT with YAML): `test` sees the
-   * content type ('' when absent) and `expected` names them in the refusal.
+   * content type ('' when absent) and `expected` names them in the refusal. `token: false` skips the token check
+   * (files that hold nothing secret, such as the admin API's dashboard page).
    */
-  checkRequest(req: IncomingMessage, other?: BodyTypes): void {
-    this.#checkToken(req);
+  checkRequest(req: IncomingMessage, other?: BodyTypes, options: { token?: boolean } = {}): void {
+    if (options.token !== false) this.#checkToken(req);
     if (hasBody(req)) {
       const type = req.headers['content-type'] ?? '';
       if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type) && !(other?.test.test(type) ?? false)) {

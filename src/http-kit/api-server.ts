@@ -33,6 +33,8 @@ export interface ApiServerOptions {
   readonly json: JsonStyle;
   /** Body content types a request may carry besides JSON (undefined: JSON only), by request. */
   bodyTypes?(ctx: RequestContext): BodyTypes | undefined;
+  /** Requests answered without the token (files that hold nothing secret); the Host/Origin checks still apply. */
+  publicRequest?(ctx: RequestContext): boolean;
   /** Runs before routing (authentication, request ids, refusals); returns true when it answered the request. */
   before?(ctx: RequestContext): boolean;
   /** The path's segments to route on; undefined = no route can match. May throw (e.g. bad percent-encoding). */
@@ -105,7 +107,7 @@ export class ApiServer {
       if (opts.before?.(ctx)) return;
       const cors = this.#guard.checkSite(ctx.req);
       if (cors !== undefined && this.#answerCors(ctx, cors)) return;
-      this.#guard.checkRequest(ctx.req, opts.bodyTypes?.(ctx));
+      this.#guard.checkRequest(ctx.req, opts.bodyTypes?.(ctx), { token: !(opts.publicRequest?.(ctx) ?? false) });
       const segments = opts.segments(ctx);
       const match = segments ? opts.routes.match(ctx.method, segments) : undefined;
       if (!match || match.kind === 'not-found') return opts.notFound(ctx);

@@ -7,6 +7,7 @@ import { createFramerRegistry } from '../../framing/builtins.js';
 import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
 import { divergenceLineLogger, formatDivergence } from './nvariant.js';
+import { startDemoLoad } from './demo-load.js';
 
 const USAGE = `Usage: switchyard demo [--listen HOST:PORT] [--nvariant-listen HOST:PORT] [--admin HOST:PORT] [--once]
                       [--log-level LEVEL]
@@ -228,6 +229,7 @@ export function demoCommand(argv: string[]): Promise<number> {
     const lineOk = /^#\d+ HELLO SWITCHYARD$/.test(reply);
     ok &&= lineOk;
     const out = process.stdout;
+    if (!values.once) out.write(`dashboard ${admin.url}/  (open it in a browser: docs/dashboard.md)\n\n`);
     out.write(`switchyard demo\n`);
     for (const note of notes) out.write(`  note: ${note}\n`);
     out.write(`  backend   127.0.0.1:${backendPort}  (answers each line in upper case)\n`);
@@ -279,8 +281,12 @@ export function demoCommand(argv: string[]): Promise<number> {
     out.write(`  curl -s ${admin.url}/api/v1/listeners                # run-time objects, state and stats\n`);
     out.write(`  curl -s ${admin.url}/metrics | grep '^switchyard_'   # Prometheus metrics\n`);
     out.write(`  curl -s -X DELETE '${admin.url}/api/v1/listeners/demo?drain=2s'   # stop the listener\n`);
+    // A little traffic keeps the dashboard's charts moving: 5 requests/s, for 30 minutes at most.
+    const load = startDemoLoad({ line: { host, port }, http: { host: nvHost, port: nvPort, path: '/account?id=1' } }, { rate: 5, duration: 30 * 60_000 });
+    out.write(`Background traffic: 5 requests/s through both proxies for 30 minutes (so the dashboard's charts move).\n`);
     out.write(`Ctrl-C to stop.\n`);
     const code = await serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
+    load.stop();
     await closeAll();
     return code;
   }, (where) => {
