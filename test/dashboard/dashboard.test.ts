@@ -58,6 +58,12 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     await page.goto(`${demo.admin.url}/#/faults/demo`);
     await page.waitForSelector('#add-fault #opt-latency', { timeout: 15_000 });
     assert.equal(await page.inputValue('#fault-listener'), 'demo');
+    // The form is generated from the fault types the API lists (custom plugins included): every type is offered.
+    const types = ((await (await fetch(`${demo.admin.url}/api/v1/faults/types`)).json()) as Array<{ type: string }>).map((x) => x.type);
+    assert.deepEqual(await page.$$eval('#fault-type option', (os) => os.map((o) => (o as unknown as { value: string }).value)), types);
+    await page.selectOption('#fault-type', 'bandwidth');
+    await page.waitForSelector('#add-fault #opt-rate');
+    assert.equal(await page.$('#add-fault #opt-latency'), null, "the bandwidth fault's own options replace latency's");
     await page.selectOption('#fault-type', 'latency');
     await page.fill('#opt-latency', '600');
     await page.click('#add-fault button[type="submit"]');
