@@ -79,6 +79,12 @@ function bundle(): Bundle | undefined {
   return undefined;
 }
 
+/** `Vary` with `Accept` added to what is already set (`Origin`, for an allowed cross-origin page). */
+export function varyAccept(ctx: RequestContext): string {
+  const set = ctx.res.getHeader('vary');
+  return set === undefined ? 'Accept' : `${String(set)}, Accept`;
+}
+
 /** A browser navigating to `/` (it asks for HTML first); curl, fetch and the API clients get JSON. */
 export function wantsHtml(ctx: RequestContext): boolean {
   const accept = ctx.req.headers.accept ?? '';
@@ -100,7 +106,7 @@ function send(ctx: RequestContext, name: string, cache: string): void {
   const file = b.files.get(name);
   if (!file) throw new HttpError(404, ErrorCodes.NOT_FOUND, `no such dashboard file: ${ctx.url.pathname}`);
   const res = ctx.res;
-  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': file.type, 'content-length': file.body.length, 'cache-control': cache, vary: 'Accept' });
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': file.type, 'content-length': file.body.length, 'cache-control': cache, vary: varyAccept(ctx) });
   res.end(ctx.method === 'HEAD' ? undefined : file.body);
 }
 

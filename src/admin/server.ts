@@ -11,7 +11,7 @@ import { RouteTable } from '../http-kit/route-table.js';
 import { health, metrics, objectRoutes } from './object-routes.js';
 import { CONFIG_BODY_TYPES, getConfig, putConfig } from './config-routes.js';
 import { addFault, faultTypes, getFault, listFaults, protocols, removeFault, updateFault } from './fault-routes.js';
-import { dashboardFile, dashboardPage, isDashboardRequest, wantsHtml } from './dashboard.js';
+import { dashboardFile, dashboardPage, isDashboardRequest, varyAccept, wantsHtml } from './dashboard.js';
 import { clearDivergences, divergence, divergences, events, noise, quarantine, restore, variants } from './replication-routes.js';
 
 /** Where the admin API listens, and how it is protected (token, allowed hosts and origins: docs/security.md). */
@@ -96,7 +96,7 @@ export class AdminServer {
   #table(): RouteTable<Handler> {
     const y = this.#yard;
     const table: RouteTable<Handler> = new RouteTable<Handler>([
-      ['GET HEAD', '/', (c) => (wantsHtml(c) ? dashboardPage(c) : c.send(200, { name: 'switchyard admin API', docs: 'docs/admin-api.md', endpoints: endpointIndex(table) }, { vary: 'Accept' })), 'this index of every endpoint (a browser, Accept: text/html, gets the dashboard: docs/dashboard.md)'],
+      ['GET HEAD', '/', (c) => (wantsHtml(c) ? dashboardPage(c) : c.send(200, { name: 'switchyard admin API', docs: 'docs/admin-api.md', endpoints: endpointIndex(table) }, { vary: varyAccept(c) })), 'this index of every endpoint (a browser, Accept: text/html, gets the dashboard: docs/dashboard.md)'],
       ['GET HEAD', '/ui', (c) => dashboardPage(c), 'the dashboard page (docs/dashboard.md)'],
       ['GET HEAD', '/ui/:file', (c) => dashboardFile(c), "the dashboard's script and style files"],
       ['GET HEAD', '/healthz', (c) => health(y, c), 'health: 200 ok, or 503 degraded when a listener failed'],

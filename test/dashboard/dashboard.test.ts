@@ -2,12 +2,9 @@
 // real backends and its admin API on loopback. Each test saves a screenshot under the run's temporary folder.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { needPeer } from '../helpers/services.js';
-import { CHROMIUM, chromiumPresent, ensureBuilt, launchBrowser, lineRoundTrip, nvGet, openPage, startDemoYard, type DemoYard } from './driver.js';
+import { CHROMIUM, chromiumPresent, ensureBuilt, launchBrowser, lineRoundTrip, nvGet, openPage, screenshot, startDemoYard, type DemoYard } from './driver.js';
 
 // The page's globals as the callbacks run in the browser use them (this project's tsconfig has no DOM lib).
 interface El {
@@ -16,18 +13,6 @@ interface El {
 }
 declare const document: { getElementById(id: string): El | null; querySelector(sel: string): El | null; querySelectorAll(sel: string): Iterable<El> };
 declare const window: Record<string, unknown>;
-
-const shotDir = mkdtemp(path.join(os.tmpdir(), 'switchyard-dashboard-'));
-
-/** Save a screenshot of the page and check it is a non-empty PNG. */
-async function screenshot(page: Page, name: string): Promise<string> {
-  const file = path.join(await shotDir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  const size = (await stat(file)).size;
-  assert.ok(size > 1000, `screenshot ${file} is ${size} bytes`);
-  assert.deepEqual([...(await readFile(file)).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'a PNG file');
-  return file;
-}
 
 describe('dashboard in a real browser', { timeout: 180_000 }, () => {
   let demo: DemoYard;
@@ -73,6 +58,12 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     await page.goto(`${demo.admin.url}/#/faults/demo`);
     await page.waitForSelector('#add-fault #opt-latency', { timeout: 15_000 });
     assert.equal(await page.inputValue('#fault-listener'), 'demo');
+    // The form is generated from the fault types the API lists (custom plugins included): every type is offered.
+    const types = ((await (await fetch(`${demo.admin.url}/api/v1/faults/types`)).json()) as Array<{ type: string }>).map((x) => x.type);
+    assert.deepEqual(await page.$$eval('#fault-type option', (os) => os.map((o) => (o as unknown as { value: string }).value)), types);
+    await page.selectOption('#fault-type', 'bandwidth');
+    await page.waitForSelector('#add-fault #opt-rate');
+    assert.equal(await page.$('#add-fault #opt-latency'), null, "the bandwidth fault's own options replace latency's");
     await page.selectOption('#fault-type', 'latency');
     await page.fill('#opt-latency', '600');
     await page.click('#add-fault button[type="submit"]');

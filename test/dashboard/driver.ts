@@ -6,7 +6,11 @@
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildDashboard } from '../../scripts/build-dashboard.mjs';
 import { AdminServer } from '../../src/admin/server.js';
@@ -139,4 +143,16 @@ export async function openPage(browser: Browser, options: { colorScheme?: 'light
   });
   page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
   return { page, errors };
+}
+
+let shotDir: Promise<string> | undefined;
+
+/** Save a full-page screenshot under this test run's temporary folder and check it is a non-empty PNG; its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const file = path.join(await (shotDir ??= mkdtemp(path.join(os.tmpdir(), 'switchyard-dashboard-'))), `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  const size = (await stat(file)).size;
+  assert.ok(size > 1000, `screenshot ${file} is ${size} bytes`);
+  assert.deepEqual([...(await readFile(file)).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'a PNG file');
+  return file;
 }

@@ -144,6 +144,12 @@ export function parseDiff(diff: string): { header: string; left: string; right: 
   return { header, left: m ? `${m[1]} (${m[2]})` : 'reference', right: m ? `${m[3]} (${m[4]})` : 'other', lines, other };
 }
 
+/** GET /api/v1/routes/:id/noise: per endpoint (`*`: across endpoints) its exchanges and, per field, noise and raw counts. */
+interface NoiseOfEndpoint {
+  total: number;
+  fields: Record<string, { noise: number; raw: number }>;
+}
+
 interface VariantState {
   name: string;
   role?: string;
@@ -191,7 +197,7 @@ function Detail({ id }: { id: number }) {
       setError(err instanceof ApiError ? `${err.status} ${err.code}: ${err.message}` : (err as Error).message);
     }
   };
-  const noiseEntries = noise && typeof noise === 'object' ? Object.entries(noise as Record<string, unknown>) : [];
+  const noiseEntries = noise && typeof noise === 'object' ? Object.entries(noise as Record<string, NoiseOfEndpoint>) : [];
   return (
     <section id="divergence-detail" data-divergence-id={event.id}>
       <p>
@@ -277,7 +283,52 @@ function Detail({ id }: { id: number }) {
         </tbody>
       </table>
       <h3>Learned noise ({event.route})</h3>
-      {noiseEntries.length === 0 ? <p class="muted">Nothing learned (no filter pair configured, or no noise seen yet).</p> : <pre id="noise">{JSON.stringify(noise, null, 2)}</pre>}
+      {noiseEntries.length === 0 ? (
+        <p class="muted">Nothing learned (no filter pair configured, or no noise seen yet).</p>
+      ) : (
+        <table class="grid" id="noise">
+          <thead>
+            <tr>
+              <th>endpoint</th>
+              <th>exchanges</th>
+              <th>field</th>
+              <th>noise</th>
+              <th>raw</th>
+            </tr>
+          </thead>
+          <tbody>
+            {noiseEntries.flatMap(([endpoint, n]) => {
+              const fields = Object.entries(n.fields);
+              if (fields.length === 0) {
+                return [
+                  <tr key={endpoint}>
+                    <td>
+                      <code>{endpoint}</code>
+                    </td>
+                    <td class="num">{n.total}</td>
+                    <td class="muted" colSpan={3}>
+                      no field differed between identical variants
+                    </td>
+                  </tr>,
+                ];
+              }
+              return fields.map(([field, f]) => (
+                <tr key={`${endpoint} ${field}`} data-endpoint={endpoint} data-field={field}>
+                  <td>
+                    <code>{endpoint}</code>
+                  </td>
+                  <td class="num">{n.total}</td>
+                  <td>
+                    <code>{field}</code>
+                  </td>
+                  <td class="num noise-count">{f.noise}</td>
+                  <td class="num raw-count">{f.raw}</td>
+                </tr>
+              ));
+            })}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
