@@ -7,6 +7,7 @@ import { createFramerRegistry } from '../../framing/builtins.js';
 import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
 import { divergenceLineLogger, formatDivergence } from './nvariant.js';
+import { startGrpcDemo } from './demo-grpc.js';
 
 const USAGE = `Usage: switchyard demo [--listen HOST:PORT] [--nvariant-listen HOST:PORT] [--admin HOST:PORT] [--once]
                       [--log-level LEVEL]
@@ -260,7 +261,10 @@ export function demoCommand(argv: string[]): Promise<number> {
     } else {
       out.write(`\nno divergence event was recorded (UNEXPECTED)\n`);
     }
+    const grpcDemo = await startGrpcDemo(logger);
+    ok = (await grpcDemo.check(out)) && ok;
     if (values.once) {
+      await grpcDemo.close();
       await yard.close({ drainTimeout: 0 });
       await admin.close();
       await closeAll();
@@ -279,8 +283,10 @@ export function demoCommand(argv: string[]): Promise<number> {
     out.write(`  curl -s ${admin.url}/api/v1/listeners                # run-time objects, state and stats\n`);
     out.write(`  curl -s ${admin.url}/metrics | grep '^switchyard_'   # Prometheus metrics\n`);
     out.write(`  curl -s -X DELETE '${admin.url}/api/v1/listeners/demo?drain=2s'   # stop the listener\n`);
+    for (const line of grpcDemo.tryLines()) out.write(`${line}\n`);
     out.write(`Ctrl-C to stop.\n`);
     const code = await serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
+    await grpcDemo.close();
     await closeAll();
     return code;
   }, (where) => {
