@@ -83,7 +83,22 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
     const grpcListener = li !== undefined && protocolOf(get(list('listeners')[li], 'protocol')) === 'grpc';
     if (get(route, 'grpc') !== undefined && li !== undefined && !grpcListener) push(['routes', i, 'grpc'], `listener ${JSON.stringify(listenerRef)} is not a grpc listener (protocol: grpc)`, 'reference');
     if (grpcListener) {
-      for (const k of ['replicate', 'merge', 'mirror', 'faults']) if (get(route, k) !== undefined) push(['routes', i, k], `not yet supported on a route of grpc listener ${JSON.stringify(listenerRef)}`, 'invalid');
+      for (const k of ['merge', 'faults']) if (get(route, k) !== undefined) push(['routes', i, k], `not supported on a route of grpc listener ${JSON.stringify(listenerRef)}${k === 'faults' ? ' (put faults on the listener and match the method)' : ''}`, 'invalid');
+      const rep = get(route, 'replicate');
+      if (rep !== undefined) {
+        if (get(route, 'grpc') !== undefined) push(['routes', i, 'grpc'], 'a replicate route of a grpc listener takes no grpc block: its variants are the primary (the first) and the secondaries', 'invalid');
+        if (get(route, 'mirror') !== undefined) push(['routes', i, 'mirror'], 'a replicate route of a grpc listener cannot also mirror', 'invalid');
+        for (const k of ['filterPair', 'quarantine']) if (get(rep, k) === true) push(['routes', i, 'replicate', k], `not supported on a route of grpc listener ${JSON.stringify(listenerRef)}`, 'invalid');
+        const variants = get(rep, 'variants');
+        if (Array.isArray(variants)) {
+          variants.forEach((v, j) => {
+            if (typeof v === 'string' && !clusters.has(v)) push(['routes', i, 'replicate', 'variants', j], `on a grpc listener, variants are cluster ids (HTTP/2 sessions are pooled per cluster): ${unknownRef('cluster', v, clusters)}`, 'reference');
+          });
+        }
+      }
+      if (get(route, 'mirror') !== undefined && get(get(route, 'grpc'), 'compare') !== undefined && get(get(get(route, 'grpc'), 'compare'), 'policy') !== 'off') {
+        push(['routes', i, 'mirror'], 'a grpc route cannot both mirror and compare its secondaries (use mirror.compare for the shadow)', 'invalid');
+      }
     }
     if (protocols) {
       const targets = Array.isArray(mergeListeners) ? mergeListeners.map((l) => (typeof l === 'string' ? listeners.get(l) : undefined)) : [li];

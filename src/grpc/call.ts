@@ -19,7 +19,7 @@ import type { DivergenceLog } from '../replication/events.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
 import type { CallFault } from './call-faults.js';
-import { voteOnAnswers, type GrpcVoteSetup } from './vote.js';
+import { voteOnAnswers, type GrpcVoteSetup, type VoterAnswer } from './vote.js';
 
 
 /** What a route gives its calls (built from the route's config, plus a director registered from code). */
@@ -38,8 +38,25 @@ export interface GrpcRouteSetup {
   readonly traffic: readonly TrafficStats[];
   /** `compare: {policy: report}`: where differences between the primary's and a secondary's answer are recorded. */
   readonly report: DivergenceLog | undefined;
-  /** `compare: {policy: majority | unanimous | weighted}`: answers are held until the vote. */
+  /** `compare: {policy: majority | unanimous | weighted}` (or a replicate route's policy): answers are held until the vote. */
   readonly vote?: GrpcVoteSetup | undefined;
+  /** A replicate route's `timeout`: ms each destination has to end once the client's request stream ended. */
+  readonly variantTimeout?: number | undefined;
+  /** A `mirror` route: a shadow that gets a copy of the call and never holds the client's answer. */
+  readonly mirror?: GrpcMirrorSetup | undefined;
+}
+
+/** A route's `mirror` on a grpc listener. */
+export interface GrpcMirrorSetup {
+  readonly cluster: string;
+  /** Draws whether this call is mirrored (`fraction`, seeded). */
+  sample(): boolean;
+  /** Request bytes that may wait toward the shadow; past it the shadow's copy is cancelled. */
+  readonly queueSize: number;
+  /** ms the shadow has to end once the client's request stream ended. */
+  readonly timeout: number;
+  /** `compare: true`: the shadow's answer against the primary's (mode `mirror`, decision `reported`). */
+  readonly compare: GrpcVoteSetup | undefined;
 }
 
 export interface CallEnv {
@@ -70,6 +87,8 @@ interface Dest {
   status: GrpcStatusError | undefined;
   /** Its answer, kept for `compare: report`. */
   capture: ResponseCapture | undefined;
+  /** A mirror's shadow: the call does not wait for it; its answer is compared (or dropped) when it ends. */
+  detached: boolean;
   endedAt: number;
 }
 
@@ -98,6 +117,8 @@ class ProxyCall {
   #first: Peeked | undefined;
   /** An `abort` fault reset the client's stream (the call counts INTERNAL, not CANCELLED). */
   #aborted = false;
+  /** The mirror's answer was compared (once). */
+  #mirrorCompared = false;
   /** Ends a fault's delay early (the call ended meanwhile). */
   #wake: (() => void) | undefined;
 
@@ -211,10 +232,17 @@ class ProxyCall {
       const handler = spec.errorHandler ?? (top ? (e: GrpcStatusError) => top(e, { cluster: spec.cluster, role }) : undefined);
       const counters = route.stats.destination(spec.cluster, role);
       counters.calls++;
-      const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture() : undefined;
-      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, headers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0 };
+      const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture() : route.mirror?.compare && role === 'primary' ? new ResponseCapture(route.mirror.compare.holdLimit) : undefined;
+      return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, headers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0, detached: false };
     };
     this.#dests = [make(params.primary, 'primary'), ...(params.secondaries ?? []).map((d) => make(d, 'secondary'))];
+    const mirror = route.mirror;
+    if (mirror && mirror.sample()) {
+      const shadow = make({ cluster: mirror.cluster, errorHandler: () => undefined }, 'secondary');
+      shadow.detached = true;
+      shadow.capture = mirror.compare ? new ResponseCapture(mirror.compare.holdLimit) : undefined;
+      this.#dests.push(shadow);
+    }
     const opened = await Promise.allSettled(this.#dests.map((d) => this.#open(d)));
     if (this.#finishing) {
       for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
@@ -272,6 +300,7 @@ class ProxyCall {
         d.trailers = h;
         return;
       }
+      d.headers = h;
       if (this.#finishing || this.#clientGone) return;
       if (this.#route.vote) {
         // Held until the vote (served, or replaced by the block status).
@@ -315,6 +344,7 @@ class ProxyCall {
     }
     const endAll = (): void => {
       for (const d of this.#dests) if (d.stream && !d.done && d.stream.writable) d.stream.end();
+      this.#armVariantTimeout();
     };
     // The stream may have ended while paused after a peek (Node emits 'end' for an EOF that follows the last chunk).
     if (client.readableEnded) {
@@ -338,7 +368,7 @@ class ProxyCall {
               client.resume();
             });
           }
-        } else if (s.writableLength > this.#route.secondaryQueue) {
+        } else if (s.writableLength > (d.detached ? (this.#route.mirror?.queueSize ?? this.#route.secondaryQueue) : this.#route.secondaryQueue)) {
           d.counters.queueOverflows++;
           this.#cancel(d, new GrpcStatusError('RESOURCE_EXHAUSTED', `secondary '${d.cluster}' fell behind: more than ${this.#route.secondaryQueue} bytes queued`));
         }
@@ -346,6 +376,18 @@ class ProxyCall {
     });
     client.on('end', endAll);
     client.resume();
+  }
+
+  /** replicate `timeout` / mirror `timeout`: destinations still running that long after the request ended are cancelled. */
+  #armVariantTimeout(): void {
+    const arm = (ms: number | undefined, which: (d: Dest) => boolean): void => {
+      if (ms === undefined) return;
+      setTimeout(() => {
+        for (const d of this.#dests) if (which(d) && !d.done) this.#cancel(d, new GrpcStatusError('DEADLINE_EXCEEDED', `'${d.cluster}' did not answer within ${ms} ms`));
+      }, ms).unref();
+    };
+    arm(this.#route.variantTimeout, (d) => !d.detached);
+    arm(this.#route.mirror?.timeout, (d) => d.detached);
   }
 
   async #peek(): Promise<Buffer> {
@@ -390,7 +432,8 @@ class ProxyCall {
         for (const s of this.#dests) if (s.role === 'secondary') this.#cancel(s, new GrpcStatusError('CANCELLED', 'cancelled: the primary failed'));
       }
     }
-    if (this.#dests.every((x) => x.done)) void this.#finish();
+    if (d.detached && this.#finishing) this.#compareMirror(d);
+    if (this.#dests.every((x) => x.done || x.detached)) void this.#finish();
   }
 
   /** The client reset its stream or its connection dropped: cancel every destination. */
@@ -433,7 +476,7 @@ class ProxyCall {
     const secondaryError = this.#dests.find((d) => d.role === 'secondary' && d.reported)?.reported;
     let code: number;
     const vote = this.#route.vote && !this.#clientGone && !this.#forced && primary ? this.#vote(this.#route.vote) : undefined;
-    if (vote && vote.serve !== 0) {
+    if (vote && vote.serve !== 0 && !(vote.serve === undefined && this.#route.vote?.policy === 'primary')) {
       // The vote blocked the call, or served a secondary's answer (majority out-voted the primary).
       code = vote.serve === undefined ? GrpcCode[this.#route.vote!.blockStatus] : this.#serveHeld(this.#dests[vote.serve]!);
       if (vote.serve === undefined) this.#reply.answer(new GrpcStatusError(code, `switchyard: the destinations' answers disagree (divergence ${vote.divergence ?? '?'})`), undefined);
@@ -463,13 +506,14 @@ class ProxyCall {
       else this.#reply.answer(new GrpcStatusError('OK', ''), primary?.stream?.rstCode);
     }
     this.#route.stats.call(this.#method, code);
+    for (const d of this.#dests) if (d.detached && d.done) this.#compareMirror(d);
     if (this.#route.report && !this.#clientGone && !this.#forced) this.#compare(this.#route.report);
     if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
   }
 
   /** The vote on every destination's held answer; when it serves the primary, the primary's held headers and messages go out now. */
   #vote(v: GrpcVoteSetup): { serve: number | undefined; divergence: number | undefined } {
-    const answers = this.#dests.map((d) => ({
+    const answers = this.#dests.filter((d) => !d.detached).map((d) => ({
       name: d.role === 'primary' ? d.cluster : `${d.cluster} (secondary)`,
       ok: d.stream !== undefined && d.cancelled === undefined && d.capture !== undefined && !d.capture.overflow && (d.trailers !== undefined || d.status?.code === GrpcCode.OK),
       why: d.cancelled ? d.cancelled.message : d.capture?.overflow ? 'oversized' : d.status && d.trailers === undefined ? `${d.status.codeName} ${d.status.message}` : undefined,
@@ -487,6 +531,28 @@ class ProxyCall {
     }
     if (result.serve === 0) this.#flushHeld(this.#dests[0]!);
     return result;
+  }
+
+  /** A mirror's shadow ended (after the call, or before it finished): its answer against the primary's, reported only. */
+  #compareMirror(d: Dest): void {
+    const cmp = this.#route.mirror?.compare;
+    const primary = this.#dests[0];
+    if (!cmp || !primary || this.#clientGone || this.#forced || d.cancelled || !d.stream || this.#mirrorCompared) return;
+    this.#mirrorCompared = true;
+    const answer = (x: Dest, name: string): VoterAnswer => ({
+      name,
+      ok: x.stream !== undefined && x.cancelled === undefined && x.capture !== undefined && !x.capture.overflow && x.trailers !== undefined,
+      why: x.cancelled?.message,
+      headers: x.headers,
+      trailers: x.trailers,
+      capture: x.capture,
+      latencyMs: x.endedAt - this.#started,
+    });
+    try {
+      voteOnAnswers(cmp, this.#route.routeId, this.#method, this.#peer(), [answer(primary, primary.cluster), answer(d, `${d.cluster} (shadow)`)]);
+    } catch (err) {
+      this.#env.logger.warn({ err, route: this.#route.routeId }, 'grpc: comparing the shadow failed');
+    }
   }
 
   /** Send a destination's held response headers and messages (its end follows). */
@@ -524,7 +590,7 @@ class ProxyCall {
     });
     const primary = this.#dests[0];
     if (!primary?.stream || primary.cancelled) return;
-    const secondaries = this.#dests.filter((d) => d.role === 'secondary' && d.stream && !d.cancelled);
+    const secondaries = this.#dests.filter((d) => d.role === 'secondary' && !d.detached && d.stream && !d.cancelled);
     try {
       reportDivergence(log, this.#route.routeId, this.#method, this.#peer(), outcome(primary), secondaries.map(outcome));
     } catch (err) {

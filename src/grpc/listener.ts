@@ -148,7 +148,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     const routing = this.#deps.director.routing(this.id);
     const path = typeof headers[':path'] === 'string' ? headers[':path'] : '';
     const target = routing === undefined ? undefined : routing.scope === 'fixed' ? routing.choices[0] : routing.select(callAttributes(path, headers));
-    if (!target || !target.cluster) {
+    if (!target || (!target.cluster && !target.route.config.replicate)) {
       const none = routing !== undefined && routing.choices.length > 0;
       this.stats.error(none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM);
       stream.on('error', () => undefined);

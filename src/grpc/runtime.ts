@@ -14,6 +14,8 @@ import type { DivergenceLog } from '../replication/events.js';
 import type { Comparator } from '../compare/comparator.js';
 import { buildGrpcComparator } from '../compare/grpc-comparator.js';
 import type { GrpcVoteSetup } from './vote.js';
+import type { GrpcMirrorSetup } from './call.js';
+import { RandomSource, type Random } from '../faults/random.js';
 
 /** Default bytes that may wait toward one secondary. */
 export const DEFAULT_SECONDARY_QUEUE = 4 * 1024 * 1024;
@@ -27,6 +29,9 @@ export class GrpcRuntime {
   readonly logger: Logger;
 
   readonly #divergences: DivergenceLog | undefined;
+
+  /** The run's random source (mirror sampling); set by the Switchyard. */
+  random: () => RandomSource = () => new RandomSource();
 
   constructor(clusters: ReadonlyMap<string, Cluster>, logger: Logger, directors?: Readonly<Record<string, GrpcDirector>>, divergences?: DivergenceLog) {
     this.#clusters = clusters;
@@ -77,11 +82,31 @@ export class GrpcRuntime {
     const g: GrpcRouteConfig | undefined = route.config.grpc;
     const stats = this.stats(route.id);
     stats.onNewDestination ??= (variant, histogram) => route.extraLatencies.push({ variant, histogram });
+    const rep = route.config.replicate;
+    if (rep) {
+      // replicate on a grpc listener: variants[0] is the primary, the rest secondaries; the policy votes.
+      return {
+        routeId: route.id,
+        primary: rep.variants[0] ?? '',
+        secondaries: rep.variants.slice(1),
+        secondaryErrors: 'swallow',
+        mutators: undefined,
+        secondaryQueue: DEFAULT_SECONDARY_QUEUE,
+        director: this.directors.get(route.id),
+        stats,
+        traffic,
+        report: undefined,
+        vote: this.#replicateVote(route),
+        variantTimeout: rep.timeout,
+      };
+    }
+    const m = route.config.mirror;
     return {
       routeId: route.id,
       primary: route.config.cluster ?? '',
       secondaries: g?.secondaries ?? [],
       secondaryErrors: g?.secondaryErrors ?? 'swallow',
+      mirror: m ? this.#mirror(route) : undefined,
       mutators: g?.mutators === undefined ? undefined : this.#regex(g.mutators),
       secondaryQueue: g?.secondaryQueue ?? DEFAULT_SECONDARY_QUEUE,
       director: this.directors.get(route.id),
@@ -99,6 +124,14 @@ export class GrpcRuntime {
    * throws CONFIG_INVALID naming it, so a route is checked when it is added).
    */
   prepare(route: Route): void {
+    const rep = route.config.replicate ?? route.config.mirror;
+    if (rep) {
+      const key = rep as object;
+      if (this.#normalised.has(key)) return;
+      const n = rep.normalise;
+      this.#normalised.set(key, buildGrpcComparator({ masks: n.masks, regex: n.regex, ignoreHeaders: n.ignoreHeaders, compareHeaders: n.compareHeaders, maxMessageSize: rep.maxMessageSize }, `route '${route.id}': ${route.config.replicate ? 'replicate' : 'mirror'}.normalise`));
+      return;
+    }
     const g = route.config.grpc;
     if (!g || g.compare.policy === 'off') return;
     if (this.#comparators.has(g)) return;
@@ -107,12 +140,37 @@ export class GrpcRuntime {
     this.#comparators.set(g, buildGrpcComparator({ masks: c.masks, regex: c.regex, ignoreHeaders: c.ignoreHeaders, compareHeaders: c.compareHeaders, descriptorSet: c.descriptorSet, maxMessageSize: c.maxMessageSize }, what));
   }
 
+  readonly #normalised = new WeakMap<object, Comparator>();
+  readonly #mirrorRandom = new WeakMap<object, Random>();
+
+  #replicateVote(route: Route): GrpcVoteSetup | undefined {
+    const rep = route.config.replicate!;
+    if (!this.#divergences) return undefined;
+    this.prepare(route);
+    return { policy: rep.policy, comparator: this.#normalised.get(rep)!, blockStatus: 'INTERNAL', holdLimit: rep.maxMessageSize, log: this.#divergences, mode: 'replicate' };
+  }
+
+  #mirror(route: Route): GrpcMirrorSetup {
+    const m = route.config.mirror!;
+    this.prepare(route);
+    let rng = this.#mirrorRandom.get(m);
+    if (!rng) this.#mirrorRandom.set(m, (rng = this.random().stream(`mirror:${route.id}`)));
+    const r = rng;
+    return {
+      cluster: m.cluster,
+      sample: () => m.fraction >= 1 || (m.fraction > 0 && r.next() < m.fraction),
+      queueSize: m.queueSize,
+      timeout: m.timeout,
+      compare: m.compare && this.#divergences ? { policy: 'primary', comparator: this.#normalised.get(m)!, blockStatus: 'INTERNAL', holdLimit: m.maxMessageSize, log: this.#divergences, mode: 'mirror' } : undefined,
+    };
+  }
+
   #vote(route: Route): GrpcVoteSetup | undefined {
     const g = route.config.grpc;
     const policy = g?.compare.policy;
     if (!g || !this.#divergences || (policy !== 'majority' && policy !== 'unanimous' && policy !== 'weighted')) return undefined;
     this.prepare(route);
-    return { policy, comparator: this.#comparators.get(g)!, blockStatus: g.compare.blockStatus, holdLimit: g.compare.holdLimit, log: this.#divergences };
+    return { policy, comparator: this.#comparators.get(g)!, blockStatus: g.compare.blockStatus, holdLimit: g.compare.holdLimit, log: this.#divergences, mode: 'grpc' };
   }
 
   readonly #regexes = new Map<string, RegExp>();
@@ -129,10 +187,14 @@ export class GrpcRuntime {
   /** The admin view of a route: primary, secondaries, director, per-destination counters, pools. */
   routeJSON(route: Route): Record<string, unknown> {
     const g = route.config.grpc;
-    const clusters = [route.config.cluster ?? '', ...(g?.secondaries ?? [])];
+    const rep = route.config.replicate;
+    const primary = rep ? rep.variants[0] : route.config.cluster;
+    const secondaries = rep ? rep.variants.slice(1) : (g?.secondaries ?? []);
+    const clusters = [primary ?? '', ...secondaries, ...(route.config.mirror ? [route.config.mirror.cluster] : [])];
     return {
-      primary: route.config.cluster ?? null,
-      secondaries: g?.secondaries ?? [],
+      primary: primary ?? null,
+      secondaries,
+      ...(route.config.mirror ? { mirror: route.config.mirror.cluster } : {}),
       secondaryErrors: g?.secondaryErrors ?? 'swallow',
       compare: g?.compare ?? { policy: 'off' },
       director: this.directors.has(route.id),

@@ -13,7 +13,7 @@ import type { DivergenceLog, VariantOutcome } from '../replication/events.js';
 import { tally, weightedTally, type Ballot } from '../replication/vote.js';
 import type { ResponseCapture } from './compare.js';
 
-export type VotePolicy = 'majority' | 'unanimous' | 'weighted';
+export type VotePolicy = 'majority' | 'unanimous' | 'weighted' | 'primary';
 
 export interface GrpcVoteSetup {
   readonly policy: VotePolicy;
@@ -21,6 +21,8 @@ export interface GrpcVoteSetup {
   readonly blockStatus: 'INTERNAL' | 'UNAVAILABLE';
   readonly holdLimit: number;
   readonly log: DivergenceLog;
+  /** The events' mode: `grpc` (secondaries), `replicate` (a replicate route), `mirror` (a shadow). */
+  readonly mode: 'grpc' | 'replicate' | 'mirror';
 }
 
 /** One destination as the vote sees it (index 0 is the primary). */
@@ -78,9 +80,9 @@ export function voteOnAnswers(v: GrpcVoteSetup, route: string, method: string, p
   v.log.record({
     id,
     route,
-    mode: 'grpc',
+    mode: v.mode,
     policy: v.policy,
-    decision: t.serve === undefined ? 'blocked' : t.serve === 0 ? 'reported' : 'outvoted',
+    decision: t.serve === undefined ? (v.policy === 'primary' ? 'reported' : 'blocked') : v.policy === 'primary' ? 'reported' : 'outvoted',
     request: { summary: method, endpoint: peer, attributes: { method } },
     variants,
     served: t.serve === undefined ? undefined : answers[t.serve]!.name,

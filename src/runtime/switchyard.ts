@@ -120,6 +120,7 @@ export class Switchyard {
     this.random = new RandomSource(options.seed);
     this.divergences = new DivergenceLog({ logger: this.logger });
     this.grpc = new GrpcRuntime(this.clusters, this.logger, options.grpcDirectors, this.divergences);
+    this.grpc.random = () => this.random;
     const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
       kind,
       entries: () => map.values(),
@@ -229,7 +230,8 @@ export class Switchyard {
       const placed = this.#checkPlacement(config, position);
       const route = new Route(config);
       route.extraJSON = () => (isGrpcListenerConfig(this.listeners.get(route.config.listener)?.config) ? { grpc: this.grpc.routeJSON(route) } : {});
-      this.grpc.prepare(route);
+      // A grpc route's comparator is checked now (a bad descriptor set fails the route); on a grpc listener the TCP engines stay unused.
+      if (config.grpc || isGrpcListenerConfig(this.listeners.get(config.listener)?.config)) this.grpc.prepare(route);
       buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
       if (config.faults) {
         const set = this.faultSet(config.listener);

@@ -86,7 +86,7 @@ test("weighted (Praefect's weights): with 2 secondaries the primary needs one of
     assert.equal(r.error, undefined, r.error?.message);
     assert.equal(r.response?.server, 'same');
     const e = s.yard.divergences.list()[0]!;
-    assert.equal(e.decision, 'reported');
+    assert.equal(e.decision, 'outvoted', 'the odd secondary was out-voted');
     assert.equal(e.served, 'primary');
   } finally {
     await s.close();
@@ -131,5 +131,90 @@ test('a primary error everyone agrees on passes as is; an answer over holdLimit 
     assert.equal(ok.error, undefined);
   } finally {
     await s.close();
+  }
+});
+
+test('replicate on a grpc listener: variants[0] is the primary, the policy votes, normalise masks apply', async () => {
+  const servers = await Promise.all(['same', 'same', 'odd'].map((n) => startGrpcServer(n)));
+  const { startYard } = await import('../helpers/yard.js');
+  const yard = await startYard({
+    listeners: [{ id: 'g', listen: '127.0.0.1:0', protocol: 'grpc' }],
+    clusters: servers.map((s, i) => ({ id: `v${i}`, endpoints: [`127.0.0.1:${s.port}`] })),
+    routes: [{ id: 'r', listener: 'g', replicate: { variants: ['v0', 'v1', 'v2'], policy: 'majority', timeout: '2s' } }],
+  });
+  const a = yard.listeners.get('g')!.address!;
+  const client = testClient(a.kind === 'tcp' ? a.port : 0);
+  try {
+    const r = await unary(client, 'Ping', { value: 'rep' });
+    assert.equal(r.error, undefined, r.error?.message);
+    assert.equal(r.response?.server, 'same');
+    assert.deepEqual(servers.map((s) => s.received.length), [1, 1, 1], 'every variant got the call');
+    const e = yard.divergences.list()[0]!;
+    assert.equal(e.mode, 'replicate');
+    assert.equal(e.policy, 'majority');
+    assert.equal(e.decision, 'outvoted');
+    assert.deepEqual(e.variants.map((v) => v.agreed), [true, true, false]);
+  } finally {
+    client.close();
+    await yard.close();
+    for (const s of servers) await s.close();
+  }
+  const b = await Promise.all(['x', 'y'].map((n) => startGrpcServer(n)));
+  const yard2 = await startYard({
+    listeners: [{ id: 'g', listen: '127.0.0.1:0', protocol: 'grpc' }],
+    clusters: b.map((s, i) => ({ id: `v${i}`, endpoints: [`127.0.0.1:${s.port}`] })),
+    routes: [{ id: 'r', listener: 'g', replicate: { variants: ['v0', 'v1'], policy: 'unanimous', normalise: { masks: ['/3'], ignoreHeaders: ['x-server-header', 'x-server-trailer'] } } }],
+  });
+  const a2 = yard2.listeners.get('g')!.address!;
+  const c2 = testClient(a2.kind === 'tcp' ? a2.port : 0);
+  try {
+    const r = await unary(c2, 'Ping', { value: 'm' });
+    assert.equal(r.error, undefined, r.error?.message);
+    assert.equal(r.response?.server, 'x');
+    assert.equal(yard2.divergences.list().length, 0);
+  } finally {
+    c2.close();
+    await yard2.close();
+    for (const s of b) await s.close();
+  }
+});
+
+test('mirror on a grpc route: the shadow gets a copy, never holds the answer, and differences are reported (mode mirror)', async () => {
+  const p = await startGrpcServer('p');
+  const shadow = await startGrpcServer('shadow');
+  const { startYard } = await import('../helpers/yard.js');
+  const yard = await startYard({
+    listeners: [{ id: 'g', listen: '127.0.0.1:0', protocol: 'grpc' }],
+    clusters: [
+      { id: 'prod', endpoints: [`127.0.0.1:${p.port}`] },
+      { id: 'shadow', endpoints: [`127.0.0.1:${shadow.port}`] },
+    ],
+    routes: [{ id: 'r', listener: 'g', cluster: 'prod', mirror: { cluster: 'shadow', compare: true, timeout: '5s' } }],
+  });
+  const a = yard.listeners.get('g')!.address!;
+  const client = testClient(a.kind === 'tcp' ? a.port : 0);
+  const { eventually } = await import('../helpers/net.js');
+  try {
+    // The shadow is slow: the client's answer does not wait for it.
+    const t0 = Date.now();
+    const r = await unary(client, 'Ping', { value: 'm', sleep_ms: 0 });
+    assert.equal(r.error, undefined, r.error?.message);
+    assert.equal(r.response?.server, 'p');
+    assert.ok(Date.now() - t0 < 5000);
+    await eventually(() => shadow.received.length === 1, 'the shadow got the call');
+    await eventually(() => yard.divergences.list().length === 1, 'the difference is reported');
+    const e = yard.divergences.list()[0]!;
+    assert.equal(e.mode, 'mirror');
+    assert.equal(e.decision, 'reported');
+    assert.equal(e.served, 'prod');
+    assert.ok(e.fields.includes('/messages/0/3'), JSON.stringify(e.fields));
+    shadow.failWith = { code: grpc.status.INTERNAL, details: 'shadow broke' };
+    const r2 = await unary(client, 'Ping', { value: 'm2' });
+    assert.equal(r2.error, undefined, 'a failing shadow never fails the call');
+  } finally {
+    client.close();
+    await yard.close();
+    await p.close();
+    await shadow.close();
   }
 });

@@ -8,6 +8,7 @@ import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
 import { divergenceLineLogger, formatDivergence } from './nvariant.js';
 import { startDemoLoad } from './demo-load.js';
+import { startGrpcDemo } from './demo-grpc.js';
 
 const USAGE = `Usage: switchyard demo [--listen HOST:PORT] [--nvariant-listen HOST:PORT] [--admin HOST:PORT] [--once]
                       [--log-level LEVEL]
@@ -262,7 +263,10 @@ export function demoCommand(argv: string[]): Promise<number> {
     } else {
       out.write(`\nno divergence event was recorded (UNEXPECTED)\n`);
     }
+    const grpcDemo = await startGrpcDemo(logger);
+    ok = (await grpcDemo.check(out)) && ok;
     if (values.once) {
+      await grpcDemo.close();
       await yard.close({ drainTimeout: 0 });
       await admin.close();
       await closeAll();
@@ -281,12 +285,14 @@ export function demoCommand(argv: string[]): Promise<number> {
     out.write(`  curl -s ${admin.url}/api/v1/listeners                # run-time objects, state and stats\n`);
     out.write(`  curl -s ${admin.url}/metrics | grep '^switchyard_'   # Prometheus metrics\n`);
     out.write(`  curl -s -X DELETE '${admin.url}/api/v1/listeners/demo?drain=2s'   # stop the listener\n`);
+    for (const line of grpcDemo.tryLines()) out.write(`${line}\n`);
     // A little traffic keeps the dashboard's charts moving: 5 requests/s, for 30 minutes at most.
     const load = startDemoLoad({ line: { host, port }, http: { host: nvHost, port: nvPort, path: '/account?id=1' } }, { rate: 5, duration: 30 * 60_000 });
     out.write(`Background traffic: 5 requests/s through both proxies for 30 minutes (so the dashboard's charts move).\n`);
     out.write(`Ctrl-C to stop.\n`);
     const code = await serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
     load.stop();
+    await grpcDemo.close();
     await closeAll();
     return code;
   }, (where) => {
