@@ -62,7 +62,17 @@ export class FdBudget {
    */
   roomy(): boolean {
     const limit = this.limit;
-    return limit === undefined || this.estimate < (limit - this.reserve) / 4;
+    if (limit === undefined) return true;
+    const quarter = (limit - this.reserve) / 4;
+    if (this.estimate < quarter) return true;
+    // The estimate only grows between counts (connections that closed since are still in it): count again, at
+    // most every sampleMs, before sending a connection to the JS path. Without this, a steady stream of short
+    // connections pushed the estimate past the quarter within a second or two and about half of them took the
+    // JS path although a few dozen were open.
+    const now = Date.now();
+    if (now - this.#sampledAt < this.#sampleMs) return false;
+    this.#sample(now);
+    return this.estimate < quarter;
   }
 
   /** True when there is room again with some slack (half the reserve again), so accepting does not flap. */
