@@ -178,7 +178,7 @@ async function measure(variant, backend) {
   try {
     await waitListening(port, 300_000);
   } catch (err) {
-    throw new Error(`${err.message}: ${stderr.slice(-800)}`);
+    throw new Error(`${err.message}: ${stderr.slice(-800)}`, { cause: err });
   }
   let ka;
   if (opt.scenario === 'ka') {

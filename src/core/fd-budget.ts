@@ -40,6 +40,21 @@ export class FdBudget {
   }
 
   /**
+   * A connection counted by {@link accepted} closed (its sockets are closed): its descriptors leave the estimate, so
+   * a stream of short connections does not look like a pile of open ones until the next count.
+   */
+  released(descriptors = 2): void {
+    const held = this.#heldSinceSample;
+    if (held >= descriptors) {
+      this.#heldSinceSample = held - descriptors;
+    } else {
+      // accepted before the last count: its descriptors are in that count
+      this.#heldSinceSample = 0;
+      this.#open = Math.max(0, this.#open - (descriptors - held));
+    }
+  }
+
+  /**
    * True when accepting one more connection would eat into the reserve. Counts again when the estimate says so
    * (or the count is stale), so a burst of accepts is caught before the process runs out.
    */
