@@ -19,17 +19,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const { values: opt } = parseArgs({
   options: {
+    cpu: { type: 'boolean', default: false },
+    root: { type: 'string', default: '' },
     variants: { type: 'string', default: 'pipe,pass,noop3' },
     scenario: { type: 'string', default: 'close' },
     warm: { type: 'string', default: '1500' },
     count: { type: 'string', default: '500' },
     repeat: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
   },
 });
+const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+/** Variants `name@DIR` run the proxy from another checkout (built), e.g. the commit before a change. */
+const rootOf = (variant) => (variant.includes('@') ? path.resolve(variant.slice(variant.indexOf('@') + 1)) : opt.root ? path.resolve(opt.root) : here);
 const WARM = Number(opt.warm);
 const COUNT = Number(opt.count);
 const BODY = Buffer.alloc(1024, 'x');
@@ -74,12 +79,14 @@ async function startBackend() {
   return port;
 }
 
-function proxyCommand(variant, listen, upstream) {
+function proxyCommand(name, listen, upstream) {
+  const root = rootOf(name);
+  const variant = name.split('@')[0];
   const flags = ['--initial-heap-size=64'];
   const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864' };
   const bin = path.join(root, 'bin/switchyard.js');
   const yaml = (extra) => {
-    const f = path.join(tmp, `${variant}.yaml`);
+    const f = path.join(tmp, `${variant}-${listen}.yaml`);
     fs.writeFileSync(f, `listeners:\n  - id: in\n    listen: 127.0.0.1:${listen}\n${extra}clusters:\n  - { id: up, endpoints: ["127.0.0.1:${upstream}"] }\nroutes:\n  - { id: r, listener: in, cluster: up }\n`);
     return f;
   };
@@ -113,7 +120,7 @@ function oneClose(port) {
   });
 }
 
-async function runClose(port, n, inFlight = 4) {
+async function runClose(port, n, inFlight = Number(opt.concurrency)) {
   let next = 0;
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (next < n) {
@@ -167,7 +174,51 @@ function dumpTotal(pid, label) {
   return { total, jit, files };
 }
 
+/** utime + stime of all threads (µs), and context switches of all threads, from /proc. */
+function procCpu(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const tick = 1e6 / 100; // USER_HZ
+  let switches = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+      for (const m of st.matchAll(/^(?:voluntary|nonvoluntary)_ctxt_switches:\s+(\d+)/gm)) switches += Number(m[1]);
+    } catch {
+      /* thread gone */
+    }
+  }
+  return { us: (Number(f[11]) + Number(f[12])) * tick, switches };
+}
+
+/** Without valgrind: process CPU time (user + system, all threads) and context switches per unit. */
+async function measureCpu(variant, backend) {
+  const port = await freePort();
+  const { args, env } = proxyCommand(variant, port, backend);
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  await waitListening(port);
+  let ka;
+  if (opt.scenario === 'ka') {
+    ka = kaClients(port, 8);
+    await ka.run(WARM);
+  } else {
+    await runClose(port, WARM);
+  }
+  const a = procCpu(child.pid);
+  const t0 = Date.now();
+  if (opt.scenario === 'ka') await ka.run(COUNT);
+  else await runClose(port, COUNT);
+  const ms = Date.now() - t0;
+  const b = procCpu(child.pid);
+  ka?.close();
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  return { variant, perUnit: (b.us - a.us) / COUNT, switchesPerUnit: (b.switches - a.switches) / COUNT, ms };
+}
+
 async function measure(variant, backend) {
+  if (opt.cpu) return measureCpu(variant, backend);
   const port = await freePort();
   const { args, env } = proxyCommand(variant, port, backend);
   const vg = ['--tool=callgrind', `--callgrind-out-file=${path.join(tmp, 'cg.%p')}`, '--dump-line=no', '--compress-strings=no', '--compress-pos=no', process.execPath, ...args];
@@ -207,8 +258,21 @@ for (let r = 0; r < Number(opt.repeat); r++) {
   for (const v of opt.variants.split(',')) {
     const row = await measure(v, backend);
     rows.push(row);
+    if (opt.cpu) {
+      process.stderr.write(`${v}: ${row.perUnit.toFixed(1)} µs CPU and ${row.switchesPerUnit.toFixed(2)} context switches per ${unit} (${COUNT} in ${row.ms} ms)\n`);
+      continue;
+    }
     process.stderr.write(`${v}: ${Math.round(row.perUnit).toLocaleString('en')} instructions per ${unit}, of which ${Math.round(row.jitPerUnit).toLocaleString('en')} in V8's optimizing compiler (${COUNT} in ${row.ms} ms under valgrind)\n`);
   }
+}
+if (opt.cpu) {
+  const med = (xs) => xs.sort((p, q) => p - q)[Math.floor((xs.length - 1) / 2)];
+  process.stdout.write(`| variant | proxy CPU µs per ${unit}: trials | median | context switches per ${unit} (median) |\n|:--|:--|--:|--:|\n`);
+  for (const v of opt.variants.split(',')) {
+    const xs = rows.filter((x) => x.variant === v);
+    process.stdout.write(`| ${v} | ${xs.map((x) => x.perUnit.toFixed(0)).join(', ')} | ${med(xs.map((x) => x.perUnit)).toFixed(0)} | ${med(xs.map((x) => x.switchesPerUnit)).toFixed(2)} |\n`);
+  }
+  process.exit(0);
 }
 process.stdout.write(`| variant | Ir per ${unit} (k) | of which optimizing compiler (k) | without it (k) |\n|:--|--:|--:|--:|\n`);
 const k = (xs) => xs.map((x) => (x / 1000).toFixed(0)).join(', ');
