@@ -40,6 +40,21 @@ export class FdBudget {
   }
 
   /**
+   * A connection counted by {@link accepted} closed (its sockets are closed): its descriptors leave the estimate, so
+   * a stream of short connections does not look like a pile of open ones until the next count.
+   */
+  released(descriptors = 2): void {
+    const held = this.#heldSinceSample;
+    if (held >= descriptors) {
+      this.#heldSinceSample = held - descriptors;
+    } else {
+      // accepted before the last count: its descriptors are in that count
+      this.#heldSinceSample = 0;
+      this.#open = Math.max(0, this.#open - (descriptors - held));
+    }
+  }
+
+  /**
    * True when accepting one more connection would eat into the reserve. Counts again when the estimate says so
    * (or the count is stale), so a burst of accepts is caught before the process runs out.
    */
@@ -62,7 +77,17 @@ export class FdBudget {
    */
   roomy(): boolean {
     const limit = this.limit;
-    return limit === undefined || this.estimate < (limit - this.reserve) / 4;
+    if (limit === undefined) return true;
+    const quarter = (limit - this.reserve) / 4;
+    if (this.estimate < quarter) return true;
+    // The estimate only grows between counts (connections that closed since are still in it): count again, at
+    // most every sampleMs, before sending a connection to the JS path. Without this, a steady stream of short
+    // connections pushed the estimate past the quarter within a second or two and about half of them took the
+    // JS path although a few dozen were open.
+    const now = Date.now();
+    if (now - this.#sampledAt < this.#sampleMs) return false;
+    this.#sample(now);
+    return this.estimate < quarter;
   }
 
   /** True when there is room again with some slack (half the reserve again), so accepting does not flap. */

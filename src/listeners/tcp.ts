@@ -311,7 +311,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
    */
   #admit(socket: Socket): boolean {
     const budget = this.#fdBudget;
-    budget.accepted(this.#splice ? 4 : 2);
+    budget.accepted(this.#descriptorsPerConnection());
     if (budget.spent()) this.#pauseForFds();
     const max = this.config.maxConnectionsPerSource;
     if (max === 0) return true;
@@ -333,6 +333,11 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       else this.#perSource.set(source, n);
     });
     return true;
+  }
+
+  /** What the descriptor budget counts per connection: client and upstream, and the splice addon's dups of both. */
+  #descriptorsPerConnection(): number {
+    return this.#splice ? 4 : 2;
   }
 
   /** Close the listening socket (live sessions go on) and listen again once descriptors are free. */
@@ -415,6 +420,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     }
     const logger = this.#deps.logger;
     const attributes = connectionAttributes(socket);
+    const fds = this.#descriptorsPerConnection();
     const session = new Session({
       id: nextSessionId++,
       listenerId: this.id,
@@ -429,6 +435,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       onClose: (s) => {
         this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
         this.sessions.delete(s);
+        this.#fdBudget.released(fds);
       },
     });
     this.sessions.add(session);
@@ -611,6 +618,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         },
       };
     }
+    const fds = this.#descriptorsPerConnection();
     const session = new Session({
       id: nextSessionId++,
       listenerId: this.id,
@@ -638,6 +646,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       onClose: (s) => {
         this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
         this.sessions.delete(s);
+        this.#fdBudget.released(fds);
       },
     });
     this.sessions.add(session);

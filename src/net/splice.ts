@@ -145,21 +145,24 @@ export function spliceInfo(): SpliceInfo {
   };
 }
 
-/** The OS descriptor behind a plain TCP socket (a Node internal: feature-checked). */
+/**
+ * The OS descriptor behind a plain TCP socket (a Node internal: feature-checked). A TCP handle is told from a Unix
+ * socket's (Pipe) by its `setNoDelay` method, which Pipe handles lack: no getpeername(2) per connection as
+ * `socket.remotePort` would cost (a system call and an address object, per socket).
+ */
 function fdOf(socket: Socket): number | undefined {
-  const handle = (socket as unknown as { _handle?: { fd?: unknown; reading?: unknown } | null })._handle;
-  if (handle == null || handle.reading === true) return undefined;
+  const handle = (socket as unknown as { _handle?: { fd?: unknown; reading?: unknown; setNoDelay?: unknown } | null })._handle;
+  if (handle == null || handle.reading === true || typeof handle.setNoDelay !== 'function') return undefined;
   const fd = handle.fd;
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : undefined;
 }
 
-/** A plain connected TCP socket that JS has never read and has nothing buffered for. */
+/** A connected socket, not TLS, that JS has never read and has nothing buffered for (TCP: checked by {@link fdOf}). */
 function qualifies(s: Socket): boolean {
   return (
     !s.destroyed &&
     !s.connecting &&
     !(s as { encrypted?: boolean }).encrypted &&
-    typeof s.remotePort === 'number' &&
     s.bytesRead === 0 &&
     s.readableLength === 0 &&
     s.writableLength === 0 &&

@@ -1,0 +1,283 @@
+// User-space instructions a proxy executes per new connection or per keep-alive request, counted by callgrind
+// (valgrind): independent of how busy the machine is, so before/after comparisons hold on a shared 2-core box.
+//
+//   node bench/study/callgrind.js --variants pipe,pass,noop3,http --scenario close --warm 1500 --count 500
+//   node bench/study/callgrind.js --variants pipe,http --scenario ka --warm 3000 --count 2000
+//
+// Scenarios: `close` = a new connection per HTTP/1.0 request (accept → upstream connect → 1 KiB answer → close);
+// `ka` = HTTP/1.1 keep-alive requests on 8 connections opened during the warm-up. The proxy runs under
+// `valgrind --tool=callgrind` (all threads: main, libuv pool, V8's helpers); the backend (node:http, 1 KiB body)
+// and the load (this process) do not. After the warm-up the counters are dumped and zeroed; after the measured
+// part they are dumped again: that dump's total Ir / count is the figure. Needs `npm run build` and valgrind.
+// Variants: pipe (bench/pipe-proxy.js), pass (`switchyard proxy`; splice path where available), pass-js (the same
+// with SWITCHYARD_SPLICE_ADDON=off), noop3 (three no-op faults), http (protocol: http, no faults).
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: opt } = parseArgs({
+  options: {
+    cpu: { type: 'boolean', default: false },
+    root: { type: 'string', default: '' },
+    variants: { type: 'string', default: 'pipe,pass,noop3' },
+    scenario: { type: 'string', default: 'close' },
+    warm: { type: 'string', default: '1500' },
+    count: { type: 'string', default: '500' },
+    repeat: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '4' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+/** Variants `name@DIR` run the proxy from another checkout (built), e.g. the commit before a change. */
+const rootOf = (variant) => (variant.includes('@') ? path.resolve(variant.slice(variant.indexOf('@') + 1)) : opt.root ? path.resolve(opt.root) : here);
+const WARM = Number(opt.warm);
+const COUNT = Number(opt.count);
+const BODY = Buffer.alloc(1024, 'x');
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-callgrind-'));
+if (opt.keep) process.stderr.write(`callgrind files in ${tmp}\n`);
+const children = [];
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  if (!opt.keep) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitListening(port, ms = 120_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** The backend: node:http in its own process (not measured). */
+async function startBackend() {
+  const port = await freePort();
+  const code = `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1024 }); s.end(Buffer.alloc(1024, 'x')); }); }).listen(${port}, '127.0.0.1');`;
+  const c = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+  children.push(c);
+  await waitListening(port);
+  return port;
+}
+
+function proxyCommand(name, listen, upstream) {
+  const root = rootOf(name);
+  const variant = name.split('@')[0];
+  const flags = ['--initial-heap-size=64'];
+  const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864' };
+  const bin = path.join(root, 'bin/switchyard.js');
+  const yaml = (extra) => {
+    const f = path.join(tmp, `${variant}-${listen}.yaml`);
+    fs.writeFileSync(f, `listeners:\n  - id: in\n    listen: 127.0.0.1:${listen}\n${extra}clusters:\n  - { id: up, endpoints: ["127.0.0.1:${upstream}"] }\nroutes:\n  - { id: r, listener: in, cluster: up }\n`);
+    return f;
+  };
+  switch (variant) {
+    case 'pipe':
+      return { args: [path.join(root, 'bench/pipe-proxy.js'), '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`], env: process.env };
+    case 'pass':
+    case 'pass-js':
+      return {
+        args: [...flags, bin, 'proxy', '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`, '--log-level', 'warn'],
+        env: variant === 'pass-js' ? { ...env, SWITCHYARD_SPLICE_ADDON: 'off' } : env,
+      };
+    case 'noop3':
+      return { args: [...flags, bin, 'run', '-c', yaml('    faults:\n      - { type: noop, name: n0 }\n      - { type: noop, name: n1 }\n      - { type: noop, name: n2 }\n'), '--log-level', 'warn'], env };
+    case 'http':
+      return { args: [...flags, bin, 'run', '-c', yaml('    protocol: http\n'), '--log-level', 'warn'], env };
+    default:
+      throw new Error(`unknown variant ${variant}`);
+  }
+}
+
+/** One HTTP/1.0 request on a new connection; resolves when the proxy closed it after the whole answer. */
+function oneClose(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = 0;
+    s.on('connect', () => s.write('GET / HTTP/1.0\r\nHost: b\r\n\r\n'));
+    s.on('data', (d) => (got += d.length));
+    s.on('error', reject);
+    s.on('close', () => (got > 1024 ? resolve() : reject(new Error(`short answer (${got} bytes)`))));
+  });
+}
+
+async function runClose(port, n, inFlight = Number(opt.concurrency)) {
+  let next = 0;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < n) {
+      next++;
+      await oneClose(port);
+    }
+  }));
+}
+
+/** Keep-alive clients (node:http Agent with one socket each), requests counted. */
+function kaClients(port, conns) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: conns });
+  const one = () => new Promise((resolve, reject) => {
+    const q = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/', agent, headers: { 'content-length': 1024 } }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    q.on('error', reject);
+    q.end(BODY);
+  });
+  return {
+    async run(n) {
+      let next = 0;
+      await Promise.all(Array.from({ length: conns }, async () => {
+        while (next < n) {
+          next++;
+          await one();
+        }
+      }));
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+function dumpTotal(pid, label) {
+  const before = new Set(fs.readdirSync(tmp));
+  execFileSync('callgrind_control', ['--dump=' + label, String(pid)], { stdio: 'ignore', timeout: 120_000 });
+  const files = fs.readdirSync(tmp).filter((f) => f.startsWith('cg.') && !before.has(f));
+  let total = 0;
+  let jit = 0;
+  for (const f of files) {
+    const file = path.join(tmp, f);
+    const text = fs.readFileSync(file, 'utf8');
+    const m = /^(?:summary|totals):\s+(\d+)/m.exec(text);
+    if (m) total += Number(m[1]);
+    // V8's optimizing compiler on its background threads: warm-up still going on, reported apart
+    const incl = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const j = /^\s*([\d,]+) .*OptimizingCompileDispatcher::CompileTask::RunInternal/m.exec(incl);
+    if (j) jit += Number(j[1].replaceAll(',', ''));
+  }
+  return { total, jit, files };
+}
+
+/** utime + stime of all threads (µs), and context switches of all threads, from /proc. */
+function procCpu(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const tick = 1e6 / 100; // USER_HZ
+  let switches = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+      for (const m of st.matchAll(/^(?:voluntary|nonvoluntary)_ctxt_switches:\s+(\d+)/gm)) switches += Number(m[1]);
+    } catch {
+      /* thread gone */
+    }
+  }
+  return { us: (Number(f[11]) + Number(f[12])) * tick, switches };
+}
+
+/** Without valgrind: process CPU time (user + system, all threads) and context switches per unit. */
+async function measureCpu(variant, backend) {
+  const port = await freePort();
+  const { args, env } = proxyCommand(variant, port, backend);
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  await waitListening(port);
+  let ka;
+  if (opt.scenario === 'ka') {
+    ka = kaClients(port, 8);
+    await ka.run(WARM);
+  } else {
+    await runClose(port, WARM);
+  }
+  const a = procCpu(child.pid);
+  const t0 = Date.now();
+  if (opt.scenario === 'ka') await ka.run(COUNT);
+  else await runClose(port, COUNT);
+  const ms = Date.now() - t0;
+  const b = procCpu(child.pid);
+  ka?.close();
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  return { variant, perUnit: (b.us - a.us) / COUNT, switchesPerUnit: (b.switches - a.switches) / COUNT, ms };
+}
+
+async function measure(variant, backend) {
+  if (opt.cpu) return measureCpu(variant, backend);
+  const port = await freePort();
+  const { args, env } = proxyCommand(variant, port, backend);
+  const vg = ['--tool=callgrind', `--callgrind-out-file=${path.join(tmp, 'cg.%p')}`, '--dump-line=no', '--compress-strings=no', '--compress-pos=no', process.execPath, ...args];
+  const child = spawn('valgrind', vg, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  try {
+    await waitListening(port, 300_000);
+  } catch (err) {
+    throw new Error(`${err.message}: ${stderr.slice(-800)}`, { cause: err });
+  }
+  let ka;
+  if (opt.scenario === 'ka') {
+    ka = kaClients(port, 8);
+    await ka.run(WARM);
+  } else {
+    await runClose(port, WARM);
+  }
+  dumpTotal(child.pid, 'warm');
+  const t0 = Date.now();
+  if (opt.scenario === 'ka') await ka.run(COUNT);
+  else await runClose(port, COUNT);
+  const ms = Date.now() - t0;
+  const { total, jit } = dumpTotal(child.pid, 'measured');
+  ka?.close();
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  if (total === 0) throw new Error(`${variant}: no callgrind totals (valgrind said: ${stderr.slice(-500)})`);
+  return { variant, perUnit: total / COUNT, jitPerUnit: jit / COUNT, ms };
+}
+
+const backend = await startBackend();
+const unit = opt.scenario === 'ka' ? 'request' : 'connection';
+const rows = [];
+for (let r = 0; r < Number(opt.repeat); r++) {
+  for (const v of opt.variants.split(',')) {
+    const row = await measure(v, backend);
+    rows.push(row);
+    if (opt.cpu) {
+      process.stderr.write(`${v}: ${row.perUnit.toFixed(1)} µs CPU and ${row.switchesPerUnit.toFixed(2)} context switches per ${unit} (${COUNT} in ${row.ms} ms)\n`);
+      continue;
+    }
+    process.stderr.write(`${v}: ${Math.round(row.perUnit).toLocaleString('en')} instructions per ${unit}, of which ${Math.round(row.jitPerUnit).toLocaleString('en')} in V8's optimizing compiler (${COUNT} in ${row.ms} ms under valgrind)\n`);
+  }
+}
+if (opt.cpu) {
+  const med = (xs) => xs.sort((p, q) => p - q)[Math.floor((xs.length - 1) / 2)];
+  process.stdout.write(`| variant | proxy CPU µs per ${unit}: trials | median | context switches per ${unit} (median) |\n|:--|:--|--:|--:|\n`);
+  for (const v of opt.variants.split(',')) {
+    const xs = rows.filter((x) => x.variant === v);
+    process.stdout.write(`| ${v} | ${xs.map((x) => x.perUnit.toFixed(0)).join(', ')} | ${med(xs.map((x) => x.perUnit)).toFixed(0)} | ${med(xs.map((x) => x.switchesPerUnit)).toFixed(2)} |\n`);
+  }
+  process.exit(0);
+}
+process.stdout.write(`| variant | Ir per ${unit} (k) | of which optimizing compiler (k) | without it (k) |\n|:--|--:|--:|--:|\n`);
+const k = (xs) => xs.map((x) => (x / 1000).toFixed(0)).join(', ');
+for (const v of opt.variants.split(',')) {
+  const xs = rows.filter((x) => x.variant === v);
+  process.stdout.write(`| ${v} | ${k(xs.map((x) => x.perUnit))} | ${k(xs.map((x) => x.jitPerUnit))} | ${k(xs.map((x) => x.perUnit - x.jitPerUnit))} |\n`);
+}
+process.exit(0);
