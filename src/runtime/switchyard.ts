@@ -30,6 +30,9 @@ import { GRPC_PROTOCOL, GRPC_ROUTING } from '../config/grpc-schema.js';
 import { GrpcRuntime } from '../grpc/runtime.js';
 import type { GrpcDirector } from '../grpc/director.js';
 import { registerGrpcMetrics } from '../grpc/metrics.js';
+import { WampListener, isWampListenerConfig } from '../wamp/listener.js';
+import { WampRuntime } from '../wamp/runtime.js';
+import { WAMP_PROTOCOL, WAMP_ROUTING } from '../config/wamp-schema.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
@@ -89,7 +92,7 @@ export class Switchyard {
   readonly metrics: Registry;
   readonly #table = new RouteTable((id) => {
     const type = this.listeners.get(id)?.config.protocol?.type;
-    const routing = type === undefined ? undefined : type === GRPC_PROTOCOL ? GRPC_ROUTING : this.protocols.get(type)?.routing;
+    const routing = type === undefined ? undefined : type === GRPC_PROTOCOL ? GRPC_ROUTING : type === WAMP_PROTOCOL ? WAMP_ROUTING : this.protocols.get(type)?.routing;
     return routing && { startupAttributes: routing.startupAttributes, maps: routing.maps };
   });
   readonly #handlers: readonly HandlerFactory[];
@@ -109,6 +112,8 @@ export class Switchyard {
   readonly reloads: Record<ReloadResult, number> = { applied: 0, rejected: 0, failed: 0 };
   /** gRPC routes' session pools, counters and directors. */
   readonly grpc: GrpcRuntime;
+  /** WAMP listeners' live sessions and round-robin counters (docs/wamp.md). */
+  readonly wamp = new WampRuntime();
 
   constructor(options: SwitchyardOptions = {}) {
     this.logger = options.logger ?? silentLogger();
@@ -310,6 +315,7 @@ export class Switchyard {
     let listener: ProxyListener;
     if (config.transport === 'udp') listener = new UdpListenerObject(config, deps);
     else if (isGrpcListenerConfig(config)) listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger });
+    else if (isWampListenerConfig(config)) listener = new WampListener(config, { director: this.#table, wamp: this.wamp, logger: this.logger });
     else {
       const faults = this.faultSet(config.id);
       faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);
@@ -390,6 +396,7 @@ export class Switchyard {
     this.routes.clear();
     this.clusters.clear();
     this.grpc.close();
+    this.wamp.close();
     this.#publish();
     this.divergences.close();
   }
