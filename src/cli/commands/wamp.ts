@@ -5,9 +5,11 @@ import { createFramerRegistry } from '../../framing/builtins.js';
 import { createLogger } from '../../core/log.js';
 import { formatAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
+import { readFileSync } from 'node:fs';
+import { crossbarProxyConfig, CrossbarConfigError } from '../../config/wamp-crossbar.js';
 
 const USAGE = `Usage: switchyard wamp --listen HOST:PORT --backend URL [--backend URL ...] [--realm NAME ...]
-                       [--role ROLE] [--admin HOST:PORT] [--admin-token-file F] [--drain-timeout 10s]
+                       [--role ROLE] [--crossbar WORKER.json] [--admin HOST:PORT] [--admin-token-file F] [--drain-timeout 10s]
                        [--log-level LEVEL]
 
 A WAMP proxy: accepts WAMP clients on one port (WebSocket on /ws with JSON, MessagePack or CBOR, and RawSocket),
@@ -24,6 +26,8 @@ Options:
                              (default: every realm)
       --role ROLE            the role every client gets (anonymous auth at the edge); default: the role the client
                              asks for in HELLO (authrole), else "anonymous"
+      --crossbar FILE        a Crossbar.io proxy worker's JSON (its "connections", "routes" and, without --listen,
+                             "transports"): converted to clusters, routes and listeners (docs/wamp.md)
       --admin ADDR           also serve the admin API and /metrics (e.g. 127.0.0.1:9901): GET /api/v1/wamp/sessions
 ${ADMIN_FLAGS_USAGE}      --drain-timeout D      on SIGINT/SIGTERM, wait this long (default 10s)
       --log-level L          trace|debug|info|warn|error|fatal|silent
@@ -57,6 +61,7 @@ export function wampCommand(argv: string[]): Promise<number> {
       backend: { type: 'string', short: 'b', multiple: true },
       realm: { type: 'string', multiple: true },
       role: { type: 'string' },
+      crossbar: { type: 'string' },
       ...ADMIN_FLAGS,
       'drain-timeout': { type: 'string' },
     });
@@ -64,18 +69,23 @@ export function wampCommand(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (!values.listen) throw new UsageError('missing --listen HOST:PORT');
+    const crossbar = typeof values.crossbar === 'string' ? readCrossbar(values.crossbar, values.listen === undefined ? undefined : 'wamp') : undefined;
+    if (!values.listen && !crossbar?.listeners.length) throw new UsageError('missing --listen HOST:PORT');
     const backends = strs(values.backend);
-    if (backends.length === 0) throw new UsageError('missing --backend URL');
-    const clusters = backends.map((b, i) => backendCluster(b, `backend-${i + 1}`));
+    if (backends.length === 0 && !crossbar) throw new UsageError('missing --backend URL');
+    const clusters = [...(crossbar?.clusters ?? []), ...backends.map((b, i) => backendCluster(b, `backend-${i + 1}`))];
     const realms = strs(values.realm);
-    const routes =
-      realms.length === 0
-        ? clusters.map((c) => ({ id: `route-${String(c['id'])}`, listener: 'wamp', cluster: c['id'] }))
-        : realms.flatMap((realm) => clusters.map((c) => ({ id: `route-${realm}-${String(c['id'])}`, listener: 'wamp', match: { realm }, cluster: c['id'] })));
+    const own = clusters.slice(crossbar?.clusters.length ?? 0);
+    const routes = [
+      ...(crossbar?.routes ?? []),
+      ...(realms.length === 0
+        ? own.map((c) => ({ id: `route-${String(c['id'])}`, listener: 'wamp', cluster: c['id'] }))
+        : realms.flatMap((realm) => own.map((c) => ({ id: `route-${realm}-${String(c['id'])}`, listener: 'wamp', match: { realm }, cluster: c['id'] })))),
+    ];
     const protocol: Record<string, unknown> = { type: 'wamp' };
     if (typeof values.role === 'string') protocol['auth'] = { anonymous: { role: values.role } };
-    const raw: Record<string, unknown> = { listeners: [{ id: 'wamp', listen: values.listen, protocol }], clusters, routes };
+    const listeners = values.listen ? [{ id: 'wamp', listen: values.listen, protocol }] : crossbar!.listeners;
+    const raw: Record<string, unknown> = { listeners, clusters, routes };
     if (values['drain-timeout']) raw['shutdown'] = { drainTimeout: values['drain-timeout'] };
     const adminBlock = adminBlockFromFlags(values);
     if (adminBlock) raw['admin'] = adminBlock;
@@ -88,7 +98,7 @@ export function wampCommand(argv: string[]): Promise<number> {
     const config = result.config;
     const logger = createLogger({ level: logLevelOf(values['log-level']) });
     const { yard, admin } = await startAll(config, framers, logger, ADMIN_NAMES);
-    const l = yard.listeners.get('wamp')!;
+    const l = yard.listeners.get(String(listeners[0]!['id']))!;
     process.stdout.write(
       `switchyard wamp: ${l.address ? formatAddress(l.address) : String(values.listen)} (WebSocket /ws, RawSocket) -> ${backends.join(', ')}` +
         `${realms.length > 0 ? `; realms ${realms.join(', ')}` : '; every realm'}${typeof values.role === 'string' ? `; role ${values.role}` : ''}` +
@@ -96,6 +106,21 @@ export function wampCommand(argv: string[]): Promise<number> {
     );
     return serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
   }, (where) => (where.listener ? 'choose another --listen' : 'choose another --admin'));
+}
+
+function readCrossbar(file: string, listener: string | undefined): ReturnType<typeof crossbarProxyConfig> {
+  let worker: unknown;
+  try {
+    worker = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  } catch (err) {
+    throw new UsageError(`--crossbar ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return crossbarProxyConfig(worker, listener === undefined ? {} : { listener });
+  } catch (err) {
+    if (err instanceof CrossbarConfigError) throw new UsageError(`--crossbar ${file}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** Map config paths back to the flags they came from. */
