@@ -10,8 +10,8 @@ import { frameBatched, type Serializer, splitBatched, type Subprotocol, type Wam
 export type TransportKind = 'websocket' | 'rawsocket';
 
 export interface ChannelEvents {
-  /** One decoded message (not checked beyond the serializer). */
-  message(msg: unknown): void;
+  /** One decoded message (not checked beyond the serializer), with its bytes as received. */
+  message(msg: unknown, raw: Buffer): void;
   /** Bytes that do not decode, or a frame breaking the transport's rules: the channel is failed after this. */
   invalid(reason: string): void;
   /** The transport is gone (once). */
@@ -40,7 +40,7 @@ export abstract class WampChannel {
       this.emitInvalid(`undecodable ${this.serializer.name} message: ${(err as Error).message}`);
       return;
     }
-    this.#events.message(msg);
+    this.#events.message(msg, data);
   }
 
   protected emitInvalid(reason: string): void {
@@ -60,6 +60,11 @@ export abstract class WampChannel {
   }
 
   abstract send(msg: WampMessage): void;
+  /**
+   * Relay a message another channel decoded: its bytes as they are when both sides use the same encoding (no
+   * re-encoding), else re-encoded.
+   */
+  abstract relay(msg: WampMessage, raw: Buffer, from: WampChannel): void;
   /** Close after what was sent has been flushed. */
   abstract close(): void;
   abstract destroy(): void;
@@ -111,6 +116,11 @@ export class WsChannel extends WampChannel {
     let data = this.serializer.encode(msg);
     if (this.#batched) data = frameBatched(this.serializer, data);
     this.#ws.send(data, { binary: this.serializer.binary });
+  }
+
+  relay(msg: WampMessage, raw: Buffer, from: WampChannel): void {
+    if (from.serializer !== this.serializer || this.#batched || this.#ws.readyState !== WebSocket.OPEN) return this.send(msg);
+    this.#ws.send(raw, { binary: this.serializer.binary });
   }
 
   close(): void {
@@ -233,6 +243,16 @@ export class RawSocketChannel extends WampChannel {
       return;
     }
     this.#write(FRAME_MESSAGE, data);
+  }
+
+  relay(msg: WampMessage, raw: Buffer, from: WampChannel): void {
+    if (from.serializer !== this.serializer) return this.send(msg);
+    if (this.#socket.destroyed || !this.#socket.writable) return;
+    if (raw.length > this.#maxOut) {
+      this.oversized++;
+      return;
+    }
+    this.#write(FRAME_MESSAGE, raw);
   }
 
   close(): void {

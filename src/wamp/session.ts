@@ -62,7 +62,7 @@ export class FrontendSession {
     this.#host = host;
     this.#helloTimer = setTimeout(() => this.#abort(URI.authenticationFailed, 'no HELLO in time'), host.options.helloTimeout);
     client.on({
-      message: (msg) => this.#fromClient(msg),
+      message: (msg, raw) => this.#fromClient(msg, raw),
       invalid: (reason) => this.#clientGone(`invalid message: ${reason}`),
       close: (reason) => this.#clientGone(reason),
     });
@@ -72,7 +72,7 @@ export class FrontendSession {
     return this.#client;
   }
 
-  #fromClient(msg: unknown): void {
+  #fromClient(msg: unknown, raw: Buffer): void {
     if (this.state === 'closed') return;
     const code = messageCode(msg);
     if (typeof code === 'string') return this.#protocolError(code);
@@ -93,7 +93,7 @@ export class FrontendSession {
       this.#close();
       return;
     }
-    backend.send(m);
+    backend.relay(m, raw, this.#client);
   }
 
   async #hello(m: unknown[]): Promise<void> {
@@ -200,14 +200,14 @@ export class FrontendSession {
       },
     ]);
     channel.on({
-      message: (msg) => this.#fromBackend(msg),
+      message: (msg, raw) => this.#fromBackend(msg, raw),
       invalid: (reason) => this.#backendGone(`backend sent an invalid message: ${reason}`),
       close: () => this.#backendGone('backend connection lost'),
     });
     this.#host.joined(this);
   }
 
-  #fromBackend(msg: unknown): void {
+  #fromBackend(msg: unknown, raw: Buffer): void {
     if (this.state !== 'joined') return;
     const code = messageCode(msg);
     if (typeof code === 'string' || (!ROUTER_SESSION_MESSAGES.has(code) && code !== ABORT)) {
@@ -227,7 +227,8 @@ export class FrontendSession {
       this.#close();
       return;
     }
-    this.#send(m);
+    this.messages.toClient++;
+    this.#client.relay(m, raw, this.backend!.channel);
   }
 
   #send(m: unknown[]): void {
