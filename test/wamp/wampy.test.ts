@@ -47,7 +47,7 @@ describe('WAMP proxy: wampy clients (CBOR, MessagePack) to a JSON backend', () =
         assert.deepEqual(r.argsList, [42]);
         const got: unknown[] = [];
         await callee.subscribe(`wampy.${name}.topic`, ({ argsList }) => void got.push(argsList));
-        await caller.publish(`wampy.${name}.topic`, ['hi', { n: 1 }], { acknowledge: true } as never);
+        await caller.publish(`wampy.${name}.topic`, ['hi', { n: 1 }], { acknowledge: true });
         await eventually(() => got.length === 1, 'the event');
         assert.deepEqual(got[0], ['hi', { n: 1 }]);
         const s = yard.wamp.sessions('wamp').map((x) => x.toJSON()['serializers'] as { frontend: string; backend: string });
