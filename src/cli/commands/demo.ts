@@ -7,6 +7,7 @@ import { createFramerRegistry } from '../../framing/builtins.js';
 import { formatAddress, parseAddress } from '../../core/address.js';
 import { serveUntilSignal, startAll } from '../serve.js';
 import { divergenceLineLogger, formatDivergence } from './nvariant.js';
+import { demoWamp } from './demo-wamp.js';
 
 const USAGE = `Usage: switchyard demo [--listen HOST:PORT] [--nvariant-listen HOST:PORT] [--admin HOST:PORT] [--once]
                       [--log-level LEVEL]
@@ -260,7 +261,10 @@ export function demoCommand(argv: string[]): Promise<number> {
     } else {
       out.write(`\nno divergence event was recorded (UNEXPECTED)\n`);
     }
+    const wampStep = await demoWamp(yard, out, values.once ? undefined : admin.url);
+    ok &&= wampStep.ok;
     if (values.once) {
+      await wampStep.close();
       await yard.close({ drainTimeout: 0 });
       await admin.close();
       await closeAll();
@@ -281,6 +285,7 @@ export function demoCommand(argv: string[]): Promise<number> {
     out.write(`  curl -s -X DELETE '${admin.url}/api/v1/listeners/demo?drain=2s'   # stop the listener\n`);
     out.write(`Ctrl-C to stop.\n`);
     const code = await serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
+    await wampStep.close();
     await closeAll();
     return code;
   }, (where) => {
