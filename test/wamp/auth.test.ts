@@ -170,4 +170,30 @@ describe('WAMP proxy: edge authentication and ABORT cases', () => {
     assert.deepEqual([...(await handshake([0x7f, 0xf1, 0, 1]))], [0x7f, 0x30, 0, 0]);
     assert.deepEqual([...(await handshake([0x7f, 0xf4, 0, 0]))], [0x7f, 0x10, 0, 0]);
   });
+
+  it('limits before allocation: RawSocket announces 2^20 (maxMessageSize 1MiB) and fails a 2 MiB frame header at once; WebSocket closes 1009', async () => {
+    const rs = await new Promise<{ reply: number[]; closed: boolean }>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.from([0x7f, 0xf1, 0, 0])));
+      let reply: number[] = [];
+      s.on('data', (d: Buffer) => {
+        if (reply.length === 0) {
+          reply = [...d.subarray(0, 4)];
+          // A header announcing 2 MiB; no payload follows: the proxy must not wait for (or buffer) it.
+          s.write(Buffer.from([0x00, 0x20, 0x00, 0x00]));
+        }
+      });
+      s.on('close', () => resolve({ reply, closed: true }));
+      s.on('error', reject);
+    });
+    assert.deepEqual(rs.reply, [0x7f, 0xb1, 0, 0]);
+    assert.equal(rs.closed, true);
+    const code = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(url, ['wamp.2.json']);
+      ws.on('open', () => ws.send(Buffer.alloc(2 * 1024 * 1024, 0x20).toString()));
+      ws.on('close', (c: number) => resolve(c));
+      ws.on('error', () => undefined);
+      setTimeout(() => reject(new Error('not closed')), 5_000).unref();
+    });
+    assert.equal(code, 1009);
+  });
 });
