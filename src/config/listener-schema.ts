@@ -10,7 +10,6 @@ import { framingSchema } from './framing-schema.js';
 import { faultListSchema } from './fault-list-schema.js';
 import { protocolSchema } from './protocol-schema.js';
 import { GRPC_PROTOCOL } from './grpc-schema.js';
-import { WAMP_PROTOCOL } from './wamp-schema.js';
 import { listenerSocketSchema } from './socket-schema.js';
 import { serverTlsSchema } from './tls-schema.js';
 
@@ -57,7 +56,6 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
         listenerMatchKeyIssues(l, chaos, ctx);
         const protocol = get(l, 'protocol');
         if ((protocol === GRPC_PROTOCOL || get(protocol, 'type') === GRPC_PROTOCOL) && get(l, 'faults') !== undefined) addIssue(ctx, 'faults are not yet supported on grpc listeners', ['faults']);
-        if ((protocol === WAMP_PROTOCOL || get(protocol, 'type') === WAMP_PROTOCOL) && get(l, 'faults') !== undefined) addIssue(ctx, 'faults are not yet supported on wamp listeners', ['faults']);
         if (get(l, 'transport') !== 'udp') return;
         if (get(get(l, 'listen'), 'kind') === 'unix') addIssue(ctx, 'a unix socket needs transport "tcp", not "udp"', ['listen']);
         if (get(l, 'tls') !== undefined) addIssue(ctx, 'TLS needs transport "tcp", not "udp"', ['tls']);

@@ -315,7 +315,12 @@ export class Switchyard {
     let listener: ProxyListener;
     if (config.transport === 'udp') listener = new UdpListenerObject(config, deps);
     else if (isGrpcListenerConfig(config)) listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger });
-    else if (isWampListenerConfig(config)) listener = new WampListener(config, { director: this.#table, wamp: this.wamp, logger: this.logger });
+    else if (isWampListenerConfig(config)) {
+      const faults = this.faultSet(config.id);
+      faults.clear('listener');
+      for (const f of config.faults ?? []) faults.add(f, 'listener');
+      listener = new WampListener(config, { director: this.#table, wamp: this.wamp, logger: this.logger, faults });
+    }
     else {
       const faults = this.faultSet(config.id);
       faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);

@@ -25,11 +25,14 @@ import { parseSubprotocol, serializerByRawSocketId } from './serializers.js';
 import { type BackendChoice, FrontendSession, type SessionHost } from './session.js';
 import type { WampRuntime } from './runtime.js';
 import type { Route } from '../routing/director.js';
+import type { FaultSet } from '../faults/fault-set.js';
 
 export interface WampListenerDeps {
   director: Director;
   wamp: WampRuntime;
   logger: Logger;
+  /** The listener's live faults (request-scope `error`, `delay`, `drop` apply to WAMP messages). */
+  faults?: FaultSet | undefined;
 }
 
 const DEFAULTS: WampListenerOptions = { path: '/ws', serializers: ['json', 'msgpack', 'cbor'], maxMessageSize: 1024 * 1024, idleTimeout: 0, helloTimeout: 10_000 };
@@ -232,6 +235,18 @@ export class WampListener extends RuntimeBase<ListenerConfig> implements Session
     if (all.length <= 1) return all;
     const start = this.#deps.wamp.nextIndex(this.id, realm, authrole) % all.length;
     return [...all.slice(start), ...all.slice(0, start)];
+  }
+
+  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>): { type: string; options: Record<string, unknown> } | undefined {
+    const set = this.#deps.faults;
+    if (!set) return undefined;
+    for (const f of set.chain(stream)) {
+      if (!types.includes(f.type) || (f.matcher && !f.matcher(attrs))) continue;
+      if (f.toxicity < 1 && Math.random() >= f.toxicity) continue;
+      f.injected++;
+      return { type: f.type, options: f.options };
+    }
+    return undefined;
   }
 
   joined(session: FrontendSession): void {

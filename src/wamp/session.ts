@@ -11,8 +11,8 @@ import type { EdgeAuth, PendingAuth, Principal, AuthOutcome } from './auth.js';
 import { BackendError, DEFAULT_BACKEND, joinBackend, openBackend } from './backend.js';
 import type { WampChannel } from './channel.js';
 import {
-  abort, ABORT, AUTHENTICATE, CHALLENGE, CLIENT_SESSION_MESSAGES, type Dict, globalId, GOODBYE, goodbye, HELLO, isDict, MESSAGE_NAMES, messageCode,
-  ROUTER_SESSION_MESSAGES, URI, WELCOME,
+  abort, ABORT, AUTHENTICATE, CALL, CHALLENGE, CLIENT_SESSION_MESSAGES, type Dict, ERROR, EVENT, globalId, GOODBYE, goodbye, HELLO, isDict, MESSAGE_NAMES, messageCode,
+  PUBLISH, PUBLISHED, ROUTER_SESSION_MESSAGES, SUBSCRIBE, SUBSCRIBED, URI, WELCOME,
 } from './messages.js';
 
 /** The router roles announced to clients in the proxy-built WELCOME. */
@@ -38,6 +38,8 @@ export interface SessionHost {
   backends(realm: string, authrole: string): BackendChoice[];
   joined(session: FrontendSession): void;
   left(session: FrontendSession): void;
+  /** A request-scope fault of one of these types that fires for this message (drawn by toxicity), if any. */
+  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>): { type: string; options: Record<string, unknown> } | undefined;
 }
 
 type State = 'hello' | 'authenticating' | 'joining' | 'joined' | 'closed';
@@ -52,6 +54,9 @@ export class FrontendSession {
   readonly messages = { fromClient: 0, toClient: 0 };
   readonly since = new Date();
   #pending: PendingAuth | undefined;
+  /** SUBSCRIBE request id → topic, then subscription id → topic (EVENTs carry only the subscription). */
+  readonly #subscribing = new Map<unknown, string>();
+  readonly #topics = new Map<unknown, string>();
   #helloTimer: NodeJS.Timeout | undefined;
   #helloDetails: Dict = {};
   readonly #client: WampChannel;
@@ -93,7 +98,33 @@ export class FrontendSession {
       this.#close();
       return;
     }
+    if ((code === CALL || code === PUBLISH) && this.#faulted(code, m, raw)) return;
+    if (code === SUBSCRIBE && typeof m[3] === 'string') this.#subscribing.set(m[1], m[3]);
     backend.relay(m, raw, this.#client);
+  }
+
+  /** Request-scope faults on a CALL (error, delay) or PUBLISH (drop, delay): true when the message was handled here. */
+  #faulted(code: number, m: unknown[], raw: Buffer): boolean {
+    const p = this.principal!;
+    const name = typeof m[3] === 'string' ? m[3] : '';
+    const attrs: Record<string, string> = code === CALL ? { procedure: name, realm: this.realm!, authrole: p.authrole } : { topic: name, realm: this.realm!, authrole: p.authrole };
+    const f = this.#host.fault('upstream', code === CALL ? ['error', 'delay'] : ['drop', 'delay'], attrs);
+    if (!f) return false;
+    if (f.type === 'error') {
+      const uri = typeof f.options['status'] === 'string' && f.options['status'] !== '' ? f.options['status'] : URI.runtimeError;
+      this.#send([ERROR, CALL, m[1], {}, uri, [typeof f.options['message'] === 'string' ? f.options['message'] : 'error injected by switchyard']]);
+      return true;
+    }
+    if (f.type === 'drop') {
+      // The publication is lost; an acknowledged one is still acknowledged (as a broker that lost it would).
+      if (isDict(m[2]) && m[2]['acknowledge'] === true) this.#send([PUBLISHED, m[1], globalId()]);
+      return true;
+    }
+    const ms = Math.max(0, Number(f.options['sleep'] ?? 1) * 1000);
+    setTimeout(() => {
+      if (this.state === 'joined') this.backend!.channel.relay(m, raw, this.#client);
+    }, ms);
+    return true;
   }
 
   async #hello(m: unknown[]): Promise<void> {
@@ -226,6 +257,16 @@ export class FrontendSession {
       this.#send(m);
       this.#close();
       return;
+    }
+    if (code === SUBSCRIBED) {
+      const topic = this.#subscribing.get(m[1]);
+      this.#subscribing.delete(m[1]);
+      if (topic !== undefined) this.#topics.set(m[2], topic);
+    } else if (code === EVENT) {
+      const d = isDict(m[3]) ? m[3] : {};
+      const topic = typeof d['topic'] === 'string' ? d['topic'] : (this.#topics.get(m[1]) ?? '');
+      const f = this.#host.fault('downstream', ['drop'], { topic, realm: this.realm!, authrole: this.principal!.authrole });
+      if (f) return;
     }
     this.messages.toClient++;
     this.#client.relay(m, raw, this.backend!.channel);

@@ -23,7 +23,7 @@ test('wamp config: valid shapes pass; mistakes are named with their path', () =>
   assert.deepEqual(issues(base()), []);
   assert.match(issues(base({ protocol: { type: 'wamp', serializer: ['json'] } }))[0]!, /^listeners\[0\]\.protocol: unknown option\(s\) serializer \(known: path, serializers/);
   assert.match(issues(base({ protocol: { type: 'wamp', serializers: ['ubjson'] } }))[0]!, /^listeners\[0\]\.protocol\.serializers\[0\]/);
-  assert.match(issues(base({ faults: [] }))[0]!, /faults are not yet supported on wamp listeners/);
+  assert.deepEqual(issues(base({ faults: [{ type: 'error', match: { procedure: 'com.x', topic: 't', realm: 'r', authrole: 'a' } }] })), []);
   assert.match(issues(base({}, { wamp: { auth: { method: 'ticket' } } }))[0]!, /^clusters\[0\]\.wamp\.auth\.ticket: auth method "ticket" needs a ticket/);
   assert.match(issues(base({}, { wamp: { transport: 'tcp' } }))[0]!, /^clusters\[0\]\.wamp\.transport/);
   assert.match(issues(base({}, {}, { match: { realm: 'realm1', procedure: 'x' } })).join('\n'), /procedure/);
