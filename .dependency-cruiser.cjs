@@ -12,7 +12,7 @@ const LAYERS = [
   ['session', 'upstream'],
   ['routing'],
   ['listeners', 'replication'],
-  ['grpc'],
+  ['grpc', 'wamp'],
   ['runtime'],
   ['admin', 'compat'],
   ['cli'],

@@ -1,4 +1,4 @@
-// switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant,grpc,routing]`
+// switchyard benchmark: `npm run bench [-- --quick] [-- --only throughput,rr,connrate,line,idle,http,nvariant,grpc,routing,wamp]`
 // (`npm run bench -- --pinned`: the pinned side-by-side bench, bench/pinned.js)
 //
 // Process layout (every process is a separate Node process; everything binds 127.0.0.1):
@@ -21,7 +21,7 @@ import { coresBusy, cpuSeconds, fdCount, forkHelper, freePort, installCleanup, m
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http', 'nvariant', 'grpc', 'routing'];
+const SCENARIOS = ['throughput', 'rr', 'connrate', 'line', 'idle', 'http', 'nvariant', 'grpc', 'routing', 'wamp'];
 const ALL_MODES = ['direct', 'bare', 'passthrough', 'line'];
 const MODE_TITLE = { direct: 'direct', bare: 'bare pipe', passthrough: 'passthrough', line: 'line framing' };
 const MiB = 1024 * 1024;
@@ -488,6 +488,11 @@ async function main() {
     // N-variant execution (replicate N=3 unanimous/primary, mirror) against single passthrough: bench/nvariant.js.
     const r = spawnSync(process.execPath, ['--expose-gc', path.join(here, 'nvariant.js'), ...(quick ? ['--quick'] : []), '--repeat', String(repeat), ...(opts['no-wait-quiet'] ? ['--no-wait-quiet'] : [])], { stdio: 'inherit' });
     if (r.status !== 0) process.exitCode = r.status ?? 1;
+  }
+  if (only.includes('wamp')) {
+    // WAMP CALL and PUBLISH→EVENT rates: direct to fox-wamp vs through `switchyard wamp`: bench/wamp.js.
+    const r = spawnSync(process.execPath, [path.join(here, 'wamp.js'), ...(quick ? ['--quick'] : []), '--repeat', String(repeat)], { stdio: 'inherit' });
+    if (r.status !== 0) process.stdout.write(`wamp bench failed (exit ${r.status})\n`);
   }
   if (only.includes('grpc')) {
     // gRPC unary and server-stream: direct, a bare node:http2 pipe, and `switchyard grpc` when it exists: bench/grpc.js.

@@ -1,3 +1,4 @@
+import { killWampSession, wampSession, wampSessions } from './wamp-routes.js';
 import type { Address } from '../core/address.js';
 import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
@@ -121,6 +122,9 @@ export class AdminServer {
       ['POST', '/api/v1/routes/:id/variants/:name/quarantine', (c) => quarantine(y, c), 'take a variant out of the vote'],
       ['POST', '/api/v1/routes/:id/variants/:name/restore', (c) => restore(y, c), 'put a quarantined variant back'],
       ['GET HEAD', '/api/v1/routes/:id/noise', (c) => noise(y, c), "a replicate route's learned noise (fields that differ between identical variants)"],
+      ['GET HEAD', '/api/v1/wamp/sessions', (c) => wampSessions(y, c), 'joined WAMP sessions of protocol: wamp listeners (?listener=ID)'],
+      ['GET HEAD', '/api/v1/wamp/sessions/:id', (c) => wampSession(y, c), 'one WAMP session'],
+      ['DELETE', '/api/v1/wamp/sessions/:id', (c) => killWampSession(y, c), 'kill a WAMP session (the client gets GOODBYE wamp.close.killed)'],
     ]);
     return table;
   }

@@ -6,6 +6,7 @@ import { toxiproxyCommand } from './commands/toxiproxy.js';
 import { chaosCommand } from './commands/chaos.js';
 import { nvariantCommand } from './commands/nvariant.js';
 import { grpcCommand } from './commands/grpc.js';
+import { wampCommand } from './commands/wamp.js';
 import { fileURLToPath } from 'node:url';
 import { VERSION } from '../core/version.js';
 
@@ -25,10 +26,11 @@ Commands:
   chaos              a Vaurien-style chaos proxy: --proxy HOST:PORT --backend HOST:PORT --behavior 20:delay,10:error [--http HOST:PORT]
   nvariant           N-variant execution: --listen HOST:PORT --variant HOST:PORT --variant ... [--policy unanimous|majority|primary]
   grpc               a transparent gRPC proxy: --listen HOST:PORT --upstream HOST:PORT [--secondary HOST:PORT ...]
+  wamp               a WAMP proxy: --listen HOST:PORT --backend ws://HOST:PORT/PATH [--backend rawsocket://HOST:PORT] [--realm R]
 
 Run 'switchyard <command> --help' for a command's options.
 Docs (installed with the package): ${DOCS_DIR}
-  configuration.md (config files), admin-api.md, faults.md, chaos-cli.md, toxiproxy-compat.md, nvariant-cli.md, grpc.md
+  configuration.md (config files), admin-api.md, faults.md, chaos-cli.md, toxiproxy-compat.md, nvariant-cli.md, grpc.md, wamp.md
 `;
 
 export type CommandFn = (argv: string[]) => Promise<number>;
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, CommandFn> = {
   chaos: chaosCommand,
   nvariant: nvariantCommand,
   grpc: grpcCommand,
+  wamp: wampCommand,
 };
 
 /** CLI entry point; resolves to the process exit code. */

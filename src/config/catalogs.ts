@@ -68,9 +68,12 @@ export function matchKeysOf(protocols: ProtocolCatalog, protocol: string | undef
   return attrs ? { keys: Object.keys(attrs), text: `protocol "${protocol}" reports: ${Object.keys(attrs).join(', ')}` } : undefined;
 }
 
+/** What a fault on a `protocol: wamp` listener may match (docs/wamp.md; that listener is not a protocol module). */
+export const WAMP_FAULT_KEYS: readonly string[] = ['procedure', 'topic', 'realm', 'authrole'];
+
 /** Every attribute name any protocol module reports (for faults whose listener is not known yet: route faults). */
 export function allMatchKeys(protocols: ProtocolCatalog): string[] {
-  const keys = new Set<string>();
+  const keys = new Set<string>(WAMP_FAULT_KEYS);
   for (const name of protocols.names()) for (const k of Object.keys(protocols.get(name)?.attributes ?? {})) keys.add(k);
   return [...keys].sort();
 }

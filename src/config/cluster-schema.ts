@@ -7,6 +7,7 @@ import { suggestionSuffix } from './did-you-mean.js';
 import { configErrorMap, describeValue } from './issues.js';
 import { socketSchema } from './socket-schema.js';
 import { clientTlsSchema } from './tls-schema.js';
+import { wampClusterSchema } from './wamp-schema.js';
 
 const endpointObject = z.strictObject({
   address: address('connect'),
@@ -166,9 +167,10 @@ export const clusterSchema: z.ZodType<ClusterConfig> = z
     retryBackoff: duration(0).default(25),
     retryOn: z.array(oneOf(RETRY_ON)).default(() => ['connect-failure' as const]),
     dnsRefresh: duration(0).default(30_000),
+    wamp: wampClusterSchema.optional(),
   })
   .transform((c): ClusterConfig => {
     const out = { ...c } as ClusterConfig & Record<string, unknown>;
-    for (const k of ['hashKey', 'tls', 'healthCheck', 'outlierDetection'] as const) if (out[k] === undefined) delete out[k];
+    for (const k of ['hashKey', 'tls', 'healthCheck', 'outlierDetection', 'wamp'] as const) if (out[k] === undefined) delete out[k];
     return out;
   });

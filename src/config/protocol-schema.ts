@@ -9,6 +9,7 @@ import { suggestionSuffix } from './did-you-mean.js';
 import { configErrorMap, describeValue } from './issues.js';
 import { addPluginIssue, isPlainObject } from './fields.js';
 import { GRPC_PROTOCOL, grpcListenerOptionsSchema } from './grpc-schema.js';
+import { WAMP_LISTENER_OPTION_KEYS, WAMP_PROTOCOL, wampListenerOptionsSchema } from './wamp-schema.js';
 
 const PROTOCOL_FORMS = 'a protocol name like "http" or {type: "http", ...options}';
 
@@ -37,9 +38,16 @@ export function protocolSchema(protocols: ProtocolCatalog): z.ZodType<ProtocolSp
       for (const i of r.error.issues) addPluginIssue(ctx, i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.join(', ')} (known: authority)` : i.message, i.path.map((p) => (typeof p === 'number' ? p : String(p))));
       return z.NEVER;
     }
+    if (type === WAMP_PROTOCOL) {
+      // WAMP is served by the WAMP proxy (WebSocket + RawSocket on one port), not by a codec on TCP.
+      const r = wampListenerOptionsSchema.safeParse(options, { error: configErrorMap });
+      if (r.success) return { type, options: r.data as unknown as Record<string, unknown> };
+      for (const i of r.error.issues) addPluginIssue(ctx, i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.join(', ')} (known: ${WAMP_LISTENER_OPTION_KEYS.join(', ')})` : i.message, i.path.map((p) => (typeof p === 'number' ? p : String(p))));
+      return z.NEVER;
+    }
     const m = protocols.get(type);
     if (!m) {
-      const known = ['tcp', GRPC_PROTOCOL, ...protocols.names()];
+      const known = ['tcp', GRPC_PROTOCOL, WAMP_PROTOCOL, ...protocols.names()];
       addPluginIssue(ctx, `unknown protocol "${type}"${suggestionSuffix(type, known)} (known: ${known.join(', ')})`, isPlainObject(v) ? ['type'] : []);
       return z.NEVER;
     }

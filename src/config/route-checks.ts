@@ -10,6 +10,7 @@ import type { MatchSpec } from './fault-input.js';
 import { get, isPlainObject } from './fields.js';
 import { type ConfigIssue, type ConfigIssueCode, formatPath } from './issues.js';
 import { GRPC_PROTOCOL, GRPC_ROUTING } from './grpc-schema.js';
+import { WAMP_ATTRIBUTES, WAMP_PROTOCOL, WAMP_ROUTING } from './wamp-schema.js';
 import { keyKind, type ListenerMatchFacts, routeMatchKeys, routeMatchShapeProblems, scopeOf, shadows } from './route-match.js';
 
 type Push = (segments: Array<string | number>, message: string, code: ConfigIssueCode) => void;
@@ -22,6 +23,9 @@ export function listenerMatchFacts(listener: unknown, protocols: ProtocolCatalog
   const type = typeof protocol === 'string' ? protocol : undefined;
   if (type === GRPC_PROTOCOL) {
     return { id: String(get(listener, 'id')), tls: get(listener, 'tls') !== undefined, udp: false, protocol: type, attributes: ['method', 'service'], routing: GRPC_ROUTING };
+  }
+  if (type === WAMP_PROTOCOL) {
+    return { id: String(get(listener, 'id')), tls: get(listener, 'tls') !== undefined, udp: false, protocol: type, attributes: [...WAMP_ATTRIBUTES], routing: WAMP_ROUTING };
   }
   const entry = type === undefined ? undefined : protocols?.get(type);
   return {

@@ -201,6 +201,8 @@ export interface ClusterConfig {
   retryOn: RetryOn[];
   /** Endpoints given by host name are resolved every this many ms and the answer cached; 0 = resolve at every connect. */
   dnsRefresh: number;
+  /** The endpoints are WAMP routers behind a `protocol: wamp` listener (docs/wamp.md). */
+  wamp?: WampClusterConfig | undefined;
 }
 
 export interface RouteConfig {
@@ -323,4 +325,43 @@ export interface SwitchyardConfig {
   divergences?: DivergencesConfig | undefined;
   /** Modules loaded before the config is validated: each exports a fault plugin (docs/faults.md). */
   plugins?: { faults: string[] } | undefined;
+}
+
+/** Edge authentication of a `protocol: wamp` listener (Crossbar's transport `auth` shape; docs/wamp.md). */
+export interface WampAuthConfig {
+  anonymous?: { type: 'static'; role: string; authid?: string | undefined } | undefined;
+  ticket?:
+    | { type: 'static'; principals: Record<string, { ticket: string; role: string }> }
+    | { type: 'dynamic'; authenticator: string }
+    | undefined;
+  wampcra?: { type: 'static'; users: Record<string, { secret: string; role: string; salt?: string | undefined; iterations: number; keylen: number }> } | undefined;
+}
+
+/** What a dynamic ticket authenticator module's default export is called with and may return. */
+export type WampTicketAuthenticator = (request: { realm: string; authid: string; ticket: string; authextra: Record<string, unknown> }) =>
+  | string
+  | { role: string; authid?: string; extra?: Record<string, unknown> }
+  | undefined
+  | Promise<string | { role: string; authid?: string; extra?: Record<string, unknown> } | undefined>;
+
+/** Options of `protocol: {type: wamp, ...}`. */
+export interface WampListenerOptions {
+  path: string;
+  serializers: Array<'json' | 'msgpack' | 'cbor'>;
+  auth?: WampAuthConfig | undefined;
+  maxMessageSize: number;
+  idleTimeout: number;
+  helloTimeout: number;
+}
+
+/** A cluster's `wamp` block: how the proxy reaches and joins its endpoints (backend WAMP routers). */
+export interface WampClusterConfig {
+  transport: 'websocket' | 'rawsocket';
+  /** WebSocket request path. */
+  path: string;
+  /** WebSocket: offered in this order; RawSocket: the first one is used. */
+  serializers: Array<'json' | 'msgpack' | 'cbor'>;
+  auth: { method: 'anonymous' | 'ticket' | 'wampcra'; authid: string; ticket?: string | undefined; secret?: string | undefined; authmethod?: string | undefined };
+  joinTimeout: number;
+  maxMessageSize: number;
 }

@@ -15,7 +15,7 @@ import { UdpListenerObject } from '../listeners/udp-runtime.js';
 import type { HandlerFactory } from '../pipeline/handler.js';
 import { createMetricsRegistry, type LabelledHistogram } from './metrics.js';
 import { FaultSet } from '../faults/fault-set.js';
-import { matchKeysOf } from '../config/catalogs.js';
+import { matchKeysOf, WAMP_FAULT_KEYS } from '../config/catalogs.js';
 import { routeShadowWarnings, routeTableIssues } from '../config/route-checks.js';
 import { formatPath } from '../config/issues.js';
 import type { FaultRegistry } from '../faults/registry.js';
@@ -30,6 +30,9 @@ import { GRPC_FAULT_MATCH_KEYS, GRPC_PROTOCOL, GRPC_ROUTING, grpcFaultProblems }
 import { GrpcRuntime } from '../grpc/runtime.js';
 import type { GrpcDirector } from '../grpc/director.js';
 import { registerGrpcMetrics } from '../grpc/metrics.js';
+import { WampListener, isWampListenerConfig } from '../wamp/listener.js';
+import { WampRuntime } from '../wamp/runtime.js';
+import { WAMP_PROTOCOL, WAMP_ROUTING } from '../config/wamp-schema.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
@@ -89,7 +92,7 @@ export class Switchyard {
   readonly metrics: Registry;
   readonly #table = new RouteTable((id) => {
     const type = this.listeners.get(id)?.config.protocol?.type;
-    const routing = type === undefined ? undefined : type === GRPC_PROTOCOL ? GRPC_ROUTING : this.protocols.get(type)?.routing;
+    const routing = type === undefined ? undefined : type === GRPC_PROTOCOL ? GRPC_ROUTING : type === WAMP_PROTOCOL ? WAMP_ROUTING : this.protocols.get(type)?.routing;
     return routing && { startupAttributes: routing.startupAttributes, maps: routing.maps };
   });
   readonly #handlers: readonly HandlerFactory[];
@@ -109,6 +112,8 @@ export class Switchyard {
   readonly reloads: Record<ReloadResult, number> = { applied: 0, rejected: 0, failed: 0 };
   /** gRPC routes' session pools, counters and directors. */
   readonly grpc: GrpcRuntime;
+  /** WAMP listeners' live sessions and round-robin counters (docs/wamp.md). */
+  readonly wamp = new WampRuntime();
 
   constructor(options: SwitchyardOptions = {}) {
     this.logger = options.logger ?? silentLogger();
@@ -319,8 +324,13 @@ export class Switchyard {
       faults.clear('listener');
       for (const f of config.faults ?? []) faults.add(f, 'listener');
       listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger, faults, random: () => this.random });
-    }
-    else {
+    } else if (isWampListenerConfig(config)) {
+      const faults = this.faultSet(config.id);
+      faults.matchKeys = { keys: WAMP_FAULT_KEYS, text: `a wamp listener's messages report: ${WAMP_FAULT_KEYS.join(', ')}` };
+      faults.clear('listener');
+      for (const f of config.faults ?? []) faults.add(f, 'listener');
+      listener = new WampListener(config, { director: this.#table, wamp: this.wamp, logger: this.logger, faults });
+    } else {
       const faults = this.faultSet(config.id);
       faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);
       faults.clear('listener');
@@ -400,6 +410,7 @@ export class Switchyard {
     this.routes.clear();
     this.clusters.clear();
     this.grpc.close();
+    this.wamp.close();
     this.#publish();
     this.divergences.close();
   }

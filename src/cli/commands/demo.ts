@@ -9,6 +9,7 @@ import { serveUntilSignal, startAll } from '../serve.js';
 import { divergenceLineLogger, formatDivergence } from './nvariant.js';
 import { startDemoLoad } from './demo-load.js';
 import { startGrpcDemo } from './demo-grpc.js';
+import { demoWamp } from './demo-wamp.js';
 
 const USAGE = `Usage: switchyard demo [--listen HOST:PORT] [--nvariant-listen HOST:PORT] [--admin HOST:PORT] [--once]
                       [--log-level LEVEL]
@@ -265,8 +266,11 @@ export function demoCommand(argv: string[]): Promise<number> {
     }
     const grpcDemo = await startGrpcDemo(logger);
     ok = (await grpcDemo.check(out)) && ok;
+    const wampStep = await demoWamp(yard, out, values.once ? undefined : admin.url);
+    ok &&= wampStep.ok;
     if (values.once) {
       await grpcDemo.close();
+      await wampStep.close();
       await yard.close({ drainTimeout: 0 });
       await admin.close();
       await closeAll();
@@ -293,6 +297,7 @@ export function demoCommand(argv: string[]): Promise<number> {
     const code = await serveUntilSignal(yard, admin, config.shutdown.drainTimeout, logger);
     load.stop();
     await grpcDemo.close();
+    await wampStep.close();
     await closeAll();
     return code;
   }, (where) => {
