@@ -10,7 +10,7 @@ import type { Logger } from '../core/log.js';
 import { resetStream, type UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
-import { RequestClock } from './request-clock.js';
+import { RequestClock, type SessionTraffic } from './request-clock.js';
 import type { LatencyHistogram } from '../core/latency.js';
 import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionStateName } from './state.js';
 import { EXPIRY_CODES, RequestDeadline, expiryMessage, limitsActive, type RequestExpiry, type RequestLimits } from './request-deadline.js';
@@ -62,6 +62,8 @@ export interface SessionOptions {
   splice?: boolean | undefined;
   /** Protocol listeners: where request durations (first request frame read → answer written) are observed. */
   requestDuration?: LatencyHistogram | undefined;
+  /** Protocol listeners: the traffic tail sampled requests are recorded in (with the session's route and cluster). */
+  traffic?: SessionTraffic | undefined;
   onClose?: (session: Session) => void;
 }
 
@@ -105,6 +107,9 @@ export class Session {
   #unwireRaw: (() => void) | undefined;
   /** Set while (and after) the splice addon moves this session's bytes. */
   #splice: SplicePath | undefined;
+  #firstError: string | undefined;
+  /** Protocol sessions with a request-duration histogram or a traffic tail. */
+  #clock: RequestClock | undefined;
 
   constructor(opts: SessionOptions) {
     this.id = opts.id;
@@ -329,7 +334,7 @@ export class Session {
       logger: this.#opts.logger,
       owner,
       deadline: this.#deadline,
-      clock: codec !== undefined && this.#opts.requestDuration !== undefined ? new RequestClock(this.#opts.requestDuration) : undefined,
+      clock: this.#clock = this.#makeClock(codec !== undefined, upstream),
       ended,
     }));
     this.#deadline?.begin();
@@ -454,8 +459,18 @@ export class Session {
     if (this.upstream && !this.upstream.destroyed) this.upstream.destroy();
     this.client.removeAllListeners('data');
     this.client.removeAllListeners('end');
+    this.#clock?.refused(REFUSAL_CODES[reason], reply.frames[0]);
     answerAndClose(this.client, reply.frames);
     return true;
+  }
+
+  #makeClock(protocol: boolean, upstream: UpstreamStream): RequestClock | undefined {
+    const traffic = this.#opts.traffic;
+    if (!protocol || (this.#opts.requestDuration === undefined && traffic === undefined)) return undefined;
+    const clock = new RequestClock(this.#opts.requestDuration, traffic);
+    const u = upstream as Partial<Socket>;
+    if (traffic !== undefined && typeof u.remoteAddress === 'string') clock.endpoint = u.remotePort === undefined ? u.remoteAddress : `${u.remoteAddress.includes(':') ? `[${u.remoteAddress}]` : u.remoteAddress}:${u.remotePort}`;
+    return clock;
   }
 
   #countRefusal(reason: RefusalReason): void {
@@ -478,7 +493,13 @@ export class Session {
 
   #countError(err: unknown): void {
     const code = errorCode(err);
+    this.#firstError ??= code;
     for (const s of this.#stats) s.error(code);
+  }
+
+  /** The code of the first error this session counted (a failed connect, a reset, ...); undefined after a clean close. */
+  get closeError(): string | undefined {
+    return this.#firstError;
   }
 
   /** Per-session facts for handlers; built on first use (most passthrough sessions never need it). */
