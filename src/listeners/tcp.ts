@@ -430,7 +430,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       id: nextSessionId++,
       listenerId: this.id,
       client: socket,
-      connect: () => Promise.resolve(new RequestRouter({ routing, codec, hooks, attributes, maps: module?.routing?.maps, stats: this.stats, logger })),
+      connect: () => Promise.resolve(new RequestRouter({ routing, codec, hooks, attributes, maps: module?.routing?.maps, stats: this.stats, traffic: { tap: this.traffic, summarize: this.#summarize }, logger })),
       framing: this.#framing,
       handlers: this.#handlers(),
       idleTimeout: this.config.idleTimeout,
@@ -648,6 +648,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       logger: this.#deps.logger,
       requestDuration: this.config.protocol ? target.route.requestDuration : undefined,
       traffic: this.config.protocol ? this.#sessionTraffic(target.route.id, cluster.id) : undefined,
+      notePeers: !this.config.protocol && this.traffic.enabled,
       onClose: (s) => {
         this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
         this.sessions.delete(s);
@@ -665,14 +666,14 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   /** Raw TCP with the traffic tail on: one record per connection, at its close. */
   #recordConnection(s: Session, route: string, cluster: string, acceptedAt: number): void {
     const client = s.client;
-    const up = s.upstream as Partial<Socket> | undefined;
+    const peers = s.peers;
     const durationMs = Math.round((performance.now() - acceptedAt) * 1000) / 1000;
     const error = s.closeError;
     this.traffic.record({
       at: Date.now() - Math.round(durationMs),
       durationMs,
       request: {
-        source: `${client.remoteAddress ?? ''}${client.remotePort === undefined ? '' : `:${client.remotePort}`}`,
+        source: peers?.source ?? '',
         bytesIn: client.bytesRead,
         bytesOut: client.bytesWritten,
       },
@@ -680,7 +681,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       ...(error !== undefined ? { error } : {}),
       route,
       cluster,
-      ...(typeof up?.remoteAddress === 'string' ? { endpoint: `${up.remoteAddress}:${up.remotePort ?? ''}` } : {}),
+      ...(peers?.endpoint !== undefined ? { endpoint: peers.endpoint } : {}),
     });
   }
 

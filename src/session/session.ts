@@ -64,6 +64,8 @@ export interface SessionOptions {
   requestDuration?: LatencyHistogram | undefined;
   /** Protocol listeners: the traffic tail sampled requests are recorded in (with the session's route and cluster). */
   traffic?: SessionTraffic | undefined;
+  /** Remember both peers' addresses when the upstream connects ({@link peers}; raw TCP traffic records). */
+  notePeers?: boolean | undefined;
   onClose?: (session: Session) => void;
 }
 
@@ -108,6 +110,7 @@ export class Session {
   /** Set while (and after) the splice addon moves this session's bytes. */
   #splice: SplicePath | undefined;
   #firstError: string | undefined;
+  #peers: { source: string | undefined; endpoint: string | undefined } | undefined;
   /** Protocol sessions with a request-duration histogram or a traffic tail. */
   #clock: RequestClock | undefined;
 
@@ -159,6 +162,7 @@ export class Session {
       return;
     }
     this.upstream = upstream;
+    if (this.#opts.notePeers === true) this.#peers = { source: addressOf(this.client), endpoint: addressOf(upstream as Partial<Socket>) };
     this.#openSockets++;
     upstream.on('error', (err) => this.#onSocketError('upstream', err));
     upstream.on('close', () => this.#onSocketClose());
@@ -468,8 +472,7 @@ export class Session {
     const traffic = this.#opts.traffic;
     if (!protocol || (this.#opts.requestDuration === undefined && traffic === undefined)) return undefined;
     const clock = new RequestClock(this.#opts.requestDuration, traffic);
-    const u = upstream as Partial<Socket>;
-    if (traffic !== undefined && typeof u.remoteAddress === 'string') clock.endpoint = u.remotePort === undefined ? u.remoteAddress : `${u.remoteAddress.includes(':') ? `[${u.remoteAddress}]` : u.remoteAddress}:${u.remotePort}`;
+    if (traffic !== undefined) clock.endpoint = addressOf(upstream as Partial<Socket>);
     return clock;
   }
 
@@ -495,6 +498,11 @@ export class Session {
     const code = errorCode(err);
     this.#firstError ??= code;
     for (const s of this.#stats) s.error(code);
+  }
+
+  /** The client's and upstream's addresses (host:port), when `notePeers` was set and the upstream connected. */
+  get peers(): { source: string | undefined; endpoint: string | undefined } | undefined {
+    return this.#peers;
   }
 
   /** The code of the first error this session counted (a failed connect, a reset, ...); undefined after a clean close. */
@@ -616,3 +624,11 @@ function isPassthrough(f: FramerFactory): boolean {
 
 /** One preallocated abort reason: abort() without a reason builds a DOMException per call. */
 const SESSION_ENDED = new SwitchyardError(ErrorCodes.SHUTDOWN, 'session ended');
+
+/** host:port of a socket's peer ([v6]:port), undefined when it has none (not a socket, or closed). */
+function addressOf(s: Partial<Socket>): string | undefined {
+  const a = s.remoteAddress;
+  if (typeof a !== 'string') return undefined;
+  const host = a.includes(':') ? `[${a}]` : a;
+  return s.remotePort === undefined ? host : `${host}:${s.remotePort}`;
+}
