@@ -652,7 +652,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       onClose: (s) => {
         this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
         this.sessions.delete(s);
-        if (!this.config.protocol && this.traffic.sample()) this.#recordConnection(s, target.route.id, cluster.id, acceptedAt);
+        // connections accepted while the tail was on (their peers were noted)
+        if (s.peers !== undefined && this.traffic.sample()) this.#recordConnection(s, target.route.id, cluster.id, acceptedAt);
       },
     });
     this.sessions.add(session);

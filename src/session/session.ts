@@ -120,6 +120,7 @@ export class Session {
     this.#opts = opts;
     this.#stats = opts.stats;
     this.#handlerFactories = opts.handlers ?? NO_HANDLERS;
+    if (opts.notePeers === true) this.#peers = { source: addressOf(opts.client), endpoint: undefined };
     this.#trace = opts.logger.isLevelEnabled('debug');
     for (const s of this.#stats) {
       s.active++;
@@ -162,7 +163,7 @@ export class Session {
       return;
     }
     this.upstream = upstream;
-    if (this.#opts.notePeers === true) this.#peers = { source: addressOf(this.client), endpoint: addressOf(upstream as Partial<Socket>) };
+    if (this.#peers !== undefined) this.#peers.endpoint = addressOf(upstream as Partial<Socket>);
     this.#openSockets++;
     upstream.on('error', (err) => this.#onSocketError('upstream', err));
     upstream.on('close', () => this.#onSocketClose());
@@ -500,7 +501,7 @@ export class Session {
     for (const s of this.#stats) s.error(code);
   }
 
-  /** The client's and upstream's addresses (host:port), when `notePeers` was set and the upstream connected. */
+  /** The client's and (once connected) upstream's addresses (host:port), when `notePeers` was set. */
   get peers(): { source: string | undefined; endpoint: string | undefined } | undefined {
     return this.#peers;
   }
