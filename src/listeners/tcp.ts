@@ -589,6 +589,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         stats,
         logger: this.#deps.logger,
         idleTimeout: this.config.idleTimeout,
+        traffic: { tap: this.traffic, summarize: this.#summarize },
         onClose: () => {
           closed = true;
           this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);

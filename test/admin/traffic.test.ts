@@ -273,3 +273,53 @@ test('raw TCP: off by default; on after PUT, one record per connection with its 
     await echo.close();
   }
 });
+
+test('replicate route: the decision is recorded (variant served, or SWY_DIVERGENCE when blocked)', async () => {
+  const variant = async (name: string): Promise<{ port: number; close(): Promise<void> }> => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.setHeader('content-type', 'application/json');
+      // /same: every variant agrees; /diff: each answers its own name
+      res.end(JSON.stringify(req.url === '/diff' ? { who: name } : { ok: true }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      close: () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    };
+  };
+  const [v1, v2] = await Promise.all([variant('v1'), variant('v2')]);
+  const yard = await startYard({
+    listeners: [{ id: 'nv', listen: '127.0.0.1:0', protocol: 'http' }],
+    clusters: [
+      { id: 'v1', endpoints: [`127.0.0.1:${v1.port}`] },
+      { id: 'v2', endpoints: [`127.0.0.1:${v2.port}`] },
+    ],
+    routes: [{ id: 'accounts', listener: 'nv', replicate: { variants: ['v1', 'v2'], policy: 'unanimous', timeout: '2s' } }],
+  });
+  const admin = await AdminServer.start(yard, { listen: LOOPBACK, token: TOKEN });
+  try {
+    const base = `http://127.0.0.1:${portOf(yard, 'nv')}`;
+    const ok = await fetch(`${base}/same`);
+    assert.equal(ok.status, 200);
+    await ok.text();
+    const blocked = await fetch(`${base}/diff`);
+    assert.equal(blocked.status, 502);
+    await blocked.text();
+    const got = await records(admin, 'nv', 2);
+    const same = got.find((r) => r.request['path'] === '/same');
+    const diff = got.find((r) => r.request['path'] === '/diff');
+    assert.ok(same && diff, JSON.stringify(got));
+    assert.deepEqual([same.route, same.cluster, same.answer, same.error], ['accounts', 'replicate', '200', undefined]);
+    assert.ok(same.endpoint === 'v1' || same.endpoint === 'v2', String(same.endpoint));
+    assert.deepEqual([diff.route, diff.cluster, diff.error, diff.answer], ['accounts', 'replicate', 'SWY_DIVERGENCE', '502']);
+  } finally {
+    await admin.close();
+    await yard.close({ drainTimeout: 0 });
+    await Promise.all([v1.close(), v2.close()]);
+  }
+});
