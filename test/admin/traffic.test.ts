@@ -11,6 +11,10 @@ import { Redis } from 'ioredis';
 import { AdminServer } from '../../src/admin/server.js';
 import type { Switchyard } from '../../src/runtime/switchyard.js';
 import { startYard } from '../helpers/yard.js';
+import { TcpListener } from '../../src/listeners/tcp.js';
+import { validateConfig } from '../../src/runtime/config.js';
+import { applyConfig } from '../../src/runtime/reload.js';
+import { createFramerRegistry } from '../../src/framing/builtins.js';
 import { LOOPBACK } from '../helpers/admin.js';
 import { connect, startEchoServer } from '../helpers/net.js';
 import { SERVICES, needService, reachable } from '../helpers/services.js';
@@ -321,5 +325,34 @@ test('replicate route: the decision is recorded (variant served, or SWY_DIVERGEN
     await admin.close();
     await yard.close({ drainTimeout: 0 });
     await Promise.all([v1.close(), v2.close()]);
+  }
+});
+
+test('config: the traffic key sets the tail; a hot reload changing only it updates the listener in place; bad values are refused', async () => {
+  const echo = await startEchoServer();
+  const raw = (traffic: Record<string, unknown>): Record<string, unknown> => ({
+    listeners: [{ id: 'raw', listen: '127.0.0.1:0', traffic }],
+    clusters: [{ id: 'echo', endpoints: [`127.0.0.1:${echo.port}`] }],
+    routes: [{ id: 'r', listener: 'raw', cluster: 'echo' }],
+  });
+  const framers = createFramerRegistry();
+  const yard = await startYard(raw({ enabled: true, keep: 5 }));
+  try {
+    const before = yard.listeners.get('raw') as TcpListener;
+    assert.deepEqual(before.traffic.settings(), { enabled: true, perSecond: 50, keep: 5 });
+    const next = validateConfig(raw({ enabled: false, perSecond: 7, keep: 9 }), framers);
+    assert.ok(next.ok);
+    const plan = await applyConfig(yard, next.config);
+    assert.equal(JSON.stringify(plan).includes('"update"'), true, JSON.stringify(plan));
+    const after = yard.listeners.get('raw') as TcpListener;
+    assert.equal(after, before, 'the same listener (updated in place)');
+    assert.deepEqual(after.traffic.settings(), { enabled: false, perSecond: 7, keep: 9 });
+    const bad = validateConfig(raw({ enabled: 'yes', keep: 0, every: 1 }), framers);
+    assert.equal(bad.ok, false);
+    const paths = bad.ok ? [] : bad.errors.map((e) => e.path);
+    for (const p of ['listeners[0].traffic.enabled', 'listeners[0].traffic.keep']) assert.ok(paths.some((x) => x.startsWith(p)), `${p} in ${paths.join(', ')}`);
+  } finally {
+    await yard.close();
+    await echo.close();
   }
 });
