@@ -13,6 +13,7 @@ import { health, metrics, objectRoutes } from './object-routes.js';
 import { CONFIG_BODY_TYPES, getConfig, putConfig } from './config-routes.js';
 import { addFault, faultTypes, getFault, listFaults, protocols, removeFault, updateFault } from './fault-routes.js';
 import { dashboardFile, dashboardPage, isDashboardRequest, varyAccept, wantsHtml } from './dashboard.js';
+import { getTraffic, putTraffic } from './traffic-routes.js';
 import { clearDivergences, divergence, divergences, events, noise, quarantine, restore, variants } from './replication-routes.js';
 
 /** Where the admin API listens, and how it is protected (token, allowed hosts and origins: docs/security.md). */
@@ -115,6 +116,8 @@ export class AdminServer {
       ['GET HEAD', '/api/v1/listeners/:id/faults/:name', (c) => getFault(y, c), 'one fault'],
       ['PATCH POST', '/api/v1/listeners/:id/faults/:name', (c) => updateFault(y, c), "change a fault's attributes, toxicity or match"],
       ['DELETE', '/api/v1/listeners/:id/faults/:name', (c) => removeFault(y, c), 'remove a fault'],
+      ['GET HEAD', '/api/v1/listeners/:id/traffic', (c) => getTraffic(y, c), "a listener's traffic tail: the latest sampled requests (?since=SEQ&limit=N)"],
+      ['PUT', '/api/v1/listeners/:id/traffic', (c) => putTraffic(y, c), "turn a listener's traffic tail on or off, or change its rate and size (body: {enabled?, perSecond?, keep?})"],
       ['GET HEAD', '/api/v1/divergences', (c) => divergences(y, c), 'the divergence events kept in memory'],
       ['DELETE', '/api/v1/divergences', (c) => clearDivergences(y, c), 'forget the divergence events'],
       ['GET HEAD', '/api/v1/divergences/:id', (c) => divergence(y, c), 'one divergence event'],

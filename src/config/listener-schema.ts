@@ -12,6 +12,7 @@ import { protocolSchema } from './protocol-schema.js';
 import { GRPC_FAULT_MATCH_KEYS, GRPC_PROTOCOL, grpcFaultProblems } from './grpc-schema.js';
 import { listenerSocketSchema } from './socket-schema.js';
 import { serverTlsSchema } from './tls-schema.js';
+import { TRAFFIC_MAX_KEEP, TRAFFIC_MAX_PER_SECOND } from '../core/traffic.js';
 
 const udpSchema = z
   .strictObject({
@@ -28,6 +29,13 @@ const minDataRateSchema = z
     grace: duration(1).default(5_000),
   })
   .prefault({});
+
+/** The listener's traffic tail (`GET /api/v1/listeners/:id/traffic`); defaults are applied by the listener. */
+const trafficSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  perSecond: int(1, TRAFFIC_MAX_PER_SECOND).optional(),
+  keep: int(1, TRAFFIC_MAX_KEEP).optional(),
+});
 
 /** One listener (also the body of the admin API's POST /listeners). */
 export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.ZodType<ListenerConfig> {
@@ -49,6 +57,7 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
       backlog: int(0, 65_535).default(511),
       socket: listenerSocketSchema,
       udp: udpSchema,
+      traffic: trafficSchema.optional(),
     })
     .superRefine(
       (l, ctx) => {

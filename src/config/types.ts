@@ -95,6 +95,11 @@ export interface ListenerConfig {
    * has no fault, and switch to the fault stage when one is added at run time.
    */
   faults?: FaultInput[] | undefined;
+  /**
+   * The traffic tail (docs/admin-api.md): `enabled` (default true on protocol listeners, false on raw TCP),
+   * `perSecond` records sampled at most per second (default 50), `keep` records kept (default 200).
+   */
+  traffic?: { enabled?: boolean | undefined; perSecond?: number | undefined; keep?: number | undefined } | undefined;
 }
 
 export interface EndpointConfig {

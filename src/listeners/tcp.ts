@@ -28,6 +28,8 @@ import { ThrottledWarning } from '../core/throttled-log.js';
 import { processFdBudget, type FdBudget } from '../core/fd-budget.js';
 import { CONNECTION_BUCKETS, LatencyHistogram } from '../core/latency.js';
 import { spliceAvailable } from '../net/splice.js';
+import { TRAFFIC_DEFAULTS, TrafficTap, type TrafficSettings } from '../core/traffic.js';
+import type { SessionTraffic } from '../session/request-clock.js';
 
 export interface ListenerDeps {
   director: Director;
@@ -76,6 +78,10 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly sessions = new Set<Session | EngineSession>();
   /** Accept to close of every connection handed to a session or a route engine (`switchyard_connection_duration_seconds`). */
   readonly connectionDuration = new LatencyHistogram(CONNECTION_BUCKETS);
+  /** The traffic tail (GET /api/v1/listeners/:id/traffic): requests on protocol listeners, connections on raw TCP. */
+  readonly traffic: TrafficTap;
+  /** The protocol's answer summary (traffic records), when it has one. */
+  readonly #summarize: ((frame: Buffer) => string) | undefined;
   readonly #deps: ListenerDeps;
   readonly #framing: SessionFraming | undefined;
   /** Protocol listeners only: requestHeaderTimeout, requestTimeout, minDataRate. */
@@ -122,6 +128,9 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     } else {
       this.#framing = framers;
     }
+    this.traffic = new TrafficTap(trafficSettings(config));
+    const module = config.protocol === undefined ? undefined : deps.protocols?.get(config.protocol.type);
+    this.#summarize = module?.answerSummary?.bind(module);
     this.#splice = config.socket.splice === 'auto' && passthrough && !config.protocol && !config.tls && config.listen.kind === 'tcp' && spliceAvailable();
     const handlers = deps.handlers ?? [];
     if (deps.faults && deps.random) {
@@ -142,8 +151,10 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
    * updates the fault set). Live connections keep the values they started with.
    */
   reconfigure(config: ListenerConfig): void {
+    const trafficChanged = JSON.stringify(config.traffic) !== JSON.stringify(this.config.traffic);
     this.replaceConfig(config);
     if (config.protocol) this.#requestLimits = requestLimitsOf(config);
+    if (trafficChanged) this.traffic.configure(trafficSettings(config));
     if (this.#server) this.#server.maxConnections = config.maxConnections > 0 ? config.maxConnections : Infinity;
   }
 
@@ -425,7 +436,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       id: nextSessionId++,
       listenerId: this.id,
       client: socket,
-      connect: () => Promise.resolve(new RequestRouter({ routing, codec, hooks, attributes, maps: module?.routing?.maps, stats: this.stats, logger })),
+      connect: () => Promise.resolve(new RequestRouter({ routing, codec, hooks, attributes, maps: module?.routing?.maps, stats: this.stats, traffic: { tap: this.traffic, summarize: this.#summarize }, logger })),
       framing: this.#framing,
       handlers: this.#handlers(),
       idleTimeout: this.config.idleTimeout,
@@ -585,6 +596,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         stats,
         logger: this.#deps.logger,
         idleTimeout: this.config.idleTimeout,
+        traffic: { tap: this.traffic, summarize: this.#summarize },
         onClose: () => {
           closed = true;
           this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
@@ -637,20 +649,51 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       framing,
       handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,
-      splice: loggedIn === undefined && this.#splice && this.#fdBudget.roomy(),
+      // a raw TCP traffic tail counts each connection's bytes on the sockets: such connections stay off splice(2)
+      splice: loggedIn === undefined && this.#splice && !this.traffic.enabled && this.#fdBudget.roomy(),
       requestLimits: this.#requestLimits,
       upstreamName: cluster.id,
       stats: [this.stats, target.route.stats, cluster.stats],
       logger: this.#deps.logger,
       requestDuration: this.config.protocol ? target.route.requestDuration : undefined,
+      traffic: this.config.protocol ? this.#sessionTraffic(target.route.id, cluster.id) : undefined,
+      notePeers: !this.config.protocol && this.traffic.enabled,
       onClose: (s) => {
         this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
         this.sessions.delete(s);
         this.#fdBudget.released(fds);
+        // connections accepted while the tail was on (their peers were noted)
+        if (s.peers !== undefined && this.traffic.sample()) this.#recordConnection(s, target.route.id, cluster.id, acceptedAt);
       },
     });
     this.sessions.add(session);
     void session.start();
+  }
+
+  #sessionTraffic(route: string, cluster: string): SessionTraffic {
+    return { tap: this.traffic, route, cluster, summarize: this.#summarize };
+  }
+
+  /** Raw TCP with the traffic tail on: one record per connection, at its close. */
+  #recordConnection(s: Session, route: string, cluster: string, acceptedAt: number): void {
+    const client = s.client;
+    const peers = s.peers;
+    const durationMs = Math.round((performance.now() - acceptedAt) * 1000) / 1000;
+    const error = s.closeError;
+    this.traffic.record({
+      at: Date.now() - Math.round(durationMs),
+      durationMs,
+      request: {
+        source: peers?.source ?? '',
+        bytesIn: client.bytesRead,
+        bytesOut: client.bytesWritten,
+      },
+      answer: error === undefined ? 'closed' : 'failed',
+      ...(error !== undefined ? { error } : {}),
+      route,
+      cluster,
+      ...(peers?.endpoint !== undefined ? { endpoint: peers.endpoint } : {}),
+    });
   }
 
   /** Stop accepting; let live sessions finish for up to drainTimeout ms; then close what is left. */
@@ -700,6 +743,16 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
     });
   }
 
+}
+
+/** The config's traffic settings with defaults: on for protocol listeners, off for raw TCP. */
+function trafficSettings(config: ListenerConfig): TrafficSettings {
+  const t = config.traffic;
+  return {
+    enabled: t?.enabled ?? config.protocol !== undefined,
+    perSecond: t?.perSecond ?? TRAFFIC_DEFAULTS.perSecond,
+    keep: t?.keep ?? TRAFFIC_DEFAULTS.keep,
+  };
 }
 
 function requestLimitsOf(config: ListenerConfig): RequestLimits {

@@ -349,6 +349,11 @@ export interface ProtocolModule<O extends Record<string, unknown> = Record<strin
    */
   requestAttributes?(startFrame: Buffer, keys: readonly string[]): Attributes;
   factory(options: O): ProtocolCodecFactory;
+  /**
+   * The traffic tail: a short text (at most 120 characters) of an answer from its first frame (HTTP "200", Redis
+   * "+OK", PostgreSQL "ErrorResponse 42P01", MySQL "ERR 1045"). Cheap; called only for sampled requests. Absent: "".
+   */
+  answerSummary?(startFrame: Buffer): string;
   /** Per-request routing (listeners whose routes are decided per request). Absent: per connection only. */
   readonly requestRouting?: RequestRoutingHooks;
 

@@ -76,6 +76,8 @@ export class Exchange {
   blockedMessage = '';
   /** Blocked after part of the answer went out: only closing the connection tells the client it is incomplete. */
   cutShort = false;
+  /** Date.now() when the listener's traffic tail sampled this exchange (recorded once decided); else undefined. */
+  trafficAt: number | undefined;
   #phase: ExchangePhase;
   /** Variants whose answer is still owed. */
   #pending: number;

@@ -13,6 +13,7 @@ import type { ReplicaEnv } from './replicate-env.js';
 import { ReplicaVariant } from './replica-variant.js';
 import { connectVariant } from './variant.js';
 import type { Policy } from '../config/replication.js';
+import { scalarAttributes } from '../core/traffic.js';
 
 /**
  * One client connection replicated to N variants (RDDR's incoming proxy): every request goes to every variant;
@@ -130,6 +131,7 @@ export class ReplicaSession implements EngineSession {
     if (info.start || !ex) {
       const responses = info.responses ?? 1;
       ex = new Exchange(this.#seq++, this.#variants.length, responses, info.attributes, this.#trace);
+      if (this.#ctx.traffic?.tap.sample() === true) ex.trafficAt = Date.now();
       // A variant quarantined while this connection is open leaves it now.
       for (const v of this.#variants) if (!v.dead && this.#env.isQuarantined(v.target.name)) this.#kill(v, 'quarantined');
       if (responses > 0) {
@@ -294,6 +296,7 @@ export class ReplicaSession implements EngineSession {
       if (ex.phase !== ExchangePhase.Decided) break;
       this.#exchanges.shift();
       ex.to(ExchangePhase.Delivered);
+      if (ex.trafficAt !== undefined) this.#record(ex, this.#policy === 'primary' ? 0 : ex.serve, undefined, undefined);
       if (this.#policy === 'primary') continue;
       this.#writeClient(ex.slots[ex.serve!]!.frames);
       // Answers of the other variants are no longer needed.
@@ -310,6 +313,7 @@ export class ReplicaSession implements EngineSession {
     this.#closing = true;
     const reply = this.#client.codec?.errorReply({ request: ex.attributes, message: ex.blockedMessage, status: ex.blockedStatus, close: true });
     for (const s of this.#ctx.stats) s.error(ex.blockedStatus === 504 ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.DIVERGENCE);
+    if (ex.trafficAt !== undefined) this.#record(ex, undefined, ex.blockedStatus === 504 ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.DIVERGENCE, reply?.frames[0]);
     const socket = this.#client.socket;
     if (ex.cutShort) {
       // Half an answer already went out: only closing the connection tells the client it is incomplete.
@@ -321,6 +325,31 @@ export class ReplicaSession implements EngineSession {
     // Raw TCP has no error message: the connection closes.
     socket.end();
     setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  /**
+   * The listener's traffic record of a sampled exchange, when it is decided: the variant served (`served`), or the
+   * block (`error`, with the proxy's reply `blocked`). Route: this replicate route; cluster: "replicate".
+   */
+  #record(ex: Exchange, served: number | undefined, error: string | undefined, blocked: Buffer | undefined): void {
+    const traffic = this.#ctx.traffic!;
+    const first = blocked ?? (served === undefined ? undefined : ex.slots[served]?.frames[0]);
+    let answer = '';
+    try {
+      if (first !== undefined && traffic.summarize !== undefined) answer = traffic.summarize(first);
+    } catch {
+      answer = '';
+    }
+    traffic.tap.record({
+      at: ex.trafficAt!,
+      durationMs: Math.max(0, Date.now() - ex.trafficAt!),
+      request: scalarAttributes(ex.attributes),
+      answer,
+      ...(error !== undefined ? { error } : {}),
+      route: this.#env.route,
+      cluster: 'replicate',
+      ...(served !== undefined ? { endpoint: this.#variants[served]!.target.name } : {}),
+    });
   }
 
   /** An error reply of switchyard's own (a blocked answer's 502/504, a 400): counted like forwarded bytes. */

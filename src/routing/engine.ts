@@ -4,6 +4,7 @@ import type { Logger } from '../core/log.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { FramerFactory } from '../framing/framer.js';
 import type { ProtocolCodecFactory } from '../protocols/protocol.js';
+import type { TrafficTap } from '../core/traffic.js';
 
 /**
  * The route-engine contract: a route with an engine (replicate, merge) takes over its accepted connections itself
@@ -31,6 +32,8 @@ export interface AcceptContext {
   readonly idleTimeout?: number;
   /** Called once when the connection is gone (the listener forgets it). */
   readonly onClose: () => void;
+  /** The listener's traffic tail (engines that record requests: replicate). */
+  readonly traffic?: { readonly tap: TrafficTap; readonly summarize?: ((frame: Buffer) => string) | undefined } | undefined;
 }
 
 /** A connection owned by an engine, as the listener sees it (to drain and stop). */

@@ -13,7 +13,8 @@ import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 import { ErrorCodes, SwitchyardError, type ErrorCode } from '../core/errors.js';
 import { CONNECTION_KEYS } from '../config/route-match.js';
-import { RoutedUpstream, type Exchange, type RoutedCluster, type UpstreamOwner } from './routed-upstream.js';
+import { RoutedUpstream, type Exchange, type ExchangeTrace, type RoutedCluster, type UpstreamOwner } from './routed-upstream.js';
+import { scalarAttributes, type TrafficTap } from '../core/traffic.js';
 
 /** The route actions the router executes (structurally: config/types.ts RouteConfig). */
 export interface RouteActions {
@@ -58,6 +59,8 @@ export interface RequestRouterOptions {
   readonly holdLimit?: number | undefined;
   /** Counted into for requests no route takes (listener stats). */
   readonly stats?: TrafficStats | undefined;
+  /** The listener's traffic tail: sampled requests are recorded with their route, cluster and endpoint. */
+  readonly traffic?: { readonly tap: TrafficTap; readonly summarize?: ((frame: Buffer) => string) | undefined } | undefined;
   readonly logger: Logger;
 }
 
@@ -122,6 +125,11 @@ export class RequestRouter extends Duplex {
     this.#owner = {
       arrived: () => this.#flush(),
       answerStarted: (conn, ex, facts) => this.#answerStarted(conn, ex, facts.status),
+      traceAnswer: (conn, ex, frame) => {
+        ex.trace!.answer = this.#summary(frame);
+        const s = conn.socket;
+        if (s?.remoteAddress !== undefined) ex.trace!.endpoint = `${s.remoteAddress.includes(':') ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort ?? ''}`;
+      },
       failed: (conn, pending, why, err) => this.#failed(conn, pending, why, err),
       gone: (conn) => this.#drop(conn),
       replays: this.#replays,
@@ -332,6 +340,8 @@ export class RequestRouter extends Duplex {
       startedAt: observe === undefined ? 0 : performance.now(),
       observe,
     };
+    const traffic = this.#opts.traffic;
+    if (traffic !== undefined && traffic.tap.sample()) ex.trace = this.#trace(choice);
     this.#queue.push(ex);
     return ex;
   }
@@ -410,6 +420,10 @@ export class RequestRouter extends Duplex {
     if (responses === 0 || reply === undefined) return;
     const ex = this.#exchange(undefined, own, undefined, true, undefined);
     for (const f of reply.frames) ex.chunks.push(f);
+    if (ex.trace !== undefined) {
+      ex.trace.error = reason === 'no_route' ? ErrorCodes.NO_ROUTE : ErrorCodes.CROSS_CLUSTER;
+      ex.trace.answer = this.#summary(reply.frames[0]);
+    }
     ex.done = true;
     if (reply.close) this.#closing = true;
     this.#flushSoon();
@@ -425,6 +439,7 @@ export class RequestRouter extends Duplex {
     hooks.forget(this.#codec, own);
     const ex = this.#exchange(undefined, own, undefined, true, choice);
     ex.chunks.push(bytes);
+    if (ex.trace !== undefined) ex.trace.answer = this.#summary(bytes);
     ex.done = true;
     if (close) this.#closing = true;
     this.#flushSoon();
@@ -477,6 +492,7 @@ export class RequestRouter extends Duplex {
       if (!ex.done) break;
       q.shift();
       if (ex.observe !== undefined) ex.observe.observe((performance.now() - ex.startedAt) / 1000);
+      if (ex.trace !== undefined && !ex.discard) this.#recordTrace(ex, ex.trace);
       if (ex.attributes !== undefined && ex.conn !== undefined) this.#hooks.forget(this.#codec, ex.attributes);
     }
     if (out.length > 0 && !this.#pushAll(out)) this.#wantsRead = false;
@@ -603,6 +619,38 @@ export class RequestRouter extends Duplex {
     const reply = this.#codec.errorReply({ request: ex.attributes, message, reason });
     if (reply !== undefined) for (const f of reply.frames) ex.chunks.push(f);
     if (reply?.close === true) this.#closing = true;
+    if (ex.trace !== undefined) {
+      ex.trace.error = reasonCode(reason);
+      ex.trace.answer = this.#summary(reply?.frames[0]);
+    }
+  }
+
+  #trace(choice: RequestRouteChoice | undefined): ExchangeTrace {
+    return { at: Date.now(), t0: performance.now(), route: choice?.route.id, cluster: choice?.cluster?.id, answer: undefined, error: undefined, endpoint: undefined };
+  }
+
+  #summary(frame: Buffer | undefined): string {
+    const f = this.#opts.traffic?.summarize;
+    if (f === undefined || frame === undefined) return '';
+    try {
+      return f(frame);
+    } catch {
+      return '';
+    }
+  }
+
+  /** A sampled exchange was passed on to the client (or dropped with its connection): its traffic record. */
+  #recordTrace(ex: Exchange, t: ExchangeTrace): void {
+    this.#opts.traffic!.tap.record({
+      at: t.at,
+      durationMs: Math.round((performance.now() - t.t0) * 1000) / 1000,
+      request: scalarAttributes(ex.attributes),
+      answer: t.answer ?? '',
+      ...(t.error !== undefined ? { error: t.error } : {}),
+      ...(t.route !== undefined ? { route: t.route } : {}),
+      ...(t.cluster !== undefined ? { cluster: t.cluster } : {}),
+      ...(t.endpoint !== undefined ? { endpoint: t.endpoint } : {}),
+    });
   }
 
   #failPinned(pending: Exchange[], why: 'connect' | 'reset' | 'closed'): void {

@@ -49,6 +49,19 @@ export interface Exchange {
   readonly startedAt: number;
   /** The route's request-duration histogram (observed when the answer is passed on). */
   readonly observe: { observe(seconds: number): void } | undefined;
+  /** Set when the listener's traffic tail sampled this request: recorded once the answer is passed on. */
+  trace?: ExchangeTrace | undefined;
+}
+
+/** A sampled request of a routed connection, for the listener's traffic tail. */
+export interface ExchangeTrace {
+  readonly at: number;
+  readonly t0: number;
+  readonly route: string | undefined;
+  readonly cluster: string | undefined;
+  answer: string | undefined;
+  error: string | undefined;
+  endpoint: string | undefined;
 }
 
 export interface UpstreamOwner {
@@ -56,6 +69,8 @@ export interface UpstreamOwner {
   arrived(): void;
   /** The response start frame of `ex`: the router may retry it (returns true: drop this answer). */
   answerStarted(conn: RoutedUpstream, ex: Exchange, facts: RoutedResponseFacts): boolean;
+  /** The response start frame of a sampled exchange (`ex.trace` set): its summary for the traffic tail. */
+  traceAnswer(conn: RoutedUpstream, ex: Exchange, frame: Buffer): void;
   /** The connection failed (connect, reset, closed early): `pending` are its exchanges still waiting. */
   failed(conn: RoutedUpstream, pending: Exchange[], why: 'connect' | 'reset' | 'closed', err: unknown): void;
   /** The connection closed with nothing pending. */
@@ -267,6 +282,7 @@ export class RoutedUpstream {
       if (!ex.discard) this.#hold(ex, frame);
       return;
     }
+    if (info.start && ex.trace !== undefined && !ex.discard) this.#owner.traceAnswer(this, ex, frame);
     if (info.start && this.#hooks.response !== undefined && !ex.discard) {
       const facts = this.#hooks.response(this.#codec, frame);
       if (facts.close === true) this.retired = true;

@@ -60,6 +60,7 @@ export const IN_PLACE_LISTENER_KEYS: readonly string[] = [
   'maxConnectionsPerSource',
   'requestHeaderTimeout',
   'requestTimeout',
+  'traffic',
   'minDataRate',
   'socket.keepAlive',
 ];

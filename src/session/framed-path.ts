@@ -259,8 +259,11 @@ export class FramedPath implements SessionIO {
       let answer = false;
       if (this.#clock !== undefined && info !== undefined && !info.opaque) {
         if (dir === 'toUpstream') {
-          if (info.start) this.#clock.started(info.responses ?? 1);
-        } else answer = info.end && info.unsolicited !== true;
+          if (info.start) this.#clock.started(info.responses ?? 1, info.attributes);
+        } else if (info.unsolicited !== true) {
+          answer = info.end;
+          if (info.start) this.#clock.answerStarted(frame);
+        }
       }
       if (dir === 'toUpstream' && this.#taker !== undefined && info !== undefined && this.#handOff(chain.length > 0)) {
         this.#giveFrame(decoder, frame, info);

@@ -1,39 +1,98 @@
 import { performance } from 'node:perf_hooks';
 import type { LatencyHistogram } from '../core/latency.js';
+import { scalarAttributes, type TrafficTap } from '../core/traffic.js';
+import type { Attributes } from '../protocols/protocol.js';
+
+/** Where a protocol session records its sampled requests (the listener's traffic tail). */
+export interface SessionTraffic {
+  readonly tap: TrafficTap;
+  readonly route?: string | undefined;
+  readonly cluster?: string | undefined;
+  /** The protocol's short text of an answer from its first frame (ProtocolModule.answerSummary). */
+  readonly summarize?: ((startFrame: Buffer) => string) | undefined;
+}
+
+/** One sampled request on its way (only made for requests the tap sampled). */
+interface Sample {
+  readonly at: number;
+  readonly t0: number;
+  readonly request: Attributes | undefined;
+  answer: string | undefined;
+  error: string | undefined;
+}
 
 /**
  * Request durations of one protocol session, for `switchyard_request_duration_seconds`: a FIFO of the start times of
  * the requests still owed an answer (pipelined requests are answered in order), one `performance.now()` when a
  * request starts and one when its answer has been written to the client. No timer, no object per request.
+ *
+ * With a traffic tap, a parallel FIFO holds the sampled requests (`undefined` for the others: a request the tap does
+ * not sample costs the tap's counter check only); a sampled one is recorded when its answer went out.
  */
 export class RequestClock {
-  readonly #histogram: LatencyHistogram;
+  readonly #histogram: LatencyHistogram | undefined;
   /** Start times (ms) of requests owed an answer, oldest at `#head`. */
   readonly #starts: number[] = [];
   #head = 0;
+  readonly #traffic: SessionTraffic | undefined;
+  /** Parallel to `#starts` (only with a tap). */
+  readonly #samples: (Sample | undefined)[] = [];
+  /** The upstream's address (set once connected). */
+  endpoint: string | undefined;
 
-  constructor(histogram: LatencyHistogram) {
+  constructor(histogram: LatencyHistogram | undefined, traffic?: SessionTraffic) {
     this.#histogram = histogram;
+    this.#traffic = traffic;
   }
 
   /** A request's first frame was read from the client; it is owed `answers` answers (0: none, nothing is kept). */
-  started(answers: number): void {
+  started(answers: number, attributes?: Attributes): void {
     if (answers <= 0) return;
     const t = performance.now();
     for (let i = 0; i < answers; i++) this.#starts.push(t);
+    const traffic = this.#traffic;
+    if (traffic === undefined) return;
+    for (let i = 0; i < answers; i++) {
+      this.#samples.push(traffic.tap.sample() ? { at: Date.now(), t0: t, request: attributes, answer: undefined, error: undefined } : undefined);
+    }
+  }
+
+  /** The first frame of the answer to the oldest owed request (not an unsolicited message) was read. */
+  answerStarted(frame: Buffer): void {
+    if (this.#traffic === undefined) return;
+    const s = this.#samples[this.#head];
+    if (s !== undefined && s.answer === undefined) s.answer = this.#summary(frame);
+  }
+
+  /** The proxy answers the oldest owed request itself (a refusal): `code` is recorded with the reply's summary. */
+  refused(code: string, frame: Buffer | undefined): void {
+    if (this.#traffic === undefined) return;
+    const s = this.#samples[this.#head];
+    if (s === undefined) return;
+    s.error = code;
+    if (frame !== undefined) s.answer = this.#summary(frame);
+    this.answered();
   }
 
   /** The last byte of the oldest owed answer (the server's response or a reply the proxy made up) went to the client. */
   answered(): void {
     const starts = this.#starts;
     if (this.#head >= starts.length) return;
-    const start = starts[this.#head++]!;
-    this.#histogram.observe((performance.now() - start) / 1000);
+    const start = starts[this.#head]!;
+    const now = performance.now();
+    this.#histogram?.observe((now - start) / 1000);
+    if (this.#traffic !== undefined) {
+      const s = this.#samples[this.#head];
+      if (s !== undefined) this.#record(s, now);
+    }
+    this.#head++;
     if (this.#head === starts.length) {
       starts.length = 0;
+      this.#samples.length = 0;
       this.#head = 0;
     } else if (this.#head >= 1024) {
       starts.splice(0, this.#head);
+      if (this.#traffic !== undefined) this.#samples.splice(0, this.#head);
       this.#head = 0;
     }
   }
@@ -41,5 +100,29 @@ export class RequestClock {
   /** Requests still owed an answer (for tests and diagnostics). */
   get owed(): number {
     return this.#starts.length - this.#head;
+  }
+
+  #summary(frame: Buffer): string {
+    const f = this.#traffic?.summarize;
+    if (f === undefined) return '';
+    try {
+      return f(frame);
+    } catch {
+      return '';
+    }
+  }
+
+  #record(s: Sample, now: number): void {
+    const t = this.#traffic!;
+    t.tap.record({
+      at: s.at,
+      durationMs: Math.round((now - s.t0) * 1000) / 1000,
+      request: scalarAttributes(s.request),
+      answer: s.answer ?? '',
+      ...(s.error !== undefined ? { error: s.error } : {}),
+      ...(t.route !== undefined ? { route: t.route } : {}),
+      ...(t.cluster !== undefined ? { cluster: t.cluster } : {}),
+      ...(this.endpoint !== undefined ? { endpoint: this.endpoint } : {}),
+    });
   }
 }

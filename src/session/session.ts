@@ -10,7 +10,7 @@ import type { Logger } from '../core/log.js';
 import { resetStream, type UpstreamStream } from './upstream-stream.js';
 import { FramedPath, type FramedOwner } from './framed-path.js';
 import { HandlerContext } from './context.js';
-import { RequestClock } from './request-clock.js';
+import { RequestClock, type SessionTraffic } from './request-clock.js';
 import type { LatencyHistogram } from '../core/latency.js';
 import { SessionState, afterFin, illegalTransition, sessionCanMove, sessionStateName } from './state.js';
 import { EXPIRY_CODES, RequestDeadline, expiryMessage, limitsActive, type RequestExpiry, type RequestLimits } from './request-deadline.js';
@@ -62,6 +62,10 @@ export interface SessionOptions {
   splice?: boolean | undefined;
   /** Protocol listeners: where request durations (first request frame read → answer written) are observed. */
   requestDuration?: LatencyHistogram | undefined;
+  /** Protocol listeners: the traffic tail sampled requests are recorded in (with the session's route and cluster). */
+  traffic?: SessionTraffic | undefined;
+  /** Remember both peers' addresses when the upstream connects ({@link peers}; raw TCP traffic records). */
+  notePeers?: boolean | undefined;
   onClose?: (session: Session) => void;
 }
 
@@ -105,6 +109,10 @@ export class Session {
   #unwireRaw: (() => void) | undefined;
   /** Set while (and after) the splice addon moves this session's bytes. */
   #splice: SplicePath | undefined;
+  #firstError: string | undefined;
+  #peers: { source: string | undefined; endpoint: string | undefined } | undefined;
+  /** Protocol sessions with a request-duration histogram or a traffic tail. */
+  #clock: RequestClock | undefined;
 
   constructor(opts: SessionOptions) {
     this.id = opts.id;
@@ -112,6 +120,7 @@ export class Session {
     this.#opts = opts;
     this.#stats = opts.stats;
     this.#handlerFactories = opts.handlers ?? NO_HANDLERS;
+    if (opts.notePeers === true) this.#peers = { source: addressOf(opts.client), endpoint: undefined };
     this.#trace = opts.logger.isLevelEnabled('debug');
     for (const s of this.#stats) {
       s.active++;
@@ -154,6 +163,7 @@ export class Session {
       return;
     }
     this.upstream = upstream;
+    if (this.#peers !== undefined) this.#peers.endpoint = addressOf(upstream as Partial<Socket>);
     this.#openSockets++;
     upstream.on('error', (err) => this.#onSocketError('upstream', err));
     upstream.on('close', () => this.#onSocketClose());
@@ -329,7 +339,7 @@ export class Session {
       logger: this.#opts.logger,
       owner,
       deadline: this.#deadline,
-      clock: codec !== undefined && this.#opts.requestDuration !== undefined ? new RequestClock(this.#opts.requestDuration) : undefined,
+      clock: this.#clock = this.#makeClock(codec !== undefined, upstream),
       ended,
     }));
     this.#deadline?.begin();
@@ -454,8 +464,17 @@ export class Session {
     if (this.upstream && !this.upstream.destroyed) this.upstream.destroy();
     this.client.removeAllListeners('data');
     this.client.removeAllListeners('end');
+    this.#clock?.refused(REFUSAL_CODES[reason], reply.frames[0]);
     answerAndClose(this.client, reply.frames);
     return true;
+  }
+
+  #makeClock(protocol: boolean, upstream: UpstreamStream): RequestClock | undefined {
+    const traffic = this.#opts.traffic;
+    if (!protocol || (this.#opts.requestDuration === undefined && traffic === undefined)) return undefined;
+    const clock = new RequestClock(this.#opts.requestDuration, traffic);
+    if (traffic !== undefined) clock.endpoint = addressOf(upstream as Partial<Socket>);
+    return clock;
   }
 
   #countRefusal(reason: RefusalReason): void {
@@ -478,7 +497,18 @@ export class Session {
 
   #countError(err: unknown): void {
     const code = errorCode(err);
+    this.#firstError ??= code;
     for (const s of this.#stats) s.error(code);
+  }
+
+  /** The client's and (once connected) upstream's addresses (host:port), when `notePeers` was set. */
+  get peers(): { source: string | undefined; endpoint: string | undefined } | undefined {
+    return this.#peers;
+  }
+
+  /** The code of the first error this session counted (a failed connect, a reset, ...); undefined after a clean close. */
+  get closeError(): string | undefined {
+    return this.#firstError;
   }
 
   /** Per-session facts for handlers; built on first use (most passthrough sessions never need it). */
@@ -595,3 +625,11 @@ function isPassthrough(f: FramerFactory): boolean {
 
 /** One preallocated abort reason: abort() without a reason builds a DOMException per call. */
 const SESSION_ENDED = new SwitchyardError(ErrorCodes.SHUTDOWN, 'session ended');
+
+/** host:port of a socket's peer ([v6]:port), undefined when it has none (not a socket, or closed). */
+function addressOf(s: Partial<Socket>): string | undefined {
+  const a = s.remoteAddress;
+  if (typeof a !== 'string') return undefined;
+  const host = a.includes(':') ? `[${a}]` : a;
+  return s.remotePort === undefined ? host : `${host}:${s.remotePort}`;
+}

@@ -1,7 +1,7 @@
 // Takes the screenshots of docs/dashboard.md with the browser tests' driver (same demo yard, same Chromium):
 //   node --import tsx test/dashboard/screenshots.ts [OUTDIR]     (default docs/)
 // Writes dashboard-overview.png, dashboard-overview-dark.png, dashboard-faults.png, dashboard-divergences.png and
-// dashboard-divergence.png. Bounded: about 20 s of 5 requests/s background traffic, then the shots.
+// dashboard-divergence.png and dashboard-traffic.png. Bounded: about 20 s of 5 requests/s background traffic, then the shots.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
@@ -50,6 +50,13 @@ try {
   await page.click('tr[data-divergence="2"] a');
   await page.waitForSelector('#variants tr[data-variant="v3"] button', { timeout: 10_000 });
   await shoot(page, 'dashboard-divergence');
+
+  // Traffic: the line listener's tail is off by default (not a protocol listener); the page's switch turns it on
+  await page.goto(`${demo.admin.url}/#/traffic/demo`);
+  await page.waitForSelector('#traffic-state', { timeout: 15_000 });
+  await page.click('#traffic-toggle');
+  await page.waitForSelector('#traffic-table tr.traffic-row:nth-child(6)', { timeout: 20_000 });
+  await shoot(page, 'dashboard-traffic');
   if (errors.length > 0) throw new Error(`console errors: ${errors.join('; ')}`);
 } finally {
   load.stop();

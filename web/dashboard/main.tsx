@@ -1,6 +1,6 @@
 /**
  * The switchyard dashboard: a small Preact app served by the admin API at `/`. Views have stable URLs in the
- * fragment: #/overview (default), #/faults, #/faults/LISTENER, #/divergences, #/divergences/ID. It reads and
+ * fragment: #/overview (default), #/faults, #/faults/LISTENER, #/divergences, #/divergences/ID, #/traffic, #/traffic/LISTENER. It reads and
  * changes only through the public admin API (api.ts).
  */
 import { render } from 'preact';
@@ -11,9 +11,10 @@ import { Divergences, startDivergences } from './divergences.js';
 import { Faults } from './faults.js';
 import { Overview } from './overview.js';
 import { current, onUpdate, refresh } from './store.js';
+import { Traffic } from './traffic.js';
 
 interface Route {
-  view: 'overview' | 'faults' | 'divergences';
+  view: 'overview' | 'faults' | 'divergences' | 'traffic';
   arg: string | undefined;
 }
 
@@ -21,7 +22,7 @@ function parseHash(hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').map((p) => decodeURIComponent(p));
   const view = parts[0];
   const arg = parts[1] === '' ? undefined : parts[1];
-  if (view === 'faults' || view === 'divergences') return { view, arg };
+  if (view === 'faults' || view === 'divergences' || view === 'traffic') return { view, arg };
   return { view: 'overview', arg: undefined };
 }
 
@@ -90,6 +91,7 @@ function App() {
           {tab('overview', 'Overview')}
           {tab('faults', 'Faults')}
           {tab('divergences', 'Divergences')}
+          {tab('traffic', 'Traffic')}
         </nav>
         <TokenBar />
       </header>
@@ -101,6 +103,7 @@ function App() {
         ) : null}
         {route.view === 'overview' ? <Overview snap={snap} /> : null}
         {route.view === 'faults' ? <Faults snap={snap} listener={route.arg} /> : null}
+        {route.view === 'traffic' ? <Traffic snap={snap} listener={route.arg} /> : null}
         {route.view === 'divergences' ? <Divergences id={route.arg === undefined ? undefined : Number(route.arg)} /> : null}
       </main>
       <footer class="muted">{snap.at ? `updated ${new Date(snap.at).toLocaleTimeString()}` : 'loading…'}</footer>

@@ -5,6 +5,7 @@ import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { HttpCodec } from './codec.js';
 import { createHttpLifter } from './normalize.js';
 import { httpRequestRouting } from './request-routing.js';
+import { httpAnswerSummary } from '../answer-summary.js';
 
 export { HttpCodec } from './codec.js';
 export { HttpConnectionState } from './connection-state.js';
@@ -31,6 +32,7 @@ export const HTTP_ATTRIBUTES: Readonly<Record<string, string>> = {
 };
 
 export const httpProtocol: ProtocolModule<HttpOptions> = {
+  answerSummary: httpAnswerSummary,
   name: 'http',
   description: 'HTTP/1.0 and HTTP/1.1: requests and responses paired in order (pipelining, keep-alive, chunked, 100-continue, Upgrade/CONNECT tunnels).',
   optionsSchema: httpOptionsSchema,

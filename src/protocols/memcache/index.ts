@@ -3,6 +3,7 @@ import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { MemcacheCodec } from './codec.js';
 import { memcacheRequestRouting } from './request-routing.js';
+import { memcacheAnswerSummary } from '../answer-summary.js';
 
 export { MemcacheCodec } from './codec.js';
 
@@ -19,6 +20,7 @@ export const memcacheOptionsSchema = z.strictObject({
 export type MemcacheOptions = z.output<typeof memcacheOptionsSchema>;
 
 export const memcacheProtocol: ProtocolModule<MemcacheOptions> = {
+  answerSummary: memcacheAnswerSummary,
   name: 'memcache',
   description: 'memcached text protocol: storage, retrieval, arithmetic, stats and meta commands, noreply, pipelining.',
   optionsSchema: memcacheOptionsSchema,

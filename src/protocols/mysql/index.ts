@@ -6,6 +6,7 @@ import { MysqlCodec } from './codec.js';
 import { mysqlHealthProbe } from './health-probe.js';
 import { mysqlStartupRouter } from './startup-router.js';
 import type { MysqlCodecOptions } from './state.js';
+import { mysqlAnswerSummary } from '../answer-summary.js';
 
 export { MysqlCodec, errPacket } from './codec.js';
 export { firstKeyword } from './parse.js';
@@ -34,6 +35,7 @@ export const mysqlOptionsSchema = z
 export type MysqlOptions = z.output<typeof mysqlOptionsSchema>;
 
 export const mysqlProtocol: ProtocolModule<MysqlOptions> = {
+  answerSummary: mysqlAnswerSummary,
   name: 'mysql',
   description:
     'MySQL / MariaDB client/server protocol: packets, login exchange, commands and their responses (result sets, multi-results, prepared statements, LOCAL INFILE); TLS after SSLRequest is opaque.',

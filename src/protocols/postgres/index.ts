@@ -7,6 +7,7 @@ import { postgresHealthProbe } from './health-probe.js';
 import { postgresMergeStartup } from './merge-startup.js';
 import { MAX_STARTUP_LENGTH } from './messages.js';
 import { createPostgresLifter } from './normalize.js';
+import { postgresAnswerSummary } from '../answer-summary.js';
 
 export { DEFAULT_SQLSTATE, createPostgresCodecFactory } from './codec.js';
 export type { PostgresCodecOptions } from './codec-state.js';
@@ -30,6 +31,7 @@ export const postgresOptionsSchema = z
 export type PostgresOptions = z.output<typeof postgresOptionsSchema>;
 
 export const postgresProtocol: ProtocolModule<PostgresOptions> = {
+  answerSummary: postgresAnswerSummary,
   name: 'postgres',
   description: 'PostgreSQL frontend/backend protocol v3: startup, simple and extended queries, COPY, notifications; SSL/GSS encryption passes opaque',
   optionsSchema: postgresOptionsSchema,

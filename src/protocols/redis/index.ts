@@ -6,6 +6,7 @@ import { redisHealthProbe } from './health-probe.js';
 import { createRedisLifter } from './normalize.js';
 import { REDIS_SETUP } from './request-framer.js';
 import { redisRequestRouting } from './request-routing.js';
+import { redisAnswerSummary } from '../answer-summary.js';
 
 export { RedisCodec } from './codec.js';
 
@@ -25,6 +26,7 @@ export const redisOptionsSchema = z
 export type RedisOptions = z.output<typeof redisOptionsSchema>;
 
 export const redisProtocol: ProtocolModule<RedisOptions> = {
+  answerSummary: redisAnswerSummary,
   name: 'redis',
   description: 'Redis RESP2/RESP3: multibulk and inline commands, every reply type, pub/sub, MONITOR, pipelining.',
   optionsSchema: redisOptionsSchema,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { sizeOption } from '../../core/units.js';
 import type { ProtocolCodecFactory, ProtocolModule } from '../protocol.js';
 import { SMTP_SETUP, SmtpCodec } from './codec.js';
+import { smtpAnswerSummary } from '../answer-summary.js';
 
 export { SmtpCodec } from './codec.js';
 
@@ -16,6 +17,7 @@ export const smtpOptionsSchema = z.strictObject({
 export type SmtpOptions = z.output<typeof smtpOptionsSchema>;
 
 export const smtpProtocol: ProtocolModule<SmtpOptions> = {
+  answerSummary: smtpAnswerSummary,
   name: 'smtp',
   description: 'SMTP/ESMTP: greeting, commands and multi-line replies, DATA bodies, BDAT, PIPELINING, STARTTLS (then opaque).',
   optionsSchema: smtpOptionsSchema,
