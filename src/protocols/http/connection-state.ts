@@ -14,19 +14,6 @@ export interface PendingRequest {
   readonly expectContinue: boolean;
   /** The request's last frame has been framed. */
   bodyDone: boolean;
-  /** The state whose request framer framed this request (its start attributes link to it directly). */
-  readonly home?: HttpConnectionState | undefined;
-}
-
-/**
- * The link from a request's start attributes to the request its own connection framed: a non-enumerable symbol
- * property on the attributes object (invisible to `Object.keys`, JSON, spread and deep equality). It replaces a
- * WeakMap entry per request, an ephemeron the garbage collector must treat specially on every scavenge.
- */
-const LINK = Symbol('switchyard.http.request');
-
-interface Linked {
-  [LINK]?: PendingRequest | undefined;
 }
 
 /** Shared per-connection state. */
@@ -37,11 +24,9 @@ export class HttpConnectionState {
   last: PendingRequest | undefined;
   /**
    * Request start attributes → their request: a fault stage may answer a request after the framer has moved on to
-   * later pipelined ones, and names it by the attributes object its start frame carried. A map per connection
-   * state (see {@link requestOf}, {@link link}, {@link unlink}); the requests this state's framer framed are linked
-   * from their attributes object itself, others (a routed request adopted from another connection) in a WeakMap.
+   * later pipelined ones, and names it by the attributes object its start frame carried.
    */
-  #others: WeakMap<Attributes, PendingRequest> | undefined;
+  readonly byAttributes = new WeakMap<Attributes, PendingRequest>();
   /** An Upgrade/CONNECT request waiting for its answer: the request framer holds later bytes until it arrives. */
   switchWait: PendingRequest | undefined;
   /** Both directions are an opaque tunnel now. */
@@ -62,36 +47,6 @@ export class HttpConnectionState {
     if (this.switchWait === undefined) return;
     this.switchWait = undefined;
     this.onUnblocked?.();
-  }
-
-  /** The request named by its start attributes, if this state links them (like `WeakMap.get`). */
-  requestOf(attributes: Attributes): PendingRequest | undefined {
-    const other = this.#others?.get(attributes);
-    if (other !== undefined) return other;
-    const own = (attributes as Linked)[LINK];
-    return own !== undefined && own.home === this ? own : undefined;
-  }
-
-  /** Link `attributes` to `req` in this state (like `WeakMap.set`). */
-  link(attributes: Attributes, req: PendingRequest): void {
-    const a = attributes as Linked;
-    const own = a[LINK];
-    if (req.home === this && (own === undefined || own.home === this)) {
-      if (Object.prototype.hasOwnProperty.call(a, LINK)) a[LINK] = req;
-      else Object.defineProperty(a, LINK, { value: req, writable: true, enumerable: false, configurable: true });
-      this.#others?.delete(attributes);
-      return;
-    }
-    if (own !== undefined && own.home === this) a[LINK] = undefined;
-    (this.#others ??= new WeakMap()).set(attributes, req);
-  }
-
-  /** Forget the link of `attributes` in this state (like `WeakMap.delete`). */
-  unlink(attributes: Attributes): void {
-    const a = attributes as Linked;
-    const own = a[LINK];
-    if (own !== undefined && own.home === this) a[LINK] = undefined;
-    this.#others?.delete(attributes);
   }
 
   /** Forget a request the server will never see (answered by the proxy's error reply). */

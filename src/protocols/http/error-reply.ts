@@ -121,7 +121,7 @@ export function refusalStatus(reason: RefusalReason, head: boolean): number {
  */
 export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyRequest, readingHead = false): ErrorReply {
   // The request named by its start attributes (pipelined requests may have been framed since), else the last one.
-  const req = (request.request !== undefined ? state.requestOf(request.request) : undefined) ?? state.last;
+  const req = (request.request !== undefined ? state.byAttributes.get(request.request) : undefined) ?? state.last;
   const status = request.status === undefined && request.reason !== undefined ? refusalStatus(request.reason, readingHead) : replyStatus(request.status);
   const json = request.reason === 'no_route' && request.status === undefined;
   const body = Buffer.from(json ? `${noRouteBody(request, req?.method)}\n` : `${request.message}\n`, 'utf8');
@@ -139,7 +139,7 @@ export function buildErrorReply(state: HttpConnectionState, request: ErrorReplyR
   if (req !== undefined) {
     state.drop(req);
     if (state.last === req) state.last = undefined;
-    if (request.request !== undefined) state.unlink(request.request);
+    if (request.request !== undefined) state.byAttributes.delete(request.request);
   }
   if (close) state.keepAlive = false;
   return { frames: [bytes], close };

@@ -69,7 +69,6 @@ export class HttpRequestFramer extends HttpFramer {
       switching: connect || (f.upgrade && f.connectionUpgrade),
       expectContinue: f.expectContinue,
       bodyDone: false,
-      home: this.state,
     };
     if (!keepAlive) this.state.keepAlive = false;
     this.state.pending.push(req);
@@ -82,7 +81,7 @@ export class HttpRequestFramer extends HttpFramer {
     if (!end) this.startBody(f.chunked, f.contentLength);
     else req.bodyDone = true;
     const attributes: Attributes = { method: upper(method), path: r.path, query: r.query, host: f.host, version: r.minor === 1 ? '1.1' : '1.0' };
-    this.state.link(attributes, req);
+    this.state.byAttributes.set(attributes, req);
     this.info = { start: true, end, attributes };
     return h;
   }

@@ -29,9 +29,9 @@ export const httpRequestRouting: RequestRoutingHooks = {
 
   forget(codec: ProtocolCodec, attributes: Attributes): void {
     const st = state(codec);
-    const req = st.requestOf(attributes);
+    const req = st.byAttributes.get(attributes);
     if (req === undefined) return;
-    st.unlink(attributes);
+    st.byAttributes.delete(attributes);
     const i = st.pending.indexOf(req);
     if (i >= 0) st.pending.splice(i, 1);
     if (st.last === req) st.last = undefined;
@@ -57,20 +57,20 @@ export const httpRequestRouting: RequestRoutingHooks = {
   },
 
   expect(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void {
-    const req = state(from).requestOf(attributes);
+    const req = state(from).byAttributes.get(attributes);
     if (req === undefined) return;
     const st = state(to);
     st.pending.push({ method: req.method, minor: req.minor, keepAlive: req.keepAlive, switching: req.switching, expectContinue: req.expectContinue, bodyDone: true });
   },
 
   adopt(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void {
-    const req = state(from).requestOf(attributes);
+    const req = state(from).byAttributes.get(attributes);
     if (req === undefined) return;
     // the same record: the session's framer marks its body done, which the router's answers read
     const st = state(to);
     st.pending.push(req);
     st.last = req;
-    st.link(attributes, req);
+    st.byAttributes.set(attributes, req);
     if (!req.keepAlive) st.keepAlive = false;
   },
 
@@ -105,7 +105,7 @@ export const httpRequestRouting: RequestRoutingHooks = {
 
   answer(codec: ProtocolCodec, attributes: Attributes, answer: DirectAnswer): { bytes: Buffer; close: boolean } {
     const st = state(codec);
-    const req = st.requestOf(attributes) ?? st.last;
+    const req = st.byAttributes.get(attributes) ?? st.last;
     const close = req !== undefined ? !req.keepAlive || (req.expectContinue && !req.bodyDone) : !st.keepAlive;
     const body = Buffer.from(answer.body, 'utf8');
     let head = `HTTP/1.1 ${answer.status} ${reasonPhrase(answer.status)}\r\n`;
