@@ -3,6 +3,7 @@
 //
 //   node bench/study/callgrind.js --variants pipe,pass,noop3,http --scenario close --warm 1500 --count 500
 //   node bench/study/callgrind.js --variants pipe,http --scenario ka --warm 3000 --count 2000
+//   node bench/study/callgrind.js --cpu --prof /tmp/prof --variants http --scenario ka --warm 3000 --count 40000
 //
 // Scenarios: `close` = a new connection per HTTP/1.0 request (accept → upstream connect → 1 KiB answer → close);
 // `ka` = HTTP/1.1 keep-alive requests on 8 connections opened during the warm-up. The proxy runs under
@@ -30,6 +31,7 @@ const { values: opt } = parseArgs({
     repeat: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
+    prof: { type: 'string', default: '' },
   },
 });
 const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -83,6 +85,8 @@ function proxyCommand(name, listen, upstream) {
   const root = rootOf(name);
   const variant = name.split('@')[0];
   const flags = ['--initial-heap-size=64'];
+  // --prof DIR (with --cpu): the switchyard variants write a V8 CPU profile (warm-up included) into DIR
+  if (opt.prof) flags.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}.cpuprofile`);
   const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864' };
   const bin = path.join(root, 'bin/switchyard.js');
   const yaml = (extra) => {
@@ -212,7 +216,7 @@ async function measureCpu(variant, backend) {
   const ms = Date.now() - t0;
   const b = procCpu(child.pid);
   ka?.close();
-  child.kill('SIGKILL');
+  child.kill(opt.prof ? 'SIGTERM' : 'SIGKILL'); // SIGTERM: a clean exit writes the CPU profile
   await new Promise((r) => child.once('exit', r));
   return { variant, perUnit: (b.us - a.us) / COUNT, switchesPerUnit: (b.switches - a.switches) / COUNT, ms };
 }
