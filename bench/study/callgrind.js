@@ -74,7 +74,9 @@ async function waitListening(port, ms = 120_000) {
 /** The backend: node:http in its own process (not measured). */
 async function startBackend() {
   const port = await freePort();
-  const code = `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1024 }); s.end(Buffer.alloc(1024, 'x')); }); }).listen(${port}, '127.0.0.1');`;
+  // keepAliveTimeout 0: a callgrind dump stalls the proxy for seconds on a busy machine; node's default 5 s idle
+  // timeout then closed the keep-alive connections under the load's feet ("socket hang up")
+  const code = `const srv = require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1024 }); s.end(Buffer.alloc(1024, 'x')); }); }); srv.keepAliveTimeout = 0; srv.listen(${port}, '127.0.0.1');`;
   const c = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
   children.push(c);
   await waitListening(port);
