@@ -3,6 +3,7 @@
 //
 //   node bench/study/callgrind.js --variants pipe,pass,noop3,http --scenario close --warm 1500 --count 500
 //   node bench/study/callgrind.js --variants pipe,http --scenario ka --warm 3000 --count 2000
+//   node bench/study/callgrind.js --cpu --prof /tmp/prof --variants http --scenario ka --warm 3000 --count 40000
 //
 // Scenarios: `close` = a new connection per HTTP/1.0 request (accept → upstream connect → 1 KiB answer → close);
 // `ka` = HTTP/1.1 keep-alive requests on 8 connections opened during the warm-up. The proxy runs under
@@ -30,6 +31,7 @@ const { values: opt } = parseArgs({
     repeat: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
+    prof: { type: 'string', default: '' },
   },
 });
 const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -72,7 +74,9 @@ async function waitListening(port, ms = 120_000) {
 /** The backend: node:http in its own process (not measured). */
 async function startBackend() {
   const port = await freePort();
-  const code = `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1024 }); s.end(Buffer.alloc(1024, 'x')); }); }).listen(${port}, '127.0.0.1');`;
+  // keepAliveTimeout 0: a callgrind dump stalls the proxy for seconds on a busy machine; node's default 5 s idle
+  // timeout then closed the keep-alive connections under the load's feet ("socket hang up")
+  const code = `const srv = require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1024 }); s.end(Buffer.alloc(1024, 'x')); }); }); srv.keepAliveTimeout = 0; srv.listen(${port}, '127.0.0.1');`;
   const c = spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
   children.push(c);
   await waitListening(port);
@@ -83,6 +87,8 @@ function proxyCommand(name, listen, upstream) {
   const root = rootOf(name);
   const variant = name.split('@')[0];
   const flags = ['--initial-heap-size=64'];
+  // --prof DIR (with --cpu): the switchyard variants write a V8 CPU profile (warm-up included) into DIR
+  if (opt.prof) flags.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}.cpuprofile`);
   const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864' };
   const bin = path.join(root, 'bin/switchyard.js');
   const yaml = (extra) => {
@@ -212,7 +218,7 @@ async function measureCpu(variant, backend) {
   const ms = Date.now() - t0;
   const b = procCpu(child.pid);
   ka?.close();
-  child.kill('SIGKILL');
+  child.kill(opt.prof ? 'SIGTERM' : 'SIGKILL'); // SIGTERM: a clean exit writes the CPU profile
   await new Promise((r) => child.once('exit', r));
   return { variant, perUnit: (b.us - a.us) / COUNT, switchesPerUnit: (b.switches - a.switches) / COUNT, ms };
 }
