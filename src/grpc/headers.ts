@@ -8,8 +8,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /** Request metadata of an incoming stream: every regular header except hop-by-hop ones (pseudo-headers dropped). */
 export function requestMetadata(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k)) continue;
+  // (for…in, not Object.entries: no array per header on the per-call path; Node's header objects have no prototype)
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || k.charCodeAt(0) === 0x3a /* ':' */ || HOP_BY_HOP.has(k)) continue;
     if (k === 'te' && v !== 'trailers') continue;
     out[k] = v;
   }
@@ -19,17 +21,25 @@ export function requestMetadata(headers: IncomingHttpHeaders): Record<string, st
 /** Response headers or trailers to pass on: pseudo-headers other than `:status` and hop-by-hop headers dropped. */
 export function passHeaders(headers: IncomingHttpHeaders, keepStatus: boolean): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k];
     if (v === undefined || HOP_BY_HOP.has(k)) continue;
-    if (k.startsWith(':') && !(keepStatus && k === ':status')) continue;
+    if (k.charCodeAt(0) === 0x3a /* ':' */ && !(keepStatus && k === ':status')) continue;
     out[k] = v;
   }
   return out;
 }
 
+/**
+ * The OK status without a message, shared by every call that ends so (most of them): an Error costs its stack trace.
+ * Nothing may modify it.
+ */
+const STATUS_OK = Object.freeze(new GrpcStatusError(GrpcCode.OK, ''));
+
 /** The status a gRPC response's trailers (or Trailers-Only headers) carry. */
 export function statusFromTrailers(trailers: IncomingHttpHeaders): GrpcStatusError {
   const raw = trailers['grpc-status'];
+  if (raw === '0' && trailers['grpc-message'] === undefined) return STATUS_OK;
   const message = typeof trailers['grpc-message'] === 'string' ? decodeGrpcMessage(trailers['grpc-message']) : '';
   const code = typeof raw === 'string' ? parseCode(raw) : undefined;
   if (code !== undefined) return new GrpcStatusError(code, message);
