@@ -31,15 +31,27 @@ export function passHeaders(headers: IncomingHttpHeaders, keepStatus: boolean): 
 }
 
 /**
- * The OK status without a message, shared by every call that ends so (most of them): an Error costs its stack trace.
- * Nothing may modify it.
+ * OK statuses by message ('' and grpc-js's 'OK' are nearly every call's end), shared: an Error costs its stack trace.
+ * Bounded; nothing may modify them.
  */
-const STATUS_OK = Object.freeze(new GrpcStatusError(GrpcCode.OK, ''));
+const OK_STATUSES = new Map<string, GrpcStatusError>();
+
+function okStatus(message: string): GrpcStatusError {
+  let s = OK_STATUSES.get(message);
+  if (!s) {
+    s = Object.freeze(new GrpcStatusError(GrpcCode.OK, message));
+    if (OK_STATUSES.size < 16) OK_STATUSES.set(message, s);
+  }
+  return s;
+}
 
 /** The status a gRPC response's trailers (or Trailers-Only headers) carry. */
 export function statusFromTrailers(trailers: IncomingHttpHeaders): GrpcStatusError {
   const raw = trailers['grpc-status'];
-  if (raw === '0' && trailers['grpc-message'] === undefined) return STATUS_OK;
+  if (raw === '0') {
+    const m = trailers['grpc-message'];
+    return okStatus(m === undefined ? '' : typeof m === 'string' ? decodeGrpcMessage(m) : '');
+  }
   const message = typeof trailers['grpc-message'] === 'string' ? decodeGrpcMessage(trailers['grpc-message']) : '';
   const code = typeof raw === 'string' ? parseCode(raw) : undefined;
   if (code !== undefined) return new GrpcStatusError(code, message);
