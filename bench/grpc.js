@@ -18,7 +18,12 @@
 // --pipe); switchyard (child); the load client (child: --load; grpc-js, one grpc.Client per connection with its own
 // subchannel pool, 4 MiB flow-control window; N calls kept in flight round-robin over the clients).
 // Every loop is bounded in count and time. Results: stdout (tables), bench/results/grpc-latest.json (every trial).
-// Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE]   (npm run bench -- --only grpc)
+// Pinned (--pinned, the shared TCP-proxy bench's method, for a quiet machine): this orchestrator, the load client and
+// the grpc-js servers on CPU 0 (--load-cpu), each proxy (the bare pipe, switchyard) alone on CPU 1 (--proxy-cpu),
+// with `taskset`; each proxy runs alone while it is measured.
+// Profiles (--prof-dir DIR): the pipe and switchyard run with --cpu-prof into DIR (bench/study/cpuprofile-top.js).
+// Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE] [--pinned] [--secondaries 0|1|2] [--prof-dir DIR]
+//        (npm run bench -- --only grpc)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -270,12 +275,20 @@ async function main() {
       out: { type: 'string' },
       'no-wait-quiet': { type: 'boolean', default: false },
       'switchyard-root': { type: 'string' },
+      pinned: { type: 'boolean', default: false },
+      'load-cpu': { type: 'string', default: '0' },
+      'proxy-cpu': { type: 'string', default: '1' },
+      secondaries: { type: 'string', default: '2' },
+      'prof-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (opts.help) {
     process.stdout.write(`Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE] [--no-wait-quiet] [--switchyard-root DIR]
   --switchyard-root DIR  the checkout whose bin/switchyard.js (and dist/) is measured (default: this one)
+  --pinned               taskset: load, servers and this process on --load-cpu (0), each proxy on --proxy-cpu (1)
+  --secondaries N        also measure switchyard with 1..N secondaries (0..2, default 2; 0: switchyard alone)
+  --prof-dir DIR         run the bare pipe and switchyard with --cpu-prof --cpu-prof-dir=DIR (one file per process)
 `);
     return;
   }
@@ -285,6 +298,17 @@ async function main() {
     return;
   }
   installCleanup();
+  const maxSecondaries = Number(opts.secondaries);
+  if (!Number.isInteger(maxSecondaries) || maxSecondaries < 0 || maxSecondaries > 2) throw new Error('--secondaries: expected 0..2');
+  const profFlags = opts['prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts['prof-dir'])}`] : [];
+  /** --pinned: move a process (every thread) to a CPU. */
+  const pin = (pid, cpu) => {
+    if (!opts.pinned) return;
+    const r = spawnSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`--pinned: taskset -a -p -c ${cpu} ${pid} failed: ${r.error?.message ?? r.stderr.trim()}`);
+  };
+  // children inherit this process's CPU (the load CPU); the proxies are moved to the proxy CPU once started
+  pin(process.pid, opts['load-cpu']);
   const quick = opts.quick;
   const repeat = Number(opts.repeat ?? (quick ? 1 : 3));
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 10) throw new Error('--repeat: expected 1..10');
@@ -302,8 +326,9 @@ async function main() {
 
   const targets = [{ name: 'direct', port: serverPort, pid: null }];
   const pipePort = await freePort();
-  const pipe = spawnProxy([fileURLToPath(import.meta.url), '--pipe', `${HOST}:${pipePort}`, `${HOST}:${serverPort}`], 'grpc-pipe', 'grpc-pipe:');
+  const pipe = spawnProxy([...profFlags, fileURLToPath(import.meta.url), '--pipe', `${HOST}:${pipePort}`, `${HOST}:${serverPort}`], 'grpc-pipe', 'grpc-pipe:');
   await pipe.ready;
+  pin(pipe.pid, opts['proxy-cpu']);
   targets.push({ name: 'bare h2 pipe', port: pipePort, pid: pipe.pid, proc: pipe });
   const syRoot = path.resolve(opts['switchyard-root'] ?? root);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'swy-grpc-bench-'));
@@ -317,19 +342,19 @@ async function main() {
     log(`grpc: switchyard started with ${sy.mode === 'cli' ? "'switchyard grpc'" : "'switchyard run -c' and a protocol: grpc listener"}`);
     // the same proxy with 0, 1 and 2 secondaries (each its own grpc-js server): the cost of each added secondary
     const secondaries = [];
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < maxSecondaries; i++) {
       const h = fork(['--server'], `grpc-secondary-${i + 1}`);
       secondaries.push({ h, port: (await h.ready).port });
     }
     extraServers.push(...secondaries.map((x) => x.h));
-    for (const n of [0, 1, 2]) {
+    for (const n of [0, 1, 2].slice(0, maxSecondaries + 1)) {
       const name = n === 0 ? 'switchyard grpc' : `switchyard +${n} secondar${n === 1 ? 'y' : 'ies'}`;
       const port = await freePort();
       const launch = binLaunch(syRoot);
       const listen = `${HOST}:${port}`;
       const upstream = `${HOST}:${serverPort}`;
       const secs = secondaries.slice(0, n).map((x) => `${HOST}:${x.port}`);
-      const args = [...launch.flags, path.join(syRoot, 'bin', 'switchyard.js')];
+      const args = [...launch.flags, ...profFlags, path.join(syRoot, 'bin', 'switchyard.js')];
       if (sy.mode === 'cli') {
         args.push('grpc', '--listen', listen, '--upstream', upstream);
         for (const e of secs) args.push('--secondary', e);
@@ -342,6 +367,7 @@ async function main() {
       syProcs.push(child);
       try {
         await waitPort(port, 20_000);
+        pin(child.pid, opts['proxy-cpu']);
         targets.push({ name, port, pid: child.pid });
       } catch (err) {
         skipped.push(`${name}: skipped (did not start: ${err.message})`);
@@ -387,7 +413,7 @@ async function main() {
   const med = (list, key) => [...list].sort((a, b) => a[key] - b[key])[Math.floor((list.length - 1) / 2)];
   const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const lines = [];
-  lines.push(`gRPC (${quick ? 'quick, ' : ''}median of ${repeat}; ${os.cpus().length} CPUs, shared machine, nothing pinned; ratios are of direct in the same run, switchyard also of the bare pipe)`);
+  lines.push(`gRPC (${quick ? 'quick, ' : ''}median of ${repeat}; ${os.cpus().length} CPUs, ${opts.pinned ? `pinned: proxy on CPU ${opts['proxy-cpu']}, load and servers on CPU ${opts['load-cpu']}` : 'shared machine, nothing pinned'}; ratios are of direct in the same run, switchyard also of the bare pipe)`);
   lines.push('');
   lines.push('| scenario | target | calls/s | p50 ms | p99 ms | × direct | × bare pipe | calls per proxy CPU-s |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
@@ -421,7 +447,7 @@ async function main() {
   if (skipped.length) lines.push('', ...skipped);
   process.stdout.write(`${lines.join('\n')}\n`);
   mkdirSync(path.dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, repeat, cfg: CFG, skipped, trials }, null, 2));
+  writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick, repeat, pinned: opts.pinned, cfg: CFG, skipped, trials }, null, 2));
   log(`grpc: results in ${path.relative(process.cwd(), outFile)}`);
 
   await stop(load.child);

@@ -187,12 +187,12 @@ class ProxyCall {
 
   async #direct(): Promise<void> {
     const route = this.#route;
-    const metadata = requestMetadata(this.#headers);
-    const service = /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '';
     const mutator = route.mutators === undefined || route.mutators.test(this.#method);
     const defaults = { primary: route.primary, secondaries: mutator ? route.secondaries : [] };
     let params: GrpcStreamParameters;
     if (route.director) {
+      const metadata = requestMetadata(this.#headers);
+      const service = /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '';
       const info: GrpcCallInfo = {
         method: this.#method,
         service,
@@ -210,8 +210,7 @@ class ProxyCall {
         return;
       }
     } else {
-      const swallow: GrpcErrorHandler | undefined = route.secondaryErrors === 'swallow' ? () => undefined : undefined;
-      params = { primary: defaults.primary, secondaries: defaults.secondaries.map((cluster) => ({ cluster, errorHandler: swallow })) };
+      params = { primary: defaults.primary, secondaries: defaults.secondaries.length === 0 ? [] : defaults.secondaries.map((cluster) => ({ cluster, errorHandler: route.secondaryErrors === 'swallow' ? swallowError : undefined })) };
     }
     if (this.#peeked) {
       try {
@@ -243,7 +242,21 @@ class ProxyCall {
       shadow.capture = mirror.compare ? new ResponseCapture(mirror.compare.holdLimit) : undefined;
       this.#dests.push(shadow);
     }
-    const opened = await Promise.allSettled(this.#dests.map((d) => this.#open(d)));
+    // Each destination's stream, opened at once when its pool has a connected session with room (the common case:
+    // no promise, no wait); else the call waits for them all.
+    let pending = false;
+    const now = this.#dests.map((d): ClientHttp2Stream | Promise<ClientHttp2Stream> | GrpcStatusError => {
+      try {
+        const r = this.#open(d);
+        if (r instanceof Promise) pending = true;
+        return r;
+      } catch (err) {
+        return asStatus(err, GrpcCode.UNAVAILABLE);
+      }
+    });
+    const opened: PromiseSettledResult<ClientHttp2Stream>[] = pending
+      ? await Promise.allSettled(now.map((r) => (r instanceof GrpcStatusError ? Promise.reject(r) : Promise.resolve(r))))
+      : now.map((r) => (r instanceof GrpcStatusError ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: r as ClientHttp2Stream }));
     if (this.#finishing) {
       for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
       return;
@@ -267,16 +280,24 @@ class ProxyCall {
     this.#pumpClient();
   }
 
-  #open(d: Dest): Promise<ClientHttp2Stream> {
+  /** A destination's stream, or a promise of it (throws or rejects with the status it counts as). */
+  #open(d: Dest): ClientHttp2Stream | Promise<ClientHttp2Stream> {
     const pool = this.#env.pool(d.cluster);
-    if (!pool) return Promise.reject(new GrpcStatusError('INTERNAL', `route '${this.#route.routeId}': no cluster '${d.cluster}'`));
+    if (!pool) throw new GrpcStatusError('INTERNAL', `route '${this.#route.routeId}': no cluster '${d.cluster}'`);
     const h: OutgoingHttpHeaders = d.spec.metadata ? { ...pick(this.#headers, ['content-type', 'te', 'grpc-encoding', 'grpc-accept-encoding']), ...d.spec.metadata } : requestMetadata(this.#headers);
     h[':method'] = this.#headers[':method'];
     h[':path'] = this.#headers[':path'];
     if (this.#timeout !== undefined) h['grpc-timeout'] = `${Math.max(1, Math.ceil(this.#timeout - (Date.now() - this.#started)))}m`;
     if (this.#peeked !== undefined && d.spec.message !== undefined) delete h['content-length'];
     const authority = this.#env.authority === 'upstream' ? undefined : this.#env.authority === 'client' ? (this.#headers[':authority']) : this.#env.authority;
-    return pool.open(h, authority).catch((err: unknown) => {
+    let r: ClientHttp2Stream | Promise<ClientHttp2Stream>;
+    try {
+      r = pool.openNow(h, authority);
+    } catch (err) {
+      throw new GrpcStatusError('UNAVAILABLE', `${(err as Error).message}`);
+    }
+    if (!(r instanceof Promise)) return r;
+    return r.catch((err: unknown) => {
       throw new GrpcStatusError('UNAVAILABLE', `${(err as Error).message}`);
     });
   }
@@ -602,6 +623,9 @@ class ProxyCall {
     return `${this.#client.session?.socket?.remoteAddress ?? ''}:${this.#client.session?.socket?.remotePort ?? ''}`;
   }
 }
+
+/** `secondaryErrors: swallow`: a secondary's error does not reach the client. */
+const swallowError: GrpcErrorHandler = () => undefined;
 
 function asStatus(err: unknown, fallback: number): GrpcStatusError {
   if (err instanceof GrpcStatusError) return err;

@@ -8,8 +8,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /** Request metadata of an incoming stream: every regular header except hop-by-hop ones (pseudo-headers dropped). */
 export function requestMetadata(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k)) continue;
+  // (for…in, not Object.entries: no array per header on the per-call path; Node's header objects have no prototype)
+  for (const k in headers) {
+    const v = headers[k];
+    if (v === undefined || k.charCodeAt(0) === 0x3a /* ':' */ || HOP_BY_HOP.has(k)) continue;
     if (k === 'te' && v !== 'trailers') continue;
     out[k] = v;
   }
@@ -19,17 +21,37 @@ export function requestMetadata(headers: IncomingHttpHeaders): Record<string, st
 /** Response headers or trailers to pass on: pseudo-headers other than `:status` and hop-by-hop headers dropped. */
 export function passHeaders(headers: IncomingHttpHeaders, keepStatus: boolean): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(headers)) {
+  for (const k in headers) {
+    const v = headers[k];
     if (v === undefined || HOP_BY_HOP.has(k)) continue;
-    if (k.startsWith(':') && !(keepStatus && k === ':status')) continue;
+    if (k.charCodeAt(0) === 0x3a /* ':' */ && !(keepStatus && k === ':status')) continue;
     out[k] = v;
   }
   return out;
 }
 
+/**
+ * OK statuses by message ('' and grpc-js's 'OK' are nearly every call's end), shared: an Error costs its stack trace.
+ * Bounded; nothing may modify them.
+ */
+const OK_STATUSES = new Map<string, GrpcStatusError>();
+
+function okStatus(message: string): GrpcStatusError {
+  let s = OK_STATUSES.get(message);
+  if (!s) {
+    s = Object.freeze(new GrpcStatusError(GrpcCode.OK, message));
+    if (OK_STATUSES.size < 16) OK_STATUSES.set(message, s);
+  }
+  return s;
+}
+
 /** The status a gRPC response's trailers (or Trailers-Only headers) carry. */
 export function statusFromTrailers(trailers: IncomingHttpHeaders): GrpcStatusError {
   const raw = trailers['grpc-status'];
+  if (raw === '0') {
+    const m = trailers['grpc-message'];
+    return okStatus(m === undefined ? '' : typeof m === 'string' ? decodeGrpcMessage(m) : '');
+  }
   const message = typeof trailers['grpc-message'] === 'string' ? decodeGrpcMessage(trailers['grpc-message']) : '';
   const code = typeof raw === 'string' ? parseCode(raw) : undefined;
   if (code !== undefined) return new GrpcStatusError(code, message);

@@ -12,7 +12,7 @@ import type { Logger } from '../core/log.js';
 import { buildServerTlsOptions } from '../core/tls.js';
 import { ErrorCodes } from '../core/errors.js';
 import type { Director } from '../routing/director.js';
-import { handleCall } from './call.js';
+import { handleCall, type CallEnv } from './call.js';
 import { STREAM_WINDOW, SESSION_WINDOW } from './pool.js';
 import type { GrpcRuntime } from './runtime.js';
 import { statusTrailers } from './headers.js';
@@ -58,6 +58,8 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
   #bound: Address | undefined;
   #stopping: Promise<void> | undefined;
   readonly #authority: string;
+  /** What every call of this listener is handed (one object, not one per call). */
+  readonly #callEnv: CallEnv;
 
   constructor(config: ListenerConfig, deps: GrpcListenerDeps) {
     super(config);
@@ -65,6 +67,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     const a = config.protocol?.options['authority'];
     this.#authority = typeof a === 'string' ? a : 'upstream';
     this.#callFaults = new GrpcCallFaults(deps.faults, deps.random, config.id);
+    this.#callEnv = { pool: (id) => deps.grpc.pool(id), authority: this.#authority, logger: deps.logger };
   }
 
   get address(): Address | undefined {
@@ -165,7 +168,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     target.route.requests++;
     const setup = this.#deps.grpc.setup(target.route, [this.stats, target.route.stats]);
     const faults = this.#callFaults.empty ? undefined : this.#callFaults.draw(callAttributes(path, headers));
-    handleCall(stream, headers, setup, { pool: (id) => this.#deps.grpc.pool(id), authority: this.#authority, logger: this.#deps.logger }, faults);
+    handleCall(stream, headers, setup, this.#callEnv, faults);
   }
 
   stop(options: { drainTimeout?: number } = {}): Promise<void> {

@@ -22,6 +22,8 @@ interface PooledSession {
   readonly ready: Promise<void>;
   streams: number;
   dead: boolean;
+  /** The peer's SETTINGS arrived (`ready` resolved): a stream can be opened at once. */
+  connected: boolean;
 }
 
 const lost = new WeakSet<ClientHttp2Session>();
@@ -71,6 +73,15 @@ export class H2Pool {
    * kept (`authority` undefined = the endpoint's). Rejects with {@link UpstreamError} when no session can be had.
    */
   async open(headers: OutgoingHttpHeaders, authority: string | undefined): Promise<ClientHttp2Stream> {
+    return this.openNow({ ...headers }, authority);
+  }
+
+  /**
+   * {@link open} without a promise when it can: the stream itself when the endpoint has a connected session with
+   * room (the common case, and the per-call path of the engine), else a promise of it. `headers` is taken over (the
+   * pool adds `:scheme` and `:authority` to it). Throws (or rejects with) {@link UpstreamError}.
+   */
+  openNow(headers: OutgoingHttpHeaders, authority: string | undefined): ClientHttp2Stream | Promise<ClientHttp2Stream> {
     if (this.#closed) throw new UpstreamError(`cluster '${this.#cluster.id}' is closed`);
     let address: Address;
     try {
@@ -79,11 +90,20 @@ export class H2Pool {
       throw new UpstreamError((err as Error).message, { cause: err });
     }
     const key = formatAddress(address);
-    let pooled: PooledSession;
+    const pooled = this.#sessionFor(key, address);
+    if (pooled.connected && pooled.streams < maxStreams(pooled.session)) {
+      pooled.streams++;
+      return this.#request(key, pooled, headers, authority);
+    }
+    return this.#openLater(key, address, pooled, headers, authority);
+  }
+
+  async #openLater(key: string, address: Address, first: PooledSession, headers: OutgoingHttpHeaders, authority: string | undefined): Promise<ClientHttp2Stream> {
+    let pooled = first;
     // A new session's limit is known once its peer's SETTINGS arrived: a stream that finds it over the limit then
     // looks again (bounded; the last try takes the session as it is and lets the peer queue or refuse).
     for (let attempt = 0; ; attempt++) {
-      pooled = this.#sessionFor(key, address);
+      if (attempt > 0) pooled = this.#sessionFor(key, address);
       const slot = pooled.streams++;
       try {
         await pooled.ready;
@@ -94,11 +114,16 @@ export class H2Pool {
       if (slot < maxStreams(pooled.session) || attempt >= 8) break;
       pooled.streams--;
     }
-    const tlsOn = this.#cluster.config.tls !== undefined;
-    const out: OutgoingHttpHeaders = { ...headers, ':scheme': tlsOn ? 'https' : 'http', ':authority': authority ?? key };
+    return this.#request(key, pooled, headers, authority);
+  }
+
+  /** The stream itself, on a session whose slot was taken (`streams` counted). */
+  #request(key: string, pooled: PooledSession, headers: OutgoingHttpHeaders, authority: string | undefined): ClientHttp2Stream {
+    headers[':scheme'] = this.#cluster.config.tls !== undefined ? 'https' : 'http';
+    headers[':authority'] = authority ?? key;
     let stream: ClientHttp2Stream;
     try {
-      stream = pooled.session.request(out, { endStream: false });
+      stream = pooled.session.request(headers, { endStream: false });
     } catch (err) {
       pooled.streams--;
       this.#forget(key, pooled);
@@ -142,7 +167,7 @@ export class H2Pool {
     }
     const session = http2.connect(url, options);
     this.sessionsOpened++;
-    const pooled: PooledSession = { session, ready: Promise.resolve(), streams: 0, dead: false };
+    const pooled: PooledSession = { session, ready: Promise.resolve(), streams: 0, dead: false, connected: false };
     const gone = (): void => {
       lost.add(session);
       this.#forget(key, pooled);
@@ -156,6 +181,7 @@ export class H2Pool {
       session.once('remoteSettings', () => {
         clearTimeout(timer);
         session.setLocalWindowSize(SESSION_WINDOW);
+        pooled.connected = true;
         resolve();
       });
       session.once('close', () => {

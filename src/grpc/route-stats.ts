@@ -20,8 +20,14 @@ export class GrpcRouteStats {
   /** Called once per new destination with its latency histogram (the runtime hands it to the route's metrics). */
   onNewDestination: ((name: string, latency: LatencyHistogram) => void) | undefined;
 
+  /** `method` → code → its `calls` key (no string built per call). */
+  readonly #keys = new Map<string, Map<number, string>>();
+
   call(method: string, code: number): void {
-    const key = `${method}\0${codeName(code)}`;
+    let byCode = this.#keys.get(method);
+    if (!byCode) this.#keys.set(method, (byCode = new Map<number, string>()));
+    let key = byCode.get(code);
+    if (key === undefined) byCode.set(code, (key = `${method}\0${codeName(code)}`));
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
   }
 

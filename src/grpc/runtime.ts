@@ -77,8 +77,23 @@ export class GrpcRuntime {
     this.#stats.delete(routeId);
   }
 
-  /** What a call on this route needs. */
+  /** The last setup built per route, with what it was built from (reused while none of that changed). */
+  readonly #setups = new WeakMap<Route, { config: Route['config']; director: GrpcDirector | undefined; stats: GrpcRouteStats | undefined; traffic: GrpcRouteSetup['traffic']; setup: GrpcRouteSetup }>();
+
+  /**
+   * What a call on this route needs: built once per route and reused by its calls while the route's config, its
+   * director, its counters and `traffic`'s counters are the same objects (the per-call path allocates nothing here).
+   */
   setup(route: Route, traffic: GrpcRouteSetup['traffic']): GrpcRouteSetup {
+    const director = this.directors.get(route.id);
+    const c = this.#setups.get(route);
+    if (c && c.config === route.config && c.director === director && c.stats === this.#stats.get(route.id) && sameItems(c.traffic, traffic)) return c.setup;
+    const setup = this.#build(route, traffic);
+    this.#setups.set(route, { config: route.config, director, stats: setup.stats, traffic: [...traffic], setup });
+    return setup;
+  }
+
+  #build(route: Route, traffic: GrpcRouteSetup['traffic']): GrpcRouteSetup {
     const g: GrpcRouteConfig | undefined = route.config.grpc;
     const stats = this.stats(route.id);
     stats.onNewDestination ??= (variant, histogram) => route.extraLatencies.push({ variant, histogram });
@@ -207,4 +222,10 @@ export class GrpcRuntime {
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
   }
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
