@@ -10,6 +10,7 @@ import type { WampListenerOptions } from '../config/types.js';
 import type { EdgeAuth, PendingAuth, Principal, AuthOutcome } from './auth.js';
 import { BackendError, DEFAULT_BACKEND, joinBackend, openBackend } from './backend.js';
 import type { WampChannel } from './channel.js';
+import { FlowGate } from './flow.js';
 import {
   abort, ABORT, AUTHENTICATE, CALL, CHALLENGE, CLIENT_SESSION_MESSAGES, type Dict, ERROR, EVENT, globalId, GOODBYE, goodbye, HELLO, isDict, MESSAGE_NAMES, messageCode,
   PUBLISH, PUBLISHED, ROUTER_SESSION_MESSAGES, SUBSCRIBE, SUBSCRIBED, URI, WELCOME,
@@ -59,6 +60,9 @@ export class FrontendSession {
   readonly #topics = new Map<unknown, string>();
   #helloTimer: NodeJS.Timeout | undefined;
   #helloDetails: Dict = {};
+  /** Flow control once joined: backend → client (pauses the backend) and client → backend (pauses the client). */
+  #toClient: FlowGate | undefined;
+  #toBackend: FlowGate | undefined;
   readonly #client: WampChannel;
   readonly #host: SessionHost;
 
@@ -101,6 +105,7 @@ export class FrontendSession {
     if ((code === CALL || code === PUBLISH) && this.#faulted(code, m, raw)) return;
     if (code === SUBSCRIBE && typeof m[3] === 'string') this.#subscribing.set(m[1], m[3]);
     backend.relay(m, raw, this.#client);
+    this.#toBackend?.wrote();
   }
 
   /** Request-scope faults on a CALL (error, delay) or PUBLISH (drop, delay): true when the message was handled here. */
@@ -122,7 +127,9 @@ export class FrontendSession {
     }
     const ms = Math.max(0, Number(f.options['sleep'] ?? 1) * 1000);
     setTimeout(() => {
-      if (this.state === 'joined') this.backend!.channel.relay(m, raw, this.#client);
+      if (this.state !== 'joined') return;
+      this.backend!.channel.relay(m, raw, this.#client);
+      this.#toBackend?.wrote();
     }, ms);
     return true;
   }
@@ -230,6 +237,9 @@ export class FrontendSession {
         },
       },
     ]);
+    const marks = { highWaterMark: this.#host.options.highWaterMark, lowWaterMark: this.#host.options.lowWaterMark };
+    this.#toClient = new FlowGate(channel, this.#client, marks);
+    this.#toBackend = new FlowGate(this.#client, channel, marks);
     channel.on({
       message: (msg, raw) => this.#fromBackend(msg, raw),
       invalid: (reason) => this.#backendGone(`backend sent an invalid message: ${reason}`),
@@ -270,6 +280,7 @@ export class FrontendSession {
     }
     this.messages.toClient++;
     this.#client.relay(m, raw, this.backend!.channel);
+    this.#toClient?.wrote();
   }
 
   #send(m: unknown[]): void {
@@ -315,6 +326,8 @@ export class FrontendSession {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.#helloTimer);
+    this.#toClient?.stop();
+    this.#toBackend?.stop();
     this.#client.close();
     this.backend?.channel.close();
     this.#host.left(this);
@@ -337,6 +350,7 @@ export class FrontendSession {
       backendEndpoint: this.backend?.endpoint ?? null,
       serializers: { frontend: this.#client.protocolName, backend: this.backend?.channel.protocolName ?? null },
       messages: { ...this.messages },
+      flow: { toClient: this.#toClient?.toJSON() ?? null, toBackend: this.#toBackend?.toJSON() ?? null },
       since: this.since.toISOString(),
     };
   }
