@@ -39,8 +39,11 @@ export interface SessionHost {
   backends(realm: string, authrole: string): BackendChoice[];
   joined(session: FrontendSession): void;
   left(session: FrontendSession): void;
-  /** A request-scope fault of one of these types that fires for this message (drawn by toxicity), if any. */
-  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>): { type: string; options: Record<string, unknown> } | undefined;
+  /**
+   * A request-scope fault of one of these types that fires for this message (drawn by toxicity), if any: the
+   * listener's own faults and those of `route` (the route the session was routed by), not other routes'.
+   */
+  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>, route?: string): { type: string; options: Record<string, unknown> } | undefined;
 }
 
 type State = 'hello' | 'authenticating' | 'joining' | 'joined' | 'closed';
@@ -113,7 +116,7 @@ export class FrontendSession {
     const p = this.principal!;
     const name = typeof m[3] === 'string' ? m[3] : '';
     const attrs: Record<string, string> = code === CALL ? { procedure: name, realm: this.realm!, authrole: p.authrole } : { topic: name, realm: this.realm!, authrole: p.authrole };
-    const f = this.#host.fault('upstream', code === CALL ? ['error', 'delay'] : ['drop', 'delay'], attrs);
+    const f = this.#host.fault('upstream', code === CALL ? ['error', 'delay'] : ['drop', 'delay'], attrs, this.backend?.route);
     if (!f) return false;
     if (f.type === 'error') {
       const uri = typeof f.options['status'] === 'string' && f.options['status'] !== '' ? f.options['status'] : URI.runtimeError;
@@ -275,7 +278,7 @@ export class FrontendSession {
     } else if (code === EVENT) {
       const d = isDict(m[3]) ? m[3] : {};
       const topic = typeof d['topic'] === 'string' ? d['topic'] : (this.#topics.get(m[1]) ?? '');
-      const f = this.#host.fault('downstream', ['drop'], { topic, realm: this.realm!, authrole: this.principal!.authrole });
+      const f = this.#host.fault('downstream', ['drop'], { topic, realm: this.realm!, authrole: this.principal!.authrole }, this.backend?.route);
       if (f) return;
     }
     this.messages.toClient++;
