@@ -160,3 +160,25 @@ describe('lifecycle events on the SSE stream', () => {
     assert.match(body.error.message, /types.*"bogus"/);
   });
 });
+
+describe('lifecycle events of config load and shutdown', () => {
+  it('a config start reports every object starting/started; close() reports them stopping/stopped', async () => {
+    const fox = await startFox();
+    const yard = await startYard({
+      listeners: [{ id: 'w', listen: '127.0.0.1:0', protocol: { type: 'wamp' } }],
+      clusters: [{ id: 'c', endpoints: [`127.0.0.1:${fox.port}`], wamp: { path: '/' } }],
+      routes: [{ id: 'r', listener: 'w', cluster: 'c' }],
+    });
+    const line = (e: { kind: string; id: string; state: string }): string => `${e.kind}:${e.id}:${e.state}`;
+    try {
+      assert.deepEqual(yard.lifecycle.recent().map(line), ['cluster:c:starting', 'cluster:c:started', 'route:r:starting', 'route:r:started', 'listener:w:starting', 'listener:w:started']);
+      const seen: string[] = [];
+      yard.lifecycle.subscribe((e) => void seen.push(line(e)));
+      await yard.close();
+      assert.deepEqual(seen, ['listener:w:stopping', 'listener:w:stopped', 'route:r:stopping', 'route:r:stopped', 'cluster:c:stopping', 'cluster:c:stopped']);
+    } finally {
+      await yard.close();
+      await fox.close();
+    }
+  });
+});
