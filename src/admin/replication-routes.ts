@@ -7,12 +7,13 @@
  *   POST   /api/v1/routes/:id/variants/:name/quarantine   take a variant out of the set
  *   POST   /api/v1/routes/:id/variants/:name/restore      put it back
  *   GET    /api/v1/routes/:id/noise                   what the filter pair taught (per endpoint and field)
- *   GET    /api/v1/events                             the live Server-Sent Events stream
+ *   GET    /api/v1/events[?route=&types=]             the live Server-Sent Events stream (divergence and lifecycle events)
  */
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import { Replicator } from '../replication/replicator.js';
 import type { DivergenceEvent } from '../replication/events.js';
+import type { LifecycleEvent } from '../core/lifecycle.js';
 import type { RequestContext } from '../http-kit/context.js';
 
 function intParam(url: URL, name: string): number | undefined {
@@ -81,26 +82,49 @@ export function noise(yard: Switchyard, ctx: RequestContext): void {
   ctx.send(200, replicator(yard, ctx).noise.toJSON());
 }
 
-/** Divergence events as Server-Sent Events (`event: divergence`, `id:` = event id), with a comment heartbeat every 15 s. */
+const EVENT_TYPES = ['divergence', 'lifecycle'] as const;
+
+/** `?types=divergence,lifecycle` (default: both): which event types the stream carries. */
+function eventTypes(url: URL): Set<string> {
+  const v = url.searchParams.get('types');
+  if (v === null || v === '') return new Set(EVENT_TYPES);
+  const types = v.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0) throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `query parameter 'types': unknown event type(s) ${unknown.map((t) => JSON.stringify(t)).join(', ')} (known: ${EVENT_TYPES.join(', ')})`);
+  return new Set(types);
+}
+
+/**
+ * Server-Sent Events: divergence events (`event: divergence`, `id:` = event id) and state changes of the run-time
+ * objects (`event: lifecycle`, no `id:` so Last-Event-ID keeps naming divergences), with a comment heartbeat every 15 s.
+ */
 export function events(yard: Switchyard, ctx: RequestContext): void {
   const { res, url } = ctx;
   const last = ctx.req.headers['last-event-id'];
   const lastEventId = typeof last === 'string' ? last : undefined;
   const route = url.searchParams.get('route') ?? undefined;
+  const types = eventTypes(url);
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.write(': switchyard divergence events\nretry: 2000\n\n');
   const send = (e: DivergenceEvent): void => {
     if (route !== undefined && e.route !== route) return;
     res.write(`id: ${e.id}\nevent: divergence\ndata: ${JSON.stringify(e)}\n\n`);
   };
+  const sendLifecycle = (e: LifecycleEvent): void => {
+    // ?route= narrows lifecycle events to that route's (and leaves other kinds out).
+    if (route !== undefined && (e.kind !== 'route' || e.id !== route)) return;
+    res.write(`event: lifecycle\ndata: ${JSON.stringify(e)}\n\n`);
+  };
   // A reconnecting EventSource sends Last-Event-ID: replay what it missed from the ring.
   const since = lastEventId !== undefined && /^\d+$/.test(lastEventId) ? Number(lastEventId) : undefined;
-  if (since !== undefined) for (const e of yard.divergences.list({ since, route })) send(e);
-  const unsubscribe = yard.divergences.subscribe(send);
+  if (since !== undefined && types.has('divergence')) for (const e of yard.divergences.list({ since, route })) send(e);
+  const unsubscribe = types.has('divergence') ? yard.divergences.subscribe(send) : () => false;
+  const unsubscribeLifecycle = types.has('lifecycle') ? yard.lifecycle.subscribe(sendLifecycle) : () => false;
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   heartbeat.unref();
   res.on('close', () => {
     clearInterval(heartbeat);
     unsubscribe();
+    unsubscribeLifecycle();
   });
 }

@@ -357,6 +357,10 @@ export interface WampListenerOptions {
   maxMessageSize: number;
   idleTimeout: number;
   helloTimeout: number;
+  /** Flow control: bytes queued toward one side above which the proxy stops reading from the other (default 1 MiB). */
+  highWaterMark?: number | undefined;
+  /** ... and reads again once the queue is at or under this (default 256 KiB). */
+  lowWaterMark?: number | undefined;
 }
 
 /** A cluster's `wamp` block: how the proxy reaches and joins its endpoints (backend WAMP routers). */

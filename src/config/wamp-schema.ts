@@ -64,9 +64,11 @@ export const wampListenerOptionsSchema: z.ZodType<WampListenerOptions> = z.stric
   maxMessageSize: sizeOption(512, 16 * 1024 * 1024).default(1024 * 1024),
   idleTimeout: duration(0).default(0),
   helloTimeout: duration(1).default(10_000),
+  highWaterMark: sizeOption(1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  lowWaterMark: sizeOption(0, 1024 * 1024 * 1024).default(256 * 1024),
 });
 
-export const WAMP_LISTENER_OPTION_KEYS = ['path', 'serializers', 'auth', 'maxMessageSize', 'idleTimeout', 'helloTimeout'];
+export const WAMP_LISTENER_OPTION_KEYS = ['path', 'serializers', 'auth', 'maxMessageSize', 'idleTimeout', 'helloTimeout', 'highWaterMark', 'lowWaterMark'];
 
 /** A cluster's `wamp` block. */
 export const wampClusterSchema: z.ZodType<WampClusterConfig> = z

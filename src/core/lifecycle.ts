@@ -23,27 +23,35 @@ export class Lifecycle {
   startedAt: Date | undefined;
   stoppedAt: Date | undefined;
   failure: { code: string; message: string } | undefined;
+  /** Called after every transition (the owner's Switchyard turns it into a lifecycle event). */
+  onChange: ((state: ObjectState, previous: ObjectState) => void) | undefined;
+
+  #to(state: ObjectState): void {
+    const previous = this.state;
+    this.state = state;
+    this.onChange?.(state, previous);
+  }
 
   starting(): void {
-    this.state = 'starting';
+    this.#to('starting');
   }
   started(): void {
-    this.state = 'started';
     this.startedAt = new Date();
     this.stoppedAt = undefined;
     this.failure = undefined;
+    this.#to('started');
   }
   failed(code: string, message: string): void {
-    this.state = 'failed';
     this.stoppedAt = new Date();
     this.failure = { code, message };
+    this.#to('failed');
   }
   stopping(): void {
-    this.state = 'stopping';
+    this.#to('stopping');
   }
   stopped(): void {
-    this.state = 'stopped';
     this.stoppedAt = new Date();
+    this.#to('stopped');
   }
   toJSON(): Record<string, unknown> {
     return {
@@ -83,6 +91,13 @@ export abstract class RuntimeBase<C extends { id: string }> implements RuntimeOb
   get state(): ObjectState {
     return this.life.state;
   }
+
+  /** Report every state change of this object to `events` (the Switchyard that runs it). */
+  observeLifecycle(events: LifecycleEvents): void {
+    this.life.onChange = (state, previous) => {
+      events.emit({ kind: this.kind, id: this.id, state, previous, ...(state === 'failed' && this.life.failure ? { failure: this.life.failure } : {}) });
+    };
+  }
   get startedAt(): Date | undefined {
     return this.life.startedAt;
   }
@@ -97,5 +112,67 @@ export abstract class RuntimeBase<C extends { id: string }> implements RuntimeOb
 
   toJSON(): Record<string, unknown> {
     return this.json();
+  }
+}
+
+/** One state change of a run-time object (or a WAMP session), as the `lifecycle` Server-Sent Event carries it. */
+export interface LifecycleEvent {
+  /** Increasing per Switchyard, from 1. */
+  readonly seq: number;
+  /** ISO time of the change. */
+  readonly time: string;
+  readonly kind: ObjectKind | 'wamp-session';
+  readonly id: string;
+  readonly state: ObjectState;
+  readonly previous?: ObjectState | undefined;
+  /** A failed object's code and message. */
+  readonly failure?: { readonly code: string; readonly message: string } | undefined;
+  /** Extra facts of the object (a WAMP session: listener, realm, authid, authrole, route). */
+  readonly detail?: Readonly<Record<string, unknown>> | undefined;
+}
+
+type LifecycleListener = (event: LifecycleEvent) => void;
+
+/**
+ * The state changes of one Switchyard's objects, for live subscribers (GET /api/v1/events) and a small ring of the
+ * most recent ones. A failing subscriber is dropped, never the change.
+ */
+export class LifecycleEvents {
+  readonly #listeners = new Set<LifecycleListener>();
+  readonly #recent: LifecycleEvent[] = [];
+  readonly #capacity: number;
+  #seq = 0;
+
+  constructor(capacity = 200) {
+    this.#capacity = Math.max(1, capacity);
+  }
+
+  emit(change: Omit<LifecycleEvent, 'seq' | 'time'>): LifecycleEvent {
+    const event: LifecycleEvent = { seq: ++this.#seq, time: new Date().toISOString(), ...change };
+    this.#recent.push(event);
+    if (this.#recent.length > this.#capacity) this.#recent.shift();
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch {
+        this.#listeners.delete(l);
+      }
+    }
+    return event;
+  }
+
+  /** The most recent changes, oldest first. */
+  recent(): LifecycleEvent[] {
+    return this.#recent.slice();
+  }
+
+  /** Live changes; returns the unsubscribe function. */
+  subscribe(listener: LifecycleListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  close(): void {
+    this.#listeners.clear();
   }
 }

@@ -23,6 +23,7 @@ export function replaceCluster(yard: Switchyard, config: ClusterConfig): Cluster
   const old = yard.clusters.get(config.id);
   if (!old) throw notFound('cluster', config.id);
   const cluster = new Cluster(config, { logger: yard.logger, protocols: yard.protocols });
+  cluster.observeLifecycle(yard.lifecycle);
   cluster.start();
   yard.clusters.set(config.id, cluster);
   yard.publish();
@@ -47,6 +48,7 @@ export function replaceRoute(yard: Switchyard, config: RouteConfig): Route {
     const set = yard.faultSet(config.listener);
     for (const f of config.faults) set.add(f, owner);
   }
+  route.observeLifecycle(yard.lifecycle);
   route.start();
   yard.routes.set(config.id, route);
   yard.publish();

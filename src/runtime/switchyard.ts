@@ -4,7 +4,7 @@ import type { ListenerConfig, RouteConfig, SwitchyardConfig } from '../config/ty
 import type { Address } from '../core/address.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import type { RuntimeObject } from '../core/lifecycle.js';
+import { LifecycleEvents, type RuntimeObject } from '../core/lifecycle.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { FramerRegistry } from '../framing/registry.js';
 import { createFramerRegistry } from '../framing/builtins.js';
@@ -40,6 +40,7 @@ export interface ProxyListener extends RuntimeObject<ListenerConfig> {
   readonly address: Address | undefined;
   start(): Promise<void>;
   stop(options?: StopOptions): Promise<void>;
+  observeLifecycle?(events: LifecycleEvents): void;
 }
 
 /** A config's sections besides its run-time objects. */
@@ -104,6 +105,8 @@ export class Switchyard {
   random: RandomSource;
   /** Divergence events of every replicate, merge and mirror route. */
   readonly divergences: DivergenceLog;
+  /** State changes of the listeners, clusters, routes (and WAMP sessions): the `lifecycle` events of GET /api/v1/events. */
+  readonly lifecycle = new LifecycleEvents();
   /** The config sections besides the objects (as started, then as reloaded): `GET /api/v1/config`, hot reload. */
   sections: ConfigSections = { log: { level: 'info' }, shutdown: { drainTimeout: 10_000 } };
   /** Ids of the objects the config declared (at start, then as reloaded): a reload removes only these. */
@@ -113,7 +116,7 @@ export class Switchyard {
   /** gRPC routes' session pools, counters and directors. */
   readonly grpc: GrpcRuntime;
   /** WAMP listeners' live sessions and round-robin counters (docs/wamp.md). */
-  readonly wamp = new WampRuntime();
+  readonly wamp: WampRuntime;
 
   constructor(options: SwitchyardOptions = {}) {
     this.logger = options.logger ?? silentLogger();
@@ -124,6 +127,7 @@ export class Switchyard {
     this.faultTypes = options.faults ?? defaultChaosRegistries().faults;
     this.random = new RandomSource(options.seed);
     this.divergences = new DivergenceLog({ logger: this.logger });
+    this.wamp = new WampRuntime(this.lifecycle);
     this.grpc = new GrpcRuntime(this.clusters, this.logger, options.grpcDirectors, this.divergences);
     this.grpc.random = () => this.random;
     const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
@@ -193,6 +197,7 @@ export class Switchyard {
     return settle(() => {
       if (this.clusters.has(config.id)) throw conflict('cluster', config.id);
       const cluster = new Cluster(config, { logger: this.logger, protocols: this.protocols });
+      cluster.observeLifecycle(this.lifecycle);
       cluster.start();
       this.clusters.set(config.id, cluster);
       this.#publish();
@@ -248,6 +253,7 @@ export class Switchyard {
           throw err;
         }
       }
+      route.observeLifecycle(this.lifecycle);
       route.start();
       if (placed === undefined) this.routes.set(config.id, route);
       else {
@@ -337,6 +343,7 @@ export class Switchyard {
       for (const f of config.faults ?? []) faults.add(f, 'listener');
       listener = new TcpListener(config, { ...deps, faults, random: this.random, protocols: this.protocols, fdBudget: this.#fdBudget });
     }
+    listener.observeLifecycle?.(this.lifecycle);
     this.listeners.set(config.id, listener);
     // The listener's protocol decides how its routes are compiled and scoped.
     this.#publish();
@@ -413,6 +420,7 @@ export class Switchyard {
     this.wamp.close();
     this.#publish();
     this.divergences.close();
+    this.lifecycle.close();
   }
 }
 

@@ -70,6 +70,10 @@ export abstract class WampChannel {
   abstract destroy(): void;
   /** Bytes queued toward the peer. */
   abstract get buffered(): number;
+  /** Stop reading from the peer (flow control); messages already received may still be delivered. */
+  abstract pause(): void;
+  /** Read from the peer again. */
+  abstract resume(): void;
   abstract get remote(): string;
 }
 
@@ -136,6 +140,14 @@ export class WsChannel extends WampChannel {
 
   get buffered(): number {
     return this.#ws.bufferedAmount;
+  }
+
+  pause(): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.pause();
+  }
+
+  resume(): void {
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.resume();
   }
 
   get remote(): string {
@@ -266,6 +278,14 @@ export class RawSocketChannel extends WampChannel {
 
   get buffered(): number {
     return this.#socket.writableLength;
+  }
+
+  pause(): void {
+    if (!this.#socket.destroyed) this.#socket.pause();
+  }
+
+  resume(): void {
+    if (!this.#socket.destroyed) this.#socket.resume();
   }
 
   get remote(): string {

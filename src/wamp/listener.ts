@@ -237,11 +237,13 @@ export class WampListener extends RuntimeBase<ListenerConfig> implements Session
     return [...all.slice(start), ...all.slice(0, start)];
   }
 
-  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>): { type: string; options: Record<string, unknown> } | undefined {
+  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>, route?: string): { type: string; options: Record<string, unknown> } | undefined {
     const set = this.#deps.faults;
     if (!set) return undefined;
     for (const f of set.chain(stream)) {
       if (!types.includes(f.type) || (f.matcher && !f.matcher(attrs))) continue;
+      // A route's faults (`route.faults`, origin `route:ID`) act on the sessions that route carries only.
+      if (f.origin?.startsWith('route:') && f.origin !== `route:${route ?? ''}`) continue;
       if (f.toxicity < 1 && Math.random() >= f.toxicity) continue;
       f.injected++;
       return { type: f.type, options: f.options };

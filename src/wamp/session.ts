@@ -10,6 +10,7 @@ import type { WampListenerOptions } from '../config/types.js';
 import type { EdgeAuth, PendingAuth, Principal, AuthOutcome } from './auth.js';
 import { BackendError, DEFAULT_BACKEND, joinBackend, openBackend } from './backend.js';
 import type { WampChannel } from './channel.js';
+import { FlowGate } from './flow.js';
 import {
   abort, ABORT, AUTHENTICATE, CALL, CHALLENGE, CLIENT_SESSION_MESSAGES, type Dict, ERROR, EVENT, globalId, GOODBYE, goodbye, HELLO, isDict, MESSAGE_NAMES, messageCode,
   PUBLISH, PUBLISHED, ROUTER_SESSION_MESSAGES, SUBSCRIBE, SUBSCRIBED, URI, WELCOME,
@@ -38,8 +39,11 @@ export interface SessionHost {
   backends(realm: string, authrole: string): BackendChoice[];
   joined(session: FrontendSession): void;
   left(session: FrontendSession): void;
-  /** A request-scope fault of one of these types that fires for this message (drawn by toxicity), if any. */
-  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>): { type: string; options: Record<string, unknown> } | undefined;
+  /**
+   * A request-scope fault of one of these types that fires for this message (drawn by toxicity), if any: the
+   * listener's own faults and those of `route` (the route the session was routed by), not other routes'.
+   */
+  fault(stream: 'upstream' | 'downstream', types: readonly string[], attrs: Record<string, string>, route?: string): { type: string; options: Record<string, unknown> } | undefined;
 }
 
 type State = 'hello' | 'authenticating' | 'joining' | 'joined' | 'closed';
@@ -59,6 +63,9 @@ export class FrontendSession {
   readonly #topics = new Map<unknown, string>();
   #helloTimer: NodeJS.Timeout | undefined;
   #helloDetails: Dict = {};
+  /** Flow control once joined: backend → client (pauses the backend) and client → backend (pauses the client). */
+  #toClient: FlowGate | undefined;
+  #toBackend: FlowGate | undefined;
   readonly #client: WampChannel;
   readonly #host: SessionHost;
 
@@ -101,6 +108,7 @@ export class FrontendSession {
     if ((code === CALL || code === PUBLISH) && this.#faulted(code, m, raw)) return;
     if (code === SUBSCRIBE && typeof m[3] === 'string') this.#subscribing.set(m[1], m[3]);
     backend.relay(m, raw, this.#client);
+    this.#toBackend?.wrote();
   }
 
   /** Request-scope faults on a CALL (error, delay) or PUBLISH (drop, delay): true when the message was handled here. */
@@ -108,7 +116,7 @@ export class FrontendSession {
     const p = this.principal!;
     const name = typeof m[3] === 'string' ? m[3] : '';
     const attrs: Record<string, string> = code === CALL ? { procedure: name, realm: this.realm!, authrole: p.authrole } : { topic: name, realm: this.realm!, authrole: p.authrole };
-    const f = this.#host.fault('upstream', code === CALL ? ['error', 'delay'] : ['drop', 'delay'], attrs);
+    const f = this.#host.fault('upstream', code === CALL ? ['error', 'delay'] : ['drop', 'delay'], attrs, this.backend?.route);
     if (!f) return false;
     if (f.type === 'error') {
       const uri = typeof f.options['status'] === 'string' && f.options['status'] !== '' ? f.options['status'] : URI.runtimeError;
@@ -122,7 +130,9 @@ export class FrontendSession {
     }
     const ms = Math.max(0, Number(f.options['sleep'] ?? 1) * 1000);
     setTimeout(() => {
-      if (this.state === 'joined') this.backend!.channel.relay(m, raw, this.#client);
+      if (this.state !== 'joined') return;
+      this.backend!.channel.relay(m, raw, this.#client);
+      this.#toBackend?.wrote();
     }, ms);
     return true;
   }
@@ -230,6 +240,9 @@ export class FrontendSession {
         },
       },
     ]);
+    const marks = { highWaterMark: this.#host.options.highWaterMark, lowWaterMark: this.#host.options.lowWaterMark };
+    this.#toClient = new FlowGate(channel, this.#client, marks);
+    this.#toBackend = new FlowGate(this.#client, channel, marks);
     channel.on({
       message: (msg, raw) => this.#fromBackend(msg, raw),
       invalid: (reason) => this.#backendGone(`backend sent an invalid message: ${reason}`),
@@ -265,11 +278,12 @@ export class FrontendSession {
     } else if (code === EVENT) {
       const d = isDict(m[3]) ? m[3] : {};
       const topic = typeof d['topic'] === 'string' ? d['topic'] : (this.#topics.get(m[1]) ?? '');
-      const f = this.#host.fault('downstream', ['drop'], { topic, realm: this.realm!, authrole: this.principal!.authrole });
+      const f = this.#host.fault('downstream', ['drop'], { topic, realm: this.realm!, authrole: this.principal!.authrole }, this.backend?.route);
       if (f) return;
     }
     this.messages.toClient++;
     this.#client.relay(m, raw, this.backend!.channel);
+    this.#toClient?.wrote();
   }
 
   #send(m: unknown[]): void {
@@ -315,6 +329,8 @@ export class FrontendSession {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.#helloTimer);
+    this.#toClient?.stop();
+    this.#toBackend?.stop();
     this.#client.close();
     this.backend?.channel.close();
     this.#host.left(this);
@@ -337,6 +353,7 @@ export class FrontendSession {
       backendEndpoint: this.backend?.endpoint ?? null,
       serializers: { frontend: this.#client.protocolName, backend: this.backend?.channel.protocolName ?? null },
       messages: { ...this.messages },
+      flow: { toClient: this.#toClient?.toJSON() ?? null, toBackend: this.#toBackend?.toJSON() ?? null },
       since: this.since.toISOString(),
     };
   }
