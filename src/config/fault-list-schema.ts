@@ -20,7 +20,7 @@ export function faultListSchema(faults: FaultCatalog, protocols?: ProtocolCatalo
   return z.array(z.unknown()).transform((list, ctx): FaultInput[] => {
     const out: FaultInput[] = [];
     const names = new Map<string, number>();
-    const anyKeys = protocols ? [...allMatchKeys(protocols), ...GRPC_FAULT_MATCH_KEYS] : undefined;
+    const anyKeys = protocols ? [...new Set([...allMatchKeys(protocols), ...GRPC_FAULT_MATCH_KEYS])].sort() : undefined;
     list.forEach((raw, index) => {
       const r = faultInputSchema.safeParse(raw, { error: configErrorMap });
       let ok = r.success;

@@ -97,8 +97,8 @@ test('exclusive group shares adding up to more than 1 are refused, naming the gr
 
 test('match keys are checked against the listener protocol, with did-you-mean', () => {
   assert.deepEqual(issues(cfg({ protocol: 'http', faults: [{ type: 'error', match: { pth: '/x*', method: 'GET', not: { hots: 'a' } } }] })), [
-    'listeners[0].faults[0].match.pth: unknown match key "pth" (did you mean "path"?) (no protocol reports it; known attributes: address, application_name, args, authrole, command, database, db, encryption, host, key, keys, kind, method, path, phase, pid, procedure, query, realm, ssl, statement, subcommand, table, topic, user, version)',
-    'listeners[0].faults[0].match.not.hots: unknown match key "hots" (did you mean "host"?) (no protocol reports it; known attributes: address, application_name, args, authrole, command, database, db, encryption, host, key, keys, kind, method, path, phase, pid, procedure, query, realm, ssl, statement, subcommand, table, topic, user, version)',
+    'listeners[0].faults[0].match.pth: unknown match key "pth" (did you mean "path"?) (no protocol reports it; known attributes: address, application_name, args, authrole, command, database, db, encryption, host, key, keys, kind, metadata.*, method, path, phase, pid, procedure, query, realm, service, ssl, statement, subcommand, table, topic, user, version)',
+    'listeners[0].faults[0].match.not.hots: unknown match key "hots" (did you mean "host"?) (no protocol reports it; known attributes: address, application_name, args, authrole, command, database, db, encryption, host, key, keys, kind, metadata.*, method, path, phase, pid, procedure, query, realm, service, ssl, statement, subcommand, table, topic, user, version)',
   ]);
   // A key of another protocol: wrong for this listener.
   assert.deepEqual(issues(cfg({ protocol: 'redis', faults: [{ type: 'error', match: { path: '/x' } }] })), [
