@@ -339,6 +339,7 @@ export class RequestRouter extends Duplex {
       skipping: false,
       startedAt: observe === undefined ? 0 : performance.now(),
       observe,
+      trace: undefined,
     };
     const traffic = this.#opts.traffic;
     if (traffic !== undefined && traffic.tap.sample()) ex.trace = this.#trace(choice);

@@ -370,5 +370,6 @@ function discardExchange(responses: number): Exchange {
     skipping: false,
     startedAt: 0,
     observe: undefined,
+    trace: undefined,
   };
 }
