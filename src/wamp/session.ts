@@ -189,7 +189,11 @@ export class FrontendSession {
     const transport = { type: this.#client.transport, protocol: this.#client.protocolName, peer: this.#client.remote };
     const authextra: Dict = { ...(isDict(this.#helloDetails['authextra']) ? this.#helloDetails['authextra'] : {}), ...(p.authextra ?? {}), transport };
     const errors: string[] = [];
-    for (const choice of choices) {
+    // each route's cluster in turn; within a cluster, a backend that refuses the join (or cannot be reached) is
+    // retried on the cluster's next endpoint (the balancer rotates), once per endpoint
+    const attempts: BackendChoice[] = [];
+    for (const choice of choices) for (let i = 0; i < Math.max(1, choice.cluster.endpoints.length); i++) attempts.push(choice);
+    for (const choice of attempts) {
       if (this.state === 'closed') return;
       const cfg = choice.cluster.config.wamp ?? DEFAULT_BACKEND;
       let opened: Awaited<ReturnType<typeof openBackend>> | undefined;
@@ -206,7 +210,7 @@ export class FrontendSession {
       } catch (err) {
         opened?.channel.destroy();
         choice.route.stats.error(ErrorCodes.UPSTREAM_ERROR);
-        errors.push(`${choice.cluster.id}: ${err instanceof BackendError || err instanceof Error ? err.message : String(err)}`);
+        errors.push(`${choice.cluster.id}${opened !== undefined ? ` (${opened.endpoint})` : ""}: ${err instanceof BackendError || err instanceof Error ? err.message : String(err)}`);
       }
     }
     this.#abort(URI.authenticationFailed, `Frontend connection accept failed (${errors.join('; ')})`);
