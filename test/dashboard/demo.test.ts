@@ -10,7 +10,13 @@ test('demo prints the dashboard URL first, serves the page there and keeps traff
   const demo = spawnCli(['demo', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
   t.after(async () => {
     demo.kill('SIGINT');
-    await demo.exited;
+    // a demo that does not stop on Ctrl-C within 15 s is killed, so no run of this test leaves it behind
+    const stopped = await Promise.race([demo.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000).unref())]);
+    if (!stopped) {
+      demo.kill('SIGKILL');
+      await demo.exited;
+      assert.fail('the demo did not stop within 15 s of SIGINT');
+    }
   });
   await demo.waitFor(/Ctrl-C to stop\./, 30_000);
   const first = demo.stdout().split('\n')[0] ?? '';
