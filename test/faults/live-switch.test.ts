@@ -91,7 +91,8 @@ describe('faults added at run time reach live connections (listener without faul
       assert.equal(first.status, 201, JSON.stringify(first.body));
       assert.deepEqual(first.body['reaches'], { connections: 1, reached: 1 });
       assert.equal(first.body['warnings'], undefined);
-      assert.equal(faultStagePending(set).sessions, 1, 'the live connection runs through the fault stage now');
+      // a spliced connection joins the fault stage once the addon has let its sockets go (asynchronously)
+      await eventually(() => faultStagePending(set).sessions === 1, 'the live connection runs through the fault stage now', 10_000);
       const second = await call(admin, 'POST', '/api/v1/listeners/l1/faults', { name: 'down', type: 'latency', stream: 'downstream', attributes: { latency: 1 } });
       assert.equal(second.status, 201);
 
