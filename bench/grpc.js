@@ -22,10 +22,12 @@
 // the grpc-js servers on CPU 0 (--load-cpu), each proxy (the bare pipe, switchyard) alone on CPU 1 (--proxy-cpu),
 // with `taskset`; each proxy runs alone while it is measured.
 // Profiles (--prof-dir DIR): the pipe and switchyard run with --cpu-prof into DIR (bench/study/cpuprofile-top.js).
-// Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE] [--pinned] [--secondaries 0|1|2] [--prof-dir DIR]
+// Unary load (--load h2load): h2load (Debian's nghttp2-client) instead of the grpc-js load client; it spends far less
+// CPU per call, so on the pinned load core it no longer caps every target at the same rate.
+// Usage: node bench/grpc.js [--quick] [--repeat N] [--out FILE] [--pinned] [--secondaries 0|1|2] [--prof-dir DIR] [--load grpc-js|h2load]
 //        (npm run bench -- --only grpc)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
@@ -254,6 +256,57 @@ function switchyardGrpc(syRoot, tmp) {
   return { why: `no 'switchyard grpc' command (${first(r)}) and no 'protocol: grpc' listener in the config schema (${first(v)})` };
 }
 
+/**
+ * Unary calls driven by h2load: POST /bench.Bench/Echo with `content-type: application/grpc`, `te: trailers` and a
+ * body of one framed message (5-byte prefix + SIZE bytes), `concurrency` streams spread over `conns` connections,
+ * timing-based (warm-up, then timeMs). h2load counts an answer with HTTP status 2xx as a success; the grpc-js warm-up
+ * of every target (before the trials) has already checked that calls succeed end to end. p50/p99 from its per-request
+ * log (requests started after the warm-up).
+ */
+async function h2loadUnary({ port, conns, concurrency, size, timeMs, warmupMs }, tmp) {
+  const body = path.join(tmp, `echo-${size}.bin`);
+  if (!existsSync(body)) {
+    const msg = Buffer.alloc(5 + size, 0x62);
+    msg[0] = 0;
+    msg.writeUInt32BE(size, 1);
+    writeFileSync(body, msg);
+  }
+  const logFile = path.join(tmp, `h2load-${port}-${Date.now()}.log`);
+  const args = ['-c', String(conns), '-m', String(Math.ceil(concurrency / conns)), '-D', `${Math.max(100, Math.round(timeMs))}ms`, '--warm-up-time', `${Math.max(100, Math.round(warmupMs))}ms`,
+    '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--log-file', logFile, `http://${HOST}:${port}${ECHO}`];
+  const r = await new Promise((resolve) => {
+    const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeMs + warmupMs + 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+  const finished = /finished in ([\d.]+)(m?s), ([\d.]+) req\/s/.exec(r.out);
+  const counts = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(r.out);
+  if (!finished || !counts) throw new Error(`h2load failed (exit ${r.code}): ${r.out.slice(-600)}`);
+  const wall = Number(finished[1]) / (finished[2] === 'ms' ? 1000 : 1);
+  const calls = Number(counts[4]);
+  const errors = Number(counts[5]) + Number(counts[6]);
+  let lat = [];
+  try {
+    const rows = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => l.split('\t').map(Number));
+    const first = rows.reduce((m, x) => Math.min(m, x[0]), Infinity);
+    lat = rows.filter((x) => x[0] >= first + warmupMs * 1000).map((x) => x[2] / 1000);
+    rmSync(logFile, { force: true });
+  } catch {
+    // no log: no percentiles
+  }
+  lat.sort((a, b) => a - b);
+  const pct = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] : NaN);
+  const non2xx = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(r.out);
+  const bad = non2xx ? Number(non2xx[2]) + Number(non2xx[3]) + Number(non2xx[4]) : 0;
+  return { calls: calls - bad, wall, rps: (calls - bad) / wall, p50: pct(50), p99: pct(99), errors: errors + bad, firstError: errors + bad > 0 ? r.out.split('\n').find((l) => /error|fail/i.test(l)) ?? '' : '' };
+}
+
 async function waitPort(port, ms) {
   const until = performance.now() + ms;
   while (performance.now() < until) {
@@ -280,6 +333,7 @@ async function main() {
       'proxy-cpu': { type: 'string', default: '1' },
       secondaries: { type: 'string', default: '2' },
       'prof-dir': { type: 'string' },
+      load: { type: 'string', default: 'grpc-js' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -289,6 +343,8 @@ async function main() {
   --pinned               taskset: load, servers and this process on --load-cpu (0), each proxy on --proxy-cpu (1)
   --secondaries N        also measure switchyard with 1..N secondaries (0..2, default 2; 0: switchyard alone)
   --prof-dir DIR         run the bare pipe and switchyard with --cpu-prof --cpu-prof-dir=DIR (one file per process)
+  --load grpc-js|h2load  what drives the unary calls (default grpc-js; h2load, from Debian's nghttp2-client, costs
+                         far less CPU per call, so the proxy rather than the load client is what a pinned run measures)
 `);
     return;
   }
@@ -298,6 +354,8 @@ async function main() {
     return;
   }
   installCleanup();
+  if (opts.load !== 'grpc-js' && opts.load !== 'h2load') throw new Error('--load: expected grpc-js or h2load');
+  if (opts.load === 'h2load' && spawnSync('h2load', ['--version'], { encoding: 'utf8' }).status !== 0) throw new Error('--load h2load: h2load is not installed (apt-get install nghttp2-client)');
   const maxSecondaries = Number(opts.secondaries);
   if (!Number.isInteger(maxSecondaries) || maxSecondaries < 0 || maxSecondaries > 2) throw new Error('--secondaries: expected 0..2');
   const profFlags = opts['prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(opts['prof-dir'])}`] : [];
@@ -398,7 +456,7 @@ async function main() {
         const args = sc.cmd === 'unary' ? { ...sc.args, port: t.port, size: CFG.size, timeMs: CFG.timeMs, warmupMs: CFG.warmupMs, maxCalls: CFG.maxCalls } : { ...CFG.stream, port: t.port };
         const c0 = t.pid ? cpuSeconds(t.pid) : NaN;
         const m0 = machineCpu();
-        const res = await load.call(sc.cmd, args, 300_000);
+        const res = sc.cmd === 'unary' && opts.load === 'h2load' ? await h2loadUnary(args, tmp) : await load.call(sc.cmd, args, 300_000);
         res.proxyCpu = t.pid ? cpuSeconds(t.pid) - c0 : NaN;
         res.machineCoresBusy = coresBusy(m0, machineCpu(), os.availableParallelism());
         trials.push({ scenario: sc.id, target: t.name, round: r, ...res });
@@ -413,7 +471,7 @@ async function main() {
   const med = (list, key) => [...list].sort((a, b) => a[key] - b[key])[Math.floor((list.length - 1) / 2)];
   const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const lines = [];
-  lines.push(`gRPC (${quick ? 'quick, ' : ''}median of ${repeat}; ${os.cpus().length} CPUs, ${opts.pinned ? `pinned: proxy on CPU ${opts['proxy-cpu']}, load and servers on CPU ${opts['load-cpu']}` : 'shared machine, nothing pinned'}; ratios are of direct in the same run, switchyard also of the bare pipe)`);
+  lines.push(`gRPC (${quick ? 'quick, ' : ''}median of ${repeat}; ${os.cpus().length} CPUs, ${opts.pinned ? `pinned: proxy on CPU ${opts['proxy-cpu']}, load and servers on CPU ${opts['load-cpu']}` : 'shared machine, nothing pinned'}; unary load: ${opts.load}; ratios are of direct in the same run, switchyard also of the bare pipe)`);
   lines.push('');
   lines.push('| scenario | target | calls/s | p50 ms | p99 ms | × direct | × bare pipe | calls per proxy CPU-s |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
