@@ -139,7 +139,7 @@ class ProxyCall {
       t.active++;
       t.total++;
     }
-    client.on('error', () => undefined);
+    client.on('error', ignore);
     client.on('close', () => {
       for (const t of this.#route.traffic) t.active--;
       if (!this.#finishing) this.#lostClient();
@@ -147,8 +147,26 @@ class ProxyCall {
     if (this.#timeout !== undefined) {
       this.#timer = setTimeout(() => this.#force(new GrpcStatusError('DEADLINE_EXCEEDED', `Deadline exceeded at the proxy (grpc-timeout ${this.#headers['grpc-timeout'] as string})`)), this.#timeout);
     }
+    if ((faults === undefined || faults.length === 0) && this.#route.director === undefined) {
+      // The common case (no director, no fault): planned and opened without a promise when the pools have room.
+      try {
+        const later = this.#launch(this.#defaultParams());
+        if (later) later.catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+      } catch (err) {
+        this.#force(asStatus(err, GrpcCode.INTERNAL));
+      }
+      return;
+    }
     const run = faults === undefined || faults.length === 0 ? this.#direct() : this.#faulted(faults);
     run.catch((err: unknown) => this.#force(asStatus(err, GrpcCode.INTERNAL)));
+  }
+
+  /** The route's own plan (no director): its primary, and its secondaries when the method is a mutator. */
+  #defaultParams(): GrpcStreamParameters {
+    const route = this.#route;
+    if (route.secondaries.length === 0 || (route.mutators !== undefined && !route.mutators.test(this.#method))) return { primary: route.primary, secondaries: [] };
+    const errorHandler = route.secondaryErrors === 'swallow' ? swallowError : undefined;
+    return { primary: route.primary, secondaries: route.secondaries.map((cluster) => ({ cluster, errorHandler })) };
   }
 
   /** Per-call faults first (docs/grpc.md § faults): delays, then an error, abort or hang instead of the call. */
@@ -187,10 +205,10 @@ class ProxyCall {
 
   async #direct(): Promise<void> {
     const route = this.#route;
-    const mutator = route.mutators === undefined || route.mutators.test(this.#method);
-    const defaults = { primary: route.primary, secondaries: mutator ? route.secondaries : [] };
     let params: GrpcStreamParameters;
     if (route.director) {
+      const mutator = route.mutators === undefined || route.mutators.test(this.#method);
+      const defaults = { primary: route.primary, secondaries: mutator ? route.secondaries : [] };
       const metadata = requestMetadata(this.#headers);
       const service = /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '';
       const info: GrpcCallInfo = {
@@ -210,7 +228,7 @@ class ProxyCall {
         return;
       }
     } else {
-      params = { primary: defaults.primary, secondaries: defaults.secondaries.length === 0 ? [] : defaults.secondaries.map((cluster) => ({ cluster, errorHandler: route.secondaryErrors === 'swallow' ? swallowError : undefined })) };
+      params = this.#defaultParams();
     }
     if (this.#peeked) {
       try {
@@ -224,6 +242,15 @@ class ProxyCall {
       if (params.finalizer) await Promise.resolve().then(params.finalizer).catch(() => undefined);
       return;
     }
+    await this.#launch(params);
+  }
+
+  /**
+   * Open every destination's stream and start forwarding. Without a promise when every pool had a connected session
+   * with room (the common case); else the promise of the rest.
+   */
+  #launch(params: GrpcStreamParameters): Promise<void> | undefined {
+    const route = this.#route;
     this.#finalizer = params.finalizer;
     const make = (d: GrpcDestination | string, role: 'primary' | 'secondary'): Dest => {
       const spec = typeof d === 'string' ? { cluster: d } : d;
@@ -234,49 +261,62 @@ class ProxyCall {
       const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture() : route.mirror?.compare && role === 'primary' ? new ResponseCapture(route.mirror.compare.holdLimit) : undefined;
       return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, headers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0, detached: false };
     };
-    this.#dests = [make(params.primary, 'primary'), ...(params.secondaries ?? []).map((d) => make(d, 'secondary'))];
+    const dests = [make(params.primary, 'primary')];
+    if (params.secondaries) for (const d of params.secondaries) dests.push(make(d, 'secondary'));
+    this.#dests = dests;
     const mirror = route.mirror;
     if (mirror && mirror.sample()) {
       const shadow = make({ cluster: mirror.cluster, errorHandler: () => undefined }, 'secondary');
       shadow.detached = true;
       shadow.capture = mirror.compare ? new ResponseCapture(mirror.compare.holdLimit) : undefined;
-      this.#dests.push(shadow);
+      dests.push(shadow);
     }
     // Each destination's stream, opened at once when its pool has a connected session with room (the common case:
     // no promise, no wait); else the call waits for them all.
     let pending = false;
-    const now = this.#dests.map((d): ClientHttp2Stream | Promise<ClientHttp2Stream> | GrpcStatusError => {
+    const now: (ClientHttp2Stream | Promise<ClientHttp2Stream> | GrpcStatusError)[] = [];
+    for (const d of dests) {
       try {
         const r = this.#open(d);
         if (r instanceof Promise) pending = true;
-        return r;
+        now.push(r);
       } catch (err) {
-        return asStatus(err, GrpcCode.UNAVAILABLE);
+        now.push(asStatus(err, GrpcCode.UNAVAILABLE));
       }
-    });
-    const opened: PromiseSettledResult<ClientHttp2Stream>[] = pending
-      ? await Promise.allSettled(now.map((r) => (r instanceof GrpcStatusError ? Promise.reject(r) : Promise.resolve(r))))
-      : now.map((r) => (r instanceof GrpcStatusError ? { status: 'rejected', reason: r } : { status: 'fulfilled', value: r as ClientHttp2Stream }));
+    }
+    if (pending) return this.#launchLater(now);
+    this.#begin(now);
+    return undefined;
+  }
+
+  /** Some destination's session was still connecting: wait for every stream, then start. */
+  async #launchLater(now: readonly (ClientHttp2Stream | Promise<ClientHttp2Stream> | GrpcStatusError)[]): Promise<void> {
+    const settled = await Promise.allSettled(now.map((r) => (r instanceof GrpcStatusError ? Promise.reject(r) : Promise.resolve(r))));
+    this.#begin(settled.map((r) => (r.status === 'fulfilled' ? r.value : asStatus(r.reason, GrpcCode.UNAVAILABLE))));
+  }
+
+  /** Every destination's stream (or why it has none): wire them and pump the client's stream. */
+  #begin(opened: readonly (ClientHttp2Stream | Promise<ClientHttp2Stream> | GrpcStatusError)[]): void {
     if (this.#finishing) {
-      for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
+      for (const r of opened) if (!(r instanceof GrpcStatusError)) (r as ClientHttp2Stream).close(constants.NGHTTP2_CANCEL);
       return;
     }
     const primary = this.#dests[0]!;
     const first = opened[0]!;
-    if (first.status === 'rejected') {
+    if (first instanceof GrpcStatusError) {
       // The primary could not be reached: every destination's handler hears of it, the client gets UNAVAILABLE.
-      const err = asStatus(first.reason, GrpcCode.UNAVAILABLE);
-      for (const d of this.#dests) d.handler?.(err);
-      primary.counters.errors.set(err.codeName, (primary.counters.errors.get(err.codeName) ?? 0) + 1);
-      for (const r of opened) if (r.status === 'fulfilled') r.value.close(constants.NGHTTP2_CANCEL);
-      this.#force(err);
+      for (const d of this.#dests) d.handler?.(first);
+      primary.counters.errors.set(first.codeName, (primary.counters.errors.get(first.codeName) ?? 0) + 1);
+      for (const r of opened) if (!(r instanceof GrpcStatusError)) (r as ClientHttp2Stream).close(constants.NGHTTP2_CANCEL);
+      this.#force(first);
       return;
     }
-    opened.forEach((r, i) => {
+    for (let i = 0; i < opened.length; i++) {
+      const r = opened[i]!;
       const d = this.#dests[i]!;
-      if (r.status === 'fulfilled') this.#wire(d, r.value);
-      else this.#settle(d, asStatus(r.reason, GrpcCode.UNAVAILABLE));
-    });
+      if (r instanceof GrpcStatusError) this.#settle(d, r);
+      else this.#wire(d, r as ClientHttp2Stream);
+    }
     this.#pumpClient();
   }
 
@@ -305,7 +345,7 @@ class ProxyCall {
   /** Attach a destination's stream: the primary's answer goes to the client, a secondary's is read and dropped. */
   #wire(d: Dest, s: ClientHttp2Stream): void {
     d.stream = s;
-    s.on('error', () => undefined);
+    s.on('error', ignore);
     s.on('trailers', (h: IncomingHttpHeaders) => (d.trailers = h));
     s.on('close', () => this.#closed(d));
     if (d.role === 'secondary') {
@@ -623,6 +663,9 @@ class ProxyCall {
     return `${this.#client.session?.socket?.remoteAddress ?? ''}:${this.#client.session?.socket?.remotePort ?? ''}`;
   }
 }
+
+/** An 'error' listener for streams whose failure is read from their close (one function, not one per call). */
+const ignore = (): void => undefined;
 
 /** `secondaryErrors: swallow`: a secondary's error does not reach the client. */
 const swallowError: GrpcErrorHandler = () => undefined;

@@ -129,7 +129,8 @@ export class H2Pool {
       this.#forget(key, pooled);
       throw new UpstreamError(`cluster '${this.#cluster.id}': ${key}: ${(err as Error).message}`, { cause: err });
     }
-    stream.once('close', () => pooled.streams--);
+    // ('on', not 'once': a stream closes once, and 'once' wraps the listener in two more objects per call)
+    stream.on('close', () => pooled.streams--);
     return stream;
   }
 

@@ -31,15 +31,25 @@ export class GrpcRouteStats {
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
   }
 
+  /** The counters by cluster, per role (the per-call lookup: no key string built per call). */
+  readonly #primaries = new Map<string, DestinationCounters>();
+  readonly #secondaries = new Map<string, DestinationCounters>();
+
   destination(cluster: string, role: 'primary' | 'secondary'): DestinationCounters {
-    const key = `${role}:${cluster}`;
-    let d = this.destinations.get(key);
-    if (!d) {
-      d = { role, counters: { calls: 0, errors: new Map(), queueOverflows: 0, latency: new LatencyHistogram() } };
-      this.destinations.set(key, d);
-      this.onNewDestination?.(role === 'primary' ? cluster : `${cluster} (secondary)`, d.counters.latency);
+    const byCluster = role === 'primary' ? this.#primaries : this.#secondaries;
+    let c = byCluster.get(cluster);
+    if (!c) {
+      const key = `${role}:${cluster}`;
+      let d = this.destinations.get(key);
+      if (!d) {
+        d = { role, counters: { calls: 0, errors: new Map(), queueOverflows: 0, latency: new LatencyHistogram() } };
+        this.destinations.set(key, d);
+        this.onNewDestination?.(role === 'primary' ? cluster : `${cluster} (secondary)`, d.counters.latency);
+      }
+      c = d.counters;
+      byCluster.set(cluster, c);
     }
-    return d.counters;
+    return c;
   }
 
   /** `[method, codeName, count]` rows. */
