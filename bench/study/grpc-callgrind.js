@@ -7,18 +7,18 @@
 //   node bench/study/grpc-callgrind.js --variants pipe,sy --warm 4000 --count 2000
 //   node bench/study/grpc-callgrind.js --cpu --variants pipe,sy,pipe,sy --warm 4000 --count 40000
 //   node bench/study/grpc-callgrind.js --cpu --prof /tmp/prof --variants sy --warm 4000 --count 40000
+//   node bench/study/grpc-callgrind.js --variants sy,sy:--max-semi-space-size=32   (node flags for a variant)
 //   node bench/study/grpc-callgrind.js --strace --variants pipe,sy --warm 4000 --count 5000   (system calls per call)
 //
 // The grpc-js server (bench/grpc.js --server: identity serializers, /bench.Bench/Echo answers the request) and the
 // load (this process: one grpc-js client, --concurrency calls in flight, 100-byte messages) are not measured. After
 // the warm-up the proxy's counters are dumped and zeroed; after the measured calls they are dumped again: that
 // dump's total Ir / count is the figure (all threads; V8's optimizing compiler reported apart).
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { dumpTotal, freePort, procCpu, scratch, waitListening } from './lib.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -40,38 +40,7 @@ const COUNT = Number(opt.count);
 const ECHO = '/bench.Bench/Echo';
 const identity = (b) => b;
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-grpc-callgrind-'));
-if (opt.keep) process.stderr.write(`callgrind files in ${tmp}\n`);
-const children = [];
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  if (!opt.keep) fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitListening(port, ms = 300_000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        r(true);
-      });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
+const { tmp, children } = scratch('sy-grpc-callgrind-', opt.keep);
 
 async function startServer() {
   const c = fork(path.join(here, 'bench/grpc.js'), ['--server'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -83,9 +52,12 @@ async function startServer() {
 }
 
 function proxyArgs(name, listen, upstream) {
-  const root = rootOf(name);
-  const variant = name.split('@')[0];
-  const flags = ['--initial-heap-size=64'];
+  // `sy:--flag=v+--other` adds node flags to the variant
+  const extra = name.includes(':') ? name.slice(name.indexOf(':') + 1).split('+') : [];
+  const base = name.includes(':') ? name.slice(0, name.indexOf(':')) : name;
+  const root = rootOf(base);
+  const variant = base.split('@')[0];
+  const flags = ['--initial-heap-size=64', ...extra];
   if (opt.prof) flags.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=grpc-${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}.cpuprofile`);
   switch (variant) {
     case 'pipe':
@@ -123,33 +95,6 @@ async function runCalls(client, n) {
   if (errors > 0) throw new Error(`${errors} calls failed: ${first}`);
 }
 
-function dumpTotal(pid, label) {
-  const before = new Set(fs.readdirSync(tmp));
-  execFileSync('callgrind_control', ['--dump=' + label, String(pid)], { stdio: 'ignore', timeout: 120_000 });
-  const files = fs.readdirSync(tmp).filter((f) => f.startsWith('cg.') && !before.has(f));
-  let total = 0;
-  let jit = 0;
-  for (const f of files) {
-    const file = path.join(tmp, f);
-    const text = fs.readFileSync(file, 'utf8');
-    const m = /^(?:summary|totals):\s+(\d+)/m.exec(text);
-    if (m) total += Number(m[1]);
-    const incl = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    const j = /^\s*([\d,]+) .*OptimizingCompileDispatcher::CompileTask::RunInternal/m.exec(incl);
-    if (j) jit += Number(j[1].replaceAll(',', ''));
-  }
-  return { total, jit };
-}
-
-function procCpuUs(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  lastSplit = [Number(f[11]) * (1e6 / 100), Number(f[12]) * (1e6 / 100)];
-  return (Number(f[11]) + Number(f[12])) * (1e6 / 100);
-}
-/** The last reading's user and system parts (µs). */
-let lastSplit = [0, 0];
-
 async function measure(variant, server) {
   const port = await freePort();
   const args = proxyArgs(variant, port, server);
@@ -158,7 +103,7 @@ async function measure(variant, server) {
     ? spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] })
     : spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${path.join(tmp, 'cg.%p')}`, '--dump-line=no', '--compress-strings=no', '--compress-pos=no', process.execPath, ...args], { stdio: ['ignore', 'ignore', 'ignore'] });
   children.push(child);
-  await waitListening(port);
+  await waitListening(port, 300_000);
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc-node.flow_control_window': 4 << 20 });
   await runCalls(client, WARM);
   if (opt.strace) {
@@ -179,16 +124,15 @@ async function measure(variant, server) {
     for (const m of text.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/gm)) calls[m[2]] = Number(m[1]) / COUNT;
     return { variant, perCall: Object.values(calls).reduce((x, y) => x + y, 0), jit: 0, ms, calls };
   }
-  const a = opt.cpu ? procCpuUs(child.pid) : dumpTotal(child.pid, 'warm');
-  const splitA = lastSplit;
+  const a = opt.cpu ? procCpu(child.pid) : dumpTotal(tmp, child.pid, 'warm');
   const t0 = Date.now();
   await runCalls(client, COUNT);
   const ms = Date.now() - t0;
-  const b = opt.cpu ? procCpuUs(child.pid) : dumpTotal(child.pid, 'measured');
+  const b = opt.cpu ? procCpu(child.pid) : dumpTotal(tmp, child.pid, 'measured');
   client.close();
   child.kill(opt.prof ? 'SIGTERM' : 'SIGKILL');
   await new Promise((r) => child.once('exit', r));
-  if (opt.cpu) return { variant, perCall: (b - a) / COUNT, jit: 0, ms, user: (lastSplit[0] - splitA[0]) / COUNT, sys: (lastSplit[1] - splitA[1]) / COUNT };
+  if (opt.cpu) return { variant, perCall: (b.us - a.us) / COUNT, jit: 0, ms, user: (b.user - a.user) / COUNT, sys: (b.system - a.system) / COUNT };
   if (b.total === 0) throw new Error(`${variant}: no callgrind totals`);
   return { variant, perCall: b.total / COUNT, jit: b.jit / COUNT, ms };
 }
