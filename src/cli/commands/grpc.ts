@@ -1,10 +1,8 @@
-import { guard, logLevelOf, parseCommandArgs, str, strs, UsageError } from '../args.js';
-import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, ADMIN_NAMES, adminBlockFromFlags, adminCliPath } from '../admin-flags.js';
-import { validateConfig } from '../../runtime/config.js';
-import { createFramerRegistry } from '../../framing/builtins.js';
-import { createLogger } from '../../core/log.js';
+import { guard, parseCommandArgs, str, strs, UsageError } from '../args.js';
+import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, adminCliPath } from '../admin-flags.js';
 import { formatAddress } from '../../core/address.js';
-import { serveUntilSignal, startAll } from '../serve.js';
+import { serveUntilSignal } from '../serve.js';
+import { startFromFlags } from '../flag-config.js';
 
 const USAGE = `Usage: switchyard grpc --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
                        [--secondary HOST:PORT ...] [--mutators REGEX] [--secondary-errors swallow|fail]
@@ -73,18 +71,7 @@ export function grpcCommand(argv: string[]): Promise<number> {
       clusters,
       routes: [{ id: 'grpc', listener: 'grpc', cluster: 'primary', grpc }],
     };
-    if (values['drain-timeout']) raw['shutdown'] = { drainTimeout: values['drain-timeout'] };
-    const adminBlock = adminBlockFromFlags(values);
-    if (adminBlock) raw['admin'] = adminBlock;
-    const framers = createFramerRegistry();
-    const result = validateConfig(raw, framers);
-    if (!result.ok) {
-      const lines = result.errors.map((e) => `  ${cliPath(e.path)}: ${e.message}`);
-      throw new UsageError(`invalid options:\n${lines.join('\n')}`);
-    }
-    const config = result.config;
-    const logger = createLogger({ level: logLevelOf(values['log-level']) });
-    const { yard, admin } = await startAll(config, framers, logger, ADMIN_NAMES);
+    const { yard, admin, config, logger } = await startFromFlags(raw, values, { describe: (e) => `${cliPath(e.path)}: ${e.message}` });
     const l = yard.listeners.get('grpc')!;
     process.stdout.write(
       `switchyard grpc: ${l.address ? formatAddress(l.address) : String(values.listen)} -> primary ${upstreams.join(', ')}` +

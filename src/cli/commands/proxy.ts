@@ -1,10 +1,8 @@
-import { guard, logLevelOf, parseCommandArgs, strs, UsageError } from '../args.js';
-import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, ADMIN_NAMES, adminBlockFromFlags, adminCliPath } from '../admin-flags.js';
-import { validateConfig } from '../../runtime/config.js';
-import { createFramerRegistry } from '../../framing/builtins.js';
-import { createLogger } from '../../core/log.js';
+import { guard, parseCommandArgs, strs, UsageError } from '../args.js';
+import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, adminCliPath } from '../admin-flags.js';
 import { formatAddress } from '../../core/address.js';
-import { serveUntilSignal, startAll } from '../serve.js';
+import { serveUntilSignal } from '../serve.js';
+import { startFromFlags } from '../flag-config.js';
 import { routesFromFlags } from '../route-flag.js';
 
 const USAGE = `Usage: switchyard proxy --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
@@ -83,19 +81,13 @@ export function proxyCommand(argv: string[]): Promise<number> {
     if (values['max-connections-per-source']) listener['maxConnectionsPerSource'] = Number(values['max-connections-per-source']);
     if (values['connect-timeout']) for (const c of table.clusters) c['connectTimeout'] = values['connect-timeout'];
     const raw: Record<string, unknown> = { listeners: [listener], clusters: table.clusters, routes: table.routes };
-    if (values['drain-timeout']) raw['shutdown'] = { drainTimeout: values['drain-timeout'] };
-    const adminBlock = adminBlockFromFlags(values);
-    if (adminBlock) raw['admin'] = adminBlock;
-    const framers = createFramerRegistry();
-    const result = validateConfig(raw, framers);
-    if (!result.ok) {
-      const lines = result.errors.map((e) => `  ${cliPath(e.path, routeFlags.length)}: ${e.message}${hint(e.path, e.message, typeof values.protocol === 'string' ? values.protocol : undefined)}`);
-      throw new UsageError(`invalid options:\n${lines.join('\n')}`);
-    }
-    const config = result.config;
-    const logger = createLogger({ level: logLevelOf(values['log-level']) });
-    for (const w of result.warnings ?? []) process.stderr.write(`warning: ${cliPath(w.path, routeFlags.length)}: ${w.message.replace(/routes\[(\d+)\] \("[^"]*"\)/, (_m, i: string) => flagName(Number(i), routeFlags.length))}\n`);
-    const { yard, admin } = await startAll(config, framers, logger, ADMIN_NAMES);
+    const protocol = typeof values.protocol === 'string' ? values.protocol : undefined;
+    const { yard, admin, config, logger } = await startFromFlags(raw, values, {
+      describe: (e, kind) =>
+        kind === 'error'
+          ? `${cliPath(e.path, routeFlags.length)}: ${e.message}${hint(e.path, e.message, protocol)}`
+          : `${cliPath(e.path, routeFlags.length)}: ${e.message.replace(/routes\[(\d+)\] \("[^"]*"\)/, (_m, i: string) => flagName(Number(i), routeFlags.length))}`,
+    });
     const l = yard.listeners.get('proxy')!;
     process.stdout.write(
       `switchyard proxy: ${l.address ? formatAddress(l.address) : String(values.listen)} -> ${routeFlags.length > 0 ? `${table.routes.length} routes` : upstreams.join(', ')}` +

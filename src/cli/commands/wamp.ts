@@ -1,10 +1,8 @@
-import { guard, logLevelOf, parseCommandArgs, strs, UsageError } from '../args.js';
-import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, ADMIN_NAMES, adminBlockFromFlags, adminCliPath } from '../admin-flags.js';
-import { validateConfig } from '../../runtime/config.js';
-import { createFramerRegistry } from '../../framing/builtins.js';
-import { createLogger } from '../../core/log.js';
+import { guard, parseCommandArgs, strs, UsageError } from '../args.js';
+import { ADMIN_FLAGS, ADMIN_FLAGS_USAGE, adminCliPath } from '../admin-flags.js';
 import { formatAddress } from '../../core/address.js';
-import { serveUntilSignal, startAll } from '../serve.js';
+import { serveUntilSignal } from '../serve.js';
+import { startFromFlags } from '../flag-config.js';
 import { readFileSync } from 'node:fs';
 import { crossbarProxyConfig, CrossbarConfigError } from '../../config/wamp-crossbar.js';
 
@@ -86,18 +84,7 @@ export function wampCommand(argv: string[]): Promise<number> {
     if (typeof values.role === 'string') protocol['auth'] = { anonymous: { role: values.role } };
     const listeners = values.listen ? [{ id: 'wamp', listen: values.listen, protocol }] : crossbar!.listeners;
     const raw: Record<string, unknown> = { listeners, clusters, routes };
-    if (values['drain-timeout']) raw['shutdown'] = { drainTimeout: values['drain-timeout'] };
-    const adminBlock = adminBlockFromFlags(values);
-    if (adminBlock) raw['admin'] = adminBlock;
-    const framers = createFramerRegistry();
-    const result = validateConfig(raw, framers);
-    if (!result.ok) {
-      const lines = result.errors.map((e) => `  ${cliPath(e.path)}: ${e.message}`);
-      throw new UsageError(`invalid options:\n${lines.join('\n')}`);
-    }
-    const config = result.config;
-    const logger = createLogger({ level: logLevelOf(values['log-level']) });
-    const { yard, admin } = await startAll(config, framers, logger, ADMIN_NAMES);
+    const { yard, admin, config, logger } = await startFromFlags(raw, values, { describe: (e) => `${cliPath(e.path)}: ${e.message}` });
     const l = yard.listeners.get(String(listeners[0]!['id']))!;
     process.stdout.write(
       `switchyard wamp: ${l.address ? formatAddress(l.address) : String(values.listen)} (WebSocket /ws, RawSocket) -> ${backends.join(', ')}` +
