@@ -11,7 +11,11 @@
 // and the load (this process) do not. After the warm-up the counters are dumped and zeroed; after the measured
 // part they are dumped again: that dump's total Ir / count is the figure. Needs `npm run build` and valgrind.
 // Variants: pipe (bench/pipe-proxy.js), pass (`switchyard proxy`; splice path where available), pass-js (the same
-// with SWITCHYARD_SPLICE_ADDON=off), noop3 (three no-op faults), http (protocol: http, no faults).
+// with SWITCHYARD_SPLICE_ADDON=off), noop3 (three no-op faults), http (protocol: http, no faults), nv3 (protocol: http,
+// `replicate: {variants: [b1, b2, b3], policy: unanimous}` over three backends: the N = 3 route of bench/nvariant.js),
+// fanout3 (not switchyard: bench/nvariant.js's bare fan-out reference over the same three backends).
+//
+//   node bench/study/callgrind.js --variants http,nv3 --scenario ka --warm 3000 --count 2000
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -83,7 +87,16 @@ async function startBackend() {
   return port;
 }
 
-function proxyCommand(name, listen, upstream) {
+/** Backends 2 and 3 of the nv3 variant, started when first needed. */
+let more;
+
+async function extraBackends(name) {
+  if (!['nv3', 'fanout3'].includes(name.split('@')[0])) return [];
+  more ??= [await startBackend(), await startBackend()];
+  return more;
+}
+
+function proxyCommand(name, listen, upstream, extra = []) {
   const root = rootOf(name);
   const variant = name.split('@')[0];
   const flags = ['--initial-heap-size=64'];
@@ -109,6 +122,21 @@ function proxyCommand(name, listen, upstream) {
       return { args: [...flags, bin, 'run', '-c', yaml('    faults:\n      - { type: noop, name: n0 }\n      - { type: noop, name: n1 }\n      - { type: noop, name: n2 }\n'), '--log-level', 'warn'], env };
     case 'http':
       return { args: [...flags, bin, 'run', '-c', yaml('    protocol: http\n'), '--log-level', 'warn'], env };
+    case 'fanout3': {
+      // nvariant.js --fanout listens on port 0 and reports it over IPC: pin the port, drop the report
+      const wrap = path.join(tmp, 'fanout-wrap.mjs');
+      fs.writeFileSync(
+        wrap,
+        `import net from 'node:net';\nconst listen = net.Server.prototype.listen;\nnet.Server.prototype.listen = function (_p, host, cb) { return listen.call(this, ${listen}, host, cb); };\nprocess.send = () => true;\nawait import(${JSON.stringify(path.join(root, 'bench/nvariant.js'))});\n`,
+      );
+      return { args: [wrap, '--fanout', String(upstream), ...extra.map(String)], env: process.env };
+    }
+    case 'nv3': {
+      const f = path.join(tmp, `${variant}-${listen}.yaml`);
+      const vs = [upstream, ...extra].map((p) => `"127.0.0.1:${p}"`).join(', ');
+      fs.writeFileSync(f, `listeners:\n  - id: in\n    listen: 127.0.0.1:${listen}\n    protocol: http\nroutes:\n  - { id: r, listener: in, replicate: { variants: [${vs}], policy: unanimous } }\n`);
+      return { args: [...flags, bin, 'run', '-c', f, '--log-level', 'warn'], env };
+    }
     default:
       throw new Error(`unknown variant ${variant}`);
   }
@@ -200,7 +228,7 @@ function procCpu(pid) {
 /** Without valgrind: process CPU time (user + system, all threads) and context switches per unit. */
 async function measureCpu(variant, backend) {
   const port = await freePort();
-  const { args, env } = proxyCommand(variant, port, backend);
+  const { args, env } = proxyCommand(variant, port, backend, await extraBackends(variant));
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);
   await waitListening(port);
@@ -226,7 +254,7 @@ async function measureCpu(variant, backend) {
 async function measure(variant, backend) {
   if (opt.cpu) return measureCpu(variant, backend);
   const port = await freePort();
-  const { args, env } = proxyCommand(variant, port, backend);
+  const { args, env } = proxyCommand(variant, port, backend, await extraBackends(variant));
   const vg = ['--tool=callgrind', `--callgrind-out-file=${path.join(tmp, 'cg.%p')}`, '--dump-line=no', '--compress-strings=no', '--compress-pos=no', process.execPath, ...args];
   const child = spawn('valgrind', vg, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(child);

@@ -221,6 +221,12 @@ export interface RoutedRequestFacts {
   readonly idempotent?: boolean | undefined;
 }
 
+/**
+ * How a connection goes on after the answers framed so far: `keep` (persists), `close` (the server closes after them:
+ * HTTP `Connection: close`, a close-delimited body) or `switch` (it became a tunnel: HTTP 101, a 2xx to CONNECT).
+ */
+export type AnswerAfter = 'keep' | 'close' | 'switch';
+
 /** What a response's start frame says (HTTP: status, `Connection: close`). */
 export interface RoutedResponseFacts {
   /** Protocol status (HTTP status code); undefined when the protocol has none. */
@@ -268,6 +274,19 @@ export interface RequestRoutingHooks {
    * Absent: the router parses the bytes it is written (the protocol cannot hand its frames over).
    */
   adopt?(from: ProtocolCodec, to: ProtocolCodec, attributes: Attributes): void;
+  /**
+   * Replication (replicate routes): the whole answer to the request `codec` (the client connection's) framed with
+   * these start attributes is written to the client without `codec`'s response framer seeing it — a variant
+   * connection's codec framed it already; `after` is what that codec said ({@link after}) once it had framed the
+   * answer's last frame. The codec records what framing the answer would have recorded (the request is answered;
+   * after `close`, the connection no longer persists). False, and nothing changed, when `codec` must frame the answer
+   * itself (HTTP: an Upgrade/CONNECT request, whose answer may turn the connection into a tunnel and release the bytes
+   * held behind it; an answer that switched the connection; a request that is not the oldest one waiting). Absent:
+   * answers are framed as they are written.
+   */
+  handOver?(codec: ProtocolCodec, attributes: Attributes, after: AnswerAfter): boolean;
+  /** Replication: how the connection of `codec` (a variant's) goes on after the answers it framed so far. */
+  after?(codec: ProtocolCodec): AnswerAfter;
   /** Facts from a response's start frame, once `codec` (the upstream connection's) framed it. */
   response?(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts;
   /**

@@ -1,6 +1,6 @@
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
-import type { Attributes } from '../protocols/protocol.js';
+import type { AnswerAfter, Attributes } from '../protocols/protocol.js';
 import type { VariantStatus } from './events.js';
 import { REQUEST_KEEP, describeRequest, judge, type Judged } from './judge.js';
 import { sameBytes } from './peer.js';
@@ -55,6 +55,8 @@ export interface Slot {
   out: Frame[];
   /** policy `primary`: the answer outgrew maxMessageBytes; it streams to the client but is not compared. */
   uncompared: boolean;
+  /** How the variant's connection goes on after this answer, when the protocol says (handed to the client's codec). */
+  after: AnswerAfter | undefined;
 }
 
 /** One request replicated to N variants: its answers, the decision on what the client gets, and its report. */
@@ -90,7 +92,7 @@ export class Exchange {
     this.#trace = trace;
     const answered = responses <= 0;
     this.slots = [];
-    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: [], uncompared: false });
+    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: [], uncompared: false, after: undefined });
     this.#pending = answered ? 0 : variants;
     this.#phase = answered ? ExchangePhase.Delivered : ExchangePhase.Waiting;
   }

@@ -4,7 +4,7 @@ import type { MessageInfo, ProtocolCodec } from '../protocols/protocol.js';
 import type { ConnectionFraming } from '../routing/engine.js';
 
 /** Frames written together are copied into one buffer up to this size (above it, each is written as is). */
-const COALESCE_LIMIT = 64 * 1024;
+export const COALESCE_LIMIT = 64 * 1024;
 
 /** A frame that is a whole message by itself (plain framers: one request frame gets one response frame). */
 export const WHOLE: MessageInfo = Object.freeze({ start: true, end: true });
@@ -64,12 +64,22 @@ export class Peer {
     return { frame, info };
   }
 
-  /** Write frames (in order). Returns socket.write's answer for the last one. Throws a typed framing error if a frame cannot be encoded. */
-  write(frames: readonly Frame[]): boolean {
+  /** True when frames are wire bytes of a protocol codec (written as they are, tracked by the codec's other framer). */
+  get tracked(): boolean {
+    return this.#track;
+  }
+
+  /**
+   * Write frames (in order). Returns socket.write's answer for the last one. Throws a typed framing error if a frame
+   * cannot be encoded. `untracked` (protocol codecs only): the codec's other framer does not see them, because the
+   * caller told the codec what they are another way (a request's expectation handed over from the codec that framed
+   * it, an answer handed over to the client's codec): no second parse of the same bytes.
+   */
+  write(frames: readonly Frame[], untracked = false): boolean {
     if (this.#track) {
       let total = 0;
       for (const f of frames) {
-        this.#trackOut(f);
+        if (!untracked) this.#trackOut(f);
         total += f.length;
       }
       // Several small frames (an HTTP head and its body) leave in one write: one syscall, not one each.

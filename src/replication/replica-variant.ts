@@ -1,14 +1,28 @@
 import type { Socket } from 'node:net';
 import type { Frame } from '../framing/framer.js';
+import type { Attributes, ProtocolCodec } from '../protocols/protocol.js';
 import type { VariantStatus } from './events.js';
 import type { Exchange } from './exchange.js';
 import type { Peer } from './peer.js';
 import type { VariantTarget } from './variant.js';
 
+/**
+ * Request frames of one client read for one variant. `starts`: the start attributes of the requests that begin in
+ * them, when the variant's codec is told of those requests by the client's codec (see {@link Expect}) instead of
+ * parsing the bytes again; undefined: the codec parses what is written.
+ */
+export interface Outgoing {
+  readonly frames: Frame[];
+  readonly starts: readonly Attributes[] | undefined;
+}
+
+/** Tell the variant connection's codec `to` of the requests (start attributes) the client's codec framed. */
+export type Expect = (to: ProtocolCodec, starts: readonly Attributes[]) => void;
+
 /** Frames held back for a staggered variant, with the time they may leave ('end': the end of input after them). */
 interface Held {
   readonly at: number;
-  readonly frames: Frame[] | 'end';
+  readonly out: Outgoing | 'end';
 }
 
 /**
@@ -26,7 +40,8 @@ export class ReplicaVariant {
   /** Undefined while usable; otherwise why it is not. */
   dead: VariantStatus | undefined;
   /** Frames written before the connection is up, one entry per client read. */
-  #queued: Frame[][] = [];
+  #queued: Outgoing[] = [];
+  readonly #expect: Expect | undefined;
   /** ms this variant's frames are held back (0: not staggered). */
   readonly #delay: number;
   readonly #held: Held[] = [];
@@ -34,8 +49,9 @@ export class ReplicaVariant {
   /** A held write failed (the session closes). */
   readonly #onError: (err: unknown) => void;
 
-  constructor(index: number, target: VariantTarget, delay: number, onError: (err: unknown) => void) {
+  constructor(index: number, target: VariantTarget, delay: number, onError: (err: unknown) => void, expect?: Expect) {
     this.index = index;
+    this.#expect = expect;
     this.target = target;
     this.#delay = delay;
     this.#onError = onError;
@@ -47,10 +63,18 @@ export class ReplicaVariant {
   }
 
   /** Write the request frames of one client read together (or queue them until the connection is up or their time comes). */
-  send(frames: Frame[]): void {
-    if (this.#delay > 0) this.#hold(frames);
-    else if (this.peer) this.peer.write(frames);
-    else this.#queued.push(frames);
+  send(out: Outgoing): void {
+    if (this.#delay > 0) this.#hold(out);
+    else if (this.peer) this.#write(this.peer, out);
+    else this.#queued.push(out);
+  }
+
+  #write(peer: Peer, out: Outgoing): void {
+    const starts = out.starts;
+    if (starts !== undefined && this.#expect !== undefined && peer.codec !== undefined) {
+      if (starts.length > 0) this.#expect(peer.codec, starts);
+      peer.write(out.frames, true);
+    } else peer.write(out.frames);
   }
 
   /** The client's input ended: end ours, after anything held back. */
@@ -65,7 +89,7 @@ export class ReplicaVariant {
     this.peer = peer;
     const queued = this.#queued;
     this.#queued = [];
-    for (const frames of queued) peer.write(frames);
+    for (const out of queued) this.#write(peer, out);
   }
 
   /** Mark the variant unusable: nothing more is written to it and its socket is destroyed. False if it already was. */
@@ -84,8 +108,8 @@ export class ReplicaVariant {
     if (this.socket && !this.socket.destroyed) this.socket.destroy();
   }
 
-  #hold(frames: Frame[] | 'end'): void {
-    this.#held.push({ at: performance.now() + this.#delay, frames });
+  #hold(out: Outgoing | 'end'): void {
+    this.#held.push({ at: performance.now() + this.#delay, out });
     if (!this.#timer) this.#arm();
   }
 
@@ -100,12 +124,12 @@ export class ReplicaVariant {
     const now = performance.now();
     const q = this.#held;
     while (q.length > 0 && q[0]!.at <= now + 0.5) {
-      const { frames } = q.shift()!;
+      const { out } = q.shift()!;
       if (this.dead) continue;
       try {
-        if (frames === 'end') this.socket?.end();
-        else if (this.peer) this.peer.write(frames);
-        else this.#queued.push(frames);
+        if (out === 'end') this.socket?.end();
+        else if (this.peer) this.#write(this.peer, out);
+        else this.#queued.push(out);
       } catch (err) {
         this.#onError(err);
         return;

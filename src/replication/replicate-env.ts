@@ -3,6 +3,7 @@ import type { NoiseModel } from '../compare/noise.js';
 import type { DivergenceReporter } from './divergence-report.js';
 import type { VariantTarget } from './variant.js';
 import type { Policy } from '../config/replication.js';
+import type { RequestRoutingHooks } from '../protocols/protocol.js';
 
 /** A replicate route's settings, as its sessions read them. */
 export interface ReplicateSettings {
@@ -28,6 +29,8 @@ export interface ReplicaEnv {
   readonly report: DivergenceReporter;
   readonly noise: NoiseModel;
   comparator(protocol: string): Comparator;
+  /** The protocol module's per-request hooks (a codec's request expectations and answers handed over), if any. */
+  requestHooks(protocol: string): RequestRoutingHooks | undefined;
   /** Counts one exchange; true while the route is still in its noise warm-up (serve the primary, only report). */
   warmingUp(): boolean;
   isQuarantined(name: string): boolean;

@@ -2,15 +2,15 @@ import type { Socket } from 'node:net';
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
-import type { MessageInfo } from '../protocols/protocol.js';
+import type { Attributes, MessageInfo, ProtocolCodec, RequestRoutingHooks } from '../protocols/protocol.js';
 import type { AcceptContext, EngineSession } from '../routing/engine.js';
 import type { VariantStatus } from './events.js';
 import { Exchange, ExchangePhase } from './exchange.js';
-import { Peer } from './peer.js';
+import { COALESCE_LIMIT, Peer } from './peer.js';
 import { EngineConnection } from './engine-connection.js';
 import { ExchangeTimer } from './exchange-timer.js';
 import type { ReplicaEnv } from './replicate-env.js';
-import { ReplicaVariant } from './replica-variant.js';
+import { ReplicaVariant, type Expect } from './replica-variant.js';
 import { connectVariant } from './variant.js';
 import type { Policy } from '../config/replication.js';
 import { scalarAttributes } from '../core/traffic.js';
@@ -38,6 +38,16 @@ export class ReplicaSession implements EngineSession {
   readonly #timer: ExchangeTimer;
   /** Request frames parsed from the current read, not yet written to the variants. */
   #out: Frame[] = [];
+  /**
+   * The start attributes of the requests begun in #out, when the variants' codecs are told of each request by the
+   * client's (the protocol's `expect` hook) rather than parsing its bytes again; undefined: they parse them.
+   */
+  #starts: Attributes[] | undefined;
+  /**
+   * The protocol's hooks that hand a served answer over to the client's codec (no second parse of it), when the
+   * answers are written whole (every policy but `primary`, which streams the primary's); else undefined.
+   */
+  readonly #handOver: RequestRoutingHooks | undefined;
   #seq = 0;
   #done = false;
   #clientEnded = false;
@@ -56,7 +66,19 @@ export class ReplicaSession implements EngineSession {
     this.#trace = ctx.logger.isLevelEnabled('debug') ? ctx.logger.child({ route: env.route, session: ctx.sessionId }) : undefined;
     this.#timer = new ExchangeTimer(env.settings.timeout, () => this.#held, (ex) => this.#expire(ex));
     const onError = (err: unknown): void => this.#fail(err, 'variant');
-    this.#variants = env.variants.map((target, index) => new ReplicaVariant(index, target, index === 1 ? env.settings.filterPairDelay : 0, onError));
+    // One parse per message where the protocol allows it: each request is framed by the client's codec only (the
+    // variants' codecs are told what to expect), the served answer by its variant's codec only.
+    const codec = this.#client.codec;
+    const hooks = codec === undefined ? undefined : env.requestHooks(ctx.protocol);
+    let expect: Expect | undefined;
+    if (codec !== undefined && hooks?.expect !== undefined) {
+      this.#starts = [];
+      expect = (to: ProtocolCodec, starts: readonly Attributes[]): void => {
+        for (const a of starts) hooks.expect!(codec, to, a);
+      };
+    }
+    this.#handOver = hooks?.handOver !== undefined && hooks.after !== undefined && this.#policy !== 'primary' ? hooks : undefined;
+    this.#variants = env.variants.map((target, index) => new ReplicaVariant(index, target, index === 1 ? env.settings.filterPairDelay : 0, onError, expect));
   }
 
   get closed(): Promise<void> {
@@ -146,6 +168,7 @@ export class ReplicaSession implements EngineSession {
     ex.keep(frame);
     // Frames of one read go to each variant together (one Peer.write per variant per read), see #sendOut.
     this.#out.push(frame);
+    if (info.start && info.attributes !== undefined) this.#starts?.push(info.attributes);
     if (info.end) {
       this.#current = undefined;
       ex.sentAt = performance.now();
@@ -155,15 +178,20 @@ export class ReplicaSession implements EngineSession {
 
   /** Write the request frames collected from one read to every variant: the primary first, one Peer.write each. */
   #sendOut(): void {
-    const frames = this.#out;
+    let frames = this.#out;
     if (frames.length === 0) return;
     this.#out = [];
+    const starts = this.#starts;
+    if (starts !== undefined) this.#starts = [];
     let bytes = 0;
     for (const f of frames) bytes += f.length;
+    // Wire-exact frames (a protocol codec) are joined once for all the variants, not once by each Peer.write.
+    if (frames.length > 1 && bytes <= COALESCE_LIMIT && this.#client.tracked) frames = [Buffer.concat(frames, bytes)];
+    const out = { frames, starts };
     for (const v of this.#variants) {
       if (v.dead) continue;
       v.target.cluster.stats.bytesToUpstream += bytes;
-      v.send(frames);
+      v.send(out);
     }
   }
 
@@ -218,6 +246,7 @@ export class ReplicaSession implements EngineSession {
 
   #onResponseFrame(v: ReplicaVariant, frame: Frame, info: MessageInfo): void {
     if (v.dead) return;
+    const peer = v.peer!;
     if (info.unsolicited) {
       // Greetings, pushes, interim answers (HTTP 100 Continue): the first live variant's go to the client at once.
       if (this.#variants.find((x) => !x.dead) === v) this.#writeClient([frame]);
@@ -234,6 +263,8 @@ export class ReplicaSession implements EngineSession {
     if (taken === 'oversized') return this.#kill(v, 'oversized');
     if (taken === 'complete') {
       v.awaiting.shift();
+      // How the variant's connection goes on after this answer, for the client's codec if it is served (see #flush).
+      if (this.#handOver !== undefined) ex.slots[v.index]!.after = this.#handOver.after!(peer.codec!);
       v.target.latency.observe(ex.slots[v.index]!.latencyMs! / 1000);
       this.#slotDone(ex);
     }
@@ -298,7 +329,11 @@ export class ReplicaSession implements EngineSession {
       ex.to(ExchangePhase.Delivered);
       if (ex.trafficAt !== undefined) this.#record(ex, this.#policy === 'primary' ? 0 : ex.serve, undefined, undefined);
       if (this.#policy === 'primary') continue;
-      this.#writeClient(ex.slots[ex.serve!]!.frames);
+      const served = ex.slots[ex.serve!]!;
+      // The client's codec is told of the answer (the variant's codec framed it) instead of parsing it again.
+      const h = this.#handOver;
+      const told = h !== undefined && served.after !== undefined && ex.attributes !== undefined && h.handOver!(this.#client.codec!, ex.attributes, served.after);
+      this.#writeClient(served.frames, told);
       // Answers of the other variants are no longer needed.
       for (const s of ex.slots) s.frames = [];
     }
@@ -360,12 +395,13 @@ export class ReplicaSession implements EngineSession {
     this.#client.writeRaw(frames);
   }
 
-  #writeClient(frames: readonly Frame[]): void {
+  /** `told`: the client's codec was told of the answer (it does not parse the frames). */
+  #writeClient(frames: readonly Frame[], told = false): void {
     let n = 0;
     for (const f of frames) n += f.length;
     for (const s of this.#ctx.stats) s.bytesToDownstream += n;
     try {
-      this.#client.write(frames);
+      this.#client.write(frames, told);
     } catch (err) {
       this.#fail(err, 'variant');
       return;

@@ -6,6 +6,7 @@ import type { AcceptContext, EngineLatency, EngineSession, RouteEngine } from '.
 import type { Cluster } from '../upstream/cluster.js';
 import { buildComparator, validateNormalise, type Comparator } from '../compare/comparator.js';
 import type { ProtocolRegistry } from '../protocols/registry.js';
+import type { RequestRoutingHooks } from '../protocols/protocol.js';
 import { NoiseModel } from '../compare/noise.js';
 import { DivergenceReporter } from './divergence-report.js';
 import type { DivergenceLog } from './events.js';
@@ -67,6 +68,10 @@ export class Replicator implements RouteEngine, ReplicaEnv {
       this.#comparators.set(protocol, c);
     }
     return c;
+  }
+
+  requestHooks(protocol: string): RequestRoutingHooks | undefined {
+    return this.#protocols.get(protocol)?.requestRouting;
   }
 
   warmingUp(): boolean {

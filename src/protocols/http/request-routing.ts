@@ -1,5 +1,5 @@
 /** HTTP's per-request routing hooks: idempotent methods, Upgrade/CONNECT pinning, head rewrite, direct answers. */
-import type { Attributes, DirectAnswer, MessageInfo, ProtocolCodec, RequestRewrite, RequestRoutingHooks, RoutedRequestFacts, RoutedResponseFacts } from '../protocol.js';
+import type { AnswerAfter, Attributes, DirectAnswer, MessageInfo, ProtocolCodec, RequestRewrite, RequestRoutingHooks, RoutedRequestFacts, RoutedResponseFacts } from '../protocol.js';
 import type { HttpCodec } from './codec.js';
 import { reasonPhrase } from './error-reply.js';
 import { CR, LF, SP } from './head.js';
@@ -72,6 +72,25 @@ export const httpRequestRouting: RequestRoutingHooks = {
     st.last = req;
     st.byAttributes.set(attributes, req);
     if (!req.keepAlive) st.keepAlive = false;
+  },
+
+  handOver(codec: ProtocolCodec, attributes: Attributes, after: AnswerAfter): boolean {
+    const st = state(codec);
+    const req = st.byAttributes.get(attributes);
+    // an Upgrade/CONNECT answer may switch the connection (and release the bytes held behind it): framed as usual
+    if (after === 'switch' || req === undefined || req.switching || st.pending[0] !== req || st.opaque) return false;
+    // what the response framer records for a final answer it frames whole (see response-framer.ts)
+    st.pending.shift();
+    if (after === 'close') {
+      st.keepAlive = false;
+      st.serverClose = true;
+    }
+    return true;
+  },
+
+  after(codec: ProtocolCodec): AnswerAfter {
+    const st = state(codec);
+    return st.opaque ? 'switch' : st.serverClose ? 'close' : 'keep';
   },
 
   response(codec: ProtocolCodec, head: Buffer): RoutedResponseFacts {
