@@ -95,7 +95,10 @@ export interface FaultPlugin {
   readonly defaultStream: Stream;
   /** Listener-level effect instead of a per-connection one (`down`: the listener stops accepting). */
   readonly listenerEffect?: 'down';
-  /** True when the fault never touches data (lets the engine keep the zero-cost path). */
+  /**
+   * True when the fault never touches data (lets the engine keep the zero-cost path): while every fault of a raw TCP
+   * listener is passive, its connections make no instance of them (see FaultHandlerFactory.idle).
+   */
   readonly passive?: boolean;
   createShared?(options: FaultOptions): unknown;
   create(options: FaultOptions, ctx: FaultInstanceContext): FaultInstance;

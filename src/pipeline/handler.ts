@@ -84,5 +84,15 @@ export interface FrameHandler {
 
 export interface HandlerFactory {
   readonly name: string;
-  create(ctx: SessionContext): FrameHandler;
+  /** `ticket`: what {@link ticket} gave the session when it started without the handler (see {@link idle}). */
+  create(ctx: SessionContext, ticket?: number): FrameHandler;
+  /**
+   * Optional: true while the handler has nothing to do on any connection (a fault stage whose faults are all
+   * passive). A session that would otherwise forward raw bytes then starts without it (taking a {@link ticket}),
+   * and creates it, switching to the framed path between two chunks, when its owner calls `Session.addHandler`
+   * with this factory once `idle()` is false (a listener does on every change of its fault set).
+   */
+  idle?(): boolean;
+  /** With {@link idle}: what `create` is given later (the fault stage: the connection's ordinal for its random streams). */
+  ticket?(): number;
 }

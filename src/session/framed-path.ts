@@ -13,6 +13,11 @@ import { encodeInto, writeGathered } from './gather.js';
 import type { RequestDeadline } from './request-deadline.js';
 import type { RequestClock } from './request-clock.js';
 
+/** A direction's index in the framed path's per-direction arrays. */
+function ix(dir: Direction): 0 | 1 {
+  return dir === 'toUpstream' ? 0 : 1;
+}
+
 /** What the framed path asks of its session: the lifecycle stays the session's. */
 export interface FramedOwner {
   isClosed(): boolean;
@@ -74,9 +79,13 @@ export class FramedPath implements SessionIO {
   #heldAnswer = false;
   /** Set by `attach`, once the handlers exist (they may use this io while they are created). */
   #chain: HandlerChain | undefined;
-  /** Encoded bytes waiting to be written, keyed by the direction they travel (toUpstream = to the upstream). */
-  readonly #out: Record<Direction, Buffer[]> = { toUpstream: [], toDownstream: [] };
-  readonly #phase: Record<Direction, DirectionPhase> = { toUpstream: DirectionPhase.Flowing, toDownstream: DirectionPhase.Flowing };
+  /**
+   * Encoded bytes waiting to be written, by the direction they travel ({@link ix}: toUpstream = to the upstream).
+   * Indexed arrays, not objects keyed by the direction's name: a keyed load with two different names goes
+   * megamorphic at once, and these are read for every chunk and frame.
+   */
+  readonly #out: readonly [Buffer[], Buffer[]] = [[], []];
+  readonly #phase: [DirectionPhase, DirectionPhase] = [DirectionPhase.Flowing, DirectionPhase.Flowing];
   /** >0 while a pump is collecting output (writes are then flushed once, at its end). Changed only by #pump. */
   #pumping = 0;
   readonly #deadline: RequestDeadline | undefined;
@@ -111,7 +120,7 @@ export class FramedPath implements SessionIO {
     this.#deadline = init.deadline;
     this.#clock = init.codec !== undefined ? init.clock : undefined;
     this.#taker = init.codec !== undefined ? frameTaker(init.upstream) : undefined;
-    for (const dir of init.ended ?? []) this.#phase[dir] = DirectionPhase.Ended;
+    for (const dir of init.ended ?? []) this.#phase[ix(dir)] = DirectionPhase.Ended;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
     if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
   }
@@ -120,7 +129,7 @@ export class FramedPath implements SessionIO {
   #wake(dir: Direction): void {
     queueMicrotask(() => {
       if (this.#owner.isClosed()) return;
-      if (this.#phase[dir] <= DirectionPhase.Finishing) this.#pump(dir);
+      if (this.#phase[ix(dir)] <= DirectionPhase.Finishing) this.#pump(dir);
     });
   }
 
@@ -161,12 +170,12 @@ export class FramedPath implements SessionIO {
       this.#owner.fail(err, dir);
       return;
     }
-    if (this.#phase[dir] <= DirectionPhase.Finishing) this.#pump(dir);
+    if (this.#phase[ix(dir)] <= DirectionPhase.Finishing) this.#pump(dir);
   }
 
   onEnd(dir: Direction): void {
     // a direction that started ended (its FIN handed on before this path took over) sees its source's EOF again
-    if (this.#phase[dir] === DirectionPhase.Ended) return;
+    if (this.#phase[ix(dir)] === DirectionPhase.Ended) return;
     const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
     try {
       decoder.end();
@@ -174,13 +183,13 @@ export class FramedPath implements SessionIO {
       this.#owner.fail(err, dir);
       return;
     }
-    const held = this.#phase[dir] === DirectionPhase.Held;
+    const held = this.#phase[ix(dir)] === DirectionPhase.Held;
     if (this.#to(dir, held ? DirectionPhase.HeldFinishing : DirectionPhase.Finishing) && !held) this.#pump(dir);
   }
 
   /** `dir`'s destination drained: read its source again, unless a handler holds the direction. */
   onDrained(dir: Direction): void {
-    const phase = this.#phase[dir];
+    const phase = this.#phase[ix(dir)];
     if (phase < DirectionPhase.Held || phase > DirectionPhase.Ending) (dir === 'toUpstream' ? this.#client : this.#upstream).resume();
   }
 
@@ -207,7 +216,7 @@ export class FramedPath implements SessionIO {
       this.#flush(dir);
       // Input that ends inside a frame: the frames before it went on, so end the direction as usual (the answers to
       // them still come back) and report the tail instead of closing the whole session.
-      if (this.#phase[dir] === DirectionPhase.Finishing && errorCode(thrown) === ErrorCodes.FRAME_TRUNCATED) {
+      if (this.#phase[ix(dir)] === DirectionPhase.Finishing && errorCode(thrown) === ErrorCodes.FRAME_TRUNCATED) {
         this.#owner.truncated(thrown, dir);
         this.#finishDirection(dir);
       } else this.#owner.fail(thrown, dir);
@@ -217,7 +226,7 @@ export class FramedPath implements SessionIO {
       this.#owner.fail(stop, dir);
     } else {
       const writable = this.#flush(dir);
-      if (this.#phase[dir] === DirectionPhase.Finishing) this.#finishDirection(dir);
+      if (this.#phase[ix(dir)] === DirectionPhase.Finishing) this.#finishDirection(dir);
       else if (writable) {
         const source = dir === 'toUpstream' ? this.#client : this.#upstream;
         if (source.isPaused() && !this.#owner.isClosed()) source.resume();
@@ -237,7 +246,7 @@ export class FramedPath implements SessionIO {
     }
     const decoder = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
     const chain = this.#chain!;
-    const out = this.#out[dir];
+    const out = this.#out[ix(dir)];
     const protocol = this.codec !== undefined;
     // With no handlers, frames that re-encode to their received bytes are forwarded as those bytes, in bulk.
     const raw = chain.length === 0 && decoder.forwardRaw !== undefined && !(dir === 'toUpstream' && this.#handingOff);
@@ -293,7 +302,7 @@ export class FramedPath implements SessionIO {
   #handOff(chained: boolean): boolean {
     if (this.#handoffMid) return true;
     if (chained) return (this.#handingOff = false);
-    if (!this.#handingOff) this.#handingOff = this.#out.toUpstream.length === 0 && this.#taker!.framesReady();
+    if (!this.#handingOff) this.#handingOff = this.#out[0].length === 0 && this.#taker!.framesReady();
     return this.#handingOff;
   }
 
@@ -310,15 +319,15 @@ export class FramedPath implements SessionIO {
   /** A handler answers later: write what is collected, pause the source, and go on when the answer comes. */
   #hold(dir: Direction, pending: Promise<ChainResult>): void {
     this.#flush(dir);
-    this.#to(dir, heldPhase(this.#phase[dir]));
+    this.#to(dir, heldPhase(this.#phase[ix(dir)]));
     (dir === 'toUpstream' ? this.#client : this.#upstream).pause();
     pending.then(
       (r) => {
-        this.#to(dir, releasedPhase(this.#phase[dir]));
+        this.#to(dir, releasedPhase(this.#phase[ix(dir)]));
         if (!this.#owner.isClosed()) this.#pump(dir, r);
       },
       (err: unknown) => {
-        this.#to(dir, releasedPhase(this.#phase[dir]));
+        this.#to(dir, releasedPhase(this.#phase[ix(dir)]));
         this.#owner.fail(err, dir);
       },
     );
@@ -347,12 +356,12 @@ export class FramedPath implements SessionIO {
   /** Returns the error that closes the session, if the result carries one. */
   #apply(dir: Direction, r: ChainResult): SwitchyardError | undefined {
     const enc = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
-    const out = this.#out[dir];
+    const out = this.#out[ix(dir)];
     for (const f of r.forward) encodeInto(enc, f, out);
     if (r.reply.length > 0) {
       const back: Direction = dir === 'toUpstream' ? 'toDownstream' : 'toUpstream';
       const renc = dir === 'toUpstream' ? this.#decodeDown : this.#decodeUp;
-      for (const f of r.reply) encodeInto(renc, f, this.#out[back]);
+      for (const f of r.reply) encodeInto(renc, f, this.#out[ix(back)]);
     }
     return r.error;
   }
@@ -376,14 +385,14 @@ export class FramedPath implements SessionIO {
 
   /** The one transition function of a direction's phase: refuses (and reports) an edge the diagram lacks. */
   #to(dir: Direction, next: DirectionPhase): boolean {
-    const from = this.#phase[dir];
+    const from = this.#phase[ix(dir)];
     if (!phaseCanMove(from, next)) {
       const err = illegalTransition(`session ${this.#sessionId} ${dir}`, phaseName(from), phaseName(next));
       for (const s of this.#stats) s.error(err.code);
       this.#logger.error({ session: this.#sessionId, direction: dir, code: err.code, err: err.message }, 'framed path refused a phase change');
       return false;
     }
-    this.#phase[dir] = next;
+    this.#phase[ix(dir)] = next;
     if (this.#trace) this.#logger.debug({ session: this.#sessionId, direction: dir, from: phaseName(from), to: phaseName(next) }, 'direction phase');
     return true;
   }
@@ -415,7 +424,7 @@ export class FramedPath implements SessionIO {
   }
 
   #write(dir: Direction): boolean {
-    const out = this.#out[dir];
+    const out = this.#out[ix(dir)];
     let handed = true;
     // frames handed to the taker leave first: they were decoded before anything collected after them
     if (dir === 'toUpstream' && this.#handedOver) {
@@ -446,7 +455,7 @@ export class FramedPath implements SessionIO {
   write(dir: Direction, frames: readonly Frame[]): boolean {
     if (this.#owner.isClosed()) return true;
     const enc = dir === 'toUpstream' ? this.#decodeUp : this.#decodeDown;
-    const out = this.#out[dir];
+    const out = this.#out[ix(dir)];
     for (const f of frames) encodeInto(enc, f, out);
     if (this.#pumping > 0) return true;
     return this.#write(dir);

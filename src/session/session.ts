@@ -105,6 +105,11 @@ export class Session {
   #handlerFactories: readonly HandlerFactory[];
   /** Their instances, once the framed path is wired (in the same order). */
   #handlerInstances: readonly FrameHandler[] = [];
+  /**
+   * Set while the session forwards raw bytes although it has handlers, all idle when it started
+   * ({@link HandlerFactory.idle}): the factories then, and the tickets their handlers are created with later.
+   */
+  #deferred: { factories: readonly HandlerFactory[]; tickets: number[] } | undefined;
   /** Takes the zero-copy path's listeners off both sockets (set while the session is on that path). */
   #unwireRaw: (() => void) | undefined;
   /** Set while (and after) the splice addon moves this session's bytes. */
@@ -170,8 +175,9 @@ export class Session {
     this.#to(SessionState.Open);
     const handlers = this.#handlerFactories;
     const framing = this.#opts.framing;
-    const needsFraming = handlers.length > 0 || (framing !== undefined && (!isPassthrough(framing.toUpstream) || !isPassthrough(framing.toDownstream)));
-    if (needsFraming || framing?.codec !== undefined) this.#wireFramed(upstream, handlers);
+    const framedBytes = framing !== undefined && (framing.codec !== undefined || !isPassthrough(framing.toUpstream) || !isPassthrough(framing.toDownstream));
+    if (framedBytes || (handlers.length > 0 && !this.#defer(handlers))) this.#wireFramed(upstream, handlers);
+    else if (handlers.length > 0) this.#wireRaw(upstream, true); // handlers idle: raw bytes until one has work (addHandler)
     else if (this.#opts.splice === true && this.#startSplice(upstream)) return;
     else this.#wireRaw(upstream);
     this.client.resume();
@@ -195,18 +201,33 @@ export class Session {
     return true;
   }
 
-  /** The zero-copy byte path: each chunk is written as received; no framer, no handler. */
-  #wireRaw(upstream: UpstreamStream): void {
+  /**
+   * Every handler can wait (see {@link HandlerFactory.idle}): take their tickets and start without them. False (no
+   * ticket taken): one of them has work, or does not say.
+   */
+  #defer(handlers: readonly HandlerFactory[]): boolean {
+    for (const h of handlers) if (h.idle?.() !== true || h.ticket === undefined) return false;
+    this.#deferred = { factories: handlers, tickets: handlers.map((h) => h.ticket!()) };
+    return true;
+  }
+
+  /**
+   * The zero-copy byte path: each chunk is written as received; no framer, no handler. `countFrames`: the session
+   * has idle handlers, so it counts each chunk as the framed path's passthrough framer would (one frame per read).
+   */
+  #wireRaw(upstream: UpstreamStream, countFrames = false): void {
     const client = this.client;
     const stats = this.#stats;
     const track = this.#opts.idleTimeout > 0;
     const clientData = (chunk: Buffer): void => {
       for (let i = 0; i < stats.length; i++) stats[i]!.bytesToUpstream += chunk.length;
+      if (countFrames) for (let i = 0; i < stats.length; i++) stats[i]!.framesToUpstream++;
       if (track) this.#lastActivity = Date.now();
       if (!upstream.write(chunk)) client.pause();
     };
     const upstreamData = (chunk: Buffer): void => {
       for (let i = 0; i < stats.length; i++) stats[i]!.bytesToDownstream += chunk.length;
+      if (countFrames) for (let i = 0; i < stats.length; i++) stats[i]!.framesToDownstream++;
       if (track) this.#lastActivity = Date.now();
       if (!client.write(chunk)) upstream.pause();
     };
@@ -259,7 +280,19 @@ export class Session {
   addHandler(factory: HandlerFactory, index: number): boolean {
     if (this.#state >= SessionState.Closing) return false;
     const factories = this.#handlerFactories;
-    if (factories.includes(factory)) return true;
+    if (factories.includes(factory)) {
+      // a handler the session started without (it was idle) that has work now: take the framed path with it
+      const upstream = this.upstream;
+      if (this.#deferred !== undefined && this.#framed === undefined && upstream !== undefined && factory.idle?.() === false) {
+        try {
+          this.#rawToFramed(upstream);
+        } catch (err) {
+          this.#fail(err, 'toUpstream');
+          return false;
+        }
+      }
+      return true;
+    }
     const at = Math.max(0, Math.min(index, factories.length));
     this.#handlerFactories = [...factories.slice(0, at), factory, ...factories.slice(at)];
     const upstream = this.upstream;
@@ -343,7 +376,12 @@ export class Session {
       ended,
     }));
     this.#deadline?.begin();
-    this.#handlerInstances = handlers.map((h) => h.create(this.context));
+    const deferred = this.#deferred;
+    this.#deferred = undefined;
+    this.#handlerInstances = handlers.map((h) => {
+      const i = deferred === undefined ? -1 : deferred.factories.indexOf(h);
+      return i < 0 ? h.create(this.context) : h.create(this.context, deferred!.tickets[i]);
+    });
     framed.attach(new HandlerChain(this.#handlerInstances, this.context));
     client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));
     upstream.on('data', (chunk: Buffer) => framed.onData('toDownstream', chunk));

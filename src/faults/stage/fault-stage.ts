@@ -1,6 +1,7 @@
 import type { Direction, FrameHandler, HandlerFactory, SessionContext, Verdict } from '../../pipeline/handler.js';
 import type { MessageInfo } from '../../protocols/protocol.js';
-import type { FaultSet } from '../fault-set.js';
+import type { Fault, FaultSet } from '../fault-set.js';
+import type { Stream } from '../../config/fault-input.js';
 import type { FaultStageOptions } from './options.js';
 import { PairingBooks } from './pairing.js';
 import { Link } from './link.js';
@@ -14,14 +15,51 @@ export class FaultHandlerFactory implements HandlerFactory {
   readonly options: FaultStageOptions;
   /** Connections seen: the random streams are keyed by this ordinal, so a seeded run repeats whatever else runs in the process. */
   #ordinal = 0;
+  /** {@link idle}'s answer for the set's `version` (-1: not worked out yet). */
+  #idleVersion = -1;
+  #idle = false;
 
   constructor(options: FaultStageOptions) {
     this.options = options;
   }
 
-  create(ctx: SessionContext): FrameHandler {
-    return new FaultStageHandler(this.options, ctx, ++this.#ordinal);
+  /** `ticket`: the ordinal {@link ticket} gave a session that started without the stage (it was idle then). */
+  create(ctx: SessionContext, ticket?: number): FrameHandler {
+    return new FaultStageHandler(this.options, ctx, ticket ?? ++this.#ordinal);
   }
+
+  /**
+   * True while no fault of the set can act on a connection: each one is {@link inert}. A raw session then starts
+   * without the stage (nothing per connection) and takes it when the set changes so that this is false.
+   */
+  idle(): boolean {
+    const set = this.options.set;
+    if (this.#idleVersion !== set.version) {
+      this.#idleVersion = set.version;
+      const include = this.options.include;
+      // faults the stage does not run (left out by `include`) do not count
+      const all = (stream: Stream): boolean => set.chain(stream).every((f) => (include !== undefined && !include(f)) || inert(f));
+      this.#idle = all('upstream') && all('downstream');
+    }
+    return this.#idle;
+  }
+
+  /** The connection's ordinal, taken when it starts without the stage (a seeded run draws the same either way). */
+  ticket(): number {
+    return ++this.#ordinal;
+  }
+}
+
+/**
+ * A fault that does nothing on a connection, now or later, unless the set changes (which reaches live sessions):
+ * a passive one (noop, dummy: never touches data) or a connection-scope one with toxicity 0 (never drawn), outside
+ * exclusive groups, and not drawing per request (a passive request-scope fault with toxicity between 0 and 1 draws
+ * from the link's random stream on every request: deferring it would shift a seeded run's later draws).
+ */
+function inert(f: Fault): boolean {
+  if (f.group !== undefined) return false;
+  if (f.plugin.passive === true) return f.scope !== 'request' || f.toxicity >= 1 || f.toxicity <= 0;
+  return f.scope === 'connection' && f.toxicity <= 0;
 }
 
 /** What the fault stages of one fault set's live sessions hold (see {@link faultStagePending}). */
