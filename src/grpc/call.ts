@@ -14,8 +14,7 @@ import { frameMessage, requestMetadata, statusFromTrailers } from './headers.js'
 import { type H2Pool, sessionLost } from './pool.js';
 import { readFirstMessage, type Peeked } from './peek.js';
 import { ClientReply } from './reply.js';
-import { ResponseCapture, reportDivergence } from './compare.js';
-import type { DivergenceLog } from '../replication/events.js';
+import { ResponseCapture, reportDivergence, type GrpcReportSetup } from './compare.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
 import type { CallFault } from './call-faults.js';
@@ -36,8 +35,8 @@ export interface GrpcRouteSetup {
   readonly stats: GrpcRouteStats;
   /** Traffic counters the call adds to (listener, route). */
   readonly traffic: readonly TrafficStats[];
-  /** `compare: {policy: report}`: where differences between the primary's and a secondary's answer are recorded. */
-  readonly report: DivergenceLog | undefined;
+  /** `compare: {policy: report}`: how the primary's and each secondary's answers are compared, and where differences are recorded. */
+  readonly report: (GrpcReportSetup & { readonly holdLimit: number }) | undefined;
   /** `compare: {policy: majority | unanimous | weighted}` (or a replicate route's policy): answers are held until the vote. */
   readonly vote?: GrpcVoteSetup | undefined;
   /** A replicate route's `timeout`: ms each destination has to end once the client's request stream ended. */
@@ -231,7 +230,7 @@ class ProxyCall {
       const handler = spec.errorHandler ?? (top ? (e: GrpcStatusError) => top(e, { cluster: spec.cluster, role }) : undefined);
       const counters = route.stats.destination(spec.cluster, role);
       counters.calls++;
-      const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture() : route.mirror?.compare && role === 'primary' ? new ResponseCapture(route.mirror.compare.holdLimit) : undefined;
+      const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture(route.report.holdLimit) : route.mirror?.compare && role === 'primary' ? new ResponseCapture(route.mirror.compare.holdLimit) : undefined;
       return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, headers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0, detached: false };
     };
     this.#dests = [make(params.primary, 'primary'), ...(params.secondaries ?? []).map((d) => make(d, 'secondary'))];
@@ -602,18 +601,21 @@ class ProxyCall {
   }
 
   /** `compare: report`: the primary's answer against each secondary that ended on its own. */
-  #compare(log: DivergenceLog): void {
-    const outcome = (d: Dest): { name: string; status: GrpcStatusError; capture: ResponseCapture; latencyMs: number } => ({
+  #compare(r: GrpcReportSetup): void {
+    const answer = (d: Dest): VoterAnswer => ({
       name: d.role === 'primary' ? d.cluster : `${d.cluster} (secondary)`,
-      status: d.status ?? new GrpcStatusError('UNKNOWN', ''),
-      capture: d.capture ?? new ResponseCapture(),
+      ok: true,
+      headers: d.headers,
+      // A destination reset without trailers compares by the status it counts as.
+      trailers: d.trailers ?? (d.status && d.status.code !== GrpcCode.OK ? { 'grpc-status': String(d.status.code), 'grpc-message': encodeURIComponent(d.status.message) } : undefined),
+      capture: d.capture,
       latencyMs: d.endedAt - this.#started,
     });
     const primary = this.#dests[0];
     if (!primary?.stream || primary.cancelled) return;
     const secondaries = this.#dests.filter((d) => d.role === 'secondary' && !d.detached && d.stream && !d.cancelled);
     try {
-      reportDivergence(log, this.#route.routeId, this.#method, this.#peer(), outcome(primary), secondaries.map(outcome));
+      reportDivergence(r, this.#route.routeId, this.#method, this.#peer(), answer(primary), secondaries.map(answer));
     } catch (err) {
       this.#env.logger.warn({ err, route: this.#route.routeId }, 'grpc: comparing the answers failed');
     }
