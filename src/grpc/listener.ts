@@ -167,7 +167,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     }
     target.route.requests++;
     const setup = this.#deps.grpc.setup(target.route, [this.stats, target.route.stats]);
-    const faults = this.#callFaults.empty ? undefined : this.#callFaults.draw(callAttributes(path, headers));
+    const faults = this.#callFaults.empty ? undefined : this.#callFaults.draw(callAttributes(path, headers), target.route.id);
     handleCall(stream, headers, setup, this.#callEnv, faults);
   }
 
