@@ -9,6 +9,8 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../core/log.js';
 import type { TrafficStats } from '../core/stats.js';
+import { ErrorCodes } from '../core/errors.js';
+import type { TrafficTap } from '../core/traffic.js';
 import { grpcAttributes, type GrpcCallInfo, type GrpcDestination, type GrpcDirector, type GrpcErrorHandler, type GrpcStreamParameters } from './director.js';
 import { frameMessage, requestMetadata, statusFromTrailers } from './headers.js';
 import { type H2Pool, sessionLost } from './pool.js';
@@ -63,6 +65,8 @@ export interface CallEnv {
   /** `upstream` (the endpoint's address), `client` (as received) or a fixed value. */
   readonly authority: string;
   readonly logger: Logger;
+  /** The listener's traffic tail: a sampled call is recorded when it ends. */
+  readonly traffic?: TrafficTap | undefined;
 }
 
 interface Dest {
@@ -91,8 +95,9 @@ interface Dest {
   endedAt: number;
 }
 
-export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, faults?: readonly CallFault[]): void {
-  new ProxyCall(client, headers, route, env).start(faults);
+/** `sampled`: the listener's traffic tail sampled this call (it is recorded when it ends). */
+export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, faults?: readonly CallFault[], sampled = false): void {
+  new ProxyCall(client, headers, route, env, sampled).start(faults);
 }
 
 class ProxyCall {
@@ -120,8 +125,18 @@ class ProxyCall {
   #mirrorCompared = false;
   /** Ends a fault's delay early (the call ended meanwhile). */
   #wake: (() => void) | undefined;
+  /** performance.now() at the start of a call the traffic tail sampled; undefined: not sampled. */
+  readonly #trace: number | undefined;
+  /** Request / response DATA bytes of this call (the traffic record's bytesIn / bytesOut). */
+  #bytesIn = 0;
+  #bytesOut = 0;
+  /** A per-call fault ended the call (error, abort). */
+  #injected = false;
+  /** The primary's address:port (sampled calls only). */
+  #endpoint: string | undefined;
 
-  constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv) {
+  constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, sampled: boolean) {
+    this.#trace = sampled ? performance.now() : undefined;
     this.#client = client;
     this.#headers = headers;
     this.#route = route;
@@ -169,9 +184,11 @@ class ProxyCall {
           if (this.#finishing) return;
           break;
         case 'error':
+          this.#injected = true;
           this.#force(f.status);
           return;
         case 'abort':
+          this.#injected = true;
           this.#aborted = true;
           this.#client.close(constants.NGHTTP2_INTERNAL_ERROR);
           return;
@@ -304,6 +321,10 @@ class ProxyCall {
   /** Attach a destination's stream: the primary's answer goes to the client, a secondary's is read and dropped. */
   #wire(d: Dest, s: ClientHttp2Stream): void {
     d.stream = s;
+    if (this.#trace !== undefined && d.role === 'primary') {
+      const sock = s.session?.socket;
+      if (sock?.remoteAddress !== undefined) this.#endpoint = `${sock.remoteAddress}:${sock.remotePort ?? ''}`;
+    }
     s.on('error', () => undefined);
     s.on('trailers', (h: IncomingHttpHeaders) => (d.trailers = h));
     s.on('close', () => this.#closed(d));
@@ -341,6 +362,7 @@ class ProxyCall {
         return;
       }
       for (const t of this.#route.traffic) t.bytesToDownstream += chunk.length;
+      this.#bytesOut += chunk.length;
       if (this.#clientGone || !this.#reply.responded) return;
       if (!this.#client.write(chunk) && !waiting) {
         waiting = true;
@@ -375,6 +397,7 @@ class ProxyCall {
     let waiting = false;
     client.on('data', (chunk: Buffer) => {
       for (const t of this.#route.traffic) t.bytesToUpstream += chunk.length;
+      this.#bytesIn += chunk.length;
       for (const d of this.#dests) {
         const s = d.stream;
         if (!s || d.done || !s.writable) continue;
@@ -414,6 +437,7 @@ class ProxyCall {
     if (!this.#peeked) {
       this.#peeked = readFirstMessage(this.#client, (n) => {
         for (const t of this.#route.traffic) t.bytesToUpstream += n;
+        this.#bytesIn += n;
       });
     }
     return (await this.#peeked).payload;
@@ -526,9 +550,31 @@ class ProxyCall {
       else this.#reply.answer(new GrpcStatusError('OK', ''), primary?.stream?.rstCode);
     }
     this.#route.stats.call(this.#method, code);
+    if (this.#trace !== undefined) this.#record(code, vote !== undefined && vote.serve === undefined && this.#route.vote?.policy !== 'primary');
     for (const d of this.#dests) if (d.detached && d.done) this.#compareMirror(d);
     if (this.#route.report && !this.#clientGone && !this.#forced) this.#compare(this.#route.report);
     if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
+  }
+
+  /** The traffic tail's record of this (sampled) call: method, status code name, latency, bytes, route, destination. */
+  #record(code: number, blocked: boolean): void {
+    const tap = this.#env.traffic;
+    if (!tap || this.#trace === undefined) return;
+    let error: string | undefined;
+    if (blocked) error = ErrorCodes.DIVERGENCE;
+    else if (this.#clientGone) error = this.#aborted ? ErrorCodes.FAULT_CLOSED : ErrorCodes.CLIENT_RESET;
+    else if (this.#forced && !this.#injected) error = this.#forced.code === GrpcCode.DEADLINE_EXCEEDED ? ErrorCodes.UPSTREAM_TIMEOUT : this.#forced.code === GrpcCode.UNAVAILABLE ? ErrorCodes.UPSTREAM_UNREACHABLE : undefined;
+    const primary = this.#dests[0];
+    tap.record({
+      at: this.#started,
+      durationMs: Math.round((performance.now() - this.#trace) * 1000) / 1000,
+      request: { method: this.#method, service: /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '', bytesIn: this.#bytesIn, bytesOut: this.#bytesOut },
+      answer: this.#clientGone ? '' : codeName(code),
+      ...(error !== undefined ? { error } : {}),
+      route: this.#route.routeId,
+      ...(primary ? { cluster: primary.cluster } : {}),
+      ...(this.#endpoint !== undefined ? { endpoint: this.#endpoint } : {}),
+    });
   }
 
   /** The vote on every destination's held answer; when it serves the primary, the primary's held headers and messages go out now. */
@@ -582,6 +628,7 @@ class ProxyCall {
       this.#reply.respond(d.headers);
       for (const c of d.capture?.chunks ?? []) {
         for (const t of this.#route.traffic) t.bytesToDownstream += c.length;
+        this.#bytesOut += c.length;
         this.#client.write(c);
       }
     } catch (err) {
