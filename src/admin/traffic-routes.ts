@@ -1,12 +1,13 @@
 /**
  * Traffic tail routes of the native admin API (docs/admin-api.md#traffic-tail):
- *   GET /api/v1/listeners/:id/traffic?since=SEQ&limit=N  the latest sampled requests (raw TCP: connections)
+ *   GET /api/v1/listeners/:id/traffic?since=SEQ&limit=N  the latest sampled requests (raw TCP: connections; gRPC: calls)
  *   PUT /api/v1/listeners/:id/traffic                    change {enabled?, perSecond?, keep?} of the running listener
  */
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { TRAFFIC_MAX_KEEP, TRAFFIC_MAX_PER_SECOND, type TrafficSettings, type TrafficTap } from '../core/traffic.js';
 import type { Switchyard } from '../runtime/switchyard.js';
 import { TcpListener } from '../listeners/tcp.js';
+import { GrpcListener } from '../grpc/listener.js';
 import type { RequestContext } from '../http-kit/context.js';
 import { suggestionSuffix } from '../config/did-you-mean.js';
 
@@ -16,7 +17,7 @@ function tapOf(yard: Switchyard, ctx: RequestContext): { id: string; tap: Traffi
   const id = ctx.param('id');
   const listener = yard.listeners.get(id);
   if (!listener) throw new SwitchyardError(ErrorCodes.NOT_FOUND, `listener '${id}' not found`);
-  if (!(listener instanceof TcpListener)) {
+  if (!(listener instanceof TcpListener) && !(listener instanceof GrpcListener)) {
     const kind = listener.config.transport === 'udp' ? 'a udp listener' : `a ${listener.config.protocol?.type ?? 'non-TCP'} listener`;
     throw new SwitchyardError(ErrorCodes.BAD_REQUEST, `listener '${id}' is ${kind}: the traffic tail is not yet supported on it`);
   }

@@ -1,4 +1,5 @@
-import { allMatchKeys, matchKeysOf, type ProtocolCatalog } from './catalogs.js';
+import { allMatchKeys, matchKeysOf, type FaultCatalog, type ProtocolCatalog } from './catalogs.js';
+import { GRPC_FAULT_MATCH_KEYS, grpcFaultProblems } from './grpc-schema.js';
 import { suggestionSuffix } from './did-you-mean.js';
 import { matchKeyProblems, type FaultInput } from './fault-input.js';
 import { groupShareProblems } from './fault-list-schema.js';
@@ -13,7 +14,7 @@ import { routeTableIssues } from './route-checks.js';
  * exclusive group shares added to the listener's. Defensive: works on partial or raw input, skipping whatever is
  * not yet well-formed.
  */
-export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog): ConfigIssue[] {
+export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog, faultTypes?: FaultCatalog): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const push = (segments: Array<string | number>, message: string, code: ConfigIssueCode): void => {
     issues.push({ path: formatPath(segments), segments, message, code });
@@ -83,7 +84,7 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
     const grpcListener = li !== undefined && protocolOf(get(list('listeners')[li], 'protocol')) === 'grpc';
     if (get(route, 'grpc') !== undefined && li !== undefined && !grpcListener) push(['routes', i, 'grpc'], `listener ${JSON.stringify(listenerRef)} is not a grpc listener (protocol: grpc)`, 'reference');
     if (grpcListener) {
-      for (const k of ['merge', 'faults']) if (get(route, k) !== undefined) push(['routes', i, k], `not supported on a route of grpc listener ${JSON.stringify(listenerRef)}${k === 'faults' ? ' (put faults on the listener and match the method)' : ''}`, 'invalid');
+      if (get(route, 'merge') !== undefined) push(['routes', i, 'merge'], `not supported on a route of grpc listener ${JSON.stringify(listenerRef)}`, 'invalid');
       const rep = get(route, 'replicate');
       if (rep !== undefined) {
         if (get(route, 'grpc') !== undefined) push(['routes', i, 'grpc'], 'a replicate route of a grpc listener takes no grpc block: its variants are the primary (the first) and the secondaries', 'invalid');
@@ -102,7 +103,7 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
     }
     if (protocols) {
       const targets = Array.isArray(mergeListeners) ? mergeListeners.map((l) => (typeof l === 'string' ? listeners.get(l) : undefined)) : [li];
-      for (const t of targets) if (t !== undefined) routeFaultIssues(i, list('listeners')[t], get(route, 'faults'), protocols, push);
+      for (const t of targets) if (t !== undefined) routeFaultIssues(i, list('listeners')[t], get(route, 'faults'), protocols, push, faultTypes);
     }
     if (li === undefined || ci === undefined) return;
     const listener = list('listeners')[li];
@@ -121,6 +122,37 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog):
   return issues;
 }
 
+/**
+ * A route's faults on a grpc listener (docs/grpc.md § faults): per-call faults only (a route has no connection),
+ * matching the keys of gRPC calls; group shares with the listener's faults.
+ */
+function grpcRouteFaultIssues(
+  routeIndex: number,
+  listener: unknown,
+  faults: unknown[],
+  protocols: ProtocolCatalog,
+  push: (segments: Array<string | number>, message: string, code: ConfigIssueCode) => void,
+  faultTypes: FaultCatalog | undefined,
+): void {
+  const listenerFaults = get(listener, 'faults');
+  if (Array.isArray(listenerFaults)) {
+    const own = groupShareProblems(faults as FaultInput[]).map((p) => p.index);
+    for (const p of groupShareProblems(faults as FaultInput[], listenerFaults as FaultInput[])) {
+      if (!own.includes(p.index)) push(['routes', routeIndex, 'faults', p.index, 'toxicity'], `${p.message} (with listener ${JSON.stringify(get(listener, 'id'))}'s faults)`, 'invalid');
+    }
+  }
+  const all = new Set(allMatchKeys(protocols));
+  faults.forEach((f, j) => {
+    if (!isPlainObject(f)) return;
+    if (faultTypes) for (const p of grpcFaultProblems(f, faultTypes, 'route')) push(['routes', routeIndex, 'faults', j, ...p.path], p.message, 'invalid');
+    const match = get(f, 'match');
+    if (!isPlainObject(match)) return;
+    for (const p of matchKeyProblems(match as FaultInput['match'] & object, GRPC_FAULT_MATCH_KEYS, `a grpc listener's calls report: ${GRPC_FAULT_MATCH_KEYS.join(', ')}`)) {
+      if (all.has(String(p.path[p.path.length - 1]))) push(['routes', routeIndex, 'faults', j, 'match', ...p.path], p.message, 'unknown_key');
+    }
+  });
+}
+
 /** A route's faults against one of its listeners: match keys for that listener's protocol, group shares with its faults. */
 function routeFaultIssues(
   routeIndex: number,
@@ -128,9 +160,14 @@ function routeFaultIssues(
   faults: unknown,
   protocols: ProtocolCatalog,
   push: (segments: Array<string | number>, message: string, code: ConfigIssueCode) => void,
+  faultTypes: FaultCatalog | undefined,
 ): void {
   if (!Array.isArray(faults)) return;
   const protocol = get(listener, 'protocol');
+  if (protocol === 'grpc' || get(protocol, 'type') === 'grpc') {
+    grpcRouteFaultIssues(routeIndex, listener, faults, protocols, push, faultTypes);
+    return;
+  }
   const listenerFaults = get(listener, 'faults');
   if (Array.isArray(listenerFaults)) {
     const own = groupShareProblems(faults as FaultInput[]).map((p) => p.index);

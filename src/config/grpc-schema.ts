@@ -83,15 +83,16 @@ export interface GrpcFaultShape {
  * exclusive group) are `error`, `delay`, `abort`, `hang` (and `dummy`) on stream `upstream`; connection faults
  * (scope `connection`: the Toxiproxy toxics) act on the TCP connection below HTTP/2 and cannot `match` calls;
  * `down` is refused; an `error`'s `status` must be a gRPC code name or number. `defaults`: the type's default
- * scope and stream (from the fault catalog).
+ * scope and stream (from the fault catalog). `where`: a fault of a route (`route`) acts on the calls routed to it
+ * and has no connection to act on: only per-call faults are valid there.
  */
-export function grpcFaultProblems(f: GrpcFaultShape, catalog: FaultCatalog): { path: string[]; message: string }[] {
+export function grpcFaultProblems(f: GrpcFaultShape, catalog: FaultCatalog, where: 'listener' | 'route' = 'listener'): { path: string[]; message: string }[] {
   const out: { path: string[]; message: string }[] = [];
   const type = typeof f.type === 'string' ? f.type : undefined;
   const entry = type === undefined ? undefined : catalog.get(type);
   if (!type || !entry) return out;
   if (type === 'down') {
-    out.push({ path: ['type'], message: 'the "down" fault is not supported on grpc listeners (use reset_peer or timeout on the connection, or error per call)' });
+    out.push({ path: ['type'], message: `the "down" fault is not supported on grpc listeners (use reset_peer or timeout on the ${where === 'route' ? "listener's " : ''}connection, or error per call)` });
     return out;
   }
   const scope = typeof f.scope === 'string' ? f.scope : (entry.defaultScope ?? 'request');
@@ -106,6 +107,8 @@ export function grpcFaultProblems(f: GrpcFaultShape, catalog: FaultCatalog): { p
     if (type === 'error' && status !== undefined && status !== null && grpcCodeOf(status) === undefined) {
       out.push({ path: ['attributes', 'status'], message: `expected a gRPC status code name (${GRPC_CODE_NAMES.join(', ')}) or its number 0-16, got ${JSON.stringify(status)}` });
     }
+  } else if (where === 'route') {
+    out.push({ path: f.scope === undefined ? ['type'] : ['scope'], message: `a route of a grpc listener has no connection: the connection-scope fault "${type}" acts on the TCP connection under HTTP/2 and belongs on the listener; on a route use a per-call fault (scope "request": ${GRPC_CALL_FAULT_TYPES.join(', ')})` });
   } else if (f.match !== undefined) {
     out.push({ path: ['match'], message: 'a connection-scope fault acts on the TCP connection under HTTP/2 and cannot match calls: use scope "request" to match method, service or metadata' });
   }

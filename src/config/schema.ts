@@ -48,7 +48,7 @@ export function buildConfigSchema(framers: FramerCatalog, options: ConfigSchemaO
     })
     .superRefine(
       (cfg, ctx) => {
-        for (const issue of crossReferenceIssues(cfg, options.chaos.protocols)) addIssue(ctx, issue.message, issue.segments, issue.code);
+        for (const issue of crossReferenceIssues(cfg, options.chaos.protocols, options.chaos.faults)) addIssue(ctx, issue.message, issue.segments, issue.code);
       },
       { when: () => true },
     );

@@ -114,9 +114,10 @@ export class FaultSet {
   matchKeys: { keys: readonly string[]; text: string } | undefined;
   /**
    * What the listener itself cannot do with a fault (a grpc listener: per-call or connection faults only), checked
-   * on add and update with the fault as it would be; undefined = nothing more to check.
+   * on add and update with the fault as it would be and its origin (`route:ID` for a route's faults); undefined =
+   * nothing more to check.
    */
-  listenerProblems: ((fault: Partial<FaultInput>) => readonly FaultProblem[]) | undefined;
+  listenerProblems: ((fault: Partial<FaultInput>, origin: string | undefined) => readonly FaultProblem[]) | undefined;
 
   constructor(registry: FaultRegistry) {
     this.#registry = registry;
@@ -183,7 +184,7 @@ export class FaultSet {
    * match keys, group shares: see {@link problems}), then SWY_CONFLICT (name taken).
    */
   add(input: FaultInput, origin?: string): Fault {
-    const { problems, plugin, stream, streamAsGiven, options, toxicity } = this.#check(input);
+    const { problems, plugin, stream, streamAsGiven, options, toxicity } = this.#check(input, origin);
     if (problems.length > 0 || !plugin || !stream || streamAsGiven === undefined || !options) {
       throw faultProblemsError(problems.length > 0 ? problems : [{ path: 'type', message: 'missing (expected a fault type)', reason: 'invalid_type' }]);
     }
@@ -213,11 +214,11 @@ export class FaultSet {
    * does not report, an exclusive group whose shares would add up to more than 1. Fields left undefined are not
    * checked (a caller that parsed the body reports those itself). Empty: `add` takes it unless the name is taken.
    */
-  problems(input: Partial<FaultInput>): FaultProblem[] {
-    return this.#check(input).problems;
+  problems(input: Partial<FaultInput>, origin?: string): FaultProblem[] {
+    return this.#check(input, origin).problems;
   }
 
-  #check(input: Partial<FaultInput>): FaultCheck {
+  #check(input: Partial<FaultInput>, origin: string | undefined): FaultCheck {
     const problems: FaultProblem[] = [];
     const plugin = input.type === undefined ? undefined : this.#registry.get(input.type);
     if (input.type !== undefined && !plugin) {
@@ -242,7 +243,7 @@ export class FaultSet {
     const toxicity = input.toxicity ?? 1;
     const toxicityOk = toxicityProblem(toxicity, problems);
     if (input.match) problems.push(...this.#matchProblems(input.match));
-    if (this.listenerProblems && plugin) problems.push(...this.listenerProblems(input));
+    if (this.listenerProblems && plugin) problems.push(...this.listenerProblems(input, origin));
     if (input.group !== undefined && stream !== undefined && toxicityOk) {
       const p = this.#groupProblem(input.group, stream, toxicity, undefined);
       if (p) problems.push(p);
@@ -307,7 +308,7 @@ export class FaultSet {
     if (patch.match) problems.push(...this.#matchProblems(patch.match));
     if (this.listenerProblems) {
       const match = patch.match === null ? undefined : (patch.match ?? fault.match);
-      problems.push(...this.listenerProblems({ type: fault.type, stream: fault.stream, scope: patch.scope ?? fault.scope, group: fault.group, match, attributes: { ...fault.options, ...patch.attributes } }));
+      problems.push(...this.listenerProblems({ type: fault.type, stream: fault.stream, scope: patch.scope ?? fault.scope, group: fault.group, match, attributes: { ...fault.options, ...patch.attributes } }, fault.origin));
     }
     return problems;
   }

@@ -49,12 +49,22 @@ export class GrpcCallFaults {
     return this.#random().stream(`${this.#listenerId}|grpc|${key}`);
   }
 
-  /** The faults that fire on one call, in the set's order: delays, then at most one that ends the call. */
-  draw(attrs: Attributes): CallFault[] {
+  /**
+   * The faults that fire on one call routed to `routeId`: the listener's faults, then that route's own (origin
+   * `route:ID`; other routes' faults are skipped), each in the set's order; exclusive groups after them. Delays add
+   * up; at most one fault ends the call.
+   */
+  draw(attrs: Attributes, routeId?: string): CallFault[] {
     const out: CallFault[] = [];
     const fired: Fault[] = [];
     let groups: Map<string, Fault[]> | undefined;
-    for (const f of this.#set.list()) {
+    const all = this.#set.list();
+    const own = routeId === undefined ? undefined : `route:${routeId}`;
+    // Two passes (listener faults, then the route's) without building a list per call.
+    for (let i = 0, n = all.length * 2; i < n; i++) {
+      const f = all[i % all.length]!;
+      const fromRoute = f.origin?.startsWith('route:') === true;
+      if (i < all.length ? fromRoute : !fromRoute || f.origin !== own) continue;
       if (!isCallFault(f) || f.stream !== 'upstream' || !GRPC_CALL_FAULT_TYPES.includes(f.type)) continue;
       if (f.matcher && !f.matcher(attrs)) continue;
       if (f.group !== undefined) {

@@ -9,13 +9,14 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../core/log.js';
 import type { TrafficStats } from '../core/stats.js';
+import { ErrorCodes } from '../core/errors.js';
+import type { TrafficTap } from '../core/traffic.js';
 import { grpcAttributes, type GrpcCallInfo, type GrpcDestination, type GrpcDirector, type GrpcErrorHandler, type GrpcStreamParameters } from './director.js';
 import { frameMessage, requestMetadata, statusFromTrailers } from './headers.js';
 import { type H2Pool, sessionLost } from './pool.js';
 import { readFirstMessage, type Peeked } from './peek.js';
 import { ClientReply } from './reply.js';
-import { ResponseCapture, reportDivergence } from './compare.js';
-import type { DivergenceLog } from '../replication/events.js';
+import { ResponseCapture, reportDivergence, type GrpcReportSetup } from './compare.js';
 import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
 import type { CallFault } from './call-faults.js';
@@ -36,8 +37,8 @@ export interface GrpcRouteSetup {
   readonly stats: GrpcRouteStats;
   /** Traffic counters the call adds to (listener, route). */
   readonly traffic: readonly TrafficStats[];
-  /** `compare: {policy: report}`: where differences between the primary's and a secondary's answer are recorded. */
-  readonly report: DivergenceLog | undefined;
+  /** `compare: {policy: report}`: how the primary's and each secondary's answers are compared, and where differences are recorded. */
+  readonly report: (GrpcReportSetup & { readonly holdLimit: number }) | undefined;
   /** `compare: {policy: majority | unanimous | weighted}` (or a replicate route's policy): answers are held until the vote. */
   readonly vote?: GrpcVoteSetup | undefined;
   /** A replicate route's `timeout`: ms each destination has to end once the client's request stream ended. */
@@ -64,6 +65,8 @@ export interface CallEnv {
   /** `upstream` (the endpoint's address), `client` (as received) or a fixed value. */
   readonly authority: string;
   readonly logger: Logger;
+  /** The listener's traffic tail: a sampled call is recorded when it ends. */
+  readonly traffic?: TrafficTap | undefined;
 }
 
 interface Dest {
@@ -92,8 +95,9 @@ interface Dest {
   endedAt: number;
 }
 
-export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, faults?: readonly CallFault[]): void {
-  new ProxyCall(client, headers, route, env).start(faults);
+/** `sampled`: the listener's traffic tail sampled this call (it is recorded when it ends). */
+export function handleCall(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, faults?: readonly CallFault[], sampled = false): void {
+  new ProxyCall(client, headers, route, env, sampled).start(faults);
 }
 
 class ProxyCall {
@@ -121,8 +125,18 @@ class ProxyCall {
   #mirrorCompared = false;
   /** Ends a fault's delay early (the call ended meanwhile). */
   #wake: (() => void) | undefined;
+  /** performance.now() at the start of a call the traffic tail sampled; undefined: not sampled. */
+  readonly #trace: number | undefined;
+  /** Request / response DATA bytes of this call (the traffic record's bytesIn / bytesOut). */
+  #bytesIn = 0;
+  #bytesOut = 0;
+  /** A per-call fault ended the call (error, abort). */
+  #injected = false;
+  /** The primary's address:port (sampled calls only). */
+  #endpoint: string | undefined;
 
-  constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv) {
+  constructor(client: ServerHttp2Stream, headers: IncomingHttpHeaders, route: GrpcRouteSetup, env: CallEnv, sampled: boolean) {
+    this.#trace = sampled ? performance.now() : undefined;
     this.#client = client;
     this.#headers = headers;
     this.#route = route;
@@ -188,9 +202,11 @@ class ProxyCall {
           if (this.#finishing) return;
           break;
         case 'error':
+          this.#injected = true;
           this.#force(f.status);
           return;
         case 'abort':
+          this.#injected = true;
           this.#aborted = true;
           this.#client.close(constants.NGHTTP2_INTERNAL_ERROR);
           return;
@@ -258,7 +274,7 @@ class ProxyCall {
       const handler = spec.errorHandler ?? (top ? (e: GrpcStatusError) => top(e, { cluster: spec.cluster, role }) : undefined);
       const counters = route.stats.destination(spec.cluster, role);
       counters.calls++;
-      const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture() : route.mirror?.compare && role === 'primary' ? new ResponseCapture(route.mirror.compare.holdLimit) : undefined;
+      const capture = route.vote ? new ResponseCapture(route.vote.holdLimit) : route.report ? new ResponseCapture(route.report.holdLimit) : route.mirror?.compare && role === 'primary' ? new ResponseCapture(route.mirror.compare.holdLimit) : undefined;
       return { cluster: spec.cluster, role, spec, handler, counters, stream: undefined, done: false, trailers: undefined, headers: undefined, cancelled: undefined, error: undefined, reported: undefined, status: undefined, capture, endedAt: 0, detached: false };
     };
     const dests = [make(params.primary, 'primary')];
@@ -345,6 +361,10 @@ class ProxyCall {
   /** Attach a destination's stream: the primary's answer goes to the client, a secondary's is read and dropped. */
   #wire(d: Dest, s: ClientHttp2Stream): void {
     d.stream = s;
+    if (this.#trace !== undefined && d.role === 'primary') {
+      const sock = s.session?.socket;
+      if (sock?.remoteAddress !== undefined) this.#endpoint = `${sock.remoteAddress}:${sock.remotePort ?? ''}`;
+    }
     s.on('error', ignore);
     s.on('trailers', (h: IncomingHttpHeaders) => (d.trailers = h));
     s.on('close', () => this.#closed(d));
@@ -382,6 +402,7 @@ class ProxyCall {
         return;
       }
       for (const t of this.#route.traffic) t.bytesToDownstream += chunk.length;
+      this.#bytesOut += chunk.length;
       if (this.#clientGone || !this.#reply.responded) return;
       if (!this.#client.write(chunk) && !waiting) {
         waiting = true;
@@ -416,6 +437,7 @@ class ProxyCall {
     let waiting = false;
     client.on('data', (chunk: Buffer) => {
       for (const t of this.#route.traffic) t.bytesToUpstream += chunk.length;
+      this.#bytesIn += chunk.length;
       for (const d of this.#dests) {
         const s = d.stream;
         if (!s || d.done || !s.writable) continue;
@@ -455,6 +477,7 @@ class ProxyCall {
     if (!this.#peeked) {
       this.#peeked = readFirstMessage(this.#client, (n) => {
         for (const t of this.#route.traffic) t.bytesToUpstream += n;
+        this.#bytesIn += n;
       });
     }
     return (await this.#peeked).payload;
@@ -567,9 +590,31 @@ class ProxyCall {
       else this.#reply.answer(new GrpcStatusError('OK', ''), primary?.stream?.rstCode);
     }
     this.#route.stats.call(this.#method, code);
+    if (this.#trace !== undefined) this.#record(code, vote !== undefined && vote.serve === undefined && this.#route.vote?.policy !== 'primary');
     for (const d of this.#dests) if (d.detached && d.done) this.#compareMirror(d);
     if (this.#route.report && !this.#clientGone && !this.#forced) this.#compare(this.#route.report);
     if (code !== GrpcCode.OK) this.#env.logger.debug({ route: this.#route.routeId, method: this.#method, code: codeName(code) }, 'grpc call failed');
+  }
+
+  /** The traffic tail's record of this (sampled) call: method, status code name, latency, bytes, route, destination. */
+  #record(code: number, blocked: boolean): void {
+    const tap = this.#env.traffic;
+    if (!tap || this.#trace === undefined) return;
+    let error: string | undefined;
+    if (blocked) error = ErrorCodes.DIVERGENCE;
+    else if (this.#clientGone) error = this.#aborted ? ErrorCodes.FAULT_CLOSED : ErrorCodes.CLIENT_RESET;
+    else if (this.#forced && !this.#injected) error = this.#forced.code === GrpcCode.DEADLINE_EXCEEDED ? ErrorCodes.UPSTREAM_TIMEOUT : this.#forced.code === GrpcCode.UNAVAILABLE ? ErrorCodes.UPSTREAM_UNREACHABLE : undefined;
+    const primary = this.#dests[0];
+    tap.record({
+      at: this.#started,
+      durationMs: Math.round((performance.now() - this.#trace) * 1000) / 1000,
+      request: { method: this.#method, service: /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '', bytesIn: this.#bytesIn, bytesOut: this.#bytesOut },
+      answer: this.#clientGone ? '' : codeName(code),
+      ...(error !== undefined ? { error } : {}),
+      route: this.#route.routeId,
+      ...(primary ? { cluster: primary.cluster } : {}),
+      ...(this.#endpoint !== undefined ? { endpoint: this.#endpoint } : {}),
+    });
   }
 
   /** The vote on every destination's held answer; when it serves the primary, the primary's held headers and messages go out now. */
@@ -623,6 +668,7 @@ class ProxyCall {
       this.#reply.respond(d.headers);
       for (const c of d.capture?.chunks ?? []) {
         for (const t of this.#route.traffic) t.bytesToDownstream += c.length;
+        this.#bytesOut += c.length;
         this.#client.write(c);
       }
     } catch (err) {
@@ -642,18 +688,21 @@ class ProxyCall {
   }
 
   /** `compare: report`: the primary's answer against each secondary that ended on its own. */
-  #compare(log: DivergenceLog): void {
-    const outcome = (d: Dest): { name: string; status: GrpcStatusError; capture: ResponseCapture; latencyMs: number } => ({
+  #compare(r: GrpcReportSetup): void {
+    const answer = (d: Dest): VoterAnswer => ({
       name: d.role === 'primary' ? d.cluster : `${d.cluster} (secondary)`,
-      status: d.status ?? new GrpcStatusError('UNKNOWN', ''),
-      capture: d.capture ?? new ResponseCapture(),
+      ok: true,
+      headers: d.headers,
+      // A destination reset without trailers compares by the status it counts as.
+      trailers: d.trailers ?? (d.status && d.status.code !== GrpcCode.OK ? { 'grpc-status': String(d.status.code), 'grpc-message': encodeURIComponent(d.status.message) } : undefined),
+      capture: d.capture,
       latencyMs: d.endedAt - this.#started,
     });
     const primary = this.#dests[0];
     if (!primary?.stream || primary.cancelled) return;
     const secondaries = this.#dests.filter((d) => d.role === 'secondary' && !d.detached && d.stream && !d.cancelled);
     try {
-      reportDivergence(log, this.#route.routeId, this.#method, this.#peer(), outcome(primary), secondaries.map(outcome));
+      reportDivergence(r, this.#route.routeId, this.#method, this.#peer(), answer(primary), secondaries.map(answer));
     } catch (err) {
       this.#env.logger.warn({ err, route: this.#route.routeId }, 'grpc: comparing the answers failed');
     }

@@ -1,12 +1,15 @@
 /**
- * `compare: {policy: report}`: each destination's answer (its response messages, reassembled from the 5-byte
- * prefixes, and its final status) is kept up to a bound; when the call is over, every secondary that answered on its
- * own (not cancelled by the proxy) is compared with the primary byte for byte, and a difference becomes a divergence
- * event (mode `grpc`, decision `reported`). The primary's answer is served either way.
+ * `compare: {policy: report}`: each destination's answer (response headers, messages, trailers / status) is kept up
+ * to a bound while the primary's goes to the client at once; when the call is over, every secondary that answered on
+ * its own (not cancelled by the proxy) is lifted, normalised and compared with the primary exactly as the votes do
+ * (masks, regex, ignored metadata, descriptor set: docs/grpc-compare.md), and a difference becomes a divergence event
+ * (mode `grpc`, decision `reported`) with the differing field paths and a readable diff.
  */
-import { createHash } from 'node:crypto';
+import type { Comparator } from '../compare/comparator.js';
 import type { DivergenceLog, VariantOutcome } from '../replication/events.js';
-import { codeName, type GrpcStatusError } from './status.js';
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { Canon } from '../compare/canon.js';
+import { grpcExchangeFrames } from '../compare/grpc-lifter.js';
 
 /** Response bytes kept per destination for comparison; past it the destination is `oversized` (not compared). */
 export const MAX_COMPARED_BYTES = 4 * 1024 * 1024;
@@ -36,85 +39,62 @@ export class ResponseCapture {
     }
     this.#chunks.push(chunk);
   }
-
-  /** The response messages (payloads with their compressed flag as the first byte); a torn tail is kept as is. */
-  messages(): Buffer[] {
-    const all = Buffer.concat(this.#chunks);
-    const out: Buffer[] = [];
-    let at = 0;
-    while (at + 5 <= all.length) {
-      const len = all.readUInt32BE(at + 1);
-      const end = Math.min(all.length, at + 5 + len);
-      out.push(Buffer.concat([all.subarray(at, at + 1), all.subarray(at + 5, end)]));
-      at = end;
-    }
-    if (at < all.length) out.push(all.subarray(at));
-    return out;
-  }
 }
 
-export interface CompareOutcome {
+/** One destination as the vote sees it (index 0 is the primary). */
+export interface VoterAnswer {
   readonly name: string;
-  readonly status: GrpcStatusError;
-  readonly capture: ResponseCapture;
+  /** Answered on its own (not cancelled, reached, not over the hold limit). */
+  readonly ok: boolean;
+  /** Why it has no vote ("cancelled: …", "oversized"). */
+  readonly why?: string | undefined;
+  readonly headers: IncomingHttpHeaders | undefined;
+  readonly trailers: IncomingHttpHeaders | undefined;
+  readonly capture: ResponseCapture | undefined;
   readonly latencyMs: number;
 }
 
-function describe(o: CompareOutcome, messages: readonly Buffer[]): string {
-  const bytes = messages.reduce((n, m) => n + m.length - 1, 0);
-  return `${codeName(o.status.code)}${o.status.message ? ` "${o.status.message}"` : ''}, ${messages.length} message(s), ${bytes} B`;
+/** An answer lifted and normalised by `comparator` (a Trailers-Only answer's status is in its "headers"). */
+export function answerCanon(comparator: Comparator, method: string, a: VoterAnswer): Canon {
+  const trailersOnly = a.headers === undefined;
+  return comparator.canonical(grpcExchangeFrames({ method, headers: trailersOnly ? a.trailers : a.headers, trailers: trailersOnly ? undefined : a.trailers, data: a.capture?.chunks ?? [] }), 'response');
 }
 
-function hex(m: Buffer | undefined): string {
-  if (!m) return '(none)';
-  const body = m.subarray(1);
-  return `${body.length} B ${body.subarray(0, 24).toString('hex')}${body.length > 24 ? '…' : ''}`;
+/** `compare: {policy: report}` of a route: its comparator (masks, regex, ignored metadata, descriptor set) and log. */
+export interface GrpcReportSetup {
+  readonly comparator: Comparator;
+  readonly log: DivergenceLog;
 }
 
-/** Compare the secondaries with the primary; record one event when any differs. */
-export function reportDivergence(log: DivergenceLog, route: string, method: string, peer: string, primary: CompareOutcome, secondaries: readonly CompareOutcome[]): void {
-  if (secondaries.length === 0 || primary.capture.overflow) return;
-  const pm = primary.capture.messages();
+/**
+ * Compare each secondary's answer with the primary's, lifted and normalised like the votes do (vote.ts
+ * {@link answerCanon}); record one event (mode `grpc`, policy `report`, decision `reported`) when any differs.
+ * An oversized secondary is listed (`oversized`, not compared) but is no difference by itself; an oversized primary
+ * compares nothing.
+ */
+export function reportDivergence(r: GrpcReportSetup, route: string, method: string, peer: string, primary: VoterAnswer, secondaries: readonly VoterAnswer[]): void {
+  if (secondaries.length === 0 || !primary.capture || primary.capture.overflow) return;
+  const ref = answerCanon(r.comparator, method, primary);
   const fields = new Set<string>();
   const lines: string[] = [];
-  const variants: VariantOutcome[] = [];
-  const digest = (o: CompareOutcome, ms: readonly Buffer[]): string => {
-    const h = createHash('sha256').update(String(o.status.code)).update(o.status.message);
-    for (const m of ms) h.update(m);
-    return h.digest('hex');
-  };
-  variants.push({ name: primary.name, status: 'ok', digest: digest(primary, pm), summary: describe(primary, pm), latencyMs: primary.latencyMs, agreed: true });
+  const variants: VariantOutcome[] = [{ name: primary.name, status: 'ok', digest: ref.digest, summary: ref.summary, latencyMs: primary.latencyMs, agreed: true }];
   let differs = false;
   for (const s of secondaries) {
-    if (s.capture.overflow) {
+    if (!s.capture || s.capture.overflow) {
       variants.push({ name: s.name, status: 'oversized', latencyMs: s.latencyMs, agreed: false });
       continue;
     }
-    const sm = s.capture.messages();
-    let same = true;
-    if (s.status.code !== primary.status.code || s.status.message !== primary.status.message) {
-      same = false;
-      fields.add('/status');
-      lines.push(`status: ${primary.name} ${codeName(primary.status.code)} "${primary.status.message}", ${s.name} ${codeName(s.status.code)} "${s.status.message}"`);
+    const c = answerCanon(r.comparator, method, s);
+    const same = c.digest === ref.digest;
+    if (!same) {
+      differs = true;
+      for (const f of r.comparator.diff(ref, c)) fields.add(f.path);
+      lines.push(r.comparator.render(ref, c, [primary.name, s.name]));
     }
-    if (sm.length !== pm.length) {
-      same = false;
-      fields.add('/messages');
-      lines.push(`messages: ${primary.name} ${pm.length}, ${s.name} ${sm.length}`);
-    }
-    for (let i = 0; i < Math.max(pm.length, sm.length); i++) {
-      const a = pm[i];
-      const b = sm[i];
-      if (a && b && a.equals(b)) continue;
-      same = false;
-      fields.add(`/messages/${i}`);
-      lines.push(`message ${i}: ${primary.name} ${hex(a)}, ${s.name} ${hex(b)}`);
-    }
-    if (!same) differs = true;
-    variants.push({ name: s.name, status: 'ok', digest: digest(s, sm), summary: describe(s, sm), latencyMs: s.latencyMs, agreed: same });
+    variants.push({ name: s.name, status: 'ok', digest: c.digest, summary: c.summary, latencyMs: s.latencyMs, agreed: same });
   }
   if (!differs) return;
-  log.record({
+  r.log.record({
     route,
     mode: 'grpc',
     policy: 'report',
@@ -122,7 +102,7 @@ export function reportDivergence(log: DivergenceLog, route: string, method: stri
     request: { summary: method, endpoint: peer, attributes: { method } },
     variants,
     served: primary.name,
-    fields: [...fields],
+    fields: [...fields].sort(),
     diff: lines.join('\n'),
   });
 }

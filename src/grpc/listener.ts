@@ -23,6 +23,8 @@ import type { FaultSet } from '../faults/fault-set.js';
 import type { RandomSource } from '../faults/random.js';
 import { GrpcCallFaults } from './call-faults.js';
 import { ConnectionFaults } from './conn-faults.js';
+import { TrafficTap } from '../core/traffic.js';
+import { trafficSettings } from '../listeners/tcp.js';
 
 /** A call's route attributes: `method`, `service`, and `metadata.<name>` for each request header that is not a pseudo-header. */
 function callAttributes(path: string, headers: IncomingHttpHeaders): Attributes {
@@ -60,6 +62,8 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
   readonly #authority: string;
   /** What every call of this listener is handed (one object, not one per call). */
   readonly #callEnv: CallEnv;
+  /** The traffic tail (GET /api/v1/listeners/:id/traffic): one record per sampled call. */
+  readonly traffic: TrafficTap;
 
   constructor(config: ListenerConfig, deps: GrpcListenerDeps) {
     super(config);
@@ -67,7 +71,15 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     const a = config.protocol?.options['authority'];
     this.#authority = typeof a === 'string' ? a : 'upstream';
     this.#callFaults = new GrpcCallFaults(deps.faults, deps.random, config.id);
-    this.#callEnv = { pool: (id) => deps.grpc.pool(id), authority: this.#authority, logger: deps.logger };
+    this.traffic = new TrafficTap(trafficSettings(config));
+    this.#callEnv = { pool: (id) => deps.grpc.pool(id), authority: this.#authority, logger: deps.logger, traffic: this.traffic };
+  }
+
+  /** Hot reload in place (faults and `traffic`: the caller updates the fault set). */
+  reconfigure(config: ListenerConfig): void {
+    const trafficChanged = JSON.stringify(config.traffic) !== JSON.stringify(this.config.traffic);
+    this.replaceConfig(config);
+    if (trafficChanged) this.traffic.configure(trafficSettings(config));
   }
 
   get address(): Address | undefined {
@@ -151,9 +163,14 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     const routing = this.#deps.director.routing(this.id);
     const path = typeof headers[':path'] === 'string' ? headers[':path'] : '';
     const target = routing === undefined ? undefined : routing.scope === 'fixed' ? routing.choices[0] : routing.select(callAttributes(path, headers));
+    const sampled = this.traffic.sample();
     if (!target || (!target.cluster && !target.route.config.replicate)) {
       const none = routing !== undefined && routing.choices.length > 0;
       this.stats.error(none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM);
+      if (sampled) {
+        const service = /^\/([^/]+)\//.exec(path)?.[1] ?? '';
+        this.traffic.record({ at: Date.now(), durationMs: 0, request: { method: path, service, bytesIn: 0, bytesOut: 0 }, answer: none ? 'UNIMPLEMENTED' : 'UNAVAILABLE', error: none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM });
+      }
       stream.on('error', () => undefined);
       const status = none
         ? new GrpcStatusError('UNIMPLEMENTED', `switchyard: no route for ${path} on listener '${this.id}'`)
@@ -167,8 +184,8 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     }
     target.route.requests++;
     const setup = this.#deps.grpc.setup(target.route, [this.stats, target.route.stats]);
-    const faults = this.#callFaults.empty ? undefined : this.#callFaults.draw(callAttributes(path, headers));
-    handleCall(stream, headers, setup, this.#callEnv, faults);
+    const faults = this.#callFaults.empty ? undefined : this.#callFaults.draw(callAttributes(path, headers), target.route.id);
+    handleCall(stream, headers, setup, this.#callEnv, faults, sampled);
   }
 
   stop(options: { drainTimeout?: number } = {}): Promise<void> {

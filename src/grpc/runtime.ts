@@ -127,7 +127,7 @@ export class GrpcRuntime {
       director: this.directors.get(route.id),
       stats,
       traffic,
-      report: g?.compare.policy === 'report' ? this.#divergences : undefined,
+      report: this.#report(route),
       vote: this.#vote(route),
     };
   }
@@ -178,6 +178,13 @@ export class GrpcRuntime {
       timeout: m.timeout,
       compare: m.compare && this.#divergences ? { policy: 'primary', comparator: this.#normalised.get(m)!, blockStatus: 'INTERNAL', holdLimit: m.maxMessageSize, log: this.#divergences, mode: 'mirror' } : undefined,
     };
+  }
+
+  #report(route: Route): GrpcRouteSetup['report'] {
+    const g = route.config.grpc;
+    if (!g || !this.#divergences || g.compare.policy !== 'report') return undefined;
+    this.prepare(route);
+    return { comparator: this.#comparators.get(g)!, log: this.#divergences, holdLimit: g.compare.holdLimit };
   }
 
   #vote(route: Route): GrpcVoteSetup | undefined {

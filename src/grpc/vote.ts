@@ -5,13 +5,13 @@
  * The vote picks the destination whose answer the client gets, or blocks the call; any disagreement becomes one
  * divergence event (mode `grpc`).
  */
-import type { IncomingHttpHeaders } from 'node:http2';
 import type { Canon } from '../compare/canon.js';
 import type { Comparator } from '../compare/comparator.js';
-import { grpcExchangeFrames } from '../compare/grpc-lifter.js';
 import type { DivergenceLog, VariantOutcome } from '../replication/events.js';
 import { tally, weightedTally, type Ballot } from '../replication/vote.js';
-import type { ResponseCapture } from './compare.js';
+import { answerCanon, type VoterAnswer } from './compare.js';
+
+export type { VoterAnswer } from './compare.js';
 
 export type VotePolicy = 'majority' | 'unanimous' | 'weighted' | 'primary';
 
@@ -25,18 +25,6 @@ export interface GrpcVoteSetup {
   readonly mode: 'grpc' | 'replicate' | 'mirror';
 }
 
-/** One destination as the vote sees it (index 0 is the primary). */
-export interface VoterAnswer {
-  readonly name: string;
-  /** Answered on its own (not cancelled, reached, not over the hold limit). */
-  readonly ok: boolean;
-  /** Why it has no vote ("cancelled: …", "oversized"). */
-  readonly why?: string | undefined;
-  readonly headers: IncomingHttpHeaders | undefined;
-  readonly trailers: IncomingHttpHeaders | undefined;
-  readonly capture: ResponseCapture | undefined;
-  readonly latencyMs: number;
-}
 
 export interface VoteResult {
   /** Index of the destination whose answer is served; undefined = blocked. */
@@ -45,12 +33,12 @@ export interface VoteResult {
   readonly divergence: number | undefined;
 }
 
+
 /** Vote on the answers; record a divergence event when they were not unanimous. */
 export function voteOnAnswers(v: GrpcVoteSetup, route: string, method: string, peer: string, answers: readonly VoterAnswer[]): VoteResult {
   const canons: (Canon | undefined)[] = answers.map((a) => {
     if (!a.ok || !a.capture || a.capture.overflow) return undefined;
-    const trailersOnly = a.headers === undefined;
-    return v.comparator.canonical(grpcExchangeFrames({ method, headers: trailersOnly ? a.trailers : a.headers, trailers: trailersOnly ? undefined : a.trailers, data: a.capture.chunks }), 'response');
+    return answerCanon(v.comparator, method, a);
   });
   const ballots: Ballot[] = canons.map((c) => (c ? { ok: true, key: c.digest } : { ok: false }));
   const t = v.policy === 'weighted' ? weightedTally(ballots) : tally(v.policy, ballots);

@@ -745,8 +745,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
 
 }
 
-/** The config's traffic settings with defaults: on for protocol listeners, off for raw TCP. */
-function trafficSettings(config: ListenerConfig): TrafficSettings {
+/** The config's traffic settings with defaults: on for protocol listeners (gRPC too), off for raw TCP. */
+export function trafficSettings(config: ListenerConfig): TrafficSettings {
   const t = config.traffic;
   return {
     enabled: t?.enabled ?? config.protocol !== undefined,

@@ -6,6 +6,7 @@
 import type { ClusterConfig, ListenerConfig, RouteConfig } from '../config/types.js';
 import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import { TcpListener } from '../listeners/tcp.js';
+import { GrpcListener } from '../grpc/listener.js';
 import { Route } from '../routing/director.js';
 import { buildRouteEngine, routeClusterRefs } from '../replication/wiring.js';
 import { Cluster } from '../upstream/cluster.js';
@@ -85,10 +86,10 @@ export function orderRoutes(yard: Switchyard, ids: readonly string[]): void {
   yard.publish();
 }
 
-/** In place: a TCP listener's new connections take `config` (see TcpListener.reconfigure); the file's faults are replaced. */
+/** In place: a TCP listener's new connections take `config` (see TcpListener.reconfigure; a grpc listener: its traffic tail); the file's faults are replaced. */
 export function reconfigureListener(yard: Switchyard, config: ListenerConfig): void {
   const listener = yard.listeners.get(config.id);
-  if (!(listener instanceof TcpListener)) throw notFound('TCP listener', config.id);
+  if (!(listener instanceof TcpListener) && !(listener instanceof GrpcListener)) throw notFound('TCP listener', config.id);
   const set = yard.faultSet(config.id);
   set.clear('listener');
   for (const f of config.faults ?? []) set.add(f, 'listener');

@@ -326,7 +326,7 @@ export class Switchyard {
     else if (isGrpcListenerConfig(config)) {
       const faults = this.faultSet(config.id);
       faults.matchKeys = { keys: GRPC_FAULT_MATCH_KEYS, text: `a grpc listener's calls report: ${GRPC_FAULT_MATCH_KEYS.join(', ')}` };
-      faults.listenerProblems = (f) => grpcFaultProblems(f, this.faultTypes).map((p) => ({ path: p.path.join('.'), message: p.message, reason: p.path[0] === 'match' ? 'invalid_match' : p.path[0] === 'attributes' ? 'invalid_attributes' : 'invalid_type' }));
+      faults.listenerProblems = (f, origin) => grpcFaultProblems(f, this.faultTypes, origin?.startsWith('route:') ? 'route' : 'listener').map((p) => ({ path: p.path.join('.'), message: p.message, reason: p.path[0] === 'match' ? 'invalid_match' : p.path[0] === 'attributes' ? 'invalid_attributes' : p.path[0] === 'scope' ? 'invalid_scope' : 'invalid_type' }));
       faults.clear('listener');
       for (const f of config.faults ?? []) faults.add(f, 'listener');
       listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger, faults, random: () => this.random });

@@ -1,5 +1,5 @@
 /**
- * Traffic: a live tail of one listener's recent requests (raw TCP: connections), newest on top, from
+ * Traffic: a live tail of one listener's recent requests (raw TCP: connections; gRPC: calls), newest on top, from
  * GET /api/v1/listeners/:id/traffic polled every second with `since` (only new records travel), and the listener's
  * on/off switch (PUT /api/v1/listeners/:id/traffic). URL: #/traffic/LISTENER.
  */
@@ -36,8 +36,9 @@ function errorText(err: unknown): string {
   return (err as Error).message;
 }
 
-/** The request in one line: "GET /path", "SET key", or its attributes as key=value. */
+/** The request in one line: "GET /path", "SET key", "/pkg.Svc/Method ↑12 B ↓30 B" (gRPC), or its attributes as key=value. */
 export function requestText(r: Record<string, string | number | boolean>): string {
+  if (typeof r['service'] === 'string' && typeof r['method'] === 'string') return `${r['method']}  ↑${String(r['bytesIn'] ?? 0)} B ↓${String(r['bytesOut'] ?? 0)} B`;
   if (typeof r['method'] === 'string') return `${r['method']} ${String(r['path'] ?? '')}${r['query'] ? `?${String(r['query'])}` : ''}`;
   if (typeof r['command'] === 'string') return [r['command'], r['subcommand'], r['key']].filter((v) => v !== undefined && v !== '').map(String).join(' ');
   if (r['source'] !== undefined) return `${String(r['source'])}  ↑${String(r['bytesIn'] ?? 0)} B ↓${String(r['bytesOut'] ?? 0)} B`;
@@ -46,16 +47,20 @@ export function requestText(r: Record<string, string | number | boolean>): strin
     .join(' ');
 }
 
+/** gRPC status code names that are failures (every one but OK). */
+const GRPC_FAILURES = /^(CANCELLED|UNKNOWN|INVALID_ARGUMENT|DEADLINE_EXCEEDED|NOT_FOUND|ALREADY_EXISTS|PERMISSION_DENIED|RESOURCE_EXHAUSTED|FAILED_PRECONDITION|ABORTED|OUT_OF_RANGE|UNIMPLEMENTED|INTERNAL|UNAVAILABLE|DATA_LOSS|UNAUTHENTICATED)$/;
+
 function answerClass(rec: TrafficRecord): string {
   if (rec.error !== undefined) return 'error';
   const a = rec.answer;
+  if (typeof rec.request['service'] === 'string' && GRPC_FAILURES.test(a)) return 'error';
   if (/^[45]\d\d$/.test(a) || a.startsWith('-') || /^(ERR|ErrorResponse|SERVER_ERROR|CLIENT_ERROR|ERROR)/.test(a)) return 'error';
   return '';
 }
 
-/** Listeners that have a traffic tail (TCP transport, not gRPC). */
+/** Listeners that have a traffic tail (TCP transport: protocol, gRPC and raw TCP listeners). */
 function tapped(listeners: ListenerJson[]): ListenerJson[] {
-  return listeners.filter((l) => l.config.transport === 'tcp' && l.protocol !== 'grpc');
+  return listeners.filter((l) => l.config.transport === 'tcp');
 }
 
 export function Traffic({ snap, listener }: { snap: Snapshot; listener: string | undefined }) {
