@@ -155,7 +155,7 @@ export class ReplicaSession implements EngineSession {
       ex = new Exchange(this.#seq++, this.#variants.length, responses, info.attributes, this.#trace);
       if (this.#ctx.traffic?.tap.sample() === true) ex.trafficAt = Date.now();
       // A variant quarantined while this connection is open leaves it now.
-      for (const v of this.#variants) if (!v.dead && this.#env.isQuarantined(v.target.name)) this.#kill(v, 'quarantined');
+      if (this.#env.anyQuarantined) for (const v of this.#variants) if (!v.dead && this.#env.isQuarantined(v.target.name)) this.#kill(v, 'quarantined');
       if (responses > 0) {
         this.#exchanges.push(ex);
         for (const v of this.#variants) {
@@ -424,7 +424,9 @@ export class ReplicaSession implements EngineSession {
 
   /** Enough requests are outstanding, or a variant is not taking more: stop reading the client. */
   #full(): boolean {
-    return this.#exchanges.length >= this.#env.settings.maxInFlight || this.#variants.some((v) => !v.dead && v.socket?.writableNeedDrain);
+    if (this.#exchanges.length >= this.#env.settings.maxInFlight) return true;
+    for (const v of this.#variants) if (!v.dead && v.socket?.writableNeedDrain === true) return true;
+    return false;
   }
 
   #maybePauseClient(): void {
