@@ -42,6 +42,12 @@ const NEXT: readonly number[] = [
   /* Delivered */ 0,
 ];
 
+/**
+ * The empty frame list a slot's `out` starts with and goes back to, shared (only policy `primary` streams frames
+ * through it): no array per slot per request. Never pushed to; a slot that needs frames gets its own array.
+ */
+export const NO_FRAMES: Frame[] = [];
+
 /** One variant's answer to one exchange. */
 export interface Slot {
   frames: Frame[];
@@ -92,7 +98,7 @@ export class Exchange {
     this.#trace = trace;
     const answered = responses <= 0;
     this.slots = [];
-    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: [], uncompared: false, after: undefined });
+    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: NO_FRAMES, uncompared: false, after: undefined });
     this.#pending = answered ? 0 : variants;
     this.#phase = answered ? ExchangePhase.Delivered : ExchangePhase.Waiting;
   }
@@ -138,7 +144,10 @@ export class Exchange {
   take(index: number, frame: Frame, end: boolean, maxBytes: number, streaming: boolean): 'partial' | 'complete' | 'oversized' {
     const slot = this.slots[index]!;
     slot.bytes += frame.length;
-    if (streaming) slot.out.push(frame);
+    if (streaming) {
+      if (slot.out === NO_FRAMES) slot.out = [frame];
+      else slot.out.push(frame);
+    }
     if (slot.bytes <= maxBytes) slot.frames.push(frame);
     else if (!streaming) return 'oversized';
     else if (!slot.uncompared) {
@@ -179,13 +188,18 @@ export class Exchange {
   judge(env: ReplicaEnv, protocol: string, warming: boolean): void {
     const policy = env.settings.policy;
     const slots = this.slots;
-    // Fast path: every variant answered the very same bytes.
-    const live = slots.filter((s) => s.status !== 'quarantined');
-    const first = live[0];
-    let same = first !== undefined && live.every((s) => s.status === 'ok' && !s.uncompared);
-    for (let i = 1; same && i < live.length; i++) same = sameBytes(first!.frames, live[i]!.frames);
-    if (same) {
-      if (this.open) this.#decide(slots.indexOf(first!));
+    // Fast path: every variant (quarantined ones aside) answered the very same bytes. No array or closure per call.
+    let first = -1;
+    let same = true;
+    for (let i = 0; same && i < slots.length; i++) {
+      const s = slots[i]!;
+      if (s.status === 'quarantined') continue;
+      if (s.status !== 'ok' || s.uncompared) same = false;
+      else if (first < 0) first = i;
+      else same = sameBytes(slots[first]!.frames, s.frames);
+    }
+    if (same && first >= 0) {
+      if (this.open) this.#decide(first);
       return;
     }
     const judged = judge({

@@ -56,6 +56,20 @@ export class Peer {
     this.#parse.end();
   }
 
+  /** The message info of the frame {@link nextFrame} returned last. */
+  info: MessageInfo = WHOLE;
+
+  /**
+   * Next parsed frame, or null; its message info is then in {@link info} (no object per frame, for the per-request
+   * path). Throws the framer's typed error on garbage.
+   */
+  nextFrame(): Frame | null {
+    const frame = this.#parse.next();
+    if (frame === null) return null;
+    this.info = this.codec ? ((this.#parse as unknown as { info: MessageInfo | undefined }).info ?? WHOLE) : WHOLE;
+    return frame;
+  }
+
   /** Next parsed frame with its message info, or null. Throws the framer's typed error on garbage. */
   next(): { frame: Frame; info: MessageInfo } | null {
     const frame = this.#parse.next();
@@ -83,7 +97,7 @@ export class Peer {
         total += f.length;
       }
       // Several small frames (an HTTP head and its body) leave in one write: one syscall, not one each.
-      if (frames.length > 1 && total <= COALESCE_LIMIT) return this.socket.write(Buffer.concat(frames, total));
+      if (frames.length > 1 && total <= COALESCE_LIMIT) return this.socket.write(joinFrames(frames, total));
       let ok = true;
       for (const f of frames) ok = this.socket.write(f);
       return ok;
@@ -114,6 +128,23 @@ export class Peer {
     }
     return ok;
   }
+}
+
+/**
+ * The frames as one Buffer of `total` bytes: a view over their memory when they lie back to back in one chunk (an
+ * HTTP head and its body read together: no copy, no allocation of bytes), else one copy.
+ */
+export function joinFrames(frames: readonly Buffer[], total: number): Buffer {
+  const first = frames[0]!;
+  const ab = first.buffer;
+  let end = first.byteOffset + first.length;
+  let adjacent = true;
+  for (let i = 1; adjacent && i < frames.length; i++) {
+    const f = frames[i]!;
+    if (f.buffer !== ab || f.byteOffset !== end) adjacent = false;
+    else end += f.length;
+  }
+  return adjacent ? Buffer.from(ab, first.byteOffset, total) : Buffer.concat(frames, total);
 }
 
 /** Compare two frame lists byte for byte without concatenating them. */

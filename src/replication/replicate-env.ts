@@ -34,5 +34,7 @@ export interface ReplicaEnv {
   /** Counts one exchange; true while the route is still in its noise warm-up (serve the primary, only report). */
   warmingUp(): boolean;
   isQuarantined(name: string): boolean;
+  /** Some variant of the route is quarantined (false: no per-variant look-up is needed). */
+  readonly anyQuarantined: boolean;
   quarantine(name: string, reason: string): void;
 }

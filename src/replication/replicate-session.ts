@@ -5,8 +5,8 @@ import type { Frame } from '../framing/framer.js';
 import type { Attributes, MessageInfo, ProtocolCodec, RequestRoutingHooks } from '../protocols/protocol.js';
 import type { AcceptContext, EngineSession } from '../routing/engine.js';
 import type { VariantStatus } from './events.js';
-import { Exchange, ExchangePhase } from './exchange.js';
-import { COALESCE_LIMIT, Peer } from './peer.js';
+import { Exchange, ExchangePhase, NO_FRAMES } from './exchange.js';
+import { COALESCE_LIMIT, Peer, joinFrames } from './peer.js';
 import { EngineConnection } from './engine-connection.js';
 import { ExchangeTimer } from './exchange-timer.js';
 import type { ReplicaEnv } from './replicate-env.js';
@@ -136,7 +136,7 @@ export class ReplicaSession implements EngineSession {
     const client = this.#client;
     try {
       client.push(chunk);
-      for (let m = client.next(); m !== null; m = client.next()) this.#onRequestFrame(m.frame, m.info);
+      for (let f = client.nextFrame(); f !== null; f = client.nextFrame()) this.#onRequestFrame(f, client.info);
       this.#sendOut();
     } catch (err) {
       this.#fail(err, 'client');
@@ -155,7 +155,7 @@ export class ReplicaSession implements EngineSession {
       ex = new Exchange(this.#seq++, this.#variants.length, responses, info.attributes, this.#trace);
       if (this.#ctx.traffic?.tap.sample() === true) ex.trafficAt = Date.now();
       // A variant quarantined while this connection is open leaves it now.
-      for (const v of this.#variants) if (!v.dead && this.#env.isQuarantined(v.target.name)) this.#kill(v, 'quarantined');
+      if (this.#env.anyQuarantined) for (const v of this.#variants) if (!v.dead && this.#env.isQuarantined(v.target.name)) this.#kill(v, 'quarantined');
       if (responses > 0) {
         this.#exchanges.push(ex);
         for (const v of this.#variants) {
@@ -186,7 +186,7 @@ export class ReplicaSession implements EngineSession {
     let bytes = 0;
     for (const f of frames) bytes += f.length;
     // Wire-exact frames (a protocol codec) are joined once for all the variants, not once by each Peer.write.
-    if (frames.length > 1 && bytes <= COALESCE_LIMIT && this.#client.tracked) frames = [Buffer.concat(frames, bytes)];
+    if (frames.length > 1 && bytes <= COALESCE_LIMIT && this.#client.tracked) frames = [joinFrames(frames, bytes)];
     const out = { frames, starts };
     for (const v of this.#variants) {
       if (v.dead) continue;
@@ -199,7 +199,7 @@ export class ReplicaSession implements EngineSession {
     this.#clientEnded = true;
     try {
       this.#client.endInput();
-      for (let m = this.#client.next(); m !== null; m = this.#client.next()) this.#onRequestFrame(m.frame, m.info);
+      for (let f = this.#client.nextFrame(); f !== null; f = this.#client.nextFrame()) this.#onRequestFrame(f, this.#client.info);
       this.#sendOut();
     } catch (err) {
       this.#fail(err, 'client');
@@ -216,7 +216,7 @@ export class ReplicaSession implements EngineSession {
     v.target.cluster.stats.bytesToDownstream += chunk.length;
     try {
       peer.push(chunk);
-      for (let m = peer.next(); m !== null; m = peer.next()) this.#onResponseFrame(v, m.frame, m.info);
+      for (let f = peer.nextFrame(); f !== null; f = peer.nextFrame()) this.#onResponseFrame(v, f, peer.info);
     } catch (err) {
       this.#ctx.logger.debug({ route: this.#env.route, variant: v.target.name, err: (err as Error).message }, 'variant sent a malformed answer');
       this.#kill(v, 'malformed');
@@ -235,7 +235,7 @@ export class ReplicaSession implements EngineSession {
     if (v.dead || !v.peer) return;
     try {
       v.peer.endInput();
-      for (let m = v.peer.next(); m !== null; m = v.peer.next()) this.#onResponseFrame(v, m.frame, m.info);
+      for (let f = v.peer.nextFrame(); f !== null; f = v.peer.nextFrame()) this.#onResponseFrame(v, f, v.peer.info);
     } catch {
       this.#kill(v, 'malformed');
       return;
@@ -319,7 +319,7 @@ export class ReplicaSession implements EngineSession {
         const slot = ex.slots[0]!;
         if (slot.out.length > 0) {
           const out = slot.out;
-          slot.out = [];
+          slot.out = NO_FRAMES;
           if (ex.phase === ExchangePhase.Waiting) ex.to(ExchangePhase.Streaming);
           this.#writeClient(out);
         }
@@ -335,7 +335,7 @@ export class ReplicaSession implements EngineSession {
       const told = h !== undefined && served.after !== undefined && ex.attributes !== undefined && h.handOver!(this.#client.codec!, ex.attributes, served.after);
       this.#writeClient(served.frames, told);
       // Answers of the other variants are no longer needed.
-      for (const s of ex.slots) s.frames = [];
+      for (const s of ex.slots) s.frames.length = 0;
     }
     if (this.#exchanges.length === 0 && this.#clientEnded && !this.#current && !this.#closing && !this.#done) {
       this.#closing = true;
@@ -424,7 +424,9 @@ export class ReplicaSession implements EngineSession {
 
   /** Enough requests are outstanding, or a variant is not taking more: stop reading the client. */
   #full(): boolean {
-    return this.#exchanges.length >= this.#env.settings.maxInFlight || this.#variants.some((v) => !v.dead && v.socket?.writableNeedDrain);
+    if (this.#exchanges.length >= this.#env.settings.maxInFlight) return true;
+    for (const v of this.#variants) if (!v.dead && v.socket?.writableNeedDrain === true) return true;
+    return false;
   }
 
   #maybePauseClient(): void {

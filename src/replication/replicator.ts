@@ -82,6 +82,10 @@ export class Replicator implements RouteEngine, ReplicaEnv {
     return this.#quarantined.has(name);
   }
 
+  get anyQuarantined(): boolean {
+    return this.#quarantined.size > 0;
+  }
+
   quarantine(name: string, reason: string): void {
     if (this.#quarantined.has(name)) return;
     this.#quarantined.set(name, { since: new Date().toISOString(), reason });

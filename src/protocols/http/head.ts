@@ -101,6 +101,38 @@ function parseContentLength(raw: string, previous: number): number {
   return result;
 }
 
+/**
+ * Content-Length read from the bytes `h[from..to)` when the value is plain digits with optional OWS around it (the
+ * usual case: no string is built); -2 when it is anything else (a list, a bad value), left to parseContentLength.
+ */
+function plainContentLength(h: Buffer, from: number, to: number): number {
+  while (from < to && (h[from] === SP || h[from] === HT)) from++;
+  while (to > from && (h[to - 1] === SP || h[to - 1] === HT)) to--;
+  const len = to - from;
+  if (len === 0 || len > 15) return -2;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = h[i]! - 48;
+    if (d < 0 || d > 9) return -2;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+const N_KEEP_ALIVE = lower('keep-alive');
+const N_CLOSE = lower('close');
+
+/** Connection: a single `keep-alive` or `close` token (any case, OWS around) read from the bytes; else false. */
+function plainConnection(h: Buffer, from: number, to: number, f: HeadFields): boolean {
+  while (from < to && (h[from] === SP || h[from] === HT)) from++;
+  while (to > from && (h[to - 1] === SP || h[to - 1] === HT)) to--;
+  const len = to - from;
+  if (len === N_KEEP_ALIVE.length && isName(h, from, N_KEEP_ALIVE)) f.keepAlive = true;
+  else if (len === N_CLOSE.length && isName(h, from, N_CLOSE)) f.close = true;
+  else return false;
+  return true;
+}
+
 function connectionTokens(raw: string, f: HeadFields): void {
   const v = raw.toLowerCase();
   if (v === 'keep-alive') f.keepAlive = true;
@@ -167,10 +199,14 @@ function parseFields(h: Buffer, pos: number, what: string): HeadFields {
         if (isName(h, pos, N_UPGRADE)) f.upgrade = true;
         break;
       case 10:
-        if (isName(h, pos, N_CONNECTION)) connectionTokens(value(h, c + 1, eol), f);
+        if (isName(h, pos, N_CONNECTION) && !plainConnection(h, c + 1, eol, f)) connectionTokens(value(h, c + 1, eol), f);
         break;
       case 14:
-        if (isName(h, pos, N_CONTENT_LENGTH)) f.contentLength = parseContentLength(value(h, c + 1, eol), f.contentLength);
+        if (isName(h, pos, N_CONTENT_LENGTH)) {
+          const n = plainContentLength(h, c + 1, eol);
+          if (n >= 0 && (f.contentLength < 0 || f.contentLength === n)) f.contentLength = n;
+          else f.contentLength = parseContentLength(value(h, c + 1, eol), f.contentLength);
+        }
         break;
       case 17:
         if (isName(h, pos, N_TRANSFER_ENCODING)) transferCodings(value(h, c + 1, eol), f);
