@@ -16,13 +16,13 @@
 // fanout3 (not switchyard: bench/nvariant.js's bare fan-out reference over the same three backends).
 //
 //   node bench/study/callgrind.js --variants http,nv3 --scenario ka --warm 3000 --count 2000
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { dumpTotal, freePort, procCpu, scratch, waitListening } from './lib.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -45,37 +45,8 @@ const WARM = Number(opt.warm);
 const COUNT = Number(opt.count);
 const BODY = Buffer.alloc(1024, 'x');
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sy-callgrind-'));
-if (opt.keep) process.stderr.write(`callgrind files in ${tmp}\n`);
-const children = [];
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  if (!opt.keep) fs.rmSync(tmp, { recursive: true, force: true });
-});
+const { tmp, children } = scratch('sy-callgrind-', opt.keep);
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitListening(port, ms = 120_000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-/** The backend: node:http in its own process (not measured). */
 async function startBackend() {
   const port = await freePort();
   // keepAliveTimeout 0: a callgrind dump stalls the proxy for seconds on a busy machine; node's default 5 s idle
@@ -189,42 +160,6 @@ function kaClients(port, conns) {
   };
 }
 
-function dumpTotal(pid, label) {
-  const before = new Set(fs.readdirSync(tmp));
-  execFileSync('callgrind_control', ['--dump=' + label, String(pid)], { stdio: 'ignore', timeout: 120_000 });
-  const files = fs.readdirSync(tmp).filter((f) => f.startsWith('cg.') && !before.has(f));
-  let total = 0;
-  let jit = 0;
-  for (const f of files) {
-    const file = path.join(tmp, f);
-    const text = fs.readFileSync(file, 'utf8');
-    const m = /^(?:summary|totals):\s+(\d+)/m.exec(text);
-    if (m) total += Number(m[1]);
-    // V8's optimizing compiler on its background threads: warm-up still going on, reported apart
-    const incl = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    const j = /^\s*([\d,]+) .*OptimizingCompileDispatcher::CompileTask::RunInternal/m.exec(incl);
-    if (j) jit += Number(j[1].replaceAll(',', ''));
-  }
-  return { total, jit, files };
-}
-
-/** utime + stime of all threads (µs), and context switches of all threads, from /proc. */
-function procCpu(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const tick = 1e6 / 100; // USER_HZ
-  let switches = 0;
-  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
-      for (const m of st.matchAll(/^(?:voluntary|nonvoluntary)_ctxt_switches:\s+(\d+)/gm)) switches += Number(m[1]);
-    } catch {
-      /* thread gone */
-    }
-  }
-  return { us: (Number(f[11]) + Number(f[12])) * tick, switches };
-}
-
 /** Without valgrind: process CPU time (user + system, all threads) and context switches per unit. */
 async function measureCpu(variant, backend) {
   const port = await freePort();
@@ -272,12 +207,12 @@ async function measure(variant, backend) {
   } else {
     await runClose(port, WARM);
   }
-  dumpTotal(child.pid, 'warm');
+  dumpTotal(tmp, child.pid, 'warm');
   const t0 = Date.now();
   if (opt.scenario === 'ka') await ka.run(COUNT);
   else await runClose(port, COUNT);
   const ms = Date.now() - t0;
-  const { total, jit } = dumpTotal(child.pid, 'measured');
+  const { total, jit } = dumpTotal(tmp, child.pid, 'measured');
   ka?.close();
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
