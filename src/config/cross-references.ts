@@ -123,24 +123,16 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog, 
 }
 
 /**
- * A route's faults on a grpc listener (docs/grpc.md § faults): per-call faults only (a route has no connection),
- * matching the keys of gRPC calls; group shares with the listener's faults.
+ * The rest of a route's faults on a grpc listener (docs/grpc.md § faults): per-call faults only (a route has no
+ * connection), matching the keys of gRPC calls.
  */
 function grpcRouteFaultIssues(
   routeIndex: number,
-  listener: unknown,
   faults: unknown[],
   protocols: ProtocolCatalog,
   push: (segments: Array<string | number>, message: string, code: ConfigIssueCode) => void,
   faultTypes: FaultCatalog | undefined,
 ): void {
-  const listenerFaults = get(listener, 'faults');
-  if (Array.isArray(listenerFaults)) {
-    const own = groupShareProblems(faults as FaultInput[]).map((p) => p.index);
-    for (const p of groupShareProblems(faults as FaultInput[], listenerFaults as FaultInput[])) {
-      if (!own.includes(p.index)) push(['routes', routeIndex, 'faults', p.index, 'toxicity'], `${p.message} (with listener ${JSON.stringify(get(listener, 'id'))}'s faults)`, 'invalid');
-    }
-  }
   const all = new Set(allMatchKeys(protocols));
   faults.forEach((f, j) => {
     if (!isPlainObject(f)) return;
@@ -153,7 +145,7 @@ function grpcRouteFaultIssues(
   });
 }
 
-/** A route's faults against one of its listeners: match keys for that listener's protocol, group shares with its faults. */
+/** A route's faults against one of its listeners: group shares with its faults, match keys for that listener's protocol (a grpc listener's: {@link grpcRouteFaultIssues}). */
 function routeFaultIssues(
   routeIndex: number,
   listener: unknown,
@@ -164,16 +156,16 @@ function routeFaultIssues(
 ): void {
   if (!Array.isArray(faults)) return;
   const protocol = get(listener, 'protocol');
-  if (protocol === 'grpc' || get(protocol, 'type') === 'grpc') {
-    grpcRouteFaultIssues(routeIndex, listener, faults, protocols, push, faultTypes);
-    return;
-  }
   const listenerFaults = get(listener, 'faults');
   if (Array.isArray(listenerFaults)) {
     const own = groupShareProblems(faults as FaultInput[]).map((p) => p.index);
     for (const p of groupShareProblems(faults as FaultInput[], listenerFaults as FaultInput[])) {
       if (!own.includes(p.index)) push(['routes', routeIndex, 'faults', p.index, 'toxicity'], `${p.message} (with listener ${JSON.stringify(get(listener, 'id'))}'s faults)`, 'invalid');
     }
+  }
+  if (protocol === 'grpc' || get(protocol, 'type') === 'grpc') {
+    grpcRouteFaultIssues(routeIndex, faults, protocols, push, faultTypes);
+    return;
   }
   if (!(protocol === undefined || (isPlainObject(protocol) && typeof protocol['type'] === 'string'))) return;
   const known = matchKeysOf(protocols, protocol === undefined ? undefined : (protocol['type'] as string));

@@ -12,7 +12,7 @@ import type { TrafficStats } from '../core/stats.js';
 import { ErrorCodes } from '../core/errors.js';
 import type { TrafficTap } from '../core/traffic.js';
 import { grpcAttributes, type GrpcCallInfo, type GrpcDestination, type GrpcDirector, type GrpcErrorHandler, type GrpcStreamParameters } from './director.js';
-import { frameMessage, requestMetadata, statusFromTrailers } from './headers.js';
+import { frameMessage, requestMetadata, serviceOf, statusFromTrailers, statusTrailers } from './headers.js';
 import { type H2Pool, sessionLost } from './pool.js';
 import { readFirstMessage, type Peeked } from './peek.js';
 import { ClientReply } from './reply.js';
@@ -226,7 +226,7 @@ class ProxyCall {
       const mutator = route.mutators === undefined || route.mutators.test(this.#method);
       const defaults = { primary: route.primary, secondaries: mutator ? route.secondaries : [] };
       const metadata = requestMetadata(this.#headers);
-      const service = /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '';
+      const service = serviceOf(this.#method);
       const info: GrpcCallInfo = {
         method: this.#method,
         service,
@@ -301,7 +301,7 @@ class ProxyCall {
       }
     }
     if (pending) return this.#launchLater(now);
-    this.#begin(now);
+    this.#begin(now as (ClientHttp2Stream | GrpcStatusError)[]);
     return undefined;
   }
 
@@ -312,9 +312,9 @@ class ProxyCall {
   }
 
   /** Every destination's stream (or why it has none): wire them and pump the client's stream. */
-  #begin(opened: readonly (ClientHttp2Stream | Promise<ClientHttp2Stream> | GrpcStatusError)[]): void {
+  #begin(opened: readonly (ClientHttp2Stream | GrpcStatusError)[]): void {
     if (this.#finishing) {
-      for (const r of opened) if (!(r instanceof GrpcStatusError)) (r as ClientHttp2Stream).close(constants.NGHTTP2_CANCEL);
+      for (const r of opened) if (!(r instanceof GrpcStatusError)) r.close(constants.NGHTTP2_CANCEL);
       return;
     }
     const primary = this.#dests[0]!;
@@ -323,7 +323,7 @@ class ProxyCall {
       // The primary could not be reached: every destination's handler hears of it, the client gets UNAVAILABLE.
       for (const d of this.#dests) d.handler?.(first);
       primary.counters.errors.set(first.codeName, (primary.counters.errors.get(first.codeName) ?? 0) + 1);
-      for (const r of opened) if (!(r instanceof GrpcStatusError)) (r as ClientHttp2Stream).close(constants.NGHTTP2_CANCEL);
+      for (const r of opened) if (!(r instanceof GrpcStatusError)) r.close(constants.NGHTTP2_CANCEL);
       this.#force(first);
       return;
     }
@@ -331,7 +331,7 @@ class ProxyCall {
       const r = opened[i]!;
       const d = this.#dests[i]!;
       if (r instanceof GrpcStatusError) this.#settle(d, r);
-      else this.#wire(d, r as ClientHttp2Stream);
+      else this.#wire(d, r);
     }
     this.#pumpClient();
   }
@@ -608,7 +608,7 @@ class ProxyCall {
     tap.record({
       at: this.#started,
       durationMs: Math.round((performance.now() - this.#trace) * 1000) / 1000,
-      request: { method: this.#method, service: /^\/([^/]+)\//.exec(this.#method)?.[1] ?? '', bytesIn: this.#bytesIn, bytesOut: this.#bytesOut },
+      request: { method: this.#method, service: serviceOf(this.#method), bytesIn: this.#bytesIn, bytesOut: this.#bytesOut },
       answer: this.#clientGone ? '' : codeName(code),
       ...(error !== undefined ? { error } : {}),
       route: this.#route.routeId,
@@ -694,7 +694,7 @@ class ProxyCall {
       ok: true,
       headers: d.headers,
       // A destination reset without trailers compares by the status it counts as.
-      trailers: d.trailers ?? (d.status && d.status.code !== GrpcCode.OK ? { 'grpc-status': String(d.status.code), 'grpc-message': encodeURIComponent(d.status.message) } : undefined),
+      trailers: d.trailers ?? (d.status && d.status.code !== GrpcCode.OK ? (statusTrailers(d.status) as IncomingHttpHeaders) : undefined),
       capture: d.capture,
       latencyMs: d.endedAt - this.#started,
     });

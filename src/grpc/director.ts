@@ -5,6 +5,7 @@
  * `grpc.secondaries`, `grpc.secondaryErrors`, `grpc.mutators`).
  */
 import type { GrpcStatusError } from './status.js';
+import { serviceOf } from './headers.js';
 
 /** Request metadata as it arrived (lower-case keys; `-bin` values are base64 as on the wire). */
 export type GrpcMetadata = Readonly<Record<string, string | readonly string[]>>;
@@ -70,7 +71,7 @@ export interface GrpcCallInfo {
 
 /** The matching attributes of a call (see {@link GrpcCallInfo.attributes}). */
 export function grpcAttributes(method: string, metadata: GrpcMetadata): Record<string, string> {
-  const out: Record<string, string> = { method, service: /^\/([^/]+)\//.exec(method)?.[1] ?? '' };
+  const out: Record<string, string> = { method, service: serviceOf(method) };
   for (const [k, v] of Object.entries(metadata)) out[`metadata.${k}`] = typeof v === 'string' ? v : v.join(', ');
   return out;
 }

@@ -5,6 +5,11 @@ import { GrpcCode, GrpcStatusError, decodeGrpcMessage, encodeGrpcMessage, parseC
 /** Connection-specific headers HTTP/2 forbids, and `host` (`:authority` carries it). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
 
+/** The service of a gRPC method path (`/pkg.Service/Method` → `pkg.Service`; '' when it has none). */
+export function serviceOf(method: string): string {
+  return /^\/([^/]+)\//.exec(method)?.[1] ?? '';
+}
+
 /** Request metadata of an incoming stream: every regular header except hop-by-hop ones (pseudo-headers dropped). */
 export function requestMetadata(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};

@@ -15,7 +15,7 @@ import type { Director } from '../routing/director.js';
 import { handleCall, type CallEnv } from './call.js';
 import { STREAM_WINDOW, SESSION_WINDOW } from './pool.js';
 import type { GrpcRuntime } from './runtime.js';
-import { statusTrailers } from './headers.js';
+import { serviceOf, statusTrailers } from './headers.js';
 import { GRPC_PROTOCOL } from '../config/grpc-schema.js';
 import { GrpcStatusError } from './status.js';
 import type { Attributes } from '../protocols/protocol.js';
@@ -28,7 +28,7 @@ import { trafficSettings } from '../listeners/tcp.js';
 
 /** A call's route attributes: `method`, `service`, and `metadata.<name>` for each request header that is not a pseudo-header. */
 function callAttributes(path: string, headers: IncomingHttpHeaders): Attributes {
-  const out: Record<string, string> = { method: path, service: /^\/([^/]+)\//.exec(path)?.[1] ?? '' };
+  const out: Record<string, string> = { method: path, service: serviceOf(path) };
   for (const [k, v] of Object.entries(headers)) {
     if (k.startsWith(':') || v === undefined) continue;
     out[`metadata.${k}`] = Array.isArray(v) ? v.join(', ') : v;
@@ -168,8 +168,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
       const none = routing !== undefined && routing.choices.length > 0;
       this.stats.error(none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM);
       if (sampled) {
-        const service = /^\/([^/]+)\//.exec(path)?.[1] ?? '';
-        this.traffic.record({ at: Date.now(), durationMs: 0, request: { method: path, service, bytesIn: 0, bytesOut: 0 }, answer: none ? 'UNIMPLEMENTED' : 'UNAVAILABLE', error: none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM });
+        this.traffic.record({ at: Date.now(), durationMs: 0, request: { method: path, service: serviceOf(path), bytesIn: 0, bytesOut: 0 }, answer: none ? 'UNIMPLEMENTED' : 'UNAVAILABLE', error: none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM });
       }
       stream.on('error', () => undefined);
       const status = none
