@@ -19,6 +19,27 @@ const SWITCHYARD = {
   noop3: (dir) => `exec ${bin} run -c ${path.join(dir, 'proxies', 'switchyard-noop.yaml')} --log-level warn`,
   http: (dir) => `exec ${bin} run -c ${path.join(dir, 'proxies', 'switchyard-http.yaml')} --log-level warn`,
 };
+/** `noop3:--single-threaded-gc` → ['noop3', '--single-threaded-gc']. */
+function splitConfig(c) {
+  const i = c.indexOf(':');
+  return i < 0 ? [c, undefined] : [c.slice(0, i), c.slice(i + 1)];
+}
+
+/** run.sh's name for a configuration: `sy-noop3`, `sy-noop3+single-threaded-gc`. */
+function syName(c) {
+  const [base, flags] = splitConfig(c);
+  return flags === undefined ? `sy-${base}` : `sy-${base}+${flags.replace(/--/g, '').replace(/[ =]+/g, '+')}`;
+}
+
+/** The command run.sh starts: the bin itself, or (extra flags) node with the bin's shebang settings and those flags. */
+function proxyCmd(c) {
+  const [base, flags] = splitConfig(c);
+  const cmd = SWITCHYARD[base](benchDir);
+  if (flags === undefined) return cmd;
+  const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0].replace(/^#!\/usr\/bin\/env -S /, '');
+  return cmd.replace(`exec ${bin}`, `exec env ${shebang} ${flags} ${bin}`);
+}
+
 /** Per test: the figure compared with node-pipe, and whether higher is better. */
 const FIGURES = [
   ['http1k_ka', 'p99_us', false, 'keep-alive p99'],
@@ -59,6 +80,7 @@ if (o.help) {
   each switchyard configuration's ratio to node-pipe ("at least as good": >= 1.0 is as good or better).
   --tests       ${FIGURES.map((f) => f[0]).filter((t, i, a) => a.indexOf(t) === i).join(',')} (run.sh's names)
   --switchyard  pass = switchyard proxy; noop3 = a listener with three no-op faults; http = protocol: http
+                NAME:--node-flag adds node flags to the bin's own (e.g. noop3:--single-threaded-gc)
                 (http listeners cannot carry iperf3: use it with HTTP tests only)
   --peers       run.sh's built-in proxies measured in the same rounds (node-pipe is needed for the ratios)
 `);
@@ -71,8 +93,14 @@ if (!existsSync(runSh)) {
   fail(`the pinned mode runs the shared bench script, and there is none at ${runSh}. Pass --bench-dir DIR (the directory holding run.sh, lib/ and proxies/) or set SWITCHYARD_PINNED_BENCH.`);
 }
 if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) fail('dist/ is missing: run npm run build first (npm run bench does)');
+// A configuration may carry extra node flags after a colon: `noop3:--single-threaded-gc` runs the bin's own node
+// settings (its shebang line) plus those flags.
 const configs = o.switchyard.split(',').map((s) => s.trim()).filter(Boolean);
-for (const c of configs) if (!(c in SWITCHYARD)) fail(`--switchyard: unknown configuration '${c}' (expected ${Object.keys(SWITCHYARD).join(', ')})`);
+for (const c of configs) {
+  const [base, flags] = splitConfig(c);
+  if (!(base in SWITCHYARD)) fail(`--switchyard: unknown configuration '${base}' (expected ${Object.keys(SWITCHYARD).join(', ')}, optionally NAME:--node-flag)`);
+  if (flags !== undefined && !/^(--[a-z0-9-]+(=[\w.-]+)?)( --[a-z0-9-]+(=[\w.-]+)?)*$/.test(flags)) fail(`--switchyard: '${flags}' in '${c}' is not a list of node flags like --single-threaded-gc`);
+}
 const peers = o.peers.split(',').map((s) => s.trim()).filter(Boolean);
 for (const p of peers) if (!existsSync(path.join(benchDir, 'proxies', `${p}.sh`))) fail(`--peers: ${benchDir}/proxies has no '${p}.sh'`);
 for (const k of ['rounds', 'duration']) if (!/^[1-9]\d*$/.test(o[k])) fail(`--${k}: expected a positive integer, got '${o[k]}'`);
@@ -83,7 +111,7 @@ mkdirSync(path.dirname(out), { recursive: true });
 const args = [runSh, '--rounds', o.rounds, '--duration', o.duration, '--tests', o.tests, '--out', out, '--session', session];
 if (o['port-base']) args.push('--port-base', o['port-base']);
 for (const p of peers) args.push('--proxy', p);
-for (const c of configs) args.push('--proxy-cmd', SWITCHYARD[c](benchDir), '--name', `sy-${c}`);
+for (const c of configs) args.push('--proxy-cmd', proxyCmd(c), '--name', syName(c));
 process.stderr.write(`bench --pinned: ${runSh} (session ${session}); progress below, results -> ${path.relative(process.cwd(), out)}\n`);
 // run.sh prints every RESULT line on stdout too: only its progress (stderr) is shown while it runs.
 const r = spawnSync('bash', args, { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -109,7 +137,7 @@ function vsPipe(text, id) {
   };
   const lines = ['### switchyard vs node-pipe, same round ("at least as good": value/pipe when higher is better, pipe/value when lower is; median (min–max) over rounds)', ''];
   lines.push(`| config | ${figures.map((f) => f[3]).join(' | ')} |`, `|---|${figures.map(() => '---').join('|')}|`);
-  for (const name of [...peers.filter((p) => p !== 'node-pipe'), ...configs.map((c) => `sy-${c}`)]) {
+  for (const name of [...peers.filter((p) => p !== 'node-pipe'), ...configs.map(syName)]) {
     const cells = figures.map(([test, metric, higher]) => {
       const ratios = [];
       for (const round of rounds) {
