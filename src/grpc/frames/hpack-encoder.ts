@@ -30,36 +30,57 @@ const SENSITIVE = new Set(['authorization', 'proxy-authorization', 'cookie', 'se
 const MAX_INDEXED_VALUE = 256;
 /** Recent literal values remembered per name (a value is indexed the second time it is seen). */
 const RECENT_VALUES = 4;
-/** At most this many names are remembered (the memory is cleared when full). */
-const RECENT_NAMES = 256;
+/** Output blocks are cut from slabs of this size (one Buffer view per block, no copy; like Node's Buffer pool). */
+const SLAB_SIZE = 16 * 1024;
 
-/** The encoder's map of one name in the dynamic table. */
-interface DynamicName {
-  /** Insertion number of each value's newest entry. */
-  readonly values: Map<string, number>;
-  /** Insertion number of the newest entry with this name. */
+/** What the encoder knows of one name: its static entries and its entries in the dynamic table. */
+interface NameRecord {
+  /** First static index with this name, 0 if none. */
+  readonly staticIndex: number;
+  /** Static indexes of this name's values (shared by all encoders), undefined if none. */
+  readonly staticValues: Map<string, number> | undefined;
+  /** Insertion number of each value's newest entry in the dynamic table. */
+  dynValues: Map<string, number> | undefined;
+  /** Insertion number of the newest entry with this name; -1 if none. */
   newest: number;
+  /** The value this name was last sent as an indexed field with, and how: static index (> 0) or -(insertion number + 1). */
+  lastValue: string | undefined;
+  lastCode: number;
+  /** Recent literal values of this name that were not indexed. */
+  recent: string[] | undefined;
 }
+
+function record(staticIndex: number, staticValues: Map<string, number> | undefined): NameRecord {
+  return { staticIndex, staticValues, dynValues: undefined, newest: -1, lastValue: undefined, lastCode: 0, recent: undefined };
+}
+
+let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let slabUsed = 0;
 
 export class HpackEncoder {
   readonly #table: DynamicTable;
   readonly #huffman: boolean;
   /** Insertion number the next entry gets; entry k has HPACK index 62 + (#inserted - 1 - k). */
   #inserted = 0;
-  readonly #byName = new Map<string, DynamicName>();
+  /** Records of the static names seen so far and of every name in the dynamic table. */
+  readonly #names = new Map<string, NameRecord>();
   /** Smallest capacity since the last block, when a size update is due; -1 when none is due. */
   #pendingMin = -1;
-  readonly #recent = new Map<string, string[]>();
   readonly #onEvict = (name: string, value: string): void => {
-    const e = this.#byName.get(name);
-    if (e === undefined) return;
+    const rec = this.#names.get(name);
+    if (rec === undefined) return;
     // FIFO eviction: the oldest entry goes, so the evicted entry is the oldest of its name and value
     const evicted = this.#inserted - this.#table.count - 1;
-    if (e.newest === evicted) this.#byName.delete(name);
-    else if (e.values.get(value) === evicted) e.values.delete(value);
+    if (rec.newest === evicted) {
+      if (rec.staticIndex === 0) this.#names.delete(name);
+      else {
+        rec.newest = -1;
+        rec.dynValues = undefined;
+      }
+    } else if (rec.dynValues?.get(value) === evicted) rec.dynValues.delete(value);
   };
 
-  constructor(options: { maxTableSize?: number; huffman?: boolean } = {}) {
+  constructor(options: HpackEncoderOptions = {}) {
     this.#table = new DynamicTable(DEFAULT_TABLE_SIZE);
     this.#huffman = options.huffman ?? false;
     if (options.maxTableSize !== undefined) this.setMaxTableSize(options.maxTableSize);
@@ -84,47 +105,64 @@ export class HpackEncoder {
   encode(fields: readonly string[], neverIndexed?: readonly number[]): Buffer {
     let bound = 12;
     for (let i = 0; i < fields.length; i++) bound += fields[i]!.length + 6;
-    const out = Buffer.allocUnsafe(bound);
-    let p = 0;
+    if (slabUsed + bound > slab.length) {
+      slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, bound));
+      slabUsed = 0;
+    }
+    const out = slab;
+    const start = slabUsed;
+    let p = start;
     if (this.#pendingMin >= 0) {
       const final = this.#table.capacity;
       if (this.#pendingMin < final) p = writeInt(out, p, this.#pendingMin, 0x1f, 0x20);
       p = writeInt(out, p, final, 0x1f, 0x20);
       this.#pendingMin = -1;
     }
-    const table = this.#table;
+    const names = this.#names;
+    const anyNever = neverIndexed !== undefined && neverIndexed.length > 0;
     const n = fields.length - 1;
     for (let i = 0; i < n; i += 2) {
       const name = fields[i]!;
       const value = fields[i + 1]!;
-      const st = STATIC_BY_NAME.get(name);
-      const dyn = this.#byName.get(name);
-      const never = neverIndexed !== undefined && neverIndexed.length > 0 && neverIndexed.includes(i >> 1);
-      if (!never) {
-        const si = st?.values.get(value);
-        if (si !== undefined) {
-          p = writeInt(out, p, si, 0x7f, 0x80);
-          continue;
+      let rec = names.get(name);
+      if (rec === undefined) {
+        const st = STATIC_BY_NAME.get(name);
+        if (st !== undefined) names.set(name, (rec = record(st.index, st.values)));
+      }
+      const never = anyNever && neverIndexed.includes(i >> 1);
+      if (rec !== undefined && !never) {
+        // an indexed field: the value last sent with this name (if still in the table), or a lookup
+        let code = rec.lastValue === value ? rec.lastCode : 0;
+        if (code < 0 && -code - 1 < this.#inserted - this.#table.count) code = 0; // evicted since
+        if (code === 0) {
+          code = rec.staticValues?.get(value) ?? 0;
+          if (code === 0) {
+            const k = rec.dynValues?.get(value);
+            if (k !== undefined) code = -k - 1;
+          }
+          if (code !== 0) {
+            rec.lastValue = value;
+            rec.lastCode = code;
+          }
         }
-        const k = dyn?.values.get(value);
-        if (k !== undefined) {
-          p = writeInt(out, p, STATIC_COUNT + this.#inserted - k, 0x7f, 0x80);
+        if (code !== 0) {
+          p = writeInt(out, p, code > 0 ? code : STATIC_COUNT + this.#inserted + code + 1, 0x7f, 0x80);
           continue;
         }
       }
-      const nameIndex = st !== undefined ? st.index : dyn !== undefined ? STATIC_COUNT + this.#inserted - dyn.newest : 0;
+      const nameIndex =
+        rec === undefined ? 0 : rec.staticIndex !== 0 ? rec.staticIndex : rec.newest >= 0 ? STATIC_COUNT + this.#inserted - rec.newest : 0;
       if (never) {
         p = writeInt(out, p, nameIndex, 0x0f, 0x10);
-      } else if (this.#shouldIndex(name, value, nameIndex !== 0)) {
+      } else if (this.#shouldIndex(rec, name, value, nameIndex !== 0)) {
         p = writeInt(out, p, nameIndex, 0x3f, 0x40);
-        if (table.add(name, value, this.#onEvict)) {
+        if (this.#table.add(name, value, this.#onEvict)) {
           const k = this.#inserted++;
-          const e = this.#byName.get(name);
-          if (e === undefined) this.#byName.set(name, { values: new Map([[value, k]]), newest: k });
-          else {
-            e.values.set(value, k);
-            e.newest = k;
-          }
+          // (the eviction above may have dropped this name's record)
+          rec = names.get(name);
+          if (rec === undefined) names.set(name, (rec = record(0, undefined)));
+          (rec.dynValues ??= new Map()).set(value, k);
+          rec.newest = k;
         }
       } else {
         p = writeInt(out, p, nameIndex, 0x0f, 0x00);
@@ -132,7 +170,8 @@ export class HpackEncoder {
       if (nameIndex === 0) p = this.#writeString(out, p, name);
       p = this.#writeString(out, p, value);
     }
-    return out.subarray(0, p);
+    slabUsed = (p + 7) & ~7;
+    return out.subarray(start, p);
   }
 
   /**
@@ -140,15 +179,15 @@ export class HpackEncoder {
    * is not long nor larger than half the table, and its name is not in NOT_INDEXED; but the first field of a name
    * the tables do not know yet is indexed anyway (if it is not sensitive), so later literals can refer to its name.
    */
-  #shouldIndex(name: string, value: string, named: boolean): boolean {
+  #shouldIndex(rec: NameRecord | undefined, name: string, value: string, named: boolean): boolean {
     if (value.length > MAX_INDEXED_VALUE || name.length + value.length + ENTRY_OVERHEAD > this.#table.capacity >> 1) {
       return false;
     }
     if (NOT_INDEXED.has(name)) return !named && !SENSITIVE.has(name);
-    const recent = this.#recent.get(name);
+    if (rec === undefined) return true;
+    const recent = rec.recent;
     if (recent === undefined) {
-      if (this.#recent.size >= RECENT_NAMES) this.#recent.clear();
-      this.#recent.set(name, [value]);
+      rec.recent = [value];
       return !named;
     }
     const at = recent.indexOf(value);
