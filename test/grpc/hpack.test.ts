@@ -262,6 +262,10 @@ describe('decoder errors', () => {
     throwsHpack([0x3f, 0x46], /exceeds the maximum of 100/, e);
     assert.deepEqual(e.decode(Uint8Array.of(0x3f, 0x45, 0x82)), [':method', 'GET']);
     assert.deepEqual(e.decode(Uint8Array.of(0x82)), [':method', 'GET']);
+    // lowered, then raised back before the next block: no update is required
+    e.setMaxTableSize(50);
+    e.setMaxTableSize(4096);
+    assert.deepEqual(e.decode(Uint8Array.of(0x82)), [':method', 'GET']);
   });
 
   test('an entry larger than the table empties it and is not added (§4.4)', () => {
@@ -294,6 +298,22 @@ describe('decoder errors', () => {
     assert.throws(() => e.encode(['x', 'caf\u00e9\u0100']), /HPACK: "café\u0100" has a character above U\+00FF/);
     assert.throws(() => e.encode(['x', 'a'.repeat(40) + '\u20ac']), HpackError);
     assert.throws(() => new HpackEncoder({ huffman: true }).encode(['x', 'aaaaaa\u20ac']), HpackError);
+    assert.throws(() => e.encode(['x']), /HPACK: a header list has names and values in pairs, got 1 entries/);
+  });
+
+  test('after a failed block the encoder goes on only if its table did not change', () => {
+    const e = new HpackEncoder();
+    const d = new HpackDecoder();
+    e.setMaxTableSize(2000);
+    d.setMaxTableSize(2000);
+    // fails before any insertion: the pending size update is kept for the next block, which decodes
+    assert.throws(() => e.encode([':method', 'GET', 'x', '\u0100']), HpackError);
+    assert.deepEqual(d.decode(e.encode([':method', 'GET', 'x', 'y'])), [':method', 'GET', 'x', 'y']);
+    assert.equal(d.tableSize.capacity, 2000);
+    assert.deepEqual(d.decode(e.encode(['x', 'y'])), ['x', 'y']);
+    // fails after an insertion in the same block: every later block is refused
+    assert.throws(() => e.encode(['new-name', 'v', 'x', '\u0100']), HpackError);
+    assert.throws(() => e.encode(['x', 'y']), /HPACK: the encoder failed on an earlier block/);
   });
 });
 

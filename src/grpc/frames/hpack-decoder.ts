@@ -105,10 +105,14 @@ export class HpackDecoder {
     this.#table = new DynamicTable(Math.min(DEFAULT_TABLE_SIZE, this.#max));
   }
 
-  /** Our SETTINGS_HEADER_TABLE_SIZE: size updates in blocks may not exceed it (RFC 7541 §4.2). */
+  /**
+   * Our SETTINGS_HEADER_TABLE_SIZE, to call when the peer acknowledges the SETTINGS frame that carries it: size
+   * updates in blocks may not exceed it, and when it is below the table's current capacity the next block must start
+   * with a size update (RFC 7541 §4.2).
+   */
   setMaxTableSize(n: number): void {
     this.#max = checkSize(n, 'the table size');
-    if (this.#table.capacity > n) this.#updateDue = true;
+    this.#updateDue = this.#table.capacity > n;
   }
 
   /**
@@ -202,7 +206,8 @@ export class HpackDecoder {
         throw new HpackError('HPACK: a dynamic table size update after the first header field of the block');
       }
       listSize += name.length + value.length + ENTRY_OVERHEAD;
-      out.push(name, value);
+      // (past the limit the block is still decoded, to keep the table in step, but its fields are not kept)
+      if (listSize <= this.#maxListSize) out.push(name, value);
     }
     this.#never = never ?? NO_FIELDS;
     if (listSize > this.#maxListSize) {

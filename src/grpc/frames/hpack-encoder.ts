@@ -66,6 +66,8 @@ export class HpackEncoder {
   readonly #names = new Map<string, NameRecord>();
   /** Smallest capacity since the last block, when a size update is due; -1 when none is due. */
   #pendingMin = -1;
+  /** A block failed after the table changed: the peer's table and ours differ. */
+  #broken = false;
   readonly #onEvict = (name: string, value: string): void => {
     const rec = this.#names.get(name);
     if (rec === undefined) return;
@@ -103,6 +105,22 @@ export class HpackEncoder {
    * never-indexed literal form. Names and values are latin1 strings (characters up to U+00FF).
    */
   encode(fields: readonly string[], neverIndexed?: readonly number[]): Buffer {
+    if (this.#broken) throw new HpackError('HPACK: the encoder failed on an earlier block and its table may no longer match the peer\'s');
+    if ((fields.length & 1) !== 0) throw new HpackError(`HPACK: a header list has names and values in pairs, got ${fields.length} entries`);
+    const inserted = this.#inserted;
+    const count = this.#table.count;
+    const pendingMin = this.#pendingMin;
+    try {
+      return this.#encode(fields, neverIndexed);
+    } catch (e) {
+      // a string that is not latin1: the block is dropped; the encoder stays usable if its table did not change
+      if (this.#inserted !== inserted || this.#table.count !== count) this.#broken = true;
+      else this.#pendingMin = pendingMin;
+      throw e;
+    }
+  }
+
+  #encode(fields: readonly string[], neverIndexed: readonly number[] | undefined): Buffer {
     let bound = 12;
     for (let i = 0; i < fields.length; i++) bound += fields[i]!.length + 6;
     if (slabUsed + bound > slab.length) {
@@ -152,23 +170,20 @@ export class HpackEncoder {
       }
       const nameIndex =
         rec === undefined ? 0 : rec.staticIndex !== 0 ? rec.staticIndex : rec.newest >= 0 ? STATIC_COUNT + this.#inserted - rec.newest : 0;
-      if (never) {
-        p = writeInt(out, p, nameIndex, 0x0f, 0x10);
-      } else if (this.#shouldIndex(rec, name, value, nameIndex !== 0)) {
-        p = writeInt(out, p, nameIndex, 0x3f, 0x40);
-        if (this.#table.add(name, value, this.#onEvict)) {
-          const k = this.#inserted++;
-          // (the eviction above may have dropped this name's record)
-          rec = names.get(name);
-          if (rec === undefined) names.set(name, (rec = record(0, undefined)));
-          (rec.dynValues ??= new Map()).set(value, k);
-          rec.newest = k;
-        }
-      } else {
-        p = writeInt(out, p, nameIndex, 0x0f, 0x00);
-      }
+      const indexing = !never && this.#shouldIndex(rec, name, value, nameIndex !== 0);
+      if (indexing) p = writeInt(out, p, nameIndex, 0x3f, 0x40);
+      else p = writeInt(out, p, nameIndex, 0x0f, never ? 0x10 : 0x00);
       if (nameIndex === 0) p = this.#writeString(out, p, name);
       p = this.#writeString(out, p, value);
+      // (the table changes only after the strings were written: they throw if not latin1)
+      if (indexing && this.#table.add(name, value, this.#onEvict)) {
+        const k = this.#inserted++;
+        // (the eviction above may have dropped this name's record)
+        rec = names.get(name);
+        if (rec === undefined) names.set(name, (rec = record(0, undefined)));
+        (rec.dynValues ??= new Map()).set(value, k);
+        rec.newest = k;
+      }
     }
     slabUsed = (p + 7) & ~7;
     return out.subarray(start, p);
