@@ -9,8 +9,10 @@
 //   node bench/study/hpack.js --callgrind [--count 20000]     instructions per operation (valgrind), see below
 //
 // Wall-clock ns on a busy shared machine are noise to within tens of percent; --callgrind runs each case under
-// `valgrind --tool=callgrind` twice (warm-up + N and warm-up + 2N operations, one round) and reports
-// (Ir(2N) − Ir(N)) / N: the instructions of one operation, JIT warm-up and startup cancelled out. Needs `npm run build`.
+// `valgrind --tool=callgrind` twice (warm-up + N and warm-up + 2N operations) and reports (Ir(2N) − Ir(N)) / N: the
+// instructions of one operation, JIT warm-up and startup cancelled out; node runs with --single-threaded (no
+// background compiler or GC threads, whose timing otherwise moves the difference by hundreds of instructions).
+// Needs `npm run build`.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
@@ -203,7 +205,7 @@ if (opt.case !== '') {
   const self = fileURLToPath(import.meta.url);
   const ir = (name, rounds) => {
     const out = path.join(tmp, `cg.${rounds}`);
-    execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, self, '--case', name, '--count', String(COUNT), '--rounds', String(rounds)], { stdio: 'ignore', timeout: 600_000 });
+    execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', self, '--case', name, '--count', String(COUNT), '--rounds', String(rounds)], { stdio: 'ignore', timeout: 600_000 });
     const m = /^(?:summary|totals):\s+(\d+)/m.exec(fs.readFileSync(out, 'utf8'));
     fs.rmSync(out);
     return Number(m[1]);
