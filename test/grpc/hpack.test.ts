@@ -341,6 +341,17 @@ describe('encoder', () => {
     assert.equal(sizes[3], 8 + 7);
   });
 
+  test('each block is its own Buffer: later blocks do not overwrite earlier ones', () => {
+    const e = new HpackEncoder();
+    const kept: [Buffer, string][] = [];
+    for (let i = 0; i < 3000; i++) {
+      const b = e.encode(['x-n', String(i), 'x-big', 'v'.repeat(i % 7 === 0 ? 20000 : 10)]);
+      assert.ok(Buffer.isBuffer(b));
+      kept.push([b, b.toString('hex')]);
+    }
+    for (const [b, hexOf] of kept) assert.equal(b.toString('hex'), hexOf);
+  });
+
   test('table size changes: the smallest then the final size at the start of the next block', () => {
     const e = new HpackEncoder();
     const d = new HpackDecoder();
