@@ -59,7 +59,8 @@ if (o.help) {
   each switchyard configuration's ratio to node-pipe ("at least as good": >= 1.0 is as good or better).
   --tests       ${FIGURES.map((f) => f[0]).filter((t, i, a) => a.indexOf(t) === i).join(',')} (run.sh's names)
   --switchyard  pass = switchyard proxy; noop3 = a listener with three no-op faults; http = protocol: http
-                (http listeners cannot carry iperf3: use it with HTTP tests only)
+                (http listeners cannot carry iperf3: use it with HTTP tests only); NAME:FLAGS runs NAME with node
+                flags, e.g. 'http:--no-allocation-site-pretenuring' or 'noop3:--single-threaded-gc'
   --peers       run.sh's built-in proxies measured in the same rounds (node-pipe is needed for the ratios)
 `);
   process.exit(0);
@@ -72,7 +73,19 @@ if (!existsSync(runSh)) {
 }
 if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) fail('dist/ is missing: run npm run build first (npm run bench does)');
 const configs = o.switchyard.split(',').map((s) => s.trim()).filter(Boolean);
-for (const c of configs) if (!(c in SWITCHYARD)) fail(`--switchyard: unknown configuration '${c}' (expected ${Object.keys(SWITCHYARD).join(', ')})`);
+for (const c of configs) {
+  if (!(c.split(':')[0] in SWITCHYARD)) fail(`--switchyard: unknown configuration '${c}' (expected ${Object.keys(SWITCHYARD).join(', ')}, optionally NAME:FLAGS)`);
+  if (!/^[\w:=. -]*$/.test(c)) fail(`--switchyard: '${c}': node flags may hold letters, digits, '-', '_', '=', '.' and spaces only`);
+}
+/** `NAME:FLAGS`: the configuration NAME with node flags (separated by spaces) before the bin, the bin's own settings kept. */
+function proxyCmd(c) {
+  const colon = c.indexOf(':');
+  const cmd = SWITCHYARD[colon < 0 ? c : c.slice(0, colon)](benchDir);
+  if (colon < 0) return cmd;
+  return cmd.replace(`exec ${bin}`, `exec env MALLOC_TRIM_THRESHOLD_=67108864 ${process.execPath} --initial-heap-size=64 ${c.slice(colon + 1)} ${bin}`);
+}
+/** run.sh's name for a configuration (flags folded into the name). */
+const syName = (c) => `sy-${c.replace(/[^\w.-]+/g, '_')}`;
 const peers = o.peers.split(',').map((s) => s.trim()).filter(Boolean);
 for (const p of peers) if (!existsSync(path.join(benchDir, 'proxies', `${p}.sh`))) fail(`--peers: ${benchDir}/proxies has no '${p}.sh'`);
 for (const k of ['rounds', 'duration']) if (!/^[1-9]\d*$/.test(o[k])) fail(`--${k}: expected a positive integer, got '${o[k]}'`);
@@ -83,7 +96,7 @@ mkdirSync(path.dirname(out), { recursive: true });
 const args = [runSh, '--rounds', o.rounds, '--duration', o.duration, '--tests', o.tests, '--out', out, '--session', session];
 if (o['port-base']) args.push('--port-base', o['port-base']);
 for (const p of peers) args.push('--proxy', p);
-for (const c of configs) args.push('--proxy-cmd', SWITCHYARD[c](benchDir), '--name', `sy-${c}`);
+for (const c of configs) args.push('--proxy-cmd', proxyCmd(c), '--name', syName(c));
 process.stderr.write(`bench --pinned: ${runSh} (session ${session}); progress below, results -> ${path.relative(process.cwd(), out)}\n`);
 // run.sh prints every RESULT line on stdout too: only its progress (stderr) is shown while it runs.
 const r = spawnSync('bash', args, { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -109,7 +122,7 @@ function vsPipe(text, id) {
   };
   const lines = ['### switchyard vs node-pipe, same round ("at least as good": value/pipe when higher is better, pipe/value when lower is; median (min–max) over rounds)', ''];
   lines.push(`| config | ${figures.map((f) => f[3]).join(' | ')} |`, `|---|${figures.map(() => '---').join('|')}|`);
-  for (const name of [...peers.filter((p) => p !== 'node-pipe'), ...configs.map((c) => `sy-${c}`)]) {
+  for (const name of [...peers.filter((p) => p !== 'node-pipe'), ...configs.map(syName)]) {
     const cells = figures.map(([test, metric, higher]) => {
       const ratios = [];
       for (const round of rounds) {
