@@ -10,7 +10,8 @@
 // `valgrind --tool=callgrind` (all threads: main, libuv pool, V8's helpers); the backend (node:http, 1 KiB body)
 // and the load (this process) do not. After the warm-up the counters are dumped and zeroed; after the measured
 // part they are dumped again: that dump's total Ir / count is the figure. Needs `npm run build` and valgrind.
-// Variants: pipe (bench/pipe-proxy.js), pass (`switchyard proxy`; splice path where available), pass-js (the same
+// Variants (`NAME`, `NAME:FLAGS` with node flags for the switchyard variants separated by spaces, e.g.
+// 'http:--single-threaded-gc', and `NAME@DIR` to run it from another built checkout): pipe (bench/pipe-proxy.js), pass (`switchyard proxy`; splice path where available), pass-js (the same
 // with SWITCHYARD_SPLICE_ADDON=off), noop3 (three no-op faults), http (protocol: http, no faults), nv3 (protocol: http,
 // `replicate: {variants: [b1, b2, b3], policy: unanimous}` over three backends: the N = 3 route of bench/nvariant.js),
 // fanout3 (not switchyard: bench/nvariant.js's bare fan-out reference over the same three backends).
@@ -41,6 +42,13 @@ const { values: opt } = parseArgs({
 const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 /** Variants `name@DIR` run the proxy from another checkout (built), e.g. the commit before a change. */
 const rootOf = (variant) => (variant.includes('@') ? path.resolve(variant.slice(variant.indexOf('@') + 1)) : opt.root ? path.resolve(opt.root) : here);
+/** `name:FLAGS@DIR` → the node flags between ':' and '@' (separated by spaces). */
+const flagsOf = (variant) => {
+  const at = variant.indexOf('@');
+  const head = at < 0 ? variant : variant.slice(0, at);
+  const colon = head.indexOf(':');
+  return colon < 0 ? [] : head.slice(colon + 1).split(' ').filter((f) => f.length > 0);
+};
 const WARM = Number(opt.warm);
 const COUNT = Number(opt.count);
 const BODY = Buffer.alloc(1024, 'x');
@@ -62,15 +70,15 @@ async function startBackend() {
 let more;
 
 async function extraBackends(name) {
-  if (!['nv3', 'fanout3'].includes(name.split('@')[0])) return [];
+  if (!['nv3', 'fanout3'].includes(name.split(/[:@]/)[0])) return [];
   more ??= [await startBackend(), await startBackend()];
   return more;
 }
 
 function proxyCommand(name, listen, upstream, extra = []) {
   const root = rootOf(name);
-  const variant = name.split('@')[0];
-  const flags = ['--initial-heap-size=64'];
+  const variant = name.split(/[:@]/)[0];
+  const flags = ['--initial-heap-size=64', ...flagsOf(name)];
   // --prof DIR (with --cpu): the switchyard variants write a V8 CPU profile (warm-up included) into DIR
   if (opt.prof) flags.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}.cpuprofile`);
   const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864' };
@@ -82,7 +90,7 @@ function proxyCommand(name, listen, upstream, extra = []) {
   };
   switch (variant) {
     case 'pipe':
-      return { args: [path.join(root, 'bench/pipe-proxy.js'), '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`], env: process.env };
+      return { args: [...flagsOf(name), path.join(root, 'bench/pipe-proxy.js'), '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`], env: process.env };
     case 'pass':
     case 'pass-js':
       return {

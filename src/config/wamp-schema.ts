@@ -2,11 +2,16 @@
 import { z } from 'zod';
 import type { ProtocolRouting } from './catalogs.js';
 import { sizeOption } from '../core/units.js';
-import type { WampAuthConfig, WampClusterConfig, WampListenerOptions } from './types.js';
+import type { ListenerConfig, WampAuthConfig, WampClusterConfig, WampListenerOptions } from './types.js';
 import { duration, field, int, invalid, oneOf, text } from './fields.js';
 
 /** The protocol name of WAMP listeners: served by the WAMP proxy (WebSocket + RawSocket on one port), not by a codec on TCP. */
 export const WAMP_PROTOCOL = 'wamp';
+
+/** True for a `protocol: wamp` listener's config (served by the WAMP proxy, `wamp/listener.ts`). */
+export function isWampListenerConfig(config: ListenerConfig | undefined): boolean {
+  return config?.protocol?.type === WAMP_PROTOCOL;
+}
 
 /** The attributes a WAMP session is routed on, known once the proxy has authenticated the client. */
 export const WAMP_ATTRIBUTES: readonly string[] = ['realm', 'authrole'];

@@ -1,6 +1,6 @@
 import type { Frame } from '../framing/framer.js';
 import type { Direction, FrameHandler, SessionContext, Verdict } from './handler.js';
-import type { SwitchyardError } from '../core/errors.js';
+import { ErrorCodes, SwitchyardError } from '../core/errors.js';
 import type { MessageInfo } from '../protocols/protocol.js';
 
 /** Result of running one frame through the whole chain. */
@@ -19,13 +19,19 @@ export interface ChainResult {
  */
 export class HandlerChain {
   readonly #handlers: readonly FrameHandler[];
-  readonly #ctx: SessionContext;
+  readonly #ctx: SessionContext | undefined;
   /** The handlers in toDownstream order, made on first use. */
   #rev: readonly FrameHandler[] | undefined;
 
-  constructor(handlers: readonly FrameHandler[], ctx: SessionContext) {
+  /** `ctx` may be left out only when there are no handlers (nothing then asks for it: see {@link EMPTY_CHAIN}). */
+  constructor(handlers: readonly FrameHandler[], ctx?: SessionContext) {
     this.#handlers = handlers;
     this.#ctx = ctx;
+  }
+
+  get #context(): SessionContext {
+    if (this.#ctx === undefined) throw new SwitchyardError(ErrorCodes.INTERNAL, 'handler chain: handlers without a session context');
+    return this.#ctx;
   }
 
   get length(): number {
@@ -38,7 +44,8 @@ export class HandlerChain {
    */
   run(frame: Frame, direction: Direction, info?: MessageInfo): ChainResult | Promise<ChainResult> | undefined {
     const order = direction === 'toUpstream' ? this.#handlers : this.#reversed;
-    const ctx = this.#ctx;
+    if (order.length === 0) return undefined;
+    const ctx = this.#context;
     for (let i = 0; i < order.length; i++) {
       const verdict = order[i]!.onFrame(frame, direction, ctx, info);
       if (!(verdict instanceof Promise) && verdict.action === 'continue' && verdict.frames === undefined) continue;
@@ -65,7 +72,7 @@ export class HandlerChain {
     const order = direction === 'toUpstream' ? this.#handlers : this.#reversed;
     let pending: Promise<void>[] | undefined;
     for (const h of order) {
-      const r = h.onEnd?.(direction, this.#ctx);
+      const r = h.onEnd?.(direction, this.#context);
       if (r instanceof Promise) (pending ??= []).push(r);
     }
     return pending ? Promise.all(pending).then(() => undefined) : undefined;
@@ -80,7 +87,7 @@ export class HandlerChain {
     const handler = order[index]!;
     const next: Frame[] = [];
     for (let i = 0; i < frames.length; i++) {
-      const verdict = handler.onFrame(frames[i]!, direction, this.#ctx, info);
+      const verdict = handler.onFrame(frames[i]!, direction, this.#context, info);
       if (verdict instanceof Promise) {
         return this.#stepAsync(order, index, frames, i, verdict, next, direction, result, info);
       }
@@ -99,7 +106,7 @@ export class HandlerChain {
       if (this.#apply(verdict, frames[i]!, next, result)) return result;
       i++;
       if (i >= frames.length) break;
-      verdict = await handler.onFrame(frames[i]!, direction, this.#ctx, info);
+      verdict = await handler.onFrame(frames[i]!, direction, this.#context, info);
     }
     return this.#step(order, index + 1, next, direction, result, sameFrame(next, frames) ? info : undefined);
   }
@@ -124,14 +131,18 @@ export class HandlerChain {
 
   close(): void {
     for (const h of this.#handlers) {
+      const ctx = this.#context;
       try {
-        h.onClose?.(this.#ctx);
+        h.onClose?.(ctx);
       } catch (err) {
-        this.#ctx.logger.warn({ err }, 'handler onClose threw');
+        ctx.logger.warn({ err }, 'handler onClose threw');
       }
     }
   }
 }
+
+/** The chain of a session without handlers: runs nothing, so it needs no session context (one for every such session). */
+export const EMPTY_CHAIN = new HandlerChain([]);
 
 /** The handler passed the single frame on unchanged, so its protocol info still applies. */
 function sameFrame(next: readonly Frame[], frames: readonly Frame[]): boolean {

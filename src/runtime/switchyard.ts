@@ -30,9 +30,8 @@ import { GRPC_FAULT_MATCH_KEYS, GRPC_PROTOCOL, GRPC_ROUTING, grpcFaultProblems }
 import { GrpcRuntime } from '../grpc/runtime.js';
 import type { GrpcDirector } from '../grpc/director.js';
 import { registerGrpcMetrics } from '../grpc/metrics.js';
-import { WampListener, isWampListenerConfig } from '../wamp/listener.js';
 import { WampRuntime } from '../wamp/runtime.js';
-import { WAMP_PROTOCOL, WAMP_ROUTING } from '../config/wamp-schema.js';
+import { WAMP_PROTOCOL, WAMP_ROUTING, isWampListenerConfig } from '../config/wamp-schema.js';
 
 /** What every listener run-time object offers, whatever its transport. */
 export interface ProxyListener extends RuntimeObject<ListenerConfig> {
@@ -319,6 +318,9 @@ export class Switchyard {
   }
 
   async addListener(config: ListenerConfig): Promise<ProxyListener> {
+    // The WAMP proxy (WebSocket server, serializers: ~1 MiB of heap, ~7 MiB of RSS) is loaded by its first listener.
+    // Before the checks below, which then run in the same tick as the listener is registered.
+    const wampModule = isWampListenerConfig(config) ? await import('../wamp/listener.js') : undefined;
     if (this.listeners.has(config.id)) throw conflict('listener', config.id);
     const deps = { director: this.#table, framers: this.framers, logger: this.logger, handlers: this.#handlers };
     let listener: ProxyListener;
@@ -330,12 +332,12 @@ export class Switchyard {
       faults.clear('listener');
       for (const f of config.faults ?? []) faults.add(f, 'listener');
       listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger, faults, random: () => this.random });
-    } else if (isWampListenerConfig(config)) {
+    } else if (wampModule !== undefined) {
       const faults = this.faultSet(config.id);
       faults.matchKeys = { keys: WAMP_FAULT_KEYS, text: `a wamp listener's messages report: ${WAMP_FAULT_KEYS.join(', ')}` };
       faults.clear('listener');
       for (const f of config.faults ?? []) faults.add(f, 'listener');
-      listener = new WampListener(config, { director: this.#table, wamp: this.wamp, logger: this.logger, faults });
+      listener = new wampModule.WampListener(config, { director: this.#table, wamp: this.wamp, logger: this.logger, faults });
     } else {
       const faults = this.faultSet(config.id);
       faults.matchKeys = matchKeysOf(this.protocols, config.protocol?.type);

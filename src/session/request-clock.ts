@@ -37,12 +37,30 @@ export class RequestClock {
   readonly #traffic: SessionTraffic | undefined;
   /** Parallel to `#starts` (only with a tap). */
   readonly #samples: (Sample | undefined)[] = [];
-  /** The upstream's address (set once connected). */
-  endpoint: string | undefined;
+  /**
+   * The upstream's address, asked for when the first request is sampled (a getpeername(2) and two strings per
+   * connection otherwise, for the few connections whose requests are sampled) and kept.
+   */
+  #endpoint: string | undefined;
+  #endpointOf: (() => string | undefined) | undefined;
 
-  constructor(histogram: LatencyHistogram | undefined, traffic?: SessionTraffic) {
+  constructor(histogram: LatencyHistogram | undefined, traffic?: SessionTraffic, endpointOf?: () => string | undefined) {
     this.#histogram = histogram;
     this.#traffic = traffic;
+    this.#endpointOf = endpointOf;
+  }
+
+  /** The upstream's address (host:port), read on first use. */
+  get endpoint(): string | undefined {
+    this.#readEndpoint();
+    return this.#endpoint;
+  }
+
+  #readEndpoint(): void {
+    const of = this.#endpointOf;
+    if (of === undefined) return;
+    this.#endpointOf = undefined;
+    this.#endpoint = of();
   }
 
   /** A request's first frame was read from the client; it is owed `answers` answers (0: none, nothing is kept). */
@@ -53,7 +71,10 @@ export class RequestClock {
     const traffic = this.#traffic;
     if (traffic === undefined) return;
     for (let i = 0; i < answers; i++) {
-      this.#samples.push(traffic.tap.sample() ? { at: Date.now(), t0: t, request: attributes, answer: undefined, error: undefined } : undefined);
+      const sampled = traffic.tap.sample();
+      // the upstream is open while a request starts: read its address now, for the record made at the answer
+      if (sampled) this.#readEndpoint();
+      this.#samples.push(sampled ? { at: Date.now(), t0: t, request: attributes, answer: undefined, error: undefined } : undefined);
     }
   }
 
@@ -122,7 +143,7 @@ export class RequestClock {
       ...(s.error !== undefined ? { error: s.error } : {}),
       ...(t.route !== undefined ? { route: t.route } : {}),
       ...(t.cluster !== undefined ? { cluster: t.cluster } : {}),
-      ...(this.endpoint !== undefined ? { endpoint: this.endpoint } : {}),
+      ...(this.#endpoint !== undefined ? { endpoint: this.#endpoint } : {}),
     });
   }
 }

@@ -2,7 +2,7 @@ import { Socket } from 'node:net';
 import type { FramerFactory } from '../framing/framer.js';
 import type { FrameHandler, HandlerFactory, SessionContext, Direction, SessionIO } from '../pipeline/handler.js';
 import type { ProtocolCodecFactory } from '../protocols/protocol.js';
-import { HandlerChain } from '../pipeline/chain.js';
+import { EMPTY_CHAIN, HandlerChain } from '../pipeline/chain.js';
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import { PASSTHROUGH_FACTORY } from '../framing/passthrough.js';
 import type { TrafficStats } from '../core/stats.js';
@@ -382,7 +382,8 @@ export class Session {
       const i = deferred === undefined ? -1 : deferred.factories.indexOf(h);
       return i < 0 ? h.create(this.context) : h.create(this.context, deferred!.tickets[i]);
     });
-    framed.attach(new HandlerChain(this.#handlerInstances, this.context));
+    // no handlers: no chain (nor the handlers' context) of its own
+    framed.attach(this.#handlerInstances.length === 0 ? EMPTY_CHAIN : new HandlerChain(this.#handlerInstances, this.context));
     client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));
     upstream.on('data', (chunk: Buffer) => framed.onData('toDownstream', chunk));
     client.on('end', () => framed.onEnd('toUpstream'));
@@ -510,9 +511,7 @@ export class Session {
   #makeClock(protocol: boolean, upstream: UpstreamStream): RequestClock | undefined {
     const traffic = this.#opts.traffic;
     if (!protocol || (this.#opts.requestDuration === undefined && traffic === undefined)) return undefined;
-    const clock = new RequestClock(this.#opts.requestDuration, traffic);
-    if (traffic !== undefined) clock.endpoint = addressOf(upstream as Partial<Socket>);
-    return clock;
+    return new RequestClock(this.#opts.requestDuration, traffic, traffic === undefined ? undefined : () => addressOf(upstream as Partial<Socket>));
   }
 
   #countRefusal(reason: RefusalReason): void {

@@ -285,8 +285,3 @@ export class WampListener extends RuntimeBase<ListenerConfig> implements Session
     return this.json({ address: this.#bound ?? null, protocol: WAMP_PROTOCOL, sessions: this.#deps.wamp.sessions(this.id).length, tls: this.config.tls !== undefined });
   }
 }
-
-/** True for a `protocol: wamp` listener's config (served by {@link WampListener}). */
-export function isWampListenerConfig(config: ListenerConfig | undefined): boolean {
-  return config?.protocol?.type === WAMP_PROTOCOL;
-}
