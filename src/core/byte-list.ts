@@ -2,6 +2,36 @@ import { ErrorCodes, SwitchyardError } from './errors.js';
 
 const EMPTY = Buffer.alloc(0);
 
+type ViewConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+
+/**
+ * The class of Node's Buffers, as typed-array methods find it (`Buffer[Symbol.species]`); Buffer.from's path when
+ * this runtime has none.
+ */
+const VIEW: ViewConstructor = (() => {
+  const species = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species];
+  if (typeof species === 'function') {
+    try {
+      const probe = new (species as ViewConstructor)(new ArrayBuffer(4), 1, 2);
+      if (Buffer.isBuffer(probe) && probe.byteOffset === 1 && probe.length === 2) return species as ViewConstructor;
+    } catch {
+      /* not a Buffer constructor: the fallback below */
+    }
+  }
+  return function view(buffer: ArrayBufferLike, byteOffset: number, length: number): Buffer {
+    return Buffer.from(buffer as ArrayBuffer, byteOffset, length);
+  } as unknown as ViewConstructor;
+})();
+
+/**
+ * A Buffer over `length` bytes of `buffer` from `byteOffset` (no copy), without Buffer.from's argument checks. For hot
+ * paths that know the memory already: a Buffer's `buffer` and `byteOffset` are getters that optimized code reaches
+ * through a generic property load, which costs more than making the view.
+ */
+export function viewOf(buffer: ArrayBufferLike, byteOffset: number, length: number): Buffer {
+  return new VIEW(buffer, byteOffset, length);
+}
+
 /** Options of a {@link ByteList}. */
 export interface ByteListOptions {
   /**
@@ -34,6 +64,10 @@ export class ByteList {
   #cIdx = -1;
   #cAbs = 0;
   readonly #limit: number;
+  /** The chunk whose memory {@link #viewBuffer} and {@link #viewBase} describe (read once per chunk, for consume). */
+  #viewOf: Buffer | undefined;
+  #viewBuffer: ArrayBufferLike | undefined;
+  #viewBase = 0;
 
   constructor(options: ByteListOptions = {}) {
     this.#limit = options.limit ?? Number.POSITIVE_INFINITY;
@@ -144,7 +178,13 @@ export class ByteList {
     const first = this.#chunks[this.#head]!;
     const avail = first.length - this.#offset;
     if (n <= avail) {
-      const out = first.subarray(this.#offset, this.#offset + n);
+      // a view like first.subarray(), with the chunk's memory looked up once per chunk rather than once per frame
+      if (this.#viewOf !== first) {
+        this.#viewOf = first;
+        this.#viewBuffer = first.buffer;
+        this.#viewBase = first.byteOffset;
+      }
+      const out = viewOf(this.#viewBuffer!, this.#viewBase + this.#offset, n);
       this.#advance(n);
       return out;
     }
@@ -234,6 +274,8 @@ export class ByteList {
 
   #reset(): void {
     if (this.#chunks.length > 0) this.#chunks = [];
+    this.#viewOf = undefined;
+    this.#viewBuffer = undefined;
     this.#head = 0;
     this.#offset = 0;
     this.#cIdx = -1;

@@ -63,6 +63,11 @@ export interface Slot {
   uncompared: boolean;
   /** How the variant's connection goes on after this answer, when the protocol says (handed to the client's codec). */
   after: AnswerAfter | undefined;
+  /**
+   * The answer's wire bytes as one Buffer, when they are exactly one read of the variant's socket (the frames cut
+   * from it): written to the client as they are instead of joining the frames again. Set by the session.
+   */
+  wire: Buffer | undefined;
 }
 
 /** One request replicated to N variants: its answers, the decision on what the client gets, and its report. */
@@ -98,7 +103,7 @@ export class Exchange {
     this.#trace = trace;
     const answered = responses <= 0;
     this.slots = [];
-    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: NO_FRAMES, uncompared: false, after: undefined });
+    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: NO_FRAMES, uncompared: false, after: undefined, wire: undefined });
     this.#pending = answered ? 0 : variants;
     this.#phase = answered ? ExchangePhase.Delivered : ExchangePhase.Waiting;
   }
@@ -165,7 +170,10 @@ export class Exchange {
     if (slot.done) return false;
     slot.done = true;
     slot.status = status;
-    if (status !== 'ok') slot.frames = [];
+    if (status !== 'ok') {
+      slot.frames = [];
+      slot.wire = undefined;
+    }
     this.#pending--;
     return true;
   }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { viewOf } from '../core/byte-list.js';
 import type { Frame, Framer } from '../framing/framer.js';
 import type { MessageInfo, ProtocolCodec } from '../protocols/protocol.js';
 import type { ConnectionFraming } from '../routing/engine.js';
@@ -49,6 +50,11 @@ export class Peer {
 
   push(chunk: Buffer): void {
     this.#parse.push(chunk);
+  }
+
+  /** Bytes pushed and not yet returned in a frame. */
+  get buffered(): number {
+    return this.#parse.bufferedBytes;
   }
 
   /** End of input: the parser may release a final frame (HTTP body read until close) or throw SWY_FRAME_TRUNCATED. */
@@ -144,7 +150,7 @@ export function joinFrames(frames: readonly Buffer[], total: number): Buffer {
     if (f.buffer !== ab || f.byteOffset !== end) adjacent = false;
     else end += f.length;
   }
-  return adjacent ? Buffer.from(ab, first.byteOffset, total) : Buffer.concat(frames, total);
+  return adjacent ? viewOf(ab, first.byteOffset, total) : Buffer.concat(frames, total);
 }
 
 /** Compare two frame lists byte for byte without concatenating them. */

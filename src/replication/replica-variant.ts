@@ -39,6 +39,13 @@ export class ReplicaVariant {
   readonly awaiting: Exchange[] = [];
   /** Undefined while usable; otherwise why it is not. */
   dead: VariantStatus | undefined;
+  /**
+   * While the session handles one read of this variant's socket: the chunk read, if the framer held no bytes before
+   * it (its frames are then cut from it, from its first byte); else undefined.
+   */
+  fresh: Buffer | undefined;
+  /** While the session handles one read: no frame of it was handled yet. */
+  firstFrame = false;
   /** Frames written before the connection is up, one entry per client read. */
   #queued: Outgoing[] = [];
   readonly #expect: Expect | undefined;
