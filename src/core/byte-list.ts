@@ -23,6 +23,26 @@ const VIEW: ViewConstructor = (() => {
   } as unknown as ViewConstructor;
 })();
 
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+function typedArrayGetter<T>(name: 'buffer' | 'byteOffset'): (this: Uint8Array) => T {
+  const descriptor = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, name) as { get?: unknown } | undefined;
+  return descriptor?.get as (this: Uint8Array) => T;
+}
+const BUFFER_GETTER = typedArrayGetter<ArrayBufferLike>('buffer');
+const BYTE_OFFSET_GETTER = typedArrayGetter<number>('byteOffset');
+
+/**
+ * `view.buffer` and `view.byteOffset` by calling the typed-array getters themselves: optimized code reaches the
+ * properties through a generic property load (more than the getter's own work); a call of a known function it does not.
+ */
+export function memoryOf(view: Uint8Array): ArrayBufferLike {
+  return BUFFER_GETTER.call(view);
+}
+
+export function offsetOf(view: Uint8Array): number {
+  return BYTE_OFFSET_GETTER.call(view);
+}
+
 /**
  * A Buffer over `length` bytes of `buffer` from `byteOffset` (no copy), without Buffer.from's argument checks. For hot
  * paths that know the memory already: a Buffer's `buffer` and `byteOffset` are getters that optimized code reaches
@@ -178,13 +198,7 @@ export class ByteList {
     const first = this.#chunks[this.#head]!;
     const avail = first.length - this.#offset;
     if (n <= avail) {
-      // a view like first.subarray(), with the chunk's memory looked up once per chunk rather than once per frame
-      if (this.#viewOf !== first) {
-        this.#viewOf = first;
-        this.#viewBuffer = first.buffer;
-        this.#viewBase = first.byteOffset;
-      }
-      const out = viewOf(this.#viewBuffer!, this.#viewBase + this.#offset, n);
+      const out = this.#view(first, n);
       this.#advance(n);
       return out;
     }
@@ -198,6 +212,13 @@ export class ByteList {
       this.#advance(take);
     }
     return out;
+  }
+
+  /** The first `n` bytes (0 < n ≤ length) as a view, not consumed, when they lie in the first chunk; else undefined. */
+  headView(n: number): Buffer | undefined {
+    if (!(n > 0 && n <= this.#len)) return undefined;
+    const first = this.#chunks[this.#head]!;
+    return n <= first.length - this.#offset ? this.#view(first, n) : undefined;
   }
 
   /** Remove and return every byte held (zero-copy when held in one chunk). */
@@ -247,6 +268,19 @@ export class ByteList {
   }
 
   // ---- internals ----
+
+  /**
+   * A view of `n` bytes of the first chunk from the head, like first.subarray(): the chunk's memory is looked up once
+   * per chunk rather than once per view.
+   */
+  #view(first: Buffer, n: number): Buffer {
+    if (this.#viewOf !== first) {
+      this.#viewOf = first;
+      this.#viewBuffer = memoryOf(first);
+      this.#viewBase = offsetOf(first);
+    }
+    return viewOf(this.#viewBuffer!, this.#viewBase + this.#offset, n);
+  }
 
   #checkCount(n: number, op: string): void {
     if (!Number.isInteger(n) || n < 0 || n > this.#len) {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
 import type { AnswerAfter, Attributes } from '../protocols/protocol.js';
@@ -68,6 +69,14 @@ export interface Slot {
    * from it): written to the client as they are instead of joining the frames again. Set by the session.
    */
   wire: Buffer | undefined;
+}
+
+/** Two slots hold the same answer bytes (each as one Buffer when both arrived as one read, else frame by frame). */
+function sameAnswer(a: Slot, b: Slot): boolean {
+  if (a.bytes !== b.bytes) return false;
+  const wa = a.wire;
+  const wb = b.wire;
+  return wa !== undefined && wb !== undefined ? wa.equals(wb) : sameBytes(a.frames, b.frames);
 }
 
 /** One request replicated to N variants: its answers, the decision on what the client gets, and its report. */
@@ -204,7 +213,7 @@ export class Exchange {
       if (s.status === 'quarantined') continue;
       if (s.status !== 'ok' || s.uncompared) same = false;
       else if (first < 0) first = i;
-      else same = sameBytes(slots[first]!.frames, s.frames);
+      else same = sameAnswer(slots[first]!, s);
     }
     if (same && first >= 0) {
       if (this.open) this.#decide(first);

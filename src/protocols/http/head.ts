@@ -359,9 +359,12 @@ export interface ResponseHead {
 
 /** Response heads longer than this are not kept for {@link parseResponseHead}'s comparison. */
 const REMEMBER_LIMIT = 4096;
-/** A copy of the last response head parsed whole (see {@link parseResponseHead}), and what it says. */
-let lastHead: Buffer | undefined;
-let lastParsed: ResponseHead | undefined;
+
+/**
+ * A copy of the last response head parsed whole (see {@link parseResponseHead}) and what it says: the response framer
+ * tries it before searching the buffered bytes for the end of a head.
+ */
+export const lastResponseHead: { head: Buffer | undefined; parsed: ResponseHead | undefined } = { head: undefined, parsed: undefined };
 
 /**
  * Parse a complete response head (h ends with CRLFCRLF). The result is shared: callers only read it.
@@ -372,12 +375,13 @@ let lastParsed: ResponseHead | undefined;
  * caller's buffer cannot make the comparison lie.
  */
 export function parseResponseHead(h: Buffer): ResponseHead {
-  const last = lastHead;
-  if (last !== undefined && last.length === h.length && h.equals(last)) return lastParsed!;
+  const memo = lastResponseHead;
+  const last = memo.head;
+  if (last !== undefined && last.length === h.length && h.equals(last)) return memo.parsed!;
   const parsed = parseStatusAndFields(h);
   if (h.length <= REMEMBER_LIMIT) {
-    lastHead = Buffer.from(h);
-    lastParsed = parsed;
+    memo.head = Buffer.from(h);
+    memo.parsed = parsed;
   }
   return parsed;
 }
