@@ -322,16 +322,25 @@ export interface RequestHead {
 
 /** Parse a complete request head (h ends with CRLFCRLF, request line at `lead`). */
 export function parseRequestHead(h: Buffer, lead: number): RequestHead {
-  const lf = h.indexOf(LF, lead);
+  // The request line is short: scanned here rather than by Buffer.indexOf calls (a call into C++ each). A space not
+  // found before the end of the line counts as not found: either way the line is rejected with the same message.
+  const n = h.length;
+  let lf = lead;
+  while (lf < n && h[lf] !== 0x0a) lf++;
+  if (lf === n) lf = -1;
   const eol = lf - 1;
   if (eol < lead || h[eol] !== CR) throw malformed('request line ends in a bare LF (CRLF required)');
-  const sp1 = h.indexOf(SP, lead);
+  let sp1 = lead;
+  while (sp1 < eol && h[sp1] !== 0x20) sp1++;
+  if (sp1 === eol) sp1 = -1;
   if (sp1 < 0 || sp1 > eol) throw malformed(`invalid request line ${JSON.stringify(h.toString('latin1', lead, Math.min(eol, lead + 80)))}`);
   for (let i = lead; i < sp1; i++) {
     if (TCHAR[h[i]!] !== 1) throw malformed(`invalid method ${JSON.stringify(h.toString('latin1', lead, Math.min(sp1, lead + 40)))} (not a token)`);
   }
   if (sp1 === lead) throw malformed('request line starts with a space (empty method)');
-  const sp2 = h.indexOf(SP, sp1 + 1);
+  let sp2 = sp1 + 1;
+  while (sp2 < eol && h[sp2] !== 0x20) sp2++;
+  if (sp2 === eol) sp2 = -1;
   if (sp2 < 0 || sp2 > eol || sp2 === sp1 + 1) throw malformed(`invalid request line ${JSON.stringify(h.toString('latin1', lead, Math.min(eol, lead + 80)))}`);
   let q = -1;
   for (let i = sp1 + 1; i < sp2; i++) {
