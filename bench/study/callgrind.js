@@ -23,7 +23,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { dumpTotal, freePort, procCpu, scratch, waitListening } from './lib.js';
+import { dumpOnly, dumpTotal, freePort, procCpu, scratch, waitListening } from './lib.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -215,7 +215,7 @@ async function measure(variant, backend) {
   } else {
     await runClose(port, WARM);
   }
-  dumpTotal(tmp, child.pid, 'warm');
+  dumpOnly(child.pid, 'warm');
   const t0 = Date.now();
   if (opt.scenario === 'ka') await ka.run(COUNT);
   else await runClose(port, COUNT);

@@ -2,6 +2,56 @@ import { ErrorCodes, SwitchyardError } from './errors.js';
 
 const EMPTY = Buffer.alloc(0);
 
+type ViewConstructor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Buffer;
+
+/**
+ * The class of Node's Buffers, as typed-array methods find it (`Buffer[Symbol.species]`); Buffer.from's path when
+ * this runtime has none.
+ */
+const VIEW: ViewConstructor = (() => {
+  const species = (Buffer as unknown as Record<symbol, unknown>)[Symbol.species];
+  if (typeof species === 'function') {
+    try {
+      const probe = new (species as ViewConstructor)(new ArrayBuffer(4), 1, 2);
+      if (Buffer.isBuffer(probe) && probe.byteOffset === 1 && probe.length === 2) return species as ViewConstructor;
+    } catch {
+      /* not a Buffer constructor: the fallback below */
+    }
+  }
+  return function view(buffer: ArrayBufferLike, byteOffset: number, length: number): Buffer {
+    return Buffer.from(buffer as ArrayBuffer, byteOffset, length);
+  } as unknown as ViewConstructor;
+})();
+
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+function typedArrayGetter<T>(name: 'buffer' | 'byteOffset'): (this: Uint8Array) => T {
+  const descriptor = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, name) as { get?: unknown } | undefined;
+  return descriptor?.get as (this: Uint8Array) => T;
+}
+const BUFFER_GETTER = typedArrayGetter<ArrayBufferLike>('buffer');
+const BYTE_OFFSET_GETTER = typedArrayGetter<number>('byteOffset');
+
+/**
+ * `view.buffer` and `view.byteOffset` by calling the typed-array getters themselves: optimized code reaches the
+ * properties through a generic property load (more than the getter's own work); a call of a known function it does not.
+ */
+export function memoryOf(view: Uint8Array): ArrayBufferLike {
+  return BUFFER_GETTER.call(view);
+}
+
+export function offsetOf(view: Uint8Array): number {
+  return BYTE_OFFSET_GETTER.call(view);
+}
+
+/**
+ * A Buffer over `length` bytes of `buffer` from `byteOffset` (no copy), without Buffer.from's argument checks. For hot
+ * paths that know the memory already: a Buffer's `buffer` and `byteOffset` are getters that optimized code reaches
+ * through a generic property load, which costs more than making the view.
+ */
+export function viewOf(buffer: ArrayBufferLike, byteOffset: number, length: number): Buffer {
+  return new VIEW(buffer, byteOffset, length);
+}
+
 /** Options of a {@link ByteList}. */
 export interface ByteListOptions {
   /**
@@ -34,6 +84,10 @@ export class ByteList {
   #cIdx = -1;
   #cAbs = 0;
   readonly #limit: number;
+  /** The chunk whose memory {@link #viewBuffer} and {@link #viewBase} describe (read once per chunk, for consume). */
+  #viewOf: Buffer | undefined;
+  #viewBuffer: ArrayBufferLike | undefined;
+  #viewBase = 0;
 
   constructor(options: ByteListOptions = {}) {
     this.#limit = options.limit ?? Number.POSITIVE_INFINITY;
@@ -144,7 +198,7 @@ export class ByteList {
     const first = this.#chunks[this.#head]!;
     const avail = first.length - this.#offset;
     if (n <= avail) {
-      const out = first.subarray(this.#offset, this.#offset + n);
+      const out = this.#view(first, n);
       this.#advance(n);
       return out;
     }
@@ -158,6 +212,13 @@ export class ByteList {
       this.#advance(take);
     }
     return out;
+  }
+
+  /** The first `n` bytes (0 < n ≤ length) as a view, not consumed, when they lie in the first chunk; else undefined. */
+  headView(n: number): Buffer | undefined {
+    if (!(n > 0 && n <= this.#len)) return undefined;
+    const first = this.#chunks[this.#head]!;
+    return n <= first.length - this.#offset ? this.#view(first, n) : undefined;
   }
 
   /** Remove and return every byte held (zero-copy when held in one chunk). */
@@ -208,6 +269,19 @@ export class ByteList {
 
   // ---- internals ----
 
+  /**
+   * A view of `n` bytes of the first chunk from the head, like first.subarray(): the chunk's memory is looked up once
+   * per chunk rather than once per view.
+   */
+  #view(first: Buffer, n: number): Buffer {
+    if (this.#viewOf !== first) {
+      this.#viewOf = first;
+      this.#viewBuffer = memoryOf(first);
+      this.#viewBase = offsetOf(first);
+    }
+    return viewOf(this.#viewBuffer!, this.#viewBase + this.#offset, n);
+  }
+
   #checkCount(n: number, op: string): void {
     if (!Number.isInteger(n) || n < 0 || n > this.#len) {
       throw new RangeError(`${op}(${n}): holding ${this.#len} bytes`);
@@ -234,6 +308,8 @@ export class ByteList {
 
   #reset(): void {
     if (this.#chunks.length > 0) this.#chunks = [];
+    this.#viewOf = undefined;
+    this.#viewBuffer = undefined;
     this.#head = 0;
     this.#offset = 0;
     this.#cIdx = -1;

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../core/log.js';
 import type { Frame } from '../framing/framer.js';
 import type { AnswerAfter, Attributes } from '../protocols/protocol.js';
@@ -63,6 +64,19 @@ export interface Slot {
   uncompared: boolean;
   /** How the variant's connection goes on after this answer, when the protocol says (handed to the client's codec). */
   after: AnswerAfter | undefined;
+  /**
+   * The answer's wire bytes as one Buffer, when they are exactly one read of the variant's socket (the frames cut
+   * from it): written to the client as they are instead of joining the frames again. Set by the session.
+   */
+  wire: Buffer | undefined;
+}
+
+/** Two slots hold the same answer bytes (each as one Buffer when both arrived as one read, else frame by frame). */
+function sameAnswer(a: Slot, b: Slot): boolean {
+  if (a.bytes !== b.bytes) return false;
+  const wa = a.wire;
+  const wb = b.wire;
+  return wa !== undefined && wb !== undefined ? wa.equals(wb) : sameBytes(a.frames, b.frames);
 }
 
 /** One request replicated to N variants: its answers, the decision on what the client gets, and its report. */
@@ -98,7 +112,7 @@ export class Exchange {
     this.#trace = trace;
     const answered = responses <= 0;
     this.slots = [];
-    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: NO_FRAMES, uncompared: false, after: undefined });
+    for (let i = 0; i < variants; i++) this.slots.push({ frames: [], bytes: 0, left: responses, done: answered, status: 'ok', latencyMs: undefined, out: NO_FRAMES, uncompared: false, after: undefined, wire: undefined });
     this.#pending = answered ? 0 : variants;
     this.#phase = answered ? ExchangePhase.Delivered : ExchangePhase.Waiting;
   }
@@ -165,7 +179,10 @@ export class Exchange {
     if (slot.done) return false;
     slot.done = true;
     slot.status = status;
-    if (status !== 'ok') slot.frames = [];
+    if (status !== 'ok') {
+      slot.frames = [];
+      slot.wire = undefined;
+    }
     this.#pending--;
     return true;
   }
@@ -196,7 +213,7 @@ export class Exchange {
       if (s.status === 'quarantined') continue;
       if (s.status !== 'ok' || s.uncompared) same = false;
       else if (first < 0) first = i;
-      else same = sameBytes(slots[first]!.frames, s.frames);
+      else same = sameAnswer(slots[first]!, s);
     }
     if (same && first >= 0) {
       if (this.open) this.#decide(first);

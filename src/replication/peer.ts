@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { memoryOf, offsetOf, viewOf } from '../core/byte-list.js';
 import type { Frame, Framer } from '../framing/framer.js';
 import type { MessageInfo, ProtocolCodec } from '../protocols/protocol.js';
 import type { ConnectionFraming } from '../routing/engine.js';
@@ -49,6 +50,11 @@ export class Peer {
 
   push(chunk: Buffer): void {
     this.#parse.push(chunk);
+  }
+
+  /** Bytes pushed and not yet returned in a frame. */
+  get buffered(): number {
+    return this.#parse.bufferedBytes;
   }
 
   /** End of input: the parser may release a final frame (HTTP body read until close) or throw SWY_FRAME_TRUNCATED. */
@@ -136,19 +142,30 @@ export class Peer {
  */
 export function joinFrames(frames: readonly Buffer[], total: number): Buffer {
   const first = frames[0]!;
-  const ab = first.buffer;
-  let end = first.byteOffset + first.length;
+  const ab = memoryOf(first);
+  const start = offsetOf(first);
+  let end = start + first.length;
   let adjacent = true;
   for (let i = 1; adjacent && i < frames.length; i++) {
     const f = frames[i]!;
-    if (f.buffer !== ab || f.byteOffset !== end) adjacent = false;
+    if (memoryOf(f) !== ab || offsetOf(f) !== end) adjacent = false;
     else end += f.length;
   }
-  return adjacent ? Buffer.from(ab, first.byteOffset, total) : Buffer.concat(frames, total);
+  return adjacent ? viewOf(ab, start, total) : Buffer.concat(frames, total);
 }
 
 /** Compare two frame lists byte for byte without concatenating them. */
 export function sameBytes(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  // Lists cut the same way (each answer's head, then its body): whole frames compared, by Buffer.equals — cheaper than
+  // compare() with ranges, whose arguments are checked in JS on every call.
+  if (a.length === b.length) {
+    let aligned = true;
+    for (let i = 0; aligned && i < a.length; i++) aligned = a[i]!.length === b[i]!.length;
+    if (aligned) {
+      for (let i = 0; i < a.length; i++) if (!a[i]!.equals(b[i]!)) return false;
+      return true;
+    }
+  }
   let ia = 0;
   let ib = 0;
   let oa = 0;

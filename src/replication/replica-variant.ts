@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { Frame } from '../framing/framer.js';
 import type { Attributes, ProtocolCodec } from '../protocols/protocol.js';
@@ -39,6 +40,13 @@ export class ReplicaVariant {
   readonly awaiting: Exchange[] = [];
   /** Undefined while usable; otherwise why it is not. */
   dead: VariantStatus | undefined;
+  /**
+   * While the session handles one read of this variant's socket: the chunk read, if the framer held no bytes before
+   * it (its frames are then cut from it, from its first byte); else undefined.
+   */
+  fresh: Buffer | undefined;
+  /** While the session handles one read: no frame of it was handled yet. */
+  firstFrame = false;
   /** Frames written before the connection is up, one entry per client read. */
   #queued: Outgoing[] = [];
   readonly #expect: Expect | undefined;

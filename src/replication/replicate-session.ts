@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import { ErrorCodes, SwitchyardError, errorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -135,9 +136,11 @@ export class ReplicaSession implements EngineSession {
     for (const s of this.#ctx.stats) s.bytesToUpstream += chunk.length;
     const client = this.#client;
     try {
+      const fresh = client.buffered === 0;
       client.push(chunk);
       for (let f = client.nextFrame(); f !== null; f = client.nextFrame()) this.#onRequestFrame(f, client.info);
-      this.#sendOut();
+      // Nothing held before or after this read: its frames are the chunk, cut (see #sendOut).
+      this.#sendOut(fresh && client.buffered === 0 ? chunk : undefined);
     } catch (err) {
       this.#fail(err, 'client');
       return;
@@ -176,8 +179,11 @@ export class ReplicaSession implements EngineSession {
     }
   }
 
-  /** Write the request frames collected from one read to every variant: the primary first, one Peer.write each. */
-  #sendOut(): void {
+  /**
+   * Write the request frames collected from one read to every variant: the primary first, one Peer.write each.
+   * `chunk`: the read's bytes when the client's framer held nothing before or after it.
+   */
+  #sendOut(chunk?: Buffer): void {
     let frames = this.#out;
     if (frames.length === 0) return;
     this.#out = [];
@@ -185,8 +191,12 @@ export class ReplicaSession implements EngineSession {
     if (starts !== undefined) this.#starts = [];
     let bytes = 0;
     for (const f of frames) bytes += f.length;
-    // Wire-exact frames (a protocol codec) are joined once for all the variants, not once by each Peer.write.
-    if (frames.length > 1 && bytes <= COALESCE_LIMIT && this.#client.tracked) frames = [joinFrames(frames, bytes)];
+    // Wire-exact frames (a protocol codec) are joined once for all the variants, not once by each Peer.write; frames
+    // that are a whole read (as many bytes as the chunk, nothing held around it) are that chunk.
+    if (frames.length > 1 && this.#client.tracked) {
+      if (chunk !== undefined && chunk.length === bytes) frames = [chunk];
+      else if (bytes <= COALESCE_LIMIT) frames = [joinFrames(frames, bytes)];
+    }
     const out = { frames, starts };
     for (const v of this.#variants) {
       if (v.dead) continue;
@@ -215,12 +225,16 @@ export class ReplicaSession implements EngineSession {
     const peer = v.peer!;
     v.target.cluster.stats.bytesToDownstream += chunk.length;
     try {
+      // An answer whose frames are this whole chunk is written to the client as the chunk (see #onResponseFrame).
+      v.fresh = this.#policy !== 'primary' && peer.tracked && peer.buffered === 0 ? chunk : undefined;
+      v.firstFrame = true;
       peer.push(chunk);
       for (let f = peer.nextFrame(); f !== null; f = peer.nextFrame()) this.#onResponseFrame(v, f, peer.info);
     } catch (err) {
       this.#ctx.logger.debug({ route: this.#env.route, variant: v.target.name, err: (err as Error).message }, 'variant sent a malformed answer');
       this.#kill(v, 'malformed');
     }
+    v.fresh = undefined;
     this.#flushPrimary();
   }
 
@@ -245,6 +259,8 @@ export class ReplicaSession implements EngineSession {
   }
 
   #onResponseFrame(v: ReplicaVariant, frame: Frame, info: MessageInfo): void {
+    const first = v.firstFrame;
+    v.firstFrame = false;
     if (v.dead) return;
     const peer = v.peer!;
     if (info.unsolicited) {
@@ -259,13 +275,18 @@ export class ReplicaSession implements EngineSession {
       return;
     }
     const streaming = this.#policy === 'primary' && v.index === 0;
+    const slot = ex.slots[v.index]!;
+    // The answer starts with the first frame of a read that began with nothing held: it may be that whole chunk.
+    if (first && v.fresh !== undefined && slot.bytes === 0) slot.wire = v.fresh;
     const taken = ex.take(v.index, frame, info.end, this.#env.settings.maxMessageBytes, streaming);
     if (taken === 'oversized') return this.#kill(v, 'oversized');
     if (taken === 'complete') {
       v.awaiting.shift();
+      // Still the same read, and the answer is as long as its chunk: its frames are the chunk.
+      if (slot.wire !== undefined && (slot.wire !== v.fresh || slot.bytes !== slot.wire.length)) slot.wire = undefined;
       // How the variant's connection goes on after this answer, for the client's codec if it is served (see #flush).
-      if (this.#handOver !== undefined) ex.slots[v.index]!.after = this.#handOver.after!(peer.codec!);
-      v.target.latency.observe(ex.slots[v.index]!.latencyMs! / 1000);
+      if (this.#handOver !== undefined) slot.after = this.#handOver.after!(peer.codec!);
+      v.target.latency.observe(slot.latencyMs! / 1000);
       this.#slotDone(ex);
     }
     if (streaming && this.#exchanges[0] === ex) this.#primaryOut = true;
@@ -333,9 +354,13 @@ export class ReplicaSession implements EngineSession {
       // The client's codec is told of the answer (the variant's codec framed it) instead of parsing it again.
       const h = this.#handOver;
       const told = h !== undefined && served.after !== undefined && ex.attributes !== undefined && h.handOver!(this.#client.codec!, ex.attributes, served.after);
-      this.#writeClient(served.frames, told);
-      // Answers of the other variants are no longer needed.
-      for (const s of ex.slots) s.frames.length = 0;
+      this.#writeClient(served.wire !== undefined ? [served.wire] : served.frames, told);
+      // Answers of the other variants are no longer needed (emptied in place: pop() is inlined, a store to length is not).
+      for (const s of ex.slots) {
+        const frames = s.frames;
+        while (frames.length > 0) frames.pop();
+        s.wire = undefined;
+      }
     }
     if (this.#exchanges.length === 0 && this.#clientEnded && !this.#current && !this.#closing && !this.#done) {
       this.#closing = true;

@@ -162,8 +162,71 @@ function transferCodings(raw: string, f: HeadFields): void {
 /**
  * Parse the header fields of a head `h` from `pos` (the first field line) to the blank line that ends it (h ends with
  * CRLFCRLF). Rejects bare LF, obs-fold, lines without colon, whitespace before the colon and non-token names.
+ *
+ * The per-request path: one forward pass over the bytes with local constants (module constants cost a load and a
+ * hole check per use in optimized code) and without Buffer.indexOf (a call into C++ per line). A line is taken here
+ * only when it passes every check of {@link checkedFields} — a token name, a colon, a CRLF — and the fields that
+ * matter are read the same way, so the result is the same; anything else is parsed again by checkedFields, which
+ * names what is wrong.
  */
-function parseFields(h: Buffer, pos: number, what: string): HeadFields {
+function parseFields(h: Buffer, start: number, what: string): HeadFields {
+  const tchar = TCHAR;
+  const n = h.length;
+  const stop = n - 2; // the final CRLF
+  let f: HeadFields | undefined;
+  let hostSeen = false;
+  let pos = start;
+  while (pos < stop) {
+    let c = pos;
+    for (; c < n; c++) {
+      const b = h[c]!;
+      // letters and '-' without the table (most name bytes), other tchar by the table
+      if (((b | 0x20) - 0x61) >>> 0 >= 26 && b !== 0x2d && tchar[b] !== 1) break;
+    }
+    if (c === pos || c === n || h[c] !== 0x3a) return checkedFields(h, start, what);
+    let lf = c + 1;
+    while (lf < n && h[lf] !== 0x0a) lf++;
+    const eol = lf - 1;
+    if (lf === n || eol <= c || h[eol] !== 0x0d) return checkedFields(h, start, what);
+    f ??= newFields();
+    switch (c - pos) {
+      case 4:
+        if (!hostSeen && isName(h, pos, N_HOST)) {
+          hostSeen = true;
+          f.host = value(h, c + 1, eol).toLowerCase();
+        }
+        break;
+      case 6:
+        if (isName(h, pos, N_EXPECT) && value(h, c + 1, eol).toLowerCase() === '100-continue') f.expectContinue = true;
+        break;
+      case 7:
+        if (isName(h, pos, N_UPGRADE)) f.upgrade = true;
+        break;
+      case 10:
+        if (isName(h, pos, N_CONNECTION) && !plainConnection(h, c + 1, eol, f)) connectionTokens(value(h, c + 1, eol), f);
+        break;
+      case 14:
+        if (isName(h, pos, N_CONTENT_LENGTH)) {
+          const v = plainContentLength(h, c + 1, eol);
+          if (v >= 0 && (f.contentLength < 0 || f.contentLength === v)) f.contentLength = v;
+          else f.contentLength = parseContentLength(value(h, c + 1, eol), f.contentLength);
+        }
+        break;
+      case 17:
+        if (isName(h, pos, N_TRANSFER_ENCODING)) transferCodings(value(h, c + 1, eol), f);
+        break;
+      default:
+        break;
+    }
+    pos = lf + 1;
+  }
+  f ??= newFields();
+  if (f.hasTransferEncoding && f.contentLength >= 0) throw malformed(`${what} head has both Content-Length and Transfer-Encoding`);
+  return f;
+}
+
+/** {@link parseFields} line by line with every check in order: the error names the first thing wrong. */
+function checkedFields(h: Buffer, pos: number, what: string): HeadFields {
   const f = newFields();
   const stop = h.length - 2; // the final CRLF
   let hostSeen = false;
@@ -259,16 +322,25 @@ export interface RequestHead {
 
 /** Parse a complete request head (h ends with CRLFCRLF, request line at `lead`). */
 export function parseRequestHead(h: Buffer, lead: number): RequestHead {
-  const lf = h.indexOf(LF, lead);
+  // The request line is short: scanned here rather than by Buffer.indexOf calls (a call into C++ each). A space not
+  // found before the end of the line counts as not found: either way the line is rejected with the same message.
+  const n = h.length;
+  let lf = lead;
+  while (lf < n && h[lf] !== 0x0a) lf++;
+  if (lf === n) lf = -1;
   const eol = lf - 1;
   if (eol < lead || h[eol] !== CR) throw malformed('request line ends in a bare LF (CRLF required)');
-  const sp1 = h.indexOf(SP, lead);
+  let sp1 = lead;
+  while (sp1 < eol && h[sp1] !== 0x20) sp1++;
+  if (sp1 === eol) sp1 = -1;
   if (sp1 < 0 || sp1 > eol) throw malformed(`invalid request line ${JSON.stringify(h.toString('latin1', lead, Math.min(eol, lead + 80)))}`);
   for (let i = lead; i < sp1; i++) {
     if (TCHAR[h[i]!] !== 1) throw malformed(`invalid method ${JSON.stringify(h.toString('latin1', lead, Math.min(sp1, lead + 40)))} (not a token)`);
   }
   if (sp1 === lead) throw malformed('request line starts with a space (empty method)');
-  const sp2 = h.indexOf(SP, sp1 + 1);
+  let sp2 = sp1 + 1;
+  while (sp2 < eol && h[sp2] !== 0x20) sp2++;
+  if (sp2 === eol) sp2 = -1;
   if (sp2 < 0 || sp2 > eol || sp2 === sp1 + 1) throw malformed(`invalid request line ${JSON.stringify(h.toString('latin1', lead, Math.min(eol, lead + 80)))}`);
   let q = -1;
   for (let i = sp1 + 1; i < sp2; i++) {
@@ -289,13 +361,41 @@ export function parseRequestHead(h: Buffer, lead: number): RequestHead {
 }
 
 export interface ResponseHead {
-  status: number;
-  minor: number;
-  fields: HeadFields;
+  readonly status: number;
+  readonly minor: number;
+  readonly fields: Readonly<HeadFields>;
 }
 
-/** Parse a complete response head (h ends with CRLFCRLF). */
+/** Response heads longer than this are not kept for {@link parseResponseHead}'s comparison. */
+const REMEMBER_LIMIT = 4096;
+
+/**
+ * A copy of the last response head parsed whole (see {@link parseResponseHead}) and what it says: the response framer
+ * tries it before searching the buffered bytes for the end of a head.
+ */
+export const lastResponseHead: { head: Buffer | undefined; parsed: ResponseHead | undefined } = { head: undefined, parsed: undefined };
+
+/**
+ * Parse a complete response head (h ends with CRLFCRLF). The result is shared: callers only read it.
+ *
+ * The variants of a replicate route answer a request with the same head, and a server repeats its heads from one
+ * answer to the next (the Date field changes once a second): a head byte for byte equal to the last one parsed gets
+ * that parse's result again (one memcmp instead of a parse). The last head is kept as a copy, so later changes to a
+ * caller's buffer cannot make the comparison lie.
+ */
 export function parseResponseHead(h: Buffer): ResponseHead {
+  const memo = lastResponseHead;
+  const last = memo.head;
+  if (last !== undefined && last.length === h.length && h.equals(last)) return memo.parsed!;
+  const parsed = parseStatusAndFields(h);
+  if (h.length <= REMEMBER_LIMIT) {
+    memo.head = Buffer.from(h);
+    memo.parsed = parsed;
+  }
+  return parsed;
+}
+
+function parseStatusAndFields(h: Buffer): ResponseHead {
   const lf = h.indexOf(LF);
   const eol = lf - 1;
   if (eol < 0 || h[eol] !== CR) throw malformed('status line ends in a bare LF (CRLF required)');

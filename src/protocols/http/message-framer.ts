@@ -110,6 +110,21 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
     return buf.consume(at + 4);
   }
 
+  /**
+   * Take a head byte for byte equal to `known` off the buffer when the buffered bytes start with it, or null. `known` is
+   * a head that parsed (its only CRLFCRLF is its end: every CRLF of a head that parses ends a line, and an empty line
+   * ends the head), so this is the head {@link takeHead} would find, without searching for its end.
+   */
+  protected takeKnownHead(known: Buffer): Buffer | null {
+    const n = known.length;
+    if (n > this.options.maxHeaderSize) return null;
+    const h = this.buf.headView(n);
+    if (h === undefined || !h.equals(known)) return null;
+    this.buf.skip(n);
+    this.#scanned = 0;
+    return h;
+  }
+
   #tooLarge(size: number): SwitchyardError {
     return new SwitchyardError(
       ErrorCodes.FRAME_TOO_LARGE,

@@ -1,7 +1,7 @@
 import type { Frame } from '../../framing/framer.js';
 import type { MessageInfo } from '../protocol.js';
 import type { HttpConnectionState } from './connection-state.js';
-import { malformed, parseResponseHead } from './head.js';
+import { lastResponseHead, malformed, parseResponseHead, type ResponseHead } from './head.js';
 import { HttpFramer, Mode, type HttpCodecOptions } from './message-framer.js';
 
 const RESP_HEAD: MessageInfo = { start: true, end: false };
@@ -35,9 +35,17 @@ export class HttpResponseFramer extends HttpFramer {
     const buf = this.buf;
     if (buf.length === 0) return null;
     if (buf.byteAt(0) !== 0x48) throw malformed(`response does not start with "HTTP/" (first byte 0x${buf.byteAt(0).toString(16).padStart(2, '0')})`);
-    const h = this.takeHead(0);
-    if (h === null) return null;
-    const r = parseResponseHead(h);
+    // The same head as the last one parsed (the variants of a replicate route, a server's repeated answers): taken
+    // without searching for its end, and not parsed again.
+    const known = lastResponseHead.head;
+    let h = known !== undefined ? this.takeKnownHead(known) : null;
+    let r: ResponseHead;
+    if (h !== null) r = lastResponseHead.parsed!;
+    else {
+      h = this.takeHead(0);
+      if (h === null) return null;
+      r = parseResponseHead(h);
+    }
     const f = r.fields;
     const state = this.state;
     const status = r.status;
