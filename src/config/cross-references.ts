@@ -100,7 +100,8 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog, 
       if (get(route, 'mirror') !== undefined && get(get(route, 'grpc'), 'compare') !== undefined && get(get(get(route, 'grpc'), 'compare'), 'policy') !== 'off') {
         push(['routes', i, 'mirror'], 'a grpc route cannot both mirror and compare its secondaries (use mirror.compare for the shadow)', 'invalid');
       }
-      if (get(get(get(list('listeners')[li], 'protocol'), 'options'), 'engine') === 'frames') {
+      const lp = get(list('listeners')[li], 'protocol');
+      if ((get(lp, 'engine') ?? get(get(lp, 'options'), 'engine')) === 'frames') {
         const why = framesRouteProblem(route, (id) => {
           const at = clusters.get(id);
           return at !== undefined && get(list('clusters')[at], 'tls') !== undefined;

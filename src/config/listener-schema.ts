@@ -65,7 +65,7 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
         listenerMatchKeyIssues(l, chaos, ctx);
         const protocol = get(l, 'protocol');
         if ((protocol === GRPC_PROTOCOL || get(protocol, 'type') === GRPC_PROTOCOL) && Array.isArray(get(l, 'faults'))) grpcListenerFaultIssues(get(l, 'faults') as unknown[], chaos, ctx);
-        if (get(protocol, 'type') === GRPC_PROTOCOL && get(get(protocol, 'options'), 'engine') === 'frames') {
+        if (get(protocol, 'type') === GRPC_PROTOCOL && (get(protocol, 'engine') ?? get(get(protocol, 'options'), 'engine')) === 'frames') {
           const why = get(l, 'tls') !== undefined ? 'tls' : get(l, 'faults') !== undefined ? 'faults' : undefined;
           if (why) addIssue(ctx, `engine "frames" serves plain listeners only: this listener has ${why} (use engine "auto" or "http2")`, ['protocol', 'options', 'engine']);
         }
