@@ -17,7 +17,7 @@ export const grpcListenerOptionsSchema = z.strictObject({
    * faults, every route without director, secondaries, compare, replicate, mirror, TLS cluster), else node:http2;
    * `http2`: always node:http2; `frames`: always the frame engine (refused for a listener that cannot be plain).
    */
-  engine: oneOf(['auto', 'http2', 'frames']).default('auto'),
+  engine: oneOf(['auto', 'http2', 'frames']).optional(),
 });
 
 /** Why a route keeps a grpc listener off the frame engine (`engine: frames` refuses it), or undefined. */

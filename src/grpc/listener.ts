@@ -85,6 +85,7 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
       target: (path, attributes, sampled) => this.#target(path, attributes, sampled),
       plain: (choice) => this.#plainRoute(choice),
       faulted: () => !this.#callFaults.empty || this.config.faults !== undefined,
+      forced: this.#engine === 'frames',
       setup: (choice) => deps.grpc.setup(choice.route, [this.stats, choice.route.stats]),
       sample: () => this.traffic.sample(),
       env: { framePool: (id) => deps.grpc.framePool(id), authority: this.#authority, logger: deps.logger, traffic: this.traffic },

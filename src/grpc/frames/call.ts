@@ -15,7 +15,7 @@ import type { DestinationCounters } from '../route-stats.js';
 import { GrpcCode, GrpcStatusError, parseGrpcTimeout, statusForReset } from '../status.js';
 import { ErrorCode } from './codec.js';
 import type { H2Stream, StreamSink } from './connection.js';
-import { AUTHORITY_SLOT, type FramePool } from './pool.js';
+import type { FramePool } from './pool.js';
 
 export interface FrameCallEnv {
   framePool(clusterId: string): FramePool | undefined;

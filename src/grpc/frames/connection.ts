@@ -173,7 +173,7 @@ export abstract class H2Connection {
       return;
     }
     stream.headersSent = true;
-    const block = this.encoder.encode(fields as string[]);
+    const block = this.encoder.encode(fields);
     const frames: Buffer[] = [];
     headersFrames(stream.id, block, endStream, this.peerMaxFrame, frames);
     this.push(...frames);
@@ -260,6 +260,7 @@ export abstract class H2Connection {
     const wasClosed = stream.closed;
     stream.reset = true;
     stream.sink = undefined;
+    this.#dropQueue(stream);
     if (!wasClosed) this.push(rstFrame(stream.id, code));
     this.#close(stream);
   }
@@ -294,6 +295,18 @@ export abstract class H2Connection {
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     this.#lost();
+  }
+
+  /** DATA queued on a stream that will never be sent: its source gets the window back (its reader moves on). */
+  #dropQueue(stream: H2Stream): void {
+    const n = stream.queuedBytes;
+    stream.queue.length = 0;
+    stream.queuedBytes = 0;
+    stream.endQueued = false;
+    stream.trailersQueued = undefined;
+    this.#blocked.delete(stream);
+    if (n > 0) stream.onSent?.(n);
+    stream.onSent = undefined;
   }
 
   #endLocal(stream: H2Stream): void {
@@ -333,6 +346,7 @@ export abstract class H2Connection {
       const sink = s.sink;
       s.sink = undefined;
       s.reset = true;
+      this.#dropQueue(s);
       this.onStreamClosed(s);
       sink?.onReset(ErrorCode.CANCEL, true);
     }
@@ -489,6 +503,7 @@ export abstract class H2Connection {
     const code = f.payload.readUInt32BE(0);
     s.rstCode = code;
     s.reset = true;
+    this.#dropQueue(s);
     const sink = s.sink;
     s.sink = undefined;
     this.#close(s);
@@ -507,6 +522,7 @@ export abstract class H2Connection {
         const sink = s.sink;
         s.sink = undefined;
         s.reset = true;
+        this.#dropQueue(s);
         this.#close(s);
         sink?.onReset(ErrorCode.REFUSED_STREAM, true);
       }

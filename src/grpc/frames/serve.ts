@@ -26,6 +26,8 @@ export interface FrameDispatch {
   plain(choice: RouteChoice): boolean;
   /** Whether the listener has per-call faults (then no call is served here). */
   faulted(): boolean;
+  /** `engine: frames`: every connection is served here, whatever the listener has become. */
+  readonly forced: boolean;
   setup(choice: RouteChoice): GrpcRouteSetup;
   sample(): boolean;
   readonly env: FrameCallEnv;
@@ -76,13 +78,15 @@ export class FrameServer implements ServerHandler {
     const sampled = d.sample();
     const target = d.target(path, () => fieldAttributes(path, fields), sampled);
     if (target instanceof GrpcStatusError) {
-      const out = [':status', '200', 'content-type', 'application/grpc'];
-      for (const [k, v] of Object.entries(statusTrailers(target))) out.push(k, String(v));
-      stream.sink = { onHeaders: () => undefined, onData: (b) => stream.consumed(b.length), onReset: () => undefined };
-      conn.sendHeaders(stream, out, true);
+      this.#answer(conn, stream, target);
       return;
     }
-    if (d.faulted() || !d.plain(target)) {
+    if (d.forced && !d.plain(target)) {
+      const why = new GrpcStatusError('UNAVAILABLE', `switchyard: route '${target.route.id}' is not plain (a director, secondaries, compare, mirror or a TLS cluster) and listener '${d.listenerId}' has engine "frames"`);
+      this.#answer(conn, stream, why);
+      return;
+    }
+    if (!d.forced && (d.faulted() || !d.plain(target))) {
       // The listener stopped being plain since this connection was accepted: refused (safe to retry), and GOAWAY.
       conn.resetStream(stream, ErrorCode.REFUSED_STREAM);
       conn.goaway();
@@ -90,6 +94,14 @@ export class FrameServer implements ServerHandler {
     }
     target.route.requests++;
     new FrameCall(stream, fields, d.setup(target), d.env, sampled).start(fields, endStream);
+  }
+
+  /** A Trailers-Only answer of the listener's (what the client still sends is read and dropped). */
+  #answer(conn: ServerConnection, stream: H2Stream, status: GrpcStatusError): void {
+    const out = [':status', '200', 'content-type', 'application/grpc'];
+    for (const [k, v] of Object.entries(statusTrailers(status))) out.push(k, String(v));
+    stream.sink = { onHeaders: () => undefined, onData: (b) => stream.consumed(b.length), onReset: () => undefined };
+    conn.sendHeaders(stream, out, true);
   }
 
   /** GOAWAY to every connection (calls in flight finish). */
