@@ -32,7 +32,7 @@ Options:
 ${ADMIN_FLAGS_USAGE}      --connect-timeout D    upstream connect timeout (default 5s)
       --drain-timeout D      on SIGINT/SIGTERM, let calls finish this long (default 10s)
       --engine E             auto (default: the frame-level engine when nothing needs node:http2, i.e. no
-                             secondaries and no compare), http2, or frames (docs/grpc.md § engine)
+                             secondaries and no compare), http2, or frames (docs/grpc.md § engines)
       --log-level L          trace|debug|info|warn|error|fatal|silent
   -h, --help                 this help
 `;
