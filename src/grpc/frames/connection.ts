@@ -30,6 +30,12 @@ export interface ConnectionOptions {
   /** Our SETTINGS_MAX_CONCURRENT_STREAMS (server side). */
   readonly maxConcurrentStreams?: number;
   readonly maxHeaderListSize?: number;
+  /**
+   * Give the connection window back only for DATA consumed (written onward), like each stream's: bounds what one
+   * peer may make us hold to the connection window (the server side). Else it is given back as DATA arrives (the
+   * upstream side: one slow client must not hold an upstream connection shared by others).
+   */
+  readonly connectionAckOnConsume?: boolean;
 }
 
 /** Socket bytes waiting to be written past which queued DATA waits for 'drain'. */
@@ -95,6 +101,8 @@ export abstract class H2Connection {
   /** Connection windows: ours toward the peer, and what the peer may still send us. */
   #sendWindow = DEFAULT_WINDOW;
   #connUnacked = 0;
+  /** DATA octets received and not yet given back on the connection (checked against our connection window). */
+  #connRecv = 0;
   /** The peer's SETTINGS arrived at least once. */
   peerSettingsSeen = false;
   /** The highest stream id the peer opened (GOAWAY's last-stream-id on our side). */
@@ -266,12 +274,24 @@ export abstract class H2Connection {
   }
 
   consume(stream: H2Stream, n: number): void {
-    if (this.destroyed || stream.reset || stream.remoteEnded) return;
+    if (this.destroyed) return;
+    if (this.options.connectionAckOnConsume) this.#ackConnection(n);
+    if (stream.reset || stream.remoteEnded) return;
     stream.unacked += n;
     if (stream.unacked >= this.options.streamWindow >>> 2) {
       this.push(windowUpdateFrame(stream.id, stream.unacked));
       stream.recvWindow += stream.unacked;
       stream.unacked = 0;
+    }
+  }
+
+  /** `n` octets of the connection window given back (in batches of a quarter window). */
+  #ackConnection(n: number): void {
+    this.#connUnacked += n;
+    if (this.#connUnacked >= this.options.connectionWindow >>> 2) {
+      this.push(windowUpdateFrame(0, this.#connUnacked));
+      this.#connRecv -= this.#connUnacked;
+      this.#connUnacked = 0;
     }
   }
 
@@ -533,31 +553,40 @@ export abstract class H2Connection {
   #data(f: Frame): void {
     if (f.stream === 0) throw new H2Error(ErrorCode.PROTOCOL_ERROR, 'DATA on stream 0');
     const len = f.payload.length;
-    // Every DATA frame counts against the connection window, whatever becomes of it; given back at once.
-    this.#connUnacked += len;
-    if (this.#connUnacked >= this.options.connectionWindow >>> 2) {
-      this.push(windowUpdateFrame(0, this.#connUnacked));
-      this.#connUnacked = 0;
-    }
+    // Every DATA frame counts against the connection window: given back at once, or (connectionAckOnConsume) as
+    // its payload is consumed, padding and frames of closed streams at once.
+    this.#connRecv += len;
+    if (this.#connRecv > this.options.connectionWindow) throw new H2Error(ErrorCode.FLOW_CONTROL_ERROR, 'DATA over the connection window');
+    const ackNow = (n: number): void => this.#ackConnection(n);
+    if (!this.options.connectionAckOnConsume) ackNow(len);
     this.#checkKnown(f.stream, 'DATA');
     const s = this.streams.get(f.stream);
-    if (!s) return; // a closed stream (we reset it, or it ended): ignored (RFC 9113 §5.1)
+    const dropped = (): void => {
+      if (this.options.connectionAckOnConsume) ackNow(len);
+    };
+    if (!s) return dropped(); // a closed stream (we reset it, or it ended): ignored (RFC 9113 §5.1)
     if (s.remoteEnded) {
+      dropped();
       this.#streamError(f.stream, ErrorCode.STREAM_CLOSED);
       return;
     }
     if (!s.headersReceived) {
+      dropped();
       this.#streamError(f.stream, ErrorCode.PROTOCOL_ERROR);
       return;
     }
     if (len > s.recvWindow) {
+      dropped();
       this.#streamError(f.stream, ErrorCode.FLOW_CONTROL_ERROR);
       return;
     }
     s.recvWindow -= len;
     const data = unpad(f);
     const padding = len - data.length;
-    if (padding > 0) s.unacked += padding;
+    if (padding > 0) {
+      s.unacked += padding;
+      if (this.options.connectionAckOnConsume) ackNow(padding);
+    }
     const end = (f.flags & Flag.END_STREAM) !== 0;
     if (end) {
       s.remoteEnded = true;

@@ -36,7 +36,7 @@ export interface FrameDispatch {
 }
 
 /** SETTINGS_MAX_CONCURRENT_STREAMS the frame engine advertises to clients. */
-export const FRAME_MAX_STREAMS = 1000;
+export const FRAME_MAX_STREAMS = 256;
 
 /** A call's route attributes from its header block: `method`, `service`, `metadata.<name>` (several values joined with `, `). */
 function fieldAttributes(path: string, fields: readonly string[]): Attributes {
@@ -60,7 +60,7 @@ export class FrameServer implements ServerHandler {
   }
 
   accept(socket: Socket): void {
-    const conn = new ServerConnection(socket, { streamWindow: STREAM_WINDOW, connectionWindow: SESSION_WINDOW, maxConcurrentStreams: FRAME_MAX_STREAMS }, this);
+    const conn = new ServerConnection(socket, { streamWindow: STREAM_WINDOW, connectionWindow: SESSION_WINDOW, maxConcurrentStreams: FRAME_MAX_STREAMS, connectionAckOnConsume: true }, this);
     this.conns.add(conn);
   }
 
