@@ -117,7 +117,7 @@ export class FramePool {
         this.#forget(key, p);
       });
       socket.once('connect', () => {
-        p.conn = new ClientConnection(socket, { streamWindow: STREAM_WINDOW, connectionWindow: SESSION_WINDOW }, {
+        p.conn = new ClientConnection(socket, { streamWindow: STREAM_WINDOW, connectionWindow: SESSION_WINDOW, maxHeaderListSize: 64 * 1024 }, {
           onReady: () => {
             clearTimeout(timer);
             p.connected = true;

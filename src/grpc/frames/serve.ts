@@ -60,7 +60,7 @@ export class FrameServer implements ServerHandler {
   }
 
   accept(socket: Socket): void {
-    const conn = new ServerConnection(socket, { streamWindow: STREAM_WINDOW, connectionWindow: SESSION_WINDOW, maxConcurrentStreams: FRAME_MAX_STREAMS, connectionAckOnConsume: true }, this);
+    const conn = new ServerConnection(socket, { streamWindow: STREAM_WINDOW, connectionWindow: SESSION_WINDOW, maxConcurrentStreams: FRAME_MAX_STREAMS, maxHeaderListSize: 64 * 1024, connectionAckOnConsume: true }, this);
     this.conns.add(conn);
   }
 
