@@ -11,7 +11,8 @@
 // Wall-clock ns on a busy shared machine are noise to within tens of percent; --callgrind runs each case under
 // `valgrind --tool=callgrind` twice (warm-up + N and warm-up + 2N operations) and reports (Ir(2N) − Ir(N)) / N: the
 // instructions of one operation, JIT warm-up and startup cancelled out; node runs with --single-threaded (no
-// background compiler or GC threads, whose timing otherwise moves the difference by hundreds of instructions).
+// background compiler or GC threads, whose timing otherwise moves the difference by hundreds of instructions) and
+// collects the setup's garbage before the measured part.
 // Needs `npm run build`.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -106,10 +107,10 @@ async function nodeBlocks(n) {
 }
 
 /** Each case: a setup that returns the operation to repeat (op(i) for the i-th call). */
-async function cases() {
+async function cases(withNode) {
   const raw = ourBlocks(false);
   const huff = ourBlocks(true);
-  const node = await nodeBlocks(2 + TIMEOUTS.length);
+  const node = withNode ? await nodeBlocks(2 + TIMEOUTS.length) : [];
   const primed = (blocks) => {
     const d = new HpackDecoder();
     for (const b of blocks) d.decode(b);
@@ -190,14 +191,17 @@ function run(op, n, offset) {
   return Number(process.hrtime.bigint() - t) / n;
 }
 
-const all = await cases();
+const all = await cases(opt.case === '' ? !opt.callgrind : opt.case.includes('node:http2'));
 const only = opt.only === '' ? null : new RegExp(opt.only);
 const names = Object.keys(all).filter((n) => only === null || only.test(n));
 
 if (opt.case !== '') {
   // one case, warm-up + --count operations, for --callgrind
+  // warm-up, then the setup's garbage collected so that no collection of it lands in one run's measured part only
   const op = all[opt.case]();
   run(op, COUNT, 0);
+  globalThis.gc();
+  globalThis.gc();
   run(op, Number(opt.rounds) * COUNT, COUNT);
   process.exit(0);
 } else if (opt.callgrind) {
@@ -205,7 +209,7 @@ if (opt.case !== '') {
   const self = fileURLToPath(import.meta.url);
   const ir = (name, rounds) => {
     const out = path.join(tmp, `cg.${rounds}`);
-    execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', self, '--case', name, '--count', String(COUNT), '--rounds', String(rounds)], { stdio: 'ignore', timeout: 600_000 });
+    execFileSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--single-threaded', '--expose-gc', self, '--case', name, '--count', String(COUNT), '--rounds', String(rounds)], { stdio: 'ignore', timeout: 600_000 });
     const m = /^(?:summary|totals):\s+(\d+)/m.exec(fs.readFileSync(out, 'utf8'));
     fs.rmSync(out);
     return Number(m[1]);
