@@ -8,6 +8,8 @@
 //   node bench/study/grpc-callgrind.js --cpu --variants pipe,sy,pipe,sy --warm 4000 --count 40000
 //   node bench/study/grpc-callgrind.js --cpu --prof /tmp/prof --variants sy --warm 4000 --count 40000
 //   node bench/study/grpc-callgrind.js --variants sy,sy:--max-semi-space-size=32   (node flags for a variant)
+//   node bench/study/grpc-callgrind.js --variants pipe,sy,sy-http2   (sy: the default engine, frames for this
+//     plain proxy; sy-http2: switchyard grpc --engine http2, the node:http2 engine)
 //   node bench/study/grpc-callgrind.js --strace --variants pipe,sy --warm 4000 --count 5000   (system calls per call)
 //
 // The grpc-js server (bench/grpc.js --server: identity serializers, /bench.Bench/Echo answers the request) and the
@@ -63,9 +65,10 @@ function proxyArgs(name, listen, upstream) {
     case 'pipe':
       return [...(opt.prof ? flags.slice(1) : []), path.join(root, 'bench/grpc.js'), '--pipe', `127.0.0.1:${listen}`, `127.0.0.1:${upstream}`];
     case 'sy':
-      return [...flags, path.join(root, 'bin/switchyard.js'), 'grpc', '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`, '--log-level', 'warn'];
+    case 'sy-http2':
+      return [...flags, path.join(root, 'bin/switchyard.js'), 'grpc', '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`, '--log-level', 'warn', ...(variant === 'sy-http2' ? ['--engine', 'http2'] : [])];
     default:
-      throw new Error(`unknown variant ${variant} (pipe, sy, sy@DIR)`);
+      throw new Error(`unknown variant ${variant} (pipe, sy, sy-http2, sy@DIR)`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { allMatchKeys, matchKeysOf, type FaultCatalog, type ProtocolCatalog } from './catalogs.js';
-import { GRPC_FAULT_MATCH_KEYS, grpcFaultProblems } from './grpc-schema.js';
+import { GRPC_FAULT_MATCH_KEYS, framesRouteProblem, grpcFaultProblems } from './grpc-schema.js';
 import { suggestionSuffix } from './did-you-mean.js';
 import { matchKeyProblems, type FaultInput } from './fault-input.js';
 import { groupShareProblems } from './fault-list-schema.js';
@@ -99,6 +99,14 @@ export function crossReferenceIssues(cfg: unknown, protocols?: ProtocolCatalog, 
       }
       if (get(route, 'mirror') !== undefined && get(get(route, 'grpc'), 'compare') !== undefined && get(get(get(route, 'grpc'), 'compare'), 'policy') !== 'off') {
         push(['routes', i, 'mirror'], 'a grpc route cannot both mirror and compare its secondaries (use mirror.compare for the shadow)', 'invalid');
+      }
+      const lp = get(list('listeners')[li], 'protocol');
+      if ((get(lp, 'engine') ?? get(get(lp, 'options'), 'engine')) === 'frames') {
+        const why = framesRouteProblem(route, (id) => {
+          const at = clusters.get(id);
+          return at !== undefined && get(list('clusters')[at], 'tls') !== undefined;
+        });
+        if (why) push(['routes', i], `listener ${JSON.stringify(listenerRef)} has engine "frames", which serves plain routes only: this route has ${why} (use engine "auto" or "http2")`, 'invalid');
       }
     }
     if (protocols) {

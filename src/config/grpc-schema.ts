@@ -12,7 +12,29 @@ export const GRPC_PROTOCOL = 'grpc';
 export const grpcListenerOptionsSchema = z.strictObject({
   /** `upstream` (default): `:authority` becomes the endpoint's HOST:PORT; `client`: kept as received; anything else: that value. */
   authority: field('"upstream", "client" or an authority like "api.example.com"', (v) => (typeof v === 'string' && v.length > 0 ? v : invalid('"upstream", "client" or an authority', v))).default('upstream'),
+  /**
+   * `auto` (default): the frame-level engine for connections accepted while the listener is plain (no TLS, no
+   * faults, every route without director, secondaries, compare, replicate, mirror, TLS cluster), else node:http2;
+   * `http2`: always node:http2; `frames`: always the frame engine (refused for a listener that cannot be plain).
+   */
+  engine: oneOf(['auto', 'http2', 'frames']).optional(),
 });
+
+/** Why a route keeps a grpc listener off the frame engine (`engine: frames` refuses it), or undefined. */
+export function framesRouteProblem(route: unknown, clusterHasTls: (id: string) => boolean): string | undefined {
+  const r = route as Record<string, unknown> | undefined;
+  if (!r || typeof r !== 'object') return undefined;
+  if (r['replicate'] !== undefined) return 'a replicate route';
+  if (r['mirror'] !== undefined) return 'a mirror';
+  const g = r['grpc'] as Record<string, unknown> | undefined;
+  if (g && typeof g === 'object') {
+    if (Array.isArray(g['secondaries']) && g['secondaries'].length > 0) return 'grpc.secondaries';
+    const c = g['compare'] as Record<string, unknown> | undefined;
+    if (c && typeof c === 'object' && ((c['policy'] !== undefined && c['policy'] !== 'off') || c['maxMessageSize'] !== undefined)) return 'grpc.compare';
+  }
+  if (typeof r['cluster'] === 'string' && clusterHasTls(r['cluster'])) return `TLS cluster ${JSON.stringify(r['cluster'])}`;
+  return undefined;
+}
 
 const POLICIES = ['off', 'report', 'majority', 'unanimous', 'weighted'] as const;
 

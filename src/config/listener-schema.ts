@@ -65,6 +65,10 @@ export function listenerSchema(framers: FramerCatalog, chaos: ChaosCatalogs): z.
         listenerMatchKeyIssues(l, chaos, ctx);
         const protocol = get(l, 'protocol');
         if ((protocol === GRPC_PROTOCOL || get(protocol, 'type') === GRPC_PROTOCOL) && Array.isArray(get(l, 'faults'))) grpcListenerFaultIssues(get(l, 'faults') as unknown[], chaos, ctx);
+        if (get(protocol, 'type') === GRPC_PROTOCOL && (get(protocol, 'engine') ?? get(get(protocol, 'options'), 'engine')) === 'frames') {
+          const why = get(l, 'tls') !== undefined ? 'tls' : get(l, 'faults') !== undefined ? 'faults' : undefined;
+          if (why) addIssue(ctx, `engine "frames" serves plain listeners only: this listener has ${why} (use engine "auto" or "http2")`, ['protocol', 'options', 'engine']);
+        }
         if (get(l, 'transport') !== 'udp') return;
         if (get(get(l, 'listen'), 'kind') === 'unix') addIssue(ctx, 'a unix socket needs transport "tcp", not "udp"', ['listen']);
         if (get(l, 'tls') !== undefined) addIssue(ctx, 'TLS needs transport "tcp", not "udp"', ['tls']);

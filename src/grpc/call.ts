@@ -9,7 +9,6 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Logger } from '../core/log.js';
 import type { TrafficStats } from '../core/stats.js';
-import { ErrorCodes } from '../core/errors.js';
 import type { TrafficTap } from '../core/traffic.js';
 import { grpcAttributes, type GrpcCallInfo, type GrpcDestination, type GrpcDirector, type GrpcErrorHandler, type GrpcStreamParameters } from './director.js';
 import { frameMessage, requestMetadata, serviceOf, statusFromTrailers, statusTrailers } from './headers.js';
@@ -21,6 +20,7 @@ import type { DestinationCounters, GrpcRouteStats } from './route-stats.js';
 import { GrpcCode, GrpcStatusError, codeName, parseGrpcTimeout, statusForReset } from './status.js';
 import type { CallFault } from './call-faults.js';
 import { voteOnAnswers, type GrpcVoteSetup, type VoterAnswer } from './vote.js';
+import { recordCall } from './call-record.js';
 
 
 /** What a route gives its calls (built from the route's config, plus a director registered from code). */
@@ -600,20 +600,21 @@ class ProxyCall {
   #record(code: number, blocked: boolean): void {
     const tap = this.#env.traffic;
     if (!tap || this.#trace === undefined) return;
-    let error: string | undefined;
-    if (blocked) error = ErrorCodes.DIVERGENCE;
-    else if (this.#clientGone) error = this.#aborted ? ErrorCodes.FAULT_CLOSED : ErrorCodes.CLIENT_RESET;
-    else if (this.#forced && !this.#injected) error = this.#forced.code === GrpcCode.DEADLINE_EXCEEDED ? ErrorCodes.UPSTREAM_TIMEOUT : this.#forced.code === GrpcCode.UNAVAILABLE ? ErrorCodes.UPSTREAM_UNREACHABLE : undefined;
-    const primary = this.#dests[0];
-    tap.record({
-      at: this.#started,
-      durationMs: Math.round((performance.now() - this.#trace) * 1000) / 1000,
-      request: { method: this.#method, service: serviceOf(this.#method), bytesIn: this.#bytesIn, bytesOut: this.#bytesOut },
-      answer: this.#clientGone ? '' : codeName(code),
-      ...(error !== undefined ? { error } : {}),
+    recordCall(tap, {
+      started: this.#started,
+      trace: this.#trace,
+      method: this.#method,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      code,
+      blocked,
+      clientGone: this.#clientGone,
+      aborted: this.#aborted,
+      forced: this.#forced,
+      injected: this.#injected,
       route: this.#route.routeId,
-      ...(primary ? { cluster: primary.cluster } : {}),
-      ...(this.#endpoint !== undefined ? { endpoint: this.#endpoint } : {}),
+      cluster: this.#dests[0]?.cluster,
+      endpoint: this.#endpoint,
     });
   }
 

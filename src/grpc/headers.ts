@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { GrpcCode, GrpcStatusError, decodeGrpcMessage, encodeGrpcMessage, parseCode, statusForHttp } from './status.js';
 
 /** Connection-specific headers HTTP/2 forbids, and `host` (`:authority` carries it). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host', 'http2-settings']);
 
 /** The service of a gRPC method path (`/pkg.Service/Method` → `pkg.Service`; '' when it has none). */
 export function serviceOf(method: string): string {

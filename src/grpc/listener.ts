@@ -25,6 +25,8 @@ import { GrpcCallFaults } from './call-faults.js';
 import { ConnectionFaults } from './conn-faults.js';
 import { TrafficTap } from '../core/traffic.js';
 import { trafficSettings } from '../listeners/tcp.js';
+import type { RouteChoice } from '../routing/director.js';
+import { FrameServer } from './frames/serve.js';
 
 /** A call's route attributes: `method`, `service`, and `metadata.<name>` for each request header that is not a pseudo-header. */
 function callAttributes(path: string, headers: IncomingHttpHeaders): Attributes {
@@ -60,6 +62,10 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
   #bound: Address | undefined;
   #stopping: Promise<void> | undefined;
   readonly #authority: string;
+  /** `engine`: auto (frames while the listener is plain), http2, frames. */
+  readonly #engine: 'auto' | 'http2' | 'frames';
+  /** The frame engine's connections (docs/grpc.md § engine). */
+  readonly #frames: FrameServer;
   /** What every call of this listener is handed (one object, not one per call). */
   readonly #callEnv: CallEnv;
   /** The traffic tail (GET /api/v1/listeners/:id/traffic): one record per sampled call. */
@@ -70,9 +76,45 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     this.#deps = deps;
     const a = config.protocol?.options['authority'];
     this.#authority = typeof a === 'string' ? a : 'upstream';
+    const e = config.protocol?.options['engine'];
+    this.#engine = e === 'http2' || e === 'frames' ? e : 'auto';
     this.#callFaults = new GrpcCallFaults(deps.faults, deps.random, config.id);
     this.traffic = new TrafficTap(trafficSettings(config));
     this.#callEnv = { pool: (id) => deps.grpc.pool(id), authority: this.#authority, logger: deps.logger, traffic: this.traffic };
+    this.#frames = new FrameServer({
+      target: (path, attributes, sampled) => this.#target(path, attributes, sampled),
+      plain: (choice) => this.#plainRoute(choice),
+      faulted: () => !this.#callFaults.empty || this.config.faults !== undefined,
+      forced: this.#engine === 'frames',
+      setup: (choice) => deps.grpc.setup(choice.route, [this.stats, choice.route.stats]),
+      sample: () => this.traffic.sample(),
+      env: { framePool: (id) => deps.grpc.framePool(id), authority: this.#authority, logger: deps.logger, traffic: this.traffic },
+      logger: deps.logger,
+      listenerId: config.id,
+    });
+  }
+
+  /**
+   * A route the frame engine can serve: no director, no secondaries, compare off, no replicate or mirror, and an
+   * h2c cluster (docs/grpc.md § engine).
+   */
+  #plainRoute(choice: RouteChoice): boolean {
+    const c = choice.route.config;
+    const g = c.grpc;
+    if (c.replicate || c.mirror || !choice.cluster || choice.cluster.config.tls) return false;
+    if (g && (g.secondaries.length > 0 || (g.compare.policy !== 'off') || g.compare.maxMessageSize !== undefined)) return false;
+    return !this.#deps.grpc.directors.has(choice.route.id);
+  }
+
+  /** A new connection goes to the frame engine: engine frames, or auto while the listener is plain. */
+  #framesNow(): boolean {
+    if (this.#engine === 'http2' || this.config.tls) return false;
+    if (this.#engine === 'frames') return true;
+    if (this.config.faults !== undefined || this.#deps.faults.size > 0) return false;
+    const routing = this.#deps.director.routing(this.id);
+    if (!routing) return true;
+    for (const choice of routing.choices) if (!this.#plainRoute(choice)) return false;
+    return true;
   }
 
   /** Hot reload in place (faults and `traffic`: the caller updates the fault set). */
@@ -143,6 +185,10 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     }
     socket.on('error', () => undefined);
     const faulted = this.#connFaults !== undefined && (this.config.faults !== undefined || this.#connFaults.active);
+    if (!faulted && this.#framesNow()) {
+      this.#frames.accept(socket);
+      return;
+    }
     server.emit('connection', faulted ? this.#connFaults!.wrap(socket) : socket);
   }
 
@@ -152,6 +198,8 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
    * each new call reads the set.
    */
   #faultsChanged(): void {
+    // Any fault (per call or connection) makes the listener not plain: frame-engine connections go away.
+    if (this.#engine !== 'frames' && this.#deps.faults.size > 0) this.#frames.goawayAll();
     const now = this.#connFaults?.active ?? false;
     const was = this.#connFaulted;
     this.#connFaulted = now;
@@ -159,23 +207,32 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     for (const s of this.#sessions) if (!s.closed && !s.destroyed) s.close();
   }
 
-  #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  /**
+   * The route of a call with this path (`attributes` built only when the routes match on them), or the status the
+   * listener answers with when there is none (counted, and recorded when `sampled`).
+   */
+  #target(path: string, attributes: () => Attributes, sampled: boolean): RouteChoice | GrpcStatusError {
     const routing = this.#deps.director.routing(this.id);
+    const target = routing === undefined ? undefined : routing.scope === 'fixed' ? routing.choices[0] : routing.select(attributes());
+    if (target && (target.cluster || target.route.config.replicate)) return target;
+    const none = routing !== undefined && routing.choices.length > 0;
+    this.stats.error(none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM);
+    if (sampled) {
+      this.traffic.record({ at: Date.now(), durationMs: 0, request: { method: path, service: serviceOf(path), bytesIn: 0, bytesOut: 0 }, answer: none ? 'UNIMPLEMENTED' : 'UNAVAILABLE', error: none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM });
+    }
+    return none
+      ? new GrpcStatusError('UNIMPLEMENTED', `switchyard: no route for ${path} on listener '${this.id}'`)
+      : new GrpcStatusError('UNAVAILABLE', `listener '${this.id}' has no route`);
+  }
+
+  #stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const path = typeof headers[':path'] === 'string' ? headers[':path'] : '';
-    const target = routing === undefined ? undefined : routing.scope === 'fixed' ? routing.choices[0] : routing.select(callAttributes(path, headers));
     const sampled = this.traffic.sample();
-    if (!target || (!target.cluster && !target.route.config.replicate)) {
-      const none = routing !== undefined && routing.choices.length > 0;
-      this.stats.error(none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM);
-      if (sampled) {
-        this.traffic.record({ at: Date.now(), durationMs: 0, request: { method: path, service: serviceOf(path), bytesIn: 0, bytesOut: 0 }, answer: none ? 'UNIMPLEMENTED' : 'UNAVAILABLE', error: none ? ErrorCodes.NO_ROUTE : ErrorCodes.NO_UPSTREAM });
-      }
+    const target = this.#target(path, () => callAttributes(path, headers), sampled);
+    if (target instanceof GrpcStatusError) {
       stream.on('error', () => undefined);
-      const status = none
-        ? new GrpcStatusError('UNIMPLEMENTED', `switchyard: no route for ${path} on listener '${this.id}'`)
-        : new GrpcStatusError('UNAVAILABLE', `listener '${this.id}' has no route`);
       try {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...statusTrailers(status) }, { endStream: true });
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...statusTrailers(target) }, { endStream: true });
       } catch {
         stream.close(constants.NGHTTP2_REFUSED_STREAM);
       }
@@ -199,12 +256,14 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
     const tcp = this.#tcp;
     const closed = tcp ? new Promise<void>((r) => tcp.close(() => r())) : Promise.resolve();
     for (const s of this.#sessions) if (!s.closed) s.close();
-    if (drain > 0 && this.#sessions.size > 0) {
+    this.#frames.goawayAll();
+    if (drain > 0 && this.#sessions.size + this.#frames.conns.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([closed, new Promise<void>((r) => (timer = setTimeout(r, drain)))]);
       clearTimeout(timer);
     }
     for (const s of this.#sessions) s.destroy();
+    this.#frames.destroyAll();
     await closed;
     this.#server = undefined;
     this.#tcp = undefined;
@@ -212,7 +271,14 @@ export class GrpcListener extends RuntimeBase<ListenerConfig> {
   }
 
   override toJSON(): Record<string, unknown> {
-    return this.json({ address: this.#bound ?? null, protocol: 'grpc', sessions: this.#sessions.size, tls: this.config.tls !== undefined });
+    return this.json({
+      address: this.#bound ?? null,
+      protocol: 'grpc',
+      engine: this.#engine,
+      sessions: this.#sessions.size + this.#frames.conns.size,
+      sessionsByEngine: { http2: this.#sessions.size, frames: this.#frames.conns.size },
+      tls: this.config.tls !== undefined,
+    });
   }
 }
 

@@ -9,6 +9,7 @@ import type { Cluster } from '../upstream/cluster.js';
 import type { GrpcRouteSetup } from './call.js';
 import type { GrpcDirector } from './director.js';
 import { H2Pool } from './pool.js';
+import { FramePool } from './frames/pool.js';
 import { GrpcRouteStats } from './route-stats.js';
 import type { DivergenceLog } from '../replication/events.js';
 import type { Comparator } from '../compare/comparator.js';
@@ -22,6 +23,8 @@ export const DEFAULT_SECONDARY_QUEUE = 4 * 1024 * 1024;
 
 export class GrpcRuntime {
   readonly #pools = new Map<string, H2Pool>();
+  /** The frame engine's connections per cluster (frames/pool.ts). */
+  readonly #framePools = new Map<string, FramePool>();
   readonly #stats = new Map<string, GrpcRouteStats>();
   /** Directors by route id (set before or after the route exists; read at each call). */
   readonly directors = new Map<string, GrpcDirector>();
@@ -53,10 +56,25 @@ export class GrpcRuntime {
     return pool;
   }
 
-  /** Forget a cluster's pool (its sessions are closed). */
+  /** The frame engine's connection pool of a cluster id (replaced when the cluster object was replaced). */
+  framePool(clusterId: string): FramePool | undefined {
+    const cluster = this.#clusters.get(clusterId);
+    if (!cluster || cluster.state !== 'started') return undefined;
+    let pool = this.#framePools.get(clusterId);
+    if (pool?.cluster !== cluster) {
+      pool?.close();
+      pool = new FramePool(cluster);
+      this.#framePools.set(clusterId, pool);
+    }
+    return pool;
+  }
+
+  /** Forget a cluster's pools (their sessions are closed). */
   dropCluster(clusterId: string): void {
     this.#pools.get(clusterId)?.close();
     this.#pools.delete(clusterId);
+    this.#framePools.get(clusterId)?.close();
+    this.#framePools.delete(clusterId);
   }
 
   stats(routeId: string): GrpcRouteStats {
@@ -221,13 +239,27 @@ export class GrpcRuntime {
       compare: g?.compare ?? { policy: 'off' },
       director: this.directors.has(route.id),
       ...this.stats(route.id).toJSON(),
-      sessions: clusters.map((c) => this.#pools.get(c)?.toJSON() ?? { cluster: c, sessions: 0, sessionsOpened: 0 }),
+      sessions: clusters.map((c) => this.#sessionsJSON(c)),
+    };
+  }
+
+  /** A cluster's upstream sessions, both engines' together (`frames` of them on the frame engine). */
+  #sessionsJSON(cluster: string): Record<string, unknown> {
+    const h = this.#pools.get(cluster);
+    const f = this.#framePools.get(cluster);
+    return {
+      cluster,
+      sessions: (h?.sessions ?? 0) + (f?.sessions ?? 0),
+      sessionsOpened: (h?.sessionsOpened ?? 0) + (f?.sessionsOpened ?? 0),
+      ...(f ? { frames: { sessions: f.sessions, sessionsOpened: f.sessionsOpened } } : {}),
     };
   }
 
   close(): void {
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
+    for (const p of this.#framePools.values()) p.close();
+    this.#framePools.clear();
   }
 }
 

@@ -66,6 +66,9 @@ test('switchyard grpc: bad flags exit 2 naming the flag', async () => {
   r = await runCli(['grpc', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--secondary-errors', 'ignore']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--secondary-errors/);
+  r = await runCli(['grpc', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--engine', 'fast']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--engine: expected one of "auto", "http2", "frames"/);
 });
 
 test('switchyard grpc --compare unanimous: a secondary that answers differently blocks the call, naming the divergence', async (t) => {

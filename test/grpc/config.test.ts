@@ -41,3 +41,14 @@ test('the YAML example in docs/grpc.md is valid', async () => {
   assert.ok(blocks.length >= 1);
   for (const b of blocks) assert.deepEqual(issues(parse(b) as Record<string, unknown>), []);
 });
+
+test('engine: auto, http2 and frames are accepted; frames is refused for a listener or route that cannot be plain, naming why', () => {
+  const frames = { protocol: { type: 'grpc', engine: 'frames' } };
+  for (const engine of ['auto', 'http2', 'frames']) assert.deepEqual(issues(base({}, { protocol: { type: 'grpc', engine } })), []);
+  assert.match(issues(base({}, { protocol: { type: 'grpc', engine: 'fast' } }))[0]!, /^listeners\[0\]\.protocol\.engine: /);
+  assert.deepEqual(issues(base({ grpc: { secondaries: ['b'] } }, frames)), ['routes[0]: listener "g" has engine "frames", which serves plain routes only: this route has grpc.secondaries (use engine "auto" or "http2")']);
+  assert.match(issues(base({ mirror: { cluster: 'b' } }, frames))[0]!, /^routes\[0\]: .*this route has a mirror/);
+  assert.match(issues(base({}, { ...frames, faults: [] }))[0]!, /^listeners\[0\]\.protocol\.options\.engine: engine "frames" serves plain listeners only: this listener has faults/);
+  // A director registered from code is not in the config: such a route's calls are refused on a frames connection (see docs/grpc.md).
+  assert.deepEqual(issues(base({ grpc: { secondaries: ['b'] } }, { protocol: { type: 'grpc', engine: 'auto' } })), []);
+});

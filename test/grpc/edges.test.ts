@@ -1,4 +1,3 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { once } from 'node:events';
@@ -6,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { grpc, startGrpcServer, testClient, unary, type PingRequest, type PingResponse } from '../helpers/grpc.js';
 import { eventually } from '../helpers/net.js';
 import { testCerts } from '../helpers/certs.js';
-import { startGrpcProxy } from './stack.js';
+import { eachEngine, startGrpcProxy } from './stack.js';
 
 /** A protobuf varint. */
 function varint(n: number): Buffer {
@@ -42,7 +41,7 @@ async function rawServer(onStream: (s: http2.ServerHttp2Stream, h: http2.Incomin
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-test('grpc-timeout is enforced by the proxy: DEADLINE_EXCEEDED, and the upstream call is cancelled', async () => {
+eachEngine('grpc-timeout is enforced by the proxy: DEADLINE_EXCEEDED, and the upstream call is cancelled', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const session = http2.connect(`http://127.0.0.1:${port}`);
@@ -62,7 +61,7 @@ test('grpc-timeout is enforced by the proxy: DEADLINE_EXCEEDED, and the upstream
   }
 });
 
-test('cancel both ways: a client cancel reaches the backend; an upstream RST(NO_ERROR) without trailers is INTERNAL', async () => {
+eachEngine('cancel both ways: a client cancel reaches the backend; an upstream RST(NO_ERROR) without trailers is INTERNAL', async () => {
   const backend = await startGrpcServer('b');
   let proxy = await startGrpcProxy({ primary: backend.port });
   let client = testClient(proxy.port);
@@ -102,7 +101,7 @@ test('cancel both ways: a client cancel reaches the backend; an upstream RST(NO_
   }
 });
 
-test('GOAWAY from an upstream mid-stream: the call fails UNAVAILABLE and the next call gets a new session', async () => {
+eachEngine('GOAWAY from an upstream mid-stream: the call fails UNAVAILABLE and the next call gets a new session', async () => {
   let backend = await startGrpcServer('b');
   const port0 = backend.port;
   const { yard, port } = await startGrpcProxy({ primary: port0 });
@@ -126,7 +125,7 @@ test('GOAWAY from an upstream mid-stream: the call fails UNAVAILABLE and the nex
   }
 });
 
-test('TLS with ALPN h2 on both sides', async () => {
+eachEngine('TLS with ALPN h2 on both sides', async () => {
   const certs = testCerts();
   const creds = grpc.ServerCredentials.createSsl(Buffer.from(certs.ca.cert), [{ private_key: Buffer.from(certs.server.key), cert_chain: Buffer.from(certs.server.cert) }], false);
   const backend = await startGrpcServer('tls', { credentials: creds });
@@ -147,7 +146,7 @@ test('TLS with ALPN h2 on both sides', async () => {
   }
 });
 
-test('flow control: a 64 MiB server stream to a paused reader holds the upstream back', async () => {
+eachEngine('flow control: a 64 MiB server stream to a paused reader holds the upstream back', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const session = http2.connect(`http://127.0.0.1:${port}`);
@@ -183,7 +182,7 @@ test('flow control: a 64 MiB server stream to a paused reader holds the upstream
   }
 });
 
-test('plain HTTP/2 (not gRPC) passes through: headers, body, trailers', async () => {
+eachEngine('plain HTTP/2 (not gRPC) passes through: headers, body, trailers', async () => {
   const raw = await rawServer((stream, headers) => {
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
@@ -217,7 +216,7 @@ test('plain HTTP/2 (not gRPC) passes through: headers, body, trailers', async ()
   }
 });
 
-test("a new upstream session is opened when the peer's maxConcurrentStreams is reached", async () => {
+eachEngine("a new upstream session is opened when the peer's maxConcurrentStreams is reached", async () => {
   const backend = await startGrpcServer('b', { serverOptions: { 'grpc.max_concurrent_streams': 2 } });
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client = testClient(port);
@@ -234,7 +233,7 @@ test("a new upstream session is opened when the peer's maxConcurrentStreams is r
   }
 });
 
-test('a secondary that falls behind its queue is cancelled and counted; the primary goes on', async () => {
+eachEngine('a secondary that falls behind its queue is cancelled and counted; the primary goes on', async () => {
   const primary = await startGrpcServer('p');
   // A secondary that never reads the request body: its flow-control window fills, the proxy's queue toward it grows.
   const stuck = await rawServer((stream) => {

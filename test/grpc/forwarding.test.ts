@@ -1,11 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { grpc, startGrpcServer, testClient, unary, type PingRequest, type PingResponse, type TestClient } from '../helpers/grpc.js';
-import { startGrpcProxy } from './stack.js';
+import { eachEngine, sessionsByEngine, startGrpcProxy } from './stack.js';
 
 type Stream = grpc.ClientDuplexStream<PingRequest, PingResponse>;
 
-test('unary: client metadata reaches the server; headers and exactly the server trailers reach the client', async () => {
+eachEngine('unary: client metadata reaches the server; headers and exactly the server trailers reach the client', async (_t, engine) => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client = testClient(port);
@@ -21,6 +20,7 @@ test('unary: client metadata reaches the server; headers and exactly the server 
     assert.deepEqual(backend.received[0]!.metadata.get('x-bin'), [Buffer.from([1, 2, 3])]);
     assert.deepEqual(r.headers?.get('x-server-header'), ['b']);
     assert.deepEqual(Object.keys(r.trailers!.getMap()), ['x-server-trailer']);
+    assert.deepEqual(sessionsByEngine(yard), engine === 'frames' ? { http2: 0, frames: 1 } : { http2: 1, frames: 0 });
   } finally {
     client.close();
     await yard.close();
@@ -28,7 +28,7 @@ test('unary: client metadata reaches the server; headers and exactly the server 
   }
 });
 
-test('trailers-only errors pass with their code, percent-encoded message and -bin metadata', async () => {
+eachEngine('trailers-only errors pass with their code, percent-encoded message and -bin metadata', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client = testClient(port);
@@ -45,7 +45,7 @@ test('trailers-only errors pass with their code, percent-encoded message and -bi
   }
 });
 
-test('server stream, client stream and bidi (20 round trips)', async () => {
+eachEngine('server stream, client stream and bidi (20 round trips)', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client = testClient(port);
@@ -91,7 +91,7 @@ test('server stream, client stream and bidi (20 round trips)', async () => {
   }
 });
 
-test('4 MiB messages both ways', async () => {
+eachEngine('4 MiB messages both ways', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client = testClient(port);
@@ -108,7 +108,7 @@ test('4 MiB messages both ways', async () => {
   }
 });
 
-test('100 concurrent streams on one client connection share one upstream session', async () => {
+eachEngine('100 concurrent streams on one client connection share one upstream session', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client = testClient(port);
@@ -127,7 +127,7 @@ test('100 concurrent streams on one client connection share one upstream session
   }
 });
 
-test('stress: 50 sequential unary and bidi calls', async () => {
+eachEngine('stress: 50 sequential unary and bidi calls', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client: TestClient = testClient(port);
@@ -149,7 +149,7 @@ test('stress: 50 sequential unary and bidi calls', async () => {
   }
 });
 
-test('a dead upstream answers UNAVAILABLE naming the cluster', async () => {
+eachEngine('a dead upstream answers UNAVAILABLE naming the cluster', async () => {
   const backend = await startGrpcServer('b');
   const port0 = backend.port;
   await backend.close();
@@ -165,7 +165,7 @@ test('a dead upstream answers UNAVAILABLE naming the cluster', async () => {
   }
 });
 
-test('grpc-encoding and compressed messages pass unchanged (a gzip request)', async () => {
+eachEngine('grpc-encoding and compressed messages pass unchanged (a gzip request)', async () => {
   const backend = await startGrpcServer('b');
   const { yard, port } = await startGrpcProxy({ primary: backend.port });
   const client = testClient(port, undefined, { 'grpc.default_compression_algorithm': 2 });

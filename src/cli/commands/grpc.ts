@@ -7,7 +7,7 @@ import { startFromFlags } from '../flag-config.js';
 const USAGE = `Usage: switchyard grpc --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...]
                        [--secondary HOST:PORT ...] [--mutators REGEX] [--secondary-errors swallow|fail]
                        [--compare off|report|majority|unanimous|weighted] [--admin HOST:PORT] [--admin-token-file F] [--connect-timeout 5s]
-                       [--drain-timeout 10s] [--log-level LEVEL]
+                       [--drain-timeout 10s] [--engine auto|http2|frames] [--log-level LEVEL]
 
 A transparent gRPC (HTTP/2 cleartext) proxy for any service, without its protos. Every call goes to the primary
 (several --upstream options are its endpoints, balanced round robin); with --secondary, every call whose method
@@ -31,6 +31,8 @@ Options:
       --admin ADDR           also serve the admin API and /metrics (e.g. 127.0.0.1:9901)
 ${ADMIN_FLAGS_USAGE}      --connect-timeout D    upstream connect timeout (default 5s)
       --drain-timeout D      on SIGINT/SIGTERM, let calls finish this long (default 10s)
+      --engine E             auto (default: the frame-level engine when nothing needs node:http2, i.e. no
+                             secondaries and no compare), http2, or frames (docs/grpc.md § engines)
       --log-level L          trace|debug|info|warn|error|fatal|silent
   -h, --help                 this help
 `;
@@ -47,6 +49,7 @@ export function grpcCommand(argv: string[]): Promise<number> {
       ...ADMIN_FLAGS,
       'connect-timeout': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      engine: { type: 'string' },
     });
     if (values.help) {
       process.stdout.write(USAGE);
@@ -67,7 +70,7 @@ export function grpcCommand(argv: string[]): Promise<number> {
     const compare = str(values.compare);
     if (compare !== undefined) grpc['compare'] = { policy: compare };
     const raw: Record<string, unknown> = {
-      listeners: [{ id: 'grpc', listen: values.listen, protocol: 'grpc' }],
+      listeners: [{ id: 'grpc', listen: values.listen, protocol: values.engine === undefined ? 'grpc' : { type: 'grpc', engine: values.engine } }],
       clusters,
       routes: [{ id: 'grpc', listener: 'grpc', cluster: 'primary', grpc }],
     };
@@ -92,5 +95,6 @@ function cliPath(path: string): string {
     .replace(/^routes\[0\]\.grpc\.mutators/, '--mutators')
     .replace(/^routes\[0\]\.grpc\.secondaryErrors/, '--secondary-errors')
     .replace(/^routes\[0\]\.grpc\.compare\.policy/, '--compare')
-    .replace(/^shutdown\.drainTimeout/, '--drain-timeout');
+    .replace(/^shutdown\.drainTimeout/, '--drain-timeout')
+    .replace(/^listeners\[0\]\.protocol(\.options)?\.engine/, '--engine');
 }
