@@ -189,40 +189,49 @@ function parseFields(h: Buffer, start: number, what: string): HeadFields {
     const eol = lf - 1;
     if (lf === n || eol <= c || h[eol] !== 0x0d) return checkedFields(h, start, what);
     f ??= newFields();
-    switch (c - pos) {
-      case 4:
-        if (!hostSeen && isName(h, pos, N_HOST)) {
-          hostSeen = true;
-          f.host = value(h, c + 1, eol).toLowerCase();
-        }
-        break;
-      case 6:
-        if (isName(h, pos, N_EXPECT) && value(h, c + 1, eol).toLowerCase() === '100-continue') f.expectContinue = true;
-        break;
-      case 7:
-        if (isName(h, pos, N_UPGRADE)) f.upgrade = true;
-        break;
-      case 10:
-        if (isName(h, pos, N_CONNECTION) && !plainConnection(h, c + 1, eol, f)) connectionTokens(value(h, c + 1, eol), f);
-        break;
-      case 14:
-        if (isName(h, pos, N_CONTENT_LENGTH)) {
-          const v = plainContentLength(h, c + 1, eol);
-          if (v >= 0 && (f.contentLength < 0 || f.contentLength === v)) f.contentLength = v;
-          else f.contentLength = parseContentLength(value(h, c + 1, eol), f.contentLength);
-        }
-        break;
-      case 17:
-        if (isName(h, pos, N_TRANSFER_ENCODING)) transferCodings(value(h, c + 1, eol), f);
-        break;
-      default:
-        break;
-    }
+    hostSeen = noteField(h, pos, c, eol, f, hostSeen);
     pos = lf + 1;
   }
   f ??= newFields();
   if (f.hasTransferEncoding && f.contentLength >= 0) throw malformed(`${what} head has both Content-Length and Transfer-Encoding`);
   return f;
+}
+
+/**
+ * What the proxy reads of one header field (name `h[pos, c)`, value `h(c, eol)`) into `f`: Host (the first),
+ * Expect: 100-continue, Upgrade, Connection, Content-Length, Transfer-Encoding. Returns whether a Host was seen.
+ */
+function noteField(h: Buffer, pos: number, c: number, eol: number, f: HeadFields, hostSeen: boolean): boolean {
+  switch (c - pos) {
+    case 4:
+      if (!hostSeen && isName(h, pos, N_HOST)) {
+        f.host = value(h, c + 1, eol).toLowerCase();
+        return true;
+      }
+      break;
+    case 6:
+      if (isName(h, pos, N_EXPECT) && value(h, c + 1, eol).toLowerCase() === '100-continue') f.expectContinue = true;
+      break;
+    case 7:
+      if (isName(h, pos, N_UPGRADE)) f.upgrade = true;
+      break;
+    case 10:
+      if (isName(h, pos, N_CONNECTION) && !plainConnection(h, c + 1, eol, f)) connectionTokens(value(h, c + 1, eol), f);
+      break;
+    case 14:
+      if (isName(h, pos, N_CONTENT_LENGTH)) {
+        const n = plainContentLength(h, c + 1, eol);
+        if (n >= 0 && (f.contentLength < 0 || f.contentLength === n)) f.contentLength = n;
+        else f.contentLength = parseContentLength(value(h, c + 1, eol), f.contentLength);
+      }
+      break;
+    case 17:
+      if (isName(h, pos, N_TRANSFER_ENCODING)) transferCodings(value(h, c + 1, eol), f);
+      break;
+    default:
+      break;
+  }
+  return hostSeen;
 }
 
 /** {@link parseFields} line by line with every check in order: the error names the first thing wrong. */
@@ -248,35 +257,7 @@ function checkedFields(h: Buffer, pos: number, what: string): HeadFields {
       );
     }
     if (c === pos) throw malformed(`${what} head: empty header name`);
-    switch (c - pos) {
-      case 4:
-        if (!hostSeen && isName(h, pos, N_HOST)) {
-          hostSeen = true;
-          f.host = value(h, c + 1, eol).toLowerCase();
-        }
-        break;
-      case 6:
-        if (isName(h, pos, N_EXPECT) && value(h, c + 1, eol).toLowerCase() === '100-continue') f.expectContinue = true;
-        break;
-      case 7:
-        if (isName(h, pos, N_UPGRADE)) f.upgrade = true;
-        break;
-      case 10:
-        if (isName(h, pos, N_CONNECTION) && !plainConnection(h, c + 1, eol, f)) connectionTokens(value(h, c + 1, eol), f);
-        break;
-      case 14:
-        if (isName(h, pos, N_CONTENT_LENGTH)) {
-          const n = plainContentLength(h, c + 1, eol);
-          if (n >= 0 && (f.contentLength < 0 || f.contentLength === n)) f.contentLength = n;
-          else f.contentLength = parseContentLength(value(h, c + 1, eol), f.contentLength);
-        }
-        break;
-      case 17:
-        if (isName(h, pos, N_TRANSFER_ENCODING)) transferCodings(value(h, c + 1, eol), f);
-        break;
-      default:
-        break;
-    }
+    hostSeen = noteField(h, pos, c, eol, f, hostSeen);
     pos = lf + 1;
   }
   if (f.hasTransferEncoding && f.contentLength >= 0) throw malformed(`${what} head has both Content-Length and Transfer-Encoding`);
