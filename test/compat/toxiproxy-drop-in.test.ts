@@ -81,7 +81,16 @@ test('/metrics serves Toxiproxy’s proxy series beside switchyard’s own', asy
   await roundTrip(portOf(listen), 'ping!');
   await roundTrip(portOf(listen), 'pong');
 
-  const r = await call(u('/metrics'), 'GET');
+  // A proxy without toxics may splice its connections (the addon reports their bytes every ~250 ms and at the end):
+  // scrape until the counts are in, as a Prometheus scraper sees them on a later scrape.
+  const lines = ['toxiproxy_proxy_received_bytes_total', 'toxiproxy_proxy_sent_bytes_total'].flatMap((name) =>
+    ['upstream', 'downstream'].map((direction) => `${name}{direction="${direction}",proxy="redis",listener="${listen}",upstream="${upstream}"} 9`),
+  );
+  let r = await call(u('/metrics'), 'GET');
+  for (let i = 0; i < 50 && !lines.every((l) => r.text.split('\n').includes(l)); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    r = await call(u('/metrics'), 'GET');
+  }
   assert.equal(r.status, 200);
   assert.match(r.text, /^switchyard_connections_total\{/m, 'switchyard’s own series stay');
   for (const name of ['toxiproxy_proxy_received_bytes_total', 'toxiproxy_proxy_sent_bytes_total']) {
