@@ -52,6 +52,7 @@ typedef struct {
   size_t pending;
   uint8_t eof, fin, wait_out;
   uint64_t bytes;
+  uint64_t reads; /* reads that moved bytes (the JS path's chunks: the passthrough framer's frames) */
 } dir_t;
 
 struct conn;
@@ -73,8 +74,10 @@ typedef struct conn {
   struct conn *dead_next;
 } conn_t;
 
+#define REC 10
+
 typedef struct {
-  double rec[8]; /* id, kind, up, down, reason, side, errno, flags */
+  double rec[REC]; /* id, kind, up, down, reason, side, errno, flags, reads up, reads down */
   char *pend[2];
   size_t pend_len[2];
 } event_t;
@@ -159,6 +162,8 @@ static void emit_simple(conn_t *c, int kind, double a, double b, double e2, doub
     e->rec[5] = b;
     e->rec[6] = e2;
     e->rec[7] = flags;
+    e->rec[8] = (double)c->d[0].reads;
+    e->rec[9] = (double)c->d[1].reads;
     emit_end();
   }
   pthread_mutex_unlock(&g_mu);
@@ -284,6 +289,8 @@ static void finish(conn_t *c, int reason, int side, int err) {
     e->rec[5] = side;
     e->rec[6] = err;
     e->rec[7] = flags;
+    e->rec[8] = (double)c->d[0].reads;
+    e->rec[9] = (double)c->d[1].reads;
     e->pend[0] = ev.pend[0];
     e->pend[1] = ev.pend[1];
     e->pend_len[0] = ev.pend_len[0];
@@ -348,6 +355,7 @@ static int pump(conn_t *c, int di) {
     if (n > 0) {
       d->pending += (size_t)n;
       d->bytes += (uint64_t)n;
+      d->reads++;
       c->active = 1;
       progressed = 1;
     } else if (n == 0) {
@@ -515,16 +523,16 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   napi_value ab, arr, bufs, undef, global;
   void *raw;
   napi_get_undefined(env, &undef);
-  napi_create_arraybuffer(env, n * 8 * sizeof(double), &raw, &ab);
+  napi_create_arraybuffer(env, n * REC * sizeof(double), &raw, &ab);
   double *out = raw;
   int any = 0;
   uint32_t done = 0;
   for (size_t i = 0; i < n; i++) {
-    memcpy(out + i * 8, evs[i].rec, 8 * sizeof(double));
+    memcpy(out + i * REC, evs[i].rec, REC * sizeof(double));
     if (evs[i].pend[0] || evs[i].pend[1]) any = 1;
     if (evs[i].rec[1] == K_DONE) done++;
   }
-  napi_create_typedarray(env, napi_float64_array, n * 8, ab, 0, &arr);
+  napi_create_typedarray(env, napi_float64_array, n * REC, ab, 0, &arr);
   bufs = undef;
   if (any) {
     napi_create_array_with_length(env, n * 2, &bufs);

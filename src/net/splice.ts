@@ -35,6 +35,8 @@ export interface SpliceResult {
   readonly code: string | undefined;
   /** Totals moved by the addon: client → upstream, upstream → client. */
   readonly bytes: readonly [number, number];
+  /** Reads that moved bytes, per direction (what the JS path counts as chunks). */
+  readonly reads: readonly [number, number];
   /** The FIN was handed on (shutdown of the destination), per direction. */
   readonly fin: readonly [boolean, boolean];
   /** `aborted`: bytes read from a direction's source but not yet written to its destination. */
@@ -42,8 +44,8 @@ export interface SpliceResult {
 }
 
 export interface SpliceWatcher {
-  /** Totals so far (every ~250 ms while bytes move). */
-  progress(toUpstream: number, toDownstream: number): void;
+  /** Totals so far (every ~250 ms while bytes move): bytes and reads per direction. */
+  progress(toUpstream: number, toDownstream: number, readsToUpstream: number, readsToDownstream: number): void;
   /** The FIN of `dir` was handed on. */
   fin(dir: SpliceDirection): void;
   /** The addon closed its dups and pipes: the sockets are JS's alone again. Exactly once. */
@@ -79,7 +81,8 @@ interface Addon {
   info(): { connections: number; pipes: number; maxPipes: number; copyDirections: number; copyFallbacks: number };
 }
 
-const STRIDE = 8;
+/** Doubles per record: id, kind, bytes up, bytes down, reason|fin direction, side, errno, flags, reads up, reads down. */
+const STRIDE = 10;
 const KIND_PROGRESS = 1;
 const KIND_FIN = 2;
 const ENDS: readonly SpliceEnd[] = ['closed', 'error', 'idle', 'aborted'];
@@ -201,7 +204,7 @@ function onRecords(records: Float64Array, pending: (Buffer | undefined)[] | unde
     if (watcher === undefined) continue;
     try {
       if (kind === KIND_PROGRESS) {
-        watcher.progress(records[i + 2]!, records[i + 3]!);
+        watcher.progress(records[i + 2]!, records[i + 3]!, records[i + 8]!, records[i + 9]!);
       } else if (kind === KIND_FIN) {
         watcher.fin(records[i + 4] === 0 ? 0 : 1);
       } else {
@@ -216,6 +219,7 @@ function onRecords(records: Float64Array, pending: (Buffer | undefined)[] | unde
           errno,
           code: errno > 0 ? systemErrorName(errno) : undefined,
           bytes: [records[i + 2]!, records[i + 3]!],
+          reads: [records[i + 8]!, records[i + 9]!],
           fin: [(flags & 4) !== 0, (flags & 8) !== 0],
           pending: [pending?.[r * 2], pending?.[r * 2 + 1]],
         });

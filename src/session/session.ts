@@ -177,15 +177,18 @@ export class Session {
     const framing = this.#opts.framing;
     const framedBytes = framing !== undefined && (framing.codec !== undefined || !isPassthrough(framing.toUpstream) || !isPassthrough(framing.toDownstream));
     if (framedBytes || (handlers.length > 0 && !this.#defer(handlers))) this.#wireFramed(upstream, handlers);
-    else if (handlers.length > 0) this.#wireRaw(upstream, true); // handlers idle: raw bytes until one has work (addHandler)
-    else if (this.#opts.splice === true && this.#startSplice(upstream)) return;
-    else this.#wireRaw(upstream);
+    // no handlers, or all of them idle (raw bytes until one has work: addHandler): the splice path when it can, else JS
+    else if (this.#opts.splice === true && this.#startSplice(upstream, handlers.length > 0)) return;
+    else this.#wireRaw(upstream, handlers.length > 0);
     this.client.resume();
     if (this.#opts.splice === true) upstream.resume(); // connected paused for the splice path, which was not taken
   }
 
-  /** Hand both sockets to the splice addon (which then times idleness); false: nothing changed, wire the JS path. */
-  #startSplice(upstream: UpstreamStream): boolean {
+  /**
+   * Hand both sockets to the splice addon (which then times idleness); false: nothing changed, wire the JS path.
+   * `countFrames`: the session has idle handlers (each read counts as a frame, as on the JS path).
+   */
+  #startSplice(upstream: UpstreamStream, countFrames: boolean): boolean {
     if (!(upstream instanceof Socket)) return false;
     this.#splice = SplicePath.start({
       sessionId: this.id,
@@ -195,6 +198,7 @@ export class Session {
       stats: this.#stats,
       logger: this.#opts.logger,
       owner: { finForwarded: (dir) => this.#finForwarded(dir), idle: () => this.destroy() },
+      countFrames,
     });
     if (this.#splice === undefined) return false;
     clearTimeout(this.#idleTimer);
@@ -285,7 +289,8 @@ export class Session {
       const upstream = this.upstream;
       if (this.#deferred !== undefined && this.#framed === undefined && upstream !== undefined && factory.idle?.() === false) {
         try {
-          this.#rawToFramed(upstream);
+          // on the splice path the addon lets the sockets go first; the framed path starts from there (#spliceToJs)
+          if (!(this.#splice?.release((back) => back && this.#spliceToJs(upstream)) ?? false)) this.#rawToFramed(upstream);
         } catch (err) {
           this.#fail(err, 'toUpstream');
           return false;
@@ -326,6 +331,8 @@ export class Session {
   /** The addon let the sockets go (a handler added live): JS reads them from here on, framed when it has handlers. */
   #spliceToJs(upstream: UpstreamStream): void {
     if (this.#state >= SessionState.Closing) return;
+    // already wired (two continuations of one release: two handlers added, or a handler and end())
+    if (this.#framed !== undefined || this.#unwireRaw !== undefined) return;
     try {
       if (this.#handlerFactories.length > 0) this.#rawToFramed(upstream);
       else this.#wireRaw(upstream);

@@ -3,7 +3,9 @@
  * (net/splice.ts) instead of JS. The session keeps its lifecycle; this file turns the addon's records into what
  * the JS path would have done:
  *
- * - bytes: counted into the session's TrafficStats as the addon reports them (every ~250 ms, and at the end);
+ * - bytes: counted into the session's TrafficStats as the addon reports them (every ~250 ms, and at the end); with
+ *   `countFrames` (a session whose handlers are idle), each read that moved bytes counts as one frame, as the JS path
+ *   counts each chunk;
  * - a FIN handed on: the session's half-close transition (`finForwarded`);
  * - both FINs through: both sockets closed (destroy: the addon's dups are gone, so this closes them);
  * - an error on one side (an RST read, a write to a reset peer): that socket is destroyed with the error, so the
@@ -42,10 +44,13 @@ export class SplicePath {
   readonly #sessionId: number;
   #handle: SpliceHandle | undefined;
   #counted: [number, number] = [0, 0];
+  readonly #countFrames: boolean;
+  #reads: [number, number] = [0, 0];
   #then: SpliceContinuation[] | undefined;
 
-  constructor(sessionId: number, client: Socket, upstream: Socket, stats: readonly TrafficStats[], owner: SpliceOwner, logger: Logger) {
+  constructor(sessionId: number, client: Socket, upstream: Socket, stats: readonly TrafficStats[], owner: SpliceOwner, logger: Logger, countFrames: boolean) {
     this.#sessionId = sessionId;
+    this.#countFrames = countFrames;
     this.#client = client;
     this.#upstream = upstream;
     this.#stats = stats;
@@ -62,10 +67,12 @@ export class SplicePath {
     stats: readonly TrafficStats[];
     owner: SpliceOwner;
     logger: Logger;
+    /** Count each read that moved bytes as a frame (the session has idle handlers; see session.ts #wireRaw). */
+    countFrames?: boolean;
   }): SplicePath | undefined {
-    const path = new SplicePath(opts.sessionId, opts.client, opts.upstream, opts.stats, opts.owner, opts.logger);
+    const path = new SplicePath(opts.sessionId, opts.client, opts.upstream, opts.stats, opts.owner, opts.logger, opts.countFrames === true);
     const handle = spliceSockets(opts.client, opts.upstream, opts.idleTimeout, {
-      progress: (up, down) => path.#count(up, down),
+      progress: (up, down, readsUp, readsDown) => path.#count(up, down, readsUp, readsDown),
       fin: (dir) => opts.owner.finForwarded(DIRS[dir]!),
       done: (result) => path.#done(result),
     });
@@ -95,7 +102,7 @@ export class SplicePath {
     return true;
   }
 
-  #count(up: number, down: number): void {
+  #count(up: number, down: number, readsUp: number, readsDown: number): void {
     const dUp = up - this.#counted[0];
     const dDown = down - this.#counted[1];
     this.#counted = [up, down];
@@ -104,11 +111,19 @@ export class SplicePath {
       stats[i]!.bytesToUpstream += dUp;
       stats[i]!.bytesToDownstream += dDown;
     }
+    if (!this.#countFrames) return;
+    const fUp = readsUp - this.#reads[0];
+    const fDown = readsDown - this.#reads[1];
+    this.#reads = [readsUp, readsDown];
+    for (let i = 0; i < stats.length; i++) {
+      stats[i]!.framesToUpstream += fUp;
+      stats[i]!.framesToDownstream += fDown;
+    }
   }
 
   #done(r: SpliceResult): void {
     this.#handle = undefined;
-    this.#count(r.bytes[0], r.bytes[1]);
+    this.#count(r.bytes[0], r.bytes[1], r.reads[0], r.reads[1]);
     const client = this.#client;
     const upstream = this.#upstream;
     const back = r.end === 'aborted';
