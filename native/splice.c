@@ -11,7 +11,7 @@
  * Per connection: no thread, no pipe while idle. A direction takes a pipe from a capped pool while it has bytes in
  * flight and gives it back when the pipe is empty; with the pool spent it copies through a 64 KiB buffer instead.
  * Idle timeouts and byte counters live here; completions, FINs and counters reach JS in batches through one
- * thread-safe function (records of 8 doubles).
+ * thread-safe function (records of 10 doubles).
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -96,6 +96,9 @@ static int g_started = 0;
 static int g_epfd = -1, g_evfd = -1;
 static napi_threadsafe_function g_tsfn;
 static uint32_t g_max_pipes = 1024;
+/* test hook (SWITCHYARD_SPLICE_TEST_ADD_STALL_MS, read at init): add() stalls this long after handing a connection
+   to the worker, as a descheduled JS thread would on a busy machine (test/net/splice-race.test.ts) */
+static unsigned g_test_add_stall_ms = 0;
 /* inbox (JS → worker) */
 static req_t *g_in_head = NULL, *g_in_tail = NULL;
 /* outbox (worker → JS) */
@@ -580,6 +583,8 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
     uint32_t m;
     if (napi_get_value_uint32(env, argv[1], &m) == napi_ok) g_max_pipes = m;
   }
+  const char *stall = getenv("SWITCHYARD_SPLICE_TEST_ADD_STALL_MS");
+  if (stall != NULL) g_test_add_stall_ms = (unsigned)strtoul(stall, NULL, 10);
   g_epfd = epoll_create1(EPOLL_CLOEXEC);
   if (g_epfd < 0) return throw_errno(env, "epoll_create1", errno);
   g_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -698,6 +703,9 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   c->slot = slot;
   c->id = (uint64_t)(g_gen[slot] & 0x1fffffffu) * 0x1000000u + slot;
   g_slots[slot] = c;
+  /* c belongs to the worker once it is in the inbox: it may register, finish and free it before this thread runs
+     again (a short connection on a busy machine), so nothing here reads c after the unlock */
+  const uint64_t cid = c->id;
   r->c = c;
   if (g_in_tail) g_in_tail->next = r;
   else g_in_head = r;
@@ -705,8 +713,13 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   pthread_mutex_unlock(&g_mu);
   if (g_js_live++ == 0) napi_ref_threadsafe_function(env, g_tsfn);
   wake();
+  if (g_test_add_stall_ms > 0) {
+    struct timespec ts = {g_test_add_stall_ms / 1000, (long)(g_test_add_stall_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+  }
   napi_value id;
-  napi_create_double(env, (double)c->id, &id);
+  napi_create_double(env, (double)cid, &id);
   return id;
 }
 
