@@ -408,7 +408,8 @@ async function main() {
     for (const n of [0, 1, 2].slice(0, maxSecondaries + 1)) {
       const name = n === 0 ? 'switchyard grpc' : `switchyard +${n} secondar${n === 1 ? 'y' : 'ies'}`;
       const port = await freePort();
-      const launch = binLaunch(syRoot);
+      // pinned: the launcher's one-CPU rule as if started on the proxy's CPU (it is pinned right after it starts)
+      const launch = binLaunch(syRoot, { cpus: opts.pinned ? opts['proxy-cpu'] : undefined });
       const listen = `${HOST}:${port}`;
       const upstream = `${HOST}:${serverPort}`;
       const secs = secondaries.slice(0, n).map((x) => `${HOST}:${x.port}`);

@@ -5,6 +5,7 @@
 // See docs/benchmarks.md "Pinned runs".
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { binLaunch } from './lib/launch.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,13 +32,18 @@ function syName(c) {
   return flags === undefined ? `sy-${base}` : `sy-${base}+${flags.replace(/--/g, '').replace(/[ =]+/g, '+')}`;
 }
 
-/** The command run.sh starts: the bin itself, or (extra flags) node with the bin's shebang settings and those flags. */
+/**
+ * The command run.sh starts: the bin itself (its launcher picks node's settings on the proxy's one CPU), or (extra
+ * flags) node with the settings that launcher picks there, then those flags: `http:--no-single-threaded-gc` is
+ * the bin as it ran before the one-CPU rule.
+ */
 function proxyCmd(c) {
   const [base, flags] = splitConfig(c);
   const cmd = SWITCHYARD[base](benchDir);
   if (flags === undefined) return cmd;
-  const shebang = readFileSync(bin, 'utf8').split('\n', 1)[0].replace(/^#!\/usr\/bin\/env -S /, '');
-  return cmd.replace(`exec ${bin}`, `exec env ${shebang} ${flags} ${bin}`);
+  const launch = binLaunch(root, { cpus: '1' });
+  const env = Object.entries(launch.env).map(([k, v]) => `${k}=${v}`).join(' ');
+  return cmd.replace(`exec ${bin}`, `exec env ${env} node ${launch.flags.join(' ')} ${flags} ${bin}`);
 }
 
 /** Per test: the figure compared with node-pipe, and whether higher is better. */
@@ -93,8 +99,8 @@ if (!existsSync(runSh)) {
   fail(`the pinned mode runs the shared bench script, and there is none at ${runSh}. Pass --bench-dir DIR (the directory holding run.sh, lib/ and proxies/) or set SWITCHYARD_PINNED_BENCH.`);
 }
 if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) fail('dist/ is missing: run npm run build first (npm run bench does)');
-// A configuration may carry extra node flags after a colon: `noop3:--single-threaded-gc` runs the bin's own node
-// settings (its shebang line) plus those flags.
+// A configuration may carry extra node flags after a colon: `noop3:--no-single-threaded-gc` runs the bin's own node
+// settings (its launcher's, on one CPU) plus those flags.
 const configs = o.switchyard.split(',').map((s) => s.trim()).filter(Boolean);
 for (const c of configs) {
   const [base, flags] = splitConfig(c);

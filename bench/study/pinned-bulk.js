@@ -138,7 +138,7 @@ async function main() {
         });
         child.stderr.resume();
         await waitListening(port, 20_000);
-        // node's pid: taskset execs the command, so the child's pid is the proxy's (the bin's `env -S` execs too)
+        // node's pid: taskset execs the command, so the child's pid is the proxy's (the bin's sh launcher execs node too)
         const pid = child.pid;
         const iperf = (bytes) =>
           spawnSync('taskset', ['-c', loadCpu, 'iperf3', '-c', '127.0.0.1', '-p', String(port), '-n', String(bytes), '-P', o.streams, '-J', '--connect-timeout', '5000'], { encoding: 'utf8', timeout: 120_000 });
