@@ -4,6 +4,7 @@ import type { Direction, SessionIO } from '../pipeline/handler.js';
 import type { ChainResult, HandlerChain } from '../pipeline/chain.js';
 import type { MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocols/protocol.js';
 import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
+import { emptyArray } from '../core/empty-array.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 import { frameTaker, type FrameTaker, type UpstreamStream } from './upstream-stream.js';
@@ -310,7 +311,7 @@ export class FramedPath implements SessionIO {
     const one = this.#one;
     encodeInto(decoder, frame, one);
     const bytes = one.length === 1 ? one[0]! : Buffer.concat(one);
-    one.length = 0;
+    emptyArray(one);
     this.#handedOver = true;
     this.#handoffMid = !info.end;
     this.#taker!.takeFrame(bytes, info, this.codec!);
@@ -437,11 +438,12 @@ export class FramedPath implements SessionIO {
     if (out.length === 0) return handed;
     const dest = dir === 'toUpstream' ? this.#upstream : this.#client;
     if (dest.destroyed) {
-      out.length = 0;
+      emptyArray(out);
       return true;
     }
     const ok = writeGathered(dest, out);
-    out.length = 0;
+    // emptied keeping its backing store: `length = 0` would make the next read's frames allocate a new one
+    emptyArray(out);
     if (dir === 'toDownstream' && this.codec !== undefined) {
       this.#awaiting = false;
       this.#deadline?.onAnswer();
