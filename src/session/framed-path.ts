@@ -105,6 +105,11 @@ export class FramedPath implements SessionIO {
   /** Frames were handed over since the last flush. */
   #handedOver = false;
   readonly #one: Buffer[] = [];
+  /**
+   * The last chunk read in each direction, until its output is written: {@link writeGathered} writes it itself when
+   * the frames collected are exactly its bytes. Dropped at every write, so an idle connection holds no chunk here.
+   */
+  readonly #lastRead: [Buffer | undefined, Buffer | undefined] = [undefined, undefined];
 
   constructor(init: FramedPathInit) {
     this.#sessionId = init.sessionId;
@@ -171,6 +176,7 @@ export class FramedPath implements SessionIO {
       this.#owner.fail(err, dir);
       return;
     }
+    this.#lastRead[ix(dir)] = chunk;
     if (this.#phase[ix(dir)] <= DirectionPhase.Finishing) this.#pump(dir);
   }
 
@@ -426,6 +432,8 @@ export class FramedPath implements SessionIO {
 
   #write(dir: Direction): boolean {
     const out = this.#out[ix(dir)];
+    const whole = this.#lastRead[ix(dir)];
+    this.#lastRead[ix(dir)] = undefined;
     let handed = true;
     // frames handed to the taker leave first: they were decoded before anything collected after them
     if (dir === 'toUpstream' && this.#handedOver) {
@@ -441,7 +449,7 @@ export class FramedPath implements SessionIO {
       emptyArray(out);
       return true;
     }
-    const ok = writeGathered(dest, out);
+    const ok = writeGathered(dest, out, whole);
     // emptied keeping its backing store: `length = 0` would make the next read's frames allocate a new one
     emptyArray(out);
     if (dir === 'toDownstream' && this.codec !== undefined) {
