@@ -309,8 +309,27 @@ export interface RequestHead {
   fields: HeadFields;
 }
 
+/**
+ * A copy of the last request head without leading CRLFs parsed whole, and what it says (shared: callers only read
+ * it). A keep-alive client repeats its request heads byte for byte (same method, target, fields): the request framer
+ * tries it before searching the buffered bytes for the end of a head, and a head equal to it is not parsed again.
+ */
+export const lastRequestHead: { head: Buffer | undefined; parsed: Readonly<RequestHead> | undefined } = { head: undefined, parsed: undefined };
+
 /** Parse a complete request head (h ends with CRLFCRLF, request line at `lead`). */
-export function parseRequestHead(h: Buffer, lead: number): RequestHead {
+export function parseRequestHead(h: Buffer, lead: number): Readonly<RequestHead> {
+  const memo = lastRequestHead;
+  const last = memo.head;
+  if (lead === 0 && last !== undefined && last.length === h.length && h.equals(last)) return memo.parsed!;
+  const parsed = parseRequestLineAndFields(h, lead);
+  if (lead === 0 && h.length <= REMEMBER_LIMIT) {
+    memo.head = Buffer.from(h);
+    memo.parsed = parsed;
+  }
+  return parsed;
+}
+
+function parseRequestLineAndFields(h: Buffer, lead: number): RequestHead {
   // The request line is short: scanned here rather than by Buffer.indexOf calls (a call into C++ each). A space not
   // found before the end of the line counts as not found: either way the line is rejected with the same message.
   const n = h.length;
