@@ -4,15 +4,20 @@
 //   node bench/study/callgrind.js --variants pipe,pass,noop3,http --scenario close --warm 1500 --count 500
 //   node bench/study/callgrind.js --variants pipe,http --scenario ka --warm 3000 --count 2000
 //   node bench/study/callgrind.js --cpu --prof /tmp/prof --variants http --scenario ka --warm 3000 --count 40000
+//   node bench/study/callgrind.js --cpu --gc --variants http@/work/main,http --scenario ka --warm 3000 --count 20000
 //
 // Scenarios: `close` = a new connection per HTTP/1.0 request (accept → upstream connect → 1 KiB answer → close);
 // `ka` = HTTP/1.1 keep-alive requests on 8 connections opened during the warm-up. The proxy runs under
 // `valgrind --tool=callgrind` (all threads: main, libuv pool, V8's helpers); the backend (node:http, 1 KiB body)
 // and the load (this process) do not. After the warm-up the counters are dumped and zeroed; after the measured
 // part they are dumped again: that dump's total Ir / count is the figure. Needs `npm run build` and valgrind.
+// With `--cpu --gc` the proxy also runs with `--trace-gc-nvp`: the collections V8 reports while the measured requests
+// run (scavenges and mark-compacts per 10,000 units, their pause ms, the bytes allocated per unit and what survived
+// the scavenges), read from its stdout.
 // Variants (`NAME`, `NAME:FLAGS` with node flags for the switchyard variants separated by spaces, e.g.
 // 'http:--single-threaded-gc', and `NAME@DIR` to run it from another built checkout): pipe (bench/pipe-proxy.js), pass (`switchyard proxy`; splice path where available), pass-js (the same
-// with SWITCHYARD_SPLICE_ADDON=off), noop3 (three no-op faults), http (protocol: http, no faults), nv3 (protocol: http,
+// with SWITCHYARD_SPLICE_ADDON=off), noop3 (three no-op faults), http (protocol: http, no faults), http-notap (the same with its traffic tail off:
+// under valgrind the tail samples a share of the requests that moves with valgrind's speed), nv3 (protocol: http,
 // `replicate: {variants: [b1, b2, b3], policy: unanimous}` over three backends: the N = 3 route of bench/nvariant.js),
 // fanout3 (not switchyard: bench/nvariant.js's bare fan-out reference over the same three backends).
 //
@@ -37,6 +42,7 @@ const { values: opt } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
     prof: { type: 'string', default: '' },
+    gc: { type: 'boolean', default: false },
   },
 });
 const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -80,6 +86,7 @@ function proxyCommand(name, listen, upstream, extra = []) {
   const variant = name.split(/[:@]/)[0];
   const flags = ['--initial-heap-size=64', ...flagsOf(name)];
   // --prof DIR (with --cpu): the switchyard variants write a V8 CPU profile (warm-up included) into DIR
+  if (opt.gc) flags.push('--trace-gc-nvp');
   if (opt.prof) flags.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(opt.prof)}`, `--cpu-prof-name=${name.replace(/[^\w.-]+/g, '_')}-${Date.now()}.cpuprofile`);
   const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864' };
   const bin = path.join(root, 'bin/switchyard.js');
@@ -90,7 +97,7 @@ function proxyCommand(name, listen, upstream, extra = []) {
   };
   switch (variant) {
     case 'pipe':
-      return { args: [...flagsOf(name), path.join(root, 'bench/pipe-proxy.js'), '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`], env: process.env };
+      return { args: [...flagsOf(name), ...(opt.gc ? ['--trace-gc-nvp'] : []), path.join(root, 'bench/pipe-proxy.js'), '--listen', `127.0.0.1:${listen}`, '--upstream', `127.0.0.1:${upstream}`], env: process.env };
     case 'pass':
     case 'pass-js':
       return {
@@ -101,6 +108,10 @@ function proxyCommand(name, listen, upstream, extra = []) {
       return { args: [...flags, bin, 'run', '-c', yaml('    faults:\n      - { type: noop, name: n0 }\n      - { type: noop, name: n1 }\n      - { type: noop, name: n2 }\n'), '--log-level', 'warn'], env };
     case 'http':
       return { args: [...flags, bin, 'run', '-c', yaml('    protocol: http\n'), '--log-level', 'warn'], env };
+    case 'http-notap':
+      // the traffic tail samples up to 50 requests a second: most of the ~60–300 requests/s valgrind lets through
+      // (so `http`'s figure moves with valgrind's speed), 0.3 % of a pinned run's ~15,000/s; off here
+      return { args: [...flags, bin, 'run', '-c', yaml('    protocol: http\n    traffic: { enabled: false }\n'), '--log-level', 'warn'], env };
     case 'fanout3': {
       // nvariant.js --fanout listens on port 0 and reports it over IPC: pin the port, drop the report
       const wrap = path.join(tmp, 'fanout-wrap.mjs');
@@ -172,8 +183,18 @@ function kaClients(port, conns) {
 async function measureCpu(variant, backend) {
   const port = await freePort();
   const { args, env } = proxyCommand(variant, port, backend, await extraBackends(variant));
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', opt.gc ? 'pipe' : 'ignore', 'pipe'] });
   children.push(child);
+  const gcLines = [];
+  if (opt.gc) {
+    let rest = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      const lines = (rest + d).split('\n');
+      rest = lines.pop();
+      for (const l of lines) if (l.includes(' gc=')) gcLines.push(l);
+    });
+  }
   await waitListening(port);
   let ka;
   if (opt.scenario === 'ka') {
@@ -182,16 +203,42 @@ async function measureCpu(variant, backend) {
   } else {
     await runClose(port, WARM);
   }
+  await new Promise((r) => setTimeout(r, 100)); // the warm-up's last GC lines through the pipe
+  const gcFrom = gcLines.length;
   const a = procCpu(child.pid);
   const t0 = Date.now();
   if (opt.scenario === 'ka') await ka.run(COUNT);
   else await runClose(port, COUNT);
   const ms = Date.now() - t0;
   const b = procCpu(child.pid);
+  await new Promise((r) => setTimeout(r, 100));
+  const gc = opt.gc ? gcSummary(gcLines.slice(gcFrom)) : undefined;
+  if (opt.gc && opt.keep) fs.writeFileSync(path.join(tmp, `gc-${variant.replace(/[^\w.-]+/g, '_')}-${child.pid}.log`), gcLines.slice(gcFrom).join('\n') + '\n');
   ka?.close();
   child.kill(opt.prof ? 'SIGTERM' : 'SIGKILL'); // SIGTERM: a clean exit writes the CPU profile
   await new Promise((r) => child.once('exit', r));
-  return { variant, perUnit: (b.us - a.us) / COUNT, switchesPerUnit: (b.switches - a.switches) / COUNT, ms };
+  return { variant, perUnit: (b.us - a.us) / COUNT, switchesPerUnit: (b.switches - a.switches) / COUNT, ms, gc };
+}
+
+/** The `--trace-gc-nvp` lines of the measured part, summed: scavenges (gc=s), the rest (mark-compacts), bytes. */
+function gcSummary(lines) {
+  const num = (l, key) => Number(new RegExp(`(?:^|\\s)${key}=([\\d.]+)`).exec(l)?.[1] ?? 0);
+  const out = { scavenges: 0, scavengeMs: 0, maxScavengeMs: 0, others: 0, otherMs: 0, allocated: 0, survived: 0, promoted: 0 };
+  for (const l of lines) {
+    const pause = num(l, 'pause');
+    out.allocated += num(l, 'allocated');
+    if (/ gc=s /.test(l)) {
+      out.scavenges++;
+      out.scavengeMs += pause;
+      out.maxScavengeMs = Math.max(out.maxScavengeMs, pause);
+      out.survived += num(l, 'new_space_survived');
+      out.promoted += num(l, 'promoted');
+    } else {
+      out.others++;
+      out.otherMs += pause;
+    }
+  }
+  return out;
 }
 
 async function measure(variant, backend) {
@@ -237,6 +284,14 @@ for (let r = 0; r < Number(opt.repeat); r++) {
     rows.push(row);
     if (opt.cpu) {
       process.stderr.write(`${v}: ${row.perUnit.toFixed(1)} µs CPU and ${row.switchesPerUnit.toFixed(2)} context switches per ${unit} (${COUNT} in ${row.ms} ms)\n`);
+      const g = row.gc;
+      if (g !== undefined) {
+        const per10k = (x) => ((x * 10_000) / COUNT).toFixed(1);
+        process.stderr.write(
+          `${v}: per 10,000 ${unit}s ${per10k(g.scavenges)} scavenges (${per10k(g.scavengeMs)} ms paused, longest ${g.maxScavengeMs.toFixed(2)} ms), ${per10k(g.others)} other GCs (${per10k(g.otherMs)} ms); ` +
+            `${Math.round(g.allocated / COUNT)} bytes allocated per ${unit} (GCs' own count), ${g.scavenges ? Math.round(g.survived / g.scavenges) : 0} bytes survive a scavenge, ${g.scavenges ? Math.round(g.promoted / g.scavenges) : 0} promoted\n`,
+        );
+      }
       continue;
     }
     process.stderr.write(`${v}: ${Math.round(row.perUnit).toLocaleString('en')} instructions per ${unit}, of which ${Math.round(row.jitPerUnit).toLocaleString('en')} in V8's optimizing compiler (${COUNT} in ${row.ms} ms under valgrind)\n`);

@@ -1,3 +1,4 @@
+import { emptyArray } from './empty-array.js';
 import { ErrorCodes, SwitchyardError } from './errors.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -307,7 +308,8 @@ export class ByteList {
   }
 
   #reset(): void {
-    if (this.#chunks.length > 0) this.#chunks = [];
+    // the same array, emptied keeping its backing store: a new one here was an allocation per read on the data path
+    emptyArray(this.#chunks);
     this.#viewOf = undefined;
     this.#viewBuffer = undefined;
     this.#head = 0;

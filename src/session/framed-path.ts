@@ -4,6 +4,7 @@ import type { Direction, SessionIO } from '../pipeline/handler.js';
 import type { ChainResult, HandlerChain } from '../pipeline/chain.js';
 import type { MessageInfo, ProtocolCodec, ProtocolFramer } from '../protocols/protocol.js';
 import { ErrorCodes, errorCode, type SwitchyardError } from '../core/errors.js';
+import { emptyArray } from '../core/empty-array.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Logger } from '../core/log.js';
 import { frameTaker, type FrameTaker, type UpstreamStream } from './upstream-stream.js';
@@ -104,6 +105,11 @@ export class FramedPath implements SessionIO {
   /** Frames were handed over since the last flush. */
   #handedOver = false;
   readonly #one: Buffer[] = [];
+  /**
+   * The last chunk read in each direction, until its output is written: {@link writeGathered} writes it itself when
+   * the frames collected are exactly its bytes. Dropped at every write, so an idle connection holds no chunk here.
+   */
+  readonly #lastRead: [Buffer | undefined, Buffer | undefined] = [undefined, undefined];
 
   constructor(init: FramedPathInit) {
     this.#sessionId = init.sessionId;
@@ -170,6 +176,7 @@ export class FramedPath implements SessionIO {
       this.#owner.fail(err, dir);
       return;
     }
+    this.#lastRead[ix(dir)] = chunk;
     if (this.#phase[ix(dir)] <= DirectionPhase.Finishing) this.#pump(dir);
   }
 
@@ -310,7 +317,7 @@ export class FramedPath implements SessionIO {
     const one = this.#one;
     encodeInto(decoder, frame, one);
     const bytes = one.length === 1 ? one[0]! : Buffer.concat(one);
-    one.length = 0;
+    emptyArray(one);
     this.#handedOver = true;
     this.#handoffMid = !info.end;
     this.#taker!.takeFrame(bytes, info, this.codec!);
@@ -425,6 +432,8 @@ export class FramedPath implements SessionIO {
 
   #write(dir: Direction): boolean {
     const out = this.#out[ix(dir)];
+    const whole = this.#lastRead[ix(dir)];
+    this.#lastRead[ix(dir)] = undefined;
     let handed = true;
     // frames handed to the taker leave first: they were decoded before anything collected after them
     if (dir === 'toUpstream' && this.#handedOver) {
@@ -437,11 +446,12 @@ export class FramedPath implements SessionIO {
     if (out.length === 0) return handed;
     const dest = dir === 'toUpstream' ? this.#upstream : this.#client;
     if (dest.destroyed) {
-      out.length = 0;
+      emptyArray(out);
       return true;
     }
-    const ok = writeGathered(dest, out);
-    out.length = 0;
+    const ok = writeGathered(dest, out, whole);
+    // emptied keeping its backing store: `length = 0` would make the next read's frames allocate a new one
+    emptyArray(out);
     if (dir === 'toDownstream' && this.codec !== undefined) {
       this.#awaiting = false;
       this.#deadline?.onAnswer();

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { LatencyHistogram } from '../core/latency.js';
+import { emptyArray } from '../core/empty-array.js';
 import { scalarAttributes, type TrafficTap } from '../core/traffic.js';
 import type { Attributes } from '../protocols/protocol.js';
 
@@ -108,8 +109,9 @@ export class RequestClock {
     }
     this.#head++;
     if (this.#head === starts.length) {
-      starts.length = 0;
-      this.#samples.length = 0;
+      // emptied keeping their backing stores (`length = 0` would make the next request allocate two new ones)
+      emptyArray(starts);
+      emptyArray(this.#samples);
       this.#head = 0;
     } else if (this.#head >= 1024) {
       starts.splice(0, this.#head);

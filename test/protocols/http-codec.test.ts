@@ -587,3 +587,30 @@ test('options: defaults, size strings, strict keys', () => {
   assert.equal(c.toUpstream.name, 'http');
   assert.equal(c.toUpstream.passthrough, false);
 });
+
+test('repeated request heads: a head equal to the last one parsed frames the same; one byte apart, or split across reads, it is read anew', () => {
+  const c = codec();
+  const head = (path: string, host: string): string => `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\n\r\nhi`;
+  // the same head three times in one read, then one that differs in one byte of the path and one of the Host value
+  const got = feed(c.toUpstream, head('/a', 'Example.COM') + head('/a', 'Example.COM') + head('/a', 'Example.COM') + head('/b', 'Example.COM') + head('/b', 'example.org'));
+  const starts = got.filter((g) => g.info.start);
+  assert.deepEqual(
+    starts.map((g) => [g.info.attributes?.path, g.info.attributes?.host]),
+    [['/a', 'example.com'], ['/a', 'example.com'], ['/a', 'example.com'], ['/b', 'example.com'], ['/b', 'example.org']],
+  );
+  assert.equal(got.filter((g) => g.info.end).length, 5);
+  assert.equal(c.state.pending.length, 5);
+  // the known head split over two reads: not complete in the first one, so framed once the rest arrives
+  const c2 = codec();
+  const whole = head('/b', 'example.org');
+  assert.deepEqual(feed(c2.toUpstream, whole.slice(0, 20)), []);
+  const rest = feed(c2.toUpstream, whole.slice(20));
+  assert.equal(rest[0]!.frame, whole.slice(0, whole.length - 2));
+  assert.equal(rest[0]!.info.attributes?.path, '/b');
+  // a repeated head whose Connection: close differs in a later request still ends keep-alive
+  const c3 = codec();
+  feed(c3.toUpstream, 'GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n');
+  assert.equal(c3.keepAlive, true);
+  feed(c3.toUpstream, 'GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+  assert.equal(c3.keepAlive, false);
+});

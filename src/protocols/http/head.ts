@@ -5,6 +5,7 @@
  * or pairing (Content-Length, Transfer-Encoding, Connection, Upgrade, Expect, Host) are decoded to strings.
  */
 import { ErrorCodes, SwitchyardError } from '../../core/errors.js';
+import { RECENT_HOST, RECENT_PATH, recentLatin1 } from './recent-strings.js';
 
 export const CR = 0x0d;
 export const LF = 0x0a;
@@ -81,6 +82,13 @@ function value(h: Buffer, from: number, to: number): string {
   while (from < to && (h[from] === SP || h[from] === HT)) from++;
   while (to > from && (h[to - 1] === SP || h[to - 1] === HT)) to--;
   return h.toString('latin1', from, to);
+}
+
+/** The Host value (OWS trimmed) in lower case, the last one again when the bytes are the same. */
+function hostValue(h: Buffer, from: number, to: number): string {
+  while (from < to && (h[from] === SP || h[from] === HT)) from++;
+  while (to > from && (h[to - 1] === SP || h[to - 1] === HT)) to--;
+  return recentLatin1(h, from, to, RECENT_HOST);
 }
 
 function parseContentLength(raw: string, previous: number): number {
@@ -205,7 +213,7 @@ function noteField(h: Buffer, pos: number, c: number, eol: number, f: HeadFields
   switch (c - pos) {
     case 4:
       if (!hostSeen && isName(h, pos, N_HOST)) {
-        f.host = value(h, c + 1, eol).toLowerCase();
+        f.host = hostValue(h, c + 1, eol);
         return true;
       }
       break;
@@ -301,8 +309,27 @@ export interface RequestHead {
   fields: HeadFields;
 }
 
+/**
+ * A copy of the last request head without leading CRLFs parsed whole, and what it says (shared: callers only read
+ * it). A keep-alive client repeats its request heads byte for byte (same method, target, fields): the request framer
+ * tries it before searching the buffered bytes for the end of a head, and a head equal to it is not parsed again.
+ */
+export const lastRequestHead: { head: Buffer | undefined; parsed: Readonly<RequestHead> | undefined } = { head: undefined, parsed: undefined };
+
 /** Parse a complete request head (h ends with CRLFCRLF, request line at `lead`). */
-export function parseRequestHead(h: Buffer, lead: number): RequestHead {
+export function parseRequestHead(h: Buffer, lead: number): Readonly<RequestHead> {
+  const memo = lastRequestHead;
+  const last = memo.head;
+  if (lead === 0 && last !== undefined && last.length === h.length && h.equals(last)) return memo.parsed!;
+  const parsed = parseRequestLineAndFields(h, lead);
+  if (lead === 0 && h.length <= REMEMBER_LIMIT) {
+    memo.head = Buffer.from(h);
+    memo.parsed = parsed;
+  }
+  return parsed;
+}
+
+function parseRequestLineAndFields(h: Buffer, lead: number): RequestHead {
   // The request line is short: scanned here rather than by Buffer.indexOf calls (a call into C++ each). A space not
   // found before the end of the line counts as not found: either way the line is rejected with the same message.
   const n = h.length;
@@ -334,7 +361,7 @@ export function parseRequestHead(h: Buffer, lead: number): RequestHead {
   const fields = parseFields(h, lf + 1, 'request');
   return {
     method: methodString(h, lead, sp1),
-    path: h.toString('latin1', sp1 + 1, q < 0 ? sp2 : q),
+    path: recentLatin1(h, sp1 + 1, q < 0 ? sp2 : q, RECENT_PATH),
     query: q < 0 ? '' : h.toString('latin1', q + 1, sp2),
     minor,
     fields,

@@ -117,8 +117,11 @@ export abstract class HttpFramer extends BufferedFramer implements ProtocolFrame
    */
   protected takeKnownHead(known: Buffer): Buffer | null {
     const n = known.length;
-    if (n > this.options.maxHeaderSize) return null;
-    const h = this.buf.headView(n);
+    const buf = this.buf;
+    if (n > this.options.maxHeaderSize || n > buf.length) return null;
+    // a head of another length rarely has its blank line's LF exactly where the known one has: no view, no compare
+    if (buf.byteAt(n - 1) !== LF || buf.byteAt(0) !== known[0]) return null;
+    const h = buf.headView(n);
     if (h === undefined || !h.equals(known)) return null;
     this.buf.skip(n);
     this.#scanned = 0;

@@ -1,7 +1,7 @@
 import type { Frame } from '../../framing/framer.js';
 import type { Attributes } from '../protocol.js';
 import type { HttpConnectionState, PendingRequest } from './connection-state.js';
-import { CR, LF, TCHAR, malformed, parseRequestHead } from './head.js';
+import { CR, LF, TCHAR, lastRequestHead, malformed, parseRequestHead, type RequestHead } from './head.js';
 import { HttpFramer, Mode, type HttpCodecOptions } from './message-framer.js';
 
 /** Upper case without a new string when already upper case (the common case). */
@@ -54,9 +54,17 @@ export class HttpRequestFramer extends HttpFramer {
     if (lead < buf.length && TCHAR[buf.byteAt(lead)] !== 1 && buf.byteAt(lead) !== CR) {
       throw malformed(`request does not start with a method (first byte 0x${buf.byteAt(lead).toString(16).padStart(2, '0')})`);
     }
-    const h = this.takeHead(lead);
-    if (h === null) return null;
-    const r = parseRequestHead(h, lead);
+    // The same head as the last one parsed (a keep-alive client repeats its heads): taken without searching for its
+    // end, and not parsed again.
+    const known = lead === 0 ? lastRequestHead.head : undefined;
+    let h = known !== undefined ? this.takeKnownHead(known) : null;
+    let r: Readonly<RequestHead>;
+    if (h !== null) r = lastRequestHead.parsed!;
+    else {
+      h = this.takeHead(lead);
+      if (h === null) return null;
+      r = parseRequestHead(h, lead);
+    }
     const f = r.fields;
     if (f.hasTransferEncoding && !f.chunked) throw malformed('request Transfer-Encoding does not end in chunked (body length unknown)');
     const method = r.method;
