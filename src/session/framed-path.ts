@@ -103,7 +103,8 @@ export class FramedPath implements SessionIO {
   #handoffMid = false;
   /** Frames were handed over since the last flush. */
   #handedOver = false;
-  readonly #one: Buffer[] = [];
+  /** Scratch list for a frame handed to the taker (made when the first one is: only request-routed sessions hand frames over). */
+  #one: Buffer[] | undefined;
 
   constructor(init: FramedPathInit) {
     this.#sessionId = init.sessionId;
@@ -307,7 +308,7 @@ export class FramedPath implements SessionIO {
   }
 
   #giveFrame(decoder: Framer, frame: Buffer, info: MessageInfo): void {
-    const one = this.#one;
+    const one = (this.#one ??= []);
     encodeInto(decoder, frame, one);
     const bytes = one.length === 1 ? one[0]! : Buffer.concat(one);
     one.length = 0;
