@@ -30,6 +30,18 @@ import { CONNECTION_BUCKETS, LatencyHistogram } from '../core/latency.js';
 import { spliceAvailable } from '../net/splice.js';
 import { TRAFFIC_DEFAULTS, TrafficTap, type TrafficSettings } from '../core/traffic.js';
 import type { SessionTraffic } from '../session/request-clock.js';
+import type { UpstreamConnector } from '../session/session.js';
+import type { TrafficStats } from '../core/stats.js';
+
+type Cluster = NonNullable<RouteChoice['cluster']>;
+
+/** What the sessions of one route choice share (see TcpListener#sharedFor). */
+interface SharedSessionParts {
+  readonly stats: readonly TrafficStats[];
+  readonly traffic: SessionTraffic | undefined;
+  readonly connect: UpstreamConnector;
+  readonly onClose: (s: Session) => void;
+}
 
 export interface ListenerDeps {
   director: Director;
@@ -106,6 +118,8 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
   readonly #fdSpent: ThrottledWarning;
   /** Raw passthrough over TCP with `socket.splice: auto` and the addon available: sessions may use splice(2). */
   readonly #splice: boolean;
+  /** Per route choice (a route table snapshot's object): what its sessions share, see {@link #sharedFor}. */
+  readonly #shared = new WeakMap<RouteChoice, SharedSessionParts>();
 
   constructor(config: ListenerConfig, deps: ListenerDeps) {
     super(config);
@@ -630,11 +644,12 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
         },
       };
     }
-    const fds = this.#descriptorsPerConnection();
+    const shared = this.#sharedFor(target, cluster);
     const session = new Session({
       id: nextSessionId++,
       listenerId: this.id,
       client: socket,
+      acceptedAt,
       // ring_hash / maglev on the client's address: the session's hints plus the hash value.
       connect:
         loggedIn !== undefined
@@ -645,7 +660,7 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
             }
           : cluster.hashAttribute === 'sourceAddress'
           ? (signal, hints) => cluster.connect(signal, { ...hints, hash: socket.remoteAddress })
-          : (signal, hints) => cluster.connect(signal, hints),
+          : shared.connect,
       framing,
       handlers: target.route.handlers.length > 0 ? [...(handlers ?? []), ...target.route.handlers] : handlers,
       idleTimeout: this.config.idleTimeout,
@@ -653,21 +668,41 @@ export class TcpListener extends RuntimeBase<ListenerConfig> {
       splice: loggedIn === undefined && this.#splice && !this.traffic.enabled && this.#fdBudget.roomy(),
       requestLimits: this.#requestLimits,
       upstreamName: cluster.id,
-      stats: [this.stats, target.route.stats, cluster.stats],
+      stats: shared.stats,
       logger: this.#deps.logger,
       requestDuration: this.config.protocol ? target.route.requestDuration : undefined,
-      traffic: this.config.protocol ? this.#sessionTraffic(target.route.id, cluster.id) : undefined,
+      traffic: shared.traffic,
       notePeers: !this.config.protocol && this.traffic.enabled,
-      onClose: (s) => {
-        this.connectionDuration.observe((performance.now() - acceptedAt) / 1000);
-        this.sessions.delete(s);
-        this.#fdBudget.released(fds);
-        // connections accepted while the tail was on (their peers were noted)
-        if (s.peers !== undefined && this.traffic.sample()) this.#recordConnection(s, target.route.id, cluster.id, acceptedAt);
-      },
+      onClose: shared.onClose,
     });
     this.sessions.add(session);
     void session.start();
+  }
+
+  /**
+   * What every session of one route choice shares (made at its first connection, kept while the choice lives): the
+   * stats list, the traffic binding, the connect function and the close handler. Per connection these were an array,
+   * an object and two closures, each living as long as the connection.
+   */
+  #sharedFor(target: RouteChoice, cluster: Cluster): SharedSessionParts {
+    let shared = this.#shared.get(target);
+    if (shared !== undefined) return shared;
+    const fds = this.#descriptorsPerConnection();
+    const route = target.route;
+    shared = {
+      stats: [this.stats, route.stats, cluster.stats],
+      traffic: this.config.protocol ? this.#sessionTraffic(route.id, cluster.id) : undefined,
+      connect: (signal, hints) => cluster.connect(signal, hints),
+      onClose: (s) => {
+        this.connectionDuration.observe((performance.now() - s.acceptedAt) / 1000);
+        this.sessions.delete(s);
+        this.#fdBudget.released(fds);
+        // connections accepted while the tail was on (their peers were noted)
+        if (s.peers !== undefined && this.traffic.sample()) this.#recordConnection(s, route.id, cluster.id, s.acceptedAt);
+      },
+    };
+    this.#shared.set(target, shared);
+    return shared;
   }
 
   #sessionTraffic(route: string, cluster: string): SessionTraffic {

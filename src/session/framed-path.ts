@@ -104,7 +104,8 @@ export class FramedPath implements SessionIO {
   #handoffMid = false;
   /** Frames were handed over since the last flush. */
   #handedOver = false;
-  readonly #one: Buffer[] = [];
+  /** Scratch list for a frame handed to the taker (made when the first one is: only request-routed sessions hand frames over). */
+  #one: Buffer[] | undefined;
   /**
    * The last chunk read in each direction, until its output is written: {@link writeGathered} writes it itself when
    * the frames collected are exactly its bytes. Dropped at every write, so an idle connection holds no chunk here.
@@ -314,7 +315,7 @@ export class FramedPath implements SessionIO {
   }
 
   #giveFrame(decoder: Framer, frame: Buffer, info: MessageInfo): void {
-    const one = this.#one;
+    const one = (this.#one ??= []);
     encodeInto(decoder, frame, one);
     const bytes = one.length === 1 ? one[0]! : Buffer.concat(one);
     emptyArray(one);

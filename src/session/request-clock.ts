@@ -32,12 +32,20 @@ interface Sample {
  */
 export class RequestClock {
   readonly #histogram: LatencyHistogram | undefined;
-  /** Start times (ms) of requests owed an answer, oldest at `#head`. */
-  readonly #starts: number[] = [];
+  /**
+   * The oldest owed request, when it started while none was owed (every request of a connection whose requests do
+   * not overlap): its start time (ms) and sample, kept in two fields instead of the arrays below, whose first push
+   * would make a backing store of 17 slots each per connection.
+   */
+  #hasFirst = false;
+  #firstStart = 0;
+  #firstSample: Sample | undefined;
+  /** Start times (ms) of the requests owed after that one (pipelined), oldest at `#head`; made when first needed. */
+  #starts: number[] | undefined;
   #head = 0;
   readonly #traffic: SessionTraffic | undefined;
   /** Parallel to `#starts` (only with a tap). */
-  readonly #samples: (Sample | undefined)[] = [];
+  #samples: (Sample | undefined)[] | undefined;
   /**
    * The upstream's address, asked for when the first request is sampled (a getpeername(2) and two strings per
    * connection otherwise, for the few connections whose requests are sampled) and kept.
@@ -68,28 +76,42 @@ export class RequestClock {
   started(answers: number, attributes?: Attributes): void {
     if (answers <= 0) return;
     const t = performance.now();
-    for (let i = 0; i < answers; i++) this.#starts.push(t);
     const traffic = this.#traffic;
-    if (traffic === undefined) return;
     for (let i = 0; i < answers; i++) {
-      const sampled = traffic.tap.sample();
-      // the upstream is open while a request starts: read its address now, for the record made at the answer
-      if (sampled) this.#readEndpoint();
-      this.#samples.push(sampled ? { at: Date.now(), t0: t, request: attributes, answer: undefined, error: undefined } : undefined);
+      let sample: Sample | undefined;
+      if (traffic !== undefined && traffic.tap.sample()) {
+        // the upstream is open while a request starts: read its address now, for the record made at the answer
+        this.#readEndpoint();
+        sample = { at: Date.now(), t0: t, request: attributes, answer: undefined, error: undefined };
+      }
+      if (this.owed === 0) {
+        this.#hasFirst = true;
+        this.#firstStart = t;
+        this.#firstSample = sample;
+        continue;
+      }
+      (this.#starts ??= []).push(t);
+      if (traffic !== undefined) (this.#samples ??= []).push(sample);
     }
+  }
+
+  /** The sample of the oldest owed request (undefined when it was not sampled, or none is owed). */
+  #oldestSample(): Sample | undefined {
+    if (this.#hasFirst) return this.#firstSample;
+    return this.#samples?.[this.#head];
   }
 
   /** The first frame of the answer to the oldest owed request (not an unsolicited message) was read. */
   answerStarted(frame: Buffer): void {
     if (this.#traffic === undefined) return;
-    const s = this.#samples[this.#head];
+    const s = this.#oldestSample();
     if (s !== undefined && s.answer === undefined) s.answer = this.#summary(frame);
   }
 
   /** The proxy answers the oldest owed request itself (a refusal): `code` is recorded with the reply's summary. */
   refused(code: string, frame: Buffer | undefined): void {
     if (this.#traffic === undefined) return;
-    const s = this.#samples[this.#head];
+    const s = this.#oldestSample();
     if (s === undefined) return;
     s.error = code;
     if (frame !== undefined) s.answer = this.#summary(frame);
@@ -98,31 +120,38 @@ export class RequestClock {
 
   /** The last byte of the oldest owed answer (the server's response or a reply the proxy made up) went to the client. */
   answered(): void {
-    const starts = this.#starts;
-    if (this.#head >= starts.length) return;
-    const start = starts[this.#head]!;
+    let start: number;
+    let sample: Sample | undefined;
+    if (this.#hasFirst) {
+      start = this.#firstStart;
+      sample = this.#firstSample;
+      this.#hasFirst = false;
+      this.#firstSample = undefined;
+    } else {
+      const starts = this.#starts;
+      if (starts === undefined || this.#head >= starts.length) return;
+      start = starts[this.#head]!;
+      sample = this.#samples?.[this.#head];
+      this.#head++;
+      if (this.#head === starts.length) {
+        // emptied keeping their backing stores (`length = 0` would make the next pipelined burst allocate them again)
+        emptyArray(starts);
+        if (this.#samples !== undefined) emptyArray(this.#samples);
+        this.#head = 0;
+      } else if (this.#head >= 1024) {
+        starts.splice(0, this.#head);
+        this.#samples?.splice(0, this.#head);
+        this.#head = 0;
+      }
+    }
     const now = performance.now();
     this.#histogram?.observe((now - start) / 1000);
-    if (this.#traffic !== undefined) {
-      const s = this.#samples[this.#head];
-      if (s !== undefined) this.#record(s, now);
-    }
-    this.#head++;
-    if (this.#head === starts.length) {
-      // emptied keeping their backing stores (`length = 0` would make the next request allocate two new ones)
-      emptyArray(starts);
-      emptyArray(this.#samples);
-      this.#head = 0;
-    } else if (this.#head >= 1024) {
-      starts.splice(0, this.#head);
-      if (this.#traffic !== undefined) this.#samples.splice(0, this.#head);
-      this.#head = 0;
-    }
+    if (sample !== undefined) this.#record(sample, now);
   }
 
   /** Requests still owed an answer (for tests and diagnostics). */
   get owed(): number {
-    return this.#starts.length - this.#head;
+    return (this.#hasFirst ? 1 : 0) + (this.#starts === undefined ? 0 : this.#starts.length - this.#head);
   }
 
   #summary(frame: Buffer): string {

@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { FramerFactory } from '../framing/framer.js';
 import type { FrameHandler, HandlerFactory, SessionContext, Direction, SessionIO } from '../pipeline/handler.js';
 import type { ProtocolCodecFactory } from '../protocols/protocol.js';
@@ -42,6 +43,8 @@ export interface SessionOptions {
   listenerId: string;
   /** Accepted client socket, paused (the listener uses pauseOnConnect) so nothing is read before the upstream is up. */
   client: Socket;
+  /** performance.now() when the listener accepted the client (kept for `onClose`; default: when the session was made). */
+  acceptedAt?: number | undefined;
   connect: UpstreamConnector;
   /** Omit (or use passthrough framers with no handlers) for the zero-copy byte path. */
   framing?: SessionFraming | undefined;
@@ -80,6 +83,8 @@ export interface SessionOptions {
 export class Session {
   readonly id: number;
   readonly client: Socket;
+  /** performance.now() when the listener accepted the client. */
+  readonly acceptedAt: number;
   upstream: UpstreamStream | undefined;
   readonly #opts: SessionOptions;
   readonly #stats: readonly TrafficStats[];
@@ -104,7 +109,7 @@ export class Session {
   /** The handlers this session runs: the listener's and route's, and any added live by {@link addHandler}. */
   #handlerFactories: readonly HandlerFactory[];
   /** Their instances, once the framed path is wired (in the same order). */
-  #handlerInstances: readonly FrameHandler[] = [];
+  #handlerInstances: readonly FrameHandler[] = NO_INSTANCES;
   /**
    * Set while the session forwards raw bytes although it has handlers, all idle when it started
    * ({@link HandlerFactory.idle}): the factories then, and the tickets their handlers are created with later.
@@ -122,6 +127,7 @@ export class Session {
   constructor(opts: SessionOptions) {
     this.id = opts.id;
     this.client = opts.client;
+    this.acceptedAt = opts.acceptedAt ?? performance.now();
     this.#opts = opts;
     this.#stats = opts.stats;
     this.#handlerFactories = opts.handlers ?? NO_HANDLERS;
@@ -354,16 +360,8 @@ export class Session {
   #wireFramed(upstream: UpstreamStream, handlers: readonly HandlerFactory[], ended?: readonly Direction[]): void {
     const client = this.client;
     const framing = this.#opts.framing;
-    const owner: FramedOwner = {
-      isClosed: () => this.#state === SessionState.Closed || this.#refused,
-      fail: (err, dir) => this.#fail(err, dir),
-      truncated: (err, dir) => this.#truncated(err, dir),
-      finForwarded: (dir) => this.#finForwarded(dir),
-      reset: () => this.#reset(),
-      close: (error) => this.#closeForHandler(error),
-      // only while the client keeps its side open: after the client's FIN, the upstream's is its answer to it
-      upstreamLost: () => this.#state === SessionState.Open && this.#refuse('upstream_lost', this.#upstreamMessage('the upstream closed the connection before answering')),
-    };
+    // one small object with the session's methods (seven closures and their context per connection before)
+    const owner: FramedOwner = new Session.#Owner(this);
     const codec = framing?.codec?.create();
     const limits = this.#opts.requestLimits;
     if (codec !== undefined && limits !== undefined && limitsActive(limits)) this.#deadline = new RequestDeadline(limits, (kind, got, rate) => this.#expired(kind, got, rate));
@@ -385,10 +383,12 @@ export class Session {
     this.#deadline?.begin();
     const deferred = this.#deferred;
     this.#deferred = undefined;
-    this.#handlerInstances = handlers.map((h) => {
-      const i = deferred === undefined ? -1 : deferred.factories.indexOf(h);
-      return i < 0 ? h.create(this.context) : h.create(this.context, deferred!.tickets[i]);
-    });
+    if (handlers.length > 0) {
+      this.#handlerInstances = handlers.map((h) => {
+        const i = deferred === undefined ? -1 : deferred.factories.indexOf(h);
+        return i < 0 ? h.create(this.context) : h.create(this.context, deferred!.tickets[i]);
+      });
+    } else this.#handlerInstances = NO_INSTANCES;
     // no handlers: no chain (nor the handlers' context) of its own
     framed.attach(this.#handlerInstances.length === 0 ? EMPTY_CHAIN : new HandlerChain(this.#handlerInstances, this.context));
     client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));
@@ -398,6 +398,45 @@ export class Session {
     upstream.on('drain', () => framed.onDrained('toUpstream'));
     client.on('drain', () => framed.onDrained('toDownstream'));
   }
+
+  /** What the framed path asks of its session (see {@link FramedOwner}), as methods on one object per session. */
+  static readonly #Owner = class SessionOwner implements FramedOwner {
+    readonly #s: Session;
+
+    constructor(session: Session) {
+      this.#s = session;
+    }
+
+    isClosed(): boolean {
+      return this.#s.#state === SessionState.Closed || this.#s.#refused;
+    }
+
+    fail(err: unknown, dir: Direction): void {
+      this.#s.#fail(err, dir);
+    }
+
+    truncated(err: unknown, dir: Direction): void {
+      this.#s.#truncated(err, dir);
+    }
+
+    finForwarded(dir: Direction): void {
+      this.#s.#finForwarded(dir);
+    }
+
+    reset(): void {
+      this.#s.#reset();
+    }
+
+    close(error: SwitchyardError | undefined): void {
+      this.#s.#closeForHandler(error);
+    }
+
+    upstreamLost(): boolean {
+      const s = this.#s;
+      // only while the client keeps its side open: after the client's FIN, the upstream's is its answer to it
+      return s.#state === SessionState.Open && s.#refuse('upstream_lost', s.#upstreamMessage('the upstream closed the connection before answering'));
+    }
+  };
 
   // ---- lifecycle -----------------------------------------------------------------------------------------
 
@@ -661,6 +700,7 @@ export class Session {
 }
 
 const NO_HANDLERS: readonly HandlerFactory[] = [];
+const NO_INSTANCES: readonly FrameHandler[] = [];
 const PAUSED: ConnectHints = { paused: true };
 
 function isPassthrough(f: FramerFactory): boolean {

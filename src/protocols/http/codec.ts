@@ -39,7 +39,13 @@ export class HttpCodec implements ProtocolCodec {
 
   set onUnblocked(fn: ((direction: 'toUpstream' | 'toDownstream') => void) | undefined) {
     this.#onUnblocked = fn;
-    this.state.onUnblocked = fn === undefined ? undefined : () => fn('toUpstream');
+    // the state tells the codec, which tells `fn` (no closure per connection)
+    this.state.onUnblocked = fn === undefined ? undefined : this;
+  }
+
+  /** The request framer's held bytes became decodable (HttpConnectionState.releaseSwitch). */
+  unblocked(): void {
+    this.#onUnblocked?.('toUpstream');
   }
 
   #onUnblocked: ((direction: 'toUpstream' | 'toDownstream') => void) | undefined;

@@ -37,7 +37,7 @@ export class HttpConnectionState {
   serverClose = false;
 
   /** Told when the request framer's held bytes became decodable (see {@link releaseSwitch}). */
-  onUnblocked: (() => void) | undefined;
+  onUnblocked: { unblocked(): void } | undefined;
 
   /**
    * The Upgrade/CONNECT request the request framer waited for got its answer (or will never get one from the
@@ -46,7 +46,7 @@ export class HttpConnectionState {
   releaseSwitch(): void {
     if (this.switchWait === undefined) return;
     this.switchWait = undefined;
-    this.onUnblocked?.();
+    this.onUnblocked?.unblocked();
   }
 
   /** Forget a request the server will never see (answered by the proxy's error reply). */
