@@ -25,10 +25,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { dumpOnly, dumpTotal, freePort, procCpu, scratch, waitListening } from './lib.js';
+import { dumpOnly, dumpTotal, freePort, procCpu, scratch, waitListening, oneClose } from './lib.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -130,18 +129,6 @@ function proxyCommand(name, listen, upstream, extra = []) {
     default:
       throw new Error(`unknown variant ${variant}`);
   }
-}
-
-/** One HTTP/1.0 request on a new connection; resolves when the proxy closed it after the whole answer. */
-function oneClose(port) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let got = 0;
-    s.on('connect', () => s.write('GET / HTTP/1.0\r\nHost: b\r\n\r\n'));
-    s.on('data', (d) => (got += d.length));
-    s.on('error', reject);
-    s.on('close', () => (got > 1024 ? resolve() : reject(new Error(`short answer (${got} bytes)`))));
-  });
 }
 
 async function runClose(port, n, inFlight = Number(opt.concurrency)) {

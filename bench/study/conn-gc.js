@@ -12,10 +12,9 @@
 // --alloc N prints the N functions allocating the most bytes per connection in the measured part.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort, scratch, waitListening } from './lib.js';
+import { freePort, scratch, waitListening, oneClose } from './lib.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -66,17 +65,6 @@ async function startBackend() {
   children.push(spawn(process.execPath, ['-e', code], { stdio: 'ignore' }));
   await waitListening(port);
   return port;
-}
-
-function oneClose(port) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let got = 0;
-    s.on('connect', () => s.write('GET / HTTP/1.0\r\nHost: b\r\n\r\n'));
-    s.on('data', (d) => (got += d.length));
-    s.on('error', reject);
-    s.on('close', () => (got > 1024 ? resolve() : reject(new Error(`short answer (${got} bytes)`))));
-  });
 }
 
 async function runClose(port, n) {

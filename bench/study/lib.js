@@ -93,3 +93,15 @@ export function procCpu(pid) {
   const system = Number(f[12]) * tick;
   return { us: user + system, user, system, switches };
 }
+
+/** One HTTP/1.0 request on a new connection; resolves when the proxy closed it after the whole answer. */
+export function oneClose(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = 0;
+    s.on('connect', () => s.write('GET / HTTP/1.0\r\nHost: b\r\n\r\n'));
+    s.on('data', (d) => (got += d.length));
+    s.on('error', reject);
+    s.on('close', () => (got > 1024 ? resolve() : reject(new Error(`short answer (${got} bytes)`))));
+  });
+}
