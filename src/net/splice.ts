@@ -133,6 +133,11 @@ export function spliceAvailable(): boolean {
   return load() !== null;
 }
 
+/** {@link spliceInfo} once something has loaded the addon (a listener that may splice), else undefined: a metrics scrape never loads it. */
+export function spliceInfoIfLoaded(): SpliceInfo | undefined {
+  return addon === undefined ? undefined : spliceInfo();
+}
+
 export function spliceInfo(): SpliceInfo {
   const a = load();
   const i = a?.info();

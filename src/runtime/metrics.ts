@@ -6,6 +6,7 @@ import type { LatencyHistogram } from '../core/latency.js';
 import type { Route } from '../routing/director.js';
 import type { TrafficStats } from '../core/stats.js';
 import type { Cluster } from '../upstream/cluster.js';
+import { spliceInfoIfLoaded } from '../net/splice.js';
 
 export interface UdpFlowSource {
   id: string;
@@ -106,6 +107,33 @@ export function createMetricsRegistry(
         this.inc({ kind, id, direction: 'to_upstream' }, s.framesToUpstream);
         this.inc({ kind, id, direction: 'to_downstream' }, s.framesToDownstream);
       });
+    },
+  });
+  // the splice(2) addon is one per process: its series carry no object labels (they read 0 until a listener loads it)
+  new Counter({
+    name: 'switchyard_splice_connections_total',
+    help: 'Connections whose bytes the splice(2) addon moved (raw TCP passthrough, or faults with nothing to do), since the process started.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(spliceInfoIfLoaded()?.handedOver ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'switchyard_splice_connections_active',
+    help: 'Connections the splice(2) addon holds now.',
+    registers: [registry],
+    collect() {
+      this.set(spliceInfoIfLoaded()?.connections ?? 0);
+    },
+  });
+  new Counter({
+    name: 'switchyard_splice_copy_fallbacks_total',
+    help: 'Times a spliced direction found the pipe pool spent and copied through a buffer instead.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(spliceInfoIfLoaded()?.copyFallbacks ?? 0);
     },
   });
   new Counter({

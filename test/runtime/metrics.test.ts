@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { AdminServer } from '../../src/admin/server.js';
 import { Switchyard } from '../../src/runtime/switchyard.js';
 import { createMetricsRegistry } from '../../src/runtime/metrics.js';
+import { spliceInfo } from '../../src/net/splice.js';
 import { TrafficStats } from '../../src/core/stats.js';
 import { startEchoServer, connect, readAll, closeOutcome, freePort, eventually, type TestServer } from '../helpers/net.js';
 import { startProxy, startYard } from '../helpers/yard.js';
@@ -105,6 +106,9 @@ describe('GET /metrics after real traffic', () => {
       switchyard_frames_total: 'counter',
       switchyard_errors_total: 'counter',
       switchyard_object_up: 'gauge',
+      switchyard_splice_connections_total: 'counter',
+      switchyard_splice_connections_active: 'gauge',
+      switchyard_splice_copy_fallbacks_total: 'counter',
     };
     for (const [name, type] of Object.entries(expected)) {
       assert.equal(s.types.get(name), type, `# TYPE ${name}`);
@@ -117,6 +121,7 @@ describe('GET /metrics after real traffic', () => {
   });
 
   test('counts connections (active while open, total after) and bytes each way', async () => {
+    const before = await scrape(admin);
     const client = await connect(port);
     const up = Buffer.alloc(100_000, 'u');
     await new Promise<void>((resolve) => client.write(up, () => resolve()));
@@ -147,6 +152,10 @@ describe('GET /metrics after real traffic', () => {
     }
     // A clean session counts no errors.
     assert.deepEqual(find(s, 'switchyard_errors_total'), []);
+    // The listener is raw passthrough: where the splice addon is built the connection went through it (process-wide series).
+    const spliced = (value(s, 'switchyard_splice_connections_total', {}) ?? 0) - (value(before, 'switchyard_splice_connections_total', {}) ?? 0);
+    assert.equal(spliced, spliceInfo().available ? 1 : 0, 'switchyard_splice_connections_total counts the spliced connection');
+    assert.equal(value(s, 'switchyard_splice_connections_active', {}), 0, 'the addon holds no connection after the close');
     // The metrics and the admin API's JSON stats read the same counters.
     const json = (await (await fetch(`${admin.url}/api/v1/listeners/l1`)).json()) as { stats: { total: number; bytesToUpstream: number } };
     assert.equal(json.stats.total, value(s, 'switchyard_connections_total', { kind: 'listener', id: 'l1' }));
