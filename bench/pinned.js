@@ -42,8 +42,12 @@ function proxyCmd(c) {
   const cmd = SWITCHYARD[base](benchDir);
   if (flags === undefined) return cmd;
   const launch = binLaunch(root, { cpus: '1' });
-  const env = Object.entries(launch.env).map(([k, v]) => `${k}=${v}`).join(' ');
-  return cmd.replace(`exec ${bin}`, `exec env ${env} node ${launch.flags.join(' ')} ${flags} ${bin}`);
+  // NAME=VALUE words are environment variables for the proxy (`http:SWITCHYARD_SHARED_READS=off`), the rest node flags
+  const words = flags.split(' ').filter((w) => w.length > 0);
+  const own = words.filter((w) => /^[A-Z_][A-Z0-9_]*=/.test(w));
+  const nodeFlags = words.filter((w) => !own.includes(w));
+  const env = [...Object.entries(launch.env).map(([k, v]) => `${k}=${v}`), ...own].join(' ');
+  return cmd.replace(`exec ${bin}`, `exec env ${env} node ${launch.flags.join(' ')} ${nodeFlags.join(' ')} ${bin}`);
 }
 
 /** Per test: the figure compared with node-pipe, and whether higher is better. */
@@ -86,7 +90,8 @@ if (o.help) {
   each switchyard configuration's ratio to node-pipe ("at least as good": >= 1.0 is as good or better).
   --tests       ${FIGURES.map((f) => f[0]).filter((t, i, a) => a.indexOf(t) === i).join(',')} (run.sh's names)
   --switchyard  pass = switchyard proxy; noop3 = a listener with three no-op faults; http = protocol: http
-                NAME:--node-flag adds node flags to the bin's own (e.g. noop3:--single-threaded-gc)
+                NAME:--node-flag adds node flags to the bin's own (e.g. noop3:--single-threaded-gc), NAME:VAR=VALUE
+                sets an environment variable for the proxy (e.g. http:SWITCHYARD_SHARED_READS=off)
                 (http listeners cannot carry iperf3: use it with HTTP tests only)
   --peers       run.sh's built-in proxies measured in the same rounds (node-pipe is needed for the ratios)
 `);
@@ -104,7 +109,7 @@ if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) fail('dist/ is missi
 const configs = o.switchyard.split(',').map((s) => s.trim()).filter(Boolean);
 for (const c of configs) {
   const [base, flags] = splitConfig(c);
-  if (!(base in SWITCHYARD)) fail(`--switchyard: unknown configuration '${base}' (expected ${Object.keys(SWITCHYARD).join(', ')}, optionally NAME:--node-flag)`);
+  if (!(base in SWITCHYARD)) fail(`--switchyard: unknown configuration '${base}' (expected ${Object.keys(SWITCHYARD).join(', ')}, optionally NAME:--node-flag or NAME:VAR=VALUE)`);
   if (flags !== undefined && !/^(--[a-z0-9-]+(=[\w.-]+)?)( --[a-z0-9-]+(=[\w.-]+)?)*$/.test(flags)) fail(`--switchyard: '${flags}' in '${c}' is not a list of node flags like --single-threaded-gc`);
 }
 const peers = o.peers.split(',').map((s) => s.trim()).filter(Boolean);

@@ -18,6 +18,19 @@ import { EXPIRY_CODES, RequestDeadline, expiryMessage, limitsActive, type Reques
 import { REFUSAL_CODES, answerAndClose, connectRefusal, inputRefusal, refusalReply, refuseBeforeUpstream } from './refusal.js';
 import type { RefusalReason } from '../protocols/protocol.js';
 import { SplicePath } from './splice-path.js';
+import { onChunks } from '../net/chunk-reader.js';
+
+/**
+ * Where a side's reads go: a plain socket reads into the shared buffer ({@link onChunks}); any other stream (TLS, a
+ * per-request router) emits `'data'`. Returns the function that takes the listener off.
+ */
+function chunksOf(stream: UpstreamStream | Socket, fn: (chunk: Buffer) => void): () => void {
+  if (stream instanceof Socket) return onChunks(stream, fn);
+  stream.on('data', fn);
+  return () => {
+    stream.off('data', fn);
+  };
+}
 
 /**
  * The director's answer for a new session: how to open the upstream stream (a socket, or any duplex of the
@@ -255,16 +268,16 @@ export class Session {
     const clientDrain = (): void => {
       upstream.resume();
     };
-    client.on('data', clientData);
-    upstream.on('data', upstreamData);
+    const offClient = chunksOf(client, clientData);
+    const offUpstream = chunksOf(upstream, upstreamData);
     client.on('end', clientEnd);
     upstream.on('end', upstreamEnd);
     upstream.on('drain', upstreamDrain);
     client.on('drain', clientDrain);
     // Kept for a switch to the framed path (a fault added at run time): nothing of it runs per chunk.
     this.#unwireRaw = () => {
-      client.off('data', clientData);
-      upstream.off('data', upstreamData);
+      offClient();
+      offUpstream();
       client.off('end', clientEnd);
       upstream.off('end', upstreamEnd);
       upstream.off('drain', upstreamDrain);
@@ -391,8 +404,8 @@ export class Session {
     } else this.#handlerInstances = NO_INSTANCES;
     // no handlers: no chain (nor the handlers' context) of its own
     framed.attach(this.#handlerInstances.length === 0 ? EMPTY_CHAIN : new HandlerChain(this.#handlerInstances, this.context));
-    client.on('data', (chunk: Buffer) => framed.onData('toUpstream', chunk));
-    upstream.on('data', (chunk: Buffer) => framed.onData('toDownstream', chunk));
+    chunksOf(client, (chunk: Buffer) => framed.onData('toUpstream', chunk));
+    chunksOf(upstream, (chunk: Buffer) => framed.onData('toDownstream', chunk));
     client.on('end', () => framed.onEnd('toUpstream'));
     upstream.on('end', () => framed.onEnd('toDownstream'));
     upstream.on('drain', () => framed.onDrained('toUpstream'));

@@ -1,0 +1,148 @@
+/**
+ * Reads into the shared buffer (src/net/chunk-reader.ts): a consumer gets what `'data'` gave it — owned chunks, in
+ * order, byte-exact, with pause/resume and `'end'` as before — and sockets that do not qualify keep `'data'`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { createHash } from 'node:crypto';
+import { onChunks, readsShared } from '../../src/net/chunk-reader.js';
+import { eventually, pseudoRandomChunks, startEchoServer } from '../helpers/net.js';
+import { startProxy } from '../helpers/yard.js';
+import type { TcpListener } from '../../src/listeners/tcp.js';
+import type { Session } from '../../src/session/session.js';
+
+/** A server whose accepted sockets are paused (as switchyard's listeners accept them) and handed to `onSocket`. */
+async function pausedServer(onSocket: (s: net.Socket) => void): Promise<{ port: number; close: () => Promise<void> }> {
+  const accepted: net.Socket[] = [];
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => {
+    accepted.push(s);
+    onSocket(s);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    close: () => {
+      for (const s of accepted) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const settle = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('an accepted socket reads into the shared buffer: owned chunks, in order, byte-exact, then end', async () => {
+  const got: Buffer[] = [];
+  let ended!: Promise<unknown>;
+  let shared = false;
+  const srv = await pausedServer((s) => {
+    onChunks(s, (c) => got.push(c));
+    shared = readsShared(s);
+    ended = once(s, 'end');
+    s.resume();
+  });
+  const c = net.connect(srv.port, '127.0.0.1');
+  await once(c, 'connect');
+  try {
+    const first = Buffer.alloc(1000, 'a');
+    c.write(first);
+    await eventually(() => got.length > 0, 'the first chunk');
+    assert.ok(shared, 'a plain TCP socket accepted paused reads into the shared buffer');
+    const held = got[0]!;
+    // 5 MiB after it: many reads through the same shared buffer, none of which may show through the first chunk
+    const hash = createHash('sha256').update(first);
+    for (const chunk of pseudoRandomChunks(5 * 1024 * 1024, 7)) {
+      hash.update(chunk);
+      c.write(chunk);
+    }
+    c.end();
+    await ended;
+    assert.ok(held.equals(first), 'the first chunk still holds its own bytes after later reads');
+    assert.equal(createHash('sha256').update(Buffer.concat(got)).digest('hex'), hash.digest('hex'), 'every byte, in order');
+    assert.ok(got.length > 2, `several reads (${got.length})`);
+  } finally {
+    c.destroy();
+    await srv.close();
+  }
+});
+
+test('pause() stops the reads of a socket on the shared buffer and resume() goes on where it stopped', async () => {
+  const got: Buffer[] = [];
+  let sock!: net.Socket;
+  const srv = await pausedServer((s) => {
+    sock = s;
+    onChunks(s, (c) => {
+      got.push(c);
+      s.pause();
+    });
+    s.resume();
+  });
+  const c = net.connect(srv.port, '127.0.0.1');
+  await once(c, 'connect');
+  try {
+    c.write('one');
+    await eventually(() => got.length === 1, 'the first read');
+    c.write('two');
+    await settle(150);
+    assert.equal(got.length, 1, 'nothing is read while paused');
+    sock.resume();
+    await eventually(() => got.length === 2, 'the read after resume()');
+    assert.equal(Buffer.concat(got).toString(), 'onetwo');
+  } finally {
+    c.destroy();
+    await srv.close();
+  }
+});
+
+test('a socket with bytes already buffered by its stream keeps `data`, and a consumer taken off gets nothing more', async () => {
+  const got: string[] = [];
+  const early: string[] = [];
+  const srv = await pausedServer((s) => {
+    // read once the ordinary way: the stream now holds bytes, so the socket does not switch
+    s.once('readable', () => {
+      const off = onChunks(s, (c) => early.push(c.toString()));
+      assert.equal(readsShared(s), false);
+      off();
+      onChunks(s, (c) => got.push(c.toString()));
+    });
+  });
+  const c = net.connect(srv.port, '127.0.0.1');
+  await once(c, 'connect');
+  try {
+    c.write('held');
+    await eventually(() => got.join('') === 'held', 'the buffered bytes reach the consumer through data');
+    c.write('-more');
+    await eventually(() => got.join('') === 'held-more', 'later reads too');
+    assert.deepEqual(early, []);
+  } finally {
+    c.destroy();
+    await srv.close();
+  }
+});
+
+test('a framed session reads both its sockets into the shared buffer and forwards byte-exact both ways', async () => {
+  const echo = await startEchoServer();
+  const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`], listener: { framing: 'line' } });
+  try {
+    const c = net.connect(port, '127.0.0.1');
+    await once(c, 'connect');
+    const back: Buffer[] = [];
+    c.on('data', (d: Buffer) => back.push(d));
+    const lines = Array.from({ length: 2000 }, (_, i) => `line ${i} ${'x'.repeat(i % 300)}\n`).join('');
+    c.write(lines);
+    await eventually(() => Buffer.concat(back).length === Buffer.byteLength(lines), 'every line echoed');
+    assert.equal(Buffer.concat(back).toString(), lines);
+    const sessions = [...(yard.listeners.get('l1') as unknown as TcpListener).sessions];
+    assert.equal(sessions.length, 1);
+    const session = sessions[0] as Session;
+    assert.ok(readsShared(session.client), 'client socket');
+    assert.ok(readsShared(session.upstream as net.Socket), 'upstream socket');
+    c.destroy();
+  } finally {
+    await yard.close();
+    await echo.close();
+  }
+});
