@@ -110,7 +110,8 @@ const configs = o.switchyard.split(',').map((s) => s.trim()).filter(Boolean);
 for (const c of configs) {
   const [base, flags] = splitConfig(c);
   if (!(base in SWITCHYARD)) fail(`--switchyard: unknown configuration '${base}' (expected ${Object.keys(SWITCHYARD).join(', ')}, optionally NAME:--node-flag or NAME:VAR=VALUE)`);
-  if (flags !== undefined && !/^(--[a-z0-9-]+(=[\w.-]+)?)( --[a-z0-9-]+(=[\w.-]+)?)*$/.test(flags)) fail(`--switchyard: '${flags}' in '${c}' is not a list of node flags like --single-threaded-gc`);
+  const word = '(--[a-z0-9-]+(=[\\w.-]+)?|[A-Z_][A-Z0-9_]*=[\\w.,:/-]*)';
+  if (flags !== undefined && !new RegExp(`^${word}( ${word})*$`).test(flags)) fail(`--switchyard: '${flags}' in '${c}' is not a list of node flags like --single-threaded-gc or VAR=VALUE words`);
 }
 const peers = o.peers.split(',').map((s) => s.trim()).filter(Boolean);
 for (const p of peers) if (!existsSync(path.join(benchDir, 'proxies', `${p}.sh`))) fail(`--peers: ${benchDir}/proxies has no '${p}.sh'`);

@@ -116,6 +116,13 @@ export interface ProtocolCodec {
    */
   errorReply(request: ErrorReplyRequest): ErrorReply | undefined;
   /**
+   * Whether the codec must keep each request findable by its start frame's attributes (`ErrorReplyRequest.request`,
+   * the request-routing hooks). The framed path sets it false while nothing on the connection can name a request
+   * that way (no handlers, no per-request router) and true again when a handler arrives; a codec may then skip that
+   * bookkeeping. Absent, or never set: kept.
+   */
+  namesRequests?: boolean;
+  /**
    * The server speaks first (MySQL greeting, SMTP banner): a refusal before any upstream exists is sent at once, as
    * the greeting. Absent/false: the client speaks first, and the proxy reads its first request before refusing it.
    */

@@ -143,6 +143,9 @@ export class FramedPath implements SessionIO {
   /** Set the handler chain; a later call replaces it (a handler added live: frames inside the old one finish there). */
   attach(chain: HandlerChain): void {
     this.#chain = chain;
+    // with no handler and no per-request router, nothing can name a request by its attributes
+    const codec = this.codec;
+    if (codec !== undefined && 'namesRequests' in codec) codec.namesRequests = chain.length > 0 || this.#taker !== undefined;
   }
 
   /** The session closed: tell the handlers. */

@@ -24,6 +24,15 @@ export class HttpCodec implements ProtocolCodec {
     this.toDownstream = new HttpResponseFramer(this.state, options);
   }
 
+  /** See ProtocolCodec.namesRequests: while false, requests are not entered in `state.byAttributes`. */
+  get namesRequests(): boolean {
+    return this.state.named;
+  }
+
+  set namesRequests(on: boolean) {
+    this.state.named = on;
+  }
+
   /** True while the connection may persist after the current exchanges. */
   get keepAlive(): boolean {
     return this.state.keepAlive;

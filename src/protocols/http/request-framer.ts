@@ -89,7 +89,7 @@ export class HttpRequestFramer extends HttpFramer {
     if (!end) this.startBody(f.chunked, f.contentLength);
     else req.bodyDone = true;
     const attributes: Attributes = { method: upper(method), path: r.path, query: r.query, host: f.host, version: r.minor === 1 ? '1.1' : '1.0' };
-    this.state.byAttributes.set(attributes, req);
+    if (this.state.named) this.state.byAttributes.set(attributes, req);
     this.info = { start: true, end, attributes };
     return h;
   }
