@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { onChunks, readsShared } from '../../src/net/chunk-reader.js';
+import { lentBuffers, onChunks, readsShared } from '../../src/net/chunk-reader.js';
 import { eventually, pseudoRandomChunks, startEchoServer } from '../helpers/net.js';
 import { startProxy } from '../helpers/yard.js';
 import type { TcpListener } from '../../src/listeners/tcp.js';
@@ -38,8 +38,12 @@ test('an accepted socket reads into the shared buffer: owned chunks, in order, b
   const got: Buffer[] = [];
   let ended!: Promise<unknown>;
   let shared = false;
+  let lentSeen = false;
   const srv = await pausedServer((s) => {
-    onChunks(s, (c) => got.push(c));
+    onChunks(s, (c) => {
+      got.push(c);
+      if (lentBuffers() > 0) lentSeen = true;
+    });
     shared = readsShared(s);
     ended = once(s, 'end');
     s.resume();
@@ -63,10 +67,43 @@ test('an accepted socket reads into the shared buffer: owned chunks, in order, b
     assert.ok(held.equals(first), 'the first chunk still holds its own bytes after later reads');
     assert.equal(createHash('sha256').update(Buffer.concat(got)).digest('hex'), hash.digest('hex'), 'every byte, in order');
     assert.ok(got.length > 2, `several reads (${got.length})`);
+    assert.ok(lentSeen, 'reads that filled the buffer were followed by reads into a buffer of the socket\'s own');
   } finally {
     c.destroy();
     await srv.close();
   }
+});
+
+test('reads that fill the buffer get a socket a buffer of its own, at most 64 sockets at once, given back at close', async () => {
+  const base = lentBuffers();
+  let peak = 0;
+  const totals = new Map<net.Socket, number>();
+  const srv = await pausedServer((s) => {
+    totals.set(s, 0);
+    onChunks(s, (c) => {
+      totals.set(s, totals.get(s)! + c.length);
+      peak = Math.max(peak, lentBuffers() - base);
+    });
+    s.resume();
+  });
+  const clients: net.Socket[] = [];
+  try {
+    // 80 senders of 1 MiB each that stay open: their last reads may well fill the buffer, so most end up holding one
+    for (let i = 0; i < 80; i++) {
+      const c = net.connect(srv.port, '127.0.0.1');
+      c.on('error', () => undefined);
+      clients.push(c);
+      await once(c, 'connect');
+      for (const chunk of pseudoRandomChunks(1024 * 1024, i + 1)) c.write(chunk);
+    }
+    await eventually(() => totals.size === 80 && [...totals.values()].every((n) => n === 1024 * 1024), 'every byte of the 80 senders', 20_000);
+    assert.ok(peak > 0, 'full reads got sockets buffers of their own');
+    assert.ok(peak <= 64, `at most 64 lent at once (${peak})`);
+  } finally {
+    for (const c of clients) c.destroy();
+    await srv.close();
+  }
+  await eventually(() => lentBuffers() === base, `every lent buffer given back (${lentBuffers() - base} left)`);
 });
 
 test('pause() stops the reads of a socket on the shared buffer and resume() goes on where it stopped', async () => {
