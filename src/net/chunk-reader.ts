@@ -73,13 +73,14 @@ const enabled = process.env['SWITCHYARD_SHARED_READS'] !== 'off';
 /**
  * The hook of a socket switched to shared-buffer reads (switched now if it qualifies), or undefined: the socket keeps
  * `'data'`. Qualifies: a plain TCP or Unix socket (not TLS), connected, open for reading, with nothing read and
- * buffered by the stream yet, and whose own `onread` fields are unset.
+ * buffered by the stream yet, no `'data'` listener, and whose own `onread` fields are unset.
  */
 function hookOf(socket: Socket): Hook | undefined {
   const own = hooks.get(socket);
   if (own !== undefined) return own;
   if (!enabled || !(socket instanceof Socket) || (socket as { encrypted?: boolean }).encrypted === true) return undefined;
-  if (socket.destroyed || socket.connecting || socket.readableEnded || socket.readableLength > 0) return undefined;
+  // a socket someone else reads too (a 'data' listener) keeps 'data': its reads must reach them as well
+  if (socket.destroyed || socket.connecting || socket.readableEnded || socket.readableLength > 0 || socket.listenerCount('data') > 0) return undefined;
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
   if (handle == null || typeof handle.useUserBuffer !== 'function') return undefined;
   const sym = findSymbols(socket);

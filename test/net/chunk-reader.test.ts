@@ -160,6 +160,26 @@ test('a socket with bytes already buffered by its stream keeps `data`, and a con
   }
 });
 
+test('a socket that already has a `data` listener keeps `data`, and both readers get every read', async () => {
+  const mine: string[] = [];
+  const theirs: string[] = [];
+  const srv = await pausedServer((s) => {
+    s.on('data', (c: Buffer) => theirs.push(c.toString()));
+    onChunks(s, (c) => mine.push(c.toString()));
+    assert.equal(readsShared(s), false);
+    s.resume();
+  });
+  const c = net.connect(srv.port, '127.0.0.1');
+  await once(c, 'connect');
+  try {
+    c.write('both');
+    await eventually(() => mine.join('') === 'both' && theirs.join('') === 'both', 'the read reached both listeners');
+  } finally {
+    c.destroy();
+    await srv.close();
+  }
+});
+
 test('a framed session reads both its sockets into the shared buffer and forwards byte-exact both ways', async () => {
   const echo = await startEchoServer();
   const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`], listener: { framing: 'line' } });
