@@ -164,6 +164,15 @@ export function onChunks(socket: Socket, fn: ChunkListener): () => void {
   };
 }
 
+/**
+ * Take every {@link onChunks} consumer off `socket`: the counterpart of `removeAllListeners('data')` for a socket that
+ * reads into the shared buffer. Its later reads go to the stream again (its `'data'` listeners, or its buffer).
+ */
+export function offAllChunks(socket: Socket): void {
+  const hook = hooks.get(socket);
+  if (hook !== undefined) hook.fns = [];
+}
+
 /** Whether `socket` reads into the shared buffer (for tests and diagnostics). */
 export function readsShared(socket: Socket): boolean {
   return hooks.has(socket);

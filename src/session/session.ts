@@ -18,7 +18,7 @@ import { EXPIRY_CODES, RequestDeadline, expiryMessage, limitsActive, type Reques
 import { REFUSAL_CODES, answerAndClose, connectRefusal, inputRefusal, refusalReply, refuseBeforeUpstream } from './refusal.js';
 import type { RefusalReason } from '../protocols/protocol.js';
 import { SplicePath } from './splice-path.js';
-import { onChunks } from '../net/chunk-reader.js';
+import { offAllChunks, onChunks } from '../net/chunk-reader.js';
 
 /**
  * Where a side's reads go: a plain socket reads into the shared buffer ({@link onChunks}); any other stream (TLS, a
@@ -30,6 +30,12 @@ function chunksOf(stream: UpstreamStream | Socket, fn: (chunk: Buffer) => void):
   return () => {
     stream.off('data', fn);
   };
+}
+
+/** Take every reader off a side ({@link chunksOf}'s and any `'data'` listener): nothing more reaches the session. */
+function dropReaders(stream: UpstreamStream | Socket): void {
+  stream.removeAllListeners('data');
+  if (stream instanceof Socket) offAllChunks(stream);
 }
 
 /**
@@ -560,7 +566,7 @@ export class Session {
     this.#abortNow();
     this.#deadline?.stop();
     if (this.upstream && !this.upstream.destroyed) this.upstream.destroy();
-    this.client.removeAllListeners('data');
+    dropReaders(this.client);
     this.client.removeAllListeners('end');
     this.#clock?.refused(REFUSAL_CODES[reason], reply.frames[0]);
     answerAndClose(this.client, reply.frames);
@@ -651,7 +657,7 @@ export class Session {
     for (const sock of [this.client, this.upstream]) {
       if (!sock || sock.destroyed) continue;
       sock.pause();
-      sock.removeAllListeners('data');
+      dropReaders(sock);
       if (sock.writableLength === 0) {
         sock.destroy();
         continue;

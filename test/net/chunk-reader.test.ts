@@ -8,9 +8,10 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { lentBuffers, onChunks, readsShared } from '../../src/net/chunk-reader.js';
-import { eventually, pseudoRandomChunks, startEchoServer } from '../helpers/net.js';
+import { eventually, pseudoRandomChunks, startEchoServer, startServer } from '../helpers/net.js';
 import { startProxy } from '../helpers/yard.js';
 import type { TcpListener } from '../../src/listeners/tcp.js';
+import { HttpCodec } from '../../src/protocols/http/codec.js';
 import type { Session } from '../../src/session/session.js';
 
 /** A server whose accepted sockets are paused (as switchyard's listeners accept them) and handed to `onSocket`. */
@@ -200,6 +201,60 @@ test('a framed session reads both its sockets into the shared buffer and forward
     c.destroy();
   } finally {
     await yard.close();
+    await echo.close();
+  }
+});
+
+test('after a refusal a session on the shared buffer discards what the client sends next: no framer sees it', async () => {
+  // an upstream that closes as soon as a request arrives: the proxy answers 502 itself and closes
+  const up = await startServer((s) => s.once('data', () => s.end()));
+  const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${up.port}`], listener: { protocol: 'http' } });
+  try {
+    const request = 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n';
+    // half-open: the client still sends after the proxy's FIN
+    const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const got: Buffer[] = [];
+    c.on('data', (d: Buffer) => got.push(d));
+    const closed = once(c, 'close');
+    const finned = once(c, 'end');
+    await once(c, 'connect');
+    c.write(request);
+    await eventually(() => Buffer.concat(got).toString('latin1').includes('\r\n\r\n'), 'the refusal');
+    assert.match(Buffer.concat(got).toString('latin1'), /^HTTP\/1\.1 502 /);
+    // bytes after the refusal: read and dropped while the proxy lingers, counted nowhere, parsed by nothing
+    await finned;
+    c.end('\x00 not http at all\r\n\r\n');
+    await closed;
+    const stats = yard.listeners.get('l1')!.stats;
+    await eventually(() => stats.active === 0, 'the session closed');
+    assert.equal(stats.bytesToUpstream, Buffer.byteLength(request), 'only the request went into the framed path');
+  } finally {
+    await yard.close();
+    await up.close();
+  }
+});
+
+test('an HTTP session enters its requests in the codec\'s by-attributes map only while a handler can name them', async () => {
+  const echo = await startServer((s) => s.on('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')));
+  const plain = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`], listener: { protocol: 'http' } });
+  const faulted = await startProxy({ upstreams: [`127.0.0.1:${echo.port}`], listener: { protocol: 'http', faults: [{ type: 'noop', name: 'n' }] } });
+  try {
+    for (const [p, named] of [[plain, false], [faulted, true]] as const) {
+      const c = net.connect(p.port, '127.0.0.1');
+      const got: Buffer[] = [];
+      c.on('data', (d: Buffer) => got.push(d));
+      await once(c, 'connect');
+      c.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+      await eventually(() => Buffer.concat(got).toString().endsWith('ok'), 'the answer');
+      const session = [...(p.yard.listeners.get('l1') as unknown as TcpListener).sessions][0] as Session;
+      const codec = session.context.codec as HttpCodec;
+      assert.ok(codec instanceof HttpCodec); 
+      assert.equal(codec.namesRequests, named, named ? 'a fault stage may name requests' : 'nothing can name a request');
+      c.destroy();
+    }
+  } finally {
+    await plain.yard.close();
+    await faulted.yard.close();
     await echo.close();
   }
 });
