@@ -4,6 +4,8 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const NO_TS_PRIVATE = { selector: ':matches(PropertyDefinition, MethodDefinition, TSParameterProperty)[accessibility="private"]', message: 'Use an ES private member (#name), not the TypeScript `private` keyword.' };
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/results/**'] },
   js.configs.recommended,
@@ -16,10 +18,27 @@ export default tseslint.config(
     rules: {
       'no-restricted-syntax': [
         'error',
-        { selector: ':matches(PropertyDefinition, MethodDefinition, TSParameterProperty)[accessibility="private"]', message: 'Use an ES private member (#name), not the TypeScript `private` keyword.' },
+        NO_TS_PRIVATE,
       ],
       '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    // The proxy's own code: what runs per connection or per request must not keep it alive longer than it lives.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        NO_TS_PRIVATE,
+        {
+          // V8 allocates a function literal assigned straight to a property in the old generation ("pretenured"): it
+          // then keeps its context, and all that context reaches (a connection's sockets, buffers, state), alive
+          // through every scavenge until the next full collection. docs/architecture.md, "Closures and the GC".
+          selector: 'AssignmentExpression[left.type="MemberExpression"] > :matches(ArrowFunctionExpression, FunctionExpression).right',
+          message: 'Assign the function to a local first (`const f = () => …; obj.x = f;`): a function literal assigned straight to a property is pretenured by V8 and keeps what it captures alive through every scavenge.',
+        },
+      ],
     },
   },
   {

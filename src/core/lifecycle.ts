@@ -94,9 +94,10 @@ export abstract class RuntimeBase<C extends { id: string }> implements RuntimeOb
 
   /** Report every state change of this object to `events` (the Switchyard that runs it). */
   observeLifecycle(events: LifecycleEvents): void {
-    this.life.onChange = (state, previous) => {
+    const onChange: typeof this.life.onChange = (state, previous) => {
       events.emit({ kind: this.kind, id: this.id, state, previous, ...(state === 'failed' && this.life.failure ? { failure: this.life.failure } : {}) });
     };
+    this.life.onChange = onChange;
   }
   get startedAt(): Date | undefined {
     return this.life.startedAt;

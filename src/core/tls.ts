@@ -148,7 +148,8 @@ export function buildServerTlsOptions(cfg: ServerTlsConfig): tls.TlsOptions {
   if (cfg.minVersion) options.minVersion = cfg.minVersion;
   if (cfg.alpn.length > 0) options.ALPNProtocols = [...cfg.alpn];
   if (sniContexts.size > 0) {
-    options.SNICallback = (servername, cb) => cb(null, sniLookup(sniContexts, servername));
+    const sni: typeof options.SNICallback = (servername, cb) => cb(null, sniLookup(sniContexts, servername));
+    options.SNICallback = sni;
   }
   serverCache.set(cfg, options);
   return options;
@@ -210,7 +211,8 @@ export function buildClientTlsOptions(cfg: ClientTlsConfig, host: string): tls.C
   } else if (cfg.servername !== undefined && cfg.servername !== host) {
     // An IP identity that differs from the connection host: no SNI, but verify against that IP.
     const identity = cfg.servername;
-    options.checkServerIdentity = (_host, cert) => tls.checkServerIdentity(identity, cert);
+    const checkServerIdentity: typeof options.checkServerIdentity = (_host, cert) => tls.checkServerIdentity(identity, cert);
+    options.checkServerIdentity = checkServerIdentity;
   }
   entry.byHost.set(host, options);
   return options;

@@ -194,10 +194,11 @@ class ProxyCall {
               this.#wake = undefined;
               resolve();
             }, f.ms);
-            this.#wake = () => {
+            const wake = (): void => {
               clearTimeout(timer);
               resolve();
             };
+            this.#wake = wake;
           });
           if (this.#finishing) return;
           break;

@@ -7,6 +7,7 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { Address } from '../core/address.js';
 import { formatAddress } from '../core/address.js';
 import { buildClientTlsOptions } from '../core/tls.js';
@@ -160,11 +161,12 @@ export class H2Pool {
       const host = address.kind === 'tcp' ? address.host : 'localhost';
       const tlsOptions = { ...buildClientTlsOptions(cfg.tls, host), ALPNProtocols: ['h2'] };
       url = `https://${address.kind === 'tcp' ? key : 'localhost'}`;
-      options.createConnection = () =>
-        tls.connect({ ...tlsOptions, ...(address.kind === 'tcp' ? { host: address.host, port: address.port } : { path: address.path }) });
+      const createConnection = (): Duplex => tls.connect({ ...tlsOptions, ...(address.kind === 'tcp' ? { host: address.host, port: address.port } : { path: address.path }) });
+      options.createConnection = createConnection;
     } else {
       url = `http://${address.kind === 'tcp' ? key : 'localhost'}`;
-      options.createConnection = () => (address.kind === 'tcp' ? net.connect({ host: address.host, port: address.port, noDelay: true }) : net.connect({ path: address.path }));
+      const createConnection = (): Duplex => (address.kind === 'tcp' ? net.connect({ host: address.host, port: address.port, noDelay: true }) : net.connect({ path: address.path }));
+      options.createConnection = createConnection;
     }
     const session = http2.connect(url, options);
     this.sessionsOpened++;

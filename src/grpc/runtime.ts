@@ -114,7 +114,10 @@ export class GrpcRuntime {
   #build(route: Route, traffic: GrpcRouteSetup['traffic']): GrpcRouteSetup {
     const g: GrpcRouteConfig | undefined = route.config.grpc;
     const stats = this.stats(route.id);
-    stats.onNewDestination ??= (variant, histogram) => route.extraLatencies.push({ variant, histogram });
+    if (stats.onNewDestination === undefined) {
+      const onNewDestination: NonNullable<GrpcRouteStats['onNewDestination']> = (variant, histogram) => route.extraLatencies.push({ variant, histogram });
+      stats.onNewDestination = onNewDestination;
+    }
     const rep = route.config.replicate;
     if (rep) {
       // replicate on a grpc listener: variants[0] is the primary, the rest secondaries; the policy votes.

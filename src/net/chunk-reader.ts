@@ -43,8 +43,18 @@ interface Hook {
 const LEND_MAX = 64;
 let lent = 0;
 
-/** Sockets switched, and their hooks (a property on the socket itself would change its shape for its whole life). */
-const hooks = new WeakMap<Socket, Hook>();
+/**
+ * A switched socket's hook, kept on the socket under this key. Not in a WeakMap: the scavenger treats a WeakMap's
+ * values as strong, and a hook reaches its socket (through its consumers), so every switched socket outlived the young
+ * generation until the next full collection (measured: 2.4 KiB promoted per short connection).
+ */
+const HOOK = Symbol('switchyard.chunkHook');
+
+type Hooked = Socket & { [HOOK]?: Hook };
+
+function hookIn(socket: Socket): Hook | undefined {
+  return (socket as Hooked)[HOOK];
+}
 
 interface UserBufferHandle {
   reading?: unknown;
@@ -71,12 +81,70 @@ function findSymbols(socket: Socket): { buffer: symbol; callback: symbol; genera
 const enabled = process.env['SWITCHYARD_SHARED_READS'] !== 'off';
 
 /**
+ * The buffer the read being handled chose for the socket's next read: Node calls the generator right after the
+ * callback, for the same socket, in the same synchronous step.
+ */
+let chosenNext: Uint8Array | undefined;
+
+/** Called after every read: the buffer the next read goes into (a lent one, else the shared one). */
+function nextReadBuffer(): Uint8Array {
+  const next = chosenNext ?? shared!;
+  chosenNext = undefined;
+  return next;
+}
+
+/** A read of a switched socket (`this`): `n` bytes in `from` (the shared buffer, or one lent to this socket). */
+function onSharedRead(this: Socket, n: number, from: Uint8Array): boolean {
+  return readInto(this, n, from);
+}
+
+function readInto(socket: Socket, n: number, from: Uint8Array): boolean {
+  const hook = hookIn(socket);
+  if (hook === undefined) {
+    // cannot happen (switched sockets have a hook); hand the bytes to the stream rather than lose them
+    chosenNext = undefined;
+    return socket.push(Buffer.from(from.subarray(0, n)));
+  }
+  let chunk: Buffer;
+  if (from !== shared) {
+    // a buffer lent to this socket alone: the read is handed on in it, without a copy
+    lent--;
+    hook.next = undefined;
+    chunk = n === from.length ? (from as Buffer) : (from as Buffer).subarray(0, n);
+  } else {
+    chunk = Buffer.allocUnsafe(n);
+    chunk.set(n === from.length ? from : from.subarray(0, n));
+  }
+  // A read that filled the buffer: more is probably waiting (a bulk transfer), so the next read goes into a buffer
+  // of its own, handed on as it is, while fewer than LEND_MAX sockets hold one (an idle socket keeps what it was
+  // lent until its next read or its close).
+  if (n === SHARED_SIZE && lent < LEND_MAX && !socket.destroyed) {
+    lent++;
+    hook.next = Buffer.allocUnsafeSlow(SHARED_SIZE);
+    if (!hook.watched) {
+      hook.watched = true;
+      socket.once('close', () => {
+        if (hook.next !== undefined) lent--;
+        hook.next = undefined;
+      });
+    }
+  }
+  chosenNext = hook.next;
+  const fns = hook.fns;
+  if (fns.length === 1) fns[0]!(chunk);
+  // no consumer (between two owners of the socket): the stream takes it, as it took every read before
+  else if (fns.length === 0) return socket.push(chunk);
+  else for (const fn of fns.slice()) fn(chunk);
+  return true;
+}
+
+/**
  * The hook of a socket switched to shared-buffer reads (switched now if it qualifies), or undefined: the socket keeps
  * `'data'`. Qualifies: a plain TCP or Unix socket (not TLS), connected, open for reading, with nothing read and
  * buffered by the stream yet, no `'data'` listener, and whose own `onread` fields are unset.
  */
 function hookOf(socket: Socket): Hook | undefined {
-  const own = hooks.get(socket);
+  const own = hookIn(socket);
   if (own !== undefined) return own;
   if (!enabled || !(socket instanceof Socket) || (socket as { encrypted?: boolean }).encrypted === true) return undefined;
   // a socket someone else reads too (a 'data' listener) keeps 'data': its reads must reach them as well
@@ -90,41 +158,11 @@ function hookOf(socket: Socket): Hook | undefined {
   const hook: Hook = { fns: [], next: undefined };
   const buf = (shared ??= Buffer.allocUnsafeSlow(SHARED_SIZE));
   fields[sym.buffer] = buf;
-  // returning false stops reading, as a full stream does for a pushed read
-  fields[sym.callback] = (n: number, from: Uint8Array): boolean => {
-    let chunk: Buffer;
-    if (from !== buf) {
-      // a buffer lent to this socket alone: the read is handed on in it, without a copy
-      lent--;
-      hook.next = undefined;
-      chunk = n === from.length ? (from as Buffer) : (from as Buffer).subarray(0, n);
-    } else {
-      chunk = Buffer.allocUnsafe(n);
-      chunk.set(n === from.length ? from : from.subarray(0, n));
-    }
-    // A read that filled the buffer: more is probably waiting (a bulk transfer), so the next read goes into a buffer
-    // of its own, handed on as it is, while fewer than LEND_MAX sockets hold one (an idle socket keeps what it was
-    // lent until its next read or its close).
-    if (n === SHARED_SIZE && lent < LEND_MAX && !socket.destroyed) {
-      lent++;
-      hook.next = Buffer.allocUnsafeSlow(SHARED_SIZE);
-      if (!hook.watched) {
-        hook.watched = true;
-        socket.once('close', () => {
-          if (hook.next !== undefined) lent--;
-          hook.next = undefined;
-        });
-      }
-    }
-    const fns = hook.fns;
-    if (fns.length === 1) fns[0]!(chunk);
-    // no consumer (between two owners of the socket): the stream takes it, as it took every read before
-    else if (fns.length === 0) return socket.push(chunk);
-    else for (const fn of fns.slice()) fn(chunk);
-    return true;
-  };
-  // called after every read: the buffer the next read goes into
-  fields[sym.generator] = (): Uint8Array => hook.next ?? buf;
+  // One callback and one generator for every socket (Node calls the callback as the socket's method): a closure per
+  // socket stored in the socket's own field made each connection's objects outlive the young generation (measured:
+  // 2.6 KiB promoted per short connection, 0.2 KiB without).
+  fields[sym.callback] = onSharedRead;
+  fields[sym.generator] = nextReadBuffer;
   try {
     handle.useUserBuffer(buf);
   } catch {
@@ -133,7 +171,7 @@ function hookOf(socket: Socket): Hook | undefined {
     fields[sym.generator] = null;
     return undefined;
   }
-  hooks.set(socket, hook);
+  (socket as Hooked)[HOOK] = hook;
   return hook;
 }
 
@@ -169,13 +207,13 @@ export function onChunks(socket: Socket, fn: ChunkListener): () => void {
  * reads into the shared buffer. Its later reads go to the stream again (its `'data'` listeners, or its buffer).
  */
 export function offAllChunks(socket: Socket): void {
-  const hook = hooks.get(socket);
+  const hook = hookIn(socket);
   if (hook !== undefined) hook.fns = [];
 }
 
 /** Whether `socket` reads into the shared buffer (for tests and diagnostics). */
 export function readsShared(socket: Socket): boolean {
-  return hooks.has(socket);
+  return hookIn(socket) !== undefined;
 }
 
 /** Buffers lent to sockets for their next read right now (for tests and diagnostics; at most {@link LEND_MAX}). */

@@ -128,7 +128,8 @@ export class Switchyard {
     this.divergences = new DivergenceLog({ logger: this.logger });
     this.wamp = new WampRuntime(this.lifecycle);
     this.grpc = new GrpcRuntime(this.clusters, this.logger, options.grpcDirectors, this.divergences);
-    this.grpc.random = () => this.random;
+    const random = (): RandomSource => this.random;
+    this.grpc.random = random;
     const source = <T extends { id: string; stats: TrafficStats; state: string }>(kind: string, map: Map<string, T>) => ({
       kind,
       entries: () => map.values(),
@@ -238,7 +239,8 @@ export class Switchyard {
       const position = options.position;
       const placed = this.#checkPlacement(config, position);
       const route = new Route(config);
-      route.extraJSON = () => (isGrpcListenerConfig(this.listeners.get(route.config.listener)?.config) ? { grpc: this.grpc.routeJSON(route) } : {});
+      const extraJSON: typeof route.extraJSON = () => (isGrpcListenerConfig(this.listeners.get(route.config.listener)?.config) ? { grpc: this.grpc.routeJSON(route) } : {});
+      route.extraJSON = extraJSON;
       // A grpc route's comparator is checked now (a bad descriptor set fails the route); on a grpc listener the TCP engines stay unused.
       if (config.grpc || isGrpcListenerConfig(this.listeners.get(config.listener)?.config)) this.grpc.prepare(route);
       buildRouteEngine(route, { clusters: this.clusters, log: this.divergences, logger: this.logger, random: this.random, protocols: this.protocols });
@@ -328,7 +330,8 @@ export class Switchyard {
     else if (isGrpcListenerConfig(config)) {
       const faults = this.faultSet(config.id);
       faults.matchKeys = { keys: GRPC_FAULT_MATCH_KEYS, text: `a grpc listener's calls report: ${GRPC_FAULT_MATCH_KEYS.join(', ')}` };
-      faults.listenerProblems = (f, origin) => grpcFaultProblems(f, this.faultTypes, origin?.startsWith('route:') ? 'route' : 'listener').map((p) => ({ path: p.path.join('.'), message: p.message, reason: p.path[0] === 'match' ? 'invalid_match' : p.path[0] === 'attributes' ? 'invalid_attributes' : p.path[0] === 'scope' ? 'invalid_scope' : 'invalid_type' }));
+      const listenerProblems: typeof faults.listenerProblems = (f, origin) => grpcFaultProblems(f, this.faultTypes, origin?.startsWith('route:') ? 'route' : 'listener').map((p) => ({ path: p.path.join('.'), message: p.message, reason: p.path[0] === 'match' ? 'invalid_match' : p.path[0] === 'attributes' ? 'invalid_attributes' : p.path[0] === 'scope' ? 'invalid_scope' : 'invalid_type' }));
+      faults.listenerProblems = listenerProblems;
       faults.clear('listener');
       for (const f of config.faults ?? []) faults.add(f, 'listener');
       listener = new GrpcListener(config, { director: this.#table, grpc: this.grpc, logger: this.logger, faults, random: () => this.random });

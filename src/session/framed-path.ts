@@ -129,7 +129,11 @@ export class FramedPath implements SessionIO {
     this.#taker = init.codec !== undefined ? frameTaker(init.upstream) : undefined;
     for (const dir of init.ended ?? []) this.#phase[ix(dir)] = DirectionPhase.Ended;
     // The codec may unblock a direction without new input (HTTP: bytes held behind an Upgrade that got a 200)
-    if (init.codec !== undefined) init.codec.onUnblocked = (dir) => this.#wake(dir);
+    if (init.codec !== undefined) {
+      // assigned from a local: a function literal assigned straight to a property is allocated in the old generation
+      const onUnblocked = (dir: Direction): void => this.#wake(dir);
+      init.codec.onUnblocked = onUnblocked;
+    }
   }
 
   /** Decode `dir` again, after the current pump (the codec calls this from inside a framer). */

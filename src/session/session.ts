@@ -280,8 +280,10 @@ export class Session {
     upstream.on('end', upstreamEnd);
     upstream.on('drain', upstreamDrain);
     client.on('drain', clientDrain);
-    // Kept for a switch to the framed path (a fault added at run time): nothing of it runs per chunk.
-    this.#unwireRaw = () => {
+    // Kept for a switch to the framed path (a fault added at run time): nothing of it runs per chunk. Assigned from a
+    // local: a function literal assigned straight to a property is allocated in the old generation, where it would
+    // keep this connection's objects through every scavenge (see docs/architecture.md, "Closures and the GC").
+    const unwire = (): void => {
       offClient();
       offUpstream();
       client.off('end', clientEnd);
@@ -289,6 +291,7 @@ export class Session {
       upstream.off('drain', upstreamDrain);
       client.off('drain', clientDrain);
     };
+    this.#unwireRaw = unwire;
   }
 
   /**

@@ -103,7 +103,8 @@ export async function demoWamp(yard: Switchyard, out: NodeJS.WritableStream, adm
     const w1 = await callee.next(2);
     callee.send([64, 1, {}, 'demo.upper']);
     await callee.next(65);
-    callee.onInvocation = (m) => callee.send([70, m[1], {}, [String((m[4] as unknown[])[0]).toUpperCase()]]);
+    const onInvocation: typeof callee.onInvocation = (m) => callee.send([70, m[1], {}, [String((m[4] as unknown[])[0]).toUpperCase()]]);
+    callee.onInvocation = onInvocation;
     const caller = await Peer.open(url);
     caller.send(hello);
     await caller.next(2);

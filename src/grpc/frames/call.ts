@@ -171,8 +171,11 @@ export class FrameCall implements StreamSink {
     }
     this.#up = up;
     const down = this.#down;
-    up.onSent = (n) => down.consumed(n);
-    down.onSent = (n) => up.consumed(n);
+    // from locals: function literals assigned straight to properties are pretenured (eslint.config.js)
+    const upSent = (n: number): void => down.consumed(n);
+    const downSent = (n: number): void => up.consumed(n);
+    up.onSent = upSent;
+    down.onSent = downSent;
     if (this.#trace !== undefined) {
       const sock = up.conn.socket;
       if (sock.remoteAddress !== undefined) this.#endpoint = `${sock.remoteAddress}:${sock.remotePort ?? ''}`;
