@@ -5,13 +5,19 @@
 //   node bench/study/conn-gc.js --variants http,http@/work/main --warm 3000 --count 10000
 //   node bench/study/conn-gc.js --variants http --count 5000 --alloc 30
 //   node bench/study/conn-gc.js --variants 'http:--no-allocation-site-pretenuring,pass-js'
+//   node bench/study/conn-gc.js --scenario ka --variants http,http-fault --warm 5000 --count 40000
 //
-// Variants: http (protocol: http, no faults), pass-js (raw TCP on the JS byte path), pipe (bench/pipe-proxy.js);
-// `NAME:FLAGS` adds node flags (space-separated), `NAME@DIR` runs the proxy from another built checkout. Each request
-// is HTTP/1.0 on a new connection (1 KiB answer), 4 in flight, as callgrind.js --scenario close. Needs `npm run build`.
+// Variants: http (protocol: http, no faults), http-fault (the same with a request-scope latency fault of 0 ms at
+// toxicity 0.5: the fault stage and the codec's by-request bookkeeping run), pass-js (raw TCP on the JS byte path),
+// pass (raw TCP on the splice path where the addon is built), pipe (bench/pipe-proxy.js); `NAME:FLAGS` adds node flags
+// (space-separated), `NAME@DIR` runs the proxy from another built checkout. Scenario `close` (the default): each
+// request is HTTP/1.0 on a new connection (1 KiB answer), 4 in flight, as callgrind.js --scenario close; the figures
+// are per connection. Scenario `ka`: HTTP/1.1 keep-alive requests on 4 connections; the figures are per request.
+// Needs `npm run build`.
 // --alloc N prints the N functions allocating the most bytes per connection in the measured part.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { freePort, scratch, waitListening, oneClose } from './lib.js';
@@ -22,6 +28,7 @@ const { values: opt } = parseArgs({
     warm: { type: 'string', default: '3000' },
     count: { type: 'string', default: '10000' },
     alloc: { type: 'string', default: '0' },
+    scenario: { type: 'string', default: 'close' },
   },
 });
 const WARM = Number(opt.warm);
@@ -67,6 +74,40 @@ async function startBackend() {
   return port;
 }
 
+/** `n` keep-alive requests over 4 connections, each waiting for its 1 KiB answer before the next. */
+async function runKa(port, n) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, () => new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      let got = '';
+      const send = () => {
+        if (next >= n) {
+          s.end();
+          resolve();
+          return;
+        }
+        next++;
+        got = '';
+        s.write('GET /x HTTP/1.1\r\nHost: bench\r\n\r\n');
+      };
+      s.on('connect', send);
+      s.on('error', reject);
+      s.on('data', (d) => {
+        got += d.toString('latin1');
+        const head = got.indexOf('\r\n\r\n');
+        if (head >= 0 && got.length - head - 4 >= 1024) send();
+      });
+    })),
+  );
+}
+
+async function runLoad(port, n) {
+  if (opt.scenario === 'ka') return runKa(port, n);
+  if (opt.scenario !== 'close') throw new Error(`unknown scenario ${opt.scenario} (close, ka)`);
+  return runClose(port, n);
+}
+
 async function runClose(port, n) {
   let next = 0;
   await Promise.all(Array.from({ length: 4 }, async () => {
@@ -88,26 +129,27 @@ async function measure(variant, backend) {
   const node = ['--initial-heap-size=64', '--trace-gc-nvp', ...flags, ...(ALLOC > 0 ? ['--require', sampler] : [])];
   let args;
   if (name === 'pipe') args = [...node, path.join(root, 'bench/pipe-proxy.js'), '--listen', `127.0.0.1:${port}`, '--upstream', `127.0.0.1:${backend}`];
-  else if (name === 'http' || name === 'pass-js') {
+  else if (name === 'http' || name === 'http-fault' || name === 'pass-js' || name === 'pass') {
     const yaml = path.join(tmp, `${name}-${port}.yaml`);
-    fs.writeFileSync(yaml, `listeners:\n  - id: in\n    listen: 127.0.0.1:${port}\n${name === 'http' ? '    protocol: http\n' : ''}clusters:\n  - { id: up, endpoints: ["127.0.0.1:${backend}"] }\nroutes:\n  - { id: r, listener: in, cluster: up }\n`);
+    const fault = name === 'http-fault' ? '    faults:\n      - { type: latency, name: l0, attributes: { latency: 0 }, toxicity: 0.5 }\n' : '';
+    fs.writeFileSync(yaml, `listeners:\n  - id: in\n    listen: 127.0.0.1:${port}\n${name.startsWith('http') ? '    protocol: http\n' : ''}${fault}clusters:\n  - { id: up, endpoints: ["127.0.0.1:${backend}"] }\nroutes:\n  - { id: r, listener: in, cluster: up }\n`);
     args = [...node, path.join(root, 'bin/switchyard.js'), 'run', '-c', yaml, '--log-level', 'warn'];
   } else throw new Error(`unknown variant ${name}`);
-  const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864', SWITCHYARD_SPLICE_ADDON: 'off', SY_HEAP_OUT: heapOut };
+  const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: '67108864', SWITCHYARD_SPLICE_ADDON: name === 'pass' ? '' : 'off', SY_HEAP_OUT: heapOut };
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   await waitListening(port);
-  await runClose(port, WARM);
+  await runLoad(port, WARM);
   await sleep(300);
   if (ALLOC > 0) {
     child.kill('SIGUSR2');
     await sleep(300);
   }
   const mark = out.length;
-  await runClose(port, COUNT);
+  await runLoad(port, COUNT);
   await sleep(300);
   const gcText = out.slice(mark);
   if (ALLOC > 0) {
@@ -151,6 +193,7 @@ async function measure(variant, backend) {
 }
 
 const backend = await startBackend();
-process.stdout.write('| variant | KiB allocated per connection | KiB promoted per connection | scavenges | mark-compacts |\n|:--|--:|--:|--:|--:|\n');
+const unit = opt.scenario === 'ka' ? 'request' : 'connection';
+process.stdout.write(`| variant | KiB allocated per ${unit} | KiB promoted per ${unit} | scavenges | mark-compacts |\n|:--|--:|--:|--:|--:|\n`);
 for (const v of opt.variants.split(',')) await measure(v, backend);
 process.exit(0);
