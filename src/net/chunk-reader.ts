@@ -129,13 +129,15 @@ function readInto(socket: Socket, n: number, from: Uint8Array): boolean {
       });
     }
   }
-  chosenNext = hook.next;
   const fns = hook.fns;
+  let more = true;
   if (fns.length === 1) fns[0]!(chunk);
   // no consumer (between two owners of the socket): the stream takes it, as it took every read before
-  else if (fns.length === 0) return socket.push(chunk);
+  else if (fns.length === 0) more = socket.push(chunk);
   else for (const fn of fns.slice()) fn(chunk);
-  return true;
+  // chosen only once the consumers returned: the generator Node calls next is this socket's
+  chosenNext = hook.next;
+  return more;
 }
 
 /**

@@ -75,6 +75,53 @@ test('an accepted socket reads into the shared buffer: owned chunks, in order, b
   }
 });
 
+test('sockets reading at once each get only their own bytes, and every chunk they keep stays intact', async () => {
+  // One read callback and one buffer generator serve every socket: a buffer chosen for one socket's next read must
+  // never become another's, and a lent buffer handed on must never be read into again. Every chunk is kept until the
+  // end, then compared whole.
+  const N = 6;
+  const got = new Map<number, Buffer[]>();
+  const ends: Promise<unknown>[] = [];
+  let lentSeen = false;
+  const srv = await pausedServer((s) => {
+    const chunks: Buffer[] = [];
+    let id = -1;
+    onChunks(s, (c) => {
+      if (id < 0) {
+        id = c[0]!;
+        got.set(id, chunks);
+      }
+      chunks.push(c);
+      if (lentBuffers() > 0) lentSeen = true;
+    });
+    ends.push(once(s, 'end'));
+    s.resume();
+  });
+  const clients = Array.from({ length: N }, () => net.connect(srv.port, '127.0.0.1'));
+  try {
+    await Promise.all(clients.map((c) => once(c, 'connect')));
+    const sent = clients.map((c, i) => {
+      // the first byte names the sender; then 2 MiB of its own pseudo-random bytes, written interleaved with the others
+      const parts = [Buffer.from([i]), ...pseudoRandomChunks(2 * 1024 * 1024, 100 + i)];
+      return { c, parts, all: Buffer.concat(parts) };
+    });
+    const longest = Math.max(...sent.map((x) => x.parts.length));
+    for (let k = 0; k < longest; k++) for (const x of sent) if (k < x.parts.length) x.c.write(x.parts[k]!);
+    for (const x of sent) x.c.end();
+    await eventually(() => ends.length === N, 'every socket accepted');
+    await Promise.all(ends);
+    assert.ok(lentSeen, 'full reads were followed by reads into lent buffers');
+    for (let i = 0; i < N; i++) {
+      const chunks = got.get(i);
+      assert.ok(chunks !== undefined, `socket ${i} read`);
+      assert.ok(Buffer.concat(chunks).equals(sent[i]!.all), `socket ${i} got exactly its own bytes, in order, and its kept chunks were not overwritten`);
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    await srv.close();
+  }
+});
+
 test('reads that fill the buffer get a socket a buffer of its own, at most 64 sockets at once, given back at close', async () => {
   const base = lentBuffers();
   let peak = 0;
