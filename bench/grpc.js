@@ -15,7 +15,7 @@
 // Processes (all on 127.0.0.1): this orchestrator (no traffic); the grpc-js server (child: --server; a generic
 // service with identity serializers, so no proto and no protobuf cost: /bench.Bench/Echo answers the request bytes,
 // /bench.Bench/Stream answers COUNT messages of SIZE bytes read from an 8-byte request); the pipe proxy (child:
-// --pipe); switchyard (child); the load client (child: --load; grpc-js, one grpc.Client per connection with its own
+// --pipe); switchyard (child); the load client (child: --role-load; grpc-js, one grpc.Client per connection with its own
 // subchannel pool, 4 MiB flow-control window; N calls kept in flight round-robin over the clients).
 // Every loop is bounded in count and time. Results: stdout (tables), bench/results/grpc-latest.json (every trial).
 // Pinned (--pinned, the shared TCP-proxy bench's method, for a quiet machine): this orchestrator, the load client and
@@ -379,7 +379,7 @@ async function main() {
   const extraServers = [];
   const srv = fork(['--server'], 'grpc-server');
   const { port: serverPort } = await srv.ready;
-  const load = fork(['--load'], 'grpc-load');
+  const load = fork(['--role-load'], 'grpc-load');
   await load.ready;
 
   const targets = [{ name: 'direct', port: serverPort, pid: null }];
@@ -518,9 +518,10 @@ async function main() {
 }
 
 // ---- dispatch (last: the roles use the constants above) ----
+// A child's role is its first argument; the load client's is `--role-load`, since `--load` is a user flag (`--load h2load`).
 
 const role = process.argv[2];
 if (role === '--server') await serverRole();
 else if (role === '--pipe') pipeRole(process.argv[3], process.argv[4]);
-else if (role === '--load') await loadRole();
+else if (role === '--role-load') await loadRole();
 else await main();
