@@ -14,7 +14,7 @@
 // request is HTTP/1.0 on a new connection (1 KiB answer), 4 in flight, as callgrind.js --scenario close; the figures
 // are per connection. Scenario `ka`: HTTP/1.1 keep-alive requests on 4 connections; the figures are per request.
 // Needs `npm run build`.
-// --alloc N prints the N functions allocating the most bytes per connection in the measured part.
+// --alloc N prints the N functions allocating the most bytes per connection (per request with `ka`) in the measured part.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -34,6 +34,7 @@ const { values: opt } = parseArgs({
 const WARM = Number(opt.warm);
 const COUNT = Number(opt.count);
 const ALLOC = Number(opt.alloc);
+const unit = opt.scenario === 'ka' ? 'request' : 'connection';
 const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const { tmp, children } = scratch('sy-conn-gc-', false);
 
@@ -186,14 +187,13 @@ async function measure(variant, backend) {
       for (const c of n.children) walk(c);
     };
     walk(profile.head);
-    process.stdout.write(`\n${variant}: sampled allocation per connection ${(total / COUNT).toFixed(0)} B; the ${ALLOC} largest:\n`);
+    process.stdout.write(`\n${variant}: sampled allocation per ${unit} ${(total / COUNT).toFixed(0)} B; the ${ALLOC} largest:\n`);
     for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, ALLOC)) process.stdout.write(`${(v / COUNT).toFixed(0).padStart(8)} B  ${k}\n`);
     process.stdout.write('\n');
   }
 }
 
 const backend = await startBackend();
-const unit = opt.scenario === 'ka' ? 'request' : 'connection';
 process.stdout.write(`| variant | KiB allocated per ${unit} | KiB promoted per ${unit} | scavenges | mark-compacts |\n|:--|--:|--:|--:|--:|\n`);
 for (const v of opt.variants.split(',')) await measure(v, backend);
 process.exit(0);
