@@ -8,6 +8,13 @@
  * connection's bytes. JS never closes its sockets while the worker holds a connection: to stop early it calls
  * abort(id) and waits for the connection's DONE record.
  *
+ * Two drivers for the same connection state machine, chosen at init():
+ * - worker: one thread waits on the epoll set; add() and abort() reach it through a queue and an eventfd, and its
+ *   records reach JS through a thread-safe function. On more than one CPU the bytes move beside the JS thread.
+ * - loop: no thread. The epoll set's own fd is watched by the JS thread's libuv loop (uv_poll_t), add() registers
+ *   the fds at once, abort() finishes the connection at once, and records reach JS at the end of the callback that
+ *   produced them. On one CPU this saves the wake-ups and context switches a thread costs per connection.
+ *
  * Per connection: no thread, no pipe while idle. A direction takes a pipe from a capped pool while it has bytes in
  * flight and gives it back when the pipe is empty; with the pool spent it copies through a 64 KiB buffer instead.
  * Idle timeouts and byte counters live here; completions, FINs and counters reach JS in batches through one
@@ -27,6 +34,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #define SPLICE_LEN (1 << 20)
 #define COPY_BUF (64 * 1024)
@@ -93,6 +101,16 @@ typedef struct req {
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_started = 0;
+/* loop driver (see the top): everything below runs on the JS thread */
+static int g_loop = 0;
+static napi_env g_env = NULL;
+static napi_ref g_cb = NULL;
+static napi_async_context g_actx = NULL;
+static uv_poll_t g_poll;
+static uv_timer_t g_timer;
+static uv_idle_t g_idle;
+static int g_in_poll = 0; /* records emitted now are flushed when the poll callback ends */
+static void on_idle(uv_idle_t *h);
 static int g_epfd = -1, g_evfd = -1;
 static napi_threadsafe_function g_tsfn;
 static uint32_t g_max_pipes = 1024;
@@ -149,7 +167,8 @@ static void emit_end(void) {
   /* g_mu held */
   if (!g_out_posted) {
     g_out_posted = 1;
-    napi_call_threadsafe_function(g_tsfn, NULL, napi_tsfn_nonblocking);
+    if (!g_loop) napi_call_threadsafe_function(g_tsfn, NULL, napi_tsfn_nonblocking);
+    else if (!g_in_poll) uv_idle_start(&g_idle, on_idle); /* records from add()/abort() go out on the loop's next turn */
   }
 }
 
@@ -401,6 +420,8 @@ static void on_event(fdref_t *ref, uint32_t ev) {
   if (c->d[0].fin && c->d[1].fin) finish(c, R_CLOSED, -1, 0);
 }
 
+static void on_timer(uv_timer_t *t);
+
 static void register_conn(conn_t *c) {
   c->last_active = now_ms();
   for (int i = 0; i < 2; i++) {
@@ -419,7 +440,7 @@ static void register_conn(conn_t *c) {
   c->next = g_live;
   if (g_live) g_live->prev = c;
   g_live = c;
-  g_live_count++;
+  if (g_live_count++ == 0 && g_loop) uv_timer_start(&g_timer, on_timer, TICK_MS, TICK_MS);
 }
 
 static void process_inbox(void) {
@@ -466,6 +487,15 @@ static void tick(uint64_t now) {
   }
 }
 
+/* Connections finished during the last batch of events: no event of that batch can reach them any more. */
+static void free_dead(void) {
+  while (g_dead) {
+    conn_t *d = g_dead;
+    g_dead = d->dead_next;
+    free(d);
+  }
+}
+
 static void *worker_main(void *arg) {
   (void)arg;
   struct epoll_event evs[MAX_EVENTS];
@@ -488,11 +518,7 @@ static void *worker_main(void *arg) {
     } else if (g_live_count == 0) {
       next_tick = now + TICK_MS;
     }
-    while (g_dead) {
-      conn_t *d = g_dead;
-      g_dead = d->dead_next;
-      free(d);
-    }
+    free_dead();
   }
   return NULL;
 }
@@ -505,9 +531,8 @@ static void free_buf(napi_env env, void *data, void *hint) {
   free(data);
 }
 
-static void call_js(napi_env env, napi_value cb, void *context, void *data) {
-  (void)context;
-  (void)data;
+/* The callback's two arguments from the outbox (JS thread): 0 when there is nothing to deliver (or no env). */
+static int build_args(napi_env env, napi_value argv[2]) {
   pthread_mutex_lock(&g_mu);
   event_t *evs = g_out;
   size_t n = g_out_len;
@@ -521,9 +546,9 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
       free(evs[i].pend[1]);
     }
     free(evs);
-    return;
+    return 0;
   }
-  napi_value ab, arr, bufs, undef, global;
+  napi_value ab, arr, bufs, undef;
   void *raw;
   napi_get_undefined(env, &undef);
   napi_create_arraybuffer(env, n * REC * sizeof(double), &raw, &ab);
@@ -553,10 +578,79 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   }
   free(evs);
   g_js_live -= done;
-  if (g_js_live == 0) napi_unref_threadsafe_function(env, g_tsfn);
-  napi_value argv[2] = {arr, bufs};
+  if (g_js_live == 0) {
+    /* nothing handed over is pending: the addon no longer keeps the process alive */
+    if (g_loop) uv_unref((uv_handle_t *)&g_poll);
+    else napi_unref_threadsafe_function(env, g_tsfn);
+  }
+  argv[0] = arr;
+  argv[1] = bufs;
+  return 1;
+}
+
+/* worker driver: the thread-safe function's call on the JS thread */
+static void call_js(napi_env env, napi_value cb, void *context, void *data) {
+  (void)context;
+  (void)data;
+  napi_value argv[2], global;
+  if (!build_args(env, argv)) return;
   napi_get_global(env, &global);
   napi_call_function(env, global, cb, 2, argv, NULL);
+}
+
+/* loop driver: deliver the outbox from a libuv callback (no JS on the stack), as a top-level callback */
+static void flush_js(void) {
+  free_dead();
+  if (g_out_len == 0 || g_env == NULL) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(g_env, &scope) != napi_ok) return;
+  napi_value argv[2], cb, global;
+  if (build_args(g_env, argv) && napi_get_reference_value(g_env, g_cb, &cb) == napi_ok) {
+    napi_get_global(g_env, &global);
+    if (napi_make_callback(g_env, g_actx, global, cb, 2, argv, NULL) == napi_pending_exception) {
+      napi_value err;
+      if (napi_get_and_clear_last_exception(g_env, &err) == napi_ok) napi_fatal_exception(g_env, err);
+    }
+  }
+  napi_close_handle_scope(g_env, scope);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)h;
+  (void)status;
+  (void)events;
+  struct epoll_event evs[MAX_EVENTS];
+  g_in_poll = 1;
+  int n = epoll_wait(g_epfd, evs, MAX_EVENTS, 0);
+  for (int i = 0; i < n; i++) on_event((fdref_t *)evs[i].data.ptr, evs[i].events);
+  g_in_poll = 0;
+  flush_js();
+}
+
+static void on_timer(uv_timer_t *t) {
+  (void)t;
+  g_in_poll = 1;
+  if (g_live_count > 0) tick(now_ms());
+  g_in_poll = 0;
+  if (g_live_count == 0) uv_timer_stop(&g_timer);
+  flush_js();
+}
+
+static void on_idle(uv_idle_t *h) {
+  uv_idle_stop(h);
+  flush_js();
+}
+
+/* The JS environment goes away (process exit, a worker thread ending): stop watching from its loop. */
+static void loop_cleanup(void *arg) {
+  (void)arg;
+  uv_poll_stop(&g_poll);
+  uv_timer_stop(&g_timer);
+  uv_idle_stop(&g_idle);
+  uv_close((uv_handle_t *)&g_poll, NULL);
+  uv_close((uv_handle_t *)&g_timer, NULL);
+  uv_close((uv_handle_t *)&g_idle, NULL);
+  g_env = NULL;
 }
 
 static napi_value throw_errno(napi_env env, const char *what, int e) {
@@ -566,27 +660,58 @@ static napi_value throw_errno(napi_env env, const char *what, int e) {
   return NULL;
 }
 
-/* init(callback, maxPipes): start the worker (once per process). */
+/* init(callback, maxPipes, driver): driver 0 starts the worker thread, 1 watches the epoll set from the caller's
+   libuv loop (see the top). Once per process. */
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (g_started) {
     napi_throw_error(env, "SWY_SPLICE", "splice worker already started");
     return NULL;
   }
   if (argc < 1) {
-    napi_throw_type_error(env, NULL, "init(callback, maxPipes)");
+    napi_throw_type_error(env, NULL, "init(callback, maxPipes, driver)");
     return NULL;
   }
   if (argc > 1) {
     uint32_t m;
     if (napi_get_value_uint32(env, argv[1], &m) == napi_ok) g_max_pipes = m;
   }
+  uint32_t driver = 0;
+  if (argc > 2 && napi_get_value_uint32(env, argv[2], &driver) != napi_ok) driver = 0;
   const char *stall = getenv("SWITCHYARD_SPLICE_TEST_ADD_STALL_MS");
   if (stall != NULL) g_test_add_stall_ms = (unsigned)strtoul(stall, NULL, 10);
   g_epfd = epoll_create1(EPOLL_CLOEXEC);
   if (g_epfd < 0) return throw_errno(env, "epoll_create1", errno);
+  if (driver == 1) {
+    uv_loop_t *loop;
+    napi_value resource, name;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, argv[0], 1, &g_cb) != napi_ok) {
+      close(g_epfd);
+      napi_throw_error(env, "SWY_SPLICE", "cannot reach the event loop");
+      return NULL;
+    }
+    napi_create_object(env, &resource);
+    napi_create_string_utf8(env, "switchyard-splice", NAPI_AUTO_LENGTH, &name);
+    napi_async_init(env, resource, name, &g_actx);
+    int e = uv_poll_init(loop, &g_poll, g_epfd);
+    if (e == 0) e = uv_poll_start(&g_poll, UV_READABLE, on_poll);
+    if (e != 0) {
+      close(g_epfd);
+      napi_throw_error(env, "SWY_SPLICE", uv_strerror(e));
+      return NULL;
+    }
+    uv_unref((uv_handle_t *)&g_poll);
+    uv_timer_init(loop, &g_timer);
+    uv_unref((uv_handle_t *)&g_timer);
+    uv_idle_init(loop, &g_idle);
+    g_env = env;
+    g_loop = 1;
+    napi_add_env_cleanup_hook(env, loop_cleanup, NULL);
+    g_started = 1;
+    return NULL;
+  }
   g_evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (g_evfd < 0) {
     close(g_epfd);
@@ -633,8 +758,8 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
     return NULL;
   }
   conn_t *c = calloc(1, sizeof *c);
-  req_t *r = calloc(1, sizeof *r);
-  if (!c || !r) {
+  req_t *r = g_loop ? NULL : calloc(1, sizeof *r);
+  if (!c || (!g_loop && !r)) {
     free(c);
     free(r);
     return throw_errno(env, "add", ENOMEM);
@@ -706,6 +831,14 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   /* c belongs to the worker once it is in the inbox: it may register, finish and free it before this thread runs
      again (a short connection on a busy machine), so nothing here reads c after the unlock */
   const uint64_t cid = c->id;
+  if (g_loop) {
+    pthread_mutex_unlock(&g_mu);
+    if (g_js_live++ == 0) uv_ref((uv_handle_t *)&g_poll);
+    register_conn(c); /* a failure is reported as the connection's DONE record, on the loop's next turn */
+    napi_value id;
+    napi_create_double(env, (double)cid, &id);
+    return id;
+  }
   r->c = c;
   if (g_in_tail) g_in_tail->next = r;
   else g_in_head = r;
@@ -731,6 +864,13 @@ static napi_value js_abort(napi_env env, napi_callback_info info) {
   double id;
   if (!g_started || argc < 1 || napi_get_value_double(env, argv[0], &id) != napi_ok) {
     napi_throw_type_error(env, NULL, "abort(id) after init()");
+    return NULL;
+  }
+  if (g_loop) {
+    uint64_t want = (uint64_t)id;
+    uint32_t slot = (uint32_t)(want & 0xffffffu);
+    conn_t *c = slot < g_nslots && g_slots[slot] && g_slots[slot]->id == want ? g_slots[slot] : NULL;
+    if (c && !c->closed) finish(c, R_ABORTED, -1, 0); /* its DONE record goes out on the loop's next turn */
     return NULL;
   }
   req_t *r = calloc(1, sizeof *r);

@@ -1,6 +1,7 @@
 /**
  * The splice(2) addon (native/splice.c, built at install by node-gyp into build/Release/switchyard_splice.node):
- * loading it, handing a pair of plain TCP sockets over to its epoll worker, and dispatching its batched records.
+ * loading it (with its driver: a worker thread, or the JS thread's event loop), handing a pair of plain TCP sockets
+ * over to it, and dispatching its batched records.
  *
  * Everything here is optional: when the addon is missing (no compiler at install, not Linux), fails to load, or a
  * pair of sockets does not qualify, {@link spliceSockets} returns undefined and the caller keeps its JS path.
@@ -13,6 +14,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { availableParallelism } from 'node:os';
 
 /** 0: client → upstream, 1: upstream → client. */
 export type SpliceDirection = 0 | 1;
@@ -62,6 +64,8 @@ export interface SpliceInfo {
   readonly available: boolean;
   /** Why not, when unavailable. */
   readonly reason: string | undefined;
+  /** Who waits on the spliced sockets, once loaded: a thread of the addon's own, or the JS thread's event loop. */
+  readonly driver: SpliceDriver | undefined;
   /** Connections the addon holds now. */
   readonly connections: number;
   /** Connections handed over since start. */
@@ -75,7 +79,7 @@ export interface SpliceInfo {
 }
 
 interface Addon {
-  init(onRecords: (records: Float64Array, pending: (Buffer | undefined)[] | undefined) => void, maxPipes: number): void;
+  init(onRecords: (records: Float64Array, pending: (Buffer | undefined)[] | undefined) => void, maxPipes: number, driver: 0 | 1): void;
   add(clientFd: number, upstreamFd: number, idleMs: number): number;
   abort(id: number): void;
   info(): { connections: number; pipes: number; maxPipes: number; copyDirections: number; copyFallbacks: number };
@@ -106,6 +110,25 @@ function maxPipes(): number {
   return Number.isInteger(n) && n >= 0 ? n : DEFAULT_MAX_PIPES;
 }
 
+/** How the addon moves bytes (`SWITCHYARD_SPLICE_THREAD`, read once when it loads). */
+export type SpliceDriver = 'worker' | 'loop';
+
+/**
+ * `worker`: a thread of the addon's own waits on the spliced sockets; `loop`: the JS thread's event loop does, with
+ * no thread. `auto` (the default): `loop` when the process may run on one CPU only (`taskset -c 1`, a cpuset of one
+ * CPU), where a second thread only adds wake-ups and context switches to every connection, else `worker`.
+ */
+function driver(): SpliceDriver {
+  const raw = process.env['SWITCHYARD_SPLICE_THREAD'];
+  if (raw === 'worker' || raw === 'loop') return raw;
+  if (raw !== undefined && raw !== '' && raw !== 'auto') {
+    process.emitWarning(`SWITCHYARD_SPLICE_THREAD=${raw} is not one of worker, loop, auto: using auto`, { code: 'SWY_SPLICE_THREAD' });
+  }
+  return availableParallelism() <= 1 ? 'loop' : 'worker';
+}
+
+let chosenDriver: SpliceDriver | undefined;
+
 function load(): Addon | null {
   if (addon !== undefined) return addon;
   addon = null;
@@ -120,7 +143,9 @@ function load(): Addon | null {
   }
   try {
     const a = createRequire(import.meta.url)(path) as Addon;
-    a.init(onRecords, maxPipes());
+    const d = driver();
+    a.init(onRecords, maxPipes(), d === 'loop' ? 1 : 0);
+    chosenDriver = d;
     addon = a;
   } catch (err) {
     unavailable = `the addon did not load (${(err as Error).message.split('\n')[0]})`;
@@ -144,6 +169,7 @@ export function spliceInfo(): SpliceInfo {
   return {
     available: a !== null,
     reason: unavailable,
+    driver: chosenDriver,
     connections: i?.connections ?? 0,
     handedOver,
     pipes: i?.pipes ?? 0,

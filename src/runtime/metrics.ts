@@ -127,6 +127,17 @@ export function createMetricsRegistry(
       this.set(spliceInfoIfLoaded()?.connections ?? 0);
     },
   });
+  new Gauge({
+    name: 'switchyard_splice_driver',
+    help: 'Who waits on the spliced sockets: 1 for the driver in use (worker: a thread of the addon; loop: the event loop thread). No series until a listener loads the addon.',
+    labelNames: ['driver'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const driver = spliceInfoIfLoaded()?.driver;
+      if (driver !== undefined) this.set({ driver }, 1);
+    },
+  });
   new Counter({
     name: 'switchyard_splice_copy_fallbacks_total',
     help: 'Times a spliced direction found the pipe pool spent and copied through a buffer instead.',

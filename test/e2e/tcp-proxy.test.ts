@@ -34,6 +34,8 @@ for (const dataPath of PATHS) describe(`TCP data path (${dataPath})`, () => {
     if (dataPath === 'splice') {
       assert.ok(spliceInfo().available, `the splice addon is built and loads: ${spliceInfo().reason}`);
       assert.equal(handed, connections, 'the connections went through the splice addon');
+      const driver = process.env['SWITCHYARD_SPLICE_THREAD'];
+      if (driver === 'loop' || driver === 'worker') assert.equal(spliceInfo().driver, driver, 'the addon runs the driver asked for');
     } else {
       assert.equal(handed, 0, 'the connections took the JS path');
     }

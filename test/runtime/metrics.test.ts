@@ -109,6 +109,7 @@ describe('GET /metrics after real traffic', () => {
       switchyard_splice_connections_total: 'counter',
       switchyard_splice_connections_active: 'gauge',
       switchyard_splice_copy_fallbacks_total: 'counter',
+      switchyard_splice_driver: 'gauge',
     };
     for (const [name, type] of Object.entries(expected)) {
       assert.equal(s.types.get(name), type, `# TYPE ${name}`);
@@ -156,6 +157,11 @@ describe('GET /metrics after real traffic', () => {
     const spliced = (value(s, 'switchyard_splice_connections_total', {}) ?? 0) - (value(before, 'switchyard_splice_connections_total', {}) ?? 0);
     assert.equal(spliced, spliceInfo().available ? 1 : 0, 'switchyard_splice_connections_total counts the spliced connection');
     assert.equal(value(s, 'switchyard_splice_connections_active', {}), 0, 'the addon holds no connection after the close');
+    if (spliceInfo().available) {
+      const driver = spliceInfo().driver;
+      assert.ok(driver === 'worker' || driver === 'loop', `a driver runs: ${String(driver)}`);
+      assert.equal(value(s, 'switchyard_splice_driver', { driver }), 1, 'switchyard_splice_driver names the driver in use');
+    }
     // The metrics and the admin API's JSON stats read the same counters.
     const json = (await (await fetch(`${admin.url}/api/v1/listeners/l1`)).json()) as { stats: { total: number; bytesToUpstream: number } };
     assert.equal(json.stats.total, value(s, 'switchyard_connections_total', { kind: 'listener', id: 'l1' }));
