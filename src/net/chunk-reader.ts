@@ -59,6 +59,7 @@ function hookIn(socket: Socket): Hook | undefined {
 interface UserBufferHandle {
   reading?: unknown;
   useUserBuffer?: (buf: Uint8Array) => void;
+  readStop?: () => number;
 }
 
 /** The private symbols `net.Socket` keeps its `onread` option in (undefined: this Node lacks them). */
@@ -174,6 +175,13 @@ function hookOf(socket: Socket): Hook | undefined {
     return undefined;
   }
   (socket as Hooked)[HOOK] = hook;
+  // Paused on purpose while Node was already reading it (an outgoing socket reads from its connect on): with
+  // 'data', the reads would wait in the stream's buffer until resume(); here they would reach the consumer at once.
+  // Stop the reads instead, as Socket#pause does for a socket in this mode; Socket#resume starts them again.
+  if (socket.readableFlowing === false && handle.reading === true && typeof handle.readStop === 'function') {
+    handle.reading = false;
+    handle.readStop();
+  }
   return hook;
 }
 
@@ -202,6 +210,16 @@ export function onChunks(socket: Socket, fn: ChunkListener): () => void {
     const i = hook.fns.indexOf(fn);
     if (i >= 0) hook.fns.splice(i, 1);
   };
+}
+
+/**
+ * The drop-in for `socket.on('data', fn)`: {@link onChunks}, and the reads start as adding a `'data'` listener starts
+ * them (the socket resumes unless it was paused on purpose: `readableFlowing === false`).
+ */
+export function readChunks(socket: Socket, fn: ChunkListener): () => void {
+  const off = onChunks(socket, fn);
+  if (socket.readableFlowing !== false) socket.resume();
+  return off;
 }
 
 /**

@@ -19,6 +19,7 @@ import { describeRequest, judge, type Judged } from './judge.js';
 import { LatencyHistogram } from '../core/latency.js';
 import { NoiseModel } from '../compare/noise.js';
 import { Peer, sameBytes } from './peer.js';
+import { readChunks } from '../net/chunk-reader.js';
 
 
 export interface Message {
@@ -144,7 +145,7 @@ export class MergeGroup {
     m.backend.stats.total++;
     const peer = new Peer('server', this.#members[0]!.ctx.framing, socket);
     this.#backend = peer;
-    socket.on('data', (chunk: Buffer) => this.#onBackendData(chunk));
+    readChunks(socket, (chunk) => this.#onBackendData(chunk));
     socket.on('end', () => this.#onBackendEnd());
     socket.on('error', (err) => {
       m.backend.stats.error(errorCode(err));

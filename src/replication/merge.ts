@@ -13,6 +13,7 @@ import type { DivergenceLog } from './events.js';
 import { LatencyHistogram } from '../core/latency.js';
 import { NoiseModel } from '../compare/noise.js';
 import { MergeConn, MergeGroup, type MergeOwner } from './merge-group.js';
+import { readChunks } from '../net/chunk-reader.js';
 
 /**
  * The engine of a `merge` route (RDDR's outgoing proxy): N variants of a service call one backend through it.
@@ -83,7 +84,7 @@ export class Merger implements RouteEngine, MergeOwner {
       conn.destroy();
       return conn;
     }
-    socket.on('data', (chunk: Buffer) => this.#onData(conn, chunk));
+    readChunks(socket, (chunk) => this.#onData(conn, chunk));
     socket.on('end', () => this.#onEnd(conn));
     socket.on('error', () => {
       if (conn.group) conn.group.fail(conn, 'reset');

@@ -17,6 +17,7 @@ import { REQUEST_KEEP, describeRequest, judge } from './judge.js';
 import { LatencyHistogram } from '../core/latency.js';
 import { NoiseModel } from '../compare/noise.js';
 import { Peer, WHOLE, sameBytes } from './peer.js';
+import { readChunks } from '../net/chunk-reader.js';
 
 export interface MirrorDeps {
   readonly route: string;
@@ -220,7 +221,7 @@ class MirrorHandler implements FrameHandler {
     this.#socket = socket;
     const peer = new Peer('server', this.#framing, socket);
     this.#shadow = peer;
-    socket.on('data', (chunk: Buffer) => this.#onShadowData(peer, chunk));
+    readChunks(socket, (chunk) => this.#onShadowData(peer, chunk));
     socket.on('error', () => this.#resetShadow('reset'));
     socket.on('close', () => {
       deps.shadow.stats.active--;

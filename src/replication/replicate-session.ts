@@ -15,6 +15,7 @@ import { ReplicaVariant, type Expect } from './replica-variant.js';
 import { connectVariant } from './variant.js';
 import type { Policy } from '../config/replication.js';
 import { scalarAttributes } from '../core/traffic.js';
+import { readChunks } from '../net/chunk-reader.js';
 
 /**
  * One client connection replicated to N variants (RDDR's incoming proxy): every request goes to every variant;
@@ -88,7 +89,7 @@ export class ReplicaSession implements EngineSession {
 
   start(): void {
     const socket = this.#client.socket;
-    socket.on('data', (chunk: Buffer) => this.#onClientData(chunk));
+    readChunks(socket, (chunk) => this.#onClientData(chunk));
     socket.on('end', () => this.#onClientEnd());
     socket.on('error', (err) => this.#fail(err, 'client'));
     socket.on('close', () => this.#finish());
@@ -113,7 +114,7 @@ export class ReplicaSession implements EngineSession {
       socket.destroy();
       return;
     }
-    socket.on('data', (chunk: Buffer) => this.#onVariantData(v, chunk));
+    readChunks(socket, (chunk) => this.#onVariantData(v, chunk));
     socket.on('end', () => this.#onVariantEnd(v));
     socket.on('error', (err) => {
       v.target.cluster.stats.error(errorCode(err));

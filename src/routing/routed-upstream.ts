@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { Attributes, MessageInfo, ProtocolCodec, ProtocolCodecFactory, RequestRoutingHooks, RoutedResponseFacts } from '../protocols/protocol.js';
 import type { TrafficStats } from '../core/stats.js';
 import { writeGathered } from '../session/gather.js';
+import { readChunks } from '../net/chunk-reader.js';
 
 /** What the router needs of a cluster (structurally: upstream/cluster.ts's Cluster). */
 export interface RoutedCluster {
@@ -208,7 +209,7 @@ export class RoutedUpstream {
       return;
     }
     this.socket = s;
-    s.on('data', (chunk: Buffer) => this.#data(chunk));
+    readChunks(s, (chunk) => this.#data(chunk));
     s.on('error', (err: NodeJS.ErrnoException) => this.#fail(err.code === 'ECONNRESET' ? 'reset' : 'closed', err));
     s.on('end', () => {
       if (this.inflight.length > 0 && !this.#failed) this.#fail('closed', undefined);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { lentBuffers, onChunks, readsShared } from '../../src/net/chunk-reader.js';
+import { lentBuffers, onChunks, readChunks, readsShared } from '../../src/net/chunk-reader.js';
 import { eventually, pseudoRandomChunks, startEchoServer, startServer } from '../helpers/net.js';
 import { startProxy } from '../helpers/yard.js';
 import type { TcpListener } from '../../src/listeners/tcp.js';
@@ -302,6 +302,36 @@ test('an HTTP session enters its requests in the codec\'s by-attributes map only
   } finally {
     await plain.yard.close();
     await faulted.yard.close();
+    await echo.close();
+  }
+});
+
+test("readChunks starts an outgoing socket's reads as a 'data' listener would, and leaves a socket paused on purpose paused", async () => {
+  const echo = await startEchoServer();
+  try {
+    // a connected socket nobody paused: the reads start at once, into the shared buffer
+    const a = net.connect(echo.port, '127.0.0.1');
+    await once(a, 'connect');
+    const gotA: Buffer[] = [];
+    readChunks(a, (c) => gotA.push(c));
+    assert.ok(readsShared(a), 'a plain TCP socket reads into the shared buffer');
+    a.write('hello');
+    await eventually(() => Buffer.concat(gotA).toString() === 'hello', 'the echo, without a resume() of our own');
+    a.destroy();
+
+    // a socket paused on purpose: nothing is read until it is resumed, then everything arrives in order
+    const b = net.connect(echo.port, '127.0.0.1');
+    await once(b, 'connect');
+    b.pause();
+    const gotB: Buffer[] = [];
+    readChunks(b, (c) => gotB.push(c));
+    b.write('paused');
+    await settle(100);
+    assert.equal(gotB.length, 0, 'a paused socket stays paused');
+    b.resume();
+    await eventually(() => Buffer.concat(gotB).toString() === 'paused', 'the echo after resume()');
+    b.destroy();
+  } finally {
     await echo.close();
   }
 });
