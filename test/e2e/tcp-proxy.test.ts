@@ -15,9 +15,15 @@ import { testCerts } from '../helpers/certs.js';
 
 /**
  * Every raw-TCP test runs on both data paths: the JS byte path (`socket.splice: off`) and the splice(2) addon
- * (`socket.splice: auto`, the default where the addon is built). `SWITCHYARD_SPLICE_ADDON=off` runs the JS path only.
+ * (`socket.splice: auto`, the default where the addon is built). `SWITCHYARD_SPLICE_ADDON=off` runs the JS path only,
+ * `SWITCHYARD_TEST_TCP_PATHS=splice` the splice path only (tcp-proxy-loop.test.ts).
  */
-const PATHS = process.env['SWITCHYARD_SPLICE_ADDON'] === 'off' ? (['js'] as const) : (['js', 'splice'] as const);
+const PATHS =
+  process.env['SWITCHYARD_SPLICE_ADDON'] === 'off'
+    ? (['js'] as const)
+    : process.env['SWITCHYARD_TEST_TCP_PATHS'] === 'splice'
+      ? (['splice'] as const)
+      : (['js', 'splice'] as const);
 
 for (const dataPath of PATHS) describe(`TCP data path (${dataPath})`, () => {
   const splice = dataPath === 'splice' ? 'auto' : 'off';
