@@ -315,8 +315,14 @@ test("readChunks starts an outgoing socket's reads as a 'data' listener would, a
     const gotA: Buffer[] = [];
     readChunks(a, (c) => gotA.push(c));
     assert.ok(readsShared(a), 'a plain TCP socket reads into the shared buffer');
+    assert.equal(a.readableFlowing, true, "the stream flows, as after socket.on('data')");
     a.write('hello');
     await eventually(() => Buffer.concat(gotA).toString() === 'hello', 'the echo, without a resume() of our own');
+    // the stream flows, as with 'data': the peer's FIN is seen as 'end' (a stream nobody resumed never emits it)
+    let ended = false;
+    a.once('end', () => (ended = true));
+    a.end();
+    await eventually(() => ended, "'end' after the peer's FIN");
     a.destroy();
 
     // a socket paused on purpose: nothing is read until it is resumed, then everything arrives in order
