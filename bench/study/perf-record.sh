@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sample a proxy's CPU with `perf record -g` under wrk load, in the pinned bench's layout (proxy on CPU 1, nginx and
+# wrk on CPU 0), for bench/study/perf-compare.js. JS frames get names when the proxy's node runs with
+# --perf-basic-prof.
+#
+#   bench/study/perf-record.sh NAME close|ka SECONDS -- PROXY COMMAND...
+#   bench/study/perf-record.sh http ka 5 -- node --initial-heap-size=64 --single-threaded-gc --perf-basic-prof \
+#     bin/switchyard.js run -c CONFIG.yaml --log-level warn
+#
+# The proxy must listen on 127.0.0.1:24090 and forward to the nginx this script starts on 127.0.0.1:24080 (GET /1k,
+# 1 KiB). `close` sends `Connection: close` (a new connection per request), `ka` keeps 64 connections alive. After a
+# 3 s warm-up, perf samples the proxy at 4,999 Hz for SECONDS while wrk runs. Writes /tmp/perf-NAME.data and
+# /tmp/perf-NAME.rps (wrk's requests per second, and SECONDS). Needs perf, nginx, wrk and taskset.
+set -euo pipefail
+name=$1 mode=$2 secs=$3
+shift 3
+[ "${1:-}" = -- ] && shift
+dir=$(mktemp -d /tmp/sy-perf.XXXXXX)
+chmod 755 "$dir"
+mkdir -p "$dir/www" "$dir/tmp"
+head -c 1024 /dev/zero | tr '\0' a > "$dir/www/1k"
+cat > "$dir/nginx.conf" <<CFG
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off; sendfile on; tcp_nodelay on; keepalive_requests 10000000; keepalive_timeout 120s;
+  default_type application/octet-stream;
+  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  server { listen 127.0.0.1:24080 backlog=4096; root $dir/www; }
+}
+CFG
+taskset -c 0 nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" > /dev/null 2>&1 &
+nginx_pid=$!
+taskset -c 1 "$@" > "$dir/proxy.log" 2>&1 &
+pid=$!
+cleanup() { kill "$pid" "$nginx_pid" 2> /dev/null || true; wait 2> /dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+up=0
+for _ in $(seq 100); do (exec 3<> /dev/tcp/127.0.0.1/24090) 2> /dev/null && up=1 && break; sleep 0.1; done
+if [ "$up" = 0 ]; then
+  echo "perf-record.sh: nothing listens on 127.0.0.1:24090 after 10 s; the proxy printed:" >&2
+  cat "$dir/proxy.log" >&2
+  exit 1
+fi
+hdr=()
+[ "$mode" = close ] && hdr=(-H 'Connection: close')
+taskset -c 0 wrk -t2 -c64 -d3s "${hdr[@]}" http://127.0.0.1:24090/1k > /dev/null 2>&1
+taskset -c 0 wrk -t2 -c64 -d"$((secs + 1))s" "${hdr[@]}" http://127.0.0.1:24090/1k > "$dir/wrk.out" 2>&1 &
+wrk_pid=$!
+sleep 0.5
+perf record -F 4999 -g -p "$pid" -o "/tmp/perf-$name.data" -- sleep "$secs" > /dev/null 2>&1
+wait "$wrk_pid"
+rps=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk.out")
+echo "$rps $secs" > "/tmp/perf-$name.rps"
+echo "$name $mode rps=$rps -> /tmp/perf-$name.data"
