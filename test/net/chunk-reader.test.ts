@@ -83,6 +83,7 @@ test('sockets reading at once each get only their own bytes, and every chunk the
   const got = new Map<number, Buffer[]>();
   const ends: Promise<unknown>[] = [];
   let lentSeen = false;
+  const accepted: net.Socket[] = [];
   const srv = await pausedServer((s) => {
     const chunks: Buffer[] = [];
     let id = -1;
@@ -95,7 +96,7 @@ test('sockets reading at once each get only their own bytes, and every chunk the
       if (lentBuffers() > 0) lentSeen = true;
     });
     ends.push(once(s, 'end'));
-    s.resume();
+    accepted.push(s);
   });
   const clients = Array.from({ length: N }, () => net.connect(srv.port, '127.0.0.1'));
   try {
@@ -109,6 +110,9 @@ test('sockets reading at once each get only their own bytes, and every chunk the
     for (let k = 0; k < longest; k++) for (const x of sent) if (k < x.parts.length) x.c.write(x.parts[k]!);
     for (const x of sent) x.c.end();
     await eventually(() => ends.length === N, 'every socket accepted');
+    // reading starts with more than 64 KiB queued on every socket, so reads fill the shared buffer and lent buffers
+    // come into play whatever the machine's speed (a reader that keeps up gets one loopback segment, < 64 KiB, a read)
+    for (const a of accepted) a.resume();
     await Promise.all(ends);
     assert.ok(lentSeen, 'full reads were followed by reads into lent buffers');
     for (let i = 0; i < N; i++) {
@@ -132,11 +136,13 @@ test('reads that fill the buffer get a socket a buffer of its own, at most 64 so
       totals.set(s, totals.get(s)! + c.length);
       peak = Math.max(peak, lentBuffers() - base);
     });
-    s.resume();
   });
   const clients: net.Socket[] = [];
   try {
-    // 80 senders of 1 MiB each that stay open: their last reads may well fill the buffer, so most end up holding one
+    // 80 senders of 1 MiB each that stay open. The receivers start reading only once every sender has written: by
+    // then each receiver's kernel queue holds more than 64 KiB (loopback delivers as the sender writes), so its first
+    // read fills the shared buffer whatever the machine's speed. A receiver that keeps up with its sender would read
+    // one loopback segment (65,483 bytes at most) at a time and never fill it.
     for (let i = 0; i < 80; i++) {
       const c = net.connect(srv.port, '127.0.0.1');
       c.on('error', () => undefined);
@@ -144,6 +150,8 @@ test('reads that fill the buffer get a socket a buffer of its own, at most 64 so
       await once(c, 'connect');
       for (const chunk of pseudoRandomChunks(1024 * 1024, i + 1)) c.write(chunk);
     }
+    await eventually(() => totals.size === 80, 'every sender accepted');
+    for (const s of totals.keys()) s.resume();
     await eventually(() => totals.size === 80 && [...totals.values()].every((n) => n === 1024 * 1024), 'every byte of the 80 senders', 20_000);
     assert.ok(peak > 0, 'full reads got sockets buffers of their own');
     assert.ok(peak <= 64, `at most 64 lent at once (${peak})`);
