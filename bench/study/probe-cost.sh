@@ -17,23 +17,7 @@ set -euo pipefail
 name=$1 rounds=$2
 shift 2
 [ "${1:-}" = -- ] && shift
-dir=$(mktemp -d /tmp/sy-probe-cost.XXXXXX)
-chmod 755 "$dir"
-mkdir -p "$dir/www" "$dir/tmp"
-head -c 1024 /dev/zero | tr '\0' a > "$dir/www/1k"
-cat > "$dir/nginx.conf" <<CFG
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 16384; }
-http {
-  access_log off; sendfile on; tcp_nodelay on; keepalive_requests 10000000; keepalive_timeout 120s;
-  default_type application/octet-stream;
-  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
-  server { listen 127.0.0.1:24080 backlog=4096; root $dir/www; }
-}
-CFG
+. "$(dirname "$0")/nginx-backend.sh"
 cat > "$dir/reader.py" <<'PY'
 import sys, time
 pid, out, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -55,21 +39,13 @@ walks.sort()
 with open(out, 'w') as f:
     f.write(f'walk_ms={walks[len(walks) // 2]:.2f} peak_rss_mb={rss // 1024}\n' if walks else 'walk_ms=? peak_rss_mb=?\n')
 PY
-taskset -c 0 nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" > /dev/null 2>&1 &
-nginx_pid=$!
 pid=''
 cleanup() { [ -n "$pid" ] && kill "$pid" 2> /dev/null; kill "$nginx_pid" 2> /dev/null || true; wait 2> /dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 one() { # LABEL READER(0|1)
   taskset -c 1 "${cmd[@]}" > "$dir/proxy.log" 2>&1 &
   pid=$!
-  local up=0
-  for _ in $(seq 100); do (exec 3<> /dev/tcp/127.0.0.1/24090) 2> /dev/null && up=1 && break; sleep 0.1; done
-  if [ "$up" = 0 ]; then
-    echo "probe-cost.sh: nothing listens on 127.0.0.1:24090 after 10 s; the proxy printed:" >&2
-    cat "$dir/proxy.log" >&2
-    exit 1
-  fi
+  wait_proxy
   taskset -c 0 wrk -t2 -c64 -d2s http://127.0.0.1:24090/1k > /dev/null 2>&1
   local r=''
   if [ "$2" = 1 ]; then

@@ -1,0 +1,32 @@
+# Sourced by the bench/study shell scripts that load a proxy the way the pinned bench does (threads.sh,
+# perf-record.sh, probe-cost.sh): a scratch directory and nginx on CPU 0 serving GET /1k (1 KiB) on 127.0.0.1:24080,
+# keep-alive, one worker. After sourcing: $dir (the scratch directory; put other files there), $nginx_pid.
+# NGINX_SENDFILE=off makes nginx write the answer's head and body in one write instead of sendfile(2).
+dir=$(mktemp -d /tmp/sy-study.XXXXXX)
+chmod 755 "$dir"
+mkdir -p "$dir/www" "$dir/tmp"
+head -c 1024 /dev/zero | tr '\0' a > "$dir/www/1k"
+cat > "$dir/nginx.conf" <<CFG
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off; sendfile ${NGINX_SENDFILE:-on}; tcp_nodelay on; keepalive_requests 10000000; keepalive_timeout 120s;
+  default_type application/octet-stream;
+  client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp; uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+  server { listen 127.0.0.1:24080 backlog=4096; root $dir/www; }
+}
+CFG
+taskset -c 0 nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" > /dev/null 2>&1 &
+nginx_pid=$!
+
+# Wait until the proxy listens on 127.0.0.1:24090; else print its output ($dir/proxy.log) and exit 1.
+wait_proxy() {
+  local _
+  for _ in $(seq 100); do (exec 3<> /dev/tcp/127.0.0.1/24090) 2> /dev/null && return 0; sleep 0.1; done
+  echo "$(basename "$0"): nothing listens on 127.0.0.1:24090 after 10 s; the proxy printed:" >&2
+  cat "$dir/proxy.log" >&2
+  exit 1
+}
