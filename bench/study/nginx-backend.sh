@@ -1,6 +1,8 @@
 # Sourced by the bench/study shell scripts that load a proxy the way the pinned bench does (threads.sh,
 # perf-record.sh, probe-cost.sh): a scratch directory and nginx on CPU 0 serving GET /1k (1 KiB) on 127.0.0.1:24080,
-# keep-alive, one worker. After sourcing: $dir (the scratch directory; put other files there), $nginx_pid.
+# keep-alive, one worker. After sourcing: $dir (the scratch directory; put other files there), $nginx_pid, and
+# start_proxy CMD... (the proxy on CPU 1, its pid in $pid, returns once it listens on 127.0.0.1:24090). Everything
+# started here is stopped on exit.
 # NGINX_SENDFILE=off makes nginx write the answer's head and body in one write instead of sendfile(2).
 dir=$(mktemp -d /tmp/sy-study.XXXXXX)
 chmod 755 "$dir"
@@ -21,6 +23,14 @@ http {
 CFG
 taskset -c 0 nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" > /dev/null 2>&1 &
 nginx_pid=$!
+pid=''
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2> /dev/null
+  kill "$nginx_pid" 2> /dev/null || true
+  wait 2> /dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
 
 # Wait until the proxy listens on 127.0.0.1:24090; else print its output ($dir/proxy.log) and exit 1.
 wait_proxy() {
@@ -29,4 +39,10 @@ wait_proxy() {
   echo "$(basename "$0"): nothing listens on 127.0.0.1:24090 after 10 s; the proxy printed:" >&2
   cat "$dir/proxy.log" >&2
   exit 1
+}
+
+start_proxy() {
+  taskset -c 1 "$@" > "$dir/proxy.log" 2>&1 &
+  pid=$!
+  wait_proxy
 }

@@ -39,13 +39,8 @@ walks.sort()
 with open(out, 'w') as f:
     f.write(f'walk_ms={walks[len(walks) // 2]:.2f} peak_rss_mb={rss // 1024}\n' if walks else 'walk_ms=? peak_rss_mb=?\n')
 PY
-pid=''
-cleanup() { [ -n "$pid" ] && kill "$pid" 2> /dev/null; kill "$nginx_pid" 2> /dev/null || true; wait 2> /dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
 one() { # LABEL READER(0|1)
-  taskset -c 1 "${cmd[@]}" > "$dir/proxy.log" 2>&1 &
-  pid=$!
-  wait_proxy
+  start_proxy "${cmd[@]}"
   taskset -c 0 wrk -t2 -c64 -d2s http://127.0.0.1:24090/1k > /dev/null 2>&1
   local r=''
   if [ "$2" = 1 ]; then

@@ -15,11 +15,7 @@ name=$1 mode=$2 secs=$3
 shift 3
 [ "${1:-}" = -- ] && shift
 . "$(dirname "$0")/nginx-backend.sh"
-taskset -c 1 "$@" > "$dir/proxy.log" 2>&1 &
-pid=$!
-cleanup() { kill "$pid" "$nginx_pid" 2> /dev/null || true; wait 2> /dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-wait_proxy
+start_proxy "$@"
 hdr=()
 [ "$mode" = close ] && hdr=(-H 'Connection: close')
 taskset -c 0 wrk -t2 -c64 -d2s "${hdr[@]}" http://127.0.0.1:24090/1k > /dev/null 2>&1
