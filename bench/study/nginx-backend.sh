@@ -1,8 +1,8 @@
 # Sourced by the bench/study shell scripts that load a proxy the way the pinned bench does (threads.sh,
 # perf-record.sh, probe-cost.sh): a scratch directory and nginx on CPU 0 serving GET /1k (1 KiB) on 127.0.0.1:24080,
 # keep-alive, one worker. After sourcing: $dir (the scratch directory; put other files there), $nginx_pid, and
-# start_proxy CMD... (the proxy on CPU 1, its pid in $pid, returns once it listens on 127.0.0.1:24090). Everything
-# started here is stopped on exit.
+# start_proxy CMD... (the proxy on CPU 1, its pid in $pid, returns once it listens on 127.0.0.1:24090) and
+# wrk_load MODE SECONDS [WRK ARGS...] (the load, on CPU 0). Everything started here is stopped on exit.
 # NGINX_SENDFILE=off makes nginx write the answer's head and body in one write instead of sendfile(2).
 dir=$(mktemp -d /tmp/sy-study.XXXXXX)
 chmod 755 "$dir"
@@ -45,4 +45,14 @@ start_proxy() {
   taskset -c 1 "$@" > "$dir/proxy.log" 2>&1 &
   pid=$!
   wait_proxy
+}
+
+# wrk on CPU 0 through the proxy: 2 threads, 64 connections, GET /1k for SECONDS. MODE close sends
+# `Connection: close` (a new connection per request), ka keeps the connections alive. Prints wrk's report.
+wrk_load() {
+  local mode=$1 secs=$2
+  shift 2
+  local hdr=()
+  [ "$mode" = close ] && hdr=(-H 'Connection: close')
+  taskset -c 0 wrk -t2 -c64 -d"${secs}s" "${hdr[@]}" "$@" http://127.0.0.1:24090/1k
 }

@@ -17,10 +17,8 @@ shift 3
 [ "${1:-}" = -- ] && shift
 . "$(dirname "$0")/nginx-backend.sh"
 start_proxy "$@"
-hdr=()
-[ "$mode" = close ] && hdr=(-H 'Connection: close')
-taskset -c 0 wrk -t2 -c64 -d3s "${hdr[@]}" http://127.0.0.1:24090/1k > /dev/null 2>&1
-taskset -c 0 wrk -t2 -c64 -d"$((secs + 1))s" "${hdr[@]}" http://127.0.0.1:24090/1k > "$dir/wrk.out" 2>&1 &
+wrk_load "$mode" 3 > /dev/null 2>&1
+wrk_load "$mode" "$((secs + 1))" > "$dir/wrk.out" 2>&1 &
 wrk_pid=$!
 sleep 0.5
 perf record -F 4999 -g -p "$pid" -o "/tmp/perf-$name.data" -- sleep "$secs" > /dev/null 2>&1

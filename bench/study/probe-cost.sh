@@ -41,7 +41,7 @@ with open(out, 'w') as f:
 PY
 one() { # LABEL READER(0|1)
   start_proxy "${cmd[@]}"
-  taskset -c 0 wrk -t2 -c64 -d2s http://127.0.0.1:24090/1k > /dev/null 2>&1
+  wrk_load ka 2 > /dev/null 2>&1
   local r=''
   if [ "$2" = 1 ]; then
     taskset -c 0 python3 "$dir/reader.py" "$pid" "$dir/reader.out" 5 &
@@ -49,7 +49,7 @@ one() { # LABEL READER(0|1)
   fi
   local c0 c1
   c0=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
-  taskset -c 0 wrk -t2 -c64 -d5s --latency http://127.0.0.1:24090/1k > "$dir/wrk.out" 2>&1
+  wrk_load ka 5 --latency > "$dir/wrk.out" 2>&1
   c1=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat)
   [ -n "$r" ] && wait "$r"
   kill "$pid"
@@ -58,11 +58,12 @@ one() { # LABEL READER(0|1)
   local reqs extra=''
   reqs=$(awk '/requests in/ { print $1 }' "$dir/wrk.out")
   [ "$2" = 1 ] && extra=$(cat "$dir/reader.out")
-  awk -v n="$name" -v l="$1" -v cpu=$(((c1 - c0) * 10000 * 1000 / reqs / 1000)) -v x="$extra" '
+  awk -v n="$name" -v l="$1" -v cpu=$(((c1 - c0) * tick_us / reqs)) -v x="$extra" '
     /Requests\/sec/ { rps = $2 } /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
     END { printf "%s %-9s rps=%s p50=%s p99=%s cpu_us_per_req=%s %s\n", n, l, rps, p50, p99, cpu, x }' "$dir/wrk.out"
 }
 cmd=("$@")
+tick_us=$((1000000 / $(getconf CLK_TCK)))
 for _ in $(seq "$rounds"); do
   one no-probe 0
   one probe 1

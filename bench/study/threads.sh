@@ -16,15 +16,13 @@ shift 3
 [ "${1:-}" = -- ] && shift
 . "$(dirname "$0")/nginx-backend.sh"
 start_proxy "$@"
-hdr=()
-[ "$mode" = close ] && hdr=(-H 'Connection: close')
-taskset -c 0 wrk -t2 -c64 -d2s "${hdr[@]}" http://127.0.0.1:24090/1k > /dev/null 2>&1
+wrk_load "$mode" 2 > /dev/null 2>&1
 sleep 0.5
 ticks() { for f in /proc/"$pid"/task/*/stat; do read -r -a a < "$f"; echo "${a[0]} $((a[13] + a[14]))"; done | sort; }
 switches() { cat /proc/"$pid"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
 ticks > "$dir/t0"
 s0=$(switches)
-taskset -c 0 wrk -t2 -c64 -d"${secs}s" "${hdr[@]}" http://127.0.0.1:24090/1k > "$dir/wrk.out" 2>&1
+wrk_load "$mode" "$secs" > "$dir/wrk.out" 2>&1
 s1=$(switches)
 ticks > "$dir/t1"
 reqs=$(awk '/requests in/ { print $1 }' "$dir/wrk.out")
