@@ -391,14 +391,14 @@ describe('admin API: deleting objects', () => {
     assert.equal((await call(admin, 'GET', '/api/v1/clusters/c2')).status, 404);
   });
 
-  test('DELETE a listener with ?drain=2s: the open connection works until it ends, then 200 stopped', async () => {
+  test('DELETE a listener with ?drain=20s: the open connection works until it ends, then 200 stopped', async () => {
     const client = await connect(port);
     const outcome = closeOutcome(client);
     assert.equal(await exchange(client, 'before'), 'before');
 
     const started = Date.now();
     let settled = false;
-    const deletion = call(admin, 'DELETE', '/api/v1/listeners/l1?drain=2s').finally(() => (settled = true));
+    const deletion = call(admin, 'DELETE', '/api/v1/listeners/l1?drain=20s').finally(() => (settled = true));
 
     // While draining: the listener is 'stopping', refuses new connections, and the old one still works.
     await eventually(() => yard.listeners.get('l1')?.state === 'stopping', 'listener stopping');
@@ -422,7 +422,7 @@ describe('admin API: deleting objects', () => {
     assert.equal(r.body.state, 'stopped');
     assertIsoDate(r.body.stoppedAt, 'stoppedAt');
     assert.ok(Date.parse(r.body.stoppedAt!) >= Date.parse(r.body.startedAt!));
-    assert.ok(elapsed < 1900, `DELETE returned when the connection ended (${elapsed} ms), not at the drain timeout`);
+    assert.ok(elapsed < 15_000, `DELETE returned when the connection ended (${elapsed} ms), not at the drain timeout`);
     assert.equal(r.body.stats.total, 2, "the earlier test's ping and this connection (the refused one never reached it)");
     assert.equal(r.body.stats.active, 0);
     assertError(await call(admin, 'GET', '/api/v1/listeners/l1'), 404, 'SWY_NOT_FOUND');
@@ -441,7 +441,7 @@ describe('admin API: deleting objects', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.state, 'stopped');
     assert.ok(elapsed >= 250, `waited for the drain timeout (${elapsed} ms)`);
-    assert.ok(elapsed < 2000, `did not wait much longer (${elapsed} ms)`);
+    assert.ok(elapsed < 10_000, `did not wait much longer (${elapsed} ms)`);
     await outcome; // closed by the proxy at the deadline
   });
 

@@ -155,7 +155,7 @@ test('unanimous: ordinary requests pass, the crafted one is blocked (502), repor
   assert.doesNotMatch(p.stderr(), /variants diverged/, 'the runtime warning is replaced by the one-line summary');
 
   let jsonl = '';
-  for (let i = 0; i < 100 && !jsonl.includes('\n'); i++) {
+  for (let i = 0; i < 500 && !jsonl.includes('\n'); i++) {
     jsonl = await readFile(events, 'utf8').catch(() => '');
     if (!jsonl.includes('\n')) await new Promise((r) => setTimeout(r, 20));
   }
@@ -185,7 +185,7 @@ test('raw TCP with --framing line: a differing line closes the connection before
   socket.on('data', (d: string) => (got += d));
   socket.on('error', () => undefined);
   socket.write('hello\n');
-  for (let i = 0; i < 200 && !got.includes('\n'); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 1000 && !got.includes('\n'); i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(got, 'HELLO\n');
   socket.write('secret\n');
   await once(socket, 'close');

@@ -54,7 +54,7 @@ describe('switchyard proxy (CLI)', () => {
     const client = await connect(port);
     assert.equal((await readAll(client)).length, 0);
     // the error is logged with its code
-    for (let i = 0; i < 100 && !p.stderr().includes('SWY_UPSTREAM_REFUSED'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 500 && !p.stderr().includes('SWY_UPSTREAM_REFUSED'); i++) await new Promise((r) => setTimeout(r, 20));
     assert.match(p.stderr(), /SWY_UPSTREAM_REFUSED/);
   });
 

@@ -253,7 +253,7 @@ test('http error with close behind a pipelined server response: the response, th
 });
 
 test('http delay matched on /slow delays only /slow requests; another connection is not held', async () => {
-  const r = await rig([{ type: 'delay', scope: 'request', match: { path: '/slow' }, attributes: { sleep: 0.4 } }]);
+  const r = await rig([{ type: 'delay', scope: 'request', match: { path: '/slow' }, attributes: { sleep: 2 } }]);
   const slowClient = new Client(r.origin, { keepAliveTimeout: 30_000 });
   const fastClient = new Client(r.origin, { keepAliveTimeout: 30_000 });
   try {
@@ -261,19 +261,24 @@ test('http delay matched on /slow delays only /slow requests; another connection
     assert.equal((await get(slowClient, '/warm')).status, 200);
     assert.equal((await get(fastClient, '/warm')).status, 200);
     const t0 = performance.now();
-    const slow = get(slowClient, '/slow').then((res) => ({ ...res, ms: performance.now() - t0 }));
-    // While /slow is held, the other connection answers (and finishes before the slow one).
+    let slowDone = false;
+    const slow = get(slowClient, '/slow').then((res) => {
+      slowDone = true;
+      return { ...res, ms: performance.now() - t0 };
+    });
+    // While /slow is held (2 s, long enough for a busy machine), the other connection answers, before the slow one.
     const fast: number[] = [];
     for (let i = 0; i < 5; i++) {
       const res = await get(fastClient, `/quick/${i}`);
       assert.equal(res.body, `ok GET /quick/${i}`);
       fast.push(performance.now() - t0);
     }
+    assert.equal(slowDone, false, 'the other connection was not held behind /slow');
     const s = await slow;
     assert.equal(s.status, 200);
     assert.equal(s.body, 'ok GET /slow');
-    assert.ok(s.ms >= 390, `/slow took ${s.ms.toFixed(0)} ms, expected ≥ 400`);
-    assert.ok(fast[4]! < s.ms, 'the other connection was not held behind /slow');
+    assert.ok(s.ms >= 1990, `/slow took ${s.ms.toFixed(0)} ms, expected ≥ 2000`);
+    assert.ok(fast[4]! < s.ms, `the five quick requests (${fast[4]!.toFixed(0)} ms) ended before /slow`);
     // A non-matching request on the same connection afterwards is not delayed by the fault (nothing to assert as an
     // upper bound; it succeeds and is paired right).
     assert.equal((await get(slowClient, '/after')).body, 'ok GET /after');

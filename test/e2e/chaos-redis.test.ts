@@ -161,8 +161,11 @@ test('redis drop of one request frame: that command times out on the client; a n
   const k = `${P}drop:k`;
   const r = await rig([{ type: 'drop', toxicity: 1, scope: 'request', match: { command: 'GET', key: k } }]);
   try {
-    const c = r.client({ commandTimeout: 300 });
+    const c = r.client();
     await c.set(k, 'kept');
+    // only now a command timeout: ioredis starts its timer when a command is queued, so one set before the connection
+    // was ready would also have to cover the connect through the proxy and the ready check
+    c.options.commandTimeout = 300;
     await assert.rejects(c.get(k), /timed out/i);
     assert.equal(r.yard.faultSet('l1').get('drop_upstream')?.injected, 1);
     const c2 = r.client();

@@ -207,7 +207,7 @@ for (const dataPath of PATHS) describe(`TCP data path (${dataPath})`, () => {
 
   test('idle timeout closes silent connections and counts SWY_IDLE_TIMEOUT', async () => {
     const upstream = await startEchoServer();
-    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`], listener: { idleTimeout: '200ms' } });
+    const { yard, port } = await startProxy({ upstreams: [`127.0.0.1:${upstream.port}`], listener: { idleTimeout: '1s' } });
     try {
       const client = await connect(port);
       client.write('ping');

@@ -68,7 +68,7 @@ describe('UDP through the proxy', () => {
     server.bind(0, '127.0.0.1');
     await once(server, 'listening');
     const yard = await startYard({
-      listeners: [{ id: 'u', transport: 'udp', listen: '127.0.0.1:0', udp: { flowIdleTimeout: '300ms' } }],
+      listeners: [{ id: 'u', transport: 'udp', listen: '127.0.0.1:0', udp: { flowIdleTimeout: '1s' } }],
       clusters: [{ id: 'c', endpoints: [`127.0.0.1:${server.address().port}`] }],
       routes: [{ id: 'r', listener: 'u', cluster: 'c' }],
     });

@@ -43,13 +43,13 @@ async function roundTrip(port: number, payload = 'ping'): Promise<{ ms: number; 
 }
 
 test('latency delays each frame by at least `latency` ms, and a burst is not delayed once per frame', async () => {
-  const p = await chaosProxy([{ type: 'latency', attributes: { latency: 150 } }]);
+  const p = await chaosProxy([{ type: 'latency', attributes: { latency: 1000 } }]);
   try {
     const rt = await roundTrip(p.port);
     assert.equal(rt.data, 'ping');
-    assert.ok(rt.ms >= 145, `round trip took ${rt.ms.toFixed(0)} ms, expected ≥ 150`);
-    // 10 writes 10 ms apart: each is delayed from its own arrival, so the last arrives ~100 + 150 ms after the first
-    // write (a delay per frame measured from when the previous one left would take ≥ 1500 ms).
+    assert.ok(rt.ms >= 995, `round trip took ${rt.ms.toFixed(0)} ms, expected ≥ 1000`);
+    // 10 writes 10 ms apart: each is delayed from its own arrival, so the last arrives ~1000 ms after the last write
+    // (a delay per frame measured from when the previous one left would take ≥ 10 s).
     const s = await connect(p.port);
     const t0 = performance.now();
     let got = 0;
@@ -59,13 +59,16 @@ test('latency delays each frame by at least `latency` ms, and a burst is not del
         if (got >= 10) resolve(performance.now() - t0);
       });
     });
+    let lastWrite = 0;
     for (let i = 0; i < 10; i++) {
       s.write('x');
+      lastWrite = performance.now() - t0;
       await new Promise((r) => setTimeout(r, 10));
     }
     const ms = await done;
     s.destroy();
-    assert.ok(ms >= 145 && ms < 1200, `burst took ${ms.toFixed(0)} ms`);
+    assert.ok(ms >= 995, `burst took ${ms.toFixed(0)} ms, expected ≥ 1000`);
+    assert.ok(ms - lastWrite < 5000, `the last byte arrived ${(ms - lastWrite).toFixed(0)} ms after it was written, not ~1000`);
   } finally {
     await p.close();
   }

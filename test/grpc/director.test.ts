@@ -209,11 +209,14 @@ test('an error handler that swallows the primary error makes the call OK without
 test('the finalizer runs even when the call ends (deadline, client cancel) while the director is still deciding', async () => {
   let finalized = 0;
   const director = grpcDirector(async () => {
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 1500));
     return { primary: 'primary', finalizer: () => void finalized++ };
   });
   await withStack(0, { director }, async ({ p, client }) => {
-    const r = await unary(client, 'Ping', { value: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 100 });
+    // The channel connects first: a deadline that ran out while grpc-js was still connecting would end the call in the
+    // client, before the proxy (and its director) ever saw it.
+    await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (e) => (e ? reject(e) : resolve())));
+    const r = await unary(client, 'Ping', { value: 'x' }, new grpc.Metadata(), { deadline: Date.now() + 300 });
     assert.equal(r.error?.code, grpc.status.DEADLINE_EXCEEDED);
     await eventually(() => finalized === 1, 'the finalizer ran', 10_000);
     assert.equal(p.received.length, 0);

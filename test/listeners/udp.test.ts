@@ -21,7 +21,7 @@ import type { FlowCloseReason, UdpRemote } from '../../src/listeners/udp-flow-ta
 
 const V4 = '127.0.0.1';
 const V6 = '::1';
-const WAIT = 3000;
+const WAIT = 10_000;
 
 function withTimeout<T>(p: Promise<T>, what: string, ms = WAIT): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -234,7 +234,7 @@ describe('UdpProxy', () => {
 
   it('expires an idle flow; the next datagram opens a new flow with a new upstream socket', async (t) => {
     const up = await echo(t);
-    const h = await startProxy(t, () => tcpAddr(V4, up.port), { udp: udp({ flowIdleTimeout: 100 }) });
+    const h = await startProxy(t, () => tcpAddr(V4, up.port), { udp: udp({ flowIdleTimeout: 1000 }) });
     const [c] = await peers(t, 1);
     await c!.send('one', h.port);
     assert.equal((await c!.recv()).toString(), 'one');

@@ -312,17 +312,17 @@ test('no leaks: a client leaving mid-request closes its variant connections; the
 
 test('backpressure: a client that stops reading two pipelined 10 MiB answers gets both, later, without false timeouts', async () => {
   const svc = await three(-1);
-  const { yard, url } = await yardFor(svc, { policy: 'unanimous', timeout: '1s' });
+  const { yard, url } = await yardFor(svc, { policy: 'unanimous', timeout: '2s' });
   try {
     const port = Number(new URL(url).port);
     const sock = net.connect(port, '127.0.0.1');
     await new Promise((r) => sock.on('connect', r));
     const n = 10 * 1024 * 1024;
-    // The client stops reading for 2.5 s, well past the 1 s timeout: the proxy holds the variants instead of
-    // blaming them.
+    // The client stops reading for 4.5 s, more than twice the 2 s timeout: the proxy holds the variants instead of
+    // blaming them. (Once it reads again, the rest has to arrive within the timeout: 2 s leaves room on a busy machine.)
     sock.pause();
     sock.write(`GET /big?n=${n} HTTP/1.1\r\nHost: x\r\n\r\nGET /big?n=${n} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    await new Promise((r) => setTimeout(r, 2500));
+    await new Promise((r) => setTimeout(r, 4500));
     let bytes = 0;
     sock.on('data', (c: Buffer) => (bytes += c.length));
     sock.resume();
