@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 export interface TestServer {
   server: net.Server;
@@ -131,8 +132,44 @@ export async function hashAll(socket: net.Socket): Promise<{ sha256: string; byt
   });
 }
 
-/** A port that was free a moment ago (nothing listens on it). */
+/**
+ * The ports the kernel hands out by itself (listen(0), the local end of an outgoing connection): Linux's
+ * ip_local_port_range, 32768–60999 unless changed.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    // not Linux: assume its default
+  }
+  return [32768, 60999];
+}
+
+async function canListen(port: number, host: string): Promise<boolean> {
+  const server = net.createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => resolve(true));
+  });
+  if (ok) await new Promise<void>((r) => server.close(() => r()));
+  return ok;
+}
+
+/**
+ * A port nothing listens on, for a test to bind later (often in a child process) or to keep as one that refuses.
+ * It is picked outside the kernel's ephemeral range: a port from listen(0) could be taken, between this check and its
+ * use, by the local end of any outgoing connection of the test running alongside, which would make the later bind
+ * fail with EADDRINUSE (or a "dead" port answer). Falls back to listen(0) when the range leaves no room.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [lo, hi] = ephemeralRange();
+  // above the range (61000–65535 by default), else below it; each needs room enough for random picks not to meet
+  const span = ([[Math.max(hi + 1, 1024), 65535], [20000, Math.min(lo - 1, 32767)]] as Array<[number, number]>).find(([a, b]) => b - a >= 500);
+  for (let attempt = 0; span !== undefined && attempt < 100; attempt++) {
+    const port = span[0] + Math.floor(Math.random() * (span[1] - span[0] + 1));
+    if (await canListen(port, host)) return port;
+  }
   const server = net.createServer();
   server.listen(0, host);
   await once(server, 'listening');

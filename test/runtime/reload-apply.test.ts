@@ -12,7 +12,7 @@ import type { SwitchyardConfig } from '../../src/config/types.js';
 import { applyConfig, currentConfig } from '../../src/runtime/reload.js';
 import { TcpListener } from '../../src/listeners/tcp.js';
 import { startYard } from '../helpers/yard.js';
-import { connect, eventually, readAll, startLineServer, type TestServer } from '../helpers/net.js';
+import { connect, eventually, freePort, readAll, startLineServer, type TestServer } from '../helpers/net.js';
 
 const framers = createFramerRegistry();
 
@@ -55,13 +55,6 @@ function portOf(yard: { listeners: Map<string, { address: unknown }> }, id: stri
   return (yard.listeners.get(id)!.address as { port: number }).port;
 }
 
-async function freeListenPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('applying a reload', () => {
   test('in place: faults and timeouts change on the same listener object, live connections kept', async (t) => {
@@ -112,7 +105,7 @@ describe('applying a reload', () => {
     const live = await connect(oldPort);
     assert.equal(await roundTrip(live, 'x'), 'a:x');
 
-    const newPort = await freeListenPort();
+    const newPort = await freePort();
     const next = structuredClone(raw);
     next.clusters[0]!.endpoints = [`127.0.0.1:${b.port}`];
     next.listeners[0]!.listen = `127.0.0.1:${newPort}`;
@@ -129,7 +122,7 @@ describe('applying a reload', () => {
   test('a listener replaced on the same address (new framing): new connections get the new one, the live one drains on the old', async (t) => {
     const a = await named('a');
     t.after(() => a.close());
-    const port = await freeListenPort();
+    const port = await freePort();
     const raw = {
       listeners: [{ id: 'l1', listen: `127.0.0.1:${port}`, framing: { type: 'line', stripDelimiter: false } }],
       clusters: [{ id: 'c1', endpoints: [`127.0.0.1:${a.port}`] }],

@@ -64,7 +64,11 @@ async function listenOn(port: number, onConnection: (s: net.Socket) => void = ()
 describe('health checks: tcp', () => {
   it('a killed endpoint leaves the balancer within interval x unhealthyThreshold (polled), and returns when it listens again', async (t) => {
     const a = await startServer((s) => s.end());
-    const b = await startServer((s) => s.end());
+    // b is closed and later listens again on its port: a port from outside the ephemeral range, which no outgoing
+    // connection of a test running alongside can take in between
+    const bPort = await freePort();
+    const bServer = await listenOn(bPort, (s) => s.end());
+    const b = { port: bPort, close: () => new Promise<void>((r) => bServer.close(() => r())) };
     t.after(() => a.close());
     const c = cluster({
       id: 'hc-tcp',
