@@ -56,7 +56,7 @@ test('timeout: no data passes and the connection is closed after the timeout', a
   s.write('hello');
   const got = await all;
   assert.equal(got.length, 0);
-  // timers run on libuv's whole-millisecond loop clock: one can fire up to 1 ms early by performance.now()
+  // slack: timers run on libuv's whole-millisecond loop clock, and one can fire up to 1 ms early by performance.now()
   assert.ok(performance.now() - start >= 395, 'closed no earlier than the timeout');
 });
 
