@@ -99,13 +99,17 @@ function AddFault({ listeners, types, initialListener }: { listeners: ListenerJs
   const [stream, setStream] = useState('');
   const [name, setName] = useState('');
   const [toxicity, setToxicity] = useState(1);
-  const [attrs, setAttrs] = useState<Record<string, unknown>>(defaultsOf(type));
+  // The options typed so far, with the fault type they belong to. Switching the type shows that type's defaults in
+  // the same render; an effect that reset them after the render could swallow what was typed in between.
+  const [edited, setEdited] = useState<{ type: string; values: Record<string, unknown> } | undefined>(undefined);
+  const attrs = edited !== undefined && edited.type === type?.type ? edited.values : defaultsOf(type);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
-  useEffect(() => setAttrs(defaultsOf(type)), [type?.type]);
   useEffect(() => {
     if (initialListener) setListener(initialListener);
   }, [initialListener]);
   if (!type) return <p class="muted">No fault types.</p>;
+  const setOption = (t: FaultType, k: string, v: unknown): void =>
+    setEdited((prev) => ({ type: t.type, values: { ...(prev !== undefined && prev.type === t.type ? prev.values : defaultsOf(t)), [k]: v } }));
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     const attributes = Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== undefined && v !== null && v !== ''));
@@ -165,7 +169,7 @@ function AddFault({ listeners, types, initialListener }: { listeners: ListenerJs
       <p class="muted">{type.description}</p>
       <div class="row">
         {Object.entries(type.options).map(([k, spec]) => (
-          <OptionInput key={`${type.type}.${k}`} name={k} spec={spec} value={attrs[k]} onInput={(v) => setAttrs({ ...attrs, [k]: v })} />
+          <OptionInput key={`${type.type}.${k}`} name={k} spec={spec} value={attrs[k]} onInput={(v) => setOption(type, k, v)} />
         ))}
       </div>
       <button type="submit" disabled={tokenNeeded() || listener === ''}>
