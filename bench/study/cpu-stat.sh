@@ -10,15 +10,9 @@
 # Prints one line per figure: `NAME figure value`. Needs perf (with the syscalls and irq_vectors tracepoints), nstat
 # (iproute2), nginx, wrk and taskset. Run nothing else meanwhile: perf stat and nstat count the whole machine.
 set -euo pipefail
-name=$1 mode=$2 secs=$3
-shift 3
-[ "${1:-}" = -- ] && shift
 . "$(dirname "$0")/nginx-backend.sh"
-start_proxy "$@"
-wrk_load "$mode" 3 > /dev/null 2>&1
-wrk_load "$mode" "$((secs + 1))" --latency > "$dir/wrk.out" 2>&1 &
-wrk_pid=$!
-sleep 0.5
+start_study "$@"
+measured_load --latency
 events=context-switches,irq_vectors:reschedule_entry
 for s in epoll_wait epoll_pwait read write writev sendfile64 splice recvfrom sendto; do events+=",syscalls:sys_enter_$s"; done
 nstat -n

@@ -1,8 +1,9 @@
 # Sourced by the bench/study shell scripts that load a proxy the way the pinned bench does (threads.sh,
 # perf-record.sh, probe-cost.sh): a scratch directory and nginx on CPU 0 serving GET /1k (1 KiB) on 127.0.0.1:24080,
 # keep-alive, one worker. After sourcing: $dir (the scratch directory; put other files there), $nginx_pid, and
-# start_proxy CMD... (the proxy on CPU 1, its pid in $pid, returns once it listens on 127.0.0.1:24090) and
-# wrk_load MODE SECONDS [WRK ARGS...] (the load, on CPU 0). Everything started here is stopped on exit.
+# start_proxy CMD... (the proxy on CPU 1, its pid in $pid, returns once it listens on 127.0.0.1:24090),
+# wrk_load MODE SECONDS [WRK ARGS...] (the load, on CPU 0), start_study and measured_load (below). Everything started
+# here is stopped on exit.
 # NGINX_SENDFILE=off makes nginx write the answer's head and body in one write instead of sendfile(2).
 dir=$(mktemp -d /tmp/sy-study.XXXXXX)
 chmod 755 "$dir"
@@ -55,4 +56,22 @@ wrk_load() {
   local hdr=()
   [ "$mode" = close ] && hdr=(-H 'Connection: close')
   taskset -c 0 wrk -t2 -c64 -d"${secs}s" "${hdr[@]}" "$@" http://127.0.0.1:24090/1k
+}
+
+# The scripts' common arguments, NAME MODE SECONDS [--] PROXY COMMAND...: sets $name, $mode and $secs, starts the
+# proxy and warms it up with WARMUP seconds (default 3) of wrk_load MODE.
+start_study() {
+  name=$1 mode=$2 secs=$3
+  shift 3
+  [ "${1:-}" = -- ] && shift
+  start_proxy "$@"
+  wrk_load "$mode" "${WARMUP:-3}" > /dev/null 2>&1
+}
+
+# wrk_load $mode for $secs + 1 seconds in the background, its report in $dir/wrk.out and its pid in $wrk_pid; returns
+# after half a second, once the load runs at full speed, for the caller to measure $secs seconds.
+measured_load() {
+  wrk_load "$mode" "$((secs + 1))" "$@" > "$dir/wrk.out" 2>&1 &
+  wrk_pid=$!
+  sleep 0.5
 }

@@ -12,15 +12,9 @@
 # 3 s warm-up, perf samples the proxy at 4,999 Hz for SECONDS while wrk runs. Writes /tmp/perf-NAME.data and
 # /tmp/perf-NAME.rps (wrk's requests per second, and SECONDS). Needs perf, nginx, wrk and taskset.
 set -euo pipefail
-name=$1 mode=$2 secs=$3
-shift 3
-[ "${1:-}" = -- ] && shift
 . "$(dirname "$0")/nginx-backend.sh"
-start_proxy "$@"
-wrk_load "$mode" 3 > /dev/null 2>&1
-wrk_load "$mode" "$((secs + 1))" > "$dir/wrk.out" 2>&1 &
-wrk_pid=$!
-sleep 0.5
+start_study "$@"
+measured_load
 perf record -F 4999 -g -p "$pid" -o "/tmp/perf-$name.data" -- sleep "$secs" > /dev/null 2>&1
 wait "$wrk_pid"
 rps=$(awk '/Requests\/sec/ { print $2 }' "$dir/wrk.out")

@@ -11,12 +11,8 @@
 # 1 KiB). Needs nginx, wrk and taskset. Prints: NAME MODE rps, CPU µs per request (all threads), context switches per
 # request, and the µs per request of each thread that used more than 3.
 set -euo pipefail
-name=$1 mode=$2 secs=$3
-shift 3
-[ "${1:-}" = -- ] && shift
 . "$(dirname "$0")/nginx-backend.sh"
-start_proxy "$@"
-wrk_load "$mode" 2 > /dev/null 2>&1
+WARMUP=2 start_study "$@"
 sleep 0.5
 ticks() { for f in /proc/"$pid"/task/*/stat; do read -r -a a < "$f"; echo "${a[0]} $((a[13] + a[14]))"; done | sort; }
 switches() { cat /proc/"$pid"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
