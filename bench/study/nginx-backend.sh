@@ -26,7 +26,7 @@ taskset -c 0 nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" > /dev/nul
 nginx_pid=$!
 pid=''
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2> /dev/null
+  [ -n "$pid" ] && kill "$pid" 2> /dev/null || true # the proxy may have exited already: nginx must still be stopped
   kill "$nginx_pid" 2> /dev/null || true
   wait 2> /dev/null || true
   rm -rf "$dir"
