@@ -10,7 +10,10 @@ import { CHROMIUM, chromiumPresent, ensureBuilt, launchBrowser, lineRoundTrip, n
 interface El {
   textContent: string | null;
   dataset: Record<string, string | undefined>;
+  value?: string;
+  dispatchEvent(event: Event): boolean;
 }
+declare function requestAnimationFrame(callback: () => void): number;
 declare const document: { getElementById(id: string): El | null; querySelector(sel: string): El | null; querySelectorAll(sel: string): Iterable<El> };
 declare const window: Record<string, unknown>;
 
@@ -64,6 +67,24 @@ describe('dashboard in a real browser', { timeout: 180_000 }, () => {
     await page.selectOption('#fault-type', 'bandwidth');
     await page.waitForSelector('#add-fault #opt-rate');
     assert.equal(await page.$('#add-fault #opt-latency'), null, "the bandwidth fault's own options replace latency's");
+    // A value typed as soon as the new type's inputs appear, before the browser paints, stays typed (the form used to
+    // reset a type's options after the render that showed them, which swallowed it).
+    const typedEarly = await page.evaluate(async () => {
+      const select = document.querySelector('#fault-type')!;
+      select.value = 'latency';
+      select.dispatchEvent(new Event('change', { bubbles: true }));
+      let input: El | null = null;
+      for (let i = 0; i < 1000 && input === null; i++) {
+        await Promise.resolve(); // microtasks only: the re-render runs, the after-paint work does not
+        input = document.querySelector('#add-fault #opt-latency');
+      }
+      if (input === null) return 'no latency input';
+      input.value = '250';
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      for (let f = 0; f < 3; f++) await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 20)));
+      return document.querySelector('#add-fault #opt-latency')?.value;
+    });
+    assert.equal(typedEarly, '250', 'a latency typed right after switching the type is kept');
     await page.selectOption('#fault-type', 'latency');
     await page.fill('#opt-latency', '600');
     await page.click('#add-fault button[type="submit"]');
